@@ -1,0 +1,7 @@
+"""The loalang wire protocol: topics, message models, signing and the audio chunk format.
+
+Both the controller and the receiver agent import this package; it is the only place
+where a topic string or a message shape is spelled out.
+"""
+
+PROTOCOL_VERSION = 1

@@ -1,0 +1,154 @@
+"""Message bodies of the protocol, as pydantic models.
+
+Messages from devices ignore unknown fields (a newer agent may add some) but are strict
+about the types of the fields they know. Signed bodies travel inside an envelope
+(see envelope.py); the others are plain JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from .slugs import SLUG_MAX_LENGTH
+
+Slug = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$", max_length=SLUG_MAX_LENGTH)
+]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Millis = Annotated[int, Field(ge=0)]
+Volume = Annotated[int, Field(ge=0, le=100)]
+
+__all__ = ["ValidationError"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class HeldVersions(_Strict):
+    """Desired-state versions a device holds: its own, and each of its areas'."""
+
+    device: int = Field(0, ge=0)
+    areas: dict[Slug, Annotated[int, Field(ge=0)]] = Field(default_factory=dict, max_length=16)
+
+
+class DeviceStatus(_Strict):
+    """Birth (online) or last will (offline) of one connection of one device; retained."""
+
+    online: bool
+    boot: int = Field(ge=0, description="boot counter, increases at every start of the agent")
+    conn: int = Field(ge=0, description="connection counter within this boot")
+    install_id: Slug
+    agent_version: ShortText = ""
+    protocol: int = 1
+    held: HeldVersions = Field(default_factory=HeldVersions)
+    ts: Millis = 0
+
+    def presence_key(self) -> tuple[int, int]:
+        """Order of connections: a will from an older connection never hides a newer birth."""
+        return (self.boot, self.conn)
+
+
+class Telemetry(_Strict):
+    """Periodic health report of a device."""
+
+    ts: Millis
+    uptime_s: float = Field(ge=0)
+    load1: float | None = Field(None, ge=0)
+    mem_used_pct: float | None = Field(None, ge=0, le=100)
+    disk_free_mb: float | None = Field(None, ge=0)
+    cpu_temp_c: float | None = Field(None, ge=-60, le=150)
+    agent_version: ShortText = ""
+    iface: ShortText | None = None
+    signal_dbm: float | None = Field(None, ge=-200, le=0)
+    volume: Volume | None = None
+    rejected_messages: int = Field(0, ge=0)
+    bytes_received: int = Field(0, ge=0)
+
+
+class Reported(_Strict):
+    """Versions of desired state the device has applied, and what it now does; retained."""
+
+    ts: Millis
+    applied: HeldVersions
+    volume: Volume | None = None
+
+
+class DeviceSettings(_Strict):
+    """Settings a device converges to."""
+
+    volume: Volume | None = None
+    emergency_volume_floor: Volume | None = None
+
+
+class DesiredState(_Strict):
+    """Signed desired state of one device or one area, versioned like a device twin."""
+
+    scope: Literal["device", "area"]
+    target: Slug
+    version: int = Field(ge=1)
+    settings: DeviceSettings = Field(default_factory=DeviceSettings)
+    areas: list[Slug] | None = Field(
+        None, max_length=16, description="device scope only: its area chain, root first"
+    )
+    deleted: bool = False
+
+
+class Command(_Strict):
+    """A signed, idempotent command addressed to a device or an area."""
+
+    id: Slug
+    name: Slug
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandReply(_Strict):
+    """A device's answer to a command."""
+
+    id: Slug
+    ok: bool
+    detail: ShortText = ""
+    ts: Millis = 0
+
+
+class DeviceEvent(_Strict):
+    """Something that happened on a device, numbered within its install id; signed by the device."""
+
+    install_id: Slug
+    seq: int = Field(ge=1)
+    type: Slug
+    ts: Millis
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventAck(_Strict):
+    """The controller's acknowledgement of stored events (signed)."""
+
+    install_id: Slug
+    seqs: list[Annotated[int, Field(ge=1)]] = Field(max_length=1000)
+
+
+class ClockRequest(_Strict):
+    """A device asks for the controller's time; t0 is the device's send time."""
+
+    nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+    t0_us: int
+
+
+class ClockReply(_Strict):
+    """Signed answer: t1 when the controller received the request, t2 when it replied (µs)."""
+
+    nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+    t0_us: int
+    t1_us: int
+    t2_us: int
+
+
+class ControllerState(_Strict):
+    """Retained state of one controller instance; its last will publishes online=false."""
+
+    online: bool
+    instance: Slug
+    ts: Millis = 0

@@ -1,0 +1,340 @@
+"""An asyncio face for paho-mqtt, shared by the controller and the agent.
+
+paho is driven from the event loop through its socket callbacks (no network thread, no
+select()), so one process can hold thousands of connections. The rest of the code sees
+async functions: publish() and subscribe() wait for the broker's acknowledgement, handlers
+are coroutines run one at a time in arrival order, and a failing handler is logged with its
+topic without stopping the others. The link reconnects with exponential backoff and full
+jitter; an authentication failure is fatal and raised from run().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes, bool], Awaitable[None]]
+SUBSCRIPTION_REFUSED = 0x80
+_AUTH_FAILURES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised
+
+
+class AuthenticationFailed(RuntimeError):
+    """The broker refused the credentials; retrying will not help."""
+
+
+class NotConnected(RuntimeError):
+    """A publish or subscribe was attempted while the link is down."""
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, so a fleet does not reconnect in the same second."""
+
+    window: float = 5.0
+    cap: float = 60.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        """Delay before the next attempt: uniform over a window that doubles up to the cap."""
+        span = min(self.cap, self.window * (2 ** self.attempt))
+        self.attempt += 1
+        return random.uniform(0, span)
+
+    def reset(self) -> None:
+        """Start again from the smallest window after a success."""
+        self.attempt = 0
+
+
+@dataclass
+class LinkSettings:
+    """Where and as whom to connect."""
+
+    host: str
+    port: int
+    client_id: str
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 30
+    tls_ca_file: str | None = None
+    will: tuple[str, bytes, int, bool] | None = None
+    backoff: Backoff = field(default_factory=Backoff)
+    ack_timeout: float = 10.0
+    connect_timeout: float = 10.0
+
+
+class MqttLink:
+    """One MQTT connection, kept up until close()."""
+
+    def __init__(self, settings: LinkSettings) -> None:
+        self.settings = settings
+        self.connected = asyncio.Event()
+        self.on_connected: Callable[[], Awaitable[None]] | None = None
+        self._routes: list[tuple[str, Handler]] = []
+        self._subscriptions: dict[str, int] = {}
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._inbox: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue(maxsize=10_000)
+        self._closing = False
+        self._lost = asyncio.Event()
+        self._connect_result: asyncio.Future[int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._misc_task: asyncio.Task[None] | None = None
+        self.connections = 0
+        self.client = self._make_client()
+
+    def _make_client(self) -> paho.Client:
+        s = self.settings
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=s.client_id,
+            protocol=MQTTProtocolVersion.MQTTv311, clean_session=True,
+        )
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls_ca_file:
+            client.tls_set(ca_certs=s.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if s.will is not None:
+            topic, payload, qos, retain = s.will
+            client.will_set(topic, payload, qos, retain)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_ack
+        client.on_subscribe = self._on_subscribe
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        return client
+
+    def set_will(self, topic: str, payload: bytes, qos: int = 1, retain: bool = True) -> None:
+        """Change the last will used from the next connection on."""
+        self.settings.will = (topic, payload, qos, retain)
+        self.client.will_set(topic, payload, qos, retain)
+
+    def route(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        """Subscribe to topic_filter (now and after every reconnect) and hand matches to handler."""
+        self._routes.append((topic_filter, handler))
+        self._subscriptions[topic_filter] = qos
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect and stay connected until close(); raises AuthenticationFailed."""
+        self._loop = asyncio.get_running_loop()
+        self._misc_task = asyncio.create_task(self._misc_loop())
+        dispatcher = asyncio.create_task(self._dispatch_loop())
+        try:
+            while not self._closing:
+                try:
+                    await self._connect_once()
+                except AuthenticationFailed:
+                    raise
+                except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+                    log.info("mqtt %s: connection to %s:%s failed: %s", self.settings.client_id,
+                             self.settings.host, self.settings.port, exc or type(exc).__name__)
+                else:
+                    await self._lost.wait()
+                if self._closing:
+                    break
+                delay = self.settings.backoff.next_delay()
+                log.info("mqtt %s: reconnecting in %.1f s", self.settings.client_id, delay)
+                await asyncio.sleep(delay)
+        finally:
+            dispatcher.cancel()
+            if self._misc_task:
+                self._misc_task.cancel()
+
+    async def _connect_once(self) -> None:
+        assert self._loop is not None
+        self._lost.clear()
+        self._connect_result = self._loop.create_future()
+        s = self.settings
+        await self._loop.run_in_executor(None, self._blocking_connect)
+        code = await asyncio.wait_for(self._connect_result, s.connect_timeout)
+        if code in _AUTH_FAILURES:
+            self.client.disconnect()
+            raise AuthenticationFailed(f"broker refused the credentials of {s.username!r}")
+        if code != 0:
+            self.client.disconnect()
+            raise ConnectionError(f"broker refused the connection (code {code})")
+        self.connections += 1
+        s.backoff.reset()
+        await self._after_connect()
+
+    def _blocking_connect(self) -> None:
+        s = self.settings
+        self.client.connect(s.host, s.port, keepalive=s.keepalive)
+
+    async def _after_connect(self) -> None:
+        for topic_filter, qos in self._subscriptions.items():
+            granted = await self.subscribe(topic_filter, qos)
+            if granted == SUBSCRIPTION_REFUSED:
+                log.error("mqtt %s: subscription to %s refused", self.settings.client_id, topic_filter)
+        self.connected.set()
+        if self.on_connected is not None:
+            await self.on_connected()
+
+    async def close(self) -> None:
+        """Disconnect cleanly (no last will) and stop reconnecting."""
+        self._closing = True
+        if self.client.is_connected():
+            self.client.disconnect()
+        self._lost.set()
+        await asyncio.sleep(0)
+
+    def drop(self) -> None:
+        """Close the socket abruptly, as a lost network would (the broker sends the will)."""
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+
+    # -- publishing and subscribing ----------------------------------------------------------
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish, waiting for the broker's acknowledgement at QoS 1."""
+        if not self.connected.is_set():
+            raise NotConnected(topic)
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise NotConnected(f"{topic}: {paho.error_string(info.rc)}")
+        if qos > 0:
+            await self._await_ack(info.mid)
+
+    async def subscribe(self, topic_filter: str, qos: int = 1) -> int:
+        """Subscribe now; returns the granted QoS, or SUBSCRIPTION_REFUSED."""
+        result, mid = self.client.subscribe(topic_filter, qos)
+        if result != paho.MQTT_ERR_SUCCESS or mid is None:
+            raise NotConnected(f"subscribe {topic_filter}")
+        granted: list[int] = await self._await_ack(mid)
+        return granted[0] if granted else SUBSCRIPTION_REFUSED
+
+    async def unsubscribe(self, topic_filter: str) -> None:
+        """Stop receiving topic_filter and forget its route."""
+        self._subscriptions.pop(topic_filter, None)
+        self._routes = [(f, h) for f, h in self._routes if f != topic_filter]
+        if self.connected.is_set():
+            self.client.unsubscribe(topic_filter)
+
+    async def _await_ack(self, mid: int) -> Any:
+        assert self._loop is not None
+        future = self._pending.setdefault(mid, self._loop.create_future())
+        try:
+            return await asyncio.wait_for(future, self.settings.ack_timeout)
+        finally:
+            self._pending.pop(mid, None)
+
+    # -- paho callbacks (always on the event loop thread, except during connect) ------------
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._threadsafe(self._resolve_connect, int(reason.value if hasattr(reason, "value") else reason))
+
+    def _resolve_connect(self, code: int) -> None:
+        if self._connect_result is not None and not self._connect_result.done():
+            self._connect_result.set_result(code)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._threadsafe(self._mark_lost)
+
+    def _mark_lost(self) -> None:
+        was_connected = self.connected.is_set()
+        self.connected.clear()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(NotConnected("connection lost"))
+        self._lost.set()
+        if was_connected and not self._closing:
+            log.warning("mqtt %s: connection lost", self.settings.client_id)
+
+    def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            self._inbox.put_nowait(message)
+        except asyncio.QueueFull:
+            log.error("mqtt %s: inbox full, dropped a message on %s", self.settings.client_id,
+                      message.topic)
+
+    def _on_ack(self, client: Any, userdata: Any, mid: int, reason: Any = None, props: Any = None) -> None:
+        self._resolve(mid, None)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, props: Any) -> None:
+        self._resolve(mid, [int(getattr(c, "value", c)) for c in codes])
+
+    def _resolve(self, mid: int, value: Any) -> None:
+        assert self._loop is not None
+        future = self._pending.setdefault(mid, self._loop.create_future())
+        if not future.done():
+            future.set_result(value)
+
+    def _on_socket_open(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+        self._threadsafe(self._add_reader, sock)
+
+    def _add_reader(self, sock: socket.socket) -> None:
+        assert self._loop is not None
+        self._loop.add_reader(sock, self._read)
+
+    def _read(self) -> None:
+        self.client.loop_read()
+
+    def _on_socket_close(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+        self._threadsafe(self._remove_socket, sock)
+
+    def _remove_socket(self, sock: socket.socket) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+
+    def _on_register_write(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+        self._threadsafe(self._add_writer, sock)
+
+    def _add_writer(self, sock: socket.socket) -> None:
+        assert self._loop is not None
+        if sock.fileno() >= 0:
+            self._loop.add_writer(sock, self.client.loop_write)
+
+    def _on_unregister_write(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+        self._threadsafe(self._remove_writer, sock)
+
+    def _remove_writer(self, sock: socket.socket) -> None:
+        assert self._loop is not None
+        self._loop.remove_writer(sock)
+
+    def _threadsafe(self, func: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            func(*args)
+        else:
+            self._loop.call_soon_threadsafe(func, *args)
+
+    # -- background loops -------------------------------------------------------------------
+
+    async def _misc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.client.socket() is not None:
+                self.client.loop_misc()
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            for topic_filter, handler in list(self._routes):
+                if paho.topic_matches_sub(topic_filter, message.topic):
+                    await self._call(handler, message)
+
+    async def _call(self, handler: Handler, message: paho.MQTTMessage) -> None:
+        try:
+            await handler(message.topic, bytes(message.payload), bool(message.retain))
+        except Exception:
+            log.exception("mqtt %s: handler for %s failed", self.settings.client_id, message.topic)

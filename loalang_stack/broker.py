@@ -1,0 +1,106 @@
+"""The project's own Mosquitto: configuration rendered from broker/, dynamic security initialised."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from .ports import wait_for_port
+from .process import Server
+
+BROKER_DIR = Path(__file__).resolve().parent.parent / "broker"
+CONTROLLER_USERNAME = "loalang-controller"
+
+
+def dynsec_plugin_path() -> str:
+    """Where Debian's package put the dynamic security plugin."""
+    configured = os.environ.get("LOALANG_DYNSEC_PLUGIN")
+    if configured:
+        return configured
+    found = sorted(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so"))
+    found += sorted(glob.glob("/usr/lib/mosquitto_dynamic_security.so"))
+    if not found:
+        raise FileNotFoundError("mosquitto_dynamic_security.so not found; is mosquitto installed?")
+    return found[0]
+
+
+@dataclass
+class BrokerConfig:
+    """Everything needed to run one broker."""
+
+    data_dir: Path
+    port: int
+    address: str = "127.0.0.1"
+
+    @property
+    def conf_file(self) -> Path:
+        """The rendered mosquitto.conf."""
+        return self.data_dir / "mosquitto.conf"
+
+    @property
+    def dynsec_file(self) -> Path:
+        """The plugin's state file (accounts and roles)."""
+        return self.data_dir / "dynamic-security.json"
+
+    @property
+    def password_file(self) -> Path:
+        """The controller's broker password, readable by the owner only."""
+        return self.data_dir / "controller-password"
+
+
+def render_config(config: BrokerConfig) -> str:
+    """Fill broker/mosquitto.conf.template for this machine."""
+    template = Template((BROKER_DIR / "mosquitto.conf.template").read_text())
+    return template.substitute(
+        LISTEN_PORT=config.port,
+        LISTEN_ADDRESS=config.address,
+        TLS_LINES="",
+        DYNSEC_PLUGIN=dynsec_plugin_path(),
+        DYNSEC_FILE=config.dynsec_file,
+        DATA_DIR=config.data_dir,
+        RUN_AS_USER=pwd.getpwuid(os.getuid()).pw_name,
+    )
+
+
+def prepare(config: BrokerConfig) -> str:
+    """Write the configuration and, on first use, the controller's admin account; return its password."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.conf_file.write_text(render_config(config))
+    if not config.dynsec_file.exists() or not config.password_file.exists():
+        password = secrets.token_urlsafe(24)
+        config.dynsec_file.unlink(missing_ok=True)
+        mosquitto_ctrl = shutil.which("mosquitto_ctrl") or "mosquitto_ctrl"
+        subprocess.run(
+            [mosquitto_ctrl, "dynsec", "init", str(config.dynsec_file), CONTROLLER_USERNAME, password],
+            check=True, capture_output=True,
+        )
+        config.password_file.touch(mode=0o600)
+        config.password_file.write_text(password)
+    config.dynsec_file.chmod(0o600)
+    return config.password_file.read_text().strip()
+
+
+def server(config: BrokerConfig) -> Server:
+    """A Server that runs mosquitto with this configuration (call prepare() first)."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return Server("mosquitto", [binary, "-c", str(config.conf_file)], config.data_dir / "mosquitto.log")
+
+
+def start(config: BrokerConfig) -> tuple[Server, str]:
+    """Prepare and start the broker, wait for it to listen; returns it and the controller password."""
+    password = prepare(config)
+    broker = server(config)
+    broker.start()
+    try:
+        wait_for_port(config.address, config.port)
+    except TimeoutError:
+        broker.stop()
+        raise RuntimeError(f"mosquitto did not start:\n{broker.tail()}") from None
+    return broker, password
