@@ -15,8 +15,8 @@ Layout (big-endian)::
     23     ...  N times: 2-byte length, then the frame
     end-64 64   signature over b"loa-chunk-v1\\0" + topic + b"\\0" + everything before it
 
-A chunk of a few hundred milliseconds of 24 kbit/s Opus is about a kilobyte, so header
-and signature stay under a tenth of it.
+A chunk of a few hundred milliseconds of 24 kbit/s Opus is about a kilobyte; header,
+frame lengths and signature add about 120 bytes to it.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class AudioChunk:
         """Header and frames, the part the signature covers."""
         if not 0 < len(self.frames) <= MAX_FRAMES:
             raise ChunkError("malformed", f"a chunk holds 1 to {MAX_FRAMES} frames")
+        if not (0 <= self.key_index < 256 and 0 <= self.seq < 2**32 and 0 <= self.duration_us < 2**32):
+            raise ChunkError("malformed", "a header field is out of range")
         header = _HEADER.pack(
             MAGIC, CHUNK_VERSION, self.key_index, int(self.codec), int(self.discontinuity),
             self.seq, self.pts_us, self.duration_us, len(self.frames),
@@ -80,7 +82,10 @@ class AudioChunk:
             if len(frame) > MAX_FRAME_BYTES:
                 raise ChunkError("malformed", "frame too large")
             parts.append(struct.pack(">H", len(frame)) + frame)
-        return b"".join(parts)
+        body = b"".join(parts)
+        if len(body) + SIGNATURE_SIZE > MAX_CHUNK_BYTES:
+            raise ChunkError("malformed", f"chunk of {len(body) + SIGNATURE_SIZE} bytes is over the limit")
+        return body
 
 
 def encode(chunk: AudioChunk, topic: str, key: KeyPair) -> bytes:

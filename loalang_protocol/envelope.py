@@ -98,21 +98,32 @@ def seal(
     return canonical_json({**unsigned, "sig": signature})
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
 def parse(payload: bytes) -> dict[str, Any]:
     """Decode an envelope's JSON and check its shape; raises Rejected('malformed'|'unsigned')."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise Rejected("malformed", f"message of {len(payload)} bytes is over the limit")
     try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise Rejected("malformed", f"not JSON: {exc}") from None
+        doc = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:  # ValueError covers JSON, UTF-8 and huge integers
+        raise Rejected("malformed", f"not JSON: {exc}"[:200]) from None
     if not isinstance(doc, dict):
         raise Rejected("malformed", "not a JSON object")
     if "sig" not in doc or "kid" not in doc:
         raise Rejected("unsigned", "message carries no signature")
     if set(doc) != _FIELDS:
         raise Rejected("malformed", "envelope fields are wrong")
-    if doc["v"] != ENVELOPE_VERSION:
+    if type(doc["v"]) is not int or doc["v"] != ENVELOPE_VERSION:
         raise Rejected("unsupported_version", f"envelope version {doc['v']!r:.20}")
     for name in ("iat", "exp", "epoch", "seq"):
         if not isinstance(doc[name], int) or isinstance(doc[name], bool) or doc[name] < 0:

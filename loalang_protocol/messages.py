@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .slugs import SLUG_MAX_LENGTH
+from .slugs import SLUG_MAX_LENGTH, check_slug
 
-Slug = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$", max_length=SLUG_MAX_LENGTH)
-]
+Slug = Annotated[str, StringConstraints(max_length=SLUG_MAX_LENGTH), AfterValidator(check_slug)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 Millis = Annotated[int, Field(ge=0)]
 Volume = Annotated[int, Field(ge=0, le=100)]

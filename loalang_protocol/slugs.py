@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 SLUG_MAX_LENGTH = 48
-_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
+_SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?")
 
 
 class InvalidSlug(ValueError):
@@ -20,7 +20,7 @@ class InvalidSlug(ValueError):
 
 def is_slug(value: object) -> bool:
     """Tell whether value is a valid topic identifier."""
-    return isinstance(value, str) and _SLUG_RE.match(value) is not None and "--" not in value
+    return isinstance(value, str) and _SLUG_RE.fullmatch(value) is not None and "--" not in value
 
 
 def check_slug(value: object, what: str = "identifier") -> str:

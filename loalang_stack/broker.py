@@ -7,10 +7,11 @@ import os
 import pwd
 import secrets
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+
+from controller.broker_accounts.dynsec_file import write_initial
 
 from .ports import wait_for_port
 from .process import Server
@@ -75,12 +76,7 @@ def prepare(config: BrokerConfig) -> str:
     config.conf_file.write_text(render_config(config))
     if not config.dynsec_file.exists() or not config.password_file.exists():
         password = secrets.token_urlsafe(24)
-        config.dynsec_file.unlink(missing_ok=True)
-        mosquitto_ctrl = shutil.which("mosquitto_ctrl") or "mosquitto_ctrl"
-        subprocess.run(
-            [mosquitto_ctrl, "dynsec", "init", str(config.dynsec_file), CONTROLLER_USERNAME, password],
-            check=True, capture_output=True,
-        )
+        write_initial(config.dynsec_file, CONTROLLER_USERNAME, password)
         config.password_file.touch(mode=0o600)
         config.password_file.write_text(password)
     config.dynsec_file.chmod(0o600)

@@ -1,0 +1,191 @@
+"""Devices: register, list, get, move, configure, command, re-enrol and delete."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy import or_, select
+
+from ..context import Services
+from ..db.models import Device
+from ..fleet import commands, devices
+from ..fleet.devices import DeviceError, IssuedCode
+from ..security.roles import Permission
+from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
+from .schemas import (
+    ClaimCodePublic,
+    CommandRequest,
+    CommandSent,
+    DeviceCreate,
+    DeviceCreated,
+    DeviceMove,
+    DevicePublic,
+    DeviceSettingsUpdate,
+    PresencePublic,
+    SettingsApplied,
+)
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+Manager = Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))]
+Configurer = Annotated[Principal, Depends(require(Permission.CONFIGURE_DEVICES))]
+
+
+def _ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+async def to_public(services: Services, device: Device) -> DevicePublic:
+    """A device row joined with its live state from Redis."""
+    presence = await services.presence.get(device.id)
+    reported = await services.presence.reported(device.id)
+    return DevicePublic(
+        id=device.id, name=device.name, area_id=device.area_id, latitude=device.latitude,
+        longitude=device.longitude, is_test=device.is_test, enrolled=device.enrolled_at is not None,
+        volume=device.volume, desired_version=device.desired_version,
+        applied_version=reported.applied.device if reported else None,
+        online=bool(presence and presence.online),
+        presence=PresencePublic(
+            online=presence.online, boot=presence.boot, connection=presence.conn,
+            install_id=presence.install_id, since=_ms(presence.since_ms),
+            last_seen=_ms(presence.last_seen_ms), agent_version=presence.agent_version,
+        ) if presence else None,
+        telemetry=await services.presence.telemetry(device.id),
+    )
+
+
+def _claim(services: Services, device_id: str, code: IssuedCode) -> ClaimCodePublic:
+    return ClaimCodePublic(
+        device_id=device_id, claim_code=code.code, expires_at=code.expires_at,
+        enroll_command=f"receiver-agent enroll --controller {services.settings.public_url} --code {code.code}",
+    )
+
+
+def _load(services: Services, principal: Principal, device_id: str) -> Device:
+    with services.db.session() as session:
+        device = session.get(Device, device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
+    ensure_in_scope(principal, device.area_id)
+    return device
+
+
+def _unprocessable(exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+@router.get("", response_model=list[DevicePublic], summary="List devices you can see")
+async def list_devices(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    area: Annotated[str | None, Query(max_length=48, description="only this area and below")] = None,
+    online: Annotated[bool | None, Query(description="only online (true) or offline (false)")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="search in id and name")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> list[DevicePublic]:
+    """Devices in the caller's scope, filtered by area subtree, presence and search text."""
+    from ..fleet.areas import parent_map, subtree
+
+    with services.db.session() as session:
+        query = select(Device).order_by(Device.id)
+        if q:
+            pattern = f"%{q}%"
+            query = query.where(or_(Device.id.like(pattern), Device.name.like(pattern)))
+        rows = session.scalars(query).all()
+        wanted = subtree(parent_map(session), area) if area else None
+    if area:
+        ensure_in_scope(principal, area)
+    result = []
+    for device in rows:
+        if not principal.can_see(device.area_id) or (wanted is not None and device.area_id not in wanted):
+            continue
+        public = await to_public(services, device)
+        if online is None or public.online == online:
+            result.append(public)
+        if len(result) >= limit:
+            break
+    return result
+
+
+@router.post("", response_model=DeviceCreated, status_code=201, summary="Register a device")
+async def create_device(body: DeviceCreate, services: ServicesDep, principal: Manager) -> DeviceCreated:
+    """Register a device in an area; the answer holds its one-time claim code."""
+    ensure_in_scope(principal, body.area_id)
+    try:
+        device, code = devices.register_device(
+            services, principal.username, body.name, body.area_id, body.latitude, body.longitude,
+            body.id, body.is_test,
+        )
+    except (DeviceError, ValueError) as exc:
+        raise _unprocessable(exc) from None
+    return DeviceCreated(device=await to_public(services, device), claim=_claim(services, device.id, code))
+
+
+@router.get("/{device_id}", response_model=DevicePublic, summary="Get one device")
+async def get_device(device_id: str, services: ServicesDep, principal: PrincipalDep) -> DevicePublic:
+    """One device with its presence, telemetry and applied version."""
+    return await to_public(services, _load(services, principal, device_id))
+
+
+@router.post("/{device_id}/claim-code", response_model=ClaimCodePublic, summary="New claim code")
+async def claim_code(device_id: str, services: ServicesDep, principal: Manager) -> ClaimCodePublic:
+    """A new one-time code to (re-)enrol the device; using it revokes the old credentials."""
+    _load(services, principal, device_id)
+    code = devices.new_claim_code(services, principal.username, device_id)
+    return _claim(services, device_id, code)
+
+
+@router.post("/{device_id}/move", response_model=DevicePublic, summary="Move to another area")
+async def move(device_id: str, body: DeviceMove, services: ServicesDep, principal: Manager) -> DevicePublic:
+    """Move a device to another area in the caller's scope."""
+    _load(services, principal, device_id)
+    ensure_in_scope(principal, body.area_id)
+    try:
+        await devices.move_device(services, principal.username, device_id, body.area_id)
+    except DeviceError as exc:
+        raise _unprocessable(exc) from None
+    return await to_public(services, _load(services, principal, device_id))
+
+
+@router.patch("/{device_id}/settings", response_model=SettingsApplied, summary="Change settings")
+async def change_settings(
+    device_id: str, body: DeviceSettingsUpdate, services: ServicesDep, principal: Configurer
+) -> SettingsApplied:
+    """Change the device's volume; the answer holds the desired version to watch for."""
+    _load(services, principal, device_id)
+    version = await devices.set_volume(services, principal.username, device_id, body.volume)
+    return SettingsApplied(device_id=device_id, desired_version=version)
+
+
+@router.post("/{device_id}/commands", response_model=CommandSent, status_code=202, summary="Send a command")
+async def send_command(
+    device_id: str, body: CommandRequest, services: ServicesDep, principal: Configurer
+) -> CommandSent:
+    """Send a signed maintenance command (ping, resync, ...); replies arrive asynchronously."""
+    _load(services, principal, device_id)
+    from .. import audit
+
+    command_id = await commands.send_to_device(services, device_id, body.name, body.args)
+    with services.db.session() as session:
+        audit.record(session, principal.username, "device.command", [device_id], name=body.name, id=command_id)
+    return CommandSent(command_id=command_id)
+
+
+@router.get("/{device_id}/commands/{command_id}", summary="A command's reply")
+async def command_reply(
+    device_id: str, command_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, object]:
+    """The device's reply to a command, or 404 while none has arrived."""
+    _load(services, principal, device_id)
+    reply = (await commands.replies(services, command_id)).get(device_id)
+    if reply is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no reply yet")
+    return reply
+
+
+@router.delete("/{device_id}", status_code=204, summary="Delete a device")
+async def delete(device_id: str, services: ServicesDep, principal: Manager) -> None:
+    """Delete a device; its broker account is removed and its session cut at once."""
+    _load(services, principal, device_id)
+    await devices.delete_device(services, principal.username, device_id)

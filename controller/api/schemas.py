@@ -1,0 +1,183 @@
+"""Request and response models of the API (internal fields never leak)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SlugField = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Clock = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AreaCreate(_In):
+    """A new area; its id is made from the name unless given."""
+
+    name: Name = Field(examples=["Xã Hòa Bình"])
+    level: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,32}$")] = Field(
+        examples=["province", "region", "commune", "village"]
+    )
+    parent_id: SlugField | None = Field(None, examples=["tinh-nghe-an"])
+    id: SlugField | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    quiet_start: Clock | None = Field(None, examples=["22:00"])
+    quiet_end: Clock | None = Field(None, examples=["05:00"])
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class AreaPublic(BaseModel):
+    """An area as the API shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    level: str
+    parent_id: str | None
+    timezone: str | None
+    quiet_start: str | None
+    quiet_end: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+class DeviceCreate(_In):
+    """A new device (cluster) in an area, with its position for the map."""
+
+    name: Name = Field(examples=["Cụm loa thôn Đông"])
+    area_id: SlugField = Field(examples=["thon-dong"])
+    latitude: Latitude = Field(examples=[18.6796])
+    longitude: Longitude = Field(examples=[105.6813])
+    id: SlugField | None = None
+    is_test: bool = False
+
+
+class DeviceMove(_In):
+    """Move a device to another area."""
+
+    area_id: SlugField
+
+
+class DeviceSettingsUpdate(_In):
+    """Settings to change on a device."""
+
+    volume: Annotated[int, Field(ge=0, le=100)] = Field(examples=[80])
+
+
+class ClaimCodePublic(BaseModel):
+    """A one-time claim code, shown once."""
+
+    device_id: str
+    claim_code: str
+    expires_at: datetime
+    enroll_command: str
+
+
+class PresencePublic(BaseModel):
+    """Connection state of a device."""
+
+    online: bool
+    boot: int
+    connection: int
+    install_id: str
+    since: datetime
+    last_seen: datetime
+    agent_version: str
+
+
+class DevicePublic(BaseModel):
+    """A device with its live state."""
+
+    id: str
+    name: str
+    area_id: str
+    latitude: float
+    longitude: float
+    is_test: bool
+    enrolled: bool
+    volume: int
+    desired_version: int
+    applied_version: int | None
+    online: bool
+    presence: PresencePublic | None
+    telemetry: dict[str, Any] | None
+
+
+class DeviceCreated(BaseModel):
+    """The new device and its first claim code."""
+
+    device: DevicePublic
+    claim: ClaimCodePublic
+
+
+class SettingsApplied(BaseModel):
+    """Result of a settings change."""
+
+    device_id: str
+    desired_version: int
+
+
+class EnrollRequest(_In):
+    """What a device sends to enrol."""
+
+    code: Annotated[str, StringConstraints(min_length=4, max_length=40)] = Field(examples=["K7QM-2XWD-9RTA"])
+    public_key: Annotated[str, StringConstraints(min_length=40, max_length=60)] = Field(
+        description="the device's Ed25519 public key, 32 bytes in URL-safe base64"
+    )
+
+
+class BrokerCredentials(BaseModel):
+    """How a device reaches the broker."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    client_id: str
+    tls: bool
+    keepalive: int
+
+
+class EnrollResponse(BaseModel):
+    """What an enrolled device receives."""
+
+    device_id: str
+    areas: list[str]
+    broker: BrokerCredentials
+    root_public_key: str
+    controller_url: str
+
+
+class CommandRequest(_In):
+    """A maintenance command for a device."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")] = Field(examples=["ping"])
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandSent(BaseModel):
+    """A command on its way."""
+
+    command_id: str
+
+
+class AuditPublic(BaseModel):
+    """One audit log entry."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    targets: list[Any]
+    detail: dict[str, Any]

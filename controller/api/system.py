@@ -1,0 +1,42 @@
+"""Health, counters and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from ..db.models import AuditEntry
+from ..security.roles import Permission
+from .deps import Principal, ServicesDep, require
+from .schemas import AuditPublic
+
+router = APIRouter(tags=["system"])
+Admin = Annotated[Principal, Depends(require(Permission.MANAGE_USERS))]
+
+
+@router.get("/system/status", summary="Controller status and input counters")
+async def system_status(services: ServicesDep, principal: Admin) -> dict[str, object]:
+    """Broker connection, signing key and the counters of dropped and rejected input."""
+    return {
+        "instance": services.settings.instance_id,
+        "broker_connected": services.link.connected.is_set(),
+        "signing_key": services.keyring.signing.kid,
+        "counters": services.counters.snapshot(),
+    }
+
+
+@router.get("/audit", response_model=list[AuditPublic], summary="Read the audit log")
+async def audit_log(
+    services: ServicesDep,
+    principal: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> list[AuditEntry]:
+    """Newest entries first; page with before_id."""
+    with services.db.session() as session:
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(AuditEntry.id < before_id)
+        return list(session.scalars(query).all())

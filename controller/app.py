@@ -1,0 +1,143 @@
+"""The FastAPI application: factory and lifespan (database, Redis, MQTT, keys)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from loalang_protocol import topics
+from loalang_protocol.mqtt import LinkSettings, MqttLink
+
+from . import __version__
+from .api import areas, auth, devices, enroll, system
+from .broker_accounts.mosquitto import MosquittoDynsec
+from .context import Services
+from .counters import Counters
+from .db.models import User
+from .db.session import Database, migrate
+from .keyring import Keyring, KeyringError, init_keys
+from .mqtt.bridge import DeviceBridge, controller_state
+from .presence import PresenceStore
+from .security.passwords import hash_password
+from .security.roles import Role
+from .security.tokens import TokenStore
+from .settings import Settings
+from .signer import Signer
+
+log = logging.getLogger(__name__)
+BROKER_WAIT_S = 15.0
+
+
+def load_keyring(settings: Settings) -> Keyring:
+    """The signing keys; demo and test controllers make their own on first start."""
+    folder = settings.data_dir / "keys"
+    try:
+        return Keyring.load(folder)
+    except KeyringError:
+        if settings.environment == "production" or (folder / "root.pub").exists():
+            raise
+        init_keys(folder, settings.signing_cert_days)
+        log.warning("made a new root and signing key in %s (%s mode)", folder, settings.environment)
+        return Keyring.load(folder)
+
+
+def ensure_admin(db: Database, settings: Settings) -> None:
+    """Create the first admin when there is no user at all."""
+    with db.session() as session:
+        if session.scalars(select(User).limit(1)).first() is not None:
+            return
+        password = settings.admin_password.get_secret_value()
+        if not password:
+            raise RuntimeError("no user exists yet: set LOALANG_ADMIN_PASSWORD for the first admin")
+        session.add(User(username=settings.admin_username, password_hash=hash_password(password),
+                         role=Role.ADMIN.value, area_id=None))
+    log.info("created admin user %r", settings.admin_username)
+
+
+def build_link(settings: Settings) -> MqttLink:
+    """The controller's MQTT connection, with its retained offline state as last will."""
+    link = MqttLink(LinkSettings(
+        host=settings.mqtt_host, port=settings.mqtt_port, client_id=f"controller-{settings.instance_id}",
+        username=settings.mqtt_username, password=settings.broker_password(),
+        tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15,
+    ))
+    link.set_will(topics.controller_state(settings.instance_id), controller_state(settings.instance_id, False))
+    return link
+
+
+async def start_services(settings: Settings) -> Services:
+    """Open the database, Redis and MQTT; wire the handlers."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.sqlalchemy_url())
+    await asyncio.to_thread(migrate, settings.sqlalchemy_url())
+    ensure_admin(db, settings)
+    keyring = load_keyring(settings)
+    redis = Redis.from_url(settings.redis_url)
+    await redis.ping()
+    link = build_link(settings)
+    accounts = MosquittoDynsec(link, settings.mqtt_username)
+    services = Services(
+        settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
+        accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(redis, settings.token_ttl_s),
+        counters=Counters(),
+    )
+    DeviceBridge(services)
+
+    async def on_connected() -> None:
+        await link.publish(topics.controller_state(settings.instance_id),
+                           controller_state(settings.instance_id, True), qos=1, retain=True)
+        await accounts.prepare()
+
+    link.on_connected = on_connected
+    return services
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; settings come from the environment when not given."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await start_services(settings)
+        app.state.services = services
+        mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
+        try:
+            await asyncio.wait_for(services.link.connected.wait(), BROKER_WAIT_S)
+        except asyncio.TimeoutError:
+            log.error("broker %s:%s not reachable yet; retrying in the background",
+                      settings.mqtt_host, settings.mqtt_port)
+        yield
+        if services.link.connected.is_set():
+            await services.link.publish(topics.controller_state(settings.instance_id),
+                                        controller_state(settings.instance_id, False), qos=1, retain=True)
+        await services.link.close()
+        mqtt_task.cancel()
+        await services.redis.aclose()
+        services.db.engine.dispose()
+
+    app = FastAPI(
+        title="loalang controller", version=__version__, lifespan=lifespan,
+        description="Central service of the loalang commune radio system: areas, devices, enrolment.",
+    )
+    for router in (auth.router, areas.router, devices.router, enroll.router, system.router):
+        app.include_router(router, prefix="/api/v1")
+
+    @app.get("/healthz", tags=["system"], summary="Liveness and broker connection")
+    async def healthz(request: Request) -> JSONResponse:
+        services: Services = request.app.state.services
+        ok = services.link.connected.is_set()
+        return JSONResponse({"ok": ok, "broker": ok}, status_code=200 if ok else 503)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    return app

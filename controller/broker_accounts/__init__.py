@@ -1,0 +1,1 @@
+"""Broker accounts for devices: an interface and its Mosquitto implementation."""

@@ -1,0 +1,70 @@
+"""What the controller needs from a broker's account system, whatever the broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from loalang_protocol import topics
+from loalang_protocol.topics import AreaTopic, DeviceTopic, StreamTopic
+
+
+@dataclass(frozen=True)
+class DeviceAccount:
+    """A device's broker identity and where it may go."""
+
+    device_id: str
+    password: str
+    areas: tuple[str, ...]  # its area chain, root first
+
+    @property
+    def username(self) -> str:
+        """Broker user name: the device id."""
+        return self.device_id
+
+    @property
+    def client_id(self) -> str:
+        """The only client id this account may connect with."""
+        return self.device_id
+
+
+@dataclass(frozen=True)
+class TopicGrants:
+    """Least-privilege topic lists for one device."""
+
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    subscribe_patterns: tuple[str, ...]
+    subscribe_denied: tuple[str, ...]
+
+
+def device_grants(device_id: str, areas: tuple[str, ...]) -> TopicGrants:
+    """Publish only its own device topics; subscribe to its own, its areas' and streams one by one."""
+    publish = tuple(topics.device(device_id, leaf) for leaf in topics.DEVICE_PUBLISHES)
+    subscribe = [topics.device(device_id, leaf) for leaf in topics.DEVICE_RECEIVES]
+    for area_id in areas:
+        subscribe += [topics.area(area_id, leaf) for leaf in AreaTopic]
+    subscribe.append(topics.ALL_CONTROLLER_STATES)
+    streams = tuple(f"{topics.PREFIX}/stream/+/{leaf.value}" for leaf in StreamTopic)
+    # A single stream may be subscribed to (pattern); a wildcard over all streams may not.
+    denied = (*streams, f"{topics.PREFIX}/stream/#")
+    return TopicGrants(publish, tuple(subscribe), streams, denied)
+
+
+class BrokerAccounts(Protocol):
+    """Provisioning interface implemented per broker (Mosquitto dynamic security, later NATS, EMQX)."""
+
+    async def prepare(self) -> None:
+        """Give the controller's own account what it needs (idempotent)."""
+
+    async def provision_device(self, account: DeviceAccount) -> None:
+        """Create or replace a device's account; old credentials stop working and old sessions are cut."""
+
+    async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
+        """Change which area topics a device may subscribe to (after a move)."""
+
+    async def revoke_device(self, device_id: str) -> None:
+        """Remove a device's account and cut its session."""
+
+
+__all__ = ["BrokerAccounts", "DeviceAccount", "DeviceTopic", "TopicGrants", "device_grants"]

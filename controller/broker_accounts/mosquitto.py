@@ -1,0 +1,150 @@
+"""Mosquitto's dynamic security plugin, administered over MQTT ($CONTROL/dynamic-security/v1).
+
+Each device gets its own client (user name = client id = device id) and its own role with
+literal topics: Debian's Mosquitto 2.0.11 does not substitute %c/%u in plugin ACLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from typing import Any
+
+from loalang_protocol import topics
+from loalang_protocol.mqtt import MqttLink, NotConnected
+
+from .base import DeviceAccount, device_grants
+
+log = logging.getLogger(__name__)
+
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
+CONTROLLER_ROLE = "loalang-controller"
+
+
+class DynsecError(RuntimeError):
+    """The plugin answered a command with an error."""
+
+
+def controller_acls() -> list[dict[str, Any]]:
+    """The controller's own role: every topic of the protocol, nothing else."""
+    return [
+        {"acltype": kind, "topic": f"{topics.PREFIX}/#", "allow": True}
+        for kind in ("publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern")
+    ]
+
+
+def _role_name(device_id: str) -> str:
+    return f"device-{device_id}"
+
+
+def _device_acls(device_id: str, areas: tuple[str, ...]) -> list[dict[str, Any]]:
+    grants = device_grants(device_id, areas)
+    acls: list[dict[str, Any]] = []
+    acls += [{"acltype": "publishClientSend", "topic": t, "allow": True} for t in grants.publish]
+    acls += [{"acltype": "subscribeLiteral", "topic": t, "allow": True} for t in grants.subscribe]
+    acls += [
+        {"acltype": "subscribeLiteral", "topic": t, "allow": False, "priority": 10}
+        for t in grants.subscribe_denied
+    ]
+    acls += [{"acltype": "subscribePattern", "topic": t, "allow": True} for t in grants.subscribe_patterns]
+    return acls
+
+
+class MosquittoDynsec:
+    """BrokerAccounts over Mosquitto's dynamic security plugin."""
+
+    def __init__(self, link: MqttLink, controller_username: str, timeout: float = 10.0) -> None:
+        self.link = link
+        self.controller_username = controller_username
+        self.timeout = timeout
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._lock = asyncio.Lock()
+        link.route(RESPONSE_TOPIC, self._on_response)
+
+    async def _on_response(self, topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            responses = json.loads(payload)["responses"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("dynsec: unreadable response dropped")
+            return
+        for response in responses:
+            future = self._waiting.pop(str(response.get("correlationData")), None)
+            if future is not None and not future.done():
+                future.set_result(response)
+
+    async def command(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Send one command and wait for its response; raises DynsecError on error."""
+        correlation = secrets.token_hex(8)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[correlation] = future
+        body = {"commands": [{"command": name, "correlationData": correlation, **fields}]}
+        try:
+            await self.link.publish(CONTROL_TOPIC, json.dumps(body).encode(), qos=1)
+            response = await asyncio.wait_for(future, self.timeout)
+        finally:
+            self._waiting.pop(correlation, None)
+        if response.get("error"):
+            raise DynsecError(f"{name}: {response['error']}")
+        return response
+
+    async def _ignore_missing(self, name: str, **fields: Any) -> None:
+        try:
+            await self.command(name, **fields)
+        except DynsecError as exc:
+            if "not found" not in str(exc).lower():
+                raise
+
+    async def prepare(self) -> None:
+        """Make sure the controller's account may use every topic of the protocol.
+
+        The broker's set-up already grants this; when it has not, the role is added here,
+        and the plugin then disconnects the controller once, which reconnects by itself.
+        """
+        client = await self.command("getClient", username=self.controller_username)
+        roles = {r.get("rolename") for r in client.get("data", {}).get("client", {}).get("roles", [])}
+        if CONTROLLER_ROLE in roles:
+            return
+        try:
+            await self.command("createRole", rolename=CONTROLLER_ROLE, acls=controller_acls())
+        except DynsecError as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+        try:
+            await self.command("addClientRole", username=self.controller_username, rolename=CONTROLLER_ROLE)
+        except (NotConnected, asyncio.TimeoutError):
+            log.info("dynsec: controller role added; reconnecting as the broker asked")
+
+    async def provision_device(self, account: DeviceAccount) -> None:
+        """Replace the device's client and role; deleting the client cuts any old session."""
+        role = _role_name(account.device_id)
+        async with self._lock:
+            await self._ignore_missing("deleteClient", username=account.username)
+            await self._ignore_missing("deleteRole", rolename=role)
+            await self.command("createRole", rolename=role, acls=_device_acls(account.device_id, account.areas))
+            await self.command(
+                "createClient", username=account.username, password=account.password,
+                clientid=account.client_id, roles=[{"rolename": role}],
+                textname=f"loalang device {account.device_id}",
+            )
+        log.info("device %s: broker account provisioned", account.device_id)
+
+    async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
+        """Rewrite the device's role for its new area chain."""
+        role = _role_name(device_id)
+        async with self._lock:
+            current = await self.command("getRole", rolename=role)
+            for acl in current.get("data", {}).get("role", {}).get("acls", []):
+                await self.command("removeRoleACL", rolename=role, acltype=acl["acltype"], topic=acl["topic"])
+            for acl in _device_acls(device_id, areas):
+                await self.command("addRoleACL", rolename=role, **acl)
+        log.info("device %s: broker role updated for areas %s", device_id, "/".join(areas))
+
+    async def revoke_device(self, device_id: str) -> None:
+        """Delete the device's client (which disconnects it) and its role."""
+        async with self._lock:
+            await self._ignore_missing("deleteClient", username=device_id)
+            await self._ignore_missing("deleteRole", rolename=_role_name(device_id))
+        log.info("device %s: broker account revoked", device_id)

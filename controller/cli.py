@@ -1,0 +1,126 @@
+"""`radio-controller`: serve the API, manage keys, initialise the broker's account file."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+log = logging.getLogger("controller")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from .settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        sys.exit("configuration error:\n" + "\n".join(lines))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the API (migrating the database first)."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                log_level=args.log_level.lower(), proxy_headers=False, server_header=False)
+    return 0
+
+
+def migrate_db(args: argparse.Namespace) -> int:
+    """Bring the database schema up to date."""
+    from .db.session import migrate
+
+    migrate(_settings().sqlalchemy_url())
+    print("database is up to date")
+    return 0
+
+
+def keys_init(args: argparse.Namespace) -> int:
+    """Make a root key and a first signing key."""
+    from .keyring import KeyringError, init_keys
+
+    try:
+        root = init_keys(Path(args.dir), args.days, keep_root=not args.remove_root)
+    except KeyringError as exc:
+        sys.exit(str(exc))
+    if args.remove_root:
+        print(f"signing key made in {args.dir}; the root private key was not kept")
+    else:
+        print(f"root key: {root}\nmove it to offline storage; the controller needs only root.pub, "
+              "signing.key and signing.cert.json")
+    return 0
+
+
+def keys_certify(args: argparse.Namespace) -> int:
+    """Rotate the signing key: make a new one certified by the root key."""
+    from .keyring import KeyringError, certify_new_signing_key
+
+    try:
+        kid = certify_new_signing_key(Path(args.dir), Path(args.root_key), args.days)
+    except (KeyringError, OSError, ValueError) as exc:
+        sys.exit(f"cannot certify a new signing key: {exc}")
+    print(f"new signing key {kid}; restart the controller to use it")
+    return 0
+
+
+def broker_init(args: argparse.Namespace) -> int:
+    """Write the broker's first account file (controller account), unless it exists."""
+    from .broker_accounts.dynsec_file import write_initial
+
+    path = Path(args.dynsec_file)
+    if path.exists():
+        print(f"{path} exists; left as it is")
+        return 0
+    password = os.environ.get("LOALANG_MQTT_PASSWORD") or getpass.getpass("controller broker password: ")
+    health = os.environ.get("LOALANG_MQTT_HEALTHCHECK_PASSWORD")
+    write_initial(path, os.environ.get("LOALANG_MQTT_USERNAME", "loalang-controller"), password,
+                  os.environ.get("LOALANG_MQTT_HEALTHCHECK_USERNAME", "loalang-healthcheck"), health)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="radio-controller", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("LOALANG_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the API and console").set_defaults(func=serve)
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=migrate_db)
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True)
+    init = keys.add_parser("init", help="make a root key and a first signing key")
+    init.add_argument("--dir", required=True, help="key folder (the controller uses DATA_DIR/keys)")
+    init.add_argument("--days", type=int, default=90, help="validity of the signing certificate")
+    init.add_argument("--remove-root", action="store_true", help="do not keep the root private key")
+    init.set_defaults(func=keys_init)
+    certify = keys.add_parser("certify", help="rotate: a new signing key certified by the root")
+    certify.add_argument("--dir", required=True)
+    certify.add_argument("--root-key", required=True, help="the root private key file")
+    certify.add_argument("--days", type=int, default=90)
+    certify.set_defaults(func=keys_certify)
+    binit = sub.add_parser("broker-init", help="write the broker's first dynamic-security file")
+    binit.add_argument("--dynsec-file", required=True)
+    binit.set_defaults(func=broker_init)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `radio-controller`."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

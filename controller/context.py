@@ -1,0 +1,34 @@
+"""The controller's long-lived parts, built once at start and shared by the API, the MQTT bridge and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from loalang_protocol.mqtt import MqttLink
+
+from .broker_accounts.base import BrokerAccounts
+from .counters import Counters
+from .db.session import Database
+from .keyring import Keyring
+from .presence import PresenceStore
+from .security.tokens import TokenStore
+from .settings import Settings
+from .signer import Signer
+
+
+@dataclass
+class Services:
+    """Everything a use case may need."""
+
+    settings: Settings
+    db: Database
+    redis: Redis
+    link: MqttLink
+    keyring: Keyring
+    signer: Signer
+    accounts: BrokerAccounts
+    presence: PresenceStore
+    tokens: TokenStore
+    counters: Counters

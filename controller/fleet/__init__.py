@@ -1,0 +1,1 @@
+"""The fleet registry: areas, devices, enrolment and desired state."""

@@ -1,0 +1,99 @@
+"""The area tree: any depth, usually province / optional region / commune / village."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loalang_protocol.slugs import check_slug, slugify
+
+from ..db.models import Area
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+MAX_DEPTH = 12
+
+
+class AreaError(ValueError):
+    """A request about areas cannot be carried out; the message says why."""
+
+
+def parent_map(session: Session) -> dict[str, str | None]:
+    """Every area id with its parent id."""
+    return dict(session.execute(select(Area.id, Area.parent_id)).tuples().all())
+
+
+def chain(parents: dict[str, str | None], area_id: str) -> list[str]:
+    """Area ids from the root down to area_id."""
+    path: list[str] = []
+    current: str | None = area_id
+    while current is not None:
+        if current in path or len(path) > MAX_DEPTH:
+            raise AreaError(f"area tree is corrupt around {area_id}")
+        path.append(current)
+        current = parents.get(current)
+    return list(reversed(path))
+
+
+def subtree(parents: dict[str, str | None], root_id: str) -> set[str]:
+    """root_id and every area below it."""
+    children: dict[str | None, list[str]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = set(), [root_id]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def unique_id(session: Session, wanted: str) -> str:
+    """wanted, or wanted with a number appended if taken."""
+    candidate, n = wanted, 2
+    while session.get(Area, candidate) is not None:
+        candidate = f"{wanted[:44]}-{n}"
+        n += 1
+    return candidate
+
+
+def create_area(
+    session: Session,
+    name: str,
+    level: str,
+    parent_id: str | None,
+    area_id: str | None = None,
+    **attributes: object,
+) -> Area:
+    """Create an area under parent_id (None for a root)."""
+    if parent_id is not None and session.get(Area, parent_id) is None:
+        raise AreaError(f"parent area {parent_id!r} does not exist")
+    if parent_id is not None and len(chain(parent_map(session), parent_id)) >= MAX_DEPTH:
+        raise AreaError(f"areas may be at most {MAX_DEPTH} levels deep")
+    if area_id is not None:
+        check_slug(area_id, "area id")
+        if session.get(Area, area_id) is not None:
+            raise AreaError(f"area {area_id!r} already exists")
+    else:
+        area_id = unique_id(session, slugify(name))
+    area = Area(id=area_id, name=name, level=level, parent_id=parent_id, **attributes)
+    if parent_id is None and area.timezone is None:
+        area.timezone = DEFAULT_TIMEZONE
+    session.add(area)
+    session.flush()
+    return area
+
+
+def effective(session: Session, area_id: str, attribute: str) -> object:
+    """An attribute inherited downward: the nearest area on the chain that sets it."""
+    for ancestor_id in reversed(chain(parent_map(session), area_id)):
+        value = getattr(session.get(Area, ancestor_id), attribute)
+        if value is not None:
+            return value
+    return None
+
+
+def visible(areas: Iterable[Area], allowed: set[str] | None) -> list[Area]:
+    """Areas within a user's scope (None: all)."""
+    return [a for a in areas if allowed is None or a.id in allowed]

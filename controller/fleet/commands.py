@@ -1,0 +1,52 @@
+"""Signed, idempotent commands to a device or an area, and their replies."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from loalang_protocol import topics
+from loalang_protocol.messages import Command, CommandReply
+from loalang_protocol.topics import AreaTopic, DeviceTopic
+
+from ..context import Services
+
+_REPLY = "loa:reply:"
+REPLY_TTL_S = 7 * 86400
+
+
+def new_command_id() -> str:
+    """A unique command id (a slug)."""
+    return "c-" + secrets.token_hex(8)
+
+
+async def send_to_device(services: Services, device_id: str, name: str, args: dict[str, Any]) -> str:
+    """Publish a command to one device; returns its id."""
+    command = Command(id=new_command_id(), name=name, args=args)
+    topic = topics.device(device_id, DeviceTopic.COMMAND)
+    payload = await services.signer.seal(topic, command.model_dump(), services.settings.command_ttl_s)
+    await services.link.publish(topic, payload, qos=1)
+    return command.id
+
+
+async def send_to_area(services: Services, area_id: str, name: str, args: dict[str, Any]) -> str:
+    """Publish a command once to an area; every device below it receives it."""
+    command = Command(id=new_command_id(), name=name, args=args)
+    topic = topics.area(area_id, AreaTopic.COMMAND)
+    payload = await services.signer.seal(topic, command.model_dump(), services.settings.command_ttl_s)
+    await services.link.publish(topic, payload, qos=1)
+    return command.id
+
+
+async def store_reply(services: Services, device_id: str, reply: CommandReply) -> None:
+    """Keep a device's reply to a command."""
+    key = f"{_REPLY}{reply.id}"
+    await services.redis.hset(key, device_id, reply.model_dump_json())  # type: ignore[misc]
+    await services.redis.expire(key, REPLY_TTL_S)
+
+
+async def replies(services: Services, command_id: str) -> dict[str, dict[str, Any]]:
+    """Replies received so far, by device."""
+    raw = await services.redis.hgetall(f"{_REPLY}{command_id}")  # type: ignore[misc]
+    return {k.decode(): json.loads(v) for k, v in raw.items()}

@@ -1,0 +1,192 @@
+"""Use cases on devices: register, claim code, enrol, move, configure, delete."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from loalang_protocol.keys import b64decode, key_id, public_from_text
+from loalang_protocol.slugs import check_slug, slugify
+
+from .. import audit
+from ..broker_accounts.base import DeviceAccount
+from ..context import Services
+from ..db.models import Area, ClaimCode, Device
+from . import claim_codes, desired
+from .areas import chain, parent_map
+
+log = logging.getLogger(__name__)
+
+
+class DeviceError(ValueError):
+    """A device request cannot be carried out; the message says why."""
+
+
+class EnrolmentRefused(PermissionError):
+    """A claim code is unknown, used or expired (one message for all, so codes cannot be probed)."""
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A claim code shown once to the admin."""
+
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What a device receives when it enrols."""
+
+    device_id: str
+    password: str
+    areas: list[str]
+    root_public_key: str
+
+
+def _unique_device_id(session: Session, wanted: str) -> str:
+    candidate, n = wanted, 2
+    while session.get(Device, candidate) is not None:
+        candidate = f"{wanted[:44]}-{n}"
+        n += 1
+    return candidate
+
+
+def issue_claim_code(session: Session, device: Device, ttl_s: int) -> IssuedCode:
+    """Make a new one-time code for device; earlier unused codes stop working."""
+    now = datetime.now(UTC)
+    session.execute(
+        update(ClaimCode).where(ClaimCode.device_id == device.id, ClaimCode.used_at.is_(None))
+        .values(expires_at=now)
+    )
+    code = claim_codes.new_code()
+    expires = now + timedelta(seconds=ttl_s)
+    session.add(ClaimCode(device_id=device.id, code_hash=claim_codes.code_hash(code), expires_at=expires))
+    return IssuedCode(code, expires)
+
+
+def register_device(
+    services: Services, actor: str, name: str, area_id: str, latitude: float, longitude: float,
+    device_id: str | None = None, is_test: bool = False,
+) -> tuple[Device, IssuedCode]:
+    """Create a device in an area and its first claim code."""
+    with services.db.session() as session:
+        if session.get(Area, area_id) is None:
+            raise DeviceError(f"area {area_id!r} does not exist")
+        if device_id is not None:
+            check_slug(device_id, "device id")
+            if session.get(Device, device_id) is not None:
+                raise DeviceError(f"device {device_id!r} already exists")
+        else:
+            device_id = _unique_device_id(session, slugify(name))
+        device = Device(id=device_id, name=name, area_id=area_id, latitude=latitude, longitude=longitude,
+                        is_test=is_test, volume=70, desired_version=0)
+        session.add(device)
+        session.flush()
+        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s)
+        audit.record(session, actor, "device.create", [device_id], area=area_id)
+    return device, code
+
+
+def new_claim_code(services: Services, actor: str, device_id: str) -> IssuedCode:
+    """Issue a fresh claim code for re-enrolment."""
+    with services.db.session() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            raise DeviceError(f"device {device_id!r} does not exist")
+        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s)
+        audit.record(session, actor, "device.claim_code", [device_id])
+    return code
+
+
+def _redeem(session: Session, code: str) -> Device:
+    now = datetime.now(UTC)
+    claim = session.scalars(
+        select(ClaimCode).where(ClaimCode.code_hash == claim_codes.code_hash(code)).with_for_update()
+    ).first()
+    expires = claim.expires_at.replace(tzinfo=claim.expires_at.tzinfo or UTC) if claim else None
+    if claim is None or claim.used_at is not None or expires is None or expires <= now:
+        raise EnrolmentRefused("claim code is not valid")
+    claim.used_at = now
+    device = session.get(Device, claim.device_id)
+    if device is None:
+        raise EnrolmentRefused("claim code is not valid")
+    return device
+
+
+async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
+    """Redeem a claim code: bind the device's key, give it fresh broker credentials, revoke old ones."""
+    try:
+        public_from_text(public_key)
+    except ValueError as exc:
+        raise DeviceError(f"public_key is not an Ed25519 public key: {exc}") from None
+    kid = key_id(b64decode(public_key))
+    password = secrets.token_urlsafe(32)
+    with services.db.session() as session:
+        device = _redeem(session, code)
+        device.public_key = public_key
+        device.key_id = kid
+        device.enrolled_at = datetime.now(UTC)
+        device.enrolment_count += 1
+        device.desired_version += 1
+        areas = chain(parent_map(session), device.area_id)
+        device_id = device.id
+        audit.record(session, f"device:{device_id}", "device.enrol", [device_id], key_id=device.key_id)
+    await services.accounts.provision_device(DeviceAccount(device_id, password, tuple(areas)))
+    await desired.publish_device(services, device_id)
+    log.info("device %s: enrolled with key %s", device_id, kid)
+    return Enrolment(device_id, password, areas, services.keyring.root_public)
+
+
+async def set_volume(services: Services, actor: str, device_id: str, volume: int) -> int:
+    """Change a device's volume; returns the new desired version."""
+    with services.db.session() as session:
+        device = _get(session, device_id)
+        device.volume = volume
+        device.desired_version += 1
+        version = device.desired_version
+        audit.record(session, actor, "device.volume", [device_id], volume=volume, version=version)
+    await desired.publish_device(services, device_id)
+    return version
+
+
+async def move_device(services: Services, actor: str, device_id: str, area_id: str) -> None:
+    """Move a device to another area: new broker permissions, new desired state."""
+    with services.db.session() as session:
+        device = _get(session, device_id)
+        if session.get(Area, area_id) is None:
+            raise DeviceError(f"area {area_id!r} does not exist")
+        old_area = device.area_id
+        device.area_id = area_id
+        device.desired_version += 1
+        areas = chain(parent_map(session), area_id)
+        enrolled = device.enrolled_at is not None
+        audit.record(session, actor, "device.move", [device_id], from_area=old_area, to_area=area_id)
+    if enrolled:
+        await services.accounts.update_device_areas(device_id, tuple(areas))
+        await desired.publish_device(services, device_id)
+
+
+async def delete_device(services: Services, actor: str, device_id: str) -> None:
+    """Delete a device: its broker account goes first, which cuts its session."""
+    with services.db.session() as session:
+        _get(session, device_id)
+    await services.accounts.revoke_device(device_id)
+    await desired.clear_device(services, device_id)
+    await services.presence.forget(device_id)
+    with services.db.session() as session:
+        device = _get(session, device_id)
+        session.delete(device)
+        audit.record(session, actor, "device.delete", [device_id])
+
+
+def _get(session: Session, device_id: str) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise DeviceError(f"device {device_id!r} does not exist")
+    return device

@@ -1,0 +1,89 @@
+"""Live device state in Redis: presence, last telemetry and applied desired-state versions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from loalang_protocol.messages import DeviceStatus, Reported, Telemetry
+
+_PRESENCE = "loa:presence:"
+_TELEMETRY = "loa:telemetry:"
+_REPORTED = "loa:reported:"
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What the console shows about a device's connection."""
+
+    online: bool
+    boot: int
+    conn: int
+    install_id: str
+    since_ms: int
+    last_seen_ms: int
+    agent_version: str
+
+
+class PresenceStore:
+    """Reads and writes device state in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def apply_status(self, device_id: str, status: DeviceStatus, now_ms: int) -> bool:
+        """Record a birth or a will unless an older connection's message arrives late; True if applied."""
+        current = await self.get(device_id)
+        if current is not None and current.install_id == status.install_id:
+            if status.presence_key() < (current.boot, current.conn):
+                return False
+            if not status.online and not current.online:
+                return False
+        mapping = {
+            "online": int(status.online), "boot": status.boot, "conn": status.conn,
+            "install_id": status.install_id, "since_ms": now_ms, "last_seen_ms": now_ms,
+            "agent_version": status.agent_version,
+        }
+        await self.redis.hset(_PRESENCE + device_id, mapping=mapping)  # type: ignore[misc]
+        return True
+
+    async def get(self, device_id: str) -> Presence | None:
+        """The device's presence, or None if it never connected."""
+        raw = await self.redis.hgetall(_PRESENCE + device_id)  # type: ignore[misc]
+        if not raw:
+            return None
+        return Presence(
+            online=raw[b"online"] == b"1", boot=int(raw[b"boot"]), conn=int(raw[b"conn"]),
+            install_id=raw[b"install_id"].decode(), since_ms=int(raw[b"since_ms"]),
+            last_seen_ms=int(raw[b"last_seen_ms"]), agent_version=raw.get(b"agent_version", b"").decode(),
+        )
+
+    async def touch(self, device_id: str, now_ms: int) -> None:
+        """Note that the device was heard from."""
+        if await self.redis.exists(_PRESENCE + device_id):
+            await self.redis.hset(_PRESENCE + device_id, "last_seen_ms", now_ms)  # type: ignore[misc]
+
+    async def store_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
+        """Keep the latest telemetry."""
+        await self.redis.set(_TELEMETRY + device_id, telemetry.model_dump_json())
+
+    async def telemetry(self, device_id: str) -> dict[str, Any] | None:
+        """The latest telemetry as a dict."""
+        raw = await self.redis.get(_TELEMETRY + device_id)
+        return json.loads(raw) if raw else None
+
+    async def store_reported(self, device_id: str, reported: Reported) -> None:
+        """Keep what the device says it applied."""
+        await self.redis.set(_REPORTED + device_id, reported.model_dump_json())
+
+    async def reported(self, device_id: str) -> Reported | None:
+        """What the device last said it applied."""
+        raw = await self.redis.get(_REPORTED + device_id)
+        return Reported.model_validate_json(raw) if raw else None
+
+    async def forget(self, device_id: str) -> None:
+        """Remove everything about a deleted device."""
+        await self.redis.delete(_PRESENCE + device_id, _TELEMETRY + device_id, _REPORTED + device_id)

@@ -1,0 +1,39 @@
+"""Opaque bearer tokens kept in Redis, so that they can be revoked at once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from redis.asyncio import Redis
+
+_PREFIX = "loa:token:"
+
+
+def _key(token: str) -> str:
+    return _PREFIX + hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    """Issues and resolves API tokens; only their hashes are stored."""
+
+    def __init__(self, redis: Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+
+    async def issue(self, user_id: int) -> str:
+        """A new token for user_id, valid for the configured lifetime."""
+        token = secrets.token_urlsafe(32)
+        await self.redis.set(_key(token), str(user_id), ex=self.ttl_s)
+        return token
+
+    async def resolve(self, token: str) -> int | None:
+        """The user id a token belongs to, or None when unknown or expired."""
+        if not token or len(token) > 200:
+            return None
+        value = await self.redis.get(_key(token))
+        return int(value) if value is not None else None
+
+    async def revoke(self, token: str) -> None:
+        """Forget a token."""
+        await self.redis.delete(_key(token))

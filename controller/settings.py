@@ -1,0 +1,73 @@
+"""Controller settings, read from LOALANG_* environment variables (and files for secrets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "admin", "change-me", "changeme", "password"}
+
+
+class Settings(BaseSettings):
+    """Everything the controller needs to start; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="LOALANG_", extra="forbid", secrets_dir=None)
+
+    environment: Literal["production", "demo", "test"] = Field(
+        "production", description="demo and test allow placeholder secrets; production refuses them"
+    )
+    http_host: str = Field("127.0.0.1", description="address the API and console listen on")
+    http_port: int = Field(8000, description="port the API and console listen on")
+    instance_id: str = Field("ctl-1", description="slug naming this controller instance in MQTT")
+    data_dir: Path = Field(Path("data/controller"), description="keys, media and the SQLite file")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default is SQLite under data_dir (postgresql+psycopg://...)"
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state")
+    mqtt_host: str = Field("127.0.0.1", description="broker host")
+    mqtt_port: int = Field(1883, description="broker port")
+    mqtt_username: str = Field("loalang-controller", description="the controller's broker account")
+    mqtt_password: SecretStr | None = Field(None, description="its password")
+    mqtt_password_file: Path | None = Field(None, description="file holding the broker password")
+    mqtt_tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker over TLS")
+    device_mqtt_host: str | None = Field(
+        None, description="broker host name given to devices at enrolment (default: mqtt_host)"
+    )
+    device_mqtt_port: int | None = Field(None, description="broker port given to devices")
+    device_keepalive_s: int = Field(30, ge=5, le=300, description="MQTT keepalive devices should use")
+    public_url: str = Field("http://127.0.0.1:8000", description="URL devices use to reach the API")
+    admin_username: str = Field("admin", description="admin created on first start")
+    admin_password: SecretStr = Field(SecretStr(""), description="admin password (first start only)")
+    token_ttl_s: int = Field(8 * 3600, description="lifetime of an API token")
+    claim_code_ttl_s: int = Field(7 * 24 * 3600, description="lifetime of an enrolment claim code")
+    signing_cert_days: int = Field(90, description="validity of auto-issued signing certificates")
+    desired_ttl_s: int = Field(30 * 24 * 3600, description="expiry of retained desired state")
+    command_ttl_s: int = Field(120, description="expiry of commands")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.environment == "production":
+            for name in ("admin_password",):
+                value = getattr(self, name).get_secret_value()
+                if value in PLACEHOLDER_SECRETS or len(value) < 12:
+                    raise ValueError(
+                        f"LOALANG_{name.upper()} must be set to a real secret (12+ characters) in production"
+                    )
+        return self
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL, SQLite under data_dir by default."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'loalang.sqlite3').resolve()}"
+
+    def broker_password(self) -> str:
+        """The controller's broker password from the setting or its file."""
+        if self.mqtt_password is not None:
+            return self.mqtt_password.get_secret_value()
+        if self.mqtt_password_file is not None:
+            return self.mqtt_password_file.read_text().strip()
+        raise ValueError("set LOALANG_MQTT_PASSWORD or LOALANG_MQTT_PASSWORD_FILE")

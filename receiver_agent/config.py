@@ -1,0 +1,115 @@
+"""The agent's configuration file (TOML), written by `receiver-agent enroll`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from loalang_protocol.messages import Slug
+
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid; the message says where."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrokerConfig(_Section):
+    """How to reach the broker."""
+
+    host: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    port: int = Field(1883, ge=1, le=65535)
+    username: Slug
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
+    client_id: Slug
+    keepalive: int = Field(30, ge=5, le=300, description="MQTT keepalive in seconds")
+    tls_ca_file: str | None = None
+
+
+class AudioConfig(_Section):
+    """The audio output."""
+
+    sink: Literal["simulated", "alsa"] = "simulated"
+    alsa_device: str = "default"
+    alsa_mixer: str = "Master"
+
+
+class AgentConfig(_Section):
+    """Everything the agent needs to run."""
+
+    device_id: Slug
+    controller_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=300)]
+    root_public_key: Annotated[str, StringConstraints(min_length=40, max_length=60)]
+    areas: list[Slug] = Field(min_length=1, max_length=16)
+    data_dir: Path
+    broker: BrokerConfig
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    telemetry_interval_s: float = Field(30.0, ge=0.2, le=3600)
+    clock_interval_s: float = Field(300.0, ge=1, le=86400)
+
+    @property
+    def key_file(self) -> Path:
+        """The device's private key."""
+        return self.data_dir / "device.key"
+
+
+def load(path: Path) -> AgentConfig:
+    """Read and validate a configuration file; raises ConfigError naming the problem."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {len(raw)} bytes, over the {MAX_CONFIG_BYTES} byte limit")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data.setdefault("data_dir", str(path.parent))
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def dump(config: AgentConfig) -> str:
+    """TOML text of a configuration."""
+    data = config.model_dump(exclude_none=True)
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append(f"\n[{key}]")
+            tables += [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines + tables) + "\n"
+
+
+def save(config: AgentConfig, path: Path) -> None:
+    """Write the configuration atomically, readable by its owner only (it holds the broker password)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(dump(config))
+    os.replace(tmp, path)

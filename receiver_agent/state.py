@@ -1,0 +1,64 @@
+"""What the agent remembers across restarts: boot counter, install id, replay counters, applied state."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .storage import read_json, write_json
+
+
+def new_install_id() -> str:
+    """A new install id; a re-imaged board gets a new one, so its event numbers start a new series."""
+    return "i-" + secrets.token_hex(6)
+
+
+@dataclass
+class AgentState:
+    """The agent's persistent state, saved atomically after every change."""
+
+    path: Path
+    install_id: str
+    boot: int = 0
+    event_seq: int = 0
+    held_device: int = 0
+    held_areas: dict[str, int] = field(default_factory=dict)
+    volume: int | None = None
+    replay: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> AgentState:
+        """Read the state file, starting fresh when there is none."""
+        data = read_json(path, {})
+        return cls(
+            path=path,
+            install_id=str(data.get("install_id") or new_install_id()),
+            boot=int(data.get("boot", 0)),
+            event_seq=int(data.get("event_seq", 0)),
+            held_device=int(data.get("held_device", 0)),
+            held_areas={str(k): int(v) for k, v in dict(data.get("held_areas", {})).items()},
+            volume=data.get("volume"),
+            replay=dict(data.get("replay", {})),
+        )
+
+    def save(self) -> None:
+        """Write the state atomically."""
+        write_json(self.path, {
+            "install_id": self.install_id, "boot": self.boot, "event_seq": self.event_seq,
+            "held_device": self.held_device, "held_areas": self.held_areas, "volume": self.volume,
+            "replay": self.replay,
+        })
+
+    def next_boot(self) -> int:
+        """Count a start of the agent and save it before anything else happens."""
+        self.boot += 1
+        self.save()
+        return self.boot
+
+    def next_event_seq(self) -> int:
+        """Reserve the next event number (saved before the event is written)."""
+        self.event_seq += 1
+        self.save()
+        return self.event_seq

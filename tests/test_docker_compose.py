@@ -1,0 +1,170 @@
+"""docker-compose.yml and the compose broker's configuration, checked without a Docker engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import check_jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+BROKER_CONF = ROOT / "broker" / "compose" / "mosquitto.conf"
+SCHEMA_NAME = "vendor.compose-spec"
+VENDORED_SCHEMA = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
+ONE_SHOT_CONDITION = "service_completed_successfully"
+
+
+def compose() -> dict[str, Any]:
+    """The compose file as data (YAML merge keys resolved)."""
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def services() -> dict[str, dict[str, Any]]:
+    """The services of the compose file by name."""
+    return compose()["services"]
+
+
+def one_shot_services() -> set[str]:
+    """Services others wait for to complete: the init jobs, which run once and exit."""
+    return {
+        name
+        for service in services().values()
+        for name, dependency in (service.get("depends_on") or {}).items()
+        if isinstance(dependency, dict) and dependency.get("condition") == ONE_SHOT_CONDITION
+    }
+
+
+def validate_compose(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run check-jsonschema (from this interpreter's environment) with the vendored compose spec."""
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(tool), "--builtin-schema", SCHEMA_NAME, str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def broker_settings(path: Path = BROKER_CONF) -> dict[str, list[str]]:
+    """A mosquitto configuration file as option -> values (an option may repeat)."""
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "${")):
+            option, _, value = line.partition(" ")
+            settings.setdefault(option, []).append(value.strip())
+    return settings
+
+
+def volume_target(service: dict[str, Any], source: str) -> str:
+    """Where a service mounts the named volume or host path `source`."""
+    for volume in service.get("volumes", []):
+        parts = volume.split(":")
+        if parts[0] == source:
+            return parts[1]
+    raise AssertionError(f"{source} is not mounted")
+
+
+def test_vendored_compose_schema_is_present() -> None:
+    assert VENDORED_SCHEMA.is_file(), VENDORED_SCHEMA
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    result = validate_compose(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+BREAKAGES = {
+    "invalid depends_on condition": lambda doc: doc["services"]["controller"]["depends_on"]["redis"].update(
+        condition="service_ready"
+    ),
+    "unknown service key": lambda doc: doc["services"]["redis"].update(healthckeck={"test": ["CMD", "true"]}),
+    "depends_on entry without condition": lambda doc: doc["services"]["controller"]["depends_on"][
+        "postgres"
+    ].clear(),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_broken_compose_file_is_rejected(tmp_path: Path, breakage: str) -> None:
+    document = compose()
+    BREAKAGES[breakage](document)
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = validate_compose(broken)
+    assert result.returncode != 0, f"{breakage} was accepted:\n{result.stdout}"
+
+
+def test_the_expected_services_are_defined() -> None:
+    assert set(services()) == {"broker-init", "broker", "redis", "postgres", "controller", "receivers"}
+    assert one_shot_services() == {"broker-init"}
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    for name, service in services().items():
+        if name in one_shot_services():
+            assert service.get("restart", "no") == "no", f"{name} runs once and must not restart"
+            continue
+        healthcheck = service.get("healthcheck")
+        assert healthcheck, f"{name} has no healthcheck"
+        assert not healthcheck.get("disable"), f"{name} disables its healthcheck"
+        assert healthcheck["test"][0] in {"CMD", "CMD-SHELL"}, name
+
+
+def test_every_dependency_has_a_condition_its_target_can_meet() -> None:
+    all_services = services()
+    for name, service in all_services.items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on must be a mapping with conditions"
+        for target, dependency in depends_on.items():
+            assert target in all_services, f"{name} depends on unknown {target}"
+            condition = dependency.get("condition")
+            assert condition in {"service_healthy", ONE_SHOT_CONDITION}, f"{name} -> {target}: {condition}"
+            if condition == "service_healthy":
+                assert all_services[target].get("healthcheck"), f"{name} waits for {target}'s health"
+
+
+def test_controller_waits_for_a_healthy_broker_redis_and_postgres() -> None:
+    depends_on = services()["controller"]["depends_on"]
+    for target in ("broker", "redis", "postgres"):
+        assert depends_on[target]["condition"] == "service_healthy", target
+
+
+def test_broker_starts_only_after_its_accounts_are_written() -> None:
+    all_services = services()
+    assert all_services["broker"]["depends_on"]["broker-init"]["condition"] == ONE_SHOT_CONDITION
+    command = all_services["broker-init"]["command"]
+    assert command[:2] == ["radio-controller", "broker-init"]
+    dynsec_file = Path(broker_settings()["plugin_opt_config_file"][0])
+    broker_mount = volume_target(all_services["broker"], "broker-data")
+    init_mount = volume_target(all_services["broker-init"], "broker-data")
+    assert dynsec_file.parent == Path(broker_mount)
+    assert str(Path(init_mount) / dynsec_file.name) in command
+
+
+def test_broker_uses_the_compose_configuration_read_only() -> None:
+    volumes = services()["broker"]["volumes"]
+    assert "./broker/compose/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in volumes
+
+
+def test_compose_broker_refuses_anonymous_clients_and_loads_dynamic_security() -> None:
+    settings = broker_settings()
+    assert settings["allow_anonymous"] == ["false"]
+    assert settings["per_listener_settings"] == ["false"]
+    assert settings["plugin"] == ["/usr/lib/mosquitto_dynamic_security.so"]
+    assert settings["plugin_opt_config_file"] == ["/mosquitto/data/dynamic-security.json"]
+    assert settings["listener"] == ["1883 0.0.0.0"]
+    assert settings["persistence"] == ["true"]
+    assert settings["max_packet_size"] == ["2097152"]
+    assert "${" not in BROKER_CONF.read_text(), "unfilled template field"
+
+
+def test_compose_broker_config_follows_the_template() -> None:
+    template = broker_settings(ROOT / "broker" / "mosquitto.conf.template")
+    compose_settings = broker_settings()
+    templated = {option for option, values in template.items() if any("${" in v for v in values)}
+    for option in set(template) - templated:
+        assert compose_settings.get(option) == template[option], option
