@@ -23,7 +23,7 @@ from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
 from .keyring import Keyring, KeyringError, init_keys
-from .mqtt.bridge import DeviceBridge, controller_state
+from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog
 from .presence import PresenceStore
 from .security.passwords import hash_password
 from .security.roles import Role
@@ -108,9 +108,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = await start_services(settings)
         app.state.services = services
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
+        watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
         try:
             await asyncio.wait_for(services.link.connected.wait(), BROKER_WAIT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("broker %s:%s not reachable yet; retrying in the background",
                       settings.mqtt_host, settings.mqtt_port)
         yield
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                         controller_state(settings.instance_id, False), qos=1, retain=True)
         await services.link.close()
         mqtt_task.cancel()
+        watchdog.cancel()
         await services.redis.aclose()
         services.db.engine.dispose()
 

@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `radio-controller`."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     result: int = args.func(args)
     return result
 

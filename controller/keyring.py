@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, check_certificate, issue_certificate, public_from_text
 from loalang_protocol.envelope import now_ms
+from loalang_protocol.keys import (
+    PURPOSE_CONTROL,
+    KeyPair,
+    check_certificate,
+    issue_certificate,
+    public_from_text,
+)
 
 ROOT_KEY = "root.key"
 ROOT_PUBLIC = "root.pub"

@@ -13,6 +13,7 @@ from loalang_protocol.messages import DeviceStatus, Reported, Telemetry
 _PRESENCE = "loa:presence:"
 _TELEMETRY = "loa:telemetry:"
 _REPORTED = "loa:reported:"
+_ONLINE = "loa:online"  # sorted set: online device ids scored by when they were last heard (ms)
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Presence:
     since_ms: int
     last_seen_ms: int
     agent_version: str
+    offline_reason: str = ""
 
 
 class PresenceStore:
@@ -45,9 +47,13 @@ class PresenceStore:
         mapping = {
             "online": int(status.online), "boot": status.boot, "conn": status.conn,
             "install_id": status.install_id, "since_ms": now_ms, "last_seen_ms": now_ms,
-            "agent_version": status.agent_version,
+            "agent_version": status.agent_version, "offline_reason": "" if status.online else "will",
         }
         await self.redis.hset(_PRESENCE + device_id, mapping=mapping)  # type: ignore[misc]
+        if status.online:
+            await self.redis.zadd(_ONLINE, {device_id: now_ms})
+        else:
+            await self.redis.zrem(_ONLINE, device_id)
         return True
 
     async def get(self, device_id: str) -> Presence | None:
@@ -59,12 +65,34 @@ class PresenceStore:
             online=raw[b"online"] == b"1", boot=int(raw[b"boot"]), conn=int(raw[b"conn"]),
             install_id=raw[b"install_id"].decode(), since_ms=int(raw[b"since_ms"]),
             last_seen_ms=int(raw[b"last_seen_ms"]), agent_version=raw.get(b"agent_version", b"").decode(),
+            offline_reason=raw.get(b"offline_reason", b"").decode(),
         )
 
     async def touch(self, device_id: str, now_ms: int) -> None:
-        """Note that the device was heard from."""
-        if await self.redis.exists(_PRESENCE + device_id):
-            await self.redis.hset(_PRESENCE + device_id, "last_seen_ms", now_ms)  # type: ignore[misc]
+        """Note that the device was heard from; a device presumed silent is online again."""
+        current = await self.get(device_id)
+        if current is None:
+            return
+        fields: dict[str, int | str] = {"last_seen_ms": now_ms}
+        if not current.online and current.offline_reason == "silent":
+            fields.update(online=1, offline_reason="", since_ms=now_ms)
+        if current.online or "online" in fields:
+            await self.redis.zadd(_ONLINE, {device_id: now_ms})
+        await self.redis.hset(_PRESENCE + device_id, mapping=fields)  # type: ignore[misc]
+
+    async def expire_silent(self, now_ms: int, silence_ms: int) -> list[str]:
+        """Mark offline every online device not heard from for silence_ms; returns their ids.
+
+        The broker's last will is the main signal; this catches a device whose connection
+        hangs without closing, as soon as its keepalive contract is broken, whatever the
+        granularity of the broker's own keepalive timer.
+        """
+        silent = [m.decode() for m in await self.redis.zrangebyscore(_ONLINE, "-inf", now_ms - silence_ms)]
+        for device_id in silent:
+            await self.redis.hset(_PRESENCE + device_id,  # type: ignore[misc]
+                                  mapping={"online": 0, "offline_reason": "silent", "since_ms": now_ms})
+            await self.redis.zrem(_ONLINE, device_id)
+        return silent
 
     async def store_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
         """Keep the latest telemetry."""
@@ -87,3 +115,4 @@ class PresenceStore:
     async def forget(self, device_id: str) -> None:
         """Remove everything about a deleted device."""
         await self.redis.delete(_PRESENCE + device_id, _TELEMETRY + device_id, _REPORTED + device_id)
+        await self.redis.zrem(_ONLINE, device_id)

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         None, description="broker host name given to devices at enrolment (default: mqtt_host)"
     )
     device_mqtt_port: int | None = Field(None, description="broker port given to devices")
-    device_keepalive_s: int = Field(30, ge=5, le=300, description="MQTT keepalive devices should use")
+    device_keepalive_s: int = Field(60, ge=5, le=300, description="MQTT keepalive devices should use")
     public_url: str = Field("http://127.0.0.1:8000", description="URL devices use to reach the API")
     admin_username: str = Field("admin", description="admin created on first start")
     admin_password: SecretStr = Field(SecretStr(""), description="admin password (first start only)")

@@ -80,11 +80,13 @@ class MqttLink:
         self.settings = settings
         self.connected = asyncio.Event()
         self.on_connected: Callable[[], Awaitable[None]] | None = None
+        self.before_connect: Callable[[], None] | None = None
         self._routes: list[tuple[str, Handler]] = []
         self._subscriptions: dict[str, int] = {}
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._inbox: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue(maxsize=10_000)
         self._closing = False
+        self._session_up = False
         self._lost = asyncio.Event()
         self._connect_result: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,7 +141,7 @@ class MqttLink:
                     await self._connect_once()
                 except AuthenticationFailed:
                     raise
-                except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+                except (TimeoutError, OSError, ConnectionError) as exc:
                     log.info("mqtt %s: connection to %s:%s failed: %s", self.settings.client_id,
                              self.settings.host, self.settings.port, exc or type(exc).__name__)
                 else:
@@ -159,6 +161,8 @@ class MqttLink:
         self._lost.clear()
         self._connect_result = self._loop.create_future()
         s = self.settings
+        if self.before_connect is not None:
+            self.before_connect()
         await self._loop.run_in_executor(None, self._blocking_connect)
         code = await asyncio.wait_for(self._connect_result, s.connect_timeout)
         if code in _AUTH_FAILURES:
@@ -168,6 +172,7 @@ class MqttLink:
             self.client.disconnect()
             raise ConnectionError(f"broker refused the connection (code {code})")
         self.connections += 1
+        self._session_up = True
         s.backoff.reset()
         await self._after_connect()
 
@@ -202,7 +207,7 @@ class MqttLink:
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         """Publish, waiting for the broker's acknowledgement at QoS 1."""
-        if not self.connected.is_set():
+        if not self._session_up:
             raise NotConnected(topic)
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
@@ -222,7 +227,7 @@ class MqttLink:
         """Stop receiving topic_filter and forget its route."""
         self._subscriptions.pop(topic_filter, None)
         self._routes = [(f, h) for f, h in self._routes if f != topic_filter]
-        if self.connected.is_set():
+        if self._session_up:
             self.client.unsubscribe(topic_filter)
 
     async def _await_ack(self, mid: int) -> Any:
@@ -247,6 +252,7 @@ class MqttLink:
 
     def _mark_lost(self) -> None:
         was_connected = self.connected.is_set()
+        self._session_up = False
         self.connected.clear()
         for future in self._pending.values():
             if not future.done():

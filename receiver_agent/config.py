@@ -53,7 +53,7 @@ class AgentConfig(_Section):
     data_dir: Path
     broker: BrokerConfig
     audio: AudioConfig = Field(default_factory=AudioConfig)
-    telemetry_interval_s: float = Field(30.0, ge=0.2, le=3600)
+    telemetry_interval_s: float = Field(60.0, ge=0.2, le=3600)
     clock_interval_s: float = Field(300.0, ge=1, le=86400)
 
     @property

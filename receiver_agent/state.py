@@ -26,6 +26,7 @@ class AgentState:
     held_device: int = 0
     held_areas: dict[str, int] = field(default_factory=dict)
     volume: int | None = None
+    areas: list[str] = field(default_factory=list)
     replay: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
@@ -40,6 +41,7 @@ class AgentState:
             held_device=int(data.get("held_device", 0)),
             held_areas={str(k): int(v) for k, v in dict(data.get("held_areas", {})).items()},
             volume=data.get("volume"),
+            areas=[str(a) for a in data.get("areas", [])],
             replay=dict(data.get("replay", {})),
         )
 
@@ -48,6 +50,7 @@ class AgentState:
         write_json(self.path, {
             "install_id": self.install_id, "boot": self.boot, "event_seq": self.event_seq,
             "held_device": self.held_device, "held_areas": self.held_areas, "volume": self.volume,
+            "areas": self.areas,
             "replay": self.replay,
         })
 

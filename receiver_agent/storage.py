@@ -8,17 +8,20 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
     """Replace path with data so that a power cut leaves either the old or the new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -34,6 +37,6 @@ def read_json(path: Path, default: Any) -> Any:
         return default
 
 
-def write_json(path: Path, value: Any) -> None:
-    """Write value as JSON atomically."""
-    write_atomic(path, json.dumps(value, sort_keys=True).encode())
+def write_json(path: Path, value: Any, durable: bool = True) -> None:
+    """Write value as JSON atomically (and durably unless told otherwise)."""
+    write_atomic(path, json.dumps(value, sort_keys=True).encode(), durable=durable)

@@ -114,7 +114,7 @@ class MosquittoDynsec:
                 raise
         try:
             await self.command("addClientRole", username=self.controller_username, rolename=CONTROLLER_ROLE)
-        except (NotConnected, asyncio.TimeoutError):
+        except (TimeoutError, NotConnected):
             log.info("dynsec: controller role added; reconnecting as the broker asked")
 
     async def provision_device(self, account: DeviceAccount) -> None:

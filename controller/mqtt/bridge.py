@@ -80,6 +80,8 @@ class DeviceBridge:
                 if len(payload) > MAX_DEVICE_PAYLOAD:
                     raise Dropped("oversized")
                 await handler(parsed.ident, payload, retained)
+                if not retained and name != "status":
+                    await self.services.presence.touch(parsed.ident, _micros() // 1000)
             except (Dropped, Rejected) as exc:
                 self._drop(name, topic, str(exc))
             except ValidationError as exc:
@@ -140,7 +142,6 @@ class DeviceBridge:
         telemetry = Telemetry.model_validate_json(payload)
         self._known(device_id)
         await self.services.presence.store_telemetry(device_id, telemetry)
-        await self.services.presence.touch(device_id, _micros() // 1000)
 
     async def on_reported(self, device_id: str, payload: bytes, retained: bool) -> None:
         """Keep the versions the device applied."""
@@ -199,6 +200,18 @@ class DeviceBridge:
         await self.services.link.publish(
             topic, await self.services.signer.seal(topic, reply.model_dump(), 30), qos=0
         )
+
+
+async def presence_watchdog(services: Services, interval_s: float = 1.0) -> None:
+    """Mark offline the devices silent for longer than 1.5 keepalives (they send at least once per keepalive)."""
+    silence_ms = int(1500 * services.settings.device_keepalive_s)
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            for device_id in await services.presence.expire_silent(_micros() // 1000, silence_ms):
+                log.info("device %s: offline (silent for %.1f s)", device_id, silence_ms / 1000)
+        except Exception:
+            log.exception("presence watchdog failed; retrying")
 
 
 def controller_state(instance_id: str, online: bool) -> bytes:

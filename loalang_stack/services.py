@@ -1,0 +1,73 @@
+"""The controller and receiver agents as child processes, for the demo and the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .process import Server
+
+BIN_DIR = Path(sys.executable).parent
+
+
+def _program(name: str) -> str:
+    candidate = BIN_DIR / name
+    return str(candidate) if candidate.exists() else name
+
+
+@dataclass
+class ControllerProcess:
+    """`radio-controller serve` with settings given as LOALANG_* variables."""
+
+    data_dir: Path
+    http_port: int
+    env: dict[str, str] = field(default_factory=dict)
+    server: Server | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start and wait until /healthz says the broker is connected."""
+        env = {**os.environ, **self.env, "LOALANG_DATA_DIR": str(self.data_dir),
+               "LOALANG_HTTP_PORT": str(self.http_port), "LOALANG_PUBLIC_URL": self.url}
+        self.server = Server("controller", [_program("radio-controller"), "serve"],
+                             self.data_dir / "controller.log", env)
+        self.server.start()
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float) -> None:
+        """Wait for a healthy answer, failing early when the process died."""
+        assert self.server is not None and self.server.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server.process.poll() is not None:
+                raise RuntimeError(f"controller exited:\n{self.server.tail(40)}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:  # noqa: S310
+                    if json.loads(response.read()).get("ok"):
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"controller not healthy after {timeout} s:\n{self.server.tail(40)}")
+
+    def stop(self) -> None:
+        """Stop the process."""
+        if self.server is not None:
+            self.server.stop()
+
+
+def agent_process(config: Path, log_file: Path, extra_env: dict[str, str] | None = None) -> Server:
+    """`receiver-agent run --config FILE` as a Server."""
+    env = {**os.environ, **(extra_env or {})}
+    return Server(f"agent {config.parent.name}", [_program("receiver-agent"), "run", "--config", str(config)],
+                  log_file, env)

@@ -1,0 +1,417 @@
+"""The receiver agent: a state machine that converges to the controller's signed desired state.
+
+On every (re)connect it subscribes, publishes its birth (boot counter, install id and the
+desired-state versions it holds) and resends unacknowledged events. Everything addressed to
+it must be signed by a key the root certified, be unexpired and newer than what it saw on
+that topic; anything else is dropped and reported as a security event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from pydantic import ValidationError
+
+from loalang_protocol import envelope, topics
+from loalang_protocol.envelope import ControllerVerifier, Opened, Rejected, ReplayGuard
+from loalang_protocol.keys import KeyPair, public_from_text
+from loalang_protocol.messages import (
+    ClockReply,
+    Command,
+    CommandReply,
+    ControllerState,
+    DesiredState,
+    DeviceStatus,
+    EventAck,
+    HeldVersions,
+    Reported,
+    Telemetry,
+)
+from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink, NotConnected
+from loalang_protocol.topics import AreaTopic, DeviceTopic
+
+from . import __version__, health, telemetry
+from .audio.sink import AudioSink
+from .audio.tone import sine
+from .clock import ClockSync
+from .config import AgentConfig
+from .outbox import Outbox
+from .state import AgentState
+
+log = logging.getLogger(__name__)
+
+MAX_SECURITY_EVENTS_PER_MINUTE = 20
+MAX_TONE_SECONDS = 10.0
+
+
+class Agent:
+    """One receiver: its MQTT link, state, outbox and audio sink."""
+
+    def __init__(self, config: AgentConfig, sink: AudioSink, backoff: Backoff | None = None) -> None:
+        self.config = config
+        self.sink = sink
+        self.device_id = config.device_id
+        self.state = AgentState.load(config.data_dir / "state.json")
+        self.key = KeyPair.load(config.key_file)
+        self.verifier = ControllerVerifier(public_from_text(config.root_public_key))
+        self.guard = ReplayGuard(self.state.replay)
+        self.state.replay = self.guard.state
+        self.outbox = Outbox(config.data_dir / "outbox", self.device_id, self.key, self.state)
+        self.clock = ClockSync()
+        self.areas: list[str] = list(self.state.areas or config.areas)
+        self.started = time.monotonic()
+        self.connection = 0
+        self.rejected = 0
+        self.dropped = 0
+        self.bytes_received = 0
+        self._security_times: deque[float] = deque(maxlen=MAX_SECURITY_EVENTS_PER_MINUTE)
+        self._recent_commands: deque[str] = deque(maxlen=256)
+        self._controllers_online: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.link = self._make_link(backoff or Backoff())
+
+    def _make_link(self, backoff: Backoff) -> MqttLink:
+        b = self.config.broker
+        link = MqttLink(LinkSettings(
+            host=b.host, port=b.port, client_id=b.client_id, username=b.username, password=b.password,
+            keepalive=b.keepalive, tls_ca_file=b.tls_ca_file, backoff=backoff,
+        ))
+        link.before_connect = self._before_connect
+        link.on_connected = self._on_connected
+        self._route_device_topics(link)
+        for area_id in self.areas:
+            self._route_area(link, area_id)
+        link.route(topics.ALL_CONTROLLER_STATES, self.on_controller_state)
+        return link
+
+    def _route_device_topics(self, link: MqttLink) -> None:
+        routes = {
+            DeviceTopic.DESIRED: self.on_device_desired,
+            DeviceTopic.COMMAND: self.on_command,
+            DeviceTopic.EVENT_ACK: self.on_event_ack,
+            DeviceTopic.CLOCK_REPLY: self.on_clock_reply,
+        }
+        for leaf, handler in routes.items():
+            link.route(topics.device(self.device_id, leaf), self._counted(handler))
+
+    def _route_area(self, link: MqttLink, area_id: str) -> None:
+        link.route(topics.area(area_id, AreaTopic.DESIRED), self._counted(self.on_area_desired))
+        link.route(topics.area(area_id, AreaTopic.COMMAND), self._counted(self.on_command))
+
+    def _counted(self, handler: Any) -> Any:
+        async def run(topic: str, payload: bytes, retained: bool) -> None:
+            self.bytes_received += len(payload)
+            await handler(topic, payload, retained)
+        return run
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until stopped; raises AuthenticationFailed when the broker refuses the device."""
+        boot = self.state.next_boot()
+        log.info("device %s: agent %s starting, boot %s, install %s", self.device_id, __version__, boot,
+                 self.state.install_id)
+        self.sink.set_volume(self.state.volume if self.state.volume is not None else 70)
+        self._tasks = [
+            asyncio.create_task(self._telemetry_loop()),
+            asyncio.create_task(self._clock_loop()),
+        ]
+        try:
+            await self.link.run()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def stop(self) -> None:
+        """Disconnect cleanly: mark ourselves offline first, since a clean disconnect sends no will."""
+        if self.link.connected.is_set():
+            try:
+                await self.link.publish(self._status_topic, self._status(online=False), qos=1, retain=True)
+            except (TimeoutError, NotConnected):
+                pass
+        await self.link.close()
+        self.sink.close()
+
+    @property
+    def _status_topic(self) -> str:
+        return topics.device(self.device_id, DeviceTopic.STATUS)
+
+    def _status(self, online: bool) -> bytes:
+        return DeviceStatus(
+            online=online, boot=self.state.boot, conn=self.connection, install_id=self.state.install_id,
+            agent_version=__version__, held=self._held(), ts=int(time.time() * 1000),
+        ).model_dump_json().encode()
+
+    def _held(self) -> HeldVersions:
+        held_areas = {a: v for a, v in self.state.held_areas.items() if a in self.areas}
+        return HeldVersions(device=self.state.held_device, areas=held_areas)
+
+    def _before_connect(self) -> None:
+        self.connection += 1
+        self.link.set_will(self._status_topic, self._status(online=False), qos=1, retain=True)
+
+    async def _on_connected(self) -> None:
+        await self.publish_birth()
+        await self.report()
+        sent = await self.outbox.flush(self._publish_event)
+        if sent:
+            log.info("device %s: resent %s unacknowledged events", self.device_id, sent)
+
+    async def publish_birth(self) -> None:
+        """Announce this connection and the versions held, so the controller sends what is newer."""
+        await self.link.publish(self._status_topic, self._status(online=True), qos=1, retain=True)
+
+    async def _publish_event(self, topic: str, payload: bytes) -> None:
+        await self.link.publish(topic, payload, qos=1)
+
+    async def record_event(self, event_type: str, data: dict[str, Any]) -> None:
+        """Write an event durably, then try to send it."""
+        seq = self.outbox.record(event_type, data)
+        if self.link.connected.is_set():
+            try:
+                await self._publish_event(self.outbox.topic, self.outbox._path(seq).read_bytes())
+            except (TimeoutError, NotConnected, FileNotFoundError):
+                pass  # sent again after the next connect
+
+    # -- verification ----------------------------------------------------------------------
+
+    async def _open(self, topic: str, payload: bytes) -> Opened | None:
+        """Verify a controller message; None for a harmless repeat or after reporting a rejection."""
+        last = self.guard.state.get(topic)
+        if last is not None and payload and _signature_of(payload) == last[2]:
+            return None  # the same retained message again
+        try:
+            opened = self.verifier.open(topic, payload)
+            self.guard.check(topic, opened)
+        except Rejected as exc:
+            await self._reject(topic, exc.reason, exc.detail)
+            return None
+        return opened
+
+    async def _reject(self, topic: str, reason: str, detail: str = "") -> None:
+        self.rejected += 1
+        log.warning("device %s: rejected message on %s: %s %s", self.device_id, topic, reason, detail[:120])
+        now = time.monotonic()
+        if len(self._security_times) == self._security_times.maxlen and now - self._security_times[0] < 60:
+            return  # flood: counted in telemetry, not each written to disk
+        self._security_times.append(now)
+        await self.record_event("security-rejected", {"topic": topic[:200], "reason": reason})
+
+    def _accept(self, topic: str, opened: Opened) -> None:
+        self.guard.accept(topic, opened)
+        self.state.save()
+
+    # -- desired state ---------------------------------------------------------------------
+
+    async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Apply the device's own desired state: settings and area membership."""
+        if not payload:
+            return
+        opened = await self._open(topic, payload)
+        if opened is None:
+            return
+        desired = await self._model(topic, DesiredState, opened.body)
+        if desired is None or desired.scope != "device" or desired.target != self.device_id:
+            return
+        self._accept(topic, opened)
+        if desired.version <= self.state.held_device:
+            return
+        if desired.settings.volume is not None:
+            self.sink.set_volume(desired.settings.volume)
+            self.state.volume = desired.settings.volume
+        if desired.areas:
+            await self._set_areas(desired.areas)
+        self.state.held_device = desired.version
+        self.state.save()
+        log.info("device %s: desired state v%s applied", self.device_id, desired.version)
+        await self.report()
+
+    async def on_area_desired(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Take an area's desired state."""
+        if not payload:
+            return
+        opened = await self._open(topic, payload)
+        if opened is None:
+            return
+        desired = await self._model(topic, DesiredState, opened.body)
+        parsed = topics.parse(topic)
+        if desired is None or parsed is None or desired.scope != "area" or desired.target != parsed.ident:
+            return
+        self._accept(topic, opened)
+        if desired.version > self.state.held_areas.get(desired.target, 0):
+            self.state.held_areas[desired.target] = desired.version
+            self.state.save()
+            await self.report()
+
+    async def _set_areas(self, areas: list[str]) -> None:
+        if areas == self.areas:
+            return
+        for gone in set(self.areas) - set(areas):
+            for leaf in AreaTopic:
+                await self.link.unsubscribe(topics.area(gone, leaf))
+        for new in [a for a in areas if a not in self.areas]:
+            self._route_area(self.link, new)
+            for leaf in AreaTopic:
+                await self.link.subscribe(topics.area(new, leaf))
+        log.info("device %s: now in areas %s", self.device_id, "/".join(areas))
+        self.areas = list(areas)
+        self.state.areas = list(areas)
+        self.state.save()
+
+    async def report(self) -> None:
+        """Publish what has been applied (retained)."""
+        reported = Reported(ts=int(time.time() * 1000), applied=self._held(), volume=self.state.volume)
+        await self.link.publish(topics.device(self.device_id, DeviceTopic.REPORTED),
+                                reported.model_dump_json().encode(), qos=1, retain=True)
+
+    # -- commands, acknowledgements, clock -------------------------------------------------
+
+    async def on_command(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Carry out a signed command once, and reply."""
+        opened = await self._open(topic, payload)
+        if opened is None:
+            return
+        command = await self._model(topic, Command, opened.body)
+        if command is None:
+            return
+        self._accept(topic, opened)
+        if command.id in self._recent_commands:
+            return
+        self._recent_commands.append(command.id)
+        ok, detail = await self._execute(command)
+        reply = CommandReply(id=command.id, ok=ok, detail=detail, ts=int(time.time() * 1000))
+        await self.link.publish(topics.device(self.device_id, DeviceTopic.REPLY),
+                                reply.model_dump_json().encode(), qos=1)
+
+    async def _execute(self, command: Command) -> tuple[bool, str]:
+        log.info("device %s: command %s (%s)", self.device_id, command.name, command.id)
+        if command.name == "ping":
+            return True, "pong"
+        if command.name == "resync":
+            await self.publish_birth()
+            return True, "birth sent"
+        if command.name == "test-tone":
+            return await self._test_tone(command.args)
+        return False, f"unknown command {command.name}"
+
+    async def _test_tone(self, args: dict[str, Any]) -> tuple[bool, str]:
+        try:
+            frequency = float(args.get("frequency_hz", 1000))
+            seconds = float(args.get("seconds", 1.0))
+        except (TypeError, ValueError):
+            return False, "frequency_hz and seconds must be numbers"
+        if not (50 <= frequency <= 10_000 and 0 < seconds <= MAX_TONE_SECONDS):
+            return False, f"frequency 50-10000 Hz, duration up to {MAX_TONE_SECONDS} s"
+        pcm = sine(frequency, seconds)
+        while pcm:
+            accepted = self.sink.write(pcm)
+            pcm = pcm[accepted:]
+            if pcm:
+                await asyncio.sleep(0.05)
+        return True, f"played {frequency:.0f} Hz for {seconds:.1f} s"
+
+    async def on_event_ack(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Forget events the controller stored."""
+        opened = await self._open(topic, payload)
+        if opened is None:
+            return
+        ack = await self._model(topic, EventAck, opened.body)
+        if ack is not None:
+            self._accept(topic, opened)
+            self.outbox.acknowledge(ack.install_id, ack.seqs)
+
+    async def on_clock_reply(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Take a signed clock reply that answers one of our requests."""
+        opened = await self._open(topic, payload)
+        if opened is None:
+            return
+        reply = await self._model(topic, ClockReply, opened.body)
+        if reply is not None:
+            self._accept(topic, opened)
+            self.clock.answer(reply)
+
+    async def on_controller_state(self, topic: str, payload: bytes, retained: bool) -> None:
+        """When a controller comes (back) online, announce ourselves again so it can resync."""
+        try:
+            state = ControllerState.model_validate_json(payload)
+        except ValidationError:
+            self.dropped += 1
+            log.warning("device %s: unreadable controller state on %s dropped", self.device_id, topic)
+            return
+        was_online = state.instance in self._controllers_online
+        if state.online:
+            self._controllers_online.add(state.instance)
+            if not was_online and not retained:
+                log.info("device %s: controller %s online; sending birth", self.device_id, state.instance)
+                await self.publish_birth()
+        else:
+            self._controllers_online.discard(state.instance)
+
+    async def _model(self, topic: str, model: Any, body: dict[str, Any]) -> Any:
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            await self._reject(topic, "invalid_body", str(exc.errors()[0]["msg"]))
+            return None
+
+    # -- periodic work ---------------------------------------------------------------------
+
+    async def _telemetry_loop(self) -> None:
+        while True:
+            if self.link.connected.is_set():
+                try:
+                    await self.send_telemetry()
+                except (TimeoutError, NotConnected):
+                    pass
+            self.write_health()
+            await asyncio.sleep(self.telemetry_interval_s)
+
+    @property
+    def telemetry_interval_s(self) -> float:
+        """Telemetry doubles as the heartbeat: at least one report per keepalive."""
+        return min(self.config.telemetry_interval_s, float(self.config.broker.keepalive))
+
+    def write_health(self) -> None:
+        """Tell `doctor` and service health checks how the agent is."""
+        health.write(
+            self.config.data_dir, device_id=self.device_id, connected=self.link.connected.is_set(),
+            boot=self.state.boot, connections=self.link.connections, clock_offset_us=self.clock.offset_us(),
+            rejected=self.rejected, sink=self.sink.name, interval_s=self.telemetry_interval_s,
+        )
+
+    def telemetry(self) -> Telemetry:
+        """A fresh telemetry report."""
+        return Telemetry(
+            ts=int(time.time() * 1000), uptime_s=round(telemetry.system_uptime(), 1),
+            load1=telemetry.load_average(), mem_used_pct=telemetry.memory_used_percent(),
+            disk_free_mb=telemetry.disk_free_mb(self.config.data_dir), cpu_temp_c=telemetry.cpu_temperature(),
+            agent_version=__version__, iface=telemetry.default_interface(),
+            signal_dbm=telemetry.modem_signal_dbm(), volume=self.state.volume,
+            rejected_messages=self.rejected + self.dropped, bytes_received=self.bytes_received,
+        )
+
+    async def send_telemetry(self) -> None:
+        """Publish telemetry now."""
+        payload = (await asyncio.to_thread(self.telemetry)).model_dump_json().encode()
+        await self.link.publish(topics.device(self.device_id, DeviceTopic.TELEMETRY), payload, qos=0)
+
+    async def _clock_loop(self) -> None:
+        while True:
+            await self.link.connected.wait()
+            try:
+                await self.link.publish(topics.device(self.device_id, DeviceTopic.CLOCK_REQUEST),
+                                        self.clock.request().model_dump_json().encode(), qos=0)
+            except (TimeoutError, NotConnected):
+                pass
+            await asyncio.sleep(self.config.clock_interval_s)
+
+
+def _signature_of(payload: bytes) -> str | None:
+    try:
+        return str(envelope.parse(payload)["sig"])
+    except Rejected:
+        return None

@@ -1,0 +1,1 @@
+"""Audio output: the sink interface, the simulated sound card and ALSA."""

@@ -1,0 +1,142 @@
+"""`receiver-agent`: enrol, run, simulate many, and check a device (doctor)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from loalang_protocol.mqtt import AuthenticationFailed
+
+DEFAULT_CONFIG = "/etc/loalang/agent.toml"
+EXIT_AUTH = 3
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    """Enrol this device with a claim code."""
+    from .enrolment import EnrolmentError, enroll
+
+    try:
+        config = enroll(args.controller, args.code, Path(args.config),
+                        Path(args.data_dir) if args.data_dir else None)
+    except EnrolmentError as exc:
+        print(f"enrolment failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"enrolled as {config.device_id} in {' / '.join(config.areas)}; configuration in {args.config}")
+    return 0
+
+
+async def _serve(run: object, stop: object) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(run)  # type: ignore[arg-type]
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await stop()  # type: ignore[operator]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the agent until stopped."""
+    from .agent import Agent
+    from .config import ConfigError, load
+    from .sinks import make_sink
+
+    try:
+        config = load(Path(args.config))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    agent = Agent(config, make_sink(config))
+    try:
+        asyncio.run(_serve(agent.run(), agent.stop))
+    except AuthenticationFailed as exc:
+        print(f"the broker refused this device: {exc}; enrol again with a new claim code", file=sys.stderr)
+        return EXIT_AUTH
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run N simulated receivers in one process."""
+    from .enrolment import EnrolmentError
+    from .simulate import Registrar, prepare_receivers, run_agents
+
+    password = os.environ.get("LOALANG_SIM_ADMIN_PASSWORD")
+    registrar = Registrar(args.controller, args.admin_user, password) if password else None
+    try:
+        paths = prepare_receivers(Path(args.data_dir), args.count, args.area or ["default"], registrar,
+                                  args.controller, args.prefix)
+    except EnrolmentError as exc:
+        print(f"cannot enrol simulated receivers: {exc}", file=sys.stderr)
+        return 2
+
+    async def nothing() -> None:
+        return None
+
+    asyncio.run(_serve(run_agents(paths, args.telemetry_interval), nothing))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check configuration, broker, login, clock, audio and disk."""
+    from .doctor import run_checks
+
+    verdicts = run_checks(Path(args.config))
+    for verdict in verdicts:
+        print(verdict.line())
+    failed = [v.name for v in verdicts if not v.ok]
+    print("all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="receiver-agent", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("LOALANG_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    enroll = sub.add_parser("enroll", help="enrol this device with a claim code")
+    enroll.add_argument("--controller", required=True, help="controller URL, e.g. https://radio.example.vn")
+    enroll.add_argument("--code", required=True, help="the one-time claim code shown in the console")
+    enroll.add_argument("--config", default=DEFAULT_CONFIG)
+    enroll.add_argument("--data-dir", help="where key, state and media live (default: the config's folder)")
+    enroll.set_defaults(func=cmd_enroll)
+    run = sub.add_parser("run", help="run the agent")
+    run.add_argument("--config", default=DEFAULT_CONFIG)
+    run.set_defaults(func=cmd_run)
+    simulate = sub.add_parser("simulate", help="run N simulated receivers in one process")
+    simulate.add_argument("--count", type=int, required=True)
+    simulate.add_argument("--controller", default="http://127.0.0.1:8000")
+    simulate.add_argument("--data-dir", default="data/receivers")
+    simulate.add_argument("--area", action="append", help="area for new receivers (repeat to alternate)")
+    simulate.add_argument("--admin-user", default="admin",
+                          help="admin who registers new receivers (password in LOALANG_SIM_ADMIN_PASSWORD)")
+    simulate.add_argument("--prefix", default="sim", help="device id prefix")
+    simulate.add_argument("--telemetry-interval", type=float, default=None)
+    simulate.set_defaults(func=cmd_simulate)
+    doctor = sub.add_parser("doctor", help="check this device and print a verdict per check")
+    doctor.add_argument("--config", default=DEFAULT_CONFIG)
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `receiver-agent`."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "count", 1) < 1:
+        print("--count must be at least 1", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

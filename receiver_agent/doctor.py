@@ -1,0 +1,198 @@
+"""`receiver-agent doctor`: checks a field technician can run, each with a readable verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loalang_protocol import topics
+from loalang_protocol.envelope import ControllerVerifier, Rejected
+from loalang_protocol.keys import KeyPair, public_from_text
+from loalang_protocol.messages import ClockReply
+from loalang_protocol.mqtt import AuthenticationFailed, LinkSettings, MqttLink
+from loalang_protocol.topics import DeviceTopic
+
+from . import config as config_file
+from . import health
+from .clock import ClockSync
+from .config import AgentConfig
+from .sinks import make_sink
+
+MIN_FREE_MB = 200
+MAX_CLOCK_OFFSET_S = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of one check."""
+
+    name: str
+    ok: bool
+    message: str
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        return f"[{' ok ' if self.ok else 'FAIL'}] {self.name:<10} {self.message}"
+
+
+class CheckFailed(Exception):
+    """A check failed; the message is the verdict."""
+
+
+def _check(name: str, func: Callable[[], str]) -> Verdict:
+    try:
+        return Verdict(name, True, func())
+    except CheckFailed as exc:
+        return Verdict(name, False, str(exc))
+    except Exception as exc:  # a check must never crash the doctor
+        return Verdict(name, False, f"{type(exc).__name__}: {exc}")
+
+
+def check_key(config: AgentConfig) -> str:
+    """The device key exists, is private and loads."""
+    path = config.key_file
+    if not path.exists():
+        raise CheckFailed(f"device key {path} is missing; enrol again with a new claim code")
+    if path.stat().st_mode & 0o077:
+        raise CheckFailed(f"device key {path} is readable by others; run chmod 600 {path}")
+    return f"device key {KeyPair.load(path).kid}"
+
+
+def check_broker_reachable(config: AgentConfig) -> str:
+    """A TCP connection to the broker opens."""
+    b = config.broker
+    try:
+        with socket.create_connection((b.host, b.port), timeout=5):
+            return f"{b.host}:{b.port} answers"
+    except OSError as exc:
+        raise CheckFailed(f"cannot reach broker {b.host}:{b.port}: {exc.strerror or exc}") from None
+
+
+def check_disk(config: AgentConfig) -> str:
+    """Enough free space and a writable data folder."""
+    folder = config.data_dir
+    probe = folder / ".doctor-probe"
+    try:
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise CheckFailed(f"cannot write in {folder}: {exc.strerror}") from None
+    free = shutil.disk_usage(folder).free / 1e6
+    if free < MIN_FREE_MB:
+        raise CheckFailed(f"only {free:.0f} MB free in {folder}; at least {MIN_FREE_MB} MB are needed")
+    return f"{free:.0f} MB free in {folder}"
+
+
+def check_sink(config: AgentConfig) -> str:
+    """The audio output can be opened."""
+    try:
+        return make_sink(config).check()
+    except OSError as exc:
+        raise CheckFailed(f"audio output not usable: {exc}") from None
+
+
+def system_clock_synchronised() -> bool | None:
+    """True/False from systemd's view of NTP, None where it cannot be asked."""
+    if Path("/run/systemd/timesync/synchronized").exists():
+        return True
+    timedatectl = shutil.which("timedatectl")
+    if timedatectl is None:
+        return None
+    try:
+        out = subprocess.run([timedatectl, "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return {"yes": True, "no": False}.get(out)
+
+
+async def _session_checks(config: AgentConfig, running: dict[str, object] | None) -> tuple[str, str]:
+    """Authenticate and measure the clock, through the running agent's report or a short session."""
+    if running is not None:
+        if not running.get("connected"):
+            raise CheckFailed("the running agent is not connected to the broker; see its log")
+        offset = running.get("clock_offset_us")
+        return "the running agent is connected", _clock_verdict(offset if isinstance(offset, int) else None)
+    b = config.broker
+    link = MqttLink(LinkSettings(b.host, b.port, b.client_id, b.username, b.password, keepalive=10,
+                                 tls_ca_file=b.tls_ca_file))
+    sync, verifier = ClockSync(), ControllerVerifier(public_from_text(config.root_public_key))
+    got = asyncio.Event()
+
+    async def on_reply(topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            sync.answer(ClockReply.model_validate(verifier.open(topic, payload).body))
+            got.set()
+        except (Rejected, ValueError):
+            pass
+
+    link.route(topics.device(config.device_id, DeviceTopic.CLOCK_REPLY), on_reply)
+    task = asyncio.create_task(link.run())
+    try:
+        await asyncio.wait_for(_first(link.connected.wait(), task), 10)
+        for _ in range(3):
+            await link.publish(topics.device(config.device_id, DeviceTopic.CLOCK_REQUEST),
+                               sync.request().model_dump_json().encode(), qos=0)
+            try:
+                await asyncio.wait_for(got.wait(), 3)
+            except TimeoutError:
+                continue
+            got.clear()
+    except AuthenticationFailed:
+        raise CheckFailed("the broker refused this device's credentials; enrol again with a new code") from None
+    except TimeoutError:
+        raise CheckFailed(f"no MQTT session with {b.host}:{b.port} within 10 s") from None
+    finally:
+        await link.close()
+        task.cancel()
+    return f"logged in as {b.username}", _clock_verdict(sync.offset_us())
+
+
+async def _first(wait: object, task: asyncio.Task[None]) -> None:
+    waiter = asyncio.ensure_future(wait)  # type: ignore[arg-type]
+    done, _ = await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()
+
+
+def _clock_verdict(offset_us: int | None) -> str:
+    synced = system_clock_synchronised()
+    if offset_us is None:
+        if synced:
+            return "system clock synchronised by NTP (no controller reply to compare)"
+        raise CheckFailed("no signed clock reply from the controller and the system clock is not synchronised")
+    offset_s = offset_us / 1e6
+    if abs(offset_s) > MAX_CLOCK_OFFSET_S:
+        raise CheckFailed(f"clock is {offset_s:+.3f} s off the controller's; check NTP or the RTC battery")
+    return f"clock within {offset_s * 1000:+.1f} ms of the controller"
+
+
+def run_checks(config_path: Path) -> list[Verdict]:
+    """Every check, in the order a technician would go through them."""
+    try:
+        config = config_file.load(config_path)
+    except config_file.ConfigError as exc:
+        return [Verdict("config", False, str(exc))]
+    verdicts = [Verdict("config", True, f"{config_path} is valid (device {config.device_id})")]
+    verdicts.append(_check("key", lambda: check_key(config)))
+    reachable = _check("broker", lambda: check_broker_reachable(config))
+    verdicts.append(reachable)
+    if reachable.ok:
+        running = health.read(config.data_dir, max_age_s=3 * config.telemetry_interval_s + 5)
+        try:
+            auth, clock = asyncio.run(_session_checks(config, running))
+            verdicts += [Verdict("login", True, auth), Verdict("clock", True, clock)]
+        except CheckFailed as exc:
+            failed_login = "refused" in str(exc) or "session" in str(exc) or "not connected" in str(exc)
+            verdicts.append(Verdict("login" if failed_login else "clock", False, str(exc)))
+            if not failed_login:
+                verdicts.insert(-1, Verdict("login", True, f"logged in as {config.broker.username}"))
+    verdicts.append(_check("audio", lambda: check_sink(config)))
+    verdicts.append(_check("disk", lambda: check_disk(config)))
+    return verdicts

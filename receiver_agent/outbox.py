@@ -1,0 +1,75 @@
+"""Device events kept on disk until the controller acknowledges them.
+
+Each event is numbered within the install id, signed with the device's key and written
+durably (one file per event, written atomically) before it is sent; it is sent again after
+every reconnect until its acknowledgement arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from loalang_protocol import envelope, topics
+from loalang_protocol.envelope import Counter
+from loalang_protocol.keys import KeyPair
+from loalang_protocol.messages import DeviceEvent
+from loalang_protocol.topics import DeviceTopic
+
+from .state import AgentState
+from .storage import write_atomic
+
+log = logging.getLogger(__name__)
+
+EVENT_TTL_S = 365 * 86400  # receipts are evidence; their signature stays checkable for a year
+Publisher = Callable[[str, bytes], Awaitable[None]]
+
+
+class Outbox:
+    """Numbers, signs, stores and sends device events."""
+
+    def __init__(self, folder: Path, device_id: str, key: KeyPair, state: AgentState) -> None:
+        self.folder = folder
+        self.device_id = device_id
+        self.key = key
+        self.state = state
+        self.topic = topics.device(device_id, DeviceTopic.EVENT)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, seq: int) -> Path:
+        return self.folder / f"{self.state.install_id}-{seq:012d}.json"
+
+    def record(self, event_type: str, data: dict[str, Any]) -> int:
+        """Write a new event durably; returns its sequence number."""
+        seq = self.state.next_event_seq()
+        event = DeviceEvent(install_id=self.state.install_id, seq=seq, type=event_type,
+                            ts=int(time.time() * 1000), data=data)
+        payload = envelope.seal(self.topic, event.model_dump(), self.key, Counter(0, seq), EVENT_TTL_S)
+        write_atomic(self._path(seq), payload)
+        return seq
+
+    def pending(self) -> list[Path]:
+        """Unacknowledged events, oldest first."""
+        return sorted(self.folder.glob("*.json"))
+
+    async def flush(self, publish: Publisher) -> int:
+        """Send every pending event; returns how many were sent."""
+        sent = 0
+        for path in self.pending():
+            try:
+                payload = path.read_bytes()
+            except FileNotFoundError:
+                continue  # acknowledged meanwhile
+            await publish(self.topic, payload)
+            sent += 1
+        return sent
+
+    def acknowledge(self, install_id: str, seqs: list[int]) -> None:
+        """Forget events the controller has stored."""
+        if install_id != self.state.install_id:
+            return
+        for seq in seqs:
+            self._path(seq).unlink(missing_ok=True)

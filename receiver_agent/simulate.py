@@ -1,0 +1,107 @@
+"""Many simulated receivers in one process, enrolled the way a real device is.
+
+Each simulated receiver has its own folder (configuration, key, state, outbox, simulated
+sound card). A receiver without a configuration is registered through the controller's API
+with an admin login, given a claim code, and enrolled with it like a real board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loalang_protocol.mqtt import AuthenticationFailed, Backoff
+
+from . import config as config_file
+from .agent import Agent
+from .enrolment import EnrolmentError, enroll
+from .sinks import make_sink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registrar:
+    """Registers simulated devices through the controller's API."""
+
+    controller_url: str
+    username: str
+    password: str
+
+    def _request(self, path: str, body: dict[str, Any] | None, token: str | None = None,
+                 form: bool = False) -> dict[str, Any]:
+        url = self.controller_url.rstrip("/") + path
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if form:
+            data = urllib.parse.urlencode(body or {}).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+                result: dict[str, Any] = json.loads(response.read())
+                return result
+        except urllib.error.HTTPError as exc:
+            raise EnrolmentError(f"{path}: {exc.code} {exc.read(500).decode(errors='replace')}") from None
+
+    def claim_code(self, device_id: str, area_id: str, latitude: float, longitude: float) -> str:
+        """Register a device and return its claim code."""
+        token = self._request("/api/v1/auth/token", {"username": self.username, "password": self.password},
+                              form=True)["access_token"]
+        created = self._request("/api/v1/devices", {
+            "id": device_id, "name": f"Simulated {device_id}", "area_id": area_id,
+            "latitude": latitude, "longitude": longitude,
+        }, token)
+        code: str = created["claim"]["claim_code"]
+        return code
+
+
+def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Registrar | None,
+                      controller_url: str, prefix: str = "sim") -> list[Path]:
+    """Make sure count receivers are enrolled under root; returns their configuration files."""
+    paths = []
+    for index in range(count):
+        path = root / f"{prefix}-{index + 1}" / "agent.toml"
+        if not path.exists():
+            if registrar is None:
+                raise EnrolmentError(f"{path} does not exist and no admin login was given to enrol it")
+            device_id, area = f"{prefix}-{index + 1}", areas[index % len(areas)]
+            code = registrar.claim_code(device_id, area, 18.67 + random.uniform(-0.05, 0.05),
+                                        105.68 + random.uniform(-0.05, 0.05))
+            enroll(controller_url, code, path)
+            log.info("simulated receiver %s enrolled in %s", device_id, area)
+        paths.append(path)
+    return paths
+
+
+async def run_agents(config_paths: list[Path], telemetry_interval_s: float | None = None) -> None:
+    """Run every receiver in this event loop until cancelled."""
+    agents = []
+    for path in config_paths:
+        config = config_file.load(path)
+        if telemetry_interval_s is not None:
+            config = config.model_copy(update={"telemetry_interval_s": telemetry_interval_s})
+        agents.append(Agent(config, make_sink(config), Backoff()))
+    log.info("running %s simulated receivers", len(agents))
+    tasks = [asyncio.create_task(_run_one(agent)) for agent in agents]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        await asyncio.gather(*(agent.stop() for agent in agents), return_exceptions=True)
+
+
+async def _run_one(agent: Agent) -> None:
+    try:
+        await agent.run()
+    except AuthenticationFailed as exc:
+        log.error("device %s: %s; this receiver stops", agent.device_id, exc)

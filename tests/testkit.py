@@ -1,0 +1,160 @@
+"""Helpers shared by the tests: the running stack, polling, and a fleet driver."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from loalang_stack import broker
+from receiver_agent import config as config_file
+from loalang_stack.broker import BrokerConfig
+from loalang_stack.process import Server
+from loalang_stack.services import ControllerProcess, agent_process
+
+ADMIN_PASSWORD = "test-admin-password"
+
+
+@dataclass
+class Stack:
+    """Running broker and Redis."""
+
+    root: Path
+    broker_config: BrokerConfig
+    broker: Server
+    controller_password: str
+    redis: Server
+    redis_port: int
+
+    @property
+    def mqtt_port(self) -> int:
+        """The broker's port."""
+        return self.broker_config.port
+
+    def controller_env(self) -> dict[str, str]:
+        """LOALANG_* settings pointing a controller at this stack."""
+        return {
+            "LOALANG_ENVIRONMENT": "test",
+            "LOALANG_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "LOALANG_MQTT_HOST": "127.0.0.1",
+            "LOALANG_MQTT_PORT": str(self.mqtt_port),
+            "LOALANG_MQTT_PASSWORD_FILE": str(self.broker_config.password_file),
+            "LOALANG_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "LOALANG_DEVICE_KEEPALIVE_S": "5",
+        }
+
+    def restart_broker(self) -> None:
+        """Stop and start the broker on the same port with the same state."""
+        self.broker.stop()
+        self.broker, _ = broker.start(self.broker_config)
+
+
+T = TypeVar("T")
+BIN = Path(sys.executable).parent
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, what: str = "") -> T:
+    """Poll predicate until it returns something truthy; fail with what after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+class Fleet:
+    """Drives the system the way an admin and a field technician would."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, controller: ControllerProcess, root: Path) -> None:
+        self.controller = controller
+        self.root = root
+        self.agents: list[Server] = []
+        self.http = httpx.Client(base_url=controller.url, timeout=15)
+        self.login()
+
+    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
+        """Log in and keep the token for later calls."""
+        response = self.http.post("/api/v1/auth/token", data={"username": username, "password": password})
+        response.raise_for_status()
+        self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def ensure_areas(self) -> None:
+        """Province / commune / two villages, and a second commune."""
+        existing = {a["id"] for a in self.http.get("/api/v1/areas").json()}
+        tree = [
+            ("tinh-thu", "Tỉnh Thử", "province", None),
+            ("xa-mot", "Xã Một", "commune", "tinh-thu"),
+            ("thon-a", "Thôn A", "village", "xa-mot"),
+            ("thon-b", "Thôn B", "village", "xa-mot"),
+            ("xa-hai", "Xã Hai", "commune", "tinh-thu"),
+            ("thon-c", "Thôn C", "village", "xa-hai"),
+        ]
+        for area_id, name, level, parent in tree:
+            if area_id not in existing:
+                body = {"id": area_id, "name": name, "level": level, "parent_id": parent}
+                self.http.post("/api/v1/areas", json=body).raise_for_status()
+
+    def register(self, area: str = "thon-a") -> tuple[str, str]:
+        """Create a device; returns its id and claim code."""
+        device_id = f"loa-{next(self._ids)}-{int(time.time() * 1000) % 100000}"
+        response = self.http.post("/api/v1/devices", json={
+            "id": device_id, "name": f"Cụm loa {device_id}", "area_id": area,
+            "latitude": 18.68, "longitude": 105.68,
+        })
+        response.raise_for_status()
+        return device_id, response.json()["claim"]["claim_code"]
+
+    def enroll(self, code: str, folder: Path) -> subprocess.CompletedProcess[str]:
+        """Run the real `receiver-agent enroll`."""
+        return subprocess.run(
+            [str(BIN / "receiver-agent"), "enroll", "--controller", self.controller.url, "--code", code,
+             "--config", str(folder / "agent.toml")], capture_output=True, text=True, timeout=60,
+        )
+
+    def enrolled_agent(self, area: str = "thon-a", telemetry_s: float = 1.0) -> tuple[str, Path]:
+        """Register, enrol and configure a device; returns its id and configuration file."""
+        device_id, code = self.register(area)
+        folder = self.root / device_id
+        result = self.enroll(code, folder)
+        assert result.returncode == 0, result.stderr
+        config = folder / "agent.toml"
+        settings = config_file.load(config)
+        config_file.save(settings.model_copy(update={"telemetry_interval_s": telemetry_s,
+                                                     "clock_interval_s": 2.0}), config)
+        return device_id, config
+
+    def start(self, config: Path) -> Server:
+        """Start `receiver-agent run` for a configuration."""
+        server = agent_process(config, config.parent / "agent.log")
+        server.start()
+        self.agents.append(server)
+        return server
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        """GET the device."""
+        response = self.http.get(f"/api/v1/devices/{device_id}")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def online(self, device_id: str) -> bool:
+        """Whether the controller sees the device online."""
+        return bool(self.device(device_id)["online"])
+
+    def close(self) -> None:
+        """Stop every agent started here."""
+        for server in self.agents:
+            server.stop()
+        self.http.close()
