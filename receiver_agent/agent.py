@@ -179,14 +179,19 @@ class Agent:
 
     # -- verification ----------------------------------------------------------------------
 
-    async def _open(self, topic: str, payload: bytes) -> Opened | None:
-        """Verify a controller message; None for a harmless repeat or after reporting a rejection."""
+    async def _open(self, topic: str, payload: bytes, retained: bool = False) -> Opened | None:
+        """Verify a controller message; None for a harmless repeat or after reporting a rejection.
+
+        A retained message delivered again (on every reconnect) is a repeat; the same payload
+        delivered live a second time is a replay.
+        """
         last = self.guard.state.get(topic)
-        if last is not None and payload and _signature_of(payload) == last[2]:
-            return None  # the same retained message again
+        if retained and last is not None and _signature_of(payload) == last[2]:
+            return None
         try:
             opened = self.verifier.open(topic, payload)
-            self.guard.check(topic, opened)
+            if self.guard.check(topic, opened, retained) == ReplayGuard.REPEAT:
+                return None
         except Rejected as exc:
             await self._reject(topic, exc.reason, exc.detail)
             return None
@@ -211,7 +216,7 @@ class Agent:
         """Apply the device's own desired state: settings and area membership."""
         if not payload:
             return
-        opened = await self._open(topic, payload)
+        opened = await self._open(topic, payload, retained)
         if opened is None:
             return
         desired = await self._model(topic, DesiredState, opened.body)
@@ -234,7 +239,7 @@ class Agent:
         """Take an area's desired state."""
         if not payload:
             return
-        opened = await self._open(topic, payload)
+        opened = await self._open(topic, payload, retained)
         if opened is None:
             return
         desired = await self._model(topic, DesiredState, opened.body)

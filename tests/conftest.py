@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testkit import Stack
+from tests.testkit import Stack
 
 from loalang_stack import broker, redis
 from loalang_stack.broker import BrokerConfig

@@ -158,3 +158,40 @@ class Fleet:
         for server in self.agents:
             server.stop()
         self.http.close()
+
+
+def controller_password(stack: Stack) -> str:
+    """The controller's broker password (used to act as a compromised broker or controller account)."""
+    return stack.broker_config.password_file.read_text().strip()
+
+
+def mqtt_publish(stack: Stack, topic: str, payload: bytes, retain: bool = False) -> None:
+    """Publish with the controller's broker account through the real mosquitto_pub."""
+    args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-u", broker.CONTROLLER_USERNAME,
+            "-P", controller_password(stack), "-i", f"test-pub-{time.time_ns()}", "-t", topic, "-q", "1",
+            "-s"]
+    if retain:
+        args.append("-r")
+    subprocess.run(args, input=payload, check=True, timeout=10, capture_output=True)
+
+
+def ping(fleet: Fleet, device_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Send a signed ping through the API and wait for the device's reply."""
+    response = fleet.http.post(f"/api/v1/devices/{device_id}/commands", json={"name": "ping"})
+    response.raise_for_status()
+    command_id = response.json()["command_id"]
+
+    def reply() -> dict[str, Any] | None:
+        answer = fleet.http.get(f"/api/v1/devices/{device_id}/commands/{command_id}")
+        return answer.json() if answer.status_code == 200 else None
+
+    result: dict[str, Any] = wait_for(reply, timeout, what=f"reply to ping {command_id}")
+    return result
+
+
+def security_events(fleet: Fleet, device_id: str) -> list[dict[str, Any]]:
+    """The device's security events as stored by the controller."""
+    response = fleet.http.get(f"/api/v1/devices/{device_id}/events", params={"type": "security-rejected"})
+    response.raise_for_status()
+    events: list[dict[str, Any]] = response.json()
+    return events

@@ -8,9 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import or_, select
 
+from .. import audit
 from ..context import Services
 from ..db.models import Device
+from ..db.models import DeviceEvent as StoredEvent
 from ..fleet import commands, devices
+from ..fleet.areas import parent_map, subtree
 from ..fleet.devices import DeviceError, IssuedCode
 from ..security.roles import Permission
 from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
@@ -20,6 +23,7 @@ from .schemas import (
     CommandSent,
     DeviceCreate,
     DeviceCreated,
+    DeviceEventPublic,
     DeviceMove,
     DevicePublic,
     DeviceSettingsUpdate,
@@ -85,8 +89,6 @@ async def list_devices(
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[DevicePublic]:
     """Devices in the caller's scope, filtered by area subtree, presence and search text."""
-    from ..fleet.areas import parent_map, subtree
-
     with services.db.session() as session:
         query = select(Device).order_by(Device.id)
         if q:
@@ -164,8 +166,6 @@ async def send_command(
 ) -> CommandSent:
     """Send a signed maintenance command (ping, resync, ...); replies arrive asynchronously."""
     _load(services, principal, device_id)
-    from .. import audit
-
     command_id = await commands.send_to_device(services, device_id, body.name, body.args)
     with services.db.session() as session:
         audit.record(session, principal.username, "device.command", [device_id], name=body.name, id=command_id)
@@ -182,6 +182,23 @@ async def command_reply(
     if reply is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no reply yet")
     return reply
+
+
+@router.get("/{device_id}/events", response_model=list[DeviceEventPublic], summary="Device events")
+async def device_events(
+    device_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    type: Annotated[str | None, Query(max_length=48, description="only events of this type")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[StoredEvent]:
+    """The device's signed events, newest first."""
+    _load(services, principal, device_id)
+    with services.db.session() as session:
+        query = select(StoredEvent).where(StoredEvent.device_id == device_id)
+        if type:
+            query = query.where(StoredEvent.type == type)
+        return list(session.scalars(query.order_by(StoredEvent.id.desc()).limit(limit)).all())
 
 
 @router.delete("/{device_id}", status_code=204, summary="Delete a device")

@@ -181,3 +181,18 @@ class AuditPublic(BaseModel):
     action: str
     targets: list[Any]
     detail: dict[str, Any]
+
+
+class DeviceEventPublic(BaseModel):
+    """A signed event a device reported (receipts, security events)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    device_id: str
+    install_id: str
+    seq: int
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    data: dict[str, Any]

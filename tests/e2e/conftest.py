@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testkit import Fleet, Stack
+from tests.testkit import Fleet, Stack
 
 from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
-from testkit import Fleet, wait_for
+from tests.testkit import Fleet, wait_for
 
 
 def test_enrolled_device_is_online_within_3_seconds(fleet: Fleet) -> None:

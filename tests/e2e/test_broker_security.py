@@ -1,0 +1,146 @@
+"""The broker lets a device go only where it belongs, checked with the real mosquitto clients."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from tests.testkit import Fleet, Stack, wait_for
+
+from loalang_stack.broker import CONTROLLER_USERNAME
+from receiver_agent import config as config_file
+
+
+def _creds(config: Path) -> tuple[str, str, str]:
+    broker = config_file.load(config).broker
+    return broker.username, broker.password, broker.client_id
+
+
+def _args(stack: Stack, username: str | None, password: str | None, client_id: str) -> list[str]:
+    args = ["-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-i", client_id, "-V", "mqttv311"]
+    if username is not None:
+        args += ["-u", username]
+    if password is not None:
+        args += ["-P", password]
+    return args
+
+
+def sub(stack: Stack, creds: tuple[str | None, str | None, str], topic: str, wait: int = 1
+        ) -> subprocess.CompletedProcess[str]:
+    """mosquitto_sub for wait seconds."""
+    return subprocess.run(["mosquitto_sub", *_args(stack, *creds), "-t", topic, "-W", str(int(wait)), "-v"],
+                          capture_output=True, text=True, timeout=wait + 10)
+
+
+def pub(stack: Stack, creds: tuple[str | None, str | None, str], topic: str, payload: str = "x"
+        ) -> subprocess.CompletedProcess[str]:
+    """mosquitto_pub one message at QoS 1."""
+    return subprocess.run(["mosquitto_pub", *_args(stack, *creds), "-t", topic, "-m", payload, "-q", "1"],
+                          capture_output=True, text=True, timeout=10)
+
+
+class Monitor:
+    """A subscriber with the controller's account, to see what really reaches the broker's topics."""
+
+    def __init__(self, stack: Stack, topic: str = "loa/v1/#") -> None:
+        password = stack.broker_config.password_file.read_text().strip()
+        self.process = subprocess.Popen(
+            ["mosquitto_sub", *_args(stack, CONTROLLER_USERNAME, password, f"monitor-{time.time_ns()}"),
+             "-t", topic, "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(0.5)
+
+    def lines(self) -> list[str]:
+        """Everything seen so far (stops the monitor)."""
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=5)
+        return out.splitlines()
+
+
+@pytest.fixture
+def device(fleet: Fleet) -> tuple[str, Path, tuple[str, str, str]]:
+    device_id, config = fleet.enrolled_agent(area="thon-a")
+    return device_id, config, _creds(config)
+
+
+def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet, device) -> None:
+    device_id, _, creds = device
+    other_id, _ = fleet.register("thon-b")
+    forbidden = [
+        f"loa/v1/dev/{other_id}/telemetry", f"loa/v1/dev/{other_id}/status", f"loa/v1/dev/{other_id}/event",
+        f"loa/v1/dev/{device_id}/cmd", f"loa/v1/dev/{device_id}/desired", f"loa/v1/dev/{other_id}/cmd",
+        "loa/v1/area/thon-a/desired", "loa/v1/area/thon-a/cmd", "loa/v1/area/xa-mot/cmd",
+        "loa/v1/stream/s1/chunk", "loa/v1/stream/s1/meta", "loa/v1/ctl/ctl-1/state",
+        "$CONTROL/dynamic-security/v1",
+    ]
+    allowed = f"loa/v1/dev/{device_id}/telemetry"
+    monitor = Monitor(stack)
+    for topic in forbidden:
+        pub(stack, creds, topic, "forged")
+    pub(stack, creds, allowed, "own-topic-marker")
+    time.sleep(0.5)
+    seen = monitor.lines()
+    assert any(line == f"{allowed} own-topic-marker" for line in seen), "the allowed publish must arrive"
+    leaked = [line for line in seen if line.endswith(" forged")]
+    assert leaked == []
+
+
+def test_device_subscriptions_are_limited(stack: Stack, fleet: Fleet, device) -> None:
+    device_id, _, creds = device
+    other_id, _ = fleet.register("thon-b")
+    for topic in ["#", "loa/v1/#", f"loa/v1/dev/{other_id}/cmd", f"loa/v1/dev/{other_id}/desired",
+                  "loa/v1/dev/+/cmd", "loa/v1/area/thon-b/desired", "loa/v1/area/xa-hai/cmd",
+                  "loa/v1/stream/+/chunk", "loa/v1/stream/#", "$SYS/#"]:
+        result = sub(stack, creds, topic, wait=1)
+        assert "denied" in result.stderr, f"subscription to {topic} was not refused: {result.stderr!r}"
+    for topic in [f"loa/v1/dev/{device_id}/cmd", "loa/v1/area/thon-a/desired", "loa/v1/area/xa-mot/cmd",
+                  "loa/v1/area/tinh-thu/desired", "loa/v1/stream/s1/chunk"]:
+        result = sub(stack, creds, topic, wait=1)
+        assert "denied" not in result.stderr, f"{topic} should be allowed: {result.stderr!r}"
+
+
+def test_identity_and_credentials_are_enforced(stack: Stack, device) -> None:
+    device_id, _, (username, password, client_id) = device
+    topic = f"loa/v1/dev/{device_id}/cmd"
+    assert "not authorised" in sub(stack, (username, password, "someone-else"), topic).stderr
+    assert "not authorised" in sub(stack, (username, "wrong-password", client_id), topic).stderr
+    assert "not authorised" in sub(stack, (None, None, client_id), topic).stderr
+    assert "not authorised" in sub(stack, ("nobody", "nothing-here", "nobody"), topic).stderr
+
+
+def test_deleted_device_is_cut_off_within_5_seconds(stack: Stack, fleet: Fleet, device) -> None:
+    device_id, config, creds = device
+    agent = fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 5.0, what="online")
+    started = time.monotonic()
+    fleet.http.delete(f"/api/v1/devices/{device_id}").raise_for_status()
+    wait_for(lambda: agent.process.poll() is not None, 5.0, what="agent disconnected and refused")
+    assert time.monotonic() - started < 5.0
+    assert agent.process.returncode == 3  # the agent's exit code for refused credentials
+    assert "not authorised" in sub(stack, creds, f"loa/v1/dev/{device_id}/cmd").stderr
+
+
+def test_reenrolled_device_old_credentials_stop_working(stack: Stack, fleet: Fleet, device, tmp_path) -> None:
+    device_id, config, old_creds = device
+    agent = fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 5.0, what="online")
+    code = fleet.http.post(f"/api/v1/devices/{device_id}/claim-code").json()["claim_code"]
+    started = time.monotonic()
+    result = fleet.enroll(code, tmp_path / "replacement")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: agent.process.poll() is not None, 5.0, what="old agent cut off")
+    assert time.monotonic() - started < 5.0
+    assert "not authorised" in sub(stack, old_creds, f"loa/v1/dev/{device_id}/cmd").stderr
+    new_creds = _creds(tmp_path / "replacement" / "agent.toml")
+    assert "denied" not in sub(stack, new_creds, f"loa/v1/dev/{device_id}/cmd", wait=1).stderr
+
+
+def test_claim_code_works_once(fleet: Fleet, tmp_path: Path) -> None:
+    _, code = fleet.register("thon-a")
+    assert fleet.enroll(code, tmp_path / "first").returncode == 0
+    second = fleet.enroll(code, tmp_path / "second")
+    assert second.returncode == 2
+    assert "claim code is not valid" in second.stderr
+    assert not (tmp_path / "second" / "agent.toml").exists()
