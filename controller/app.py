@@ -68,7 +68,9 @@ def build_link(settings: Settings) -> MqttLink:
         username=settings.mqtt_username, password=settings.broker_password(),
         tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15,
     ))
-    link.set_will(topics.controller_state(settings.instance_id), controller_state(settings.instance_id, False))
+    link.set_will(
+        topics.controller_state(settings.instance_id), controller_state(settings.instance_id, False)
+    )
     return link
 
 

@@ -8,13 +8,17 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger("controller")
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from .settings import Settings
 
     try:

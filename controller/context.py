@@ -1,4 +1,5 @@
-"""The controller's long-lived parts, built once at start and shared by the API, the MQTT bridge and the CLI."""
+"""The controller's long-lived parts, built once at start and shared by the API, the MQTT bridge
+and the CLI."""
 
 from __future__ import annotations
 

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from loalang_protocol.messages import DeviceStatus, Reported, Telemetry
+
+from .redis_text import text
 
 _PRESENCE = "loa:presence:"
 _TELEMETRY = "loa:telemetry:"
 _REPORTED = "loa:reported:"
-_ONLINE = "loa:online"  # sorted set: online device ids scored by when they were last heard (ms)
+_ONLINE = "loa:online"
+# Atomic, so a device heard from meanwhile is never marked offline by mistake.
+_EXPIRE_SILENT = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HSET', ARGV[2] .. id, 'online', 0, 'offline_reason', 'silent', 'since_ms', ARGV[3])
+end
+return ids
+"""  # sorted set: online device ids scored by when they were last heard (ms)
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class Presence:
     last_seen_ms: int
     agent_version: str
     offline_reason: str = ""
+    connected_ms: int = 0
 
 
 class PresenceStore:
@@ -44,12 +57,14 @@ class PresenceStore:
                 return False
             if not status.online and not current.online:
                 return False
-        mapping = {
+        mapping: dict[FieldT, EncodableT] = {
             "online": int(status.online), "boot": status.boot, "conn": status.conn,
             "install_id": status.install_id, "since_ms": now_ms, "last_seen_ms": now_ms,
             "agent_version": status.agent_version, "offline_reason": "" if status.online else "will",
         }
-        await self.redis.hset(_PRESENCE + device_id, mapping=mapping)  # type: ignore[misc]
+        if status.online:
+            mapping["connected_ms"] = status.ts
+        await self.redis.hset(_PRESENCE + device_id, mapping=mapping)
         if status.online:
             await self.redis.zadd(_ONLINE, {device_id: now_ms})
         else:
@@ -58,14 +73,15 @@ class PresenceStore:
 
     async def get(self, device_id: str) -> Presence | None:
         """The device's presence, or None if it never connected."""
-        raw = await self.redis.hgetall(_PRESENCE + device_id)  # type: ignore[misc]
+        raw = await self.redis.hgetall(_PRESENCE + device_id)
         if not raw:
             return None
         return Presence(
             online=raw[b"online"] == b"1", boot=int(raw[b"boot"]), conn=int(raw[b"conn"]),
-            install_id=raw[b"install_id"].decode(), since_ms=int(raw[b"since_ms"]),
-            last_seen_ms=int(raw[b"last_seen_ms"]), agent_version=raw.get(b"agent_version", b"").decode(),
-            offline_reason=raw.get(b"offline_reason", b"").decode(),
+            install_id=text(raw[b"install_id"]), since_ms=int(raw[b"since_ms"]),
+            last_seen_ms=int(raw[b"last_seen_ms"]), agent_version=text(raw.get(b"agent_version", b"")),
+            offline_reason=text(raw.get(b"offline_reason", b"")),
+            connected_ms=int(raw.get(b"connected_ms", 0)),
         )
 
     async def touch(self, device_id: str, now_ms: int) -> None:
@@ -73,12 +89,12 @@ class PresenceStore:
         current = await self.get(device_id)
         if current is None:
             return
-        fields: dict[str, int | str] = {"last_seen_ms": now_ms}
+        fields: dict[FieldT, EncodableT] = {"last_seen_ms": now_ms}
         if not current.online and current.offline_reason == "silent":
-            fields.update(online=1, offline_reason="", since_ms=now_ms)
+            fields.update({"online": 1, "offline_reason": "", "since_ms": now_ms})
         if current.online or "online" in fields:
             await self.redis.zadd(_ONLINE, {device_id: now_ms})
-        await self.redis.hset(_PRESENCE + device_id, mapping=fields)  # type: ignore[misc]
+        await self.redis.hset(_PRESENCE + device_id, mapping=fields)
 
     async def expire_silent(self, now_ms: int, silence_ms: int) -> list[str]:
         """Mark offline every online device not heard from for silence_ms; returns their ids.
@@ -87,12 +103,10 @@ class PresenceStore:
         hangs without closing, as soon as its keepalive contract is broken, whatever the
         granularity of the broker's own keepalive timer.
         """
-        silent = [m.decode() for m in await self.redis.zrangebyscore(_ONLINE, "-inf", now_ms - silence_ms)]
-        for device_id in silent:
-            await self.redis.hset(_PRESENCE + device_id,  # type: ignore[misc]
-                                  mapping={"online": 0, "offline_reason": "silent", "since_ms": now_ms})
-            await self.redis.zrem(_ONLINE, device_id)
-        return silent
+        result = await self.redis.eval(
+            _EXPIRE_SILENT, 1, _ONLINE, now_ms - silence_ms, _PRESENCE, now_ms
+        )
+        return [text(member) for member in cast("list[bytes | str]", result)]
 
     async def store_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
         """Keep the latest telemetry."""

@@ -280,7 +280,8 @@ class MqttLink:
         if not future.done():
             future.set_result(value)
 
-    def _on_socket_open(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+    # paho passes its SocketLike (a socket, an SSL socket or its websocket wrapper): typed Any
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
         self._threadsafe(self._add_reader, sock)
 
     def _add_reader(self, sock: socket.socket) -> None:
@@ -290,7 +291,7 @@ class MqttLink:
     def _read(self) -> None:
         self.client.loop_read()
 
-    def _on_socket_close(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+    def _on_socket_close(self, client: Any, userdata: Any, sock: Any) -> None:
         self._threadsafe(self._remove_socket, sock)
 
     def _remove_socket(self, sock: socket.socket) -> None:
@@ -298,7 +299,7 @@ class MqttLink:
         self._loop.remove_reader(sock)
         self._loop.remove_writer(sock)
 
-    def _on_register_write(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+    def _on_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
         self._threadsafe(self._add_writer, sock)
 
     def _add_writer(self, sock: socket.socket) -> None:
@@ -306,7 +307,7 @@ class MqttLink:
         if sock.fileno() >= 0:
             self._loop.add_writer(sock, self.client.loop_write)
 
-    def _on_unregister_write(self, client: Any, userdata: Any, sock: socket.socket) -> None:
+    def _on_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
         self._threadsafe(self._remove_writer, sock)
 
     def _remove_writer(self, sock: socket.socket) -> None:

@@ -7,14 +7,14 @@ beside this one on the same broker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .slugs import check_slug, is_slug
 
 PREFIX = "loa/v1"
 
 
-class DeviceTopic(str, Enum):
+class DeviceTopic(StrEnum):
     """Per-device topic leaves; the first group is published by the device itself."""
 
     STATUS = "status"  # birth and last will, retained
@@ -46,14 +46,14 @@ DEVICE_RECEIVES = (
 )
 
 
-class AreaTopic(str, Enum):
+class AreaTopic(StrEnum):
     """Per-area topic leaves, published by the controller once per area."""
 
     DESIRED = "desired"  # signed, retained
     COMMAND = "cmd"  # signed
 
 
-class StreamTopic(str, Enum):
+class StreamTopic(StrEnum):
     """Per-stream topic leaves, published by the controller's live encoders."""
 
     CHUNK = "chunk"  # binary signed audio chunks, QoS 0, never retained

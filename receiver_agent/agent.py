@@ -9,6 +9,7 @@ that topic; anything else is dropped and reported as a security event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -129,10 +130,8 @@ class Agent:
     async def stop(self) -> None:
         """Disconnect cleanly: mark ourselves offline first, since a clean disconnect sends no will."""
         if self.link.connected.is_set():
-            try:
+            with contextlib.suppress(TimeoutError, NotConnected):
                 await self.link.publish(self._status_topic, self._status(online=False), qos=1, retain=True)
-            except (TimeoutError, NotConnected):
-                pass
         await self.link.close()
         self.sink.close()
 
@@ -172,10 +171,9 @@ class Agent:
         """Write an event durably, then try to send it."""
         seq = self.outbox.record(event_type, data)
         if self.link.connected.is_set():
-            try:
+            # on failure it is sent again after the next connect
+            with contextlib.suppress(TimeoutError, NotConnected, FileNotFoundError):
                 await self._publish_event(self.outbox.topic, self.outbox._path(seq).read_bytes())
-            except (TimeoutError, NotConnected, FileNotFoundError):
-                pass  # sent again after the next connect
 
     # -- verification ----------------------------------------------------------------------
 
@@ -368,10 +366,8 @@ class Agent:
     async def _telemetry_loop(self) -> None:
         while True:
             if self.link.connected.is_set():
-                try:
+                with contextlib.suppress(TimeoutError, NotConnected):
                     await self.send_telemetry()
-                except (TimeoutError, NotConnected):
-                    pass
             self.write_health()
             await asyncio.sleep(self.telemetry_interval_s)
 
@@ -407,11 +403,9 @@ class Agent:
     async def _clock_loop(self) -> None:
         while True:
             await self.link.connected.wait()
-            try:
+            with contextlib.suppress(TimeoutError, NotConnected):
                 await self.link.publish(topics.device(self.device_id, DeviceTopic.CLOCK_REQUEST),
                                         self.clock.request().model_dump_json().encode(), qos=0)
-            except (TimeoutError, NotConnected):
-                pass
             await asyncio.sleep(self.config.clock_interval_s)
 
 

@@ -8,7 +8,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from loalang_protocol.mqtt import AuthenticationFailed
 
@@ -30,9 +32,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(run: object, stop: object) -> None:
+async def _serve(run: Coroutine[Any, Any, None], stop: Callable[[], Awaitable[None]]) -> None:
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(run)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(run)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)
     try:
@@ -40,7 +42,7 @@ async def _serve(run: object, stop: object) -> None:
     except asyncio.CancelledError:
         pass
     finally:
-        await stop()  # type: ignore[operator]
+        await stop()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

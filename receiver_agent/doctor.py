@@ -6,9 +6,10 @@ import asyncio
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loalang_protocol import topics
 from loalang_protocol.envelope import ControllerVerifier, Rejected
@@ -144,7 +145,9 @@ async def _session_checks(config: AgentConfig, running: dict[str, object] | None
                 continue
             got.clear()
     except AuthenticationFailed:
-        raise CheckFailed("the broker refused this device's credentials; enrol again with a new code") from None
+        raise CheckFailed(
+            "the broker refused this device's credentials; enrol again with a new code"
+        ) from None
     except TimeoutError:
         raise CheckFailed(f"no MQTT session with {b.host}:{b.port} within 10 s") from None
     finally:
@@ -153,8 +156,8 @@ async def _session_checks(config: AgentConfig, running: dict[str, object] | None
     return f"logged in as {b.username}", _clock_verdict(sync.offset_us())
 
 
-async def _first(wait: object, task: asyncio.Task[None]) -> None:
-    waiter = asyncio.ensure_future(wait)  # type: ignore[arg-type]
+async def _first(wait: Coroutine[Any, Any, object], task: asyncio.Task[None]) -> None:
+    waiter = asyncio.ensure_future(wait)
     done, _ = await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         waiter.cancel()
@@ -166,7 +169,9 @@ def _clock_verdict(offset_us: int | None) -> str:
     if offset_us is None:
         if synced:
             return "system clock synchronised by NTP (no controller reply to compare)"
-        raise CheckFailed("no signed clock reply from the controller and the system clock is not synchronised")
+        raise CheckFailed(
+            "no signed clock reply from the controller and the system clock is not synchronised"
+        )
     offset_s = offset_us / 1e6
     if abs(offset_s) > MAX_CLOCK_OFFSET_S:
         raise CheckFailed(f"clock is {offset_s:+.3f} s off the controller's; check NTP or the RTC battery")

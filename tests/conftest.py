@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.testkit import Stack
 
 from loalang_stack import broker, redis
 from loalang_stack.broker import BrokerConfig
 from loalang_stack.ports import free_port
+from tests.testkit import Stack
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:

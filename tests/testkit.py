@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 import httpx
 
 from loalang_stack import broker
-from receiver_agent import config as config_file
 from loalang_stack.broker import BrokerConfig
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess, agent_process
+from receiver_agent import config as config_file
 
 ADMIN_PASSWORD = "test-admin-password"
 

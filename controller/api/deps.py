@@ -68,7 +68,9 @@ def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Princip
 
     async def check(principal: PrincipalDep) -> Principal:
         if not allows(principal.role, permission):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role} may not {permission.value}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"role {principal.role} may not {permission.value}"
+            )
         return principal
 
     return check

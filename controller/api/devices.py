@@ -54,6 +54,8 @@ async def to_public(services: Services, device: Device) -> DevicePublic:
             online=presence.online, boot=presence.boot, connection=presence.conn,
             install_id=presence.install_id, since=_ms(presence.since_ms),
             last_seen=_ms(presence.last_seen_ms), agent_version=presence.agent_version,
+            connected_at=_ms(presence.connected_ms) if presence.connected_ms else None,
+            offline_reason=presence.offline_reason,
         ) if presence else None,
         telemetry=await services.presence.telemetry(device.id),
     )
@@ -62,7 +64,9 @@ async def to_public(services: Services, device: Device) -> DevicePublic:
 def _claim(services: Services, device_id: str, code: IssuedCode) -> ClaimCodePublic:
     return ClaimCodePublic(
         device_id=device_id, claim_code=code.code, expires_at=code.expires_at,
-        enroll_command=f"receiver-agent enroll --controller {services.settings.public_url} --code {code.code}",
+        enroll_command=(
+            f"receiver-agent enroll --controller {services.settings.public_url} --code {code.code}"
+        ),
     )
 
 
@@ -168,7 +172,9 @@ async def send_command(
     _load(services, principal, device_id)
     command_id = await commands.send_to_device(services, device_id, body.name, body.args)
     with services.db.session() as session:
-        audit.record(session, principal.username, "device.command", [device_id], name=body.name, id=command_id)
+        audit.record(
+            session, principal.username, "device.command", [device_id], name=body.name, id=command_id
+        )
     return CommandSent(command_id=command_id)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 
+from ..context import Services
 from ..fleet import devices
 from ..fleet.devices import DeviceError, EnrolmentRefused
 from .deps import ServicesDep
@@ -11,25 +12,35 @@ from .schemas import BrokerCredentials, EnrollRequest, EnrollResponse
 
 router = APIRouter(tags=["enrolment"])
 
-MAX_ATTEMPTS_PER_ADDRESS = 20
+MAX_FAILURES_PER_ADDRESS = 20  # failed attempts only: a workshop may enrol hundreds of boards
 WINDOW_S = 600
+
+
+async def _count_failure(services: Services, key: str) -> None:
+    if await services.redis.incr(key) == 1:
+        await services.redis.expire(key, WINDOW_S)
 
 
 @router.post("/enroll", response_model=EnrollResponse, summary="Enrol a device with its claim code")
 async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -> EnrollResponse:
-    """Redeem a one-time claim code; the answer holds broker credentials and the root public key."""
+    """Redeem a one-time claim code; the answer holds broker credentials and the root public key.
+
+    Twenty failed attempts from one address block it for ten minutes.
+    """
     address = request.client.host if request.client else "unknown"
-    key = f"loa:enroll:{address}"
-    attempts = await services.redis.incr(key)
-    if attempts == 1:
-        await services.redis.expire(key, WINDOW_S)
-    if attempts > MAX_ATTEMPTS_PER_ADDRESS:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many enrolment attempts; wait 10 minutes")
+    failures_key = f"loa:enroll-failures:{address}"
+    failures = int(await services.redis.get(failures_key) or 0)
+    if failures >= MAX_FAILURES_PER_ADDRESS:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed enrolments; wait 10 minutes")
     try:
         result = await devices.enrol(services, body.code, body.public_key)
     except EnrolmentRefused:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "claim code is not valid (unknown, used or expired)") from None
+        await _count_failure(services, failures_key)
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "claim code is not valid (unknown, used or expired)"
+        ) from None
     except DeviceError as exc:
+        await _count_failure(services, failures_key)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     settings = services.settings
     return EnrollResponse(

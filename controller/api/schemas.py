@@ -92,6 +92,8 @@ class PresencePublic(BaseModel):
     since: datetime
     last_seen: datetime
     agent_version: str
+    connected_at: datetime | None = Field(None, description="birth time of this connection, device clock")
+    offline_reason: str = Field("", description="'will' (connection closed) or 'silent' (keepalive missed)")
 
 
 class DevicePublic(BaseModel):

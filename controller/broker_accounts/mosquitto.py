@@ -123,7 +123,9 @@ class MosquittoDynsec:
         async with self._lock:
             await self._ignore_missing("deleteClient", username=account.username)
             await self._ignore_missing("deleteRole", rolename=role)
-            await self.command("createRole", rolename=role, acls=_device_acls(account.device_id, account.areas))
+            await self.command(
+                "createRole", rolename=role, acls=_device_acls(account.device_id, account.areas)
+            )
             await self.command(
                 "createClient", username=account.username, password=account.password,
                 clientid=account.client_id, roles=[{"rolename": role}],

@@ -18,7 +18,7 @@ def new_code() -> str:
 def normalise(code: str) -> str:
     """Upper case, no separators, and the usual misreadings mapped (O->0, I/L->1)."""
     cleaned = code.strip().upper().replace("-", "").replace(" ", "")
-    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return cleaned.translate(str.maketrans("OIL", "011"))
 
 
 def code_hash(code: str) -> str:

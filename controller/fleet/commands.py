@@ -11,6 +11,7 @@ from loalang_protocol.messages import Command, CommandReply
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
 from ..context import Services
+from ..redis_text import text
 
 _REPLY = "loa:reply:"
 REPLY_TTL_S = 7 * 86400
@@ -42,11 +43,11 @@ async def send_to_area(services: Services, area_id: str, name: str, args: dict[s
 async def store_reply(services: Services, device_id: str, reply: CommandReply) -> None:
     """Keep a device's reply to a command."""
     key = f"{_REPLY}{reply.id}"
-    await services.redis.hset(key, device_id, reply.model_dump_json())  # type: ignore[misc]
+    await services.redis.hset(key, device_id, reply.model_dump_json())
     await services.redis.expire(key, REPLY_TTL_S)
 
 
 async def replies(services: Services, command_id: str) -> dict[str, dict[str, Any]]:
     """Replies received so far, by device."""
-    raw = await services.redis.hgetall(f"{_REPLY}{command_id}")  # type: ignore[misc]
-    return {k.decode(): json.loads(v) for k, v in raw.items()}
+    raw = await services.redis.hgetall(f"{_REPLY}{command_id}")
+    return {text(k): json.loads(v) for k, v in raw.items()}

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from loalang_protocol import topics
+from loalang_protocol import PROTOCOL_VERSION, topics
 from loalang_protocol.envelope import Rejected, open_device_message
 from loalang_protocol.keys import public_from_text
 from loalang_protocol.messages import (
@@ -109,6 +109,8 @@ class DeviceBridge:
         if not payload:
             return  # a cleared retained status
         status = DeviceStatus.model_validate_json(payload)
+        if status.protocol != PROTOCOL_VERSION:
+            raise Dropped(f"unsupported_version: protocol {status.protocol}")
         device = self._known(device_id)
         applied = await self.services.presence.apply_status(device_id, status, _micros() // 1000)
         if not applied:
@@ -203,7 +205,10 @@ class DeviceBridge:
 
 
 async def presence_watchdog(services: Services, interval_s: float = 1.0) -> None:
-    """Mark offline the devices silent for longer than 1.5 keepalives (they send at least once per keepalive)."""
+    """Mark offline the devices silent for longer than 1.5 keepalives.
+
+    Devices send at least once per keepalive.
+    """
     silence_ms = int(1500 * services.settings.device_keepalive_s)
     while True:
         await asyncio.sleep(interval_s)
@@ -216,4 +221,5 @@ async def presence_watchdog(services: Services, interval_s: float = 1.0) -> None
 
 def controller_state(instance_id: str, online: bool) -> bytes:
     """Payload of this instance's retained state topic."""
-    return ControllerState(online=online, instance=instance_id, ts=_micros() // 1000).model_dump_json().encode()
+    state = ControllerState(online=online, instance=instance_id, ts=_micros() // 1000)
+    return state.model_dump_json().encode()

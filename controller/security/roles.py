@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """A user's role, always scoped to an area subtree."""
 
     ADMIN = "admin"
@@ -15,7 +15,7 @@ class Role(str, Enum):
     VIEWER = "viewer"
 
 
-class Permission(str, Enum):
+class Permission(StrEnum):
     """Actions the API checks."""
 
     VIEW = "view"

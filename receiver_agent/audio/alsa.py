@@ -35,7 +35,8 @@ class AlsaSink:
 
     def check(self) -> str:
         """The card exists and aplay can open it."""
-        if not Path("/proc/asound/cards").exists() or "no soundcards" in Path("/proc/asound/cards").read_text():
+        cards = Path("/proc/asound/cards")
+        if not cards.exists() or "no soundcards" in cards.read_text():
             raise OSError("no ALSA sound card found (/proc/asound/cards)")
         aplay = shutil.which("aplay")
         if aplay is None:

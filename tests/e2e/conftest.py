@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.testkit import Fleet, Stack
 
 from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
+from tests.testkit import Fleet, Stack
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.testkit import Fleet, Stack, wait_for
 
 from loalang_stack.broker import CONTROLLER_USERNAME
 from receiver_agent import config as config_file
+from tests.testkit import Fleet, Stack, wait_for
 
 
 def _creds(config: Path) -> tuple[str, str, str]:

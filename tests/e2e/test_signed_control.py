@@ -7,13 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from tests.testkit import Fleet, Stack, mqtt_publish, ping, security_events, wait_for
-
 from loalang_protocol import envelope
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, issue_certificate
 from loalang_protocol.messages import Command
 from loalang_stack.services import ControllerProcess
+from tests.testkit import Fleet, Stack, mqtt_publish, ping, security_events, wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -84,7 +83,9 @@ def test_replayed_command_is_rejected_and_retained_repeat_is_not(stack: Stack, f
     assert len(security_events(fleet, device_id)) == before
 
 
-def test_rotated_signing_key_certified_by_root_is_accepted(fleet: Fleet, controller: ControllerProcess) -> None:
+def test_rotated_signing_key_certified_by_root_is_accepted(
+    fleet: Fleet, controller: ControllerProcess
+) -> None:
     device_id = _started(fleet)
     keys = controller.data_dir / "keys"
     old_kid = KeyPair.load(keys / "signing.key").kid

@@ -1,0 +1,120 @@
+"""`make demo`: the whole system on this machine.
+
+Starts the project's own Mosquitto and Redis, the controller on http://127.0.0.1:8000 and
+three simulated receivers in two villages of one commune, enrolled the way a real device
+is. Ports come from LOALANG_HTTP_PORT, LOALANG_MQTT_PORT and LOALANG_REDIS_PORT; state lives
+in data/demo (delete it to start afresh). Ctrl-C stops everything that was started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from . import broker, redis
+from .broker import BrokerConfig
+from .ports import PortTaken, port_from_env
+from .process import Server
+from .services import ControllerProcess, _program
+
+log = logging.getLogger("demo")
+
+DEMO_DIR = Path(os.environ.get("LOALANG_DEMO_DIR", "data/demo"))
+AREAS = [
+    ("tinh-nghe-an", "Tỉnh Nghệ An", "province", None, 18.67, 105.69),
+    ("xa-hoa-binh", "Xã Hòa Bình", "commune", "tinh-nghe-an", 18.70, 105.60),
+    ("thon-dong", "Thôn Đông", "village", "xa-hoa-binh", 18.705, 105.595),
+    ("thon-doai", "Thôn Đoài", "village", "xa-hoa-binh", 18.695, 105.605),
+]
+
+
+def _api(url: str, path: str, token: str | None = None, body: dict[str, Any] | None = None,
+         form: dict[str, str] | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url + path, data=data, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def create_areas(url: str, password: str) -> None:
+    """The demo's province, commune and two villages, unless they exist."""
+    token = _api(url, "/api/v1/auth/token", form={"username": "admin", "password": password})["access_token"]
+    existing = {area["id"] for area in _api(url, "/api/v1/areas", token)}
+    for area_id, name, level, parent, lat, lon in AREAS:
+        if area_id not in existing:
+            _api(url, "/api/v1/areas", token, {"id": area_id, "name": name, "level": level,
+                                              "parent_id": parent, "latitude": lat, "longitude": lon})
+
+
+def main() -> int:
+    """Run the demo until Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        http_port = port_from_env("LOALANG_HTTP_PORT", 8000)
+        mqtt_port = port_from_env("LOALANG_MQTT_PORT", 1883)
+        redis_port = port_from_env("LOALANG_REDIS_PORT", 6379)
+    except PortTaken as exc:
+        print(f"cannot start the demo: {exc}", file=sys.stderr)
+        return 2
+    password = os.environ.get("LOALANG_ADMIN_PASSWORD", "admin")
+    started: list[Server] = []
+    controller: ControllerProcess | None = None
+    try:
+        broker_config = BrokerConfig(DEMO_DIR / "broker", mqtt_port)
+        mqtt, _ = broker.start(broker_config)
+        started.append(mqtt)
+        started.append(redis.start(DEMO_DIR / "redis", redis_port))
+        controller = ControllerProcess(DEMO_DIR / "controller", http_port, {
+            "LOALANG_ENVIRONMENT": "demo", "LOALANG_ADMIN_PASSWORD": password,
+            "LOALANG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOALANG_MQTT_PORT": str(mqtt_port),
+            "LOALANG_MQTT_PASSWORD_FILE": str(broker_config.password_file.resolve()),
+            "LOALANG_DEVICE_KEEPALIVE_S": "30",
+        })
+        controller.start()
+        create_areas(controller.url, password)
+        receivers = Server("receivers", [
+            _program("receiver-agent"), "simulate", "--count", "3", "--controller", controller.url,
+            "--data-dir", str(DEMO_DIR / "receivers"), "--area", "thon-dong", "--area", "thon-doai",
+            "--telemetry-interval", "10",
+        ], DEMO_DIR / "receivers.log", {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": password})
+        receivers.start()
+        started.append(receivers)
+        print(f"\nloalang is running.\n  console:  {controller.url}\n  API docs: {controller.url}/docs\n"
+              f"  login:    admin / {password}\n  logs:     {DEMO_DIR}/*.log, {DEMO_DIR}/*/*.log\n"
+              "Press Ctrl-C to stop everything.\n", flush=True)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
+    except (RuntimeError, OSError, urllib.error.URLError) as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping...", flush=True)
+        for server in reversed(started[2:]):
+            server.stop()
+        if controller is not None:
+            controller.stop()
+        for server in reversed(started[:2]):
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Agents ride out a controller restart and a broker restart, and resynchronise."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+import sys
+import time
+from pathlib import Path
+
+import redis as redis_client
+
+from loalang_stack.process import Server
+from loalang_stack.services import ControllerProcess
+from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, ping, wait_for
+
+BIN = Path(sys.executable).parent
+FLEET_SIZE = 200
+
+
+def test_controller_restart_keeps_agents_up_and_resyncs(stack: Stack, fleet: Fleet,
+                                                         controller: ControllerProcess) -> None:
+    device_id, config = fleet.enrolled_agent()
+    agent = fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 5.0, what="online")
+    boot = fleet.device(device_id)["presence"]["boot"]
+    controller.stop()
+    # Lose the controller's live view too: only the agents' births can rebuild it.
+    redis_client.Redis(port=stack.redis_port).delete(f"loa:presence:{device_id}", f"loa:reported:{device_id}")
+    controller.start()
+    fleet.login()
+    device = wait_for(lambda: (d := fleet.device(device_id))["online"] and d, 10.0, what="presence rebuilt")
+    assert agent.process.poll() is None, "the agent kept running"
+    assert device["presence"]["boot"] == boot, "no agent restart was needed"
+    version = fleet.http.patch(f"/api/v1/devices/{device_id}/settings", json={"volume": 61}).json()
+    wait_for(lambda: fleet.device(device_id)["applied_version"] == version["desired_version"], 10.0,
+             what="new desired state applied after the restart")
+    assert ping(fleet, device_id)["ok"] is True
+
+
+def _all_online(fleet: Fleet, prefix: str) -> list[dict]:
+    devices = [d for d in fleet.http.get("/api/v1/devices", params={"q": prefix}).json()
+               if d["id"].startswith(prefix)]
+    return devices if len(devices) == FLEET_SIZE and all(d["online"] for d in devices) else []
+
+
+def test_broker_restart_with_200_agents(stack: Stack, fleet: Fleet, controller: ControllerProcess,
+                                        tmp_path: Path) -> None:
+    prefix = f"burst{int(time.time()) % 10000}"
+    simulator = Server("simulator", [
+        str(BIN / "receiver-agent"), "simulate", "--count", str(FLEET_SIZE), "--controller", controller.url,
+        "--data-dir", str(tmp_path / "sim"), "--area", "thon-a", "--area", "thon-b", "--prefix", prefix,
+        "--telemetry-interval", "2",
+    ], tmp_path / "simulator.log", {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    simulator.start()
+    try:
+        wait_for(lambda: _all_online(fleet, prefix), 180.0, interval=1.0, what="200 agents online")
+        before = {d["id"]: d["presence"]["connection"] for d in _all_online(fleet, prefix)}
+        stack.restart_broker()
+        restarted = time.time()
+        wait_for(lambda: (devices := _all_online(fleet, prefix))
+                 and all(d["presence"]["connection"] > before[d["id"]] for d in devices), 120.0, interval=1.0,
+                 what="every agent reconnected after the broker restart")
+        devices = _all_online(fleet, prefix)
+        since = sorted(datetime.fromisoformat(d["presence"]["connected_at"]).timestamp() - restarted
+                       for d in devices)
+        spread = since[-1] - since[0]
+        busiest_second = max(sum(1 for s in since if int(s) == second) for second in {int(s) for s in since})
+        print(f"reconnects spread over {spread:.1f} s; busiest second held {busiest_second} of {FLEET_SIZE}")
+        assert spread >= 2.0, "reconnects must spread over the backoff window"
+        assert busiest_second < FLEET_SIZE * 0.6
+        assert simulator.process is not None and simulator.process.poll() is None
+        for device in devices[:5]:
+            assert ping(fleet, device["id"], timeout=15)["ok"] is True
+        assert all(d["applied_version"] == d["desired_version"] for d in devices)
+    finally:
+        simulator.stop(timeout=15)
