@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import redis as redis_client
