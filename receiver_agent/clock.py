@@ -7,6 +7,7 @@ the recent ones, since queueing only ever adds delay.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections import deque
@@ -18,9 +19,13 @@ MAX_PENDING = 8
 KEEP_SAMPLES = 16
 
 
+# For tests and demonstrations only: pretend the system clock is off by this many seconds.
+SIMULATED_ERROR_US = int(float(os.environ.get("LOALANG_SIMULATED_CLOCK_ERROR_S", "0") or 0) * 1e6)
+
+
 def now_us() -> int:
-    """Wall-clock time in microseconds."""
-    return time.time_ns() // 1000
+    """Wall-clock time in microseconds (plus the simulated error, normally zero)."""
+    return time.time_ns() // 1000 + SIMULATED_ERROR_US
 
 
 @dataclass(frozen=True)

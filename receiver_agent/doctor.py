@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from .clock import ClockSync
 from .config import AgentConfig
 from .sinks import make_sink
 
-MIN_FREE_MB = 200
+MIN_FREE_MB = int(os.environ.get("LOALANG_DOCTOR_MIN_FREE_MB", "200"))
 MAX_CLOCK_OFFSET_S = 1.0
 
 
