@@ -1,0 +1,123 @@
+"""Fleet start-up and broker-restart storm, measured on the real stack.
+
+Starts the project's own Mosquitto, Redis and controller, enrols N simulated receivers (one
+process, `receiver-agent simulate`), waits until all are online, restarts the broker and measures
+how the fleet comes back. Prints one JSON line of results.
+
+    .venv/bin/python benchmarks/reconnect_storm.py --count 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from loalang_stack import broker, redis
+from loalang_stack.broker import BrokerConfig
+from loalang_stack.ports import free_port
+from loalang_stack.process import Server
+from loalang_stack.services import ControllerProcess
+
+PASSWORD = "benchmark-admin-password"
+
+
+def _devices(http: httpx.Client, prefix: str) -> list[dict]:
+    return [d for d in http.get("/api/v1/devices", params={"q": prefix, "limit": 5000}).json()
+            if d["id"].startswith(prefix)]
+
+
+def _wait(predicate, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError
+        time.sleep(0.5)
+    return time.monotonic() - start
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(count: int) -> dict[str, object]:
+    """Measure one storm with count receivers."""
+    root = Path(tempfile.mkdtemp(prefix="loalang-bench-"))
+    config = BrokerConfig(root / "broker", free_port())
+    mqtt, _ = broker.start(config)
+    redis_port = free_port()
+    redis_server = redis.start(root / "redis", redis_port)
+    controller = ControllerProcess(root / "controller", free_port(), {
+        "LOALANG_ENVIRONMENT": "test", "LOALANG_ADMIN_PASSWORD": PASSWORD,
+        "LOALANG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOALANG_MQTT_PORT": str(config.port),
+        "LOALANG_MQTT_PASSWORD_FILE": str(config.password_file), "LOALANG_DEVICE_KEEPALIVE_S": "30",
+        "LOALANG_LOG_LEVEL": "WARNING",
+    })
+    controller.start()
+    http = httpx.Client(base_url=controller.url, timeout=60)
+    token = http.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
+    http.headers["Authorization"] = f"Bearer {token['access_token']}"
+    for area_id, level, parent in (("p", "province", None), ("c", "commune", "p"), ("v", "village", "c")):
+        http.post("/api/v1/areas", json={"id": area_id, "name": area_id, "level": level, "parent_id": parent})
+    simulator = Server("simulator", [
+        str(Path(sys.executable).parent / "receiver-agent"), "--log-level", "WARNING", "simulate",
+        "--count", str(count), "--controller", controller.url, "--data-dir", str(root / "sim"),
+        "--area", "v", "--prefix", "b", "--telemetry-interval", "30",
+    ], root / "simulator.log", {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": PASSWORD})
+    results: dict[str, object] = {"count": count}
+    try:
+        simulator.start()
+        started = time.monotonic()
+        _wait(lambda: any((root / "sim").glob(f"b-{count}/agent.toml")), 3600)
+        results["enrol_s_per_device"] = round((time.monotonic() - started) / count, 3)
+        results["all_online_after_enrolment_s"] = round(
+            _wait(lambda: sum(d["online"] for d in _devices(http, "b-")) == count, 600), 1)
+        assert simulator.process is not None
+        results["simulator_rss_mb"] = round(_rss_mb(simulator.process.pid), 1)
+        before = {d["id"]: d["presence"]["connection"] for d in _devices(http, "b-")}
+        mqtt.stop()
+        mqtt, _ = broker.start(config)
+        restarted = time.time()
+
+        def back() -> bool:
+            devices = _devices(http, "b-")
+            return len(devices) == count and all(
+                d["online"] and d["presence"]["connection"] > before[d["id"]] for d in devices)
+
+        results["all_back_after_broker_restart_s"] = round(_wait(back, 600), 1)
+        times = sorted(datetime.fromisoformat(d["presence"]["connected_at"]).timestamp() - restarted
+                       for d in _devices(http, "b-"))
+        per_second = Counter(int(t) for t in times)
+        results["reconnect_first_s"] = round(times[0], 2)
+        results["reconnect_last_s"] = round(times[-1], 2)
+        results["reconnect_busiest_second"] = max(per_second.values())
+    finally:
+        simulator.stop(timeout=30)
+        controller.stop()
+        redis_server.stop()
+        mqtt.stop()
+    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return results
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=200)
+    print(json.dumps(run(parser.parse_args().count)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The clock exchange uses only replies to its own nonces and trusts the fastest round trip."""
+
+from __future__ import annotations
+
+from loalang_protocol.messages import ClockReply
+from receiver_agent import clock
+from receiver_agent.clock import ClockSync
+
+
+def test_offset_from_the_lowest_round_trip(monkeypatch) -> None:
+    sync = ClockSync()
+    now = [1_000_000]
+    monkeypatch.setattr(clock, "now_us", lambda: now[0])
+    # controller is 500 ms ahead; first exchange has 200 ms of queueing on the way back
+    request = sync.request()
+    now[0] += 300_000
+    sync.answer(ClockReply(nonce=request.nonce, t0_us=request.t0_us, t1_us=request.t0_us + 550_000,
+                           t2_us=request.t0_us + 550_000))
+    request = sync.request()
+    now[0] += 100_000
+    sync.answer(ClockReply(nonce=request.nonce, t0_us=request.t0_us, t1_us=request.t0_us + 550_000,
+                           t2_us=request.t0_us + 550_000))
+    assert abs((sync.offset_us() or 0) - 500_000) < 1_000
+
+
+def test_unknown_or_reused_nonce_is_ignored() -> None:
+    sync = ClockSync()
+    request = sync.request()
+    forged = ClockReply(nonce="not-our-nonce-1", t0_us=request.t0_us, t1_us=0, t2_us=0)
+    assert sync.answer(forged) is None
+    reply = ClockReply(nonce=request.nonce, t0_us=request.t0_us, t1_us=request.t0_us, t2_us=request.t0_us)
+    assert sync.answer(reply) is not None
+    assert sync.answer(reply) is None, "a nonce answers once"

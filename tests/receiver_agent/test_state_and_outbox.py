@@ -1,0 +1,53 @@
+"""What the agent keeps on disk survives a restart, and events stay until acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from loalang_protocol.envelope import open_device_message
+from loalang_protocol.keys import KeyPair
+from loalang_protocol.messages import DeviceEvent
+from receiver_agent.outbox import Outbox
+from receiver_agent.state import AgentState
+
+
+def test_state_round_trip_and_boot_counter(tmp_path: Path) -> None:
+    state = AgentState.load(tmp_path / "state.json")
+    install = state.install_id
+    assert state.next_boot() == 1
+    state.held_areas["thon-a"] = 4
+    state.save()
+    again = AgentState.load(tmp_path / "state.json")
+    assert again.install_id == install and again.boot == 1 and again.held_areas == {"thon-a": 4}
+    assert again.next_boot() == 2
+    assert (tmp_path / "state.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_damaged_state_file_starts_fresh(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_bytes(b"\x00garbage")
+    state = AgentState.load(tmp_path / "state.json")
+    assert state.boot == 0 and state.install_id.startswith("i-")
+
+
+def test_events_are_signed_numbered_and_kept_until_acknowledged(tmp_path: Path) -> None:
+    key = KeyPair.generate()
+    state = AgentState.load(tmp_path / "state.json")
+    outbox = Outbox(tmp_path / "outbox", "loa-1", key, state)
+    seqs = [outbox.record("played", {"item": n}) for n in range(3)]
+    assert seqs == [1, 2, 3]
+    sent: list[bytes] = []
+
+    async def publish(topic: str, payload: bytes) -> None:
+        sent.append(payload)
+
+    assert asyncio.run(outbox.flush(publish)) == 3
+    bodies = [DeviceEvent.model_validate(
+        open_device_message(outbox.topic, p, lambda kid: key.private.public_key()).body) for p in sent]
+    assert [b.seq for b in bodies] == [1, 2, 3] and bodies[0].install_id == state.install_id
+    outbox.acknowledge(state.install_id, [1, 3])
+    assert len(outbox.pending()) == 1
+    outbox.acknowledge("i-someone-else", [2])
+    assert len(outbox.pending()) == 1
+    restarted = Outbox(tmp_path / "outbox", "loa-1", key, AgentState.load(tmp_path / "state.json"))
+    assert restarted.record("played", {}) == 4, "numbering continues after a restart"
