@@ -9,7 +9,9 @@ from controller.fleet.areas import AreaError, chain, subtree
 
 
 def test_chain_and_subtree_of_a_deep_tree() -> None:
-    parents: dict[str, str | None] = {"p": None, "r": "p", "c": "r", "v1": "c", "v2": "c", "c2": "p", "v3": "c2"}
+    parents: dict[str, str | None] = {
+        "p": None, "r": "p", "c": "r", "v1": "c", "v2": "c", "c2": "p", "v3": "c2",
+    }
     assert chain(parents, "v1") == ["p", "r", "c", "v1"]
     assert subtree(parents, "r") == {"r", "c", "v1", "v2"}
     assert subtree(parents, "v3") == {"v3"}
