@@ -63,7 +63,7 @@ class PresenceStore:
             "agent_version": status.agent_version, "offline_reason": "" if status.online else "will",
         }
         if status.online:
-            mapping["connected_ms"] = status.ts
+            mapping["connected_ms"] = status.connected_ms or status.ts
         await self.redis.hset(_PRESENCE + device_id, mapping=mapping)
         if status.online:
             await self.redis.zadd(_ONLINE, {device_id: now_ms})

@@ -43,6 +43,7 @@ class DeviceStatus(_Strict):
     protocol: int = 1
     held: HeldVersions = Field(default_factory=HeldVersions)
     ts: Millis = 0
+    connected_ms: Millis = Field(0, description="when this connection was established (device clock)")
 
     def presence_key(self) -> tuple[int, int]:
         """Order of connections: a will from an older connection never hides a newer birth."""

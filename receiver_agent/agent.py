@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from typing import Any
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 MAX_SECURITY_EVENTS_PER_MINUTE = 20
 MAX_TONE_SECONDS = 10.0
+REBIRTH_WINDOW_S = 3.0
 
 
 class Agent:
@@ -66,12 +68,14 @@ class Agent:
         self.areas: list[str] = list(self.state.areas or config.areas)
         self.started = time.monotonic()
         self.connection = 0
+        self._connected_ms = 0
         self.rejected = 0
         self.dropped = 0
         self.bytes_received = 0
         self._security_times: deque[float] = deque(maxlen=MAX_SECURITY_EVENTS_PER_MINUTE)
         self._recent_commands: deque[str] = deque(maxlen=256)
         self._controllers_online: set[str] = set()
+        self._rebirth: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.link = self._make_link(backoff or Backoff())
 
@@ -143,6 +147,7 @@ class Agent:
         return DeviceStatus(
             online=online, boot=self.state.boot, conn=self.connection, install_id=self.state.install_id,
             agent_version=__version__, held=self._held(), ts=int(time.time() * 1000),
+            connected_ms=self._connected_ms,
         ).model_dump_json().encode()
 
     def _held(self) -> HeldVersions:
@@ -154,6 +159,7 @@ class Agent:
         self.link.set_will(self._status_topic, self._status(online=False), qos=1, retain=True)
 
     async def _on_connected(self) -> None:
+        self._connected_ms = int(time.time() * 1000)
         await self.publish_birth()
         await self.report()
         sent = await self.outbox.flush(self._publish_event)
@@ -349,10 +355,26 @@ class Agent:
         if state.online:
             self._controllers_online.add(state.instance)
             if not was_online and not retained:
-                log.info("device %s: controller %s online; sending birth", self.device_id, state.instance)
-                await self.publish_birth()
+                self._schedule_rebirth(state.instance)
         else:
             self._controllers_online.discard(state.instance)
+
+    def _schedule_rebirth(self, instance: str) -> None:
+        """Announce ourselves to a controller that came back, after a random pause.
+
+        Every agent sees the controller come back at the same moment; the pause spreads the
+        fleet's births over REBIRTH_WINDOW_S instead of one burst.
+        """
+        if self._rebirth is not None and not self._rebirth.done():
+            return
+        delay = random.uniform(0, REBIRTH_WINDOW_S)
+        log.info("device %s: controller %s online; birth in %.1f s", self.device_id, instance, delay)
+        self._rebirth = asyncio.create_task(self._rebirth_after(delay))
+
+    async def _rebirth_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        with contextlib.suppress(NotConnected, asyncio.TimeoutError):
+            await self.publish_birth()
 
     async def _model(self, topic: str, model: Any, body: dict[str, Any]) -> Any:
         try:
