@@ -54,10 +54,29 @@ class Registrar:
         except urllib.error.HTTPError as exc:
             raise EnrolmentError(f"{path}: {exc.code} {exc.read(500).decode(errors='replace')}") from None
 
+    def _token(self) -> str:
+        answer = self._request("/api/v1/auth/token", {"username": self.username, "password": self.password},
+                               form=True)
+        return str(answer["access_token"])
+
+    def ensure_area(self, area_id: str) -> None:
+        """Create area_id as a root village when it does not exist (a bare deployment)."""
+        token = self._token()
+        request = urllib.request.Request(  # noqa: S310
+            f"{self.controller_url.rstrip('/')}/api/v1/areas/{area_id}",
+            headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=20):  # noqa: S310
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise EnrolmentError(f"cannot look up area {area_id}: {exc.code}") from None
+        self._request("/api/v1/areas", {"id": area_id, "name": area_id, "level": "village"}, token)
+        log.info("created area %s for simulated receivers", area_id)
+
     def claim_code(self, device_id: str, area_id: str, latitude: float, longitude: float) -> str:
         """Register a device and return its claim code."""
-        token = self._request("/api/v1/auth/token", {"username": self.username, "password": self.password},
-                              form=True)["access_token"]
+        token = self._token()
         created = self._request("/api/v1/devices", {
             "id": device_id, "name": f"Simulated {device_id}", "area_id": area_id,
             "latitude": latitude, "longitude": longitude,
@@ -70,6 +89,10 @@ def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Regis
                       controller_url: str, prefix: str = "sim") -> list[Path]:
     """Make sure count receivers are enrolled under root; returns their configuration files."""
     paths = []
+    if registrar is not None and not all((root / f"{prefix}-{i + 1}" / "agent.toml").exists()
+                                         for i in range(count)):
+        for area in dict.fromkeys(areas):
+            registrar.ensure_area(area)
     for index in range(count):
         path = root / f"{prefix}-{index + 1}" / "agent.toml"
         if not path.exists():

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy import select
 
 from .. import audit
-from ..db.models import Area
+from ..db.models import Area, Device
+from ..fleet import commands
 from ..fleet.areas import AreaError, create_area, visible
 from ..security.roles import Permission
 from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
-from .schemas import AreaCreate, AreaPublic
+from .schemas import AreaCreate, AreaPublic, CommandRequest, CommandSent
 
 router = APIRouter(prefix="/areas", tags=["areas"])
 
@@ -55,3 +56,34 @@ async def get_area(area_id: str, services: ServicesDep, principal: PrincipalDep)
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such area")
     ensure_in_scope(principal, area_id)
     return area
+
+
+@router.post("/{area_id}/commands", response_model=CommandSent, status_code=202,
+             summary="Send a command to every device in an area")
+async def area_command(
+    area_id: str,
+    body: CommandRequest,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require(Permission.CONFIGURE_DEVICES))],
+) -> CommandSent:
+    """Publish a signed command once to the area's topic; every device below it receives it."""
+    with services.db.session() as session:
+        if session.get(Area, area_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such area")
+    ensure_in_scope(principal, area_id)
+    command_id = await commands.send_to_area(services, area_id, body.name, body.args)
+    with services.db.session() as session:
+        audit.record(session, principal.username, "area.command", [area_id], name=body.name, id=command_id)
+    return CommandSent(command_id=command_id)
+
+
+@router.get("/{area_id}/commands/{command_id}", summary="Replies to an area command")
+async def area_command_replies(
+    area_id: str, command_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, dict[str, object]]:
+    """Replies received so far, by device (only devices in the caller's scope)."""
+    ensure_in_scope(principal, area_id)
+    with services.db.session() as session:
+        rows = session.execute(select(Device.id, Device.area_id))
+        in_scope = {device_id for device_id, device_area in rows if principal.can_see(device_area)}
+    return {d: r for d, r in (await commands.replies(services, command_id)).items() if d in in_scope}
