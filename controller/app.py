@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -132,6 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (auth.router, areas.router, devices.router, enroll.router, system.router):
         app.include_router(router, prefix="/api/v1")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
 
     @app.get("/healthz", tags=["system"], summary="Liveness and broker connection")
     async def healthz(request: Request) -> JSONResponse:
