@@ -36,7 +36,14 @@ class Settings(BaseSettings):
     device_mqtt_host: str | None = Field(
         None, description="broker host name given to devices at enrolment (default: mqtt_host)"
     )
-    device_mqtt_port: int | None = Field(None, description="broker port given to devices")
+    device_mqtt_port: int | None = Field(
+        None, description="broker port given to devices; the TLS port when devices use TLS (default: "
+        "mqtt_port, or 8883 when only device_tls_ca_file turns TLS on)"
+    )
+    device_tls_ca_file: str | None = Field(
+        None, description="CA certificate (PEM) devices verify the broker with, sent to them at "
+        "enrolment; setting it makes devices use TLS (default: mqtt_tls_ca_file)"
+    )
     device_keepalive_s: int = Field(60, ge=5, le=300, description="MQTT keepalive devices should use")
     public_url: str = Field("http://127.0.0.1:8000", description="URL devices use to reach the API")
     admin_username: str = Field("admin", description="admin created on first start")

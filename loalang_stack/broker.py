@@ -39,6 +39,9 @@ class BrokerConfig:
     data_dir: Path
     port: int
     address: str = "127.0.0.1"
+    tls_port: int | None = None  # a second listener, MQTT over TLS, when set
+    tls_dir: Path | None = None  # ca.crt, server.crt and server.key (broker/make-tls.sh)
+    tls_address: str | None = None  # where the TLS listener binds; default: address
 
     @property
     def conf_file(self) -> Path:
@@ -56,13 +59,38 @@ class BrokerConfig:
         return self.data_dir / "controller-password"
 
 
+TLS_FILES = ("ca.crt", "server.crt", "server.key")
+
+
+def tls_lines(config: BrokerConfig) -> str:
+    """The TLS listener's lines of mosquitto.conf, or nothing without a TLS port."""
+    if config.tls_port is None:
+        return ""
+    if config.tls_dir is None:
+        raise ValueError("BrokerConfig.tls_port needs tls_dir (ca.crt, server.crt, server.key)")
+    tls_dir = config.tls_dir.resolve()
+    missing = [name for name in TLS_FILES if not (tls_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{', '.join(missing)} missing in {tls_dir}; make them with broker/make-tls.sh"
+        )
+    return "\n".join([
+        "# MQTT over TLS (server certificate from broker/make-tls.sh); same accounts as above.",
+        f"listener {config.tls_port} {config.tls_address or config.address}",
+        f"cafile {tls_dir / 'ca.crt'}",
+        f"certfile {tls_dir / 'server.crt'}",
+        f"keyfile {tls_dir / 'server.key'}",
+        "tls_version tlsv1.2",
+    ])
+
+
 def render_config(config: BrokerConfig) -> str:
     """Fill broker/mosquitto.conf.template for this machine."""
     template = Template((BROKER_DIR / "mosquitto.conf.template").read_text())
     return template.substitute(
         LISTEN_PORT=config.port,
         LISTEN_ADDRESS=config.address,
-        TLS_LINES="",
+        TLS_LINES=tls_lines(config),
         DYNSEC_PLUGIN=dynsec_plugin_path(),
         DYNSEC_FILE=config.dynsec_file,
         DATA_DIR=config.data_dir,
@@ -96,6 +124,8 @@ def start(config: BrokerConfig) -> tuple[Server, str]:
     broker.start()
     try:
         wait_for_port(config.address, config.port)
+        if config.tls_port is not None:
+            wait_for_port(config.tls_address or config.address, config.tls_port)
     except TimeoutError:
         broker.stop()
         raise RuntimeError(f"mosquitto did not start:\n{broker.tail()}") from None

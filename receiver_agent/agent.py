@@ -160,6 +160,7 @@ class Agent:
 
     async def _on_connected(self) -> None:
         self._connected_ms = int(time.time() * 1000)
+        self.write_health()
         await self.publish_birth()
         await self.report()
         sent = await self.outbox.flush(self._publish_event)

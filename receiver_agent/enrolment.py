@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +17,7 @@ from . import config as config_file
 from .config import AgentConfig, BrokerConfig
 
 MAX_RESPONSE_BYTES = 64 * 1024
+BROKER_CA_FILE = "broker-ca.pem"  # written next to the configuration file
 
 
 class EnrolmentError(RuntimeError):
@@ -50,22 +53,69 @@ def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | N
     key = KeyPair.generate()
     answer = _post_json(controller_url.rstrip("/") + "/api/v1/enroll",
                         {"code": code, "public_key": key.public_text})
+    ca_path = config_path.parent.resolve() / BROKER_CA_FILE
     try:
         broker = answer["broker"]
+        tls = bool(broker.get("tls", False))
+        ca_pem = _checked_pem(answer.get("broker_ca_pem")) if tls else None
+        tls_ca_file = (str(ca_path) if ca_pem is not None else _system_ca_file()) if tls else None
         config = AgentConfig(
             device_id=answer["device_id"], controller_url=answer["controller_url"],
             root_public_key=answer["root_public_key"], areas=answer["areas"], data_dir=data_dir,
             broker=BrokerConfig(
                 host=broker["host"], port=broker["port"], username=broker["username"],
                 password=broker["password"], client_id=broker["client_id"], keepalive=broker["keepalive"],
+                tls_ca_file=tls_ca_file,
             ),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise EnrolmentError(f"the controller's answer is incomplete: {exc}") from None
     _reset_state_if_other_device(config_path, data_dir, config.device_id)
     key.save(config.key_file)
+    if ca_pem is not None:
+        _write_public_file(ca_path, ca_pem)
+    else:
+        ca_path.unlink(missing_ok=True)  # left by an earlier enrolment over TLS
     config_file.save(config, config_path)
     return config
+
+
+def _checked_pem(ca_pem: Any) -> str | None:
+    """The broker CA certificate the controller sent (None if it sent none), checked to be usable."""
+    if ca_pem is None:
+        return None
+    if not isinstance(ca_pem, str):
+        raise TypeError("broker_ca_pem is not text")
+    try:
+        if "-----BEGIN CERTIFICATE-----" not in ca_pem:
+            raise ValueError("no certificate")
+        ssl.create_default_context(cadata=ca_pem)
+    except (ssl.SSLError, ValueError):
+        raise EnrolmentError("the controller sent a broker CA certificate that is not valid PEM") from None
+    return ca_pem
+
+
+def _system_ca_file() -> str:
+    """This system's CA bundle, for a broker whose certificate is from a public CA."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise EnrolmentError(
+        "the broker uses TLS, the controller sent no CA certificate and this system has no CA "
+        "bundle (install the ca-certificates package)"
+    )
+
+
+def _write_public_file(path: Path, text: str) -> None:
+    """Write a file readable by everyone (a certificate), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.fchmod(fd, 0o644)  # also when a leftover temporary file had another mode
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
 
 
 def _reset_state_if_other_device(config_path: Path, data_dir: Path, device_id: str) -> None:

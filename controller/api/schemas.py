@@ -157,6 +157,10 @@ class EnrollResponse(BaseModel):
     broker: BrokerCredentials
     root_public_key: str
     controller_url: str
+    broker_ca_pem: str | None = Field(
+        None, description="CA certificate (PEM) to verify the broker's TLS certificate with; "
+        "absent when the broker is not reached over TLS or its certificate is from a public CA"
+    )
 
 
 class CommandRequest(_In):
