@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
 from .keyring import Keyring, KeyringError, init_keys
+from .limits import MAX_BODY_BYTES, BodySizeLimit
 from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog
 from .presence import PresenceStore
 from .security.passwords import hash_password
@@ -101,6 +103,12 @@ async def start_services(settings: Settings) -> Services:
     return services
 
 
+def validation_details(exc: RequestValidationError) -> list[dict[str, object]]:
+    """Where and what is wrong, without echoing the input (it may be huge, secret or not JSON)."""
+    return [{"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:300],
+             "type": str(error.get("type", ""))} for error in exc.errors()[:20]]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; settings come from the environment when not given."""
     settings = settings or Settings()
@@ -130,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="loalang controller", version=__version__, lifespan=lifespan,
         description="Central service of the loalang commune radio system: areas, devices, enrolment.",
     )
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     for router in (auth.router, areas.router, devices.router, enroll.router, system.router):
         app.include_router(router, prefix="/api/v1")
 
@@ -142,6 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services: Services = request.app.state.services
         ok = services.link.connected.is_set()
         return JSONResponse({"ok": ok, "broker": ok}, status_code=200 if ok else 503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_details(exc)}, status_code=422)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

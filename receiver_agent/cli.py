@@ -56,7 +56,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    agent = Agent(config, make_sink(config))
+    try:
+        agent = Agent(config, make_sink(config))
+    except (OSError, ValueError) as exc:
+        print(f"configuration error: cannot load the device's keys ({exc}); enrol again with a new code",
+              file=sys.stderr)
+        return 2
     try:
         asyncio.run(_serve(agent.run(), agent.stop))
     except AuthenticationFailed as exc:

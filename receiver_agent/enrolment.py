@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from loalang_protocol.keys import KeyPair
 
 from . import config as config_file
@@ -34,9 +36,10 @@ def _post_json(url: str, body: dict[str, Any], timeout: float = 20.0) -> dict[st
             return data
     except urllib.error.HTTPError as exc:
         try:
-            detail = json.loads(exc.read(4096)).get("detail", "")
+            refusal = json.loads(exc.read(4096))
         except ValueError:
-            detail = ""
+            refusal = None
+        detail = refusal.get("detail", "") if isinstance(refusal, dict) else ""
         raise EnrolmentError(f"the controller refused enrolment ({exc.code}): {detail}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -68,8 +71,10 @@ def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | N
                 tls_ca_file=tls_ca_file,
             ),
         )
+    except ValidationError as exc:
+        raise EnrolmentError(f"the controller's answer is not usable: {config_file.describe(exc)}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise EnrolmentError(f"the controller's answer is incomplete: {exc}") from None
+        raise EnrolmentError(f"the controller's answer is incomplete: {exc}"[:300]) from None
     _reset_state_if_other_device(config_path, data_dir, config.device_id)
     key.save(config.key_file)
     if ca_pem is not None:

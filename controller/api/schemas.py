@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-SlugField = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+from loalang_protocol.messages import Slug
+
+SlugField = Slug
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NO_CONTROL_CHARACTERS)
+]
 Clock = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+def _known_timezone(name: str) -> str:
+    if name not in available_timezones():
+        raise ValueError(f"unknown time zone {name!r:.70}; use an IANA name such as Asia/Ho_Chi_Minh")
+    return name
 
 
 class _In(BaseModel):
@@ -27,7 +40,7 @@ class AreaCreate(_In):
     )
     parent_id: SlugField | None = Field(None, examples=["tinh-nghe-an"])
     id: SlugField | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)] | None = None
     quiet_start: Clock | None = Field(None, examples=["22:00"])
     quiet_end: Clock | None = Field(None, examples=["05:00"])
     latitude: Latitude | None = None
@@ -163,11 +176,25 @@ class EnrollResponse(BaseModel):
     )
 
 
+MAX_COMMAND_ARGS_BYTES = 16 * 1024
+
+
 class CommandRequest(_In):
     """A maintenance command for a device."""
 
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")] = Field(examples=["ping"])
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] = Field(default_factory=dict, description="at most 16 KiB of finite JSON")
+
+    @field_validator("args")
+    @classmethod
+    def _small_finite_json(cls, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(json.dumps(args, allow_nan=False))
+        except ValueError:
+            raise ValueError("args must be plain JSON without NaN or infinite numbers") from None
+        if size > MAX_COMMAND_ARGS_BYTES:
+            raise ValueError(f"args are {size} bytes; at most {MAX_COMMAND_ARGS_BYTES} are allowed")
+        return args
 
 
 class CommandSent(BaseModel):

@@ -53,7 +53,7 @@ def unique_id(session: Session, wanted: str) -> str:
     """wanted, or wanted with a number appended if taken."""
     candidate, n = wanted, 2
     while session.get(Area, candidate) is not None:
-        candidate = f"{wanted[:44]}-{n}"
+        candidate = check_slug(f"{wanted[:44].rstrip('-')}-{n}")
         n += 1
     return candidate
 

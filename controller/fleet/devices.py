@@ -52,7 +52,7 @@ class Enrolment:
 def _unique_device_id(session: Session, wanted: str) -> str:
     candidate, n = wanted, 2
     while session.get(Device, candidate) is not None:
-        candidate = f"{wanted[:44]}-{n}"
+        candidate = check_slug(f"{wanted[:44].rstrip('-')}-{n}")
         n += 1
     return candidate
 
@@ -120,24 +120,38 @@ def _redeem(session: Session, code: str) -> Device:
 
 
 async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
-    """Redeem a claim code: bind the device's key, give it fresh broker credentials, revoke old ones."""
+    """Redeem a claim code: bind the device's key, give it fresh broker credentials, revoke old ones.
+
+    The broker account is made before the code is spent, so a broker failure leaves the code
+    usable; a Redis lock keeps two requests from redeeming one code at the same time. No
+    database transaction stays open while the broker is asked.
+    """
     try:
         public_from_text(public_key)
     except ValueError as exc:
         raise DeviceError(f"public_key is not an Ed25519 public key: {exc}") from None
     kid = key_id(b64decode(public_key))
-    password = secrets.token_urlsafe(32)
     with services.db.session() as session:
-        device = _redeem(session, code)
-        device.public_key = public_key
-        device.key_id = kid
-        device.enrolled_at = datetime.now(UTC)
-        device.enrolment_count += 1
-        device.desired_version += 1
-        areas = chain(parent_map(session), device.area_id)
+        device = _redeem(session, code)  # checked here, spent below, after the broker agreed
         device_id = device.id
-        audit.record(session, f"device:{device_id}", "device.enrol", [device_id], key_id=device.key_id)
-    await services.accounts.provision_device(DeviceAccount(device_id, password, tuple(areas)))
+        areas = chain(parent_map(session), device.area_id)
+        session.rollback()
+    lock = f"loa:claiming:{claim_codes.code_hash(code)}"
+    if not await services.redis.set(lock, device_id, nx=True, ex=60):
+        raise EnrolmentRefused("claim code is being used")
+    try:
+        password = secrets.token_urlsafe(32)
+        await services.accounts.provision_device(DeviceAccount(device_id, password, tuple(areas)))
+        with services.db.session() as session:
+            device = _redeem(session, code)
+            device.public_key = public_key
+            device.key_id = kid
+            device.enrolled_at = datetime.now(UTC)
+            device.enrolment_count += 1
+            device.desired_version += 1
+            audit.record(session, f"device:{device_id}", "device.enrol", [device_id], key_id=kid)
+    finally:
+        await services.redis.delete(lock)
     await desired.publish_device(services, device_id)
     log.info("device %s: enrolled with key %s", device_id, kid)
     return Enrolment(device_id, password, areas, services.keyring.root_public)
