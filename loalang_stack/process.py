@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -9,6 +10,21 @@ import subprocess
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies, even by SIGKILL.
+
+    A test run or demo that is killed then leaves no broker, Redis or controller behind.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: children are still stopped by stop()
 
 
 class Server:
@@ -27,7 +43,7 @@ class Server:
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, env=self.env,
+                start_new_session=True, env=self.env, preexec_fn=_die_with_parent,
             )
         log.info("%s started (pid %s)", self.name, self.process.pid)
 

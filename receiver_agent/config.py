@@ -25,35 +25,42 @@ class _Section(BaseModel):
 class BrokerConfig(_Section):
     """How to reach the broker."""
 
-    host: Annotated[str, StringConstraints(min_length=1, max_length=253)]
-    port: int = Field(1883, ge=1, le=65535)
-    username: Slug
-    password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
-    client_id: Slug
+    host: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        description="broker host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="broker port (8883 with TLS)")
+    username: Slug = Field(description="the device's broker user name (its device id)")
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)] = Field(
+        description="the device's broker password, given at enrolment")
+    client_id: Slug = Field(description="the only client id the broker accepts for this user")
     keepalive: int = Field(30, ge=5, le=300, description="MQTT keepalive in seconds")
-    tls_ca_file: str | None = None
+    tls_ca_file: str | None = Field(None, description="CA certificate to verify the broker; TLS when set")
 
 
 class AudioConfig(_Section):
     """The audio output."""
 
-    sink: Literal["simulated", "alsa"] = "simulated"
-    alsa_device: str = "default"
-    alsa_mixer: str = "Master"
+    sink: Literal["simulated", "alsa"] = Field("simulated", description="`alsa` on a board")
+    alsa_device: str = Field("default", description="ALSA device name, for example `hw:0,0`")
+    alsa_mixer: str = Field("Master", description="ALSA mixer control that sets the volume")
 
 
 class AgentConfig(_Section):
     """Everything the agent needs to run."""
 
-    device_id: Slug
-    controller_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=300)]
-    root_public_key: Annotated[str, StringConstraints(min_length=40, max_length=60)]
-    areas: list[Slug] = Field(min_length=1, max_length=16)
-    data_dir: Path
-    broker: BrokerConfig
-    audio: AudioConfig = Field(default_factory=AudioConfig)
-    telemetry_interval_s: float = Field(60.0, ge=0.2, le=3600)
-    clock_interval_s: float = Field(300.0, ge=1, le=86400)
+    device_id: Slug = Field(description="this device's id")
+    controller_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=300)] = Field(
+        description="the controller's URL (media downloads, re-enrolment)")
+    root_public_key: Annotated[str, StringConstraints(min_length=40, max_length=60)] = Field(
+        description="the root key that certifies the controller's signing keys")
+    areas: list[Slug] = Field(min_length=1, max_length=16,
+                              description="area chain at enrolment, root first (desired state updates it)")
+    data_dir: Path = Field(
+        description="key, state, outbox and sound card recordings (default: the file's folder)")
+    broker: BrokerConfig = Field(description="the `[broker]` table")
+    audio: AudioConfig = Field(default_factory=AudioConfig, description="the `[audio]` table")
+    telemetry_interval_s: float = Field(
+        60.0, ge=0.2, le=3600, description="seconds between telemetry reports (at most the keepalive)")
+    clock_interval_s: float = Field(300.0, ge=1, le=86400, description="seconds between clock exchanges")
 
     @property
     def key_file(self) -> Path:

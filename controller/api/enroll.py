@@ -2,69 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
-from cryptography import x509
 from fastapi import APIRouter, HTTPException, Request, status
 
 from ..context import Services
-from ..fleet import devices
+from ..fleet import broker_endpoint, devices
 from ..fleet.devices import DeviceError, EnrolmentRefused
-from ..settings import Settings
 from .deps import ServicesDep
 from .schemas import BrokerCredentials, EnrollRequest, EnrollResponse
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["enrolment"])
 
 MAX_FAILURES_PER_ADDRESS = 20  # failed attempts only: a workshop may enrol hundreds of boards
 WINDOW_S = 600
-DEFAULT_TLS_PORT = 8883
-MAX_CA_PEM_BYTES = 16 * 1024  # a private CA's certificate or a few; a system-wide bundle is not sent
-
-
-def device_tls_ca_file(settings: Settings) -> str | None:
-    """The CA certificate file devices verify the broker with; devices use TLS when there is one."""
-    return settings.device_tls_ca_file or settings.mqtt_tls_ca_file
-
-
-def device_broker_port(settings: Settings) -> int:
-    """The broker port given to devices: the TLS port when they use TLS."""
-    if settings.device_mqtt_port:
-        return settings.device_mqtt_port
-    if settings.device_tls_ca_file and not settings.mqtt_tls_ca_file:
-        return DEFAULT_TLS_PORT  # the controller itself uses plain MQTT on mqtt_port
-    return settings.mqtt_port
-
-
-def device_ca_pem(settings: Settings) -> str | None:
-    """The CA certificate (PEM) to send to devices, or None when there is none to send.
-
-    Read before the claim code is spent, so that a broken setting does not waste codes. A file
-    over MAX_CA_PEM_BYTES is a system-wide bundle (the broker's certificate is from a public CA):
-    it is not sent and devices verify the broker with their own system CA certificates.
-    """
-    path = device_tls_ca_file(settings)
-    if not path:
-        return None
-    try:
-        raw = Path(path).read_bytes()
-        if len(raw) > MAX_CA_PEM_BYTES:
-            log.warning("%s is %d bytes, too large to send to devices; they will verify the broker "
-                        "with their system CA certificates", path, len(raw))
-            return None
-        x509.load_pem_x509_certificates(raw)
-        return raw.decode("ascii")
-    except (OSError, ValueError) as exc:
-        log.error("cannot send the broker's CA certificate %s to devices: %s", path, exc)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "the controller cannot read the broker's CA certificate; ask its operator to check "
-            "LOALANG_DEVICE_TLS_CA_FILE / LOALANG_MQTT_TLS_CA_FILE",
-        ) from None
-
-
 async def _count_failure(services: Services, key: str) -> None:
     if await services.redis.incr(key) == 1:
         await services.redis.expire(key, WINDOW_S)
@@ -85,7 +34,10 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
     if failures >= MAX_FAILURES_PER_ADDRESS:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed enrolments; wait 10 minutes")
     settings = services.settings
-    ca_pem = device_ca_pem(settings)
+    try:
+        ca_pem = broker_endpoint.device_ca_pem(settings)
+    except broker_endpoint.BrokerEndpointError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     try:
         result = await devices.enrol(services, body.code, body.public_key)
     except EnrolmentRefused:
@@ -101,9 +53,9 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
         controller_url=settings.public_url,
         broker=BrokerCredentials(
             host=settings.device_mqtt_host or settings.mqtt_host,
-            port=device_broker_port(settings),
+            port=broker_endpoint.device_broker_port(settings),
             username=result.device_id, password=result.password, client_id=result.device_id,
-            tls=bool(device_tls_ca_file(settings)), keepalive=settings.device_keepalive_s,
+            tls=bool(broker_endpoint.device_tls_ca_file(settings)), keepalive=settings.device_keepalive_s,
         ),
         broker_ca_pem=ca_pem,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import secrets
 from typing import Any
 
@@ -12,6 +12,8 @@ from loalang_protocol.topics import AreaTopic, DeviceTopic
 
 from ..context import Services
 from ..redis_text import text
+
+log = logging.getLogger(__name__)
 
 _REPLY = "loa:reply:"
 REPLY_TTL_S = 7 * 86400
@@ -50,4 +52,10 @@ async def store_reply(services: Services, device_id: str, reply: CommandReply) -
 async def replies(services: Services, command_id: str) -> dict[str, dict[str, Any]]:
     """Replies received so far, by device."""
     raw = await services.redis.hgetall(f"{_REPLY}{command_id}")
-    return {text(k): json.loads(v) for k, v in raw.items()}
+    found = {}
+    for device_id, stored in raw.items():
+        try:
+            found[text(device_id)] = CommandReply.model_validate_json(stored).model_dump()
+        except ValueError:
+            log.warning("command %s: unreadable stored reply of %s skipped", command_id, text(device_id))
+    return found

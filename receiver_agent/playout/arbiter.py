@@ -1,0 +1,194 @@
+"""The priority arbiter: a pure function from the situation to the actions to take.
+
+Rules (docs/playout.md):
+- Sources, highest first: emergency, live, priority, normal, background relay.
+- Emergency and live cut in at once. Priority and normal never cut anything: they queue
+  (priority first) and wait for the current item to end, until their maximum lateness has
+  passed, after which they are missed. A background relay yields at once to anything.
+- At the same level the item issued from the area nearer the root wins, then the earlier issue.
+- An interrupted item resumes a few seconds before its cut point when its window still allows,
+  otherwise it is recorded as preempted.
+- During quiet hours only emergencies play, unless the occurrence carries a signed override.
+- While the time is unknown nothing scheduled plays; an emergency, which carries fresh
+  timestamps of its own, still does. Items whose chance passed meanwhile are missed for that reason.
+
+No I/O and no clock: the engine passes the time in and carries the actions out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+RESUME_BACK_MS = 3_000
+DEFAULT_MAX_LATENESS_MS = 300_000
+
+
+class Level(IntEnum):
+    """Source classes, higher wins."""
+
+    BACKGROUND = 0
+    NORMAL = 1
+    PRIORITY = 2
+    LIVE = 3
+    EMERGENCY = 4
+
+    @property
+    def cuts_in(self) -> bool:
+        """Emergency and live interrupt whatever plays below them."""
+        return self >= Level.LIVE
+
+
+@dataclass(frozen=True)
+class Item:
+    """One occurrence to play."""
+
+    id: str
+    level: Level
+    start_ms: int
+    duration_ms: int
+    area_depth: int = 0  # 0 for the root (province); larger is nearer the village
+    issued_ms: int = 0
+    max_lateness_ms: int = DEFAULT_MAX_LATENESS_MS
+    valid_until_ms: int | None = None
+    quiet_override: bool = False
+
+    @property
+    def window_end_ms(self) -> int:
+        """After this instant the item must not be playing any more."""
+        if self.valid_until_ms is not None:
+            return self.valid_until_ms
+        return self.start_ms + self.max_lateness_ms + self.duration_ms
+
+    def rank(self) -> tuple[int, int, int]:
+        """Order of precedence: level, then nearer the root, then issued earlier."""
+        return (int(self.level), -self.area_depth, -self.issued_ms)
+
+    def too_late(self, now_ms: int) -> bool:
+        """Whether it can no longer start (background relays and cut-ins never start late)."""
+        return now_ms > self.start_ms + self.max_lateness_ms or now_ms >= self.window_end_ms
+
+
+@dataclass(frozen=True)
+class Playing:
+    """What is on air and how far it got."""
+
+    item: Item
+    position_ms: int
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """An item cut by a higher one, waiting to resume."""
+
+    item: Item
+    cut_at_ms: int
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything the arbiter looks at."""
+
+    now_ms: int
+    playing: Playing | None = None
+    pending: tuple[Item, ...] = ()
+    interrupted: tuple[Interrupted, ...] = ()
+    quiet_hours: bool = False
+    time_known: bool = True
+    time_known_since_ms: int = 0  # when the time became known (after a boot without it)
+    playing_finished: bool = False
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start (or resume) item from position_ms."""
+
+    item: Item
+    position_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """Cut the item on air at position_ms; it may resume later."""
+
+    item: Item
+    position_ms: int
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Record an item as not (fully) played, with the reason for its receipt."""
+
+    item: Item
+    reason: str  # late, quiet_hours, time_unknown, preempted
+    position_ms: int = 0
+
+
+Action = Start | Interrupt | Drop
+
+
+@dataclass
+class _Plan:
+    actions: list[Action] = field(default_factory=list)
+
+    def drop(self, item: Item, reason: str, position_ms: int = 0) -> None:
+        self.actions.append(Drop(item, reason, position_ms))
+
+
+def decide(situation: Situation) -> list[Action]:
+    """The actions to take now, in order."""
+    plan = _Plan()
+    candidates = _eligible(situation, plan)
+    playing = None if situation.playing_finished else situation.playing
+    if playing is not None and playing.item.level == Level.BACKGROUND and candidates:
+        plan.actions.append(Interrupt(playing.item, playing.position_ms))
+        playing = None
+    best = max(candidates, key=Item.rank, default=None)
+    if playing is not None:
+        if best is not None and best.level.cuts_in and best.rank() > playing.item.rank():
+            plan.actions.append(Interrupt(playing.item, playing.position_ms))
+            plan.actions.append(Start(best))
+        return plan.actions
+    resumable = _resumable(situation, plan)
+    choice = max([*candidates, *[i.item for i in resumable]], key=Item.rank, default=None)
+    if choice is None:
+        return plan.actions
+    cut = next((i for i in resumable if i.item is choice), None)
+    position = max(0, cut.cut_at_ms - RESUME_BACK_MS) if cut else 0
+    plan.actions.append(Start(choice, position))
+    return plan.actions
+
+
+def _eligible(situation: Situation, plan: _Plan) -> list[Item]:
+    """Due items that may start now; the others are dropped with their reason or left waiting."""
+    now = situation.now_ms
+    eligible = []
+    for item in situation.pending:
+        if not situation.time_known and item.level != Level.EMERGENCY:
+            continue  # nothing scheduled plays while the time is unknown
+        if item.start_ms > now:
+            continue
+        if item.too_late(now):
+            missed_blind = item.start_ms + item.max_lateness_ms < situation.time_known_since_ms
+            plan.drop(item, "time_unknown" if missed_blind else "late")
+        elif situation.quiet_hours and item.level != Level.EMERGENCY and not item.quiet_override:
+            plan.drop(item, "quiet_hours")
+        else:
+            eligible.append(item)
+    return eligible
+
+
+def _resumable(situation: Situation, plan: _Plan) -> list[Interrupted]:
+    """Interrupted items that may still resume; the others are recorded as preempted."""
+    now = situation.now_ms
+    keep = []
+    for cut in situation.interrupted:
+        remaining = cut.item.duration_ms - max(0, cut.cut_at_ms - RESUME_BACK_MS)
+        blocked = situation.quiet_hours and cut.item.level != Level.EMERGENCY and not cut.item.quiet_override
+        if cut.item.level == Level.BACKGROUND and now < cut.item.window_end_ms and not blocked:
+            keep.append(cut)  # a relay simply goes on where it is
+        elif now + remaining <= cut.item.window_end_ms and not blocked:
+            keep.append(cut)
+        else:
+            plan.drop(cut.item, "preempted", cut.cut_at_ms)
+    return keep
