@@ -17,7 +17,7 @@ from loalang_protocol import topics
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
-from .api import areas, auth, devices, enroll, system
+from .api import areas, auth, devices, enroll, media, occurrences, system
 from .broker_accounts.mosquitto import MosquittoDynsec
 from .context import Services
 from .counters import Counters
@@ -25,6 +25,7 @@ from .db.models import User
 from .db.session import Database, migrate
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
+from .media.store import MediaStore
 from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog
 from .presence import PresenceStore
 from .security.passwords import hash_password
@@ -90,7 +91,7 @@ async def start_services(settings: Settings) -> Services:
     services = Services(
         settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
         accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(redis, settings.token_ttl_s),
-        counters=Counters(),
+        counters=Counters(), media=MediaStore(settings.data_dir / "media"),
     )
     DeviceBridge(services)
 
@@ -138,9 +139,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="loalang controller", version=__version__, lifespan=lifespan,
         description="Central service of the loalang commune radio system: areas, devices, enrolment.",
     )
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    for router in (auth.router, areas.router, devices.router, enroll.router, system.router):
-        app.include_router(router, prefix="/api/v1")
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
+                       exceptions={"/api/v1/media": media.MAX_UPLOAD_BYTES + 64 * 1024})
+    api_routers = (auth, areas, devices, enroll, occurrences, system)
+    for module in api_routers:
+        app.include_router(module.router, prefix="/api/v1")
+
+    app.include_router(media.router)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -13,6 +13,7 @@ from .broker_accounts.base import BrokerAccounts
 from .counters import Counters
 from .db.session import Database
 from .keyring import Keyring
+from .media.store import MediaStore
 from .presence import PresenceStore
 from .security.tokens import TokenStore
 from .settings import Settings
@@ -33,3 +34,4 @@ class Services:
     presence: PresenceStore
     tokens: TokenStore
     counters: Counters
+    media: MediaStore

@@ -82,8 +82,65 @@ class DeviceSettings(_Strict):
     emergency_volume_floor: Volume | None = None
 
 
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+MAX_DURATION_MS = 24 * 3600 * 1000
+MAX_OCCURRENCES = 2000
+
+
+class MediaSource(_Strict):
+    """A file the device downloads ahead of time and plays from its cache."""
+
+    type: Literal["media"]
+    sha256: Sha256
+    size: int = Field(gt=0, le=2_000_000_000)
+
+
+class ToneSource(_Strict):
+    """A generated tone (test tones, and the attention signal's stand-in in tests)."""
+
+    type: Literal["tone"]
+    frequency_hz: float = Field(ge=50, le=10_000)
+
+
+class AttentionSource(_Strict):
+    """The attention signal (chime or siren) every device keeps on disk."""
+
+    type: Literal["attention"]
+
+
+Source = Annotated[MediaSource | ToneSource | AttentionSource, Field(discriminator="type")]
+LevelName = Literal["emergency", "live", "priority", "normal", "background"]
+
+
+class Occurrence(_Strict):
+    """One concrete time to play one thing; recurrence rules stay in the controller."""
+
+    id: Slug
+    level: LevelName
+    start_ms: Millis
+    duration_ms: int = Field(gt=0, le=MAX_DURATION_MS)
+    source: Source
+    max_lateness_ms: int = Field(300_000, ge=0, le=MAX_DURATION_MS)
+    valid_until_ms: Millis | None = None
+    quiet_override: bool = Field(False, description="the operator's audited override of quiet hours")
+    issued_ms: Millis = 0
+    title: ShortText = ""
+
+
+class QuietHours(_Strict):
+    """The area's quiet hours in its own time zone, inherited from above when not set."""
+
+    start: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    end: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Asia/Ho_Chi_Minh"
+
+
 class DesiredState(_Strict):
-    """Signed desired state of one device or one area, versioned like a device twin."""
+    """Signed desired state of one device or one area, versioned like a device twin.
+
+    Occurrences travel as plain objects and are validated one by one by the agent, so one bad
+    item is rejected with a receipt and the others still play.
+    """
 
     scope: Literal["device", "area"]
     target: Slug
@@ -92,6 +149,8 @@ class DesiredState(_Strict):
     areas: list[Slug] | None = Field(
         None, max_length=16, description="device scope only: its area chain, root first"
     )
+    occurrences: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_OCCURRENCES)
+    quiet_hours: QuietHours | None = None
     deleted: bool = False
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from controller.settings import Settings
-from receiver_agent.config import AgentConfig, AudioConfig, BrokerConfig
+from receiver_agent.config import AgentConfig, AmplifierConfig, AudioConfig, BrokerConfig
 
 HEADER = """# Configuration
 
@@ -86,9 +86,11 @@ def render() -> str:
     lines = [HEADER.rstrip("\n")]
     lines += _rows(Settings, lambda name: f"LOALANG_{name.upper()}")
     lines.append(AGENT.rstrip("\n"))
-    lines += [row for row in _rows(AgentConfig, str) if not row.startswith(("| `broker`", "| `audio`"))]
+    tables = ("| `broker`", "| `audio`", "| `amplifier`")
+    lines += [row for row in _rows(AgentConfig, str) if not row.startswith(tables)]
     lines += _rows(BrokerConfig, lambda name: f"broker.{name}")
     lines += _rows(AudioConfig, lambda name: f"audio.{name}")
+    lines += _rows(AmplifierConfig, lambda name: f"amplifier.{name}")
     lines.append(EXTRA_HEADER.rstrip("\n"))
     for names, user, meaning in EXTRA:
         variables = ", ".join(f"`{name}`" for name in names.split(", "))

@@ -37,12 +37,19 @@ from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink, NotConnected
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
 from . import __version__, health, telemetry
+from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
 from .clock import ClockSync
 from .config import AgentConfig
+from .media import attention
+from .media.cache import MediaCache
 from .outbox import Outbox
+from .playout.engine import Engine
+from .playout.schedule import Schedule
+from .relays import make_relay
 from .state import AgentState
+from .timekeeper import TimeKeeper, system_clock_synchronised
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,18 @@ class Agent:
         self.state.replay = self.guard.state
         self.outbox = Outbox(config.data_dir / "outbox", self.device_id, self.key, self.state)
         self.clock = ClockSync()
+        self.time = TimeKeeper(self.clock, system_clock_synchronised)
+        self.schedule = Schedule(config.data_dir / "schedule.json")
+        self.amplifier = Amplifier(make_relay(config), config.amplifier.lead_s, config.amplifier.hold_s)
+        self.engine = Engine(
+            schedule=self.schedule,
+            cache=MediaCache(config.data_dir / "cache", config.controller_url, self.device_id, self.key,
+                             quota_bytes=config.cache_quota_mb * 1_000_000),
+            sink=sink, amplifier=self.amplifier, timekeeper=self.time, record=self.record_event,
+            attention=attention.ensure(config.data_dir / "attention"),
+            volume=lambda: self.state.volume if self.state.volume is not None else 70,
+            emergency_floor=config.emergency_volume_floor,
+        )
         self.areas: list[str] = list(self.state.areas or config.areas)
         self.started = time.monotonic()
         self.connection = 0
@@ -124,6 +143,7 @@ class Agent:
         self._tasks = [
             asyncio.create_task(self._telemetry_loop()),
             asyncio.create_task(self._clock_loop()),
+            asyncio.create_task(self.engine.run()),
         ]
         try:
             await self.link.run()
@@ -137,6 +157,7 @@ class Agent:
             with contextlib.suppress(TimeoutError, NotConnected):
                 await self.link.publish(self._status_topic, self._status(online=False), qos=1, retain=True)
         await self.link.close()
+        self.amplifier.force_off()
         self.sink.close()
 
     @property
@@ -235,6 +256,7 @@ class Agent:
             self.state.volume = desired.settings.volume
         if desired.areas:
             await self._set_areas(desired.areas)
+        await self._take_schedule("device", len(self.areas), desired)
         self.state.held_device = desired.version
         self.state.save()
         log.info("device %s: desired state v%s applied", self.device_id, desired.version)
@@ -253,9 +275,20 @@ class Agent:
             return
         self._accept(topic, opened)
         if desired.version > self.state.held_areas.get(desired.target, 0):
+            depth = self.areas.index(desired.target) if desired.target in self.areas else 0
+            await self._take_schedule(desired.target, depth, desired)
             self.state.held_areas[desired.target] = desired.version
             self.state.save()
             await self.report()
+
+    async def _take_schedule(self, source: str, depth: int, desired: DesiredState) -> None:
+        """Store the occurrences; each one refused gets a receipt and the others still play."""
+        for rejection in self.schedule.take(source, depth, desired.occurrences, desired.quiet_hours,
+                                            self.time.now_ms()):
+            log.warning("device %s: occurrence %s rejected: %s", self.device_id, rejection.occurrence_id,
+                        rejection.reason)
+            await self.record_event("rejected", {"occurrence": rejection.occurrence_id,
+                                                 "reason": rejection.reason, "from": source})
 
     async def _set_areas(self, areas: list[str]) -> None:
         if areas == self.areas:

@@ -44,6 +44,16 @@ class AudioConfig(_Section):
     alsa_mixer: str = Field("Master", description="ALSA mixer control that sets the volume")
 
 
+class AmplifierConfig(_Section):
+    """The amplifier's relay."""
+
+    driver: Literal["simulated", "gpio"] = Field("simulated", description="`gpio` on a board")
+    gpio_pin: int = Field(17, ge=0, le=40, description="BCM pin number of the relay")
+    active_high: bool = Field(True, description="whether a high pin closes the relay")
+    lead_s: float = Field(0.5, ge=0, le=10, description="seconds the amplifier is on before audio starts")
+    hold_s: float = Field(5.0, ge=0, le=600, description="seconds it stays on after audio ends")
+
+
 class AgentConfig(_Section):
     """Everything the agent needs to run."""
 
@@ -58,6 +68,9 @@ class AgentConfig(_Section):
         description="key, state, outbox and sound card recordings (default: the file's folder)")
     broker: BrokerConfig = Field(description="the `[broker]` table")
     audio: AudioConfig = Field(default_factory=AudioConfig, description="the `[audio]` table")
+    amplifier: AmplifierConfig = Field(default_factory=AmplifierConfig, description="the `[amplifier]` table")
+    cache_quota_mb: int = Field(2000, ge=50, le=1_000_000, description="disk space the media cache may use")
+    emergency_volume_floor: int = Field(90, ge=0, le=100, description="an emergency plays at least this loud")
     telemetry_interval_s: float = Field(
         60.0, ge=0.2, le=3600, description="seconds between telemetry reports (at most the keepalive)")
     clock_interval_s: float = Field(300.0, ge=1, le=86400, description="seconds between clock exchanges")

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from . import health
 from .clock import ClockSync
 from .config import AgentConfig
 from .sinks import make_sink
+from .timekeeper import system_clock_synchronised
 
 MIN_FREE_MB = int(os.environ.get("LOALANG_DOCTOR_MIN_FREE_MB", "200"))
 MAX_CLOCK_OFFSET_S = 1.0
@@ -96,21 +96,6 @@ def check_sink(config: AgentConfig) -> str:
         return make_sink(config).check()
     except OSError as exc:
         raise CheckFailed(f"audio output not usable: {exc}") from None
-
-
-def system_clock_synchronised() -> bool | None:
-    """True/False from systemd's view of NTP, None where it cannot be asked."""
-    if Path("/run/systemd/timesync/synchronized").exists():
-        return True
-    timedatectl = shutil.which("timedatectl")
-    if timedatectl is None:
-        return None
-    try:
-        out = subprocess.run([timedatectl, "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return {"yes": True, "no": False}.get(out)
 
 
 async def _session_checks(config: AgentConfig, running: dict[str, object] | None) -> tuple[str, str]:

@@ -72,6 +72,16 @@ def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, 
         time.sleep(interval)
 
 
+def quiet_hours_away_from_now(hours_ahead: int = 3) -> dict[str, str]:
+    """Quiet hours of one hour starting a few hours from now (Vietnam time), so tests never fall in them."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    start = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(hours=hours_ahead)
+    end = start + timedelta(hours=1)
+    return {"quiet_start": start.strftime("%H:00"), "quiet_end": end.strftime("%H:00")}
+
+
 class Fleet:
     """Drives the system the way an admin and a field technician would."""
 
@@ -103,7 +113,9 @@ class Fleet:
         ]
         for area_id, name, level, parent in tree:
             if area_id not in existing:
-                body = {"id": area_id, "name": name, "level": level, "parent_id": parent}
+                body: dict[str, Any] = {"id": area_id, "name": name, "level": level, "parent_id": parent}
+                if parent is None:
+                    body.update(quiet_hours_away_from_now())
                 self.http.post("/api/v1/areas", json=body).raise_for_status()
 
     def register(self, area: str = "thon-a") -> tuple[str, str]:
@@ -195,3 +207,32 @@ def security_events(fleet: Fleet, device_id: str) -> list[dict[str, Any]]:
     response.raise_for_status()
     events: list[dict[str, Any]] = response.json()
     return events
+
+
+def tone_onset(card_folder: Path, frequency_hz: float, min_rms: float = 300.0) -> float | None:
+    """Wall time at which the simulated card started playing a tone of this frequency, or None.
+
+    Reads the card's WAV and time log, finds the first 10 ms period whose energy is loud and
+    mostly at frequency_hz, then refines the onset to the sample inside that period.
+    """
+    import numpy as np
+
+    from receiver_agent.audio.simulated import read_recording
+
+    pcm, times = read_recording(card_folder)
+    if not times:
+        return None
+    samples = np.frombuffer(pcm, dtype="<i2").astype(float).reshape(-1, 480)
+    freqs = np.fft.rfftfreq(480, 1 / 48000)
+    band = np.abs(freqs - frequency_hz) < 200  # 10 ms periods give 100 Hz bins
+    for index, period in enumerate(samples):
+        if np.sqrt(np.mean(period**2)) < min_rms:
+            continue
+        spectrum = np.abs(np.fft.rfft(period * np.hanning(480)))
+        if spectrum[band].sum() > 0.7 * spectrum.sum():
+            previous = samples[index - 1] if index else np.zeros(480)
+            joined = np.concatenate([previous, period])
+            first_loud = int(np.argmax(np.abs(joined) > 0.1 * np.abs(period).max()))
+            offset_s = (first_loud - 480) / 48000
+            return times[index][1] + offset_s
+    return None

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -117,3 +128,23 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Occurrence(Base):
+    """One concrete time to play one thing, for an area or a device (the scheduler's output)."""
+
+    __tablename__ = "occurrences"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    start_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    duration_ms: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    max_lateness_ms: Mapped[int] = mapped_column(BigInteger)
+    valid_until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    quiet_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    issued_ms: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(64))

@@ -7,23 +7,65 @@ birth carries the versions it holds, and whatever is older is published again.
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from loalang_protocol import topics
-from loalang_protocol.messages import DesiredState, DeviceSettings
+from loalang_protocol.messages import DesiredState, DeviceSettings, QuietHours
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
 from ..context import Services
-from ..db.models import Area, Device
-from .areas import chain, parent_map
+from ..db.models import Area, Device, Occurrence
+from .areas import DEFAULT_TIMEZONE, chain, effective, parent_map
 
 log = logging.getLogger(__name__)
 
 
-def device_desired(device: Device, area_chain: list[str]) -> DesiredState:
-    """The desired state of one device from its row."""
+HORIZON_MS = 48 * 3600 * 1000
+KEEP_PAST_MS = 3600 * 1000
+DEFAULT_QUIET = ("22:00", "05:00")
+
+
+def occurrences_for(session: Session, now_ms: int, area_id: str | None = None,
+                    device_id: str | None = None) -> list[dict[str, Any]]:
+    """The occurrences of an area or a device inside the horizon, as they travel on the wire."""
+    query = select(Occurrence).where(
+        Occurrence.start_ms <= now_ms + HORIZON_MS,
+        Occurrence.start_ms + Occurrence.duration_ms + Occurrence.max_lateness_ms >= now_ms - KEEP_PAST_MS,
+    )
+    query = query.where(Occurrence.area_id == area_id) if area_id else query.where(
+        Occurrence.device_id == device_id)
+    return [_wire(row) for row in session.scalars(query.order_by(Occurrence.start_ms))]
+
+
+def _wire(row: Occurrence) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": row.id, "level": row.level, "start_ms": row.start_ms, "duration_ms": row.duration_ms,
+        "source": row.source, "max_lateness_ms": row.max_lateness_ms, "quiet_override": row.quiet_override,
+        "issued_ms": row.issued_ms, "title": row.title,
+    }
+    if row.valid_until_ms is not None:
+        item["valid_until_ms"] = row.valid_until_ms
+    return item
+
+
+def quiet_hours_of(session: Session, area_id: str) -> QuietHours:
+    """The area's quiet hours and time zone, inherited from the nearest area that sets them."""
+    start = effective(session, area_id, "quiet_start") or DEFAULT_QUIET[0]
+    end = effective(session, area_id, "quiet_end") or DEFAULT_QUIET[1]
+    zone = effective(session, area_id, "timezone") or DEFAULT_TIMEZONE
+    return QuietHours(start=str(start), end=str(end), timezone=str(zone))
+
+
+def device_desired(session: Session, device: Device, now_ms: int) -> DesiredState:
+    """The desired state of one device: settings, area chain, occurrences addressed to it alone."""
     return DesiredState(
         scope="device", target=device.id, version=device.desired_version,
-        settings=DeviceSettings(volume=device.volume), areas=area_chain,
+        settings=DeviceSettings(volume=device.volume), areas=chain(parent_map(session), device.area_id),
+        occurrences=occurrences_for(session, now_ms, device_id=device.id),
     )
 
 
@@ -33,7 +75,7 @@ async def publish_device(services: Services, device_id: str) -> None:
         device = session.get(Device, device_id)
         if device is None or device.desired_version == 0:
             return
-        desired = device_desired(device, chain(parent_map(session), device.area_id))
+        desired = device_desired(session, device, _now_ms())
     topic = topics.device(device_id, DeviceTopic.DESIRED)
     payload = await services.signer.seal(topic, desired.model_dump(), services.settings.desired_ttl_s)
     await services.link.publish(topic, payload, qos=1, retain=True)
@@ -46,11 +88,19 @@ async def publish_area(services: Services, area_id: str) -> None:
         area = session.get(Area, area_id)
         if area is None or area.desired_version == 0:
             return
-        desired = DesiredState(scope="area", target=area.id, version=area.desired_version)
+        desired = DesiredState(
+            scope="area", target=area.id, version=area.desired_version,
+            occurrences=occurrences_for(session, _now_ms(), area_id=area.id),
+            quiet_hours=quiet_hours_of(session, area.id),
+        )
     topic = topics.area(area_id, AreaTopic.DESIRED)
     payload = await services.signer.seal(topic, desired.model_dump(), services.settings.desired_ttl_s)
     await services.link.publish(topic, payload, qos=1, retain=True)
     log.info("area %s: desired state v%s published", area_id, desired.version)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 async def clear_device(services: Services, device_id: str) -> None:

@@ -25,6 +25,9 @@ class AlsaSink:
         """Nothing is queued outside the playout engine."""
         return 0
 
+    def flush(self) -> None:
+        """Nothing is queued outside the playout engine."""
+
     def set_volume(self, percent: int) -> None:
         """Set the mixer control to percent."""
         amixer = shutil.which("amixer")

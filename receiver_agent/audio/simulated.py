@@ -101,6 +101,11 @@ class SimulatedSoundCard:
         with self._lock:
             return len(self._buffer) // SAMPLE_BYTES + self._in_flight
 
+    def flush(self) -> None:
+        """Drop what is queued; the period being played finishes."""
+        with self._lock:
+            self._buffer.clear()
+
     def set_volume(self, percent: int) -> None:
         """The simulated mixer scales samples as a hardware mixer would."""
         self.volume = max(0, min(100, int(percent)))

@@ -21,6 +21,9 @@ class AudioSink(Protocol):
     def delay_frames(self) -> int:
         """Frames queued ahead of the one now leaving the speaker (ALSA's snd_pcm_delay)."""
 
+    def flush(self) -> None:
+        """Drop everything queued (ALSA's snd_pcm_drop), so a cut-in is heard at once."""
+
     def set_volume(self, percent: int) -> None:
         """Set the output level through the card's mixer."""
 

@@ -1,0 +1,1 @@
+"""Media files stored by content hash and served to enrolled devices."""

@@ -1,0 +1,128 @@
+"""The power amplifier's relay: a driver interface, GPIO and a simulated pin kept in a file.
+
+Fail-safe: the relay is switched off when the agent starts, by the watchdog when the agent's
+event loop stops answering, and by the service manager's stop command when the agent dies
+(`receiver-agent amplifier-off`, used as ExecStopPost in the systemd unit).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class RelayDriver(Protocol):
+    """Switches the amplifier."""
+
+    def set(self, on: bool) -> None:
+        """Drive the relay."""
+
+    def get(self) -> bool:
+        """The relay's state."""
+
+
+class FileRelay:
+    """A simulated relay whose state lives in a file ("1" or "0"), like a sysfs GPIO value."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def set(self, on: bool) -> None:
+        """Write the state, with the time of the change in a log beside it."""
+        self.path.write_text("1\n" if on else "0\n")
+        with self.path.with_suffix(".log").open("a") as history:
+            history.write(f"{time.time():.6f} {'on' if on else 'off'}\n")
+
+    def get(self) -> bool:
+        """Read the state back."""
+        try:
+            return self.path.read_text().strip() == "1"
+        except FileNotFoundError:
+            return False
+
+
+class GpioRelay:
+    """A relay on a GPIO pin through gpiozero (on the board only)."""
+
+    def __init__(self, pin: int, active_high: bool = True) -> None:
+        from gpiozero import OutputDevice  # imported on the board only
+
+        self._device = OutputDevice(pin, active_high=active_high, initial_value=False)
+
+    def set(self, on: bool) -> None:
+        """Drive the pin."""
+        if on:
+            self._device.on()
+        else:
+            self._device.off()
+
+    def get(self) -> bool:
+        """The pin's state."""
+        return bool(self._device.value)
+
+
+class Amplifier:
+    """Switches on a lead time before audio and off after a hold time; off by a watchdog on a hang."""
+
+    def __init__(self, driver: RelayDriver, lead_s: float = 0.5, hold_s: float = 5.0,
+                 watchdog_s: float = 10.0) -> None:
+        self.driver = driver
+        self.lead_s = lead_s
+        self.hold_s = hold_s
+        self.watchdog_s = watchdog_s
+        self._heartbeat = time.monotonic()
+        self._off_after: float | None = None
+        self._lock = threading.Lock()
+        self.driver.set(False)  # fail-safe: off when the agent starts
+        self._watchdog = threading.Thread(target=self._watch, name="amplifier-watchdog", daemon=True)
+        self._watchdog.start()
+
+    @property
+    def on(self) -> bool:
+        """The relay's state."""
+        return self.driver.get()
+
+    def switch_on(self) -> None:
+        """On now (audio follows after the lead time)."""
+        with self._lock:
+            self._off_after = None
+            if not self.driver.get():
+                self.driver.set(True)
+                log.info("amplifier on")
+
+    def release(self) -> None:
+        """Audio ended: off after the hold time unless audio starts again."""
+        with self._lock:
+            self._off_after = time.monotonic() + self.hold_s
+
+    def force_off(self) -> None:
+        """Off now."""
+        with self._lock:
+            self._off_after = None
+            if self.driver.get():
+                self.driver.set(False)
+                log.info("amplifier off")
+
+    def heartbeat(self) -> None:
+        """The event loop is alive."""
+        self._heartbeat = time.monotonic()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.2)
+            now = time.monotonic()
+            with self._lock:
+                due = self._off_after is not None and now >= self._off_after
+                hung = now - self._heartbeat > self.watchdog_s
+                if (due or hung) and self.driver.get():
+                    self.driver.set(False)
+                    log.log(logging.WARNING if hung else logging.INFO, "amplifier off: %s",
+                            "the agent stopped answering" if hung else "hold time over")
+                if due:
+                    self._off_after = None

@@ -1,0 +1,1 @@
+"""Media files on the device: the cache and the attention signal."""

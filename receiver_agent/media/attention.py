@@ -1,0 +1,36 @@
+"""The attention signal every device keeps on disk: a two-tone chime played before an emergency."""
+
+from __future__ import annotations
+
+import array
+import math
+from pathlib import Path
+
+from ..audio.simulated import finish_wav, open_wav
+from ..audio.sink import SAMPLE_RATE
+
+CHIME = ((880.0, 0.35), (660.0, 0.35), (880.0, 0.35), (660.0, 0.6))
+
+
+def chime_pcm() -> bytes:
+    """The chime as 48 kHz mono s16le, each note with a soft decay."""
+    samples = array.array("h")
+    for frequency, seconds in CHIME:
+        count = int(seconds * SAMPLE_RATE)
+        for i in range(count):
+            envelope = min(1.0, i / 240) * math.exp(-3.0 * i / count)
+            samples.append(int(0.6 * 32767 * envelope * math.sin(2 * math.pi * frequency * i / SAMPLE_RATE)))
+    return samples.tobytes()
+
+
+def ensure(folder: Path) -> Path:
+    """Write attention.wav into folder unless it is there."""
+    path = folder / "attention.wav"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / ".attention.wav.tmp"
+        out = open_wav(tmp)
+        out.write(chime_pcm())
+        finish_wav(out)
+        tmp.replace(path)
+    return path

@@ -1,0 +1,293 @@
+"""The playout engine: asks the arbiter what to do every few milliseconds and does it.
+
+It owns the current item (a player task), the interrupted items, the amplifier and the
+receipts: every outcome becomes a signed device event, written to disk before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loalang_protocol.messages import Occurrence
+
+from ..amplifier import Amplifier
+from ..audio.sink import AudioSink
+from ..media.cache import DownloadError, MediaCache
+from ..timekeeper import TimeKeeper
+from .arbiter import Drop, Interrupt, Interrupted, Item, Level, Playing, Situation, Start, decide
+from .decoder import DecodeError, Decoder, file_arguments, tone_arguments
+from .player import Player, Progress
+from .schedule import Schedule
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.02
+LOOKAHEAD_MS = 60
+PREPARE_MS = 2000  # decoders start this long before their item, so the start never waits for ffmpeg
+FETCH_INTERVAL_S = 2.0
+FETCH_HORIZON_MS = 48 * 3600 * 1000
+MAX_DECODER_RESTARTS = 2
+DROP_RECEIPTS = {"late": "missed", "time_unknown": "missed", "media_missing": "missed",
+                 "quiet_hours": "skipped", "preempted": "preempted"}
+Recorder = Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Prepared:
+    """A decoder started ahead of its item, with its first PCM already read."""
+
+    decoder: Decoder
+    task: asyncio.Task[bytes]
+
+
+@dataclass
+class Current:
+    """The item on air."""
+
+    item: Item
+    occurrence: Occurrence
+    start_position_ms: int
+    task: asyncio.Task[None]
+    decoder: Decoder
+    progress: Progress = field(default_factory=Progress)
+    restarts: int = 0
+
+
+class Engine:
+    """Runs the schedule on the sound card."""
+
+    def __init__(self, schedule: Schedule, cache: MediaCache, sink: AudioSink, amplifier: Amplifier,
+                 timekeeper: TimeKeeper, record: Recorder, attention: Path,
+                 volume: Callable[[], int], emergency_floor: int = 90) -> None:
+        self.schedule = schedule
+        self.cache = cache
+        self.sink = sink
+        self.amplifier = amplifier
+        self.time = timekeeper
+        self.record = record
+        self.attention = attention
+        self.volume = volume
+        self.emergency_floor = emergency_floor
+        self.player = Player(sink, clock_ms=timekeeper.now_ms)
+        self.current: Current | None = None
+        self.interrupted: dict[str, Interrupted] = {}
+        self._reported_failures: set[tuple[str, str]] = set()
+        self._prepared: dict[str, Prepared] = {}
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Tick until cancelled; downloads run beside it."""
+        fetcher = asyncio.create_task(self._fetch_loop())
+        try:
+            while True:
+                self.amplifier.heartbeat()
+                self.time.update()
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("playout tick failed; going on")
+                await asyncio.sleep(TICK_S)
+        finally:
+            fetcher.cancel()
+            await self.stop_current()
+            for item_id in list(self._prepared):
+                await self._discard_prepared(item_id)
+            self.amplifier.force_off()
+
+    async def tick(self) -> None:
+        """One decision."""
+        now = self.time.now_ms()
+        finished = await self._collect_finished()
+        items = await self._playable_items(now)
+        self._prepare_amplifier(items, now)
+        await self._prepare_decoders(items, now)
+        playing = None
+        if self.current is not None:
+            position = self.player.position_ms(self.current.progress, self.current.start_position_ms)
+            playing = Playing(self.current.item, position)
+        situation = Situation(
+            now_ms=now + LOOKAHEAD_MS, playing=playing, pending=tuple(items),
+            interrupted=tuple(self.interrupted.values()), quiet_hours=self.schedule.quiet_at(now),
+            time_known=self.time.known, time_known_since_ms=self.time.known_since_ms,
+            playing_finished=finished,
+        )
+        for action in decide(situation):
+            if isinstance(action, Start):
+                await self._start(action.item, action.position_ms, now)
+            elif isinstance(action, Interrupt):
+                await self._interrupt(action.item, action.position_ms)
+            elif isinstance(action, Drop):
+                await self._drop(action.item, action.reason, action.position_ms)
+
+    async def _playable_items(self, now: int) -> list[Item]:
+        """Pending items whose audio is at hand; those whose file never came are missed."""
+        playable = []
+        for occurrence, item in self.schedule.pending():
+            if item.id in self.interrupted or (self.current and self.current.item.id == item.id):
+                continue
+            missing = occurrence.source.type == "media" and not self.cache.has(occurrence.source.sha256)
+            if missing and item.level != Level.EMERGENCY:  # an emergency sounds the attention signal
+                if item.too_late(now) and self.time.known:
+                    await self._drop(item, "media_missing")
+                continue
+            playable.append(item)
+        return playable
+
+    def _prepare_amplifier(self, items: list[Item], now: int) -> None:
+        if not self.time.known or self.current is not None:
+            return
+        lead_ms = self.amplifier.lead_s * 1000
+        quiet = self.schedule.quiet_at(now)
+        if any(now <= item.start_ms <= now + lead_ms + LOOKAHEAD_MS
+               and (not quiet or item.level == Level.EMERGENCY or item.quiet_override) for item in items):
+            self.amplifier.switch_on()
+
+    async def _prepare_decoders(self, items: list[Item], now: int) -> None:
+        wanted = {item.id for item in items if now < item.start_ms <= now + PREPARE_MS}
+        for item_id in list(self._prepared):
+            if item_id not in wanted and not any(i.id == item_id and i.start_ms <= now for i in items):
+                await self._discard_prepared(item_id)
+        for item_id in wanted - set(self._prepared):
+            occurrence = self.schedule.occurrence(item_id)
+            if occurrence is None:
+                continue
+            decoder = Decoder(self._arguments(occurrence, 0), occurrence.id)
+            await decoder.start()
+            self._prepared[item_id] = Prepared(decoder, asyncio.create_task(self.player.preroll(decoder)))
+
+    async def _discard_prepared(self, item_id: str) -> None:
+        prepared = self._prepared.pop(item_id, None)
+        if prepared is not None:
+            prepared.task.cancel()
+            await prepared.decoder.stop()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    async def _start(self, item: Item, position_ms: int, now: int) -> None:
+        occurrence = self.schedule.occurrence(item.id)
+        if occurrence is None:
+            return
+        resumed = item.id in self.interrupted
+        self.interrupted.pop(item.id, None)
+        start_at = max(item.start_ms, now) if not resumed else now
+        if not self.amplifier.on:
+            self.amplifier.switch_on()
+            start_at = max(start_at, now + int(self.amplifier.lead_s * 1000))
+        self.sink.set_volume(max(self.volume(), self.emergency_floor) if item.level == Level.EMERGENCY
+                             else self.volume())
+        prepared = self._prepared.pop(item.id, None) if position_ms == 0 else None
+        first: bytes | None = None
+        if prepared is not None:
+            decoder = prepared.decoder
+            try:
+                first = await prepared.task
+            except DecodeError:
+                await decoder.stop()
+                prepared = None
+        if prepared is None:
+            decoder = Decoder(self._arguments(occurrence, position_ms), occurrence.id)
+            await decoder.start()
+        progress = Progress()
+        task = asyncio.create_task(
+            self._play(decoder, start_at, progress, occurrence, position_ms, resumed, first))
+        self.current = Current(item, occurrence, position_ms, task, decoder, progress)
+
+    async def _play(self, decoder: Decoder, start_at: float, progress: Progress, occurrence: Occurrence,
+                    position_ms: int, resumed: bool, first: bytes | None) -> None:
+        def started(at_ms: float) -> None:
+            data = {"occurrence": occurrence.id, "position_ms": position_ms, "at_ms": int(at_ms),
+                    "late_ms": int(at_ms - occurrence.start_ms) if not resumed else None}
+            asyncio.get_running_loop().create_task(self.record("resumed" if resumed else "started", data))
+
+        await self.player.play(decoder, start_at, progress, started, first)
+
+    def _arguments(self, occurrence: Occurrence, position_ms: int) -> list[str]:
+        source = occurrence.source
+        if source.type == "tone":
+            return tone_arguments(source.frequency_hz, occurrence.duration_ms, position_ms)
+        if source.type == "media" and self.cache.has(source.sha256):
+            return file_arguments(self.cache.path(source.sha256), position_ms)
+        return file_arguments(self.attention, 0)  # attention signal, or an emergency whose file is missing
+
+    async def _interrupt(self, item: Item, position_ms: int) -> None:
+        await self.stop_current()
+        self.interrupted[item.id] = Interrupted(item, position_ms)
+        await self.record("interrupted", {"occurrence": item.id, "position_ms": position_ms})
+
+    async def _drop(self, item: Item, reason: str, position_ms: int = 0) -> None:
+        self.interrupted.pop(item.id, None)
+        await self._discard_prepared(item.id)
+        self.schedule.mark_done(item.id)
+        receipt = DROP_RECEIPTS.get(reason, "missed")
+        await self.record(receipt, {"occurrence": item.id, "reason": reason, "position_ms": position_ms})
+        log.info("occurrence %s %s (%s)", item.id, receipt, reason)
+
+    async def stop_current(self) -> None:
+        """Stop the item on air at once (flushing the card)."""
+        current, self.current = self.current, None
+        if current is None:
+            return
+        current.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, DecodeError):
+            await current.task
+        self.sink.flush()
+        await current.decoder.stop()
+
+    async def _collect_finished(self) -> bool:
+        current = self.current
+        if current is None or not current.task.done():
+            return False
+        self.current = None
+        error = None if current.task.cancelled() else current.task.exception()
+        await current.decoder.stop()
+        if error is None:
+            self.schedule.mark_done(current.item.id)
+            await self.record("completed", {"occurrence": current.item.id})
+        elif isinstance(error, DecodeError) and current.restarts < MAX_DECODER_RESTARTS:
+            position = self.player.position_ms(current.progress, current.start_position_ms)
+            log.warning("occurrence %s: decoder failed, restarting at %s ms", current.item.id, position)
+            self.interrupted[current.item.id] = Interrupted(current.item, position)
+            return True
+        else:
+            self.schedule.mark_done(current.item.id)
+            await self.record("failed", {"occurrence": current.item.id, "reason": str(error)[:200]})
+        self.amplifier.release()
+        return True
+
+    # -- downloads ---------------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            try:
+                await self.fetch_due()
+            except Exception:
+                log.exception("media fetch round failed; going on")
+            await asyncio.sleep(FETCH_INTERVAL_S)
+
+    async def fetch_due(self) -> None:
+        """Download what the schedule needs soonest, one file at a time."""
+        needed = self.schedule.media_needed(self.time.now_ms(), FETCH_HORIZON_MS)
+        keep = {occ.source.sha256 for occ in needed if occ.source.type == "media"}
+        for occurrence in needed:
+            source = occurrence.source
+            if source.type != "media" or self.cache.has(source.sha256):
+                continue
+            if not self.cache.may_try(source.sha256):
+                continue
+            try:
+                await asyncio.to_thread(self.cache.fetch, source.sha256, source.size, keep)
+            except DownloadError as exc:
+                key = (source.sha256, exc.reason)
+                if key not in self._reported_failures:
+                    self._reported_failures.add(key)
+                    await self.record("download-failed", {"sha256": source.sha256, "reason": exc.reason,
+                                                          "occurrence": occurrence.id})
+            else:
+                await self.record("downloaded", {"sha256": source.sha256, "size": source.size})

@@ -1,0 +1,99 @@
+"""Feeds one item's PCM to the sound card so that its first sample sounds at a chosen instant.
+
+The timing uses only what the card reports, the same way for ALSA and the simulated card: the
+frames still queued ahead (its delay). Before the start, silence fills the gap between what the
+card has queued and the start instant; while playing, the writer keeps a short lead so that a
+cut-in (flush) is heard at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..audio.sink import SAMPLE_BYTES, SAMPLE_RATE, AudioSink
+from .decoder import Decoder
+
+FRAMES_PER_MS = SAMPLE_RATE // 1000
+WRITE_AHEAD_FRAMES = 12 * 480  # 120 ms queued at most while playing
+READ_BYTES = 4 * 480 * SAMPLE_BYTES
+PREROLL_BYTES = 10 * 480 * SAMPLE_BYTES
+
+
+def wall_ms() -> float:
+    """Wall-clock time in milliseconds (float)."""
+    return time.time() * 1000
+
+
+@dataclass
+class Progress:
+    """How far the item got."""
+
+    started_wall_ms: float | None = None
+    audio_frames_written: int = 0
+    pad_frames: int = 0
+
+
+class Player:
+    """Plays one decoder's output on the sink; cancel the task to stop it."""
+
+    def __init__(self, sink: AudioSink, clock_ms: Callable[[], float] = wall_ms) -> None:
+        self.sink = sink
+        self.clock_ms = clock_ms
+
+    async def play(self, decoder: Decoder, start_at_ms: float, progress: Progress,
+                   on_started: Callable[[float], None] | None = None, first: bytes | None = None) -> None:
+        """Play decoder's PCM from start_at_ms (now if past) until its end; raises DecodeError.
+
+        first is PCM already read from the decoder (a pre-roll made ahead of time).
+        """
+        if first is None:
+            first = await self.preroll(decoder)
+        await self._sleep_until(start_at_ms - 30)
+        pad = round((start_at_ms - self.clock_ms()) * FRAMES_PER_MS) - self.sink.delay_frames()
+        if pad > 0:
+            await self._write(bytes(pad * SAMPLE_BYTES))
+            progress.pad_frames = pad
+        progress.started_wall_ms = self.clock_ms() + self.sink.delay_frames() / FRAMES_PER_MS
+        if on_started is not None:
+            on_started(progress.started_wall_ms)
+        chunk = first
+        while chunk:
+            await self._write(chunk)
+            progress.audio_frames_written += len(chunk) // SAMPLE_BYTES
+            await self._keep_lead()
+            chunk = await decoder.read(READ_BYTES)
+        while self.sink.delay_frames() > 0:  # noqa: ASYNC110 - the card's queue is polled, as with ALSA
+            await asyncio.sleep(0.01)
+
+    async def preroll(self, decoder: Decoder) -> bytes:
+        """Read the first 100 ms, so that the start does not wait for ffmpeg."""
+        data = b""
+        while len(data) < PREROLL_BYTES:
+            chunk = await decoder.read(PREROLL_BYTES - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data[: len(data) - len(data) % SAMPLE_BYTES]
+
+    async def _sleep_until(self, wall: float) -> None:
+        while (remaining := wall - self.clock_ms()) > 0:  # noqa: ASYNC110 - waiting for a wall-clock time
+            await asyncio.sleep(min(remaining / 1000, 0.5))
+
+    async def _write(self, pcm: bytes) -> None:
+        while pcm:
+            accepted = self.sink.write(pcm)
+            pcm = pcm[accepted:]
+            if pcm:
+                await asyncio.sleep(0.01)
+
+    async def _keep_lead(self) -> None:
+        while self.sink.delay_frames() > WRITE_AHEAD_FRAMES:  # noqa: ASYNC110 - polled like ALSA's avail
+            await asyncio.sleep(0.01)
+
+    def position_ms(self, progress: Progress, start_position_ms: int) -> int:
+        """Where in the item the listener is now."""
+        played = max(0, progress.audio_frames_written - self.sink.delay_frames())
+        return start_position_ms + played // FRAMES_PER_MS

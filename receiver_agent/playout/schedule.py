@@ -1,0 +1,132 @@
+"""The schedule on disk: occurrences from the device's and its areas' desired state.
+
+Each occurrence is validated on its own, so one bad item is rejected (with a receipt) and the
+rest still play. Everything is saved atomically, so after a restart or with no network the
+agent plays from disk; occurrences that already ended are remembered so they never replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from loalang_protocol.messages import Occurrence, QuietHours
+
+from ..storage import read_json, write_json
+from .arbiter import Item, Level
+
+FAR_PAST_MS = 24 * 3600 * 1000
+FAR_FUTURE_MS = 31 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An occurrence refused while taking a desired state."""
+
+    occurrence_id: str
+    reason: str
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"[:200]
+
+
+class Schedule:
+    """Occurrences by where they came from ('device' or an area id), with the area's depth."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        data = read_json(path, {})
+        self._sources: dict[str, dict[str, Any]] = dict(data.get("sources", {}))
+        self.done: set[str] = set(data.get("done", []))
+        self._occurrences: dict[str, tuple[Occurrence, int]] = {}
+        self._quiet: QuietHours | None = None
+        self._rebuild()
+
+    def take(self, source: str, depth: int, raw: list[dict[str, Any]], quiet: QuietHours | None,
+             now_ms: int) -> list[Rejection]:
+        """Replace the occurrences that came from source; returns the ones refused."""
+        kept, rejected = [], []
+        for entry in raw:
+            occurrence_id = str(entry.get("id", "?"))[:48] if isinstance(entry, dict) else "?"
+            try:
+                occurrence = Occurrence.model_validate(entry)
+            except ValidationError as exc:
+                rejected.append(Rejection(occurrence_id, _describe(exc)))
+                continue
+            if occurrence.start_ms + occurrence.duration_ms < now_ms - FAR_PAST_MS:
+                rejected.append(Rejection(occurrence.id, "start_ms is too far in the past"))
+            elif occurrence.start_ms > now_ms + FAR_FUTURE_MS:
+                rejected.append(Rejection(occurrence.id, "start_ms is too far in the future"))
+            else:
+                kept.append(occurrence.model_dump())
+        self._sources[source] = {"depth": depth, "occurrences": kept,
+                                 "quiet": quiet.model_dump() if quiet else None}
+        self._rebuild()
+        self.save()
+        return rejected
+
+    def _rebuild(self) -> None:
+        self._occurrences = {}
+        deepest = -1
+        for source in self._sources.values():
+            for raw in source.get("occurrences", []):
+                occurrence = Occurrence.model_validate(raw)
+                self._occurrences[occurrence.id] = (occurrence, int(source["depth"]))
+            if source.get("quiet") and int(source["depth"]) > deepest:
+                deepest, self._quiet = int(source["depth"]), QuietHours.model_validate(source["quiet"])
+        self.done &= set(self._occurrences)
+
+    def save(self) -> None:
+        """Write the schedule atomically."""
+        write_json(self.path, {"sources": self._sources, "done": sorted(self.done)})
+
+    def mark_done(self, occurrence_id: str) -> None:
+        """Never play this occurrence again (completed, missed, skipped, preempted, failed)."""
+        self.done.add(occurrence_id)
+        self.save()
+
+    def occurrence(self, occurrence_id: str) -> Occurrence | None:
+        """One occurrence by id."""
+        found = self._occurrences.get(occurrence_id)
+        return found[0] if found else None
+
+    def pending(self) -> list[tuple[Occurrence, Item]]:
+        """Occurrences not done yet, with their arbiter items."""
+        return [(occ, to_item(occ, depth)) for occ, depth in self._occurrences.values()
+                if occ.id not in self.done]
+
+    def media_needed(self, now_ms: int, horizon_ms: int) -> list[Occurrence]:
+        """Occurrences with a file to fetch that start within the horizon, soonest first."""
+        wanted = [occ for occ, _ in self._occurrences.values() if occ.source.type == "media"
+                  and occ.id not in self.done and occ.start_ms <= now_ms + horizon_ms]
+        return sorted(wanted, key=lambda occ: occ.start_ms)
+
+    def quiet_at(self, now_ms: int) -> bool:
+        """Whether now falls in the quiet hours of the device's deepest area that sets them."""
+        quiet = self._quiet
+        if quiet is None:
+            return False
+        try:
+            zone = ZoneInfo(quiet.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("Asia/Ho_Chi_Minh")
+        local = datetime.fromtimestamp(now_ms / 1000, zone).time()
+        start, end = time.fromisoformat(quiet.start), time.fromisoformat(quiet.end)
+        return start <= local or local < end if start > end else start <= local < end
+
+
+def to_item(occurrence: Occurrence, depth: int) -> Item:
+    """The arbiter's view of an occurrence."""
+    return Item(
+        id=occurrence.id, level=Level[occurrence.level.upper()], start_ms=occurrence.start_ms,
+        duration_ms=occurrence.duration_ms, area_depth=depth, issued_ms=occurrence.issued_ms,
+        max_lateness_ms=occurrence.max_lateness_ms, valid_until_ms=occurrence.valid_until_ms,
+        quiet_override=occurrence.quiet_override,
+    )

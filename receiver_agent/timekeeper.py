@@ -1,0 +1,71 @@
+"""Honest time: the controller's time, or "unknown" until it can be trusted.
+
+A board whose clock NTP synchronises uses it. Otherwise the signed clock exchange gives an
+offset to the controller's clock, kept against the monotonic clock: once known, the time
+follows the monotonic clock plus the offset, and a new estimate moves it by at most
+MAX_SLEW_MS per sample. After a boot with neither, the time is unknown and nothing scheduled
+plays.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .clock import ClockSync, now_us
+
+MAX_SLEW_MS = 50
+
+
+def system_clock_synchronised() -> bool | None:
+    """True/False from systemd's view of NTP, None where it cannot be asked."""
+    if Path("/run/systemd/timesync/synchronized").exists():
+        return True
+    timedatectl = shutil.which("timedatectl")
+    if timedatectl is None:
+        return None
+    try:
+        out = subprocess.run([timedatectl, "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return {"yes": True, "no": False}.get(out)
+
+
+class TimeKeeper:
+    """The agent's idea of the controller's time."""
+
+    def __init__(self, clock: ClockSync, ntp_synchronised: Callable[[], bool | None]) -> None:
+        self.clock = clock
+        self.ntp_synchronised = ntp_synchronised
+        self._base: tuple[float, float] | None = None  # (monotonic s, controller ms) at the last estimate
+        self.known_since_ms: int = 0
+
+    @property
+    def known(self) -> bool:
+        """Whether the time can be trusted."""
+        return self._base is not None or bool(self.ntp_synchronised())
+
+    def now_ms(self) -> int:
+        """The controller's time now (the local clock until an estimate exists)."""
+        if self._base is not None:
+            monotonic, controller_ms = self._base
+            return int(controller_ms + (time.monotonic() - monotonic) * 1000)
+        return now_us() // 1000
+
+    def update(self) -> None:
+        """Take the clock exchange's newest estimate, moving at most MAX_SLEW_MS once known."""
+        offset_us = self.clock.offset_us()
+        if offset_us is None:
+            return
+        estimate = now_us() / 1000 + offset_us / 1000
+        if self._base is None:
+            self._base = (time.monotonic(), estimate)
+            self.known_since_ms = int(estimate)
+            return
+        current = self.now_ms()
+        step = max(-MAX_SLEW_MS, min(MAX_SLEW_MS, estimate - current))
+        self._base = (time.monotonic(), current + step)
