@@ -289,6 +289,7 @@ class Agent:
                         rejection.reason)
             await self.record_event("rejected", {"occurrence": rejection.occurrence_id,
                                                  "reason": rejection.reason, "from": source})
+        self.engine.wake()
 
     async def _set_areas(self, areas: list[str]) -> None:
         if areas == self.areas:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Protocol
 
@@ -80,8 +81,7 @@ class Amplifier:
         self._off_after: float | None = None
         self._lock = threading.Lock()
         self.driver.set(False)  # fail-safe: off when the agent starts
-        self._watchdog = threading.Thread(target=self._watch, name="amplifier-watchdog", daemon=True)
-        self._watchdog.start()
+        _Watchdog.register(self)
 
     @property
     def on(self) -> bool:
@@ -113,16 +113,39 @@ class Amplifier:
         """The event loop is alive."""
         self._heartbeat = time.monotonic()
 
-    def _watch(self) -> None:
+    def check(self, now: float) -> None:
+        """Called by the watchdog thread: switch off after the hold time, or when the loop hung."""
+        with self._lock:
+            due = self._off_after is not None and now >= self._off_after
+            hung = now - self._heartbeat > self.watchdog_s
+            if (due or hung) and self.driver.get():
+                self.driver.set(False)
+                log.log(logging.WARNING if hung else logging.INFO, "amplifier off: %s",
+                        "the agent stopped answering" if hung else "hold time over")
+            if due:
+                self._off_after = None
+
+
+class _Watchdog:
+    """One thread, independent of the event loop, watching every amplifier of this process."""
+
+    _amplifiers: weakref.WeakSet[Amplifier] = weakref.WeakSet()
+    _thread: threading.Thread | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def register(cls, amplifier: Amplifier) -> None:
+        """Watch amplifier from now on."""
+        with cls._lock:
+            cls._amplifiers.add(amplifier)
+            if cls._thread is None:
+                cls._thread = threading.Thread(target=cls._run, name="amplifier-watchdog", daemon=True)
+                cls._thread.start()
+
+    @classmethod
+    def _run(cls) -> None:
         while True:
             time.sleep(0.2)
             now = time.monotonic()
-            with self._lock:
-                due = self._off_after is not None and now >= self._off_after
-                hung = now - self._heartbeat > self.watchdog_s
-                if (due or hung) and self.driver.get():
-                    self.driver.set(False)
-                    log.log(logging.WARNING if hung else logging.INFO, "amplifier off: %s",
-                            "the agent stopped answering" if hung else "hold time over")
-                if due:
-                    self._off_after = None
+            for amplifier in list(cls._amplifiers):
+                amplifier.check(now)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.02
 LOOKAHEAD_MS = 60
+IDLE_S = 1.0
 PREPARE_MS = 2000  # decoders start this long before their item, so the start never waits for ffmpeg
 FETCH_INTERVAL_S = 2.0
 FETCH_HORIZON_MS = 48 * 3600 * 1000
@@ -79,6 +80,7 @@ class Engine:
         self.interrupted: dict[str, Interrupted] = {}
         self._reported_failures: set[tuple[str, str]] = set()
         self._prepared: dict[str, Prepared] = {}
+        self._wake = asyncio.Event()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -93,13 +95,30 @@ class Engine:
                     await self.tick()
                 except Exception:
                     log.exception("playout tick failed; going on")
-                await asyncio.sleep(TICK_S)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._pause_s())
         finally:
             fetcher.cancel()
             await self.stop_current()
             for item_id in list(self._prepared):
                 await self._discard_prepared(item_id)
             self.amplifier.force_off()
+
+    def wake(self) -> None:
+        """Look again now (the schedule changed)."""
+        self._wake.set()
+
+    def _pause_s(self) -> float:
+        """Tick fast around activity, sleep up to IDLE_S otherwise (a simulator runs thousands)."""
+        if self.current is not None or self.interrupted or self._prepared:
+            return TICK_S
+        now = self.time.now_ms()
+        starts = [item.start_ms for _, item in self.schedule.pending() if item.start_ms > now]
+        if not starts:
+            return IDLE_S
+        until_prepare = (min(starts) - PREPARE_MS - now) / 1000
+        return max(TICK_S, min(IDLE_S, until_prepare))
 
     async def tick(self) -> None:
         """One decision."""
