@@ -193,10 +193,15 @@ class ControllerVerifier:
         self._known[kid] = (public, cert["exp"])
         return public
 
-    def open(self, topic: str, payload: bytes, now: int | None = None) -> Opened:
-        """Parse and verify a controller message; raises Rejected with the reason."""
-        current = now_ms() if now is None else now
+    def open(self, topic: str, payload: bytes, now: int | None = None, clock_trusted: bool = True) -> Opened:
+        """Parse and verify a controller message; raises Rejected with the reason.
+
+        A device whose clock cannot be trusted (after a boot without time) checks validity at
+        the message's own issue time instead: the signature, the certificate and the replay
+        counter still hold, and the clock exchange's nonce makes its replies fresh.
+        """
         doc = parse(payload)
+        current = (now_ms() if now is None else now) if clock_trusted else doc["iat"]
         return verify(topic, doc, self.key_for(doc, current), current)
 
 

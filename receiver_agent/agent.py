@@ -215,7 +215,8 @@ class Agent:
         if retained and last is not None and _signature_of(payload) == last[2]:
             return None
         try:
-            opened = self.verifier.open(topic, payload)
+            opened = self.verifier.open(topic, payload, self.time.now_ms(), clock_trusted=self.time.known)
+            self.time.note_signed_time(opened.issued_ms)
             if self.guard.check(topic, opened, retained) == ReplayGuard.REPEAT:
                 return None
         except Rejected as exc:

@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .clock import ClockSync, now_us
+from .clock import SIMULATED_ERROR_US, ClockSync, now_us
 
 MAX_SLEW_MS = 50
 
 
 def system_clock_synchronised() -> bool | None:
     """True/False from systemd's view of NTP, None where it cannot be asked."""
+    if SIMULATED_ERROR_US:
+        return False  # a clock made wrong on purpose is not synchronised
     if Path("/run/systemd/timesync/synchronized").exists():
         return True
     timedatectl = shutil.which("timedatectl")
@@ -42,6 +44,7 @@ class TimeKeeper:
         self.clock = clock
         self.ntp_synchronised = ntp_synchronised
         self._base: tuple[float, float] | None = None  # (monotonic s, controller ms) at the last estimate
+        self._hint: tuple[float, float] | None = None  # (monotonic s, newest signed issue time seen)
         self.known_since_ms: int = 0
 
     @property
@@ -50,11 +53,22 @@ class TimeKeeper:
         return self._base is not None or bool(self.ntp_synchronised())
 
     def now_ms(self) -> int:
-        """The controller's time now (the local clock until an estimate exists)."""
-        if self._base is not None:
-            monotonic, controller_ms = self._base
+        """The controller's time now.
+
+        Known: the estimate (or the NTP-synchronised clock). Unknown: the newest issue time of a
+        signed message, advanced by the monotonic clock, so that an emergency, which carries its
+        own fresh timestamps, still plays; else the local clock, for which nothing scheduled plays.
+        """
+        base = self._base or (None if self.known else self._hint)
+        if base is not None:
+            monotonic, controller_ms = base
             return int(controller_ms + (time.monotonic() - monotonic) * 1000)
         return now_us() // 1000
+
+    def note_signed_time(self, issued_ms: int) -> None:
+        """Remember a verified message's issue time as a lower bound of the controller's time."""
+        if self._hint is None or issued_ms > self._hint[1] + (time.monotonic() - self._hint[0]) * 1000:
+            self._hint = (time.monotonic(), float(issued_ms))
 
     def update(self) -> None:
         """Take the clock exchange's newest estimate, moving at most MAX_SLEW_MS once known."""

@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from .. import audit
 from ..db.models import Area, Device
-from ..fleet import commands
+from ..fleet import area_updates, commands
 from ..fleet.areas import AreaError, create_area, visible
 from ..security.roles import Permission
 from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
-from .schemas import AreaCreate, AreaPublic, CommandRequest, CommandSent
+from .schemas import AreaCreate, AreaPublic, AreaUpdate, CommandRequest, CommandSent
 
 router = APIRouter(prefix="/areas", tags=["areas"])
 
@@ -44,6 +44,23 @@ async def add_area(
             audit.record(session, principal.username, "area.create", [area.id], parent=body.parent_id)
     except (AreaError, ValueError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return area
+
+
+@router.patch("/{area_id}", response_model=AreaPublic, summary="Change an area")
+async def change_area(
+    area_id: str,
+    body: AreaUpdate,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require(Permission.MANAGE_AREAS))],
+) -> Area:
+    """Rename an area or change its time zone or quiet hours; the areas below follow at once."""
+    ensure_in_scope(principal, area_id)
+    changes = body.model_dump(exclude_unset=True)
+    try:
+        area = await area_updates.update_area(services, principal.username, area_id, changes)
+    except AreaError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return area
 
 

@@ -47,6 +47,17 @@ class AreaCreate(_In):
     longitude: Longitude | None = None
 
 
+class AreaUpdate(_In):
+    """Changes to an area; quiet hours and time zone are inherited by the areas below."""
+
+    name: Name | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)] | None = None
+    quiet_start: Clock | None = Field(None, examples=["22:00"])
+    quiet_end: Clock | None = Field(None, examples=["05:00"])
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
 class AreaPublic(BaseModel):
     """An area as the API shows it."""
 

@@ -97,3 +97,4 @@ def effective(session: Session, area_id: str, attribute: str) -> object:
 def visible(areas: Iterable[Area], allowed: set[str] | None) -> list[Area]:
     """Areas within a user's scope (None: all)."""
     return [a for a in areas if allowed is None or a.id in allowed]
+
