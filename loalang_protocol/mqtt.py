@@ -92,6 +92,7 @@ class MqttLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._misc_task: asyncio.Task[None] | None = None
         self.connections = 0
+        self._fd = -1
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -286,7 +287,8 @@ class MqttLink:
 
     def _add_reader(self, sock: socket.socket) -> None:
         assert self._loop is not None
-        self._loop.add_reader(sock, self._read)
+        self._fd = sock.fileno()
+        self._loop.add_reader(self._fd, self._read)
 
     def _read(self) -> None:
         self.client.loop_read()
@@ -295,9 +297,12 @@ class MqttLink:
         self._threadsafe(self._remove_socket, sock)
 
     def _remove_socket(self, sock: socket.socket) -> None:
+        """Forget the socket by the descriptor it had (it may be closed, with fileno() -1, by now)."""
         assert self._loop is not None
-        self._loop.remove_reader(sock)
-        self._loop.remove_writer(sock)
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = -1
 
     def _on_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
         self._threadsafe(self._add_writer, sock)
@@ -305,14 +310,15 @@ class MqttLink:
     def _add_writer(self, sock: socket.socket) -> None:
         assert self._loop is not None
         if sock.fileno() >= 0:
-            self._loop.add_writer(sock, self.client.loop_write)
+            self._loop.add_writer(sock.fileno(), self.client.loop_write)
 
     def _on_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
         self._threadsafe(self._remove_writer, sock)
 
     def _remove_writer(self, sock: socket.socket) -> None:
         assert self._loop is not None
-        self._loop.remove_writer(sock)
+        if self._fd >= 0:
+            self._loop.remove_writer(self._fd)
 
     def _threadsafe(self, func: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None

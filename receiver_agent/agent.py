@@ -308,10 +308,11 @@ class Agent:
         self.state.save()
 
     async def report(self) -> None:
-        """Publish what has been applied (retained)."""
+        """Publish what has been applied (retained); the next connection reports it anyway."""
         reported = Reported(ts=int(time.time() * 1000), applied=self._held(), volume=self.state.volume)
-        await self.link.publish(topics.device(self.device_id, DeviceTopic.REPORTED),
-                                reported.model_dump_json().encode(), qos=1, retain=True)
+        with contextlib.suppress(NotConnected, asyncio.TimeoutError):
+            await self.link.publish(topics.device(self.device_id, DeviceTopic.REPORTED),
+                                    reported.model_dump_json().encode(), qos=1, retain=True)
 
     # -- commands, acknowledgements, clock -------------------------------------------------
 

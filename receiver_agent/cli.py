@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from loalang_protocol.mqtt import AuthenticationFailed
 
@@ -32,8 +33,21 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dump_tasks() -> None:
+    """Print every asyncio task's stack (SIGUSR2), for a technician chasing a stuck agent."""
+    for task in asyncio.all_tasks():
+        chain, coroutine = [], cast(Any, task.get_coro())
+        while coroutine is not None and hasattr(coroutine, "cr_frame"):
+            frame = coroutine.cr_frame
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+            coroutine = coroutine.cr_await
+        print(f"task {task.get_name()}: " + " -> ".join(chain), file=sys.stderr)
+
+
 async def _serve(run: Coroutine[Any, Any, None], stop: Callable[[], Awaitable[None]]) -> None:
     loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR2, _dump_tasks)
     task = asyncio.ensure_future(run)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print("--count must be at least 1", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to the log
     result: int = args.func(args)
     return result
 

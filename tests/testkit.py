@@ -91,6 +91,7 @@ class Fleet:
         self.controller = controller
         self.root = root
         self.agents: list[Server] = []
+        self.occurrences: list[str] = []
         self.http = httpx.Client(base_url=controller.url, timeout=15)
         self.login()
 
@@ -147,9 +148,9 @@ class Fleet:
                                                      "clock_interval_s": 2.0}), config)
         return device_id, config
 
-    def start(self, config: Path) -> Server:
+    def start(self, config: Path, env: dict[str, str] | None = None) -> Server:
         """Start `receiver-agent run` for a configuration."""
-        server = agent_process(config, config.parent / "agent.log")
+        server = agent_process(config, config.parent / "agent.log", env)
         server.start()
         self.agents.append(server)
         return server
@@ -166,9 +167,11 @@ class Fleet:
         return bool(self.device(device_id)["online"])
 
     def close(self) -> None:
-        """Stop every agent started here."""
+        """Stop every agent started here and remove the occurrences scheduled here."""
         for server in self.agents:
             server.stop()
+        for occurrence_id in self.occurrences:
+            self.http.delete(f"/api/v1/occurrences/{occurrence_id}")
         self.http.close()
 
 
@@ -236,3 +239,141 @@ def tone_onset(card_folder: Path, frequency_hz: float, min_rms: float = 300.0) -
             offset_s = (first_loud - 480) / 48000
             return times[index][1] + offset_s
     return None
+
+
+def write_steps_wav(path: Path, frequencies: list[float], step_s: float = 1.0,
+                    amplitude: float = 0.5) -> Path:
+    """A WAV made of one tone per step (300 Hz, 350 Hz, ...), so the audio tells the position."""
+    import wave
+
+    import numpy as np
+
+    rate = 48000
+    t = np.arange(int(step_s * rate)) / rate
+    pcm = np.concatenate([amplitude * np.sin(2 * np.pi * f * t) for f in frequencies])
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((pcm * 32767).astype("<i2").tobytes())
+    return path
+
+
+def dominant_frequencies(card_folder: Path, window_s: float = 0.1, min_rms: float = 300.0
+                         ) -> list[tuple[float, float]]:
+    """(wall time, dominant frequency) for each loud window of what the simulated card played."""
+    import numpy as np
+
+    from receiver_agent.audio.simulated import read_recording
+
+    pcm, times = read_recording(card_folder)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(float)
+    size = int(window_s * 48000)
+    result = []
+    for start in range(0, len(samples) - size + 1, size):
+        window = samples[start:start + size]
+        if np.sqrt(np.mean(window**2)) < min_rms:
+            continue
+        spectrum = np.abs(np.fft.rfft(window * np.hanning(size)))
+        frequency = float(np.fft.rfftfreq(size, 1 / 48000)[int(np.argmax(spectrum))])
+        result.append((times[start // 480][1], frequency))
+    return result
+
+
+def upload_media(fleet: Fleet, path: Path) -> tuple[str, int]:
+    """Upload a file through the API; returns its hash and size."""
+    with path.open("rb") as source:
+        response = fleet.http.post("/api/v1/media", files={"file": (path.name, source, "audio/wav")})
+    response.raise_for_status()
+    body = response.json()
+    return str(body["sha256"]), int(body["size"])
+
+
+def receipts(fleet: Fleet, device_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """The device's events of one type, oldest first."""
+    params = {"type": kind, "limit": 1000} if kind else {"limit": 1000}
+    response = fleet.http.get(f"/api/v1/devices/{device_id}/events", params=params)
+    response.raise_for_status()
+    events: list[dict[str, Any]] = response.json()
+    return sorted(events, key=lambda e: (e["install_id"], e["seq"]))
+
+
+def schedule(fleet: Fleet, **occurrence: Any) -> str:
+    """Add an occurrence through the API; returns its id."""
+    response = fleet.http.post("/api/v1/occurrences", json=occurrence)
+    assert response.status_code == 201, response.text
+    occurrence_id = str(response.json()["id"])
+    fleet.occurrences.append(occurrence_id)
+    return occurrence_id
+
+
+class BrokerGate:
+    """A TCP proxy in front of the broker that a test can shut (no broker) and open again."""
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import threading
+
+        from loalang_stack.ports import free_port
+
+        self.target_port = target_port
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._server: Any = None
+        self._writers: set[Any] = set()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def _call(self, coroutine: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+
+    def open(self) -> None:
+        """Accept and forward connections."""
+        self._call(self._open())
+
+    async def _open(self) -> None:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+
+    async def _client(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, upstream_writer}
+
+        async def pipe(source: Any, sink: Any) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    def shut(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        self._call(self._shut())
+
+    async def _shut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+
+def route_through(config: Path, gate: BrokerGate) -> None:
+    """Point an agent's configuration at the gate instead of the broker."""
+    settings = config_file.load(config)
+    config_file.save(settings.model_copy(update={"broker": settings.broker.model_copy(
+        update={"port": gate.port})}), config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import functools
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ..audio.sink import SAMPLE_RATE
 CHIME = ((880.0, 0.35), (660.0, 0.35), (880.0, 0.35), (660.0, 0.6))
 
 
+@functools.cache
 def chime_pcm() -> bytes:
     """The chime as 48 kHz mono s16le, each note with a soft decay."""
     samples = array.array("h")

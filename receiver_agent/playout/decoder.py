@@ -93,6 +93,9 @@ class Decoder:
         process = self.process
         if process is None or process.returncode is not None:
             return
+        # Read and discard what ffmpeg still writes: blocked on a full pipe it would never see
+        # the signal, and asyncio would never see the pipe close.
+        drain = asyncio.create_task(self._discard_output())
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -101,5 +104,12 @@ class Decoder:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+        drain.cancel()
         if self._stderr_task is not None:
             self._stderr_task.cancel()
+
+    async def _discard_output(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        with contextlib.suppress(Exception):
+            while await self.process.stdout.read(65536):
+                pass
