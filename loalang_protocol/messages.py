@@ -65,6 +65,15 @@ class Telemetry(_Strict):
     volume: Volume | None = None
     rejected_messages: int = Field(0, ge=0)
     bytes_received: int = Field(0, ge=0)
+    playing: ShortText | None = Field(None, description="occurrence on air")
+    playing_level: ShortText | None = None
+    next_occurrence: ShortText | None = None
+    next_start_ms: Millis | None = None
+    cache_bytes: int | None = Field(None, ge=0)
+    amplifier_on: bool | None = None
+    time_known: bool | None = None
+    data_month: ShortText | None = Field(None, description="month the data counter covers, YYYY-MM")
+    data_month_bytes: int | None = Field(None, ge=0, description="bytes received and sent this month")
 
 
 class Reported(_Strict):

@@ -92,6 +92,9 @@ class MqttLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._misc_task: asyncio.Task[None] | None = None
         self.connections = 0
+        self.bytes_sent = 0
+        self.messages_in = 0
+        self.messages_out = 0
         self._fd = -1
         self.client = self._make_client()
 
@@ -211,6 +214,8 @@ class MqttLink:
         if not self._session_up:
             raise NotConnected(topic)
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        self.bytes_sent += len(payload)
+        self.messages_out += 1
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise NotConnected(f"{topic}: {paho.error_string(info.rc)}")
         if qos > 0:
@@ -263,6 +268,7 @@ class MqttLink:
             log.warning("mqtt %s: connection lost", self.settings.client_id)
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        self.messages_in += 1
         try:
             self._inbox.put_nowait(message)
         except asyncio.QueueFull:

@@ -91,10 +91,12 @@ class Agent:
         self.rejected = 0
         self.dropped = 0
         self.bytes_received = 0
+        self._data_counted = 0
         self._security_times: deque[float] = deque(maxlen=MAX_SECURITY_EVENTS_PER_MINUTE)
         self._recent_commands: deque[str] = deque(maxlen=256)
         self._controllers_online: set[str] = set()
         self._rebirth: asyncio.Task[None] | None = None
+        self._record_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.link = self._make_link(backoff or Backoff())
 
@@ -131,6 +133,19 @@ class Agent:
             self.bytes_received += len(payload)
             await handler(topic, payload, retained)
         return run
+
+    def data_usage(self) -> tuple[str, int]:
+        """This month's data: what the broker connection carried (payloads plus MQTT and TCP/IP overhead
+        estimated at 60 bytes a message) and the media downloaded; kept across restarts."""
+        month = time.strftime("%Y-%m", time.gmtime())
+        if self.state.data_month != month:
+            self.state.data_month, self.state.data_month_bytes = month, 0
+        link = self.link
+        counted = self.bytes_received + link.bytes_sent + 60 * (link.messages_in + link.messages_out)
+        counted += self.engine.cache.downloaded_bytes
+        self.state.data_month_bytes += counted - self._data_counted
+        self._data_counted = counted
+        return month, self.state.data_month_bytes
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -196,8 +211,9 @@ class Agent:
         await self.link.publish(topic, payload, qos=1)
 
     async def record_event(self, event_type: str, data: dict[str, Any]) -> None:
-        """Write an event durably, then try to send it."""
-        seq = self.outbox.record(event_type, data)
+        """Write an event durably (in a thread: fsync must not stall the audio), then try to send it."""
+        async with self._record_lock:
+            seq = await asyncio.to_thread(self.outbox.record, event_type, data)
         if self.link.connected.is_set():
             # on failure it is sent again after the next connect
             with contextlib.suppress(TimeoutError, NotConnected, FileNotFoundError):
@@ -342,7 +358,23 @@ class Agent:
             return True, "birth sent"
         if command.name == "test-tone":
             return await self._test_tone(command.args)
+        if command.name == "amplifier":
+            return self._amplifier_command(command.args)
         return False, f"unknown command {command.name}"
+
+    def _amplifier_command(self, args: dict[str, Any]) -> tuple[bool, str]:
+        """A technician's check of the relay: on for a while (then off after the hold), or off."""
+        wanted = args.get("on")
+        if not isinstance(wanted, bool):
+            return False, "give on: true or on: false"
+        if wanted:
+            self.amplifier.switch_on()
+            self.amplifier.release()
+            return True, f"amplifier on for {self.amplifier.hold_s:.0f} s"
+        if self.engine.current is not None:
+            return False, "audio is playing; stop it first"
+        self.amplifier.force_off()
+        return True, "amplifier off"
 
     async def _test_tone(self, args: dict[str, Any]) -> tuple[bool, str]:
         try:
@@ -445,7 +477,16 @@ class Agent:
 
     def telemetry(self) -> Telemetry:
         """A fresh telemetry report."""
+        playing = self.engine.current
+        upcoming = self.engine.next_item()
+        month, month_bytes = self.data_usage()
         return Telemetry(
+            playing=playing.item.id if playing else None,
+            playing_level=playing.item.level.name.lower() if playing else None,
+            next_occurrence=upcoming.id if upcoming else None,
+            next_start_ms=upcoming.start_ms if upcoming else None,
+            cache_bytes=self.engine.cache.used_bytes(), amplifier_on=self.amplifier.on,
+            time_known=self.time.known, data_month=month, data_month_bytes=month_bytes,
             ts=int(time.time() * 1000), uptime_s=round(telemetry.system_uptime(), 1),
             load1=telemetry.load_average(), mem_used_pct=telemetry.memory_used_percent(),
             disk_free_mb=telemetry.disk_free_mb(self.config.data_dir), cpu_temp_c=telemetry.cpu_temperature(),

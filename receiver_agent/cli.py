@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import faulthandler
 import logging
 import os
@@ -117,6 +118,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the device's state from its own files (no network needed)."""
+    from .config import ConfigError, load
+    from .status import collect, render_json, render_text
+
+    try:
+        config = load(Path(args.config))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    status = collect(config)
+    print(render_json(status) if args.json else render_text(status))
+    return 0
+
+
+def cmd_amplifier_off(args: argparse.Namespace) -> int:
+    """Switch the amplifier off (the service manager runs this after the agent stops)."""
+    from .config import ConfigError, load
+    from .relays import make_relay
+
+    try:
+        make_relay(load(Path(args.config))).set(False)
+    except (ConfigError, OSError) as exc:
+        print(f"cannot switch the amplifier off: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="receiver-agent", description=__doc__)
@@ -142,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--prefix", default="sim", help="device id prefix")
     simulate.add_argument("--telemetry-interval", type=float, default=None)
     simulate.set_defaults(func=cmd_simulate)
+    status = sub.add_parser("status", help="print the device's state from disk, even offline")
+    status.add_argument("--config", default=DEFAULT_CONFIG)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    amp_off = sub.add_parser("amplifier-off", help="switch the amplifier off (for the service manager)")
+    amp_off.add_argument("--config", default=DEFAULT_CONFIG)
+    amp_off.set_defaults(func=cmd_amplifier_off)
     doctor = sub.add_parser("doctor", help="check this device and print a verdict per check")
     doctor.add_argument("--config", default=DEFAULT_CONFIG)
     doctor.set_defaults(func=cmd_doctor)
@@ -155,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         print("--count must be at least 1", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to the log
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # no real stderr when embedded
+        faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to the log
     result: int = args.func(args)
     return result
 

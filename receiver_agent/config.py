@@ -69,7 +69,7 @@ class AgentConfig(_Section):
     broker: BrokerConfig = Field(description="the `[broker]` table")
     audio: AudioConfig = Field(default_factory=AudioConfig, description="the `[audio]` table")
     amplifier: AmplifierConfig = Field(default_factory=AmplifierConfig, description="the `[amplifier]` table")
-    cache_quota_mb: int = Field(2000, ge=50, le=1_000_000, description="disk space the media cache may use")
+    cache_quota_mb: int = Field(2000, ge=1, le=1_000_000, description="disk space the media cache may use")
     emergency_volume_floor: int = Field(90, ge=0, le=100, description="an emergency plays at least this loud")
     telemetry_interval_s: float = Field(
         60.0, ge=0.2, le=3600, description="seconds between telemetry reports (at most the keepalive)")

@@ -38,17 +38,29 @@ class Outbox:
         self.state = state
         self.topic = topics.device(device_id, DeviceTopic.EVENT)
         folder.mkdir(parents=True, exist_ok=True)
+        highest = max((self._seq_of(path) for path in self.pending()), default=0)
+        if highest > state.event_seq:  # written just before a power cut, before the counter was saved
+            state.event_seq = highest
+            state.save()
+
+    def _seq_of(self, path: Path) -> int:
+        try:
+            return int(path.stem.rsplit("-", 1)[1]) if path.stem.startswith(self.state.install_id) else 0
+        except (IndexError, ValueError):
+            return 0
 
     def _path(self, seq: int) -> Path:
         return self.folder / f"{self.state.install_id}-{seq:012d}.json"
 
     def record(self, event_type: str, data: dict[str, Any]) -> int:
         """Write a new event durably; returns its sequence number."""
-        seq = self.state.next_event_seq()
+        seq = self.state.event_seq + 1
         event = DeviceEvent(install_id=self.state.install_id, seq=seq, type=event_type,
                             ts=int(time.time() * 1000), data=data)
         payload = envelope.seal(self.topic, event.model_dump(), self.key, Counter(0, seq), EVENT_TTL_S)
-        write_atomic(self._path(seq), payload)
+        write_atomic(self._path(seq), payload)  # the event first: its file also holds the counter
+        self.state.event_seq = seq
+        self.state.save()
         return seq
 
     def pending(self) -> list[Path]:

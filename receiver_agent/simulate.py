@@ -124,7 +124,14 @@ async def run_agents(config_paths: list[Path], telemetry_interval_s: float | Non
 
 
 async def _run_one(agent: Agent) -> None:
-    try:
-        await agent.run()
-    except AuthenticationFailed as exc:
-        log.error("device %s: %s; this receiver stops", agent.device_id, exc)
+    """One receiver; a crash restarts it (as the service manager would) without touching the others."""
+    while True:
+        try:
+            await agent.run()
+            return
+        except AuthenticationFailed as exc:
+            log.error("device %s: %s; this receiver stops", agent.device_id, exc)
+            return
+        except Exception:
+            log.exception("device %s: agent failed; restarting it in 5 s", agent.device_id)
+            await asyncio.sleep(5)

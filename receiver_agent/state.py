@@ -27,6 +27,8 @@ class AgentState:
     held_areas: dict[str, int] = field(default_factory=dict)
     volume: int | None = None
     areas: list[str] = field(default_factory=list)
+    data_month: str = ""
+    data_month_bytes: int = 0
     replay: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
@@ -42,6 +44,8 @@ class AgentState:
             held_areas={str(k): int(v) for k, v in dict(data.get("held_areas", {})).items()},
             volume=data.get("volume"),
             areas=[str(a) for a in data.get("areas", [])],
+            data_month=str(data.get("data_month", "")),
+            data_month_bytes=int(data.get("data_month_bytes", 0)),
             replay=dict(data.get("replay", {})),
         )
 
@@ -50,7 +54,7 @@ class AgentState:
         write_json(self.path, {
             "install_id": self.install_id, "boot": self.boot, "event_seq": self.event_seq,
             "held_device": self.held_device, "held_areas": self.held_areas, "volume": self.volume,
-            "areas": self.areas,
+            "areas": self.areas, "data_month": self.data_month, "data_month_bytes": self.data_month_bytes,
             "replay": self.replay,
         })
 
@@ -60,8 +64,3 @@ class AgentState:
         self.save()
         return self.boot
 
-    def next_event_seq(self) -> int:
-        """Reserve the next event number (saved before the event is written)."""
-        self.event_seq += 1
-        self.save()
-        return self.event_seq

@@ -25,6 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     mqtt, password = broker.start(config)
     redis_port = free_port()
     redis_server = redis.start(root / "redis", redis_port)
-    yield Stack(root, config, mqtt, password, redis_server, redis_port)
-    redis_server.stop()
-    mqtt.stop()
+    running = Stack(root, config, mqtt, password, redis_server, redis_port)
+    yield running
+    running.redis.stop()
+    running.broker.stop()  # the broker now running: a test may have restarted it

@@ -87,13 +87,13 @@ class Fleet:
 
     _ids = itertools.count(1)
 
-    def __init__(self, controller: ControllerProcess, root: Path) -> None:
+    def __init__(self, controller: ControllerProcess, root: Path, password: str = ADMIN_PASSWORD) -> None:
         self.controller = controller
         self.root = root
         self.agents: list[Server] = []
         self.occurrences: list[str] = []
         self.http = httpx.Client(base_url=controller.url, timeout=15)
-        self.login()
+        self.login(password=password)
 
     def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
         """Log in and keep the token for later calls."""
@@ -377,3 +377,23 @@ def route_through(config: Path, gate: BrokerGate) -> None:
     settings = config_file.load(config)
     config_file.save(settings.model_copy(update={"broker": settings.broker.model_copy(
         update={"port": gate.port})}), config)
+
+
+def publish_as_controller(stack: Stack, controller: ControllerProcess, topic: str, body: dict[str, Any],
+                          retain: bool = True) -> None:
+    """Sign body with the controller's own key and counter and publish it, as the controller would."""
+    import json as json_module
+
+    import redis as redis_client
+
+    from loalang_protocol import envelope
+    from loalang_protocol.envelope import Counter
+    from loalang_protocol.keys import KeyPair
+
+    keys = controller.data_dir / "keys"
+    certificate = json_module.loads((keys / "signing.cert.json").read_text())
+    store = redis_client.Redis(port=stack.redis_port)
+    store.set("loa:sig:epoch", int(time.time() * 1000), nx=True)
+    counter = Counter(int(store.get("loa:sig:epoch")), int(store.incr("loa:sig:seq")))  # type: ignore[arg-type]
+    payload = envelope.seal(topic, body, KeyPair.load(keys / "signing.key"), counter, 3600, certificate)
+    mqtt_publish(stack, topic, payload, retain=retain)

@@ -53,6 +53,7 @@ class MediaCache:
     quota_bytes: int = 2_000_000_000
     clock: Callable[[], float] = time.monotonic
     _retries: dict[str, _Retry] = field(default_factory=dict)
+    downloaded_bytes: int = 0
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,7 @@ class MediaCache:
                         if written > size:
                             raise DownloadError("too_large", f"more than the announced {size} bytes")
                         out.write(chunk)
+                        self.downloaded_bytes += len(chunk)
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"http_{exc.code}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:

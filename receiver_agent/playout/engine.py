@@ -105,6 +105,12 @@ class Engine:
                 await self._discard_prepared(item_id)
             self.amplifier.force_off()
 
+    def next_item(self) -> Item | None:
+        """The next pending occurrence to start, for telemetry and the status page."""
+        now = self.time.now_ms()
+        upcoming = [item for _, item in self.schedule.pending() if item.start_ms > now]
+        return min(upcoming, key=lambda item: item.start_ms, default=None)
+
     def wake(self) -> None:
         """Look again now (the schedule changed)."""
         self._wake.set()

@@ -17,7 +17,7 @@ from ..audio.sink import SAMPLE_BYTES, SAMPLE_RATE, AudioSink
 from .decoder import Decoder
 
 FRAMES_PER_MS = SAMPLE_RATE // 1000
-WRITE_AHEAD_FRAMES = 12 * 480  # 120 ms queued at most while playing
+WRITE_AHEAD_FRAMES = 30 * 480  # 300 ms queued: a cut-in flushes it; a slow fsync cannot starve it
 READ_BYTES = 4 * 480 * SAMPLE_BYTES
 PREROLL_BYTES = 10 * 480 * SAMPLE_BYTES
 

@@ -26,9 +26,11 @@ def _reasons(fleet: Fleet, device_id: str) -> list[str]:
 
 
 def _started(fleet: Fleet) -> str:
+    """An agent online whose clock is trusted (expiry can only be judged with a known time)."""
     device_id, config = fleet.enrolled_agent()
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 5.0, what="online")
+    wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("time_known"), 10.0, what="time known")
     return device_id
 
 

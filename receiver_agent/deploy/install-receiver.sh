@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install the loalang receiver agent on Raspberry Pi OS (Debian 12, arm64) and enrol it.
+#   sudo ./install-receiver.sh --controller https://radio.example.vn --code K7QM-2XWD-9RTA [--wheel FILE]
+# Safe to run again: it upgrades the agent and keeps the enrolment unless a new code is given.
+set -euo pipefail
+
+controller="" code="" wheel=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --controller) controller="$2"; shift 2 ;;
+        --code) code="$2"; shift 2 ;;
+        --wheel) wheel="$2"; shift 2 ;;
+        *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+done
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run as root (sudo)" >&2
+    exit 2
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends python3 python3-venv ffmpeg alsa-utils ca-certificates \
+    python3-gpiozero python3-lgpio || apt-get install -y -q --no-install-recommends python3 python3-venv \
+    ffmpeg alsa-utils ca-certificates
+
+id loalang >/dev/null 2>&1 || useradd --system --home /var/lib/loalang --shell /usr/sbin/nologin loalang
+for group in audio gpio; do
+    getent group "$group" >/dev/null && usermod -aG "$group" loalang
+done
+install -d -o loalang -g loalang -m 0750 /var/lib/loalang /etc/loalang
+
+python3 -m venv --system-site-packages /opt/loalang/venv
+/opt/loalang/venv/bin/pip install -q --upgrade pip
+/opt/loalang/venv/bin/pip install -q "${wheel:-loalang[agent]}"
+
+if [ -n "$code" ]; then
+    if [ -z "$controller" ]; then
+        echo "--code needs --controller" >&2
+        exit 2
+    fi
+    runuser -u loalang -- /opt/loalang/venv/bin/receiver-agent enroll --controller "$controller" \
+        --code "$code" --config /etc/loalang/agent.toml --data-dir /var/lib/loalang
+    # A real board drives a real card and relay.
+    sed -i 's/^sink = "simulated"/sink = "alsa"/; s/^driver = "simulated"/driver = "gpio"/' /etc/loalang/agent.toml
+fi
+
+install -m 0644 "$(dirname "$0")/loalang-agent.service" /etc/systemd/system/loalang-agent.service \
+    2>/dev/null || /opt/loalang/venv/bin/python - <<'PY'
+import importlib.resources, shutil
+unit = importlib.resources.files("receiver_agent") / "deploy" / "loalang-agent.service"
+shutil.copy(unit, "/etc/systemd/system/loalang-agent.service")
+PY
+systemctl daemon-reload
+systemctl enable --now loalang-agent.service
+sleep 3
+runuser -u loalang -- /opt/loalang/venv/bin/receiver-agent doctor --config /etc/loalang/agent.toml || true
