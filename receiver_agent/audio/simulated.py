@@ -72,6 +72,7 @@ class SimulatedSoundCard:
         self.name = name
         self.folder = folder
         self.volume = 100
+        self.software_gain = 1.0  # the simulated card has a mixer
         self._buffer = bytearray()
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None

@@ -14,6 +14,7 @@ class AudioSink(Protocol):
     """A PCM output (48 kHz mono s16le) that reports its delay the way ALSA does."""
 
     name: str
+    software_gain: float  # what the decoder multiplies by: 1.0 when the card's mixer sets the volume
 
     def write(self, pcm: bytes) -> int:
         """Queue PCM; returns the bytes accepted (fewer when the buffer is full)."""

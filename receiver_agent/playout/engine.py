@@ -234,12 +234,12 @@ class Engine:
         await self.player.play(decoder, start_at, progress, started, first)
 
     def _arguments(self, occurrence: Occurrence, position_ms: int) -> list[str]:
-        source = occurrence.source
+        source, gain = occurrence.source, self.sink.software_gain
         if source.type == "tone":
-            return tone_arguments(source.frequency_hz, occurrence.duration_ms, position_ms)
+            return tone_arguments(source.frequency_hz, occurrence.duration_ms, position_ms, gain)
         if source.type == "media" and self.cache.has(source.sha256):
-            return file_arguments(self.cache.path(source.sha256), position_ms)
-        return file_arguments(self.attention, 0)  # attention signal, or an emergency whose file is missing
+            return file_arguments(self.cache.path(source.sha256), position_ms, gain)
+        return file_arguments(self.attention, 0, gain)  # attention signal; an emergency without its file
 
     async def _interrupt(self, item: Item, position_ms: int) -> None:
         await self.stop_current()
