@@ -17,7 +17,7 @@ from loalang_protocol import topics
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
-from .api import areas, auth, devices, enroll, media, occurrences, system
+from .api import areas, auth, device_logs, devices, enroll, media, occurrences, system
 from .broker_accounts.mosquitto import MosquittoDynsec
 from .context import Services
 from .counters import Counters
@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
 
     app.include_router(media.router)
+    app.include_router(device_logs.router)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

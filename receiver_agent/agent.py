@@ -13,6 +13,8 @@ import contextlib
 import logging
 import random
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from typing import Any
 
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 
 from loalang_protocol import envelope, topics
 from loalang_protocol.envelope import ControllerVerifier, Opened, Rejected, ReplayGuard
+from loalang_protocol.http_auth import sign_request
 from loalang_protocol.keys import KeyPair, public_from_text
 from loalang_protocol.messages import (
     ClockReply,
@@ -36,7 +39,7 @@ from loalang_protocol.messages import (
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink, NotConnected
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
-from . import __version__, health, telemetry
+from . import __version__, health, logbuffer, status_page, telemetry
 from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
@@ -49,6 +52,7 @@ from .playout.engine import Engine
 from .playout.schedule import Schedule
 from .relays import make_relay
 from .state import AgentState
+from .storage import write_json
 from .timekeeper import TimeKeeper, system_clock_synchronised
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ log = logging.getLogger(__name__)
 MAX_SECURITY_EVENTS_PER_MINUTE = 20
 MAX_TONE_SECONDS = 10.0
 REBIRTH_WINDOW_S = 3.0
+MAX_LOG_UPLOAD_BYTES = 256 * 1024
 
 
 class Agent:
@@ -159,12 +164,19 @@ class Agent:
             asyncio.create_task(self._telemetry_loop()),
             asyncio.create_task(self._clock_loop()),
             asyncio.create_task(self.engine.run()),
+            asyncio.create_task(self._status_page()),
         ]
         try:
             await self.link.run()
         finally:
             for task in self._tasks:
                 task.cancel()
+
+    async def _status_page(self) -> None:
+        try:
+            await status_page.serve(self.config)
+        except OSError as exc:
+            log.error("device %s: status page not served: %s", self.device_id, exc)
 
     async def stop(self) -> None:
         """Disconnect cleanly: mark ourselves offline first, since a clean disconnect sends no will."""
@@ -255,18 +267,24 @@ class Agent:
 
     # -- desired state ---------------------------------------------------------------------
 
-    async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
-        """Apply the device's own desired state: settings and area membership."""
+    async def _desired(self, topic: str, payload: bytes, retained: bool, scope: str,
+                       target: str | None) -> DesiredState | None:
+        """Verify a desired state addressed to this topic's target; None when it is not to be applied."""
         if not payload:
-            return
+            return None  # a cleared retained message
         opened = await self._open(topic, payload, retained)
         if opened is None:
-            return
-        desired = await self._model(topic, DesiredState, opened.body)
-        if desired is None or desired.scope != "device" or desired.target != self.device_id:
-            return
+            return None
+        desired: DesiredState | None = await self._model(topic, DesiredState, opened.body)
+        if desired is None or desired.scope != scope or desired.target != target:
+            return None
         self._accept(topic, opened)
-        if desired.version <= self.state.held_device:
+        return desired
+
+    async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Apply the device's own desired state: settings and area membership."""
+        desired = await self._desired(topic, payload, retained, "device", self.device_id)
+        if desired is None or desired.version <= self.state.held_device:
             return
         if desired.settings.volume is not None:
             self.sink.set_volume(desired.settings.volume)
@@ -281,17 +299,9 @@ class Agent:
 
     async def on_area_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Take an area's desired state."""
-        if not payload:
-            return
-        opened = await self._open(topic, payload, retained)
-        if opened is None:
-            return
-        desired = await self._model(topic, DesiredState, opened.body)
         parsed = topics.parse(topic)
-        if desired is None or parsed is None or desired.scope != "area" or desired.target != parsed.ident:
-            return
-        self._accept(topic, opened)
-        if desired.version > self.state.held_areas.get(desired.target, 0):
+        desired = await self._desired(topic, payload, retained, "area", parsed.ident if parsed else None)
+        if desired is not None and desired.version > self.state.held_areas.get(desired.target, 0):
             depth = self.areas.index(desired.target) if desired.target in self.areas else 0
             await self._take_schedule(desired.target, depth, desired)
             self.state.held_areas[desired.target] = desired.version
@@ -360,7 +370,30 @@ class Agent:
             return await self._test_tone(command.args)
         if command.name == "amplifier":
             return self._amplifier_command(command.args)
+        if command.name == "reboot":
+            return self._request_reboot(command.id)
+        if command.name == "upload-logs":
+            return await self._upload_logs()
         return False, f"unknown command {command.name}"
+
+    def _request_reboot(self, command_id: str) -> tuple[bool, str]:
+        """Ask the service manager to reboot the board (a root path unit watches this file)."""
+        write_json(self.config.data_dir / "reboot-request", {"command": command_id, "ts": time.time()})
+        log.warning("device %s: reboot requested by command %s", self.device_id, command_id)
+        return True, "reboot requested"
+
+    async def _upload_logs(self) -> tuple[bool, str]:
+        """Send the recent log lines to the controller, signed like every device request."""
+        body = logbuffer.RECENT.text(self.device_id).encode()[-MAX_LOG_UPLOAD_BYTES:]
+        path = f"/api/v1/devices/{self.device_id}/logs"
+        headers = {**sign_request(self.key, self.device_id, "POST", path), "Content-Type": "text/plain"}
+        request = urllib.request.Request(self.config.controller_url.rstrip("/") + path, data=body,  # noqa: S310
+                                         headers=headers, method="POST")
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, request, timeout=30)
+        except (urllib.error.URLError, OSError) as exc:
+            return False, f"upload failed: {getattr(exc, 'reason', exc)}"[:200]
+        return True, f"uploaded {len(body)} bytes of log"
 
     def _amplifier_command(self, args: dict[str, Any]) -> tuple[bool, str]:
         """A technician's check of the relay: on for a while (then off after the hold), or off."""

@@ -16,6 +16,8 @@ from typing import Any, cast
 
 from loalang_protocol.mqtt import AuthenticationFailed
 
+from . import logbuffer
+
 DEFAULT_CONFIG = "/etc/loalang/agent.toml"
 EXIT_AUTH = 3
 
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print("--count must be at least 1", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logbuffer.install()
     with contextlib.suppress(AttributeError, ValueError, OSError):  # no real stderr when embedded
         faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to the log
     result: int = args.func(args)

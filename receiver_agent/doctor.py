@@ -22,6 +22,7 @@ from . import config as config_file
 from . import health
 from .clock import ClockSync
 from .config import AgentConfig
+from .relays import make_relay
 from .sinks import make_sink
 from .timekeeper import system_clock_synchronised
 
@@ -96,6 +97,34 @@ def check_sink(config: AgentConfig) -> str:
         return make_sink(config).check()
     except OSError as exc:
         raise CheckFailed(f"audio output not usable: {exc}") from None
+
+
+def check_relay(config: AgentConfig, agent_running: bool) -> str:
+    """The amplifier relay switches on and off (left to the agent while it runs)."""
+    driver = make_relay(config)
+    if agent_running:
+        return f"relay is {'on' if driver.get() else 'off'} (the running agent drives it)"
+    driver.set(True)
+    switched_on = driver.get()
+    driver.set(False)
+    if not switched_on or driver.get():
+        raise CheckFailed("the amplifier relay does not follow its pin; check the wiring and gpio_pin")
+    return "relay switches on and off"
+
+
+def check_cache(config: AgentConfig) -> str:
+    """The media cache is within its quota and holds only media."""
+    folder = config.data_dir / "cache"
+    if not folder.exists():
+        return "media cache is empty"
+    files = [p for p in folder.iterdir() if p.is_file()]
+    used = sum(p.stat().st_size for p in files)
+    if used > config.cache_quota_mb * 1_000_000:
+        raise CheckFailed(f"media cache holds {used / 1e6:.0f} MB, over its {config.cache_quota_mb} MB quota")
+    strangers = [p.name for p in files if not p.name.split(".")[0].isalnum() or len(p.name) < 64]
+    if strangers:
+        raise CheckFailed(f"media cache holds files that are not media: {', '.join(strangers[:3])}")
+    return f"media cache {used / 1e6:.1f} MB of {config.cache_quota_mb} MB, {len(files)} files"
 
 
 async def _session_checks(config: AgentConfig, running: dict[str, object] | None) -> tuple[str, str]:
@@ -185,5 +214,8 @@ def run_checks(config_path: Path) -> list[Verdict]:
             if not failed_login:
                 verdicts.insert(-1, Verdict("login", True, f"logged in as {config.broker.username}"))
     verdicts.append(_check("audio", lambda: check_sink(config)))
+    agent_running = health.read(config.data_dir, max_age_s=3 * config.telemetry_interval_s + 5) is not None
+    verdicts.append(_check("relay", lambda: check_relay(config, agent_running)))
+    verdicts.append(_check("cache", lambda: check_cache(config)))
     verdicts.append(_check("disk", lambda: check_disk(config)))
     return verdicts

@@ -8,11 +8,8 @@ from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from loalang_protocol.http_auth import SIGNATURE_HEADER, TIME_HEADER, verify_request
-from loalang_protocol.keys import public_from_text
-
 from .. import audit
-from ..db.models import Device
+from ..security.device_auth import authenticated_device
 from ..security.roles import Permission
 from .deps import Principal, ServicesDep, require
 
@@ -46,15 +43,7 @@ async def upload(
 @router.get("/media/{sha256}", summary="Download media (enrolled devices only)", response_class=FileResponse)
 async def download(sha256: str, request: Request, services: ServicesDep) -> FileResponse:
     """Serve a stored file to a device that signs its request with its enrolled key; Range supported."""
-    device_id = request.headers.get("x-loa-device", "")
-    with services.db.session() as session:
-        device = session.get(Device, device_id[:48]) if device_id else None
-    denied = HTTPException(status.HTTP_403_FORBIDDEN, "only enrolled devices may download media")
-    if device is None or not device.public_key:
-        raise denied
-    if not verify_request(public_from_text(device.public_key), "GET", request.url.path,
-                          request.headers.get(TIME_HEADER, ""), request.headers.get(SIGNATURE_HEADER, "")):
-        raise denied
+    authenticated_device(request, services)
     path = services.media.path(sha256)
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from loalang_protocol.slugs import check_slug, slugify
 
-from ..db.models import Area
+from ..db.models import Area, Base
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 MAX_DEPTH = 12
@@ -49,10 +49,10 @@ def subtree(parents: dict[str, str | None], root_id: str) -> set[str]:
     return found
 
 
-def unique_id(session: Session, wanted: str) -> str:
-    """wanted, or wanted with a number appended if taken."""
+def unique_id(session: Session, wanted: str, model: type[Base] = Area) -> str:
+    """wanted, or wanted with a number appended if a row of model already has that id."""
     candidate, n = wanted, 2
-    while session.get(Area, candidate) is not None:
+    while session.get(model, candidate) is not None:
         candidate = check_slug(f"{wanted[:44].rstrip('-')}-{n}")
         n += 1
     return candidate

@@ -26,17 +26,16 @@ def new_command_id() -> str:
 
 async def send_to_device(services: Services, device_id: str, name: str, args: dict[str, Any]) -> str:
     """Publish a command to one device; returns its id."""
-    command = Command(id=new_command_id(), name=name, args=args)
-    topic = topics.device(device_id, DeviceTopic.COMMAND)
-    payload = await services.signer.seal(topic, command.model_dump(), services.settings.command_ttl_s)
-    await services.link.publish(topic, payload, qos=1)
-    return command.id
+    return await _send(services, topics.device(device_id, DeviceTopic.COMMAND), name, args)
 
 
 async def send_to_area(services: Services, area_id: str, name: str, args: dict[str, Any]) -> str:
     """Publish a command once to an area; every device below it receives it."""
+    return await _send(services, topics.area(area_id, AreaTopic.COMMAND), name, args)
+
+
+async def _send(services: Services, topic: str, name: str, args: dict[str, Any]) -> str:
     command = Command(id=new_command_id(), name=name, args=args)
-    topic = topics.area(area_id, AreaTopic.COMMAND)
     payload = await services.signer.seal(topic, command.model_dump(), services.settings.command_ttl_s)
     await services.link.publish(topic, payload, qos=1)
     return command.id

@@ -18,7 +18,7 @@ from ..broker_accounts.base import DeviceAccount
 from ..context import Services
 from ..db.models import Area, ClaimCode, Device
 from . import claim_codes, desired
-from .areas import chain, parent_map
+from .areas import chain, parent_map, unique_id
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,6 @@ class Enrolment:
     root_public_key: str
 
 
-def _unique_device_id(session: Session, wanted: str) -> str:
-    candidate, n = wanted, 2
-    while session.get(Device, candidate) is not None:
-        candidate = check_slug(f"{wanted[:44].rstrip('-')}-{n}")
-        n += 1
-    return candidate
-
-
 def issue_claim_code(session: Session, device: Device, ttl_s: int) -> IssuedCode:
     """Make a new one-time code for device; earlier unused codes stop working."""
     now = datetime.now(UTC)
@@ -83,7 +75,7 @@ def register_device(
             if session.get(Device, device_id) is not None:
                 raise DeviceError(f"device {device_id!r} already exists")
         else:
-            device_id = _unique_device_id(session, slugify(name))
+            device_id = unique_id(session, slugify(name), Device)
         device = Device(id=device_id, name=name, area_id=area_id, latitude=latitude, longitude=longitude,
                         is_test=is_test, volume=70, desired_version=0)
         session.add(device)

@@ -51,7 +51,11 @@ import importlib.resources, shutil
 unit = importlib.resources.files("receiver_agent") / "deploy" / "loalang-agent.service"
 shutil.copy(unit, "/etc/systemd/system/loalang-agent.service")
 PY
+for unit in loalang-reboot.path loalang-reboot.service; do
+    install -m 0644 "$(dirname "$0")/$unit" "/etc/systemd/system/$unit"
+done
 systemctl daemon-reload
+systemctl enable --now loalang-reboot.path
 systemctl enable --now loalang-agent.service
 sleep 3
 runuser -u loalang -- /opt/loalang/venv/bin/receiver-agent doctor --config /etc/loalang/agent.toml || true

@@ -48,7 +48,7 @@ def enrolled(fleet: Fleet) -> Path:
 def test_healthy_device_passes_every_check(enrolled: Path) -> None:
     code, output = doctor(enrolled)
     assert code == 0, output
-    for name in ("config", "key", "broker", "login", "clock", "audio", "disk"):
+    for name in ("config", "key", "broker", "login", "clock", "audio", "relay", "cache", "disk"):
         assert verdict(output, name).startswith("[ ok ]"), output
     assert "all checks passed" in output
 
@@ -113,3 +113,22 @@ def test_audio_unusable(enrolled: Path) -> None:
 def test_disk_too_full(enrolled: Path) -> None:
     line = verdict(doctor(enrolled, LOALANG_DOCTOR_MIN_FREE_MB=str(10**12))[1], "disk")
     assert line.startswith("[FAIL]") and "MB are needed" in line
+
+
+def test_cache_over_quota_and_foreign_files(enrolled: Path) -> None:
+    cache = enrolled.parent / "cache"
+    cache.mkdir(exist_ok=True)
+    (cache / "holiday-photos.zip").write_bytes(b"x")
+    assert "not media" in verdict(doctor(enrolled)[1], "cache")
+    (cache / "holiday-photos.zip").unlink()
+    (cache / ("ab" * 32)).write_bytes(bytes(2_000_000))
+    _edit(enrolled, cache_quota_mb=1)
+    line = verdict(doctor(enrolled)[1], "cache")
+    assert line.startswith("[FAIL]") and "over its 1 MB quota" in line
+
+
+def test_relay_that_does_not_follow(enrolled: Path) -> None:
+    relay = enrolled.parent / "amplifier"
+    relay.mkdir(parents=True, exist_ok=True)  # a directory where the pin's value should be: writes fail
+    line = verdict(doctor(enrolled)[1], "relay")
+    assert line.startswith("[FAIL]")

@@ -105,3 +105,22 @@ def test_the_cache_stays_within_its_quota(fleet: Fleet, tmp_path: Path) -> None:
     assert used <= 3_000_000, used
     kept = {p.name for p in cache.iterdir()}
     assert kept == {sha for sha, _ in files[:3]}, "the soonest needed are kept"
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(fleet: Fleet, controller: ControllerProcess,
+                                                          tmp_path: Path) -> None:
+    sha, size = upload_media(fleet, write_steps_wav(tmp_path / "long.wav", [300.0] * 20))
+    original = (controller.data_dir / "media" / sha).read_bytes()
+    device_id, config = fleet.enrolled_agent(area="thon-b")
+    cache = config_file.load(config).data_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / f"{sha}.part").write_bytes(original[: size // 2])  # what a cut connection left behind
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 5.0, what="online")
+    schedule(fleet, area_id="thon-b", level="normal", start_ms=int(time.time() * 1000) + 120_000,
+             duration_ms=20_000, source={"type": "media", "sha256": sha, "size": size})
+    wait_for(lambda: any(r["data"]["sha256"] == sha for r in receipts(fleet, device_id, "downloaded")), 15.0,
+             what="download finished")
+    assert (cache / sha).read_bytes() == original
+    access_log = (controller.data_dir / "controller.log").read_text()
+    assert f'"GET /media/{sha} HTTP/1.1" 206' in access_log, "the rest was fetched with a Range request"
