@@ -145,7 +145,7 @@ class MqttLink:
                     await self._connect_once()
                 except AuthenticationFailed:
                     raise
-                except (TimeoutError, OSError, ConnectionError) as exc:
+                except (TimeoutError, OSError, ConnectionError, NotConnected) as exc:
                     log.info("mqtt %s: connection to %s:%s failed: %s", self.settings.client_id,
                              self.settings.host, self.settings.port, exc or type(exc).__name__)
                 else:

@@ -52,7 +52,7 @@ from .playout.engine import Engine
 from .playout.schedule import Schedule
 from .relays import make_relay
 from .state import AgentState
-from .storage import write_json
+from .storage import WRITER, write_json
 from .timekeeper import TimeKeeper, system_clock_synchronised
 
 log = logging.getLogger(__name__)
@@ -184,8 +184,10 @@ class Agent:
             with contextlib.suppress(TimeoutError, NotConnected):
                 await self.link.publish(self._status_topic, self._status(online=False), qos=1, retain=True)
         await self.link.close()
+        health.mark_stopped(self.config.data_dir)
         self.amplifier.force_off()
         self.sink.close()
+        await asyncio.to_thread(WRITER.flush)
 
     @property
     def _status_topic(self) -> str:

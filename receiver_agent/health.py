@@ -19,6 +19,13 @@ def write(data_dir: Path, **facts: Any) -> None:
 def read(data_dir: Path, max_age_s: float) -> dict[str, Any] | None:
     """The running agent's last report, or None when it is missing or stale."""
     data = read_json(data_dir / FILE_NAME, None)
-    if not isinstance(data, dict) or time.time() - float(data.get("ts", 0)) > max_age_s:
+    if not isinstance(data, dict) or data.get("stopped"):
+        return None
+    if time.time() - float(data.get("ts", 0)) > max_age_s:
         return None
     return data
+
+
+def mark_stopped(data_dir: Path) -> None:
+    """The agent stopped cleanly: it is not running, however fresh its last report."""
+    write_json(data_dir / FILE_NAME, {"ts": time.time(), "stopped": True}, durable=False)

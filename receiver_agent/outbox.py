@@ -20,7 +20,7 @@ from loalang_protocol.messages import DeviceEvent
 from loalang_protocol.topics import DeviceTopic
 
 from .state import AgentState
-from .storage import write_atomic
+from .storage import read_json, write_atomic, write_json
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,11 @@ class Outbox:
         self.state = state
         self.topic = topics.device(device_id, DeviceTopic.EVENT)
         folder.mkdir(parents=True, exist_ok=True)
-        highest = max((self._seq_of(path) for path in self.pending()), default=0)
-        if highest > state.event_seq:  # written just before a power cut, before the counter was saved
-            state.event_seq = highest
-            state.save()
+        self._counter = folder / "counter"  # no .json: not an event
+        saved = read_json(self._counter, {})
+        self.seq = int(saved.get("seq", 0)) if saved.get("install_id") == state.install_id else 0
+        # An event written just before a power cut, before its counter: the file tells.
+        self.seq = max([self.seq, *(self._seq_of(path) for path in self.pending())])
 
     def _seq_of(self, path: Path) -> int:
         try:
@@ -53,14 +54,14 @@ class Outbox:
         return self.folder / f"{self.state.install_id}-{seq:012d}.json"
 
     def record(self, event_type: str, data: dict[str, Any]) -> int:
-        """Write a new event durably; returns its sequence number."""
-        seq = self.state.event_seq + 1
+        """Write a new event durably; returns its sequence number (blocking: call it off the loop)."""
+        seq = self.seq + 1
         event = DeviceEvent(install_id=self.state.install_id, seq=seq, type=event_type,
                             ts=int(time.time() * 1000), data=data)
         payload = envelope.seal(self.topic, event.model_dump(), self.key, Counter(0, seq), EVENT_TTL_S)
-        write_atomic(self._path(seq), payload)  # the event first: its file also holds the counter
-        self.state.event_seq = seq
-        self.state.save()
+        write_atomic(self._path(seq), payload)  # the event first: until its counter is saved, it tells
+        write_json(self._counter, {"install_id": self.state.install_id, "seq": seq})
+        self.seq = seq
         return seq
 
     def pending(self) -> list[Path]:

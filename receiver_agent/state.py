@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .storage import read_json, write_json
+from .storage import read_json, write_json, write_json_soon
 
 
 def new_install_id() -> str:
@@ -22,7 +22,6 @@ class AgentState:
     path: Path
     install_id: str
     boot: int = 0
-    event_seq: int = 0
     held_device: int = 0
     held_areas: dict[str, int] = field(default_factory=dict)
     volume: int | None = None
@@ -39,7 +38,6 @@ class AgentState:
             path=path,
             install_id=str(data.get("install_id") or new_install_id()),
             boot=int(data.get("boot", 0)),
-            event_seq=int(data.get("event_seq", 0)),
             held_device=int(data.get("held_device", 0)),
             held_areas={str(k): int(v) for k, v in dict(data.get("held_areas", {})).items()},
             volume=data.get("volume"),
@@ -49,10 +47,10 @@ class AgentState:
             replay=dict(data.get("replay", {})),
         )
 
-    def save(self) -> None:
-        """Write the state atomically."""
-        write_json(self.path, {
-            "install_id": self.install_id, "boot": self.boot, "event_seq": self.event_seq,
+    def save(self, now: bool = False) -> None:
+        """Write the state atomically: at once when now, else from the background writer."""
+        (write_json if now else write_json_soon)(self.path, {
+            "install_id": self.install_id, "boot": self.boot,
             "held_device": self.held_device, "held_areas": self.held_areas, "volume": self.volume,
             "areas": self.areas, "data_month": self.data_month, "data_month_bytes": self.data_month_bytes,
             "replay": self.replay,
@@ -61,6 +59,6 @@ class AgentState:
     def next_boot(self) -> int:
         """Count a start of the agent and save it before anything else happens."""
         self.boot += 1
-        self.save()
+        self.save(now=True)
         return self.boot
 

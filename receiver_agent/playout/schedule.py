@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from loalang_protocol.messages import Occurrence, QuietHours
 
-from ..storage import read_json, write_json
+from ..storage import read_json, write_json_soon
 from .arbiter import Item, Level
 
 FAR_PAST_MS = 24 * 3600 * 1000
@@ -84,8 +84,8 @@ class Schedule:
         self.done &= set(self._occurrences)
 
     def save(self) -> None:
-        """Write the schedule atomically."""
-        write_json(self.path, {"sources": self._sources, "done": sorted(self.done)})
+        """Write the schedule atomically, from the background writer."""
+        write_json_soon(self.path, {"sources": self._sources, "done": sorted(self.done)})
 
     def mark_done(self, occurrence_id: str) -> None:
         """Never play this occurrence again (completed, missed, skipped, preempted, failed)."""

@@ -10,6 +10,7 @@ from loalang_protocol.keys import KeyPair
 from loalang_protocol.messages import DeviceEvent
 from receiver_agent.outbox import Outbox
 from receiver_agent.state import AgentState
+from receiver_agent.storage import WRITER
 
 
 def test_state_round_trip_and_boot_counter(tmp_path: Path) -> None:
@@ -18,6 +19,7 @@ def test_state_round_trip_and_boot_counter(tmp_path: Path) -> None:
     assert state.next_boot() == 1
     state.held_areas["thon-a"] = 4
     state.save()
+    WRITER.flush()  # saves go through the background writer
     again = AgentState.load(tmp_path / "state.json")
     assert again.install_id == install and again.boot == 1 and again.held_areas == {"thon-a": 4}
     assert again.next_boot() == 2
@@ -33,6 +35,7 @@ def test_damaged_state_file_starts_fresh(tmp_path: Path) -> None:
 def test_events_are_signed_numbered_and_kept_until_acknowledged(tmp_path: Path) -> None:
     key = KeyPair.generate()
     state = AgentState.load(tmp_path / "state.json")
+    state.next_boot()  # as the agent does first: the install id is on disk before any event
     outbox = Outbox(tmp_path / "outbox", "loa-1", key, state)
     seqs = [outbox.record("played", {"item": n}) for n in range(3)]
     assert seqs == [1, 2, 3]
