@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from receiver_agent import config as config_file
-from tests.testkit import Fleet, tone_onset, wait_for
+from tests.testkit import Fleet, schedule, tone_onset, wait_for
 
 
 def _card(config: Path) -> Path:
@@ -28,12 +28,8 @@ def test_two_agents_start_the_same_tone_at_the_same_time(fleet: Fleet) -> None:
     for device_id, _ in agents:
         wait_for(lambda d=device_id: fleet.online(d), 5.0, what="online")
     start_ms = int(time.time() * 1000) + 5000
-    response = fleet.http.post("/api/v1/occurrences", json={
-        "area_id": "thon-a", "level": "normal", "start_ms": start_ms, "duration_ms": 1500,
-        "source": {"type": "tone", "frequency_hz": 440}, "title": "test tone",
-    })
-    assert response.status_code == 201, response.text
-    occurrence = response.json()["id"]
+    occurrence = schedule(fleet, area_id="thon-a", level="normal", start_ms=start_ms, duration_ms=1500,
+                          source={"type": "tone", "frequency_hz": 440}, title="test tone")
     for device_id, _ in agents:
         wait_for(lambda d=device_id: any(r["data"]["occurrence"] == occurrence
                                          for r in _receipts(fleet, d, "completed")), 15.0, what="completed")

@@ -47,9 +47,14 @@ def _all_online(fleet: Fleet, prefix: str) -> list[dict]:
 def test_broker_restart_with_200_agents(stack: Stack, fleet: Fleet, controller: ControllerProcess,
                                         tmp_path: Path) -> None:
     prefix = f"burst{int(time.time()) % 10000}"
+    # An area tree of its own: nothing other tests scheduled can make 200 agents play at once.
+    for area_id, level, parent in (("vung-tai", "province", None), (f"{prefix}-x", "village", "vung-tai")):
+        if fleet.http.get(f"/api/v1/areas/{area_id}").status_code == 404:
+            body = {"id": area_id, "name": area_id, "level": level, "parent_id": parent}
+            fleet.http.post("/api/v1/areas", json=body).raise_for_status()
     simulator = Server("simulator", [
         str(BIN / "receiver-agent"), "simulate", "--count", str(FLEET_SIZE), "--controller", controller.url,
-        "--data-dir", str(tmp_path / "sim"), "--area", "thon-a", "--area", "thon-b", "--prefix", prefix,
+        "--data-dir", str(tmp_path / "sim"), "--area", f"{prefix}-x", "--prefix", prefix,
         "--telemetry-interval", "2",
     ], tmp_path / "simulator.log", {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": ADMIN_PASSWORD})
     simulator.start()
