@@ -23,6 +23,7 @@ from .context import Services
 from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
+from .fleet.horizon import horizon_keeper
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
 from .media.store import MediaStore
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
+        keeper = asyncio.create_task(horizon_keeper(services), name="horizon-keeper")
         try:
             await asyncio.wait_for(services.link.connected.wait(), BROKER_WAIT_S)
         except TimeoutError:
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.link.close()
         mqtt_task.cancel()
         watchdog.cancel()
+        keeper.cancel()
         await services.redis.aclose()
         services.db.engine.dispose()
 

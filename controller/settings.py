@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(8 * 3600, description="lifetime of an API token")
     claim_code_ttl_s: int = Field(7 * 24 * 3600, description="lifetime of an enrolment claim code")
     signing_cert_days: int = Field(90, description="validity of auto-issued signing certificates")
-    desired_ttl_s: int = Field(30 * 24 * 3600, description="expiry of retained desired state")
+    desired_ttl_s: int = Field(30 * 24 * 3600, ge=3600, description="expiry of retained desired state; "
+                               "it is published again after half of it")
+    schedule_horizon_s: int = Field(48 * 3600, ge=10, description="how far ahead desired state carries "
+                                    "occurrences (devices play this far ahead without the network)")
+    horizon_refresh_s: float = Field(600, gt=0, le=3600, description="how often the controller publishes "
+                                     "again the desired state that occurrences entering the horizon changed")
     command_ttl_s: int = Field(120, description="expiry of commands")
 
     @model_validator(mode="after")

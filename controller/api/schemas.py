@@ -72,6 +72,7 @@ class AreaPublic(BaseModel):
     quiet_end: str | None
     latitude: float | None
     longitude: float | None
+    desired_version: int = Field(description="version of the area's desired state last published to devices")
 
 
 class DeviceCreate(_In):

@@ -1,7 +1,8 @@
 """Publishing signed desired state: once per area, once per device for device settings.
 
 Desired state is retained (a speed-up for reconnecting agents) and versioned; an agent's
-birth carries the versions it holds, and whatever is older is published again.
+birth carries the versions it holds, and whatever is older is published again. Each publication
+is noted in Redis (how far its horizon reached, when it was made) for the horizon keeper.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from .areas import DEFAULT_TIMEZONE, chain, effective, parent_map
 log = logging.getLogger(__name__)
 
 
-HORIZON_MS = 48 * 3600 * 1000
+PUBLISHED_KEY = "loalang:desired:published"
 KEEP_PAST_MS = 3600 * 1000
 DEFAULT_QUIET = ("22:00", "05:00")
 
 
-def occurrences_for(session: Session, now_ms: int, area_id: str | None = None,
+def occurrences_for(session: Session, now_ms: int, horizon_ms: int, area_id: str | None = None,
                     device_id: str | None = None) -> list[dict[str, Any]]:
     """The occurrences of an area or a device inside the horizon, as they travel on the wire."""
     query = select(Occurrence).where(
-        Occurrence.start_ms <= now_ms + HORIZON_MS,
+        Occurrence.start_ms <= now_ms + horizon_ms,
         Occurrence.start_ms + Occurrence.duration_ms + Occurrence.max_lateness_ms >= now_ms - KEEP_PAST_MS,
     )
     query = query.where(Occurrence.area_id == area_id) if area_id else query.where(
@@ -60,43 +61,56 @@ def quiet_hours_of(session: Session, area_id: str) -> QuietHours:
     return QuietHours(start=str(start), end=str(end), timezone=str(zone))
 
 
-def device_desired(session: Session, device: Device, now_ms: int) -> DesiredState:
+def device_desired(session: Session, device: Device, now_ms: int, horizon_ms: int) -> DesiredState:
     """The desired state of one device: settings, area chain, occurrences addressed to it alone."""
     return DesiredState(
         scope="device", target=device.id, version=device.desired_version,
         settings=DeviceSettings(volume=device.volume), areas=chain(parent_map(session), device.area_id),
-        occurrences=occurrences_for(session, now_ms, device_id=device.id),
+        occurrences=occurrences_for(session, now_ms, horizon_ms, device_id=device.id),
     )
 
 
 async def publish_device(services: Services, device_id: str) -> None:
     """Publish the device's current desired state (retained, signed)."""
+    now_ms, horizon_ms = _now_ms(), services.settings.schedule_horizon_s * 1000
     with services.db.session() as session:
         device = session.get(Device, device_id)
         if device is None or device.desired_version == 0:
             return
-        desired = device_desired(session, device, _now_ms())
+        desired = device_desired(session, device, now_ms, horizon_ms)
     topic = topics.device(device_id, DeviceTopic.DESIRED)
     payload = await services.signer.seal(topic, desired.model_dump(), services.settings.desired_ttl_s)
     await services.link.publish(topic, payload, qos=1, retain=True)
+    await _note_published(services, target_key("device", device_id), now_ms + horizon_ms, now_ms)
     log.info("device %s: desired state v%s published", device_id, desired.version)
 
 
 async def publish_area(services: Services, area_id: str) -> None:
     """Publish an area's desired state (retained, signed), once for every device below it."""
+    now_ms, horizon_ms = _now_ms(), services.settings.schedule_horizon_s * 1000
     with services.db.session() as session:
         area = session.get(Area, area_id)
         if area is None or area.desired_version == 0:
             return
         desired = DesiredState(
             scope="area", target=area.id, version=area.desired_version,
-            occurrences=occurrences_for(session, _now_ms(), area_id=area.id),
+            occurrences=occurrences_for(session, now_ms, horizon_ms, area_id=area.id),
             quiet_hours=quiet_hours_of(session, area.id),
         )
     topic = topics.area(area_id, AreaTopic.DESIRED)
     payload = await services.signer.seal(topic, desired.model_dump(), services.settings.desired_ttl_s)
     await services.link.publish(topic, payload, qos=1, retain=True)
+    await _note_published(services, target_key("area", area_id), now_ms + horizon_ms, now_ms)
     log.info("area %s: desired state v%s published", area_id, desired.version)
+
+
+def target_key(scope: str, target: str) -> str:
+    """How a desired-state target is named in the publication record: `area:ID` or `device:ID`."""
+    return f"{scope}:{target}"
+
+
+async def _note_published(services: Services, key: str, horizon_end_ms: int, published_ms: int) -> None:
+    await services.redis.hset(PUBLISHED_KEY, key, f"{horizon_end_ms} {published_ms}")
 
 
 def _now_ms() -> int:
@@ -106,3 +120,4 @@ def _now_ms() -> int:
 async def clear_device(services: Services, device_id: str) -> None:
     """Remove a deleted device's retained desired state from the broker."""
     await services.link.publish(topics.device(device_id, DeviceTopic.DESIRED), b"", qos=1, retain=True)
+    await services.redis.hdel(PUBLISHED_KEY, target_key("device", device_id))

@@ -45,6 +45,7 @@ class Prepared:
 
     decoder: Decoder
     task: asyncio.Task[bytes]
+    attention: bool  # made with the attention signal, the file being missing then
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Current:
     decoder: Decoder
     progress: Progress = field(default_factory=Progress)
     restarts: int = 0
+    attention: bool = False  # the attention signal stands in for a file still missing
 
 
 class Engine:
@@ -80,6 +82,7 @@ class Engine:
         self.interrupted: dict[str, Interrupted] = {}
         self._reported_failures: set[tuple[str, str]] = set()
         self._prepared: dict[str, Prepared] = {}
+        self._attention_sounded: set[str] = set()
         self._wake = asyncio.Event()
 
     # -- the loop ----------------------------------------------------------------------------
@@ -152,18 +155,26 @@ class Engine:
                 await self._drop(action.item, action.reason, action.position_ms)
 
     async def _playable_items(self, now: int) -> list[Item]:
-        """Pending items whose audio is at hand; those whose file never came are missed."""
+        """Pending items whose audio is at hand; those whose file never came are missed.
+
+        An emergency whose file is missing is playable once with the attention signal instead,
+        and again with its file when the file arrives in time.
+        """
         playable = []
         for occurrence, item in self.schedule.pending():
             if item.id in self.interrupted or (self.current and self.current.item.id == item.id):
                 continue
-            missing = occurrence.source.type == "media" and not self.cache.has(occurrence.source.sha256)
-            if missing and item.level != Level.EMERGENCY:  # an emergency sounds the attention signal
-                if item.too_late(now) and self.time.known:
+            if self._file_missing(occurrence):
+                if item.level == Level.EMERGENCY and item.id not in self._attention_sounded:
+                    playable.append(item)
+                elif item.too_late(now) and self.time.known:
                     await self._drop(item, "media_missing")
                 continue
             playable.append(item)
         return playable
+
+    def _file_missing(self, occurrence: Occurrence) -> bool:
+        return occurrence.source.type == "media" and not self.cache.has(occurrence.source.sha256)
 
     def _prepare_amplifier(self, items: list[Item], now: int) -> None:
         if not self.time.known or self.current is not None:
@@ -185,7 +196,8 @@ class Engine:
                 continue
             decoder = Decoder(self._arguments(occurrence, 0), occurrence.id)
             await decoder.start()
-            self._prepared[item_id] = Prepared(decoder, asyncio.create_task(self.player.preroll(decoder)))
+            self._prepared[item_id] = Prepared(decoder, asyncio.create_task(self.player.preroll(decoder)),
+                                               self._file_missing(occurrence))
 
     async def _discard_prepared(self, item_id: str) -> None:
         prepared = self._prepared.pop(item_id, None)
@@ -208,6 +220,10 @@ class Engine:
         self.sink.set_volume(max(self.volume(), self.emergency_floor) if item.level == Level.EMERGENCY
                              else self.volume())
         prepared = self._prepared.pop(item.id, None) if position_ms == 0 else None
+        if prepared is not None and prepared.attention != self._file_missing(occurrence):
+            prepared.task.cancel()
+            await prepared.decoder.stop()  # the file arrived (or went) since the decoder was made
+            prepared = None
         first: bytes | None = None
         if prepared is not None:
             decoder = prepared.decoder
@@ -219,16 +235,20 @@ class Engine:
         if prepared is None:
             decoder = Decoder(self._arguments(occurrence, position_ms), occurrence.id)
             await decoder.start()
+        attention = self._file_missing(occurrence)
+        if attention:
+            self._attention_sounded.add(item.id)
         progress = Progress()
         task = asyncio.create_task(
-            self._play(decoder, start_at, progress, occurrence, position_ms, resumed, first))
-        self.current = Current(item, occurrence, position_ms, task, decoder, progress)
+            self._play(decoder, start_at, progress, occurrence, position_ms, resumed, first, attention))
+        self.current = Current(item, occurrence, position_ms, task, decoder, progress, attention=attention)
 
     async def _play(self, decoder: Decoder, start_at: float, progress: Progress, occurrence: Occurrence,
-                    position_ms: int, resumed: bool, first: bytes | None) -> None:
+                    position_ms: int, resumed: bool, first: bytes | None, attention: bool) -> None:
         def started(at_ms: float) -> None:
             data = {"occurrence": occurrence.id, "position_ms": position_ms, "at_ms": int(at_ms),
-                    "late_ms": int(at_ms - occurrence.start_ms) if not resumed else None}
+                    "late_ms": int(at_ms - occurrence.start_ms) if not resumed else None,
+                    "audio": "attention_signal" if attention else occurrence.source.type}
             asyncio.get_running_loop().create_task(self.record("resumed" if resumed else "started", data))
 
         await self.player.play(decoder, start_at, progress, started, first)
@@ -272,7 +292,9 @@ class Engine:
         self.current = None
         error = None if current.task.cancelled() else current.task.exception()
         await current.decoder.stop()
-        if error is None:
+        if error is None and current.attention:
+            log.info("occurrence %s: attention signal sounded; its file is awaited", current.item.id)
+        elif error is None:
             self.schedule.mark_done(current.item.id)
             await self.record("completed", {"occurrence": current.item.id})
         elif isinstance(error, DecodeError) and current.restarts < MAX_DECODER_RESTARTS:

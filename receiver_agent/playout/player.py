@@ -18,7 +18,7 @@ from .decoder import Decoder
 
 FRAMES_PER_MS = SAMPLE_RATE // 1000
 WRITE_AHEAD_FRAMES = 30 * 480  # 300 ms queued: a cut-in flushes it; a slow fsync cannot starve it
-READ_BYTES = 4 * 480 * SAMPLE_BYTES
+READ_BYTES = 10 * 480 * SAMPLE_BYTES  # 100 ms per read: few wake-ups while playing
 PREROLL_BYTES = 10 * 480 * SAMPLE_BYTES
 
 
@@ -90,8 +90,9 @@ class Player:
                 await asyncio.sleep(0.01)
 
     async def _keep_lead(self) -> None:
-        while self.sink.delay_frames() > WRITE_AHEAD_FRAMES:  # noqa: ASYNC110 - polled like ALSA's avail
-            await asyncio.sleep(0.01)
+        """Wait until the card's queue is down to the lead, sleeping as long as the excess lasts."""
+        while (excess := self.sink.delay_frames() - WRITE_AHEAD_FRAMES) > 0:  # noqa: ASYNC110 - polled like ALSA
+            await asyncio.sleep(max(0.01, excess / SAMPLE_RATE))
 
     def position_ms(self, progress: Progress, start_position_ms: int) -> int:
         """Where in the item the listener is now."""

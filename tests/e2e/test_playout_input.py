@@ -11,6 +11,7 @@ from receiver_agent import config as config_file
 from tests.testkit import (
     Fleet,
     Stack,
+    dominant_frequencies,
     publish_as_controller,
     receipts,
     schedule,
@@ -124,3 +125,36 @@ def test_an_interrupted_download_resumes_where_it_stopped(fleet: Fleet, controll
     assert (cache / sha).read_bytes() == original
     access_log = (controller.data_dir / "controller.log").read_text()
     assert f'"GET /media/{sha} HTTP/1.1" 206' in access_log, "the rest was fetched with a Range request"
+
+
+def test_an_emergency_whose_file_is_missing_sounds_the_attention_signal_then_its_file(
+        fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
+    sha, size = upload_media(fleet, write_steps_wav(tmp_path / "warning.wav", [1000.0] * 3))
+    stored = controller.data_dir / "media" / sha
+    kept = tmp_path / "kept"
+    stored.rename(kept)  # the controller cannot serve it yet
+    device_id, config = _agent(fleet)
+    card = config_file.load(config).data_dir / "card"
+    start_ms = int(time.time() * 1000) + 3000
+    occurrence = schedule(fleet, device_id=device_id, level="emergency", start_ms=start_ms, duration_ms=3000,
+                          max_lateness_ms=120_000, source={"type": "media", "sha256": sha, "size": size})
+    def has(kind: str) -> bool:
+        return any(r["data"]["occurrence"] == occurrence for r in receipts(fleet, device_id, kind))
+
+    wait_for(lambda: has("started"), 10.0, what="the emergency started")
+    started = [r["data"] for r in receipts(fleet, device_id, "started")]
+    assert started[0]["audio"] == "attention_signal"
+    assert abs(started[0]["at_ms"] - start_ms) < 250, "the attention signal sounds at once"
+    time.sleep(3)
+    chime = {round(f) for _, f in dominant_frequencies(card)}
+    assert {660, 880} <= chime, chime
+    assert not any(abs(f - 1000) < 20 for f in chime), "the file cannot have played yet"
+
+    kept.rename(stored)  # now it can be fetched
+    wait_for(lambda: has("completed"), 60.0, what="the emergency's own file played once it arrived")
+    started = [r["data"] for r in receipts(fleet, device_id, "started")]
+    assert [s["audio"] for s in started] == ["attention_signal", "media"]
+    assert not receipts(fleet, device_id, "missed")
+    warning = [t for t, f in dominant_frequencies(card) if abs(f - 1000) < 20]
+    assert len(warning) >= 25, "about three seconds of the 1 kHz warning were heard"
+    assert warning[0] >= started[1]["at_ms"] / 1000 - 0.05

@@ -1,0 +1,119 @@
+"""The horizon keeper: published desired state keeps up with time passing.
+
+Desired state carries the occurrences of the next `schedule_horizon_s`, so an occurrence
+scheduled further out reaches the devices only when it enters that horizon; and a retained
+message expires `desired_ttl_s` after it was signed. Every `horizon_refresh_s` the keeper
+publishes again (with a new version) each area or device whose horizon has gained an occurrence
+since its last publication, or whose publication is half-way to expiry, or of which no
+publication is on record (Redis was emptied, or the target predates the record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..context import Services
+from ..db.models import Area, Device, Occurrence
+from ..redis_text import text
+from . import desired
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What the record says of a target's last publication."""
+
+    horizon_end_ms: int
+    published_ms: int
+
+
+def parse_record(raw: bytes | str) -> Publication | None:
+    """A publication record ("<horizon end ms> <published ms>"), or None when unreadable."""
+    try:
+        end, published = text(raw).split()
+        return Publication(int(end), int(published))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a refresh does: targets to publish again, and records of targets that are gone."""
+
+    stale: list[str]
+    gone: list[str]
+
+
+def plan(services: Services, records: dict[str, Publication | None], now_ms: int) -> Plan:
+    """The targets (`area:ID`, `device:ID`) whose published desired state is out of date."""
+    horizon_end = now_ms + services.settings.schedule_horizon_s * 1000
+    refresh_before = now_ms - services.settings.desired_ttl_s * 1000 // 2
+    with services.db.session() as session:
+        targets = [desired.target_key("area", a) for a in session.scalars(
+            select(Area.id).where(Area.desired_version > 0))]
+        targets += [desired.target_key("device", d) for d in session.scalars(
+            select(Device.id).where(Device.desired_version > 0))]
+        known = [record.horizon_end_ms for record in records.values() if record is not None]
+        newest = _newest_start_per_target(session, min(known, default=now_ms), horizon_end)
+    stale = []
+    for key in targets:
+        record = records.get(key)
+        if (record is None or record.published_ms < refresh_before
+                or newest.get(key, 0) > record.horizon_end_ms):
+            stale.append(key)
+    return Plan(stale, sorted(set(records) - set(targets)))
+
+
+def _newest_start_per_target(session: Session, after_ms: int, until_ms: int) -> dict[str, int]:
+    """For each target, the latest start of its occurrences in (after_ms, until_ms]."""
+    query = (select(Occurrence.area_id, Occurrence.device_id, func.max(Occurrence.start_ms))
+             .where(Occurrence.start_ms > after_ms, Occurrence.start_ms <= until_ms)
+             .group_by(Occurrence.area_id, Occurrence.device_id))
+    newest: dict[str, int] = {}
+    for area_id, device_id, start in session.execute(query):
+        key = desired.target_key("area", area_id) if area_id else desired.target_key("device", str(device_id))
+        newest[key] = int(start)
+    return newest
+
+
+async def refresh(services: Services, now_ms: int | None = None) -> list[str]:
+    """Publish again every stale target with a new version; returns the targets published."""
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    raw = await services.redis.hgetall(desired.PUBLISHED_KEY)
+    records = {text(key): parse_record(value) for key, value in raw.items()}
+    todo = await asyncio.to_thread(plan, services, records, now_ms)
+    if todo.gone:
+        await services.redis.hdel(desired.PUBLISHED_KEY, *todo.gone)
+    for key in todo.stale:
+        scope, target = key.split(":", 1)
+        with services.db.session() as session:
+            row = session.get(Area, target) if scope == "area" else session.get(Device, target)
+            if row is None:
+                continue
+            row.desired_version += 1
+        if scope == "area":
+            await desired.publish_area(services, target)
+        else:
+            await desired.publish_device(services, target)
+    if todo.stale:
+        log.info("horizon: desired state of %d targets published again", len(todo.stale))
+    return todo.stale
+
+
+async def horizon_keeper(services: Services) -> None:
+    """Run refresh every horizon_refresh_s while the broker is connected; never raises."""
+    while True:
+        await asyncio.sleep(services.settings.horizon_refresh_s)
+        if not services.link.connected.is_set():
+            continue
+        try:
+            await refresh(services)
+        except Exception:
+            log.exception("horizon: refresh failed; trying again at the next interval")
