@@ -17,15 +17,17 @@ from loalang_protocol import topics
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
-from .api import areas, auth, device_logs, devices, enroll, media, occurrences, system
+from .api import areas, auth, device_logs, devices, enroll, media, occurrences, system, users
 from .broker_accounts.mosquitto import MosquittoDynsec
 from .context import Services
 from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
 from .fleet.horizon import horizon_keeper
+from .jobs import Jobs
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
+from .media import speech
 from .media.store import MediaStore
 from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog
 from .presence import PresenceStore
@@ -92,7 +94,9 @@ async def start_services(settings: Settings) -> Services:
     services = Services(
         settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
         accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(redis, settings.token_ttl_s),
-        counters=Counters(), media=MediaStore(settings.data_dir / "media"),
+        counters=Counters(), media=MediaStore(settings.data_dir / "media"), jobs=Jobs(redis),
+        speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,
+                             settings.piper_model),
     )
     DeviceBridge(services)
 
@@ -131,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if services.link.connected.is_set():
             await services.link.publish(topics.controller_state(settings.instance_id),
                                         controller_state(settings.instance_id, False), qos=1, retain=True)
+        await services.jobs.close()
         await services.link.close()
         mqtt_task.cancel()
         watchdog.cancel()
@@ -143,8 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Central service of the loalang commune radio system: areas, devices, enrolment.",
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
-                       exceptions={"/api/v1/media": media.MAX_UPLOAD_BYTES + 64 * 1024})
-    api_routers = (auth, areas, devices, enroll, occurrences, system)
+                       exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
+    api_routers = (auth, areas, devices, enroll, occurrences, system, users)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

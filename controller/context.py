@@ -12,7 +12,9 @@ from loalang_protocol.mqtt import MqttLink
 from .broker_accounts.base import BrokerAccounts
 from .counters import Counters
 from .db.session import Database
+from .jobs import Jobs
 from .keyring import Keyring
+from .media.speech import SpeechEngine
 from .media.store import MediaStore
 from .presence import PresenceStore
 from .security.tokens import TokenStore
@@ -35,3 +37,5 @@ class Services:
     tokens: TokenStore
     counters: Counters
     media: MediaStore
+    jobs: Jobs
+    speech: SpeechEngine

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     horizon_refresh_s: float = Field(600, gt=0, le=3600, description="how often the controller publishes "
                                      "again the desired state that occurrences entering the horizon changed")
     command_ttl_s: int = Field(120, description="expiry of commands")
+    media_max_upload_mb: int = Field(200, ge=1, le=4000, description="largest audio file accepted for upload")
+    media_max_duration_s: int = Field(2 * 3600, ge=10, le=24 * 3600, description="longest audio accepted")
+    media_bitrate_kbps: int = Field(32, ge=12, le=128, description="Opus bit rate of the library's files")
+    tts_engine: Literal["espeak", "piper"] = Field("espeak", description="text-to-speech engine")
+    tts_voice: str = Field("vi", pattern=r"^[a-zA-Z0-9_+-]{1,40}$", description="espeak-ng voice")
+    piper_binary: str = Field("piper", description="the Piper program, when tts_engine is piper")
+    piper_model: Path | None = Field(None, description="Piper voice model (.onnx), when tts_engine is piper")
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

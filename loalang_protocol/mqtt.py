@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -96,6 +95,7 @@ class MqttLink:
         self.messages_in = 0
         self.messages_out = 0
         self._fd = -1
+        self._connecting = False  # paho runs in a worker thread while it connects
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -167,7 +167,13 @@ class MqttLink:
         s = self.settings
         if self.before_connect is not None:
             self.before_connect()
-        await self._loop.run_in_executor(None, self._blocking_connect)
+        self._forget_socket()
+        self._connecting = True
+        try:
+            await self._loop.run_in_executor(None, self._blocking_connect)
+        finally:
+            self._connecting = False
+        self._watch_socket()
         code = await asyncio.wait_for(self._connect_result, s.connect_timeout)
         if code in _AUTH_FAILURES:
             self.client.disconnect()
@@ -205,6 +211,7 @@ class MqttLink:
         """Close the socket abruptly, as a lost network would (the broker sends the will)."""
         sock = self.client.socket()
         if sock is not None:
+            self._forget_socket()
             sock.close()
 
     # -- publishing and subscribing ----------------------------------------------------------
@@ -287,12 +294,38 @@ class MqttLink:
         if not future.done():
             future.set_result(value)
 
-    # paho passes its SocketLike (a socket, an SSL socket or its websocket wrapper): typed Any
-    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
-        self._threadsafe(self._add_reader, sock)
+    # paho passes its SocketLike (a socket, an SSL socket or its websocket wrapper): typed Any.
+    # The event loop watches one descriptor per link. While paho connects in a worker thread its
+    # socket callbacks are ignored and the socket is watched once connect returns: a callback
+    # deferred from that thread could run after the socket closed and its descriptor number went
+    # to another link's socket (a simulator runs thousands of links in one process).
 
-    def _add_reader(self, sock: socket.socket) -> None:
+    def _watch_socket(self) -> None:
+        """After connect: watch the socket paho holds now, for writing too if it has data queued."""
+        sock = self.client.socket()
+        if sock is None or sock.fileno() < 0:
+            return
+        self._add_reader(sock)
+        if self.client.want_write():
+            self._add_writer(sock)
+
+    def _forget_socket(self) -> None:
+        """Stop watching the descriptor (before its socket closes, so that it still names it)."""
         assert self._loop is not None
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = -1
+
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        if not self._connecting:
+            self._threadsafe(self._add_reader, sock)
+
+    def _add_reader(self, sock: Any) -> None:
+        assert self._loop is not None
+        if sock.fileno() < 0:
+            return
+        self._forget_socket()
         self._fd = sock.fileno()
         self._loop.add_reader(self._fd, self._read)
 
@@ -300,28 +333,23 @@ class MqttLink:
         self.client.loop_read()
 
     def _on_socket_close(self, client: Any, userdata: Any, sock: Any) -> None:
-        self._threadsafe(self._remove_socket, sock)
-
-    def _remove_socket(self, sock: socket.socket) -> None:
-        """Forget the socket by the descriptor it had (it may be closed, with fileno() -1, by now)."""
-        assert self._loop is not None
-        if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            self._loop.remove_writer(self._fd)
-            self._fd = -1
+        if not self._connecting:
+            self._threadsafe(self._forget_socket)
 
     def _on_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
-        self._threadsafe(self._add_writer, sock)
+        if not self._connecting:
+            self._threadsafe(self._add_writer, sock)
 
-    def _add_writer(self, sock: socket.socket) -> None:
+    def _add_writer(self, sock: Any) -> None:
         assert self._loop is not None
-        if sock.fileno() >= 0:
-            self._loop.add_writer(sock.fileno(), self.client.loop_write)
+        if self._fd >= 0 and sock.fileno() == self._fd:
+            self._loop.add_writer(self._fd, self.client.loop_write)
 
     def _on_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
-        self._threadsafe(self._remove_writer, sock)
+        if not self._connecting:
+            self._threadsafe(self._remove_writer)
 
-    def _remove_writer(self, sock: socket.socket) -> None:
+    def _remove_writer(self) -> None:
         assert self._loop is not None
         if self._fd >= 0:
             self._loop.remove_writer(self._fd)

@@ -83,7 +83,7 @@ class Agent:
         self.engine = Engine(
             schedule=self.schedule,
             cache=MediaCache(config.data_dir / "cache", config.controller_url, self.device_id, self.key,
-                             quota_bytes=config.cache_quota_mb * 1_000_000),
+                             quota_bytes=int(config.cache_quota_mb * 1_000_000)),
             sink=sink, amplifier=self.amplifier, timekeeper=self.time, record=self.record_event,
             attention=attention.ensure(config.data_dir / "attention"),
             volume=lambda: self.state.volume if self.state.volume is not None else 70,

@@ -69,7 +69,7 @@ class AgentConfig(_Section):
     broker: BrokerConfig = Field(description="the `[broker]` table")
     audio: AudioConfig = Field(default_factory=AudioConfig, description="the `[audio]` table")
     amplifier: AmplifierConfig = Field(default_factory=AmplifierConfig, description="the `[amplifier]` table")
-    cache_quota_mb: int = Field(2000, ge=1, le=1_000_000, description="disk space the media cache may use")
+    cache_quota_mb: float = Field(2000, ge=0.1, le=1_000_000, description="disk space the media cache uses")
     status_page: Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z.:\[\]-]*:\d{1,5}$")] | None = Field(
         None, description="host:port of the read-only local status page; off when not set")
     emergency_volume_floor: int = Field(90, ge=0, le=100, description="an emergency plays at least this loud")

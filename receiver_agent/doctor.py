@@ -24,7 +24,7 @@ from .clock import ClockSync
 from .config import AgentConfig
 from .relays import make_relay
 from .sinks import make_sink
-from .timekeeper import system_clock_synchronised
+from .timekeeper import ask_system_clock
 
 MIN_FREE_MB = int(os.environ.get("LOALANG_DOCTOR_MIN_FREE_MB", "200"))
 MAX_CLOCK_OFFSET_S = 1.0
@@ -180,7 +180,7 @@ async def _first(wait: Coroutine[Any, Any, object], task: asyncio.Task[None]) ->
 
 
 def _clock_verdict(offset_us: int | None) -> str:
-    synced = system_clock_synchronised()
+    synced = ask_system_clock()
     if offset_us is None:
         if synced:
             return "system clock synchronised by NTP (no controller reply to compare)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,8 @@ from .clock import SIMULATED_ERROR_US, ClockSync, now_us
 MAX_SLEW_MS = 50
 
 
-def system_clock_synchronised() -> bool | None:
-    """True/False from systemd's view of NTP, None where it cannot be asked."""
+def ask_system_clock() -> bool | None:
+    """True/False from systemd's view of NTP, None where it cannot be asked (this may take seconds)."""
     if SIMULATED_ERROR_US:
         return False  # a clock made wrong on purpose is not synchronised
     if Path("/run/systemd/timesync/synchronized").exists():
@@ -35,6 +36,47 @@ def system_clock_synchronised() -> bool | None:
     except (subprocess.SubprocessError, OSError):
         return None
     return {"yes": True, "no": False}.get(out)
+
+
+class SystemClockStatus:
+    """Whether NTP synchronises the system clock: answered at once from the last check.
+
+    The first call asks the system; after that a check older than REFRESH_S is renewed in a
+    background thread, so the playout loop, which asks on every tick, never waits for
+    `timedatectl`. One instance serves every agent of a process (they share the clock).
+    """
+
+    REFRESH_S = 30.0
+
+    def __init__(self, ask: Callable[[], bool | None] = ask_system_clock) -> None:
+        self._ask = ask
+        self._value: bool | None = None
+        self._checked: float | None = None
+        self._lock = threading.Lock()
+        self._refreshing = False
+
+    def __call__(self) -> bool | None:
+        """The latest answer (asking now only the very first time)."""
+        with self._lock:
+            first = self._checked is None
+            stale = not first and time.monotonic() - (self._checked or 0) > self.REFRESH_S
+            if stale and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="ntp-status", daemon=True).start()
+        if first:
+            self._refresh()
+        return self._value
+
+    def _refresh(self) -> None:
+        value = self._value
+        try:
+            value = self._ask()
+        finally:
+            with self._lock:
+                self._value, self._checked, self._refreshing = value, time.monotonic(), False
+
+
+system_clock_synchronised = SystemClockStatus()
 
 
 class TimeKeeper:

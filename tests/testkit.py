@@ -48,6 +48,8 @@ class Stack:
             "LOALANG_MQTT_PASSWORD_FILE": str(self.broker_config.password_file),
             "LOALANG_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "LOALANG_DEVICE_KEEPALIVE_S": "5",
+            "LOALANG_MEDIA_MAX_UPLOAD_MB": "5",  # small limits, so that tests can go past them cheaply
+            "LOALANG_MEDIA_MAX_DURATION_S": "600",
         }
 
     def restart_broker(self) -> None:
@@ -280,13 +282,25 @@ def dominant_frequencies(card_folder: Path, window_s: float = 0.1, min_rms: floa
     return result
 
 
-def upload_media(fleet: Fleet, path: Path) -> tuple[str, int]:
-    """Upload a file through the API; returns its hash and size."""
+def upload_media(fleet: Fleet, path: Path, timeout: float = 60.0) -> tuple[str, int]:
+    """Upload an audio file to the library and wait for its job; returns the stored file's hash and size."""
     with path.open("rb") as source:
         response = fleet.http.post("/api/v1/media", files={"file": (path.name, source, "audio/wav")})
-    response.raise_for_status()
-    body = response.json()
-    return str(body["sha256"]), int(body["size"])
+    assert response.status_code == 202, response.text
+    item = wait_job(fleet, response.json()["job_id"], timeout)
+    return str(item["sha256"]), int(item["size"])
+
+
+def wait_job(fleet: Fleet, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Follow a background job until it is done; fails with its error when it failed."""
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = fleet.http.get(f"/api/v1/jobs/{job_id}").json()
+        return job if job["state"] in ("done", "failed") else None
+
+    job = wait_for(finished, timeout, interval=0.2, what=f"job {job_id}")
+    assert job["state"] == "done", job.get("error")
+    result: dict[str, Any] = job["result"]
+    return result
 
 
 def receipts(fleet: Fleet, device_id: str, kind: str | None = None) -> list[dict[str, Any]]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from ..context import Services
-from ..db.models import User
+from ..db.models import ApiClient, User, utcnow
 from ..fleet.areas import parent_map, subtree
+from ..security import api_keys
 from ..security.roles import Permission, allows
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -28,36 +30,69 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller and the areas they may see and address (None: all)."""
+    """The authenticated caller (a user, or an API client) and the areas they may see and address.
 
-    user_id: int
+    scope None means the whole tree. username is what the audit log records: the user name, or
+    `client:<id>` for an API client.
+    """
+
+    user_id: int | None
     username: str
     role: str
     scope: set[str] | None
+    area_id: str | None = None
 
-    def can_see(self, area_id: str) -> bool:
-        """True when area_id is inside the caller's scope."""
-        return self.scope is None or area_id in self.scope
+    @property
+    def is_client(self) -> bool:
+        """True for an API client."""
+        return self.user_id is None
+
+    def can_see(self, area_id: str | None) -> bool:
+        """True when area_id is inside the caller's scope (None, the whole tree, only for the unscoped)."""
+        return self.scope is None or (area_id is not None and area_id in self.scope)
 
 
 async def current_principal(
     services: ServicesDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
-    """Resolve the bearer token to a user; 401 when missing, unknown or expired."""
+    """Resolve a bearer token (a login's, or an API client's key); 401 when missing, unknown or expired."""
     unauthorised = HTTPException(
         status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"}
     )
     if not token:
         raise unauthorised
-    user_id = await services.tokens.resolve(token)
-    if user_id is None:
+    client_id = api_keys.client_id_of(token)
+    principal = (_client_principal(services, client_id, token) if client_id
+                 else await _user_principal(services, token))
+    if principal is None:
         raise unauthorised
+    return principal
+
+
+async def _user_principal(services: Services, token: str) -> Principal | None:
+    resolved = await services.tokens.resolve(token)
+    if resolved is None:
+        return None
+    user_id, epoch = resolved
     with services.db.session() as session:
         user = session.get(User, user_id)
-        if user is None or user.disabled:
-            raise unauthorised
+        if user is None or user.disabled or user.session_epoch != epoch:
+            return None
         scope = None if user.area_id is None else subtree(parent_map(session), user.area_id)
-        return Principal(user.id, user.username, user.role, scope)
+        return Principal(user.id, user.username, user.role, scope, user.area_id)
+
+
+def _client_principal(services: Services, client_id: str, key: str) -> Principal | None:
+    with services.db.session() as session:
+        client = session.get(ApiClient, client_id)
+        if client is None or client.disabled or not api_keys.matches(key, client.key_hash):
+            return None
+        now = utcnow()
+        last = client.last_used_at
+        if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=UTC))).total_seconds() > 60:
+            client.last_used_at = now  # written at most once a minute
+        scope = None if client.area_id is None else subtree(parent_map(session), client.area_id)
+        return Principal(None, f"client:{client.id}", client.role, scope, client.area_id)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

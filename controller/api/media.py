@@ -1,43 +1,158 @@
-"""Media: operators upload files; enrolled devices download them by hash (with Range)."""
+"""The media library: operators upload audio or have text spoken; devices download by hash.
+
+Uploads and speech are jobs: the call answers 202 with the job's id at once, and
+`GET /api/v1/jobs/{id}` follows its progress to the stored item (or the reason it was refused).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
 
-from .. import audit
+from ..context import Services
+from ..db.models import MediaItem
+from ..fleet.areas import chain, parent_map
+from ..media import library, speech
+from ..media.library import Ingest
+from ..media.probe import MediaRejected
 from ..security.device_auth import authenticated_device
 from ..security.roles import Permission
-from .deps import Principal, ServicesDep, require
+from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
+from .schemas import Name, SlugField, _In
 
 router = APIRouter(tags=["media"])
-MAX_UPLOAD_BYTES = 200 * 1000 * 1000
+Editor = Annotated[Principal, Depends(require(Permission.MANAGE_MEDIA))]
+CHUNK = 1 << 20
 
 
-class MediaStored(BaseModel):
-    """A stored file."""
+class JobStarted(BaseModel):
+    """A background job was started; follow it at status_url."""
+
+    job_id: str
+    status_url: str
+
+
+class JobPublic(BaseModel):
+    """A job's state: queued, running, done (with result) or failed (with error)."""
+
+    id: str
+    kind: str
+    state: str
+    progress: float = Field(description="0 to 1")
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class MediaPublic(BaseModel):
+    """An item of the library."""
 
     sha256: str
+    title: str
+    kind: str = Field(description="upload or speech")
+    original_name: str
+    text: str | None
+    duration_ms: int
     size: int
+    loudness_lufs: float | None = Field(description="loudness of the original (the stored file: -16 LUFS)")
+    area_id: str | None
+    created_by: str
+    created_at: str | None
+    preview_url: str
 
 
-@router.post("/api/v1/media", response_model=MediaStored, status_code=201, summary="Upload a media file")
+class SpeechRequest(_In):
+    """Text to be spoken by the text-to-speech engine (Vietnamese by default)."""
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=speech.MAX_TEXT_CHARS)] = Field(
+        examples=["Thông báo: chiều nay 14 giờ họp thôn tại nhà văn hóa."])
+    title: Name = Field(examples=["Thông báo họp thôn"])
+    area_id: SlugField | None = Field(None, description="owner area (default: your own)")
+
+
+@router.post("/api/v1/media", response_model=JobStarted, status_code=202, summary="Upload audio")
 async def upload(
     services: ServicesDep,
-    principal: Annotated[Principal, Depends(require(Permission.CONFIGURE_DEVICES))],
-    file: Annotated[UploadFile, File(description="an audio file")],
-) -> MediaStored:
-    """Store a file by its SHA-256 (transcoding and checks come with the media library)."""
+    principal: Editor,
+    file: Annotated[UploadFile, File(description="MP3, WAV, OGG, M4A, FLAC... any audio ffmpeg reads")],
+    title: Annotated[str | None, Form(max_length=200)] = None,
+    area_id: Annotated[str | None, Form(max_length=48)] = None,
+) -> JobStarted:
+    """Check the file at once (a 422 names what is wrong), then normalise and encode it in a job.
+
+    The stored file is Opus, mono, 48 kHz, at -16 LUFS; the job's result is the library item.
+    """
+    owner = _owner_area(principal, area_id)
+    name = os.path.basename(file.filename or "upload")[:200]
+    incoming, size = _receive(services, file.file)
     try:
-        sha, size = services.media.put(file.file, MAX_UPLOAD_BYTES)
+        info = await library.check_upload(services, incoming, size)
+    except MediaRejected as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    ingest = Ingest(title=(title or Path(name).stem or "upload").strip()[:200], kind="upload",
+                    actor=principal.username, area_id=owner, original_name=name)
+
+    async def job(progress: Any) -> dict[str, Any]:
+        return await library.from_upload(services, incoming, info, ingest, progress)
+
+    return await _started(services, "media.upload", principal, job)
+
+
+@router.post("/api/v1/media/speech", response_model=JobStarted, status_code=202, summary="Speak text")
+async def speak(body: SpeechRequest, services: ServicesDep, principal: Editor) -> JobStarted:
+    """Synthesise the text (espeak-ng, voice vi, or Piper when configured), then store it like an upload."""
+    try:
+        text = speech.clean_text(body.text)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    ingest = Ingest(title=body.title, kind="speech", actor=principal.username,
+                    area_id=_owner_area(principal, body.area_id), text=text)
+
+    async def job(progress: Any) -> dict[str, Any]:
+        return await library.from_text(services, services.speech, ingest, progress)
+
+    return await _started(services, "media.speech", principal, job)
+
+
+@router.get("/api/v1/jobs/{job_id}", response_model=JobPublic, summary="Follow a background job")
+async def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """A job you started (an admin of the whole tree sees every job)."""
+    record = await services.jobs.get(job_id)
+    if record is None or (record.get("owner") != principal.username and principal.scope is not None):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+    return record
+
+
+@router.get("/api/v1/media", response_model=list[MediaPublic], summary="List the library")
+async def list_media(services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Items of your areas, of the areas above yours, and shared ones; newest first."""
     with services.db.session() as session:
-        audit.record(session, principal.username, "media.upload", [sha], size=size, name=file.filename or "")
-    return MediaStored(sha256=sha, size=size)
+        items = session.scalars(select(MediaItem).order_by(MediaItem.created_at.desc())).all()
+        usable = _usable_areas(services, principal)
+        return [library.describe(item) for item in items if _visible(principal, usable, item.area_id)]
+
+
+@router.get("/api/v1/media/{sha256}", response_model=MediaPublic, summary="One item of the library")
+async def get_media(sha256: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """An item you can use."""
+    return library.describe(_usable_item(services, principal, sha256))
+
+
+@router.get("/api/v1/media/{sha256}/preview", summary="Listen to an item", response_class=FileResponse,
+            responses={200: {"content": {"audio/ogg": {}}}})
+async def preview(sha256: str, services: ServicesDep, principal: PrincipalDep) -> FileResponse:
+    """The stored Opus file, for the console's player (Range supported)."""
+    item = _usable_item(services, principal, sha256)
+    path = services.media.path(item.sha256)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the file is missing from the store")
+    return FileResponse(path, media_type="audio/ogg")
 
 
 @router.get("/media/{sha256}", summary="Download media (enrolled devices only)", response_class=FileResponse)
@@ -48,3 +163,56 @@ async def download(sha256: str, request: Request, services: ServicesDep) -> File
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media")
     return FileResponse(path, media_type="application/octet-stream")
+
+
+def _owner_area(principal: Principal, area_id: str | None) -> str | None:
+    """The area an item will belong to: the one asked for (inside your scope) or your own."""
+    if area_id is None:
+        return principal.area_id
+    ensure_in_scope(principal, area_id)
+    return area_id
+
+
+def _receive(services: Services, source: BinaryIO) -> tuple[Path, int]:
+    """Copy the upload beside the store (413 over the limit); returns the copy and its size."""
+    limit = services.settings.media_max_upload_mb * 1_000_000
+    fd, name = tempfile.mkstemp(dir=services.media.folder, prefix=".incoming-")
+    size = 0
+    with os.fdopen(fd, "wb") as out:
+        while chunk := source.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                os.unlink(name)
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                    f"the file is over {services.settings.media_max_upload_mb} MB")
+            out.write(chunk)
+    return Path(name), size
+
+
+async def _started(services: Services, kind: str, principal: Principal, job: Any) -> JobStarted:
+    job_id = await services.jobs.start(kind, principal.username, job)
+    return JobStarted(job_id=job_id, status_url=f"/api/v1/jobs/{job_id}")
+
+
+def _usable_areas(services: Services, principal: Principal) -> set[str] | None:
+    """Areas whose items the caller may use: its subtree and the areas above it (None: all)."""
+    if principal.scope is None:
+        return None
+    with services.db.session() as session:
+        above = set(chain(parent_map(session), principal.area_id)) if principal.area_id else set()
+    return principal.scope | above
+
+
+def _visible(principal: Principal, usable: set[str] | None, area_id: str | None) -> bool:
+    return usable is None or area_id is None or area_id in usable
+
+
+def _usable_item(services: Services, principal: Principal, sha256: str) -> MediaItem:
+    with services.db.session() as session:
+        item = session.get(MediaItem, sha256[:64])
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media")
+    if not _visible(principal, _usable_areas(services, principal), item.area_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "outside your area")
+    return item

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -31,6 +31,14 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Approval = Literal["none", "required"]
+EmergencyConfirm = Literal["password", "second_approver"]
+APPROVAL_DESCRIPTION = ("whether bulletins for this area need an approver before they are scheduled "
+                        "(`none` or `required`); unset: inherited from the parent (`none` at the root)")
+CONFIRM_DESCRIPTION = ("how an emergency or live broadcast here is confirmed: the operator's password "
+                       "again, or a second approver; unset: inherited (`password` at the root)")
+
+
 class AreaCreate(_In):
     """A new area; its id is made from the name unless given."""
 
@@ -45,6 +53,8 @@ class AreaCreate(_In):
     quiet_end: Clock | None = Field(None, examples=["05:00"])
     latitude: Latitude | None = None
     longitude: Longitude | None = None
+    approval: Approval | None = Field(None, description=APPROVAL_DESCRIPTION)
+    emergency_confirm: EmergencyConfirm | None = Field(None, description=CONFIRM_DESCRIPTION)
 
 
 class AreaUpdate(_In):
@@ -56,6 +66,8 @@ class AreaUpdate(_In):
     quiet_end: Clock | None = Field(None, examples=["05:00"])
     latitude: Latitude | None = None
     longitude: Longitude | None = None
+    approval: Approval | None = Field(None, description=APPROVAL_DESCRIPTION)
+    emergency_confirm: EmergencyConfirm | None = Field(None, description=CONFIRM_DESCRIPTION)
 
 
 class AreaPublic(BaseModel):
@@ -72,6 +84,8 @@ class AreaPublic(BaseModel):
     quiet_end: str | None
     latitude: float | None
     longitude: float | None
+    approval: str | None
+    emergency_confirm: str | None
     desired_version: int = Field(description="version of the area's desired state last published to devices")
 
 
@@ -241,3 +255,81 @@ class DeviceEventPublic(BaseModel):
     occurred_at: datetime
     received_at: datetime
     data: dict[str, Any]
+
+
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
+UserRole = Literal["admin", "operator", "approver", "technician", "viewer"]
+ClientRole = Literal["admin", "operator", "approver", "technician", "viewer", "alert"]
+
+
+class UserCreate(_In):
+    """A new user: a role over an area subtree (no area: the whole tree, for whole-tree admins to give)."""
+
+    username: Username = Field(examples=["nguyen.van.a"])
+    password: Password = Field(description="at least 10 characters")
+    role: UserRole = Field(examples=["operator"])
+    area_id: SlugField | None = Field(None, examples=["xa-hoa-binh"])
+    full_name: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = Field(
+        "", examples=["Nguyễn Văn A"])
+
+
+class UserUpdate(_In):
+    """Changes to a user; a new password, role, area or disabling ends the user's logins."""
+
+    password: Password | None = None
+    role: UserRole | None = None
+    area_id: SlugField | None = None
+    full_name: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] | None = None
+    disabled: bool | None = None
+
+
+class PasswordChange(_In):
+    """A user changes their own password."""
+
+    current_password: Annotated[str, StringConstraints(max_length=1024)]
+    new_password: Password
+
+
+class UserPublic(BaseModel):
+    """A user as the API shows it (never the password hash)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    full_name: str
+    role: str
+    area_id: str | None
+    disabled: bool
+    created_at: datetime
+
+
+class ApiClientCreate(_In):
+    """A new API client (a warning centre posting CAP alerts, another system)."""
+
+    id: SlugField = Field(examples=["trung-tam-canh-bao"])
+    name: Name = Field(examples=["Trung tâm cảnh báo thiên tai tỉnh"])
+    role: ClientRole = Field(examples=["alert"])
+    area_id: SlugField | None = Field(None, examples=["tinh-nghe-an"])
+
+
+class ApiClientPublic(BaseModel):
+    """An API client as the API shows it (never its key)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    role: str
+    area_id: str | None
+    disabled: bool
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class ApiClientKey(ApiClientPublic):
+    """A client with its key, shown this once: send it as `Authorization: Bearer <key>`."""
+
+    key: str

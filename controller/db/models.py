@@ -45,6 +45,8 @@ class Area(Base):
     quiet_end: Mapped[str | None] = mapped_column(String(5))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    approval: Mapped[str | None] = mapped_column(String(16))  # None: inherited from the parent
+    emergency_confirm: Mapped[str | None] = mapped_column(String(16))  # None: inherited
     desired_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -96,8 +98,26 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
     area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"))
+    full_name: Mapped[str] = mapped_column(String(200), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)  # raised to end every login at once
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiClient(Base):
+    """Another system (a CAP source, a provincial information system) calling the API with its own key."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DeviceEvent(Base):
@@ -148,3 +168,21 @@ class Occurrence(Base):
     issued_ms: Mapped[int] = mapped_column(BigInteger)
     title: Mapped[str] = mapped_column(String(200), default="")
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+class MediaItem(Base):
+    """A playable file of the library: normalised Opus, named by the SHA-256 devices fetch it by."""
+
+    __tablename__ = "media"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # "upload" or "speech"
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str | None] = mapped_column(Text)  # what was spoken, for speech
+    duration_ms: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    loudness_lufs: Mapped[float | None] = mapped_column(Float)  # of the original, before normalising
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

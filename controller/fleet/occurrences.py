@@ -9,11 +9,13 @@ import secrets
 import time
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from loalang_protocol.messages import Occurrence as WireOccurrence
 
 from .. import audit
 from ..context import Services
-from ..db.models import Area, Device, Occurrence
+from ..db.models import Area, Device, MediaItem, Occurrence
 from . import desired
 
 
@@ -38,6 +40,7 @@ async def add(services: Services, actor: str, target_area: str | None, target_de
         target = session.get(Area, target_area) if target_area else session.get(Device, target_device)
         if target is None:
             raise OccurrenceError(f"{'area' if target_area else 'device'} does not exist")
+        _check_media(session, wire.source.model_dump())
         session.add(Occurrence(
             id=occurrence_id, area_id=target_area, device_id=target_device, level=wire.level,
             start_ms=wire.start_ms, duration_ms=wire.duration_ms, source=wire.source.model_dump(),
@@ -72,3 +75,14 @@ async def _publish(services: Services, area_id: str | None, device_id: str | Non
         await desired.publish_area(services, area_id)
     elif device_id:
         await desired.publish_device(services, device_id)
+
+
+def _check_media(session: Session, source: dict[str, Any]) -> None:
+    """A media source must name a file of the library, with its size."""
+    if source.get("type") != "media":
+        return
+    item = session.get(MediaItem, source["sha256"])
+    if item is None:
+        raise OccurrenceError("no such media in the library")
+    if item.size != source["size"]:
+        raise OccurrenceError(f"the media's size is {item.size}, not {source['size']}")

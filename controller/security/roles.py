@@ -13,6 +13,10 @@ class Role(StrEnum):
     APPROVER = "approver"
     TECHNICIAN = "technician"
     VIEWER = "viewer"
+    ALERT = "alert"  # API clients only: a warning centre that posts CAP alerts
+
+
+USER_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.APPROVER, Role.TECHNICIAN, Role.VIEWER})
 
 
 class Permission(StrEnum):
@@ -23,14 +27,17 @@ class Permission(StrEnum):
     MANAGE_DEVICES = "manage_devices"
     CONFIGURE_DEVICES = "configure_devices"
     MANAGE_USERS = "manage_users"
+    MANAGE_MEDIA = "manage_media"
+    SUBMIT_ALERTS = "submit_alerts"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: frozenset({Permission.VIEW, Permission.CONFIGURE_DEVICES}),
+    Role.ADMIN: frozenset(Permission) - {Permission.SUBMIT_ALERTS},
+    Role.OPERATOR: frozenset({Permission.VIEW, Permission.CONFIGURE_DEVICES, Permission.MANAGE_MEDIA}),
     Role.APPROVER: frozenset({Permission.VIEW}),
     Role.TECHNICIAN: frozenset({Permission.VIEW, Permission.CONFIGURE_DEVICES}),
     Role.VIEWER: frozenset({Permission.VIEW}),
+    Role.ALERT: frozenset({Permission.SUBMIT_ALERTS}),
 }
 
 

@@ -21,18 +21,21 @@ class TokenStore:
         self.redis = redis
         self.ttl_s = ttl_s
 
-    async def issue(self, user_id: int) -> str:
-        """A new token for user_id, valid for the configured lifetime."""
+    async def issue(self, user_id: int, epoch: int) -> str:
+        """A new token for user_id, valid for the configured lifetime or until the user's epoch moves."""
         token = secrets.token_urlsafe(32)
-        await self.redis.set(_key(token), str(user_id), ex=self.ttl_s)
+        await self.redis.set(_key(token), f"{user_id} {epoch}", ex=self.ttl_s)
         return token
 
-    async def resolve(self, token: str) -> int | None:
-        """The user id a token belongs to, or None when unknown or expired."""
+    async def resolve(self, token: str) -> tuple[int, int] | None:
+        """The user id and session epoch a token was issued for, or None when unknown or expired."""
         if not token or len(token) > 200:
             return None
         value = await self.redis.get(_key(token))
-        return int(value) if value is not None else None
+        if value is None:
+            return None
+        user_id, _, epoch = (value.decode() if isinstance(value, bytes) else str(value)).partition(" ")
+        return int(user_id), int(epoch or 0)
 
     async def revoke(self, token: str) -> None:
         """Forget a token."""

@@ -22,7 +22,7 @@ import redis
 from loalang_protocol.keys import KeyPair
 from loalang_protocol.slugs import is_slug
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack
+from tests.testkit import ADMIN_PASSWORD, Fleet, Stack
 
 API = "/api/v1"
 LEAK = re.compile(r'Traceback|File "|\.py\b|site-packages|/work/|/tmp/|sqlalchemy|sqlite|IntegrityError'
@@ -164,15 +164,37 @@ def test_login_rate_limit_per_user_name(anon: httpx.Client, redis_client: redis.
         redis_client.delete(f"loa:login:{username}:127.0.0.1")
 
 
+def test_login_rate_limit_per_address_whatever_the_user_names(anon: httpx.Client,
+                                                              redis_client: redis.Redis) -> None:
+    key = "loa:login-from:127.0.0.1"
+    before = redis_client.get(key)
+    try:
+        guess = {"username": f"u-{uuid.uuid4().hex[:8]}", "password": "g"}
+        rejected(anon.post(f"{API}/auth/token", data=guess), 401, "wrong user name or password")
+        assert int(redis_client.get(key) or 0) == int(before or 0) + 1, "failures are counted per address"
+        redis_client.set(key, 100, ex=60)  # as after a hundred guesses at many user names
+        rejected(anon.post(f"{API}/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}), 429,
+                 "too many login attempts")
+    finally:
+        redis_client.delete(key)
+
+
 # ----------------------------------------------------------------------------------------------- tokens
 
-PROTECTED = [
-    ("GET", "/areas"), ("POST", "/areas"), ("GET", "/areas/tinh-thu"), ("GET", "/devices"),
-    ("POST", "/devices"), ("GET", "/devices/x"), ("DELETE", "/devices/x"), ("POST", "/devices/x/move"),
-    ("PATCH", "/devices/x/settings"), ("POST", "/devices/x/commands"), ("GET", "/devices/x/commands/c-1"),
-    ("POST", "/devices/x/claim-code"), ("GET", "/devices/x/events"), ("GET", "/system/status"),
-    ("GET", "/audit"),
-]
+PUBLIC = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/enroll"),
+          ("POST", "/api/v1/devices/{device_id}/logs")}  # device-signed, tested with the device logs
+
+
+def protected_routes(anon: httpx.Client) -> list[tuple[str, str]]:
+    """Every operation of the API document but login, enrolment and the device-signed upload."""
+    document = anon.get("/openapi.json").json()
+    routes = [(method.upper(), path) for path, operations in document["paths"].items()
+              for method in operations if path.startswith(API)]
+    assert len(routes) > 25
+    return [(method, re.sub(r"\{[^}]+\}", "x", path)) for method, path in routes
+            if (method, path) not in PUBLIC]
+
+
 BAD_AUTH = {
     "no token": None,
     "garbage token": "Bearer not-a-real-token",
@@ -181,6 +203,8 @@ BAD_AUTH = {
     "two tokens": "Bearer a Bearer b",
     "basic scheme": "Basic YWRtaW46YWRtaW4=",
     "token without scheme": "x" * 43,
+    "API key of no client": "Bearer lk.nobody.c2VjcmV0",
+    "API key, empty client": "Bearer lk..c2VjcmV0",
 }
 
 
@@ -188,9 +212,9 @@ BAD_AUTH = {
 def test_protected_endpoints_refuse_bad_tokens(admin: Fleet, anon: httpx.Client, auth: str | None) -> None:
     before = snapshot(admin)
     headers = {"Authorization": auth} if auth is not None else {}
-    for method, path in PROTECTED:
+    for method, path in protected_routes(anon):
         body = {"name": "Xã Lạ", "level": "commune", "parent_id": "tinh-thu"} if method == "POST" else None
-        response = anon.request(method, API + path, headers=headers, json=body)
+        response = anon.request(method, path, headers=headers, json=body)
         rejected(response, 401, "not authenticated")
         assert response.headers.get("www-authenticate") == "Bearer", (method, path)
     assert snapshot(admin) == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -10,14 +9,15 @@ import httpx
 
 from loalang_protocol.http_auth import sign_request
 from loalang_protocol.keys import KeyPair
+from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.testkit import Fleet, upload_media
+from tests.testkit import Fleet, upload_media, write_steps_wav
 
 
-def test_only_a_device_signing_with_its_enrolled_key_gets_media(fleet: Fleet, tmp_path: Path) -> None:
-    content = os.urandom(50_000)
-    (tmp_path / "file.bin").write_bytes(content)
-    sha, _ = upload_media(fleet, tmp_path / "file.bin")
+def test_only_a_device_signing_with_its_enrolled_key_gets_media(fleet: Fleet, controller: ControllerProcess,
+                                                                 tmp_path: Path) -> None:
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "file.wav", [440.0, 880.0]))
+    content = (controller.data_dir / "media" / sha).read_bytes()
     device_id, config = fleet.enrolled_agent(area="thon-c")
     key = KeyPair.load(config_file.load(config).key_file)
     path = f"/media/{sha}"

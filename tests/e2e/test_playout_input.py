@@ -87,12 +87,11 @@ def test_a_file_with_the_wrong_hash_is_refused_and_fetched_again(fleet: Fleet, c
 
 
 def test_the_cache_stays_within_its_quota(fleet: Fleet, tmp_path: Path) -> None:
-    device_id, config = _agent(fleet, cache_quota_mb=3)
-    files = []
-    for index in range(5):
-        path = tmp_path / f"f{index}.bin"
-        path.write_bytes(os.urandom(1_000_000))
-        files.append(upload_media(fleet, path))
+    files = [upload_media(fleet, write_steps_wav(tmp_path / f"f{index}.wav", [300.0 + 50 * index] * 20))
+             for index in range(5)]
+    sizes = [size for _, size in files]
+    quota_bytes = sum(sizes[:3]) + min(sizes[3:]) // 2  # room for three of them, not four
+    device_id, config = _agent(fleet, cache_quota_mb=quota_bytes / 1_000_000)
     start = int(time.time() * 1000) + 3_600_000
     for index, (sha, size) in enumerate(files):
         schedule(fleet, area_id="thon-b", level="normal", start_ms=start + index * 60_000, duration_ms=1000,
@@ -103,7 +102,7 @@ def test_the_cache_stays_within_its_quota(fleet: Fleet, tmp_path: Path) -> None:
                          for r in receipts(fleet, device_id, "download-failed")),
              15.0, what="the files that do not fit are reported")
     used = sum(p.stat().st_size for p in cache.iterdir())
-    assert used <= 3_000_000, used
+    assert used <= quota_bytes, used
     kept = {p.name for p in cache.iterdir()}
     assert kept == {sha for sha, _ in files[:3]}, "the soonest needed are kept"
 

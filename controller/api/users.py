@@ -1,0 +1,130 @@
+"""Users and API clients, managed by admins within their scope; every user manages their own password."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from sqlalchemy import select
+
+from .. import accounts, audit
+from ..accounts import AccountError
+from ..db.models import ApiClient, User
+from ..security.passwords import hash_password, verify_password
+from ..security.roles import Permission
+from .deps import Principal, PrincipalDep, ServicesDep, require
+from .schemas import (
+    ApiClientCreate,
+    ApiClientKey,
+    ApiClientPublic,
+    PasswordChange,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+
+router = APIRouter(tags=["users"])
+Admin = Annotated[Principal, Depends(require(Permission.MANAGE_USERS))]
+
+
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    try:
+        yield
+    except AccountError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.get("/users/me", response_model=UserPublic, summary="Who you are")
+async def me(services: ServicesDep, principal: PrincipalDep) -> User:
+    """The logged-in user (API clients have no user record: 404)."""
+    with services.db.session() as session:
+        user = session.get(User, principal.user_id) if principal.user_id is not None else None
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no user record")
+    return user
+
+
+@router.post("/users/me/password", status_code=204, summary="Change your own password")
+async def change_own_password(body: PasswordChange, services: ServicesDep, principal: PrincipalDep) -> None:
+    """Give the current password and a new one; every login of yours ends, log in again."""
+    with services.db.session() as session:
+        user = session.get(User, principal.user_id) if principal.user_id is not None else None
+        if user is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no password")
+        if not verify_password(user.password_hash, body.current_password):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
+        user.password_hash = hash_password(body.new_password)
+        user.session_epoch += 1
+        audit.record(session, principal.username, "user.password", [user.username])
+
+
+@router.get("/users", response_model=list[UserPublic], summary="List the users in your scope")
+async def list_users(services: ServicesDep, principal: Admin) -> list[User]:
+    """Users whose area lies inside the caller's scope."""
+    with services.db.session() as session:
+        users = session.scalars(select(User).order_by(User.username)).all()
+    return [user for user in users if accounts.in_scope(principal.scope, user.area_id)]
+
+
+@router.post("/users", response_model=UserPublic, status_code=201, summary="Create a user")
+async def add_user(body: UserCreate, services: ServicesDep, principal: Admin) -> User:
+    """A new user with a role over an area inside the caller's scope."""
+    with _account_errors(), services.db.session() as session:
+        return accounts.create_user(session, principal.username, principal.scope, body.model_dump())
+
+
+@router.get("/users/{user_id}", response_model=UserPublic, summary="Get one user")
+async def get_user(user_id: int, services: ServicesDep, principal: Admin) -> User:
+    """A user in the caller's scope."""
+    with _account_errors(), services.db.session() as session:
+        return accounts.visible_user(session, principal.scope, user_id)
+
+
+@router.patch("/users/{user_id}", response_model=UserPublic, summary="Change a user")
+async def change_user(user_id: int, body: UserUpdate, services: ServicesDep, principal: Admin) -> User:
+    """Change a user's password, role, area, name or disabled flag (not your own role, area or flag)."""
+    changes = body.model_dump(exclude_unset=True)
+    if any(changes.get(name, "") is None for name in ("password", "role", "disabled", "full_name")):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "only area_id may be null")
+    with _account_errors(), services.db.session() as session:
+        return accounts.update_user(session, principal.username, principal.user_id, principal.scope,
+                                    user_id, changes)
+
+
+def _with_key(client: ApiClient, key: str) -> ApiClientKey:
+    return ApiClientKey(**ApiClientPublic.model_validate(client).model_dump(), key=key)
+
+
+@router.get("/api-clients", response_model=list[ApiClientPublic], summary="List API clients in your scope")
+async def list_clients(services: ServicesDep, principal: Admin) -> list[ApiClient]:
+    """API clients whose area lies inside the caller's scope."""
+    with services.db.session() as session:
+        clients = session.scalars(select(ApiClient).order_by(ApiClient.id)).all()
+    return [client for client in clients if accounts.in_scope(principal.scope, client.area_id)]
+
+
+@router.post("/api-clients", response_model=ApiClientKey, status_code=201, summary="Create an API client")
+async def add_client(body: ApiClientCreate, services: ServicesDep, principal: Admin) -> ApiClientKey:
+    """A new client; its key is in this answer only."""
+    with _account_errors(), services.db.session() as session:
+        client, key = accounts.create_client(session, principal.username, principal.scope, body.model_dump())
+        session.flush()
+        return _with_key(client, key)
+
+
+@router.post("/api-clients/{client_id}/key", response_model=ApiClientKey, summary="Give a client a new key")
+async def rotate_key(client_id: str, services: ServicesDep, principal: Admin) -> ApiClientKey:
+    """A new key, in this answer only; the old key stops working at once."""
+    with _account_errors(), services.db.session() as session:
+        client, key = accounts.rotate_client_key(session, principal.username, principal.scope, client_id)
+        return _with_key(client, key)
+
+
+@router.delete("/api-clients/{client_id}", status_code=204, summary="Disable an API client")
+async def disable_client(client_id: str, services: ServicesDep, principal: Admin) -> None:
+    """The client's key stops working; the record stays for the audit log."""
+    with _account_errors(), services.db.session() as session:
+        accounts.set_client_disabled(session, principal.username, principal.scope, client_id, True)

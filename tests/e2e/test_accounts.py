@@ -1,0 +1,180 @@
+"""Users and API clients: roles scoped to area subtrees, logins that end when they should, audited."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from loalang_stack.services import ControllerProcess
+from tests.testkit import Fleet
+
+API = "/api/v1"
+PASSWORD = "mat-khau-dai-du"
+
+
+@pytest.fixture
+def admin(fleet: Fleet) -> Fleet:
+    return fleet
+
+
+def user_body(role: str, area_id: str | None, **extra: Any) -> dict[str, Any]:
+    return {"username": f"{role}.{secrets.token_hex(3)}", "password": PASSWORD, "role": role,
+            "area_id": area_id, **extra}
+
+
+def new_user(admin: httpx.Client, role: str, area_id: str | None, **extra: Any) -> dict[str, Any]:
+    response = admin.post(f"{API}/users", json=user_body(role, area_id, **extra))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def client_for(controller: ControllerProcess, token: str) -> httpx.Client:
+    return httpx.Client(base_url=controller.url, timeout=15, headers={"Authorization": f"Bearer {token}"})
+
+
+def login(controller: ControllerProcess, username: str, password: str = PASSWORD) -> httpx.Client:
+    response = httpx.post(f"{controller.url}{API}/auth/token",
+                          data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return client_for(controller, response.json()["access_token"])
+
+
+@pytest.fixture
+def commune_operator(admin: Fleet, controller: ControllerProcess) -> Iterator[httpx.Client]:
+    user = new_user(admin.http, "operator", "xa-mot")
+    with login(controller, user["username"]) as client:
+        yield client
+
+
+def test_a_commune_operator_neither_sees_nor_addresses_another_commune(
+        admin: Fleet, commune_operator: httpx.Client) -> None:
+    mine, _ = admin.register("thon-a")
+    theirs, _ = admin.register("thon-c")
+    areas = {a["id"] for a in commune_operator.get(f"{API}/areas").json()}
+    assert {"xa-mot", "thon-a", "thon-b"} <= areas
+    assert not areas & {"tinh-thu", "xa-hai", "thon-c"}
+    devices = {d["id"] for d in commune_operator.get(f"{API}/devices").json()}
+    assert mine in devices and theirs not in devices
+    assert commune_operator.get(f"{API}/areas/thon-c").status_code == 403
+    assert commune_operator.get(f"{API}/devices/{theirs}").status_code == 403
+    assert commune_operator.get(f"{API}/devices/{mine}").status_code == 200
+    tone = {"level": "normal", "start_ms": 4_000_000_000_000, "duration_ms": 1000,
+            "source": {"type": "tone", "frequency_hz": 440}}
+    assert commune_operator.post(f"{API}/occurrences", json={"area_id": "thon-c", **tone}).status_code == 403
+    assert commune_operator.post(f"{API}/occurrences", json={"device_id": theirs, **tone}).status_code == 403
+    assert commune_operator.post(f"{API}/areas/xa-hai/commands", json={"name": "ping"}).status_code == 403
+    assert commune_operator.patch(f"{API}/devices/{theirs}/settings", json={"volume": 10}).status_code == 403
+    assert commune_operator.get(f"{API}/users").status_code == 403, "operators do not manage users"
+    assert commune_operator.get(f"{API}/audit").status_code == 403
+
+
+def test_a_scoped_admin_manages_only_the_users_of_its_subtree(admin: Fleet,
+                                                              controller: ControllerProcess) -> None:
+    outsider = new_user(admin.http, "viewer", "xa-hai")
+    commune_admin = new_user(admin.http, "admin", "xa-mot")
+    with login(controller, commune_admin["username"]) as http:
+        village = http.post(f"{API}/users", json=user_body("operator", "thon-a"))
+        assert village.status_code == 201, village.text
+        for area_id in ("xa-hai", None):
+            refused = http.post(f"{API}/users", json=user_body("viewer", area_id))
+            assert refused.status_code == 403, refused.text
+        listed = {u["username"] for u in http.get(f"{API}/users").json()}
+        assert village.json()["username"] in listed and outsider["username"] not in listed
+        assert "admin" not in listed, "the whole-tree admin is outside a commune admin's scope"
+        assert http.get(f"{API}/users/{outsider['id']}").status_code == 403
+        assert http.patch(f"{API}/users/{outsider['id']}", json={"disabled": True}).status_code == 403
+        moved = http.patch(f"{API}/users/{village.json()['id']}", json={"area_id": "thon-c"})
+        assert moved.status_code == 403, "cannot give an area outside its own"
+        own = http.patch(f"{API}/users/{commune_admin['id']}", json={"role": "viewer"})
+        assert own.status_code == 403, "cannot change its own role"
+
+
+def test_logins_end_when_the_password_changes_or_the_user_is_disabled(
+        admin: Fleet, controller: ControllerProcess) -> None:
+    user = new_user(admin.http, "viewer", "xa-mot", full_name="Trần Thị B")
+    first = login(controller, user["username"])
+    assert first.get(f"{API}/users/me").json()["full_name"] == "Trần Thị B"
+    wrong = first.post(f"{API}/users/me/password",
+                       json={"current_password": "doan-bua", "new_password": "x" * 12})
+    assert wrong.status_code == 403
+    changed = first.post(f"{API}/users/me/password",
+                         json={"current_password": PASSWORD, "new_password": "mat-khau-moi-dai"})
+    assert changed.status_code == 204
+    assert first.get(f"{API}/areas").status_code == 401, "the old login ended"
+    second = login(controller, user["username"], "mat-khau-moi-dai")
+    assert second.get(f"{API}/areas").status_code == 200
+    renamed = admin.http.patch(f"{API}/users/{user['id']}", json={"full_name": "Trần Thị C"})
+    assert renamed.status_code == 200 and second.get(f"{API}/areas").status_code == 200
+    assert admin.http.patch(f"{API}/users/{user['id']}", json={"disabled": True}).status_code == 200
+    assert second.get(f"{API}/areas").status_code == 401
+    refused = httpx.post(f"{controller.url}{API}/auth/token",
+                         data={"username": user["username"], "password": "mat-khau-moi-dai"})
+    assert refused.status_code == 401
+    audit = admin.http.get(f"{API}/audit", params={"limit": 50}).json()
+    updates = [e for e in audit if e["action"] in ("user.update", "user.password") and user["username"]
+               in e["targets"]]
+    assert {e["action"] for e in updates} == {"user.update", "user.password"}
+    assert PASSWORD not in str(audit) and "mat-khau-moi-dai" not in str(audit)
+
+
+def test_api_clients_authenticate_with_their_key_within_role_and_scope(
+        admin: Fleet, controller: ControllerProcess) -> None:
+    suffix = secrets.token_hex(3)
+    alert = admin.http.post(f"{API}/api-clients", json={
+        "id": f"canh-bao-{suffix}", "name": "Trung tâm cảnh báo", "role": "alert", "area_id": "tinh-thu"})
+    assert alert.status_code == 201, alert.text
+    with client_for(controller, alert.json()["key"]) as http:
+        assert http.get(f"{API}/devices").status_code == 403, "the alert role views nothing"
+        assert http.get(f"{API}/users/me").status_code == 404
+    viewer = admin.http.post(f"{API}/api-clients", json={"id": f"he-thong-{suffix}", "name": "Hệ thống tỉnh",
+                                                          "role": "viewer", "area_id": "xa-mot"}).json()
+    key = viewer["key"]
+    with client_for(controller, key) as http:
+        assert {a["id"] for a in http.get(f"{API}/areas").json()} == {"xa-mot", "thon-a", "thon-b"}
+        assert http.get(f"{API}/areas/xa-hai").status_code == 403
+    listed = admin.http.get(f"{API}/api-clients").json()
+    assert all("key" not in c and "key_hash" not in c for c in listed)
+    assert next(c for c in listed if c["id"] == viewer["id"])["last_used_at"] is not None
+    rotated = admin.http.post(f"{API}/api-clients/{viewer['id']}/key").json()["key"]
+    assert client_for(controller, key).get(f"{API}/areas").status_code == 401, "the old key stopped"
+    assert client_for(controller, rotated).get(f"{API}/areas").status_code == 200
+    assert admin.http.delete(f"{API}/api-clients/{viewer['id']}").status_code == 204
+    assert client_for(controller, rotated).get(f"{API}/areas").status_code == 401
+    forged = [f"lk.{viewer['id']}.{'A' * 43}", "lk..x", "lk.x", f"lk.{viewer['id']}", "lk.a.b.c", "x" * 300]
+    for token in forged:
+        assert client_for(controller, token).get(f"{API}/areas").status_code == 401, token
+
+
+@pytest.mark.parametrize("body, problem", [
+    ({"username": "Nguyen Van A"}, "username"),
+    ({"username": "nguyễn"}, "username"),
+    ({"username": "ab"}, "username"),
+    ({"password": "ngan"}, "password"),
+    ({"password": "x" * 257}, "password"),
+    ({"role": "alert"}, "role"),
+    ({"role": "root"}, "role"),
+    ({"area_id": "khong-co-xa-nay"}, "no such area"),
+    ({"area_id": "../../etc"}, "area_id"),
+    ({"is_admin": True}, "is_admin"),
+    ({"full_name": "a\x00b"}, "full_name"),
+])
+def test_bad_user_input_is_refused_with_the_reason(admin: Fleet, body: dict[str, Any], problem: str) -> None:
+    good = {"username": f"tot.{secrets.token_hex(3)}", "password": PASSWORD, "role": "viewer",
+            "area_id": "xa-mot"}
+    before = len(admin.http.get(f"{API}/users").json())
+    response = admin.http.post(f"{API}/users", json={**good, **body})
+    assert response.status_code == 422, response.text
+    assert problem in response.text
+    assert len(admin.http.get(f"{API}/users").json()) == before
+
+
+def test_a_taken_user_name_is_a_conflict(admin: Fleet) -> None:
+    user = new_user(admin.http, "viewer", "xa-mot")
+    again = admin.http.post(f"{API}/users", json={"username": user["username"], "password": PASSWORD,
+                                                   "role": "viewer", "area_id": "xa-mot"})
+    assert again.status_code == 409
