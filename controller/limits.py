@@ -58,7 +58,8 @@ class BodySizeLimit:
                 await self._refuse(send, limit)
 
     async def _refuse(self, send: Send, limit: int) -> None:
-        body = json.dumps({"detail": f"request body is over {limit // 1024} KiB"}).encode()
+        size = f"{round(limit / 1_000_000)} MB" if limit >= 1_000_000 else f"{limit // 1024} KiB"
+        body = json.dumps({"detail": f"request body is over {size}"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})

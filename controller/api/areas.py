@@ -12,14 +12,14 @@ from ..db.models import Area, Device
 from ..fleet import area_updates, commands
 from ..fleet.areas import AreaError, create_area, visible
 from ..security.roles import Permission
-from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
+from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import AreaCreate, AreaPublic, AreaUpdate, CommandRequest, CommandSent
 
 router = APIRouter(prefix="/areas", tags=["areas"])
 
 
 @router.get("", response_model=list[AreaPublic], summary="List the areas you can see")
-async def list_areas(services: ServicesDep, principal: PrincipalDep) -> list[Area]:
+async def list_areas(services: ServicesDep, principal: ViewerDep) -> list[Area]:
     """Every area in the caller's subtree, parents before children."""
     with services.db.session() as session:
         areas = session.scalars(select(Area).order_by(Area.id)).all()
@@ -65,7 +65,7 @@ async def change_area(
 
 
 @router.get("/{area_id}", response_model=AreaPublic, summary="Get one area")
-async def get_area(area_id: str, services: ServicesDep, principal: PrincipalDep) -> Area:
+async def get_area(area_id: str, services: ServicesDep, principal: ViewerDep) -> Area:
     """One area in the caller's scope."""
     with services.db.session() as session:
         area = session.get(Area, area_id)
@@ -96,7 +96,7 @@ async def area_command(
 
 @router.get("/{area_id}/commands/{command_id}", summary="Replies to an area command")
 async def area_command_replies(
-    area_id: str, command_id: str, services: ServicesDep, principal: PrincipalDep
+    area_id: str, command_id: str, services: ServicesDep, principal: ViewerDep
 ) -> dict[str, dict[str, object]]:
     """Replies received so far, by device (only devices in the caller's scope)."""
     ensure_in_scope(principal, area_id)

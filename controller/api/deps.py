@@ -115,3 +115,7 @@ def ensure_in_scope(principal: Principal, area_id: str) -> None:
     """403 when area_id is outside the caller's scope."""
     if not principal.can_see(area_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "outside your area")
+
+
+ViewerDep = Annotated[Principal, Depends(require(Permission.VIEW))]
+"""The caller, who must be allowed to view (every role but `alert`)."""

@@ -16,7 +16,7 @@ from ..fleet import commands, devices
 from ..fleet.areas import parent_map, subtree
 from ..fleet.devices import DeviceError, IssuedCode
 from ..security.roles import Permission
-from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
+from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import (
     ClaimCodePublic,
     CommandRequest,
@@ -86,7 +86,7 @@ def _unprocessable(exc: Exception) -> HTTPException:
 @router.get("", response_model=list[DevicePublic], summary="List devices you can see")
 async def list_devices(
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: ViewerDep,
     area: Annotated[str | None, Query(max_length=48, description="only this area and below")] = None,
     online: Annotated[bool | None, Query(description="only online (true) or offline (false)")] = None,
     q: Annotated[str | None, Query(max_length=100, description="search in id and name")] = None,
@@ -129,7 +129,7 @@ async def create_device(body: DeviceCreate, services: ServicesDep, principal: Ma
 
 
 @router.get("/{device_id}", response_model=DevicePublic, summary="Get one device")
-async def get_device(device_id: str, services: ServicesDep, principal: PrincipalDep) -> DevicePublic:
+async def get_device(device_id: str, services: ServicesDep, principal: ViewerDep) -> DevicePublic:
     """One device with its presence, telemetry and applied version."""
     return await to_public(services, _load(services, principal, device_id))
 
@@ -180,7 +180,7 @@ async def send_command(
 
 @router.get("/{device_id}/commands/{command_id}", summary="A command's reply")
 async def command_reply(
-    device_id: str, command_id: str, services: ServicesDep, principal: PrincipalDep
+    device_id: str, command_id: str, services: ServicesDep, principal: ViewerDep
 ) -> dict[str, object]:
     """The device's reply to a command, or 404 while none has arrived."""
     _load(services, principal, device_id)
@@ -194,7 +194,7 @@ async def command_reply(
 async def device_events(
     device_id: str,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: ViewerDep,
     type: Annotated[str | None, Query(max_length=48, description="only events of this type")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[StoredEvent]:

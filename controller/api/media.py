@@ -24,7 +24,7 @@ from ..media.library import Ingest
 from ..media.probe import MediaRejected
 from ..security.device_auth import authenticated_device
 from ..security.roles import Permission
-from .deps import Principal, PrincipalDep, ServicesDep, ensure_in_scope, require
+from .deps import Principal, PrincipalDep, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import Name, SlugField, _In
 
 router = APIRouter(tags=["media"])
@@ -130,7 +130,7 @@ async def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -
 
 
 @router.get("/api/v1/media", response_model=list[MediaPublic], summary="List the library")
-async def list_media(services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def list_media(services: ServicesDep, principal: ViewerDep) -> list[dict[str, Any]]:
     """Items of your areas, of the areas above yours, and shared ones; newest first."""
     with services.db.session() as session:
         items = session.scalars(select(MediaItem).order_by(MediaItem.created_at.desc())).all()
@@ -139,14 +139,14 @@ async def list_media(services: ServicesDep, principal: PrincipalDep) -> list[dic
 
 
 @router.get("/api/v1/media/{sha256}", response_model=MediaPublic, summary="One item of the library")
-async def get_media(sha256: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_media(sha256: str, services: ServicesDep, principal: ViewerDep) -> dict[str, Any]:
     """An item you can use."""
     return library.describe(_usable_item(services, principal, sha256))
 
 
 @router.get("/api/v1/media/{sha256}/preview", summary="Listen to an item", response_class=FileResponse,
             responses={200: {"content": {"audio/ogg": {}}}})
-async def preview(sha256: str, services: ServicesDep, principal: PrincipalDep) -> FileResponse:
+async def preview(sha256: str, services: ServicesDep, principal: ViewerDep) -> FileResponse:
     """The stored Opus file, for the console's player (Range supported)."""
     item = _usable_item(services, principal, sha256)
     path = services.media.path(item.sha256)
