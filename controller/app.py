@@ -17,13 +17,12 @@ from loalang_protocol import topics
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
-from .api import areas, auth, device_logs, devices, enroll, media, occurrences, system, users
+from .api import areas, auth, bulletins, device_logs, devices, enroll, media, occurrences, system, users
 from .broker_accounts.mosquitto import MosquittoDynsec
 from .context import Services
 from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
-from .fleet.horizon import horizon_keeper
 from .jobs import Jobs
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
@@ -31,6 +30,8 @@ from .media import speech
 from .media.store import MediaStore
 from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog
 from .presence import PresenceStore
+from .scheduling.leader import Leadership
+from .scheduling.scheduler import Scheduler
 from .security.passwords import hash_password
 from .security.roles import Role
 from .security.tokens import TokenStore
@@ -125,7 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
-        keeper = asyncio.create_task(horizon_keeper(services), name="horizon-keeper")
+        scheduler = asyncio.create_task(
+            Scheduler(services, Leadership(services.redis, settings.instance_id)).run(), name="scheduler")
         try:
             await asyncio.wait_for(services.link.connected.wait(), BROKER_WAIT_S)
         except TimeoutError:
@@ -139,7 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.link.close()
         mqtt_task.cancel()
         watchdog.cancel()
-        keeper.cancel()
+        scheduler.cancel()
+        await asyncio.gather(scheduler, return_exceptions=True)
         await services.redis.aclose()
         services.db.engine.dispose()
 
@@ -149,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
-    api_routers = (auth, areas, devices, enroll, occurrences, system, users)
+    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

@@ -168,6 +168,9 @@ class Occurrence(Base):
     issued_ms: Mapped[int] = mapped_column(BigInteger)
     title: Mapped[str] = mapped_column(String(200), default="")
     created_by: Mapped[str] = mapped_column(String(64))
+    schedule_id: Mapped[str | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"),
+                                                    index=True)
+    epoch: Mapped[int | None] = mapped_column(BigInteger)  # the scheduler epoch that wrote it
 
 
 class MediaItem(Base):
@@ -186,3 +189,58 @@ class MediaItem(Base):
     area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Bulletin(Base):
+    """Something to broadcast: a title, a library file (or text being spoken into one) and a level."""
+
+    __tablename__ = "bulletins"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))  # normal, priority or emergency
+    media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256", ondelete="RESTRICT"))
+    text: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(40))
+    area_id: Mapped[str] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # preparing, draft, pending, approved, rejected, failed
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Schedule(Base):
+    """When and where a bulletin plays: a recurrence in the area's local time, and targets."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    bulletin_id: Mapped[str] = mapped_column(ForeignKey("bulletins.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # once, daily, weekly, dates, rrule
+    start_local: Mapped[str] = mapped_column(String(16))  # YYYY-MM-DDTHH:MM, wall-clock time
+    timezone: Mapped[str] = mapped_column(String(64))
+    weekdays: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dates: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    until_local: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD, the last day
+    rule: Mapped[str | None] = mapped_column(String(500))
+    area_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    device_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    max_lateness_ms: Mapped[int] = mapped_column(BigInteger)
+    quiet_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SchedulerFence(Base):
+    """The newest scheduler epoch that wrote; a writer with an older epoch is refused (one row)."""
+
+    __tablename__ = "scheduler_fence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    holder: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

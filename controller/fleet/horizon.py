@@ -2,10 +2,11 @@
 
 Desired state carries the occurrences of the next `schedule_horizon_s`, so an occurrence
 scheduled further out reaches the devices only when it enters that horizon; and a retained
-message expires `desired_ttl_s` after it was signed. Every `horizon_refresh_s` the keeper
-publishes again (with a new version) each area or device whose horizon has gained an occurrence
-since its last publication, or whose publication is half-way to expiry, or of which no
-publication is on record (Redis was emptied, or the target predates the record).
+message expires `desired_ttl_s` after it was signed. Every `horizon_refresh_s` the keeper (run
+by the leading scheduler) publishes again (with a new version) each area or device whose horizon
+has gained an occurrence since its last publication, or whose publication is half-way to
+expiry, or of which no publication is on record (Redis was emptied, or the target predates the
+record).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from ..context import Services
 from ..db.models import Area, Device, Occurrence
 from ..redis_text import text
+from ..scheduling.leader import fence
 from . import desired
 
 log = logging.getLogger(__name__)
@@ -83,21 +85,23 @@ def _newest_start_per_target(session: Session, after_ms: int, until_ms: int) -> 
     return newest
 
 
-async def refresh(services: Services, now_ms: int | None = None) -> list[str]:
-    """Publish again every stale target with a new version; returns the targets published."""
+async def refresh(services: Services, now_ms: int | None = None,
+                  fenced: tuple[int, str] | None = None) -> list[str]:
+    """Publish again every stale target with a new version; returns the targets published.
+
+    fenced, the scheduler's (epoch, instance), makes the version bumps refuse to happen when a
+    newer scheduler has written (see controller/scheduling/leader.py).
+    """
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     raw = await services.redis.hgetall(desired.PUBLISHED_KEY)
     records = {text(key): parse_record(value) for key, value in raw.items()}
     todo = await asyncio.to_thread(plan, services, records, now_ms)
     if todo.gone:
         await services.redis.hdel(desired.PUBLISHED_KEY, *todo.gone)
+    if todo.stale:
+        await asyncio.to_thread(_bump, services, todo.stale, fenced)
     for key in todo.stale:
         scope, target = key.split(":", 1)
-        with services.db.session() as session:
-            row = session.get(Area, target) if scope == "area" else session.get(Device, target)
-            if row is None:
-                continue
-            row.desired_version += 1
         if scope == "area":
             await desired.publish_area(services, target)
         else:
@@ -107,13 +111,12 @@ async def refresh(services: Services, now_ms: int | None = None) -> list[str]:
     return todo.stale
 
 
-async def horizon_keeper(services: Services) -> None:
-    """Run refresh every horizon_refresh_s while the broker is connected; never raises."""
-    while True:
-        await asyncio.sleep(services.settings.horizon_refresh_s)
-        if not services.link.connected.is_set():
-            continue
-        try:
-            await refresh(services)
-        except Exception:
-            log.exception("horizon: refresh failed; trying again at the next interval")
+def _bump(services: Services, keys: list[str], fenced: tuple[int, str] | None) -> None:
+    with services.db.session() as session:
+        if fenced is not None:
+            fence(session, *fenced)
+        for key in keys:
+            scope, target = key.split(":", 1)
+            row = session.get(Area, target) if scope == "area" else session.get(Device, target)
+            if row is not None:
+                row.desired_version += 1

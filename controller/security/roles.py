@@ -28,13 +28,16 @@ class Permission(StrEnum):
     CONFIGURE_DEVICES = "configure_devices"
     MANAGE_USERS = "manage_users"
     MANAGE_MEDIA = "manage_media"
+    SCHEDULE = "schedule"
+    APPROVE = "approve"
     SUBMIT_ALERTS = "submit_alerts"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - {Permission.SUBMIT_ALERTS},
-    Role.OPERATOR: frozenset({Permission.VIEW, Permission.CONFIGURE_DEVICES, Permission.MANAGE_MEDIA}),
-    Role.APPROVER: frozenset({Permission.VIEW}),
+    Role.OPERATOR: frozenset({Permission.VIEW, Permission.CONFIGURE_DEVICES, Permission.MANAGE_MEDIA,
+                              Permission.SCHEDULE}),
+    Role.APPROVER: frozenset({Permission.VIEW, Permission.APPROVE}),
     Role.TECHNICIAN: frozenset({Permission.VIEW, Permission.CONFIGURE_DEVICES}),
     Role.VIEWER: frozenset({Permission.VIEW}),
     Role.ALERT: frozenset({Permission.SUBMIT_ALERTS}),

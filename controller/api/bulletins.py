@@ -1,0 +1,294 @@
+"""Bulletins and their schedules: draft, submit, approve or reject, schedule, stop, preview."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import select
+
+from ..context import Services
+from ..db.models import Bulletin, Schedule
+from ..jobs import JobFailed
+from ..media import library, speech
+from ..media.library import Ingest
+from ..scheduling import bulletins, preview, schedules
+from ..scheduling.bulletins import BulletinError
+from ..scheduling.scheduler import note_change
+from ..security.roles import Permission
+from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
+from .schemas import Name, SlugField, _In
+
+router = APIRouter(tags=["bulletins"])
+Scheduler = Annotated[Principal, Depends(require(Permission.SCHEDULE))]
+Approver = Annotated[Principal, Depends(require(Permission.APPROVE))]
+LocalTime = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d$")]
+
+
+class BulletinCreate(_In):
+    """A new bulletin: a library file, or text to be spoken (Vietnamese by default)."""
+
+    title: Name = Field(examples=["Bản tin sáng thứ Hai"])
+    level: Literal["normal", "priority", "emergency"] = "normal"
+    media_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    text: Annotated[str, StringConstraints(min_length=1, max_length=speech.MAX_TEXT_CHARS)] | None = Field(
+        None, examples=["Thông báo lịch tiêm phòng cho trẻ em vào sáng thứ Bảy."])
+    area_id: SlugField | None = Field(None, description="owner area (default: your own); its policy applies")
+
+
+class BulletinPublic(BaseModel):
+    """A bulletin as the API shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    title: str
+    level: str
+    media_sha256: str | None
+    text: str | None
+    job_id: str | None
+    area_id: str
+    status: str = Field(description="preparing, draft, pending, approved, rejected or failed")
+    note: str
+    created_by: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class Decision(_In):
+    """An approver's note."""
+
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ScheduleCreate(_In):
+    """When and where: a recurrence in the bulletin's area's local time, and target areas or devices."""
+
+    kind: Literal["once", "daily", "weekly", "dates", "rrule"] = Field(examples=["weekly"])
+    start_local: LocalTime = Field(examples=["2026-12-07T06:30"], description="first play, local wall time")
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field([], examples=[[0, 3]], description="0 = Monday")
+    dates: list[date] = Field([], max_length=366, examples=[["2026-12-24", "2027-01-01"]])
+    until_local: date | None = Field(None, description="last day of plays (inclusive)")
+    rule: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        None, examples=["FREQ=MONTHLY;BYMONTHDAY=1"], description="an RRULE, for kind rrule")
+    area_ids: list[SlugField] = Field([], max_length=500, examples=[["thon-dong", "thon-tay"]])
+    device_ids: list[SlugField] = Field([], max_length=500)
+    max_lateness_ms: int = Field(300_000, ge=0, le=86_400_000, description="how late a play may still start")
+    quiet_override: bool = Field(False, description="play even inside the targets' quiet hours (audited)")
+
+    @field_validator("start_local")
+    @classmethod
+    def _real_date(cls, value: str) -> str:
+        datetime.fromisoformat(value)
+        return value
+
+
+class SchedulePublic(BaseModel):
+    """A schedule, with its next plays."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    bulletin_id: str
+    kind: str
+    start_local: str
+    timezone: str
+    weekdays: list[int]
+    dates: list[str]
+    until_local: str | None
+    rule: str | None
+    area_ids: list[str]
+    device_ids: list[str]
+    max_lateness_ms: int
+    quiet_override: bool
+    active: bool
+    created_by: str
+    recurrence: str = Field("", description="RFC 5545 text")
+    next_plays_ms: list[int] = Field([], description="the next plays (UTC ms), at most 10")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except BulletinError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.post("/bulletins", response_model=BulletinPublic, status_code=201, summary="Draft a bulletin")
+async def create_bulletin(body: BulletinCreate, services: ServicesDep, principal: Scheduler) -> Bulletin:
+    """A draft from a library file, or from text (spoken in the background: `preparing` until done)."""
+    if (body.media_sha256 is None) == (body.text is None):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "give exactly one of media_sha256 and text")
+    area_id = body.area_id or principal.area_id
+    if area_id is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give the bulletin's area_id")
+    ensure_in_scope(principal, area_id)
+    fields = body.model_dump() | {"area_id": area_id}
+    if body.text is not None:
+        try:
+            fields["text"] = speech.clean_text(body.text)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    with _errors(), services.db.session() as session:
+        bulletin = bulletins.create(session, principal.username, fields)
+    if bulletin.text is not None and bulletin.media_sha256 is None:
+        bulletin.job_id = await _speak(services, principal, bulletin)
+        with services.db.session() as session:
+            stored = session.get(Bulletin, bulletin.id)
+            if stored is not None and stored.job_id is None:
+                stored.job_id = bulletin.job_id
+    return bulletin
+
+
+async def _speak(services: Services, principal: Principal, bulletin: Bulletin) -> str:
+    ingest = Ingest(title=bulletin.title, kind="speech", actor=principal.username, area_id=bulletin.area_id,
+                    text=bulletin.text)
+
+    async def job(progress: Any) -> dict[str, Any]:
+        try:
+            item = await library.from_text(services, services.speech, ingest, progress)
+        except JobFailed as exc:
+            with services.db.session() as session:
+                bulletins.media_ready(session, bulletin.id, None, str(exc))
+            raise
+        with services.db.session() as session:
+            bulletins.media_ready(session, bulletin.id, item["sha256"], None)
+        return item
+
+    return await services.jobs.start("bulletin.speech", principal.username, job)
+
+
+@router.get("/bulletins", response_model=list[BulletinPublic], summary="List bulletins in your scope")
+async def list_bulletins(
+    services: ServicesDep, principal: ViewerDep,
+    status_filter: Annotated[str | None, Query(alias="status", pattern="^[a-z]{1,16}$")] = None,
+) -> list[Bulletin]:
+    """Newest first; filter by status (for example `pending`, for approvers)."""
+    with services.db.session() as session:
+        query = select(Bulletin).order_by(Bulletin.created_at.desc())
+        if status_filter:
+            query = query.where(Bulletin.status == status_filter)
+        return [b for b in session.scalars(query) if principal.can_see(b.area_id)]
+
+
+@router.get("/bulletins/{bulletin_id}", response_model=BulletinPublic, summary="Get a bulletin")
+async def get_bulletin(bulletin_id: str, services: ServicesDep, principal: ViewerDep) -> Bulletin:
+    """One bulletin in your scope."""
+    return _visible(services, principal, bulletin_id)
+
+
+@router.post("/bulletins/{bulletin_id}/submit", response_model=BulletinPublic, summary="Submit for approval")
+async def submit_bulletin(bulletin_id: str, services: ServicesDep, principal: Scheduler) -> Bulletin:
+    """Approved at once where the area needs no approval; else pending for an approver."""
+    _visible(services, principal, bulletin_id)
+    with _errors(), services.db.session() as session:
+        bulletin = session.get(Bulletin, bulletin_id)
+        assert bulletin is not None
+        return bulletins.submit(session, principal.username, bulletin)
+
+
+@router.post("/bulletins/{bulletin_id}/approve", response_model=BulletinPublic, summary="Approve")
+async def approve_bulletin(bulletin_id: str, body: Decision, services: ServicesDep,
+                           principal: Approver) -> Bulletin:
+    """An approver of the bulletin's area approves it (not their own)."""
+    return await _decide(services, principal, bulletin_id, True, body.note)
+
+
+@router.post("/bulletins/{bulletin_id}/reject", response_model=BulletinPublic, summary="Reject")
+async def reject_bulletin(bulletin_id: str, body: Decision, services: ServicesDep,
+                          principal: Approver) -> Bulletin:
+    """An approver sends it back with a note; its author may change and submit it again."""
+    return await _decide(services, principal, bulletin_id, False, body.note)
+
+
+async def _decide(services: Services, principal: Principal, bulletin_id: str, approve: bool,
+                  note: str) -> Bulletin:
+    _visible(services, principal, bulletin_id)
+    with _errors(), services.db.session() as session:
+        bulletin = session.get(Bulletin, bulletin_id)
+        assert bulletin is not None
+        decided = bulletins.decide(session, principal.username, bulletin, approve, note)
+    await note_change(services.redis)
+    return decided
+
+
+@router.post("/bulletins/{bulletin_id}/schedules", response_model=SchedulePublic, status_code=201,
+             summary="Schedule an approved bulletin")
+async def create_schedule(bulletin_id: str, body: ScheduleCreate, services: ServicesDep,
+                          principal: Scheduler) -> SchedulePublic:
+    """Once, daily, weekly, on dates or by RRULE, to areas and devices in your scope.
+
+    Plays inside a target's quiet hours are refused (422 lists them) unless quiet_override is set.
+    The scheduler publishes the plays of the coming days within a second or two.
+    """
+    _visible(services, principal, bulletin_id)
+    with _errors(), services.db.session() as session:
+        bulletin = session.get(Bulletin, bulletin_id)
+        assert bulletin is not None
+        schedule = schedules.create(session, principal.username, principal.scope, bulletin, body.model_dump())
+        session.flush()
+        public = describe(schedule)
+    await note_change(services.redis)
+    return public
+
+
+@router.get("/schedules", response_model=list[SchedulePublic], summary="List schedules in your scope")
+async def list_schedules(services: ServicesDep, principal: ViewerDep) -> list[SchedulePublic]:
+    """Active schedules whose bulletin belongs to your scope."""
+    with services.db.session() as session:
+        rows = session.execute(select(Schedule, Bulletin).join(Bulletin).where(Schedule.active.is_(True)))
+        return [describe(s) for s, b in rows if principal.can_see(b.area_id)]
+
+
+@router.delete("/schedules/{schedule_id}", status_code=204, summary="Stop a schedule")
+async def stop_schedule(schedule_id: str, services: ServicesDep, principal: Scheduler) -> None:
+    """Its future plays are withdrawn from the devices within seconds."""
+    with services.db.session() as session:
+        schedule = session.get(Schedule, schedule_id)
+        bulletin = session.get(Bulletin, schedule.bulletin_id) if schedule else None
+        if schedule is None or bulletin is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
+        ensure_in_scope(principal, bulletin.area_id)
+        schedules.deactivate(session, principal.username, schedule)
+    await note_change(services.redis)
+
+
+@router.get("/schedule-preview", response_model=list[preview.Play], summary="What plays where on a day")
+async def schedule_preview(
+    services: ServicesDep, principal: ViewerDep,
+    area_id: Annotated[str, Query(max_length=48)], day: Annotated[date, Query(alias="date")],
+) -> list[preview.Play]:
+    """Every play reaching the area's devices that day (from its own schedules, those of the areas above
+    and below it), in local time, with quiet hours and overlaps marked."""
+    ensure_in_scope(principal, area_id)
+    with services.db.session() as session:
+        return preview.day(session, area_id, day)
+
+
+def describe(schedule: Schedule) -> SchedulePublic:
+    """A schedule with its recurrence text and next plays."""
+    public = SchedulePublic.model_validate(schedule)
+    try:
+        recurrence = schedules.recurrence_of(schedule)
+        public.recurrence = recurrence.describe()
+        now = int(datetime.now().timestamp() * 1000)
+        public.next_plays_ms = recurrence.between(now, now + 366 * 86_400_000)[:10]
+    except ValueError:
+        pass
+    return public
+
+
+def _visible(services: Services, principal: Principal, bulletin_id: str) -> Bulletin:
+    with services.db.session() as session:
+        bulletin = session.get(Bulletin, bulletin_id[:48])
+    if bulletin is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such bulletin")
+    ensure_in_scope(principal, bulletin.area_id)
+    return bulletin

@@ -1,0 +1,1 @@
+"""Bulletins, schedules and the scheduler that turns them into occurrences."""

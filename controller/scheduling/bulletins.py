@@ -1,0 +1,97 @@
+"""Bulletins: drafted, approved where the area asks for it, then scheduled or broadcast.
+
+A bulletin names a library file, or text that is being spoken into one (it is `preparing` until
+the speech job is done). Submitting it makes it `approved` at once where the area needs no
+approval, else `pending` until an approver (never its author) approves or rejects it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..db.models import Bulletin, MediaItem, utcnow
+from ..fleet.areas import effective
+
+LEVELS = ("normal", "priority", "emergency")
+
+
+class BulletinError(ValueError):
+    """A bulletin cannot do what was asked; the message says why. status: the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def new_id() -> str:
+    """A unique bulletin id (a slug)."""
+    return "b-" + secrets.token_hex(8)
+
+
+def create(session: Session, actor: str, fields: dict[str, Any]) -> Bulletin:
+    """A new draft; with text instead of a file it waits for its speech job (job_id in fields)."""
+    sha = fields.get("media_sha256")
+    if sha is not None and session.get(MediaItem, sha) is None:
+        raise BulletinError("no such media in the library", 422)
+    bulletin = Bulletin(id=new_id(), title=fields["title"], level=fields["level"], media_sha256=sha,
+                        text=fields.get("text"), job_id=fields.get("job_id"), area_id=fields["area_id"],
+                        status="draft" if sha else "preparing", created_by=actor)
+    session.add(bulletin)
+    audit.record(session, actor, "bulletin.create", [bulletin.id], title=bulletin.title, level=bulletin.level,
+                 area=bulletin.area_id)
+    return bulletin
+
+
+def media_ready(session: Session, bulletin_id: str, sha: str | None, error: str | None) -> None:
+    """The speech job of a bulletin ended: it becomes a draft with its file, or failed."""
+    bulletin = session.get(Bulletin, bulletin_id)
+    if bulletin is None or bulletin.status != "preparing":
+        return
+    if sha is None:
+        bulletin.status, bulletin.note = "failed", (error or "speech failed")[:500]
+    else:
+        bulletin.status, bulletin.media_sha256 = "draft", sha
+
+
+def approval_required(session: Session, area_id: str) -> bool:
+    """Whether the area (or the nearest above it that says) requires approval."""
+    return effective(session, area_id, "approval") == "required"
+
+
+def submit(session: Session, actor: str, bulletin: Bulletin) -> Bulletin:
+    """Ask for approval, or approve at once where the area needs none."""
+    if bulletin.status not in ("draft", "rejected"):
+        raise BulletinError(f"a {bulletin.status} bulletin cannot be submitted")
+    if approval_required(session, bulletin.area_id):
+        bulletin.status = "pending"
+    else:
+        bulletin.status, bulletin.decided_by, bulletin.decided_at = "approved", actor, utcnow()
+    audit.record(session, actor, "bulletin.submit", [bulletin.id], status=bulletin.status)
+    return bulletin
+
+
+def decide(session: Session, actor: str, bulletin: Bulletin, approve: bool, note: str = "") -> Bulletin:
+    """An approver approves or rejects a pending bulletin (not one of their own)."""
+    if bulletin.status != "pending":
+        raise BulletinError(f"a {bulletin.status} bulletin cannot be {'approved' if approve else 'rejected'}")
+    if bulletin.created_by == actor:
+        raise BulletinError("an approver cannot approve their own bulletin", 403)
+    bulletin.status = "approved" if approve else "rejected"
+    bulletin.decided_by, bulletin.decided_at, bulletin.note = actor, utcnow(), note[:500]
+    audit.record(session, actor, "bulletin.approve" if approve else "bulletin.reject", [bulletin.id],
+                 note=note[:200])
+    return bulletin
+
+
+def playable(session: Session, bulletin: Bulletin) -> MediaItem:
+    """The bulletin's file, when it may be scheduled (approved, with its file)."""
+    if bulletin.status != "approved":
+        raise BulletinError(f"only an approved bulletin can be scheduled; this one is {bulletin.status}")
+    item = session.get(MediaItem, bulletin.media_sha256) if bulletin.media_sha256 else None
+    if item is None:
+        raise BulletinError("the bulletin has no file")
+    return item

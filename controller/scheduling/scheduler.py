@@ -1,0 +1,98 @@
+"""The scheduler loop: on the leading controller only, expand schedules and keep the horizon current.
+
+Any controller's API notes a change (a new schedule, an approval, a stop) by bumping a Redis
+counter; the leader sees it within a second and expands. It also expands every few minutes (plays
+move into the week ahead) and runs the horizon keeper. Writes are fenced by the leader's epoch and
+publication happens only while the lock is still held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from redis.asyncio import Redis
+
+from ..context import Services
+from ..fleet import desired, horizon
+from . import expansion
+from .leader import Leadership, Superseded
+
+log = logging.getLogger(__name__)
+
+CHANGES_KEY = "loa:scheduler:changes"
+STEP_S = 1.0
+EXPAND_EVERY_S = 300.0
+
+
+async def note_change(redis: Redis) -> None:
+    """Tell the leader (whichever controller it is) that schedules changed."""
+    await redis.incr(CHANGES_KEY)
+
+
+class Scheduler:
+    """The leader's work, stepped once a second."""
+
+    def __init__(self, services: Services, leadership: Leadership) -> None:
+        self.services = services
+        self.leadership = leadership
+        self._seen_changes: bytes | str | None = None
+        self._expanded_at = 0.0
+        self._refreshed_at = time.monotonic()
+
+    async def run(self) -> None:
+        """Step until cancelled; never raises."""
+        try:
+            while True:
+                try:
+                    await self.step()
+                except Superseded as exc:
+                    log.warning("scheduler: superseded (%s); stepping down", exc)
+                    self.leadership.epoch = None
+                except Exception:
+                    log.exception("scheduler step failed; trying again")
+                await asyncio.sleep(STEP_S)
+        finally:
+            await self.leadership.resign()
+
+    async def step(self) -> None:
+        """Lead if possible; expand on a change or when due; refresh the horizon when due."""
+        if not await self.leadership.step() or not self.services.link.connected.is_set():
+            return
+        changes = await self.services.redis.get(CHANGES_KEY)
+        if changes != self._seen_changes or time.monotonic() - self._expanded_at > EXPAND_EVERY_S:
+            await self.expand()
+            self._seen_changes, self._expanded_at = changes, time.monotonic()
+        if time.monotonic() - self._refreshed_at > self.services.settings.horizon_refresh_s:
+            await horizon.refresh(self.services, fenced=self._fenced())
+            self._refreshed_at = time.monotonic()
+
+    def _fenced(self) -> tuple[int, str]:
+        epoch = self.leadership.epoch
+        if epoch is None:
+            raise Superseded("no longer leading")
+        return epoch, self.services.settings.instance_id
+
+    async def expand(self) -> expansion.Expansion:
+        """Expand every schedule, write the difference and publish the targets it changed."""
+        epoch, holder = self._fenced()
+        now = expansion.now_ms()
+        result = await asyncio.to_thread(self._expand_in_db, now, epoch, holder)
+        if result.targets and not await self.leadership.still_leading():
+            raise Superseded("lost the lock before publishing")
+        for key in result.targets:
+            scope, target = key.split(":", 1)
+            if scope == "area":
+                await desired.publish_area(self.services, target)
+            else:
+                await desired.publish_device(self.services, target)
+        if result.added or result.withdrawn:
+            log.info("scheduler (epoch %s): %d occurrences added, %d withdrawn, %d targets published",
+                     epoch, result.added, result.withdrawn, len(result.targets))
+        return result
+
+    def _expand_in_db(self, now: int, epoch: int, holder: str) -> expansion.Expansion:
+        with self.services.db.session() as session:
+            wanted = expansion.planned(session, now)
+            return expansion.apply(session, wanted, now, epoch, holder)

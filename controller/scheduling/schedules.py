@@ -1,0 +1,127 @@
+"""Schedules: a bulletin's recurrence and targets, checked against scope and quiet hours.
+
+A schedule's times are wall-clock times of the bulletin's area. Plays that would fall into the
+quiet hours of a target are refused unless the operator overrides them explicitly; the override
+is audited and travels, signed, with every occurrence (the agents honour it).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..db.models import Area, Bulletin, Device, Schedule
+from ..fleet.areas import DEFAULT_TIMEZONE, effective
+from ..fleet.desired import quiet_hours_of
+from .bulletins import BulletinError, playable
+from .recurrence import Recurrence, RecurrenceError
+
+QUIET_CHECK_DAYS = 35  # plays this far ahead are checked against quiet hours when scheduling
+MAX_TARGETS = 500
+
+
+def new_id() -> str:
+    """A unique schedule id (a slug)."""
+    return "s-" + secrets.token_hex(8)
+
+
+def recurrence_of(schedule: Schedule) -> Recurrence:
+    """The schedule's recurrence, as the expansion uses it."""
+    return Recurrence(
+        kind=schedule.kind,  # type: ignore[arg-type]
+        start_local=datetime.fromisoformat(schedule.start_local), timezone=schedule.timezone,
+        weekdays=tuple(schedule.weekdays or ()),
+        dates=tuple(date.fromisoformat(d) for d in schedule.dates or ()),
+        until_local=date.fromisoformat(schedule.until_local) if schedule.until_local else None,
+        rule=schedule.rule,
+    )
+
+
+def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulletin,
+           fields: dict[str, Any]) -> Schedule:
+    """Validate and store a schedule for an approved bulletin; raises BulletinError with the reason."""
+    item = playable(session, bulletin)
+    area_ids, device_ids = _targets(session, scope, fields.get("area_ids", []), fields.get("device_ids", []))
+    zone = str(effective(session, bulletin.area_id, "timezone") or DEFAULT_TIMEZONE)
+    schedule = Schedule(
+        id=new_id(), bulletin_id=bulletin.id, kind=fields["kind"], start_local=fields["start_local"],
+        timezone=zone, weekdays=list(fields.get("weekdays") or []),
+        dates=[str(d) for d in fields.get("dates") or []], until_local=fields.get("until_local"),
+        rule=fields.get("rule"), area_ids=area_ids, device_ids=device_ids,
+        max_lateness_ms=fields.get("max_lateness_ms", 300_000),
+        quiet_override=bool(fields.get("quiet_override")), created_by=actor,
+    )
+    try:
+        recurrence = recurrence_of(schedule)
+        now = int(time.time() * 1000)
+        upcoming = recurrence.between(now, now + QUIET_CHECK_DAYS * 86_400_000)
+    except (RecurrenceError, ValueError) as exc:
+        raise BulletinError(str(exc), 422) from None
+    if not upcoming and recurrence.between(now - 86_400_000, now) == []:
+        raise BulletinError("the schedule has no play from now on", 422)
+    quiet = quiet_conflicts(session, schedule, upcoming, item.duration_ms)
+    if quiet and not schedule.quiet_override:
+        raise BulletinError(f"{len(quiet)} plays fall in quiet hours, the first at {quiet[0]}; "
+                            "set quiet_override to schedule them anyway", 422)
+    session.add(schedule)
+    audit.record(session, actor, "schedule.create", [schedule.id, bulletin.id], kind=schedule.kind,
+                 start=schedule.start_local, areas=area_ids, devices=device_ids,
+                 quiet_override=schedule.quiet_override, quiet_plays=len(quiet))
+    return schedule
+
+
+def _targets(session: Session, scope: set[str] | None, area_ids: list[str],
+             device_ids: list[str]) -> tuple[list[str], list[str]]:
+    areas, devices = sorted(set(area_ids)), sorted(set(device_ids))
+    if not areas and not devices:
+        raise BulletinError("give at least one target area or device", 422)
+    if len(areas) + len(devices) > MAX_TARGETS:
+        raise BulletinError(f"at most {MAX_TARGETS} targets", 422)
+    for area_id in areas:
+        if session.get(Area, area_id) is None:
+            raise BulletinError(f"no such area {area_id}", 422)
+        if scope is not None and area_id not in scope:
+            raise BulletinError(f"area {area_id} is outside your area", 403)
+    for device_id in devices:
+        device = session.get(Device, device_id)
+        if device is None:
+            raise BulletinError(f"no such device {device_id}", 422)
+        if scope is not None and device.area_id not in scope:
+            raise BulletinError(f"device {device_id} is outside your area", 403)
+    return areas, devices
+
+
+def quiet_conflicts(session: Session, schedule: Schedule, plays: list[int], duration_ms: int) -> list[str]:
+    """The plays (as local times of the target) that start or end inside a target's quiet hours."""
+    target_areas = list(schedule.area_ids)
+    for device_id in schedule.device_ids:
+        device = session.get(Device, device_id)
+        if device is not None:
+            target_areas.append(device.area_id)
+    conflicts = []
+    for area_id in sorted(set(target_areas)):
+        quiet = quiet_hours_of(session, area_id)
+        zone = ZoneInfo(quiet.timezone)
+        for play in plays:
+            if any(in_quiet(instant, quiet.start, quiet.end, zone) for instant in (play, play + duration_ms)):
+                local = datetime.fromtimestamp(play / 1000, zone).strftime("%Y-%m-%d %H:%M")
+                conflicts.append(f"{local} ({area_id})")
+    return sorted(conflicts)
+
+
+def in_quiet(instant_ms: int, start: str, end: str, zone: ZoneInfo) -> bool:
+    """Whether an instant falls in quiet hours start-end (local times; the span may cross midnight)."""
+    local = datetime.fromtimestamp(instant_ms / 1000, zone).strftime("%H:%M")
+    return (start <= local or local < end) if start > end else start <= local < end
+
+
+def deactivate(session: Session, actor: str, schedule: Schedule) -> None:
+    """Stop a schedule: its future plays are withdrawn by the scheduler."""
+    schedule.active = False
+    audit.record(session, actor, "schedule.stop", [schedule.id, schedule.bulletin_id])
