@@ -148,7 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="loalang controller", version=__version__, lifespan=lifespan,
-        description="Central service of the loalang commune radio system: areas, devices, enrolment.",
+        description="Central service of the loalang commune radio system: areas, users, devices, enrolment, "
+        "the media library, bulletins and their schedules.",
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})

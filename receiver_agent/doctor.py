@@ -120,11 +120,12 @@ def check_cache(config: AgentConfig) -> str:
     files = [p for p in folder.iterdir() if p.is_file()]
     used = sum(p.stat().st_size for p in files)
     if used > config.cache_quota_mb * 1_000_000:
-        raise CheckFailed(f"media cache holds {used / 1e6:.0f} MB, over its {config.cache_quota_mb} MB quota")
+        quota = f"{config.cache_quota_mb:g} MB"
+        raise CheckFailed(f"media cache holds {used / 1e6:.0f} MB, over its {quota} quota")
     strangers = [p.name for p in files if not p.name.split(".")[0].isalnum() or len(p.name) < 64]
     if strangers:
         raise CheckFailed(f"media cache holds files that are not media: {', '.join(strangers[:3])}")
-    return f"media cache {used / 1e6:.1f} MB of {config.cache_quota_mb} MB, {len(files)} files"
+    return f"media cache {used / 1e6:.1f} MB of {config.cache_quota_mb:g} MB, {len(files)} files"
 
 
 async def _session_checks(config: AgentConfig, running: dict[str, object] | None) -> tuple[str, str]:

@@ -26,7 +26,8 @@ from .schemas import Name, SlugField, _In
 router = APIRouter(tags=["bulletins"])
 Scheduler = Annotated[Principal, Depends(require(Permission.SCHEDULE))]
 Approver = Annotated[Principal, Depends(require(Permission.APPROVE))]
-LocalTime = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d$")]
+LOCAL_TIME = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+LocalTime = Annotated[str, StringConstraints(pattern=LOCAL_TIME)]
 
 
 class BulletinCreate(_In):
@@ -70,7 +71,8 @@ class ScheduleCreate(_In):
     """When and where: a recurrence in the bulletin's area's local time, and target areas or devices."""
 
     kind: Literal["once", "daily", "weekly", "dates", "rrule"] = Field(examples=["weekly"])
-    start_local: LocalTime = Field(examples=["2026-12-07T06:30"], description="first play, local wall time")
+    start_local: LocalTime = Field(examples=["2026-12-07T06:30"],
+                                   description="first play, local wall time (seconds optional)")
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field([], examples=[[0, 3]], description="0 = Monday")
     dates: list[date] = Field([], max_length=366, examples=[["2026-12-24", "2027-01-01"]])
     until_local: date | None = Field(None, description="last day of plays (inclusive)")

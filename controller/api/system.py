@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from ..db.models import AuditEntry
+from ..scheduling.leader import current_holder
 from ..security.roles import Permission
 from .deps import Principal, ServicesDep, require
 from .schemas import AuditPublic
@@ -18,11 +19,12 @@ Admin = Annotated[Principal, Depends(require(Permission.MANAGE_USERS))]
 
 @router.get("/system/status", summary="Controller status and input counters")
 async def system_status(services: ServicesDep, principal: Admin) -> dict[str, object]:
-    """Broker connection, signing key and the counters of dropped and rejected input."""
+    """Broker connection, signing key, the leading scheduler and the counters of dropped input."""
     return {
         "instance": services.settings.instance_id,
         "broker_connected": services.link.connected.is_set(),
         "signing_key": services.keyring.signing.kid,
+        "scheduler_leader": await current_holder(services.redis),
         "counters": services.counters.snapshot(),
     }
 

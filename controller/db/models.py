@@ -219,7 +219,7 @@ class Schedule(Base):
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     bulletin_id: Mapped[str] = mapped_column(ForeignKey("bulletins.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # once, daily, weekly, dates, rrule
-    start_local: Mapped[str] = mapped_column(String(16))  # YYYY-MM-DDTHH:MM, wall-clock time
+    start_local: Mapped[str] = mapped_column(String(19))  # YYYY-MM-DDTHH:MM[:SS], wall-clock time
     timezone: Mapped[str] = mapped_column(String(64))
     weekdays: Mapped[list[Any]] = mapped_column(JSON, default=list)
     dates: Mapped[list[Any]] = mapped_column(JSON, default=list)

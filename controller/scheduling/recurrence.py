@@ -105,6 +105,21 @@ class Recurrence:
                 raise RecurrenceError(f"more than {MAX_PER_DAY} plays a day")
         return plays
 
+    def next_after(self, instant_ms: int) -> int | None:
+        """The first play (UTC ms) at or after instant_ms, or None when there is none."""
+        zone = self._zone
+        cursor: datetime | None = (datetime.fromtimestamp(instant_ms / 1000, zone).replace(tzinfo=None)
+                                   - timedelta(days=1))
+        rule = self._rule_set()
+        while cursor is not None and (local := rule.after(cursor)) is not None:
+            cursor = local
+            if self.until_local is not None and local.date() > self.until_local:
+                return None
+            instant = int(local.replace(tzinfo=zone).astimezone(UTC).timestamp() * 1000)
+            if instant >= instant_ms:
+                return instant
+        return None
+
     def describe(self) -> str:
         """The recurrence as RFC 5545 text (DTSTART with its zone, then the rule or dates)."""
         start = self.start_local.strftime("%Y%m%dT%H%M%S")

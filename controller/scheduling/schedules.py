@@ -22,7 +22,7 @@ from ..fleet.desired import quiet_hours_of
 from .bulletins import BulletinError, playable
 from .recurrence import Recurrence, RecurrenceError
 
-QUIET_CHECK_DAYS = 35  # plays this far ahead are checked against quiet hours when scheduling
+QUIET_CHECK_DAYS = 35  # plays this long from the first are checked against quiet hours
 MAX_TARGETS = 500
 
 
@@ -52,19 +52,20 @@ def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulle
     schedule = Schedule(
         id=new_id(), bulletin_id=bulletin.id, kind=fields["kind"], start_local=fields["start_local"],
         timezone=zone, weekdays=list(fields.get("weekdays") or []),
-        dates=[str(d) for d in fields.get("dates") or []], until_local=fields.get("until_local"),
+        dates=[str(d) for d in fields.get("dates") or []],
+        until_local=str(fields["until_local"]) if fields.get("until_local") else None,
         rule=fields.get("rule"), area_ids=area_ids, device_ids=device_ids,
         max_lateness_ms=fields.get("max_lateness_ms", 300_000),
         quiet_override=bool(fields.get("quiet_override")), created_by=actor,
     )
     try:
         recurrence = recurrence_of(schedule)
-        now = int(time.time() * 1000)
-        upcoming = recurrence.between(now, now + QUIET_CHECK_DAYS * 86_400_000)
+        first = recurrence.next_after(int(time.time() * 1000))
+        if first is None:
+            raise BulletinError("the schedule has no play from now on", 422)
+        upcoming = recurrence.between(first, first + QUIET_CHECK_DAYS * 86_400_000)
     except (RecurrenceError, ValueError) as exc:
         raise BulletinError(str(exc), 422) from None
-    if not upcoming and recurrence.between(now - 86_400_000, now) == []:
-        raise BulletinError("the schedule has no play from now on", 422)
     quiet = quiet_conflicts(session, schedule, upcoming, item.duration_ms)
     if quiet and not schedule.quiet_override:
         raise BulletinError(f"{len(quiet)} plays fall in quiet hours, the first at {quiet[0]}; "

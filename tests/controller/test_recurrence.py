@@ -97,3 +97,12 @@ def test_more_than_48_plays_a_day_is_refused() -> None:
     too_often = Recurrence("rrule", datetime(2026, 12, 1, 0, 0), VN, rule=rule)
     with pytest.raises(RecurrenceError, match="48"):
         too_often.between(ms("2026-12-01T00:00"), ms("2026-12-02T00:00"))
+
+
+def test_the_next_play_after_an_instant() -> None:
+    weekly = Recurrence("weekly", datetime(2026, 11, 30, 6, 0), VN, weekdays=(0,),
+                        until_local=date(2026, 12, 14))
+    assert utc(weekly.next_after(ms("2026-12-01T00:00")) or 0) == "2026-12-06 23:00 Sun"
+    assert weekly.next_after(ms("2026-12-14T00:00")) is None, "after the last day"
+    once = Recurrence("once", datetime(2030, 1, 7, 6, 0), VN)
+    assert utc(once.next_after(ms("2026-12-01T00:00")) or 0) == "2030-01-06 23:00 Sun"

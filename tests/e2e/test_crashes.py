@@ -34,11 +34,13 @@ def test_twenty_sigkills_while_playing(fleet: Fleet) -> None:
                           source={"type": "tone", "frequency_hz": 440})
     wait_for(lambda: receipts(fleet, device_id, "started"), 10.0, what="playing")
     restarts: list[float] = []
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         since = restarts[-1] if restarts else 0.0
         wait_for(lambda since=since: _switched_on_after(config, since), 15.0, interval=0.05,
-                 what="playing again")
-        time.sleep(rng.uniform(0.6, 2.0))  # the relay leads the audio by 0.5 s: kill while audio plays
+                 what="the amplifier on again")
+        wait_for(lambda kill=kill: len(receipts(fleet, device_id, "started")) > kill, 15.0, interval=0.05,
+                 what="playing again")  # its started receipt is on disk and at the controller
+        time.sleep(rng.uniform(0.0, 1.5))  # then killed at a random moment of the audio
         agent.signal(signal.SIGKILL)
         assert agent.process is not None
         agent.process.wait(5)

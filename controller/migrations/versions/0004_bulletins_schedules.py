@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=48), nullable=False),
         sa.Column("bulletin_id", sa.String(length=48), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
-        sa.Column("start_local", sa.String(length=16), nullable=False),
+        sa.Column("start_local", sa.String(length=19), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("weekdays", sa.JSON(), nullable=False),
         sa.Column("dates", sa.JSON(), nullable=False),

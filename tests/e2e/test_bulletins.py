@@ -1,0 +1,185 @@
+"""Bulletins from draft to air: approval where the area asks for it, a weekly schedule in local time,
+quiet hours refused unless overridden, and three agents playing the occurrence together."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from loalang_stack.services import ControllerProcess
+from receiver_agent import config as config_file
+from tests.testkit import Fleet, receipts, tone_onset, upload_media, wait_for, wait_job, write_steps_wav
+
+API = "/api/v1"
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+PASSWORD = "mat-khau-dai-du"
+
+
+def local(instant: float) -> datetime:
+    return datetime.fromtimestamp(instant, VN)
+
+
+def login(controller: ControllerProcess, admin: httpx.Client, role: str, area: str) -> httpx.Client:
+    username = f"{role}.{secrets.token_hex(3)}"
+    created = admin.post(f"{API}/users", json={"username": username, "password": PASSWORD, "role": role,
+                                               "area_id": area})
+    assert created.status_code == 201, created.text
+    token = httpx.post(f"{controller.url}{API}/auth/token",
+                       data={"username": username, "password": PASSWORD}).json()["access_token"]
+    return httpx.Client(base_url=controller.url, timeout=15, headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def village(fleet: Fleet) -> Iterator[str]:
+    """A village of its own under xa-mot that requires approval; its schedules are stopped afterwards."""
+    area_id = f"thon-lich-{secrets.token_hex(3)}"
+    created = fleet.http.post(f"{API}/areas", json={"id": area_id, "name": "Thôn Lịch", "level": "village",
+                                                     "parent_id": "xa-mot", "approval": "required"})
+    assert created.status_code == 201, created.text
+    yield area_id
+    for schedule in fleet.http.get(f"{API}/schedules").json():
+        if area_id in schedule["area_ids"]:
+            fleet.http.delete(f"{API}/schedules/{schedule['id']}")
+
+
+def bulletin_for(fleet: Fleet, tmp_path: Path, area_id: str, frequency: float = 440.0) -> dict[str, Any]:
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "tin.wav", [frequency] * 2))
+    created = fleet.http.post(f"{API}/bulletins", json={"title": "Bản tin thử", "media_sha256": sha,
+                                                        "area_id": area_id})
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def test_a_weekly_bulletin_is_approved_scheduled_and_played_by_three_agents(
+        fleet: Fleet, controller: ControllerProcess, village: str, tmp_path: Path) -> None:
+    agents = [fleet.enrolled_agent(area=village) for _ in range(3)]
+    for _, config in agents:
+        fleet.start(config)
+    bulletin = bulletin_for(fleet, tmp_path, village)
+    assert bulletin["status"] == "draft"
+    start = local(time.time() + 25).replace(microsecond=0)
+    weekly = {"kind": "weekly", "start_local": start.strftime("%Y-%m-%dT%H:%M:%S"),
+              "weekdays": [start.weekday()], "area_ids": [village]}
+    early = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=weekly)
+    assert early.status_code == 409 and "approved" in early.text, "a draft cannot be scheduled"
+
+    submitted = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/submit").json()
+    assert submitted["status"] == "pending", "the village requires approval"
+    own = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/approve", json={})
+    assert own.status_code == 403, "nobody approves their own bulletin"
+    with login(controller, fleet.http, "approver", "xa-mot") as approver:
+        pending = approver.get(f"{API}/bulletins", params={"status": "pending"}).json()
+        assert bulletin["id"] in {b["id"] for b in pending}
+        approved = approver.post(f"{API}/bulletins/{bulletin['id']}/approve", json={"note": "Được"})
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+        assert approver.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=weekly).status_code == 403
+
+    for device_id, _ in agents:
+        wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
+    scheduled = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=weekly)
+    assert scheduled.status_code == 201, scheduled.text
+    schedule = scheduled.json()
+    at = start.timestamp()
+    assert schedule["next_plays_ms"][:2] == [int(at * 1000), int((at + 7 * 86400) * 1000)]
+    assert "RRULE:FREQ=WEEKLY" in schedule["recurrence"]
+
+    preview = fleet.http.get(f"{API}/schedule-preview", params={"area_id": village,
+                                                                "date": start.date().isoformat()}).json()
+    ours = [p for p in preview if p["schedule_id"] == schedule["id"]]
+    assert [(p["start_local"], p["quiet"]) for p in ours] == [(start.strftime("%H:%M"), False)]
+
+    time.sleep(max(0.0, at - time.time() + 4))
+    for device_id, config in agents:
+        onset = tone_onset(config_file.load(config).data_dir / "card", 440)
+        assert onset is not None, f"{device_id} did not play"
+        assert abs(onset - at) < 0.3, f"{device_id} started {onset - at:+.3f} s from the schedule"
+        wait_for(lambda d=device_id: receipts(fleet, d, "completed"), 10.0, what="completed receipt")
+    audit = {e["action"] for e in fleet.http.get(f"{API}/audit", params={"limit": 100}).json()}
+    assert {"bulletin.create", "bulletin.submit", "bulletin.approve", "schedule.create"} <= audit
+
+
+def test_quiet_hours_are_refused_unless_overridden(fleet: Fleet, village: str, tmp_path: Path) -> None:
+    quiet_from = local(time.time() + 7200).replace(minute=0, second=0, microsecond=0)
+    quiet_to = quiet_from + timedelta(hours=1)
+    changed = fleet.http.patch(f"{API}/areas/{village}", json={
+        "quiet_start": quiet_from.strftime("%H:%M"), "quiet_end": quiet_to.strftime("%H:%M")})
+    assert changed.status_code == 200, changed.text
+    bulletin = bulletin_for(fleet, tmp_path, village)
+    fleet.http.patch(f"{API}/areas/{village}", json={"approval": "none"})
+    assert fleet.http.post(f"{API}/bulletins/{bulletin['id']}/submit").json()["status"] == "approved"
+    ten_past = (quiet_from + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
+    in_quiet = {"kind": "once", "start_local": ten_past, "area_ids": [village]}
+    refused = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=in_quiet)
+    assert refused.status_code == 422 and "quiet hours" in refused.json()["detail"]
+    allowed = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules",
+                              json={**in_quiet, "quiet_override": True})
+    assert allowed.status_code == 201, allowed.text
+    preview = fleet.http.get(f"{API}/schedule-preview", params={
+        "area_id": village, "date": quiet_from.date().isoformat()}).json()
+    play = next(p for p in preview if p["schedule_id"] == allowed.json()["id"])
+    assert play["quiet"] is True and play["quiet_override"] is True
+    entry = next(e for e in fleet.http.get(f"{API}/audit", params={"limit": 50}).json()
+                 if e["action"] == "schedule.create" and allowed.json()["id"] in e["targets"])
+    assert entry["detail"]["quiet_override"] is True and entry["detail"]["quiet_plays"] == 1
+
+
+def test_a_commune_operator_schedules_only_inside_its_commune(fleet: Fleet, controller: ControllerProcess,
+                                                              tmp_path: Path) -> None:
+    with login(controller, fleet.http, "operator", "xa-mot") as operator:
+        sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "a.wav", [500.0]))
+        bulletin = operator.post(f"{API}/bulletins", json={"title": "Tin xã", "media_sha256": sha}).json()
+        assert bulletin["area_id"] == "xa-mot"
+        assert operator.post(f"{API}/bulletins/{bulletin['id']}/submit").json()["status"] == "approved"
+        start = (local(time.time()) + timedelta(days=2)).replace(hour=9, minute=0).strftime("%Y-%m-%dT%H:%M")
+        other = operator.post(f"{API}/bulletins/{bulletin['id']}/schedules",
+                              json={"kind": "once", "start_local": start, "area_ids": ["thon-c"]})
+        assert other.status_code == 403, "thon-c belongs to another commune"
+        mine = operator.post(f"{API}/bulletins/{bulletin['id']}/schedules",
+                             json={"kind": "once", "start_local": start, "area_ids": ["thon-b"]})
+        assert mine.status_code == 201, mine.text
+        assert operator.post(f"{API}/bulletins", json={"title": "x", "media_sha256": sha,
+                                                       "area_id": "xa-hai"}).status_code == 403
+        assert operator.delete(f"{API}/schedules/{mine.json()['id']}").status_code == 204
+
+
+def test_a_text_bulletin_is_spoken_before_it_can_be_submitted(fleet: Fleet, village: str) -> None:
+    created = fleet.http.post(f"{API}/bulletins", json={
+        "title": "Thông báo", "text": "Sáng mai thôn tổ chức tổng vệ sinh.", "area_id": village})
+    assert created.status_code == 201, created.text
+    bulletin = created.json()
+    assert bulletin["status"] == "preparing" and bulletin["job_id"]
+    item = wait_job(fleet, bulletin["job_id"])
+    ready = fleet.http.get(f"{API}/bulletins/{bulletin['id']}").json()
+    assert ready["status"] == "draft" and ready["media_sha256"] == item["sha256"]
+
+
+@pytest.mark.parametrize("body, status, reason", [
+    ({"kind": "weekly", "start_local": "2030-01-07T06:00", "area_ids": ["thon-a"]}, 422, "weekdays"),
+    ({"kind": "once", "start_local": "2030-02-30T06:00", "area_ids": ["thon-a"]}, 422, "start_local"),
+    ({"kind": "once", "start_local": "2030-01-07 06:00", "area_ids": ["thon-a"]}, 422, "start_local"),
+    ({"kind": "once", "start_local": "2030-01-07T06:00", "area_ids": []}, 422, "target"),
+    ({"kind": "once", "start_local": "2030-01-07T06:00", "area_ids": ["khong-co"]}, 422, "no such area"),
+    ({"kind": "once", "start_local": "2020-01-07T06:00", "area_ids": ["thon-a"]}, 422, "no play"),
+    ({"kind": "rrule", "start_local": "2030-01-07T06:00", "rule": "FREQ=MINUTELY", "area_ids": ["thon-a"]},
+     422, "FREQ"),
+    ({"kind": "daily", "start_local": "2030-01-07T06:00", "until_local": "2029-01-01",
+      "area_ids": ["thon-a"]}, 422, "before"),
+    ({"kind": "hourly", "start_local": "2030-01-07T06:00", "area_ids": ["thon-a"]}, 422, "kind"),
+    ({"kind": "once", "start_local": "2030-01-07T06:00", "area_ids": ["thon-a"], "extra": 1}, 422, "extra"),
+])
+def test_bad_schedules_are_refused_with_the_reason(fleet: Fleet, tmp_path: Path, body: dict[str, Any],
+                                                   status: int, reason: str) -> None:
+    bulletin = bulletin_for(fleet, tmp_path, "thon-a")
+    fleet.http.post(f"{API}/bulletins/{bulletin['id']}/submit")
+    response = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=body)
+    assert response.status_code == status, response.text
+    assert reason in response.text

@@ -1,0 +1,111 @@
+"""Two controllers on one Redis and one database: one schedules; killing it hands over within 10 s,
+and the new leader writes no occurrence the old one already wrote."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from loalang_stack.ports import free_port
+from loalang_stack.services import ControllerProcess
+from tests.testkit import ADMIN_PASSWORD, Stack, quiet_hours_away_from_now, wait_for, write_steps_wav
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def pair(stack: Stack, tmp_path: Path) -> Iterator[tuple[ControllerProcess, ControllerProcess, str]]:
+    database = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": database,
+           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/3"}
+    first = ControllerProcess(tmp_path / "a", free_port(), {**env, "LOALANG_INSTANCE_ID": "ctl-a"})
+    second = ControllerProcess(tmp_path / "b", free_port(), {**env, "LOALANG_INSTANCE_ID": "ctl-b"})
+    first.start()
+    shutil.copytree(first.data_dir / "keys", second.data_dir / "keys")  # one deployment, one key set
+    second.start()
+    try:
+        yield first, second, database
+    finally:
+        first.stop()
+        second.stop()
+
+
+def admin(controller: ControllerProcess) -> httpx.Client:
+    token = httpx.post(f"{controller.url}{API}/auth/token",
+                       data={"username": "admin", "password": ADMIN_PASSWORD}).json()["access_token"]
+    return httpx.Client(base_url=controller.url, timeout=15, headers={"Authorization": f"Bearer {token}"})
+
+
+def leader(controller: ControllerProcess) -> str | None:
+    value: str | None = admin(controller).get(f"{API}/system/status").json()["scheduler_leader"]
+    return value
+
+
+def stored(database: str, schedule_id: str) -> dict[str, int]:
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, epoch FROM occurrences WHERE schedule_id = :s"),
+                                  {"s": schedule_id}).all()
+    engine.dispose()
+    return {row_id: epoch for row_id, epoch in rows}
+
+
+def daily_schedule(http: httpx.Client, sha: str, area_id: str) -> str:
+    bulletin = http.post(f"{API}/bulletins", json={"title": "Tin hằng ngày", "media_sha256": sha,
+                                                   "area_id": area_id}).json()
+    assert http.post(f"{API}/bulletins/{bulletin['id']}/submit").json()["status"] == "approved"
+    start = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(second=0, microsecond=0) + timedelta(hours=1)
+    created = http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json={
+        "kind": "daily", "start_local": start.strftime("%Y-%m-%dT%H:%M"), "area_ids": [area_id],
+        "quiet_override": True})
+    assert created.status_code == 201, created.text
+    schedule_id: str = created.json()["id"]
+    return schedule_id
+
+
+def test_one_controller_schedules_and_the_other_takes_over_when_it_dies(
+        pair: tuple[ControllerProcess, ControllerProcess, str], tmp_path: Path) -> None:
+    first, second, database = pair
+    wait_for(lambda: leader(first) in ("ctl-a", "ctl-b"), 10.0, what="a leader")
+    assert leader(first) == leader(second), "both controllers see the same leader"
+    in_charge, standby = (first, second) if leader(first) == "ctl-a" else (second, first)
+    http = admin(standby)
+    http.post(f"{API}/areas", json={"id": "tinh-hai-may", "name": "Tỉnh Hai Máy", "level": "province",
+                                    **quiet_hours_away_from_now()}).raise_for_status()
+    http.post(f"{API}/areas", json={"id": "thon-hai-may", "name": "Thôn Hai Máy", "level": "village",
+                                    "parent_id": "tinh-hai-may"}).raise_for_status()
+    with write_steps_wav(tmp_path / "tin.wav", [440.0]).open("rb") as wav:
+        job = http.post(f"{API}/media", files={"file": ("tin.wav", wav, "audio/wav")}).json()["job_id"]
+    done = wait_for(lambda: http.get(f"{API}/jobs/{job}").json().get("result"), 30.0, what="media")
+    schedule_id = daily_schedule(http, done["sha256"], "thon-hai-may")  # asked of the standby
+
+    before = wait_for(lambda: len(stored(database, schedule_id)) == 7 and stored(database, schedule_id), 10.0,
+                      what="a week of occurrences written by the leader")
+    assert len(set(before.values())) == 1, "one epoch wrote them"
+    leader_log = (in_charge.data_dir / "controller.log").read_text()
+    assert "occurrences added" in leader_log
+    assert "occurrences added" not in (standby.data_dir / "controller.log").read_text()
+
+    assert in_charge.server is not None and in_charge.server.process is not None
+    killed_at = time.monotonic()
+    in_charge.server.process.kill()
+    survivor = "ctl-a" if standby is first else "ctl-b"
+    wait_for(lambda: leader(standby) == survivor, 10.0, what="the standby leading")
+    assert time.monotonic() - killed_at < 10.0
+
+    second_schedule = daily_schedule(admin(standby), done["sha256"], "thon-hai-may")
+    def second_week() -> dict[str, int] | None:
+        rows = stored(database, second_schedule)
+        return rows if len(rows) == 7 else None
+
+    after = wait_for(second_week, 10.0, what="the new leader's occurrences")
+    assert len(set(after.values())) == 1 and set(after.values()) != set(before.values()), "a new epoch"
+    assert stored(database, schedule_id) == before, "nothing the old leader wrote was written again"
