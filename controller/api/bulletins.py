@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy import select
 
 from ..context import Services
-from ..db.models import Bulletin, Schedule
+from ..db.models import Area, Bulletin, Schedule
 from ..jobs import JobFailed
 from ..media import library, speech
 from ..media.library import Ingest
@@ -271,6 +271,8 @@ async def schedule_preview(
     and below it), in local time, with quiet hours and overlaps marked."""
     ensure_in_scope(principal, area_id)
     with services.db.session() as session:
+        if session.get(Area, area_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such area")
         return preview.day(session, area_id, day)
 
 

@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from loalang_protocol.messages import Slug
 
@@ -68,6 +76,12 @@ class AreaUpdate(_In):
     longitude: Longitude | None = None
     approval: Approval | None = Field(None, description=APPROVAL_DESCRIPTION)
     emergency_confirm: EmergencyConfirm | None = Field(None, description=CONFIRM_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _name_is_not_cleared(self) -> AreaUpdate:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null (the others may: null means inherited)")
+        return self
 
 
 class AreaPublic(BaseModel):
@@ -208,7 +222,7 @@ MAX_COMMAND_ARGS_BYTES = 16 * 1024
 class CommandRequest(_In):
     """A maintenance command for a device."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")] = Field(examples=["ping"])
+    name: Annotated[SlugField, StringConstraints(max_length=32)] = Field(examples=["ping"])
     args: dict[str, Any] = Field(default_factory=dict, description="at most 16 KiB of finite JSON")
 
     @field_validator("args")

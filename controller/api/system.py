@@ -34,7 +34,7 @@ async def audit_log(
     services: ServicesDep,
     principal: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> list[AuditEntry]:
     """Newest entries first; page with before_id."""
     with services.db.session() as session:

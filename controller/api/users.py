@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import Path as FastApiPath
 from sqlalchemy import select
 
 from .. import accounts, audit
@@ -27,6 +28,7 @@ from .schemas import (
 
 router = APIRouter(tags=["users"])
 Admin = Annotated[Principal, Depends(require(Permission.MANAGE_USERS))]
+UserId = Annotated[int, FastApiPath(ge=1, le=2**31 - 1, description="the user's number")]
 
 
 @contextmanager
@@ -77,14 +79,14 @@ async def add_user(body: UserCreate, services: ServicesDep, principal: Admin) ->
 
 
 @router.get("/users/{user_id}", response_model=UserPublic, summary="Get one user")
-async def get_user(user_id: int, services: ServicesDep, principal: Admin) -> User:
+async def get_user(user_id: UserId, services: ServicesDep, principal: Admin) -> User:
     """A user in the caller's scope."""
     with _account_errors(), services.db.session() as session:
         return accounts.visible_user(session, principal.scope, user_id)
 
 
 @router.patch("/users/{user_id}", response_model=UserPublic, summary="Change a user")
-async def change_user(user_id: int, body: UserUpdate, services: ServicesDep, principal: Admin) -> User:
+async def change_user(user_id: UserId, body: UserUpdate, services: ServicesDep, principal: Admin) -> User:
     """Change a user's password, role, area, name or disabled flag (not your own role, area or flag)."""
     changes = body.model_dump(exclude_unset=True)
     if any(changes.get(name, "") is None for name in ("password", "role", "disabled", "full_name")):
