@@ -376,6 +376,9 @@ class Agent:
             return self._request_reboot(command.id)
         if command.name == "upload-logs":
             return await self._upload_logs()
+        if command.name == "stop":
+            stopped = await self.engine.stop_all(str(command.args.get("reason", "stop"))[:64])
+            return True, f"stopped {len(stopped)} item(s)"
         return False, f"unknown command {command.name}"
 
     def _request_reboot(self, command_id: str) -> tuple[bool, str]:

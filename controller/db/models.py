@@ -171,6 +171,8 @@ class Occurrence(Base):
     schedule_id: Mapped[str | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"),
                                                     index=True)
     epoch: Mapped[int | None] = mapped_column(BigInteger)  # the scheduler epoch that wrote it
+    broadcast_id: Mapped[str | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"),
+                                                     index=True)
 
 
 class MediaItem(Base):
@@ -244,3 +246,27 @@ class SchedulerFence(Base):
     epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     holder: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Broadcast(Base):
+    """Something put on the air now: one shared start instant for every target."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))
+    media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256", ondelete="RESTRICT"))
+    bulletin_id: Mapped[str | None] = mapped_column(ForeignKey("bulletins.id", ondelete="SET NULL"))
+    area_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    device_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(24))  # awaiting_confirmation, on_air, stopped, done
+    start_ms: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[int] = mapped_column(BigInteger)
+    max_lateness_ms: Mapped[int] = mapped_column(BigInteger)
+    quiet_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(64))
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    stopped_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

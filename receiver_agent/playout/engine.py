@@ -274,6 +274,25 @@ class Engine:
         await self.record(receipt, {"occurrence": item.id, "reason": reason, "position_ms": position_ms})
         log.info("occurrence %s %s (%s)", item.id, receipt, reason)
 
+    async def stop_all(self, reason: str) -> list[str]:
+        """Silence now: stop the item on air and drop the interrupted ones, each with a `stopped` receipt."""
+        stopped: list[tuple[str, int]] = []
+        current = self.current
+        if current is not None:
+            position = self.player.position_ms(current.progress, current.start_position_ms)
+            stopped.append((current.item.id, position))
+            await self.stop_current()
+        stopped += [(item_id, waiting.cut_at_ms) for item_id, waiting in self.interrupted.items()]
+        self.interrupted.clear()
+        for item_id, position in stopped:
+            self.schedule.mark_done(item_id)
+            await self.record("stopped", {"occurrence": item_id, "position_ms": position, "reason": reason})
+        if stopped:
+            self.amplifier.release()
+            log.info("stopped %s (%s)", ", ".join(item_id for item_id, _ in stopped), reason)
+        self.wake()
+        return [item_id for item_id, _ in stopped]
+
     async def stop_current(self) -> None:
         """Stop the item on air at once (flushing the card)."""
         current, self.current = self.current, None
