@@ -30,15 +30,14 @@ def _running_agent(fleet: Fleet) -> tuple[str, Path]:
 
 
 def _segments(card: Path) -> list[tuple[float, float, float]]:
-    """Runs of one frequency: (first wall time, last wall time, frequency rounded to 50 Hz).
+    """Runs of one frequency: (first wall time, last wall time, frequency rounded to 10 Hz).
 
-    Every tone of these tests is a multiple of 50 Hz; a 100 ms window that holds only the fading
-    end of a tone can read 10 Hz off, which the rounding absorbs.
+    A 100 ms window holding only the fading end of a tone can read 10 Hz off: it stays in its run.
     """
     runs: list[list[float]] = []
     for wall, frequency in dominant_frequencies(card):
-        rounded = round(frequency / 50) * 50
-        if runs and runs[-1][2] == rounded and wall - runs[-1][1] < 0.35:
+        rounded = round(frequency / 10) * 10
+        if runs and abs(runs[-1][2] - rounded) <= 20 and wall - runs[-1][1] < 0.35:
             runs[-1][1] = wall
         else:
             runs.append([wall, wall, rounded])
