@@ -17,7 +17,20 @@ from loalang_protocol import topics
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
-from .api import areas, auth, bulletins, device_logs, devices, enroll, media, occurrences, system, users
+from .api import (
+    areas,
+    auth,
+    broadcasts,
+    bulletins,
+    device_logs,
+    devices,
+    enroll,
+    media,
+    occurrences,
+    system,
+    users,
+)
+from .broadcasting.reports import reporter
 from .broker_accounts.mosquitto import MosquittoDynsec
 from .context import Services
 from .counters import Counters
@@ -126,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
+        reports = asyncio.create_task(reporter(services), name="delivery-reports")
         scheduler = asyncio.create_task(
             Scheduler(services, Leadership(services.redis, settings.instance_id)).run(), name="scheduler")
         try:
@@ -142,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mqtt_task.cancel()
         watchdog.cancel()
         scheduler.cancel()
+        reports.cancel()
         await asyncio.gather(scheduler, return_exceptions=True)
         await services.redis.aclose()
         services.db.engine.dispose()
@@ -153,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
-    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins)
+    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

@@ -32,6 +32,7 @@ from loalang_protocol.messages import (
 )
 from loalang_protocol.topics import DeviceTopic
 
+from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Area, Device
 from ..db.models import DeviceEvent as StoredEvent
@@ -152,6 +153,8 @@ class DeviceBridge:
         reported = Reported.model_validate_json(payload)
         self._known(device_id)
         await self.services.presence.store_reported(device_id, reported)
+        await delivery.on_reported(self.services.redis, device_id, reported.applied.device,
+                                   dict(reported.applied.areas))
 
     async def on_reply(self, device_id: str, payload: bytes, retained: bool) -> None:
         """Keep a reply to a command."""
@@ -170,14 +173,16 @@ class DeviceBridge:
         topic = topics.device(device_id, DeviceTopic.EVENT)
         opened = open_device_message(topic, payload, lambda kid: device_key if kid == device.key_id else None)
         event = DeviceEvent.model_validate(opened.body)
-        self._store_event(device_id, event, opened.signature)
+        if self._store_event(device_id, event, opened.signature):
+            await delivery.on_receipt(self.services.redis, device_id, event.type, event.data)
         ack_topic = topics.device(device_id, DeviceTopic.EVENT_ACK)
         ack = EventAck(install_id=event.install_id, seqs=[event.seq])
         await self.services.link.publish(
             ack_topic, await self.services.signer.seal(ack_topic, ack.model_dump(), ACK_TTL_S), qos=1
         )
 
-    def _store_event(self, device_id: str, event: DeviceEvent, signature: str) -> None:
+    def _store_event(self, device_id: str, event: DeviceEvent, signature: str) -> bool:
+        """Store an event once; False when it was stored before (a resend)."""
         row = StoredEvent(
             device_id=device_id, install_id=event.install_id, seq=event.seq, type=event.type,
             occurred_at=datetime.fromtimestamp(event.ts / 1000, UTC), data=event.data, signature=signature,
@@ -187,9 +192,10 @@ class DeviceBridge:
                 session.add(row)
         except IntegrityError:
             log.info("device %s: event %s/%s already stored", device_id, event.install_id, event.seq)
-            return
+            return False
         if event.type.startswith("security"):
             log.warning("device %s: security event %s %s", device_id, event.type, event.data)
+        return True
 
     # -- clock ---------------------------------------------------------------------------
 

@@ -47,7 +47,8 @@ def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulle
            fields: dict[str, Any]) -> Schedule:
     """Validate and store a schedule for an approved bulletin; raises BulletinError with the reason."""
     item = playable(session, bulletin)
-    area_ids, device_ids = _targets(session, scope, fields.get("area_ids", []), fields.get("device_ids", []))
+    area_ids, device_ids = check_targets(session, scope, fields.get("area_ids", []),
+                                         fields.get("device_ids", []))
     zone = str(effective(session, bulletin.area_id, "timezone") or DEFAULT_TIMEZONE)
     schedule = Schedule(
         id=new_id(), bulletin_id=bulletin.id, kind=fields["kind"], start_local=fields["start_local"],
@@ -77,8 +78,9 @@ def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulle
     return schedule
 
 
-def _targets(session: Session, scope: set[str] | None, area_ids: list[str],
-             device_ids: list[str]) -> tuple[list[str], list[str]]:
+def check_targets(session: Session, scope: set[str] | None, area_ids: list[str],
+                  device_ids: list[str]) -> tuple[list[str], list[str]]:
+    """The targets, sorted and unique, when each exists and lies inside scope; else BulletinError."""
     areas, devices = sorted(set(area_ids)), sorted(set(device_ids))
     if not areas and not devices:
         raise BulletinError("give at least one target area or device", 422)

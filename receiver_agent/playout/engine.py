@@ -83,6 +83,7 @@ class Engine:
         self._reported_failures: set[tuple[str, str]] = set()
         self._prepared: dict[str, Prepared] = {}
         self._attention_sounded: set[str] = set()
+        self._downloading_reported: set[str] = set()
         self._wake = asyncio.Event()
 
     # -- the loop ----------------------------------------------------------------------------
@@ -281,11 +282,12 @@ class Engine:
         if current is not None:
             position = self.player.position_ms(current.progress, current.start_position_ms)
             stopped.append((current.item.id, position))
-            await self.stop_current()
         stopped += [(item_id, waiting.cut_at_ms) for item_id, waiting in self.interrupted.items()]
         self.interrupted.clear()
+        for item_id, _ in stopped:
+            self.schedule.mark_done(item_id)  # first: a tick running meanwhile must not start them again
+        await self.stop_current()
         for item_id, position in stopped:
-            self.schedule.mark_done(item_id)
             await self.record("stopped", {"occurrence": item_id, "position_ms": position, "reason": reason})
         if stopped:
             self.amplifier.release()
@@ -347,6 +349,9 @@ class Engine:
                 continue
             if not self.cache.may_try(source.sha256):
                 continue
+            if source.sha256 not in self._downloading_reported:
+                self._downloading_reported.add(source.sha256)
+                await self.record("downloading", {"sha256": source.sha256, "occurrence": occurrence.id})
             try:
                 await asyncio.to_thread(self.cache.fetch, source.sha256, source.size, keep)
             except DownloadError as exc:
@@ -356,4 +361,5 @@ class Engine:
                     await self.record("download-failed", {"sha256": source.sha256, "reason": exc.reason,
                                                           "occurrence": occurrence.id})
             else:
-                await self.record("downloaded", {"sha256": source.sha256, "size": source.size})
+                await self.record("downloaded", {"sha256": source.sha256, "size": source.size,
+                                                 "occurrence": occurrence.id})

@@ -1,0 +1,1 @@
+"""Broadcasting now: one shared start instant, confirmation of emergencies, delivery, stop."""

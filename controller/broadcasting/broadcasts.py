@@ -1,0 +1,167 @@
+"""Broadcasts: put something on the air now, at one shared instant on every target, or stop it.
+
+A broadcast's start is now plus a small margin (`broadcast_margin_ms`), the same instant for
+every target, so neighbouring clusters do not echo each other. It becomes one occurrence per
+target area (published once for the area; every device below hears it) and per target device.
+An emergency is confirmed again first: by the operator's password, or by a second approver where
+the targets' areas ask for that (the strictest policy among them applies).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..db.models import Area, Broadcast, Device, MediaItem, Occurrence
+from ..fleet import desired
+from ..fleet.areas import effective, parent_map, subtree
+
+STRICTER = ("password", "second_approver")
+
+
+class BroadcastError(ValueError):
+    """A broadcast cannot do what was asked; the message says why. status: the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def new_id() -> str:
+    """A unique broadcast id (a slug)."""
+    return "bc-" + secrets.token_hex(8)
+
+
+def target_areas(session: Session, area_ids: list[str], device_ids: list[str]) -> list[str]:
+    """The areas whose policies apply: the target areas and the areas of the target devices."""
+    areas = list(area_ids)
+    for device_id in device_ids:
+        device = session.get(Device, device_id)
+        if device is not None:
+            areas.append(device.area_id)
+    return sorted(set(areas))
+
+
+def confirmation_needed(session: Session, level: str, areas: list[str]) -> str | None:
+    """None, `password` or `second_approver`: what an emergency to these areas needs first."""
+    if level != "emergency":
+        return None
+    policies = {str(effective(session, area, "emergency_confirm") or "password") for area in areas}
+    return max(policies, key=STRICTER.index)
+
+
+def create(session: Session, actor: str, fields: dict[str, Any], item: MediaItem,
+           awaiting: bool) -> Broadcast:
+    """Record a broadcast (awaiting a second approver, or about to go on the air)."""
+    broadcast = Broadcast(
+        id=new_id(), title=fields["title"], level=fields["level"], media_sha256=item.sha256,
+        bulletin_id=fields.get("bulletin_id"), area_ids=fields["area_ids"], device_ids=fields["device_ids"],
+        status="awaiting_confirmation" if awaiting else "on_air", duration_ms=item.duration_ms,
+        max_lateness_ms=fields["max_lateness_ms"], quiet_override=bool(fields.get("quiet_override")),
+        created_by=actor, report={},
+    )
+    session.add(broadcast)
+    audit.record(session, actor, "broadcast.create", [broadcast.id], level=broadcast.level,
+                 title=broadcast.title, areas=broadcast.area_ids, devices=broadcast.device_ids,
+                 status=broadcast.status)
+    return broadcast
+
+
+def confirm(session: Session, actor: str, broadcast: Broadcast) -> None:
+    """A second approver confirms an emergency (not its author)."""
+    if broadcast.status != "awaiting_confirmation":
+        raise BroadcastError(f"a broadcast {broadcast.status.replace('_', ' ')} needs no confirmation")
+    if broadcast.created_by == actor:
+        raise BroadcastError("the second approver must be someone else", 403)
+    broadcast.confirmed_by = actor
+    audit.record(session, actor, "broadcast.confirm", [broadcast.id])
+
+
+@dataclass(frozen=True)
+class OnAir:
+    """What putting a broadcast on the air wrote: its occurrences, the targets to publish, who it reaches."""
+
+    occurrences: list[str]
+    targets: list[str]
+    reach: dict[str, tuple[str, str, int]]  # device -> (scope, target, version carrying the broadcast)
+
+
+def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: int) -> OnAir:
+    """Write one occurrence per target at now + margin and give each target a new version."""
+    item = session.get(MediaItem, broadcast.media_sha256)
+    assert item is not None
+    broadcast.status, broadcast.start_ms = "on_air", now_ms + margin_ms
+    occurrences, targets = [], []
+    versions: dict[str, int] = {}
+    addressed = [("area", a) for a in broadcast.area_ids] + [("device", d) for d in broadcast.device_ids]
+    for scope, target_id in addressed:
+        owner = session.get(Area, target_id) if scope == "area" else session.get(Device, target_id)
+        if owner is None:
+            continue
+        occurrence_id = "o-" + secrets.token_hex(10)
+        session.add(Occurrence(
+            id=occurrence_id, area_id=target_id if scope == "area" else None,
+            device_id=target_id if scope == "device" else None, level=broadcast.level,
+            start_ms=broadcast.start_ms, duration_ms=broadcast.duration_ms,
+            source={"type": "media", "sha256": item.sha256, "size": item.size},
+            max_lateness_ms=broadcast.max_lateness_ms, valid_until_ms=None,
+            quiet_override=broadcast.quiet_override, issued_ms=now_ms, title=broadcast.title,
+            created_by=broadcast.created_by, broadcast_id=broadcast.id,
+        ))
+        owner.desired_version += 1
+        versions[f"{scope}:{target_id}"] = owner.desired_version
+        occurrences.append(occurrence_id)
+        targets.append(desired.target_key(scope, target_id))
+    return OnAir(occurrences, targets, _reach(session, broadcast, versions))
+
+
+def _reach(session: Session, broadcast: Broadcast,
+           versions: dict[str, int]) -> dict[str, tuple[str, str, int]]:
+    parents = parent_map(session)
+    area_of = {d.id: d.area_id for d in session.scalars(select(Device))}
+    reach: dict[str, tuple[str, str, int]] = {}
+    for area_id in broadcast.area_ids:
+        below = subtree(parents, area_id) if area_id in parents else set()
+        for device_id, device_area in area_of.items():
+            if device_area in below and device_id not in reach:
+                reach[device_id] = ("area", area_id, versions.get(f"area:{area_id}", 0))
+    for device_id in broadcast.device_ids:
+        reach.setdefault(device_id, ("device", device_id, versions.get(f"device:{device_id}", 0)))
+    return reach
+
+
+def stop_within(session: Session, actor: str, roots: list[str], now_ms: int) -> tuple[list[str], list[str]]:
+    """Withdraw the broadcasts on the air that reach only inside these subtrees.
+
+    Returns them and the targets to publish again. A broadcast that also reaches elsewhere (a
+    province bulletin stopped by one commune) is left on the air there; the stop command silences
+    it here.
+    """
+    parents = parent_map(session)
+    inside = set().union(*(subtree(parents, root) for root in roots)) if roots else set()
+    stopped, targets = [], set()
+    live = session.scalars(select(Broadcast).where(Broadcast.status.in_(("on_air", "awaiting_confirmation"))))
+    for broadcast in live:
+        ends = (broadcast.start_ms or now_ms) + broadcast.duration_ms + broadcast.max_lateness_ms
+        reaches = set(target_areas(session, broadcast.area_ids, broadcast.device_ids))
+        if ends < now_ms or not reaches <= inside:
+            continue
+        for occurrence in session.scalars(select(Occurrence).where(Occurrence.broadcast_id == broadcast.id)):
+            if occurrence.area_id:
+                targets.add(desired.target_key("area", occurrence.area_id))
+            else:
+                targets.add(desired.target_key("device", str(occurrence.device_id)))
+            session.delete(occurrence)
+        broadcast.status, broadcast.stopped_by = "stopped", actor
+        stopped.append(broadcast.id)
+    for key in targets:
+        scope, target_id = key.split(":", 1)
+        owner = session.get(Area, target_id) if scope == "area" else session.get(Device, target_id)
+        if owner is not None:
+            owner.desired_version += 1
+    return stopped, sorted(targets)

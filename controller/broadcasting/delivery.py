@@ -1,0 +1,123 @@
+"""Delivery of a broadcast, device by device, live in Redis and followable as a stream.
+
+Every device the broadcast reaches starts `pending` (or `offline`, when the controller sees it
+offline: reported, not silently missing) and moves on as it tells: `acknowledged` when it reports
+the desired-state version that carries the broadcast, `downloading` and `playing` from its signed
+receipts, then one final state: `completed`, `failed`, `missed`, `preempted` or `stopped`. A state
+never moves back. Every change is published on a Redis channel for the event stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from ..redis_text import text
+
+KEEP_S = 2 * 86_400
+FINAL = ("completed", "failed", "missed", "preempted", "stopped")
+RANK = {"offline": 0, "pending": 1, "acknowledged": 2, "downloading": 3, "playing": 4,
+        **dict.fromkeys(FINAL, 5)}
+RECEIPT_STATES = {"downloading": "downloading", "started": "playing", "resumed": "playing",
+                  "completed": "completed", "failed": "failed", "missed": "missed", "skipped": "missed",
+                  "preempted": "preempted", "stopped": "stopped", "rejected": "failed"}
+
+
+def _states(broadcast_id: str) -> str:
+    return f"loa:delivery:{broadcast_id}"
+
+
+def _targets(broadcast_id: str) -> str:
+    return f"loa:delivery-targets:{broadcast_id}"
+
+
+def channel(broadcast_id: str) -> str:
+    """The Redis channel on which the broadcast's state changes are published."""
+    return f"loa:delivery-events:{broadcast_id}"
+
+
+def _occurrence(occurrence_id: str) -> str:
+    return f"loa:occurrence-broadcast:{occurrence_id}"
+
+
+def _device(device_id: str) -> str:
+    return f"loa:device-broadcasts:{device_id}"
+
+
+async def begin(redis: Redis, broadcast_id: str, reach: dict[str, tuple[str, str, int]],
+                online: set[str], occurrences: list[str]) -> None:
+    """Track a broadcast: reach maps each device to (scope, target, version that carries it)."""
+    now = _now_ms()
+    async with redis.pipeline(transaction=False) as pipe:
+        for device_id, target in reach.items():
+            state = "pending" if device_id in online else "offline"
+            pipe.hset(_states(broadcast_id), device_id, json.dumps({"state": state, "at_ms": now}))
+            pipe.hset(_targets(broadcast_id), device_id, json.dumps(target))
+            pipe.sadd(_device(device_id), broadcast_id)
+            pipe.expire(_device(device_id), KEEP_S)
+        for occurrence_id in occurrences:
+            pipe.set(_occurrence(occurrence_id), broadcast_id, ex=KEEP_S)
+        pipe.expire(_states(broadcast_id), KEEP_S)
+        pipe.expire(_targets(broadcast_id), KEEP_S)
+        await pipe.execute()
+
+
+async def advance(redis: Redis, broadcast_id: str, device_id: str, state: str, detail: str = "") -> bool:
+    """Move a device forward to state (never back); returns whether it moved."""
+    raw = await redis.hget(_states(broadcast_id), device_id)
+    if raw is None:
+        return False
+    current = json.loads(text(raw))["state"]
+    if current in FINAL or RANK[state] <= RANK[current]:
+        return False
+    change = {"state": state, "at_ms": _now_ms(), **({"detail": detail[:200]} if detail else {})}
+    await redis.hset(_states(broadcast_id), device_id, json.dumps(change))
+    await redis.publish(channel(broadcast_id), json.dumps({"device": device_id, **change}))
+    return True
+
+
+async def on_receipt(redis: Redis, device_id: str, kind: str, data: dict[str, Any]) -> None:
+    """A device's stored receipt: advance the broadcast its occurrence belongs to, if any."""
+    state = RECEIPT_STATES.get(kind)
+    occurrence_id = data.get("occurrence")
+    if state is None or not isinstance(occurrence_id, str):
+        return
+    broadcast_id = await redis.get(_occurrence(occurrence_id[:64]))
+    if broadcast_id is not None:
+        await advance(redis, text(broadcast_id), device_id, state, str(data.get("reason", "")))
+
+
+async def on_reported(redis: Redis, device_id: str, device_version: int,
+                      area_versions: dict[str, int]) -> None:
+    """A device reported the versions it applied: acknowledge the broadcasts they carry."""
+    for raw in await redis.smembers(_device(device_id)):
+        broadcast_id = text(raw)
+        target = await redis.hget(_targets(broadcast_id), device_id)
+        if target is None:
+            continue
+        scope, target_id, version = json.loads(text(target))
+        applied = device_version if scope == "device" else area_versions.get(target_id, 0)
+        if applied >= version:
+            await advance(redis, broadcast_id, device_id, "acknowledged")
+
+
+async def snapshot(redis: Redis, broadcast_id: str) -> dict[str, dict[str, Any]]:
+    """Every device's state now."""
+    raw = await redis.hgetall(_states(broadcast_id))
+    return {text(device): json.loads(text(value)) for device, value in raw.items()}
+
+
+def summary(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Counts by state, and whether every device has reached a final state (or is offline)."""
+    counts: dict[str, int] = {}
+    for value in states.values():
+        counts[value["state"]] = counts.get(value["state"], 0) + 1
+    finished = all(value["state"] in FINAL or value["state"] == "offline" for value in states.values())
+    return {"devices": len(states), "by_state": counts, "finished": finished}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

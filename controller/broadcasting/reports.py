@@ -1,0 +1,44 @@
+"""Final delivery reports: when a broadcast is over, its delivery is written to the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import select
+
+from ..context import Services
+from ..db.models import Broadcast
+from . import delivery
+
+log = logging.getLogger(__name__)
+GRACE_MS = 10_000
+
+
+async def finish_reports(services: Services) -> None:
+    """Store the final delivery report of broadcasts that are over (run every few seconds)."""
+    now = int(time.time() * 1000)
+    with services.db.session() as session:
+        open_ones = session.scalars(select(Broadcast).where(Broadcast.status.in_(("on_air", "stopped")),
+                                                            Broadcast.start_ms.is_not(None)))
+        for broadcast in open_ones:
+            if broadcast.report:
+                continue
+            states = await delivery.snapshot(services.redis, broadcast.id)
+            summary = delivery.summary(states)
+            ends = (broadcast.start_ms or now) + broadcast.duration_ms + broadcast.max_lateness_ms + GRACE_MS
+            if summary["finished"] or now > ends:
+                broadcast.report = {**summary, "devices": states, "at_ms": now}
+                if broadcast.status == "on_air":
+                    broadcast.status = "done"
+
+
+async def reporter(services: Services, interval_s: float = 2.0) -> None:
+    """Run finish_reports forever; never raises."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await finish_reports(services)
+        except Exception:
+            log.exception("delivery reports failed; trying again")

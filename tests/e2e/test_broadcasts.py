@@ -1,0 +1,160 @@
+"""Broadcast now: every agent of a commune starts at the same instant, delivery is followed live
+(an offline device is reported offline), emergencies are confirmed again, stop-all silences."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loalang_stack.services import ControllerProcess
+from receiver_agent import config as config_file
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Fleet,
+    dominant_frequencies,
+    receipts,
+    tone_onset,
+    upload_media,
+    wait_for,
+    write_steps_wav,
+)
+
+API = "/api/v1"
+RANK = {"offline": 0, "pending": 1, "acknowledged": 2, "downloading": 3, "playing": 4, "completed": 5,
+        "failed": 5, "missed": 5, "preempted": 5, "stopped": 5}
+
+
+def commune(fleet: Fleet, villages: int = 2, **policy: str) -> tuple[str, list[str]]:
+    """A commune of its own under the test province, with villages."""
+    suffix = secrets.token_hex(3)
+    commune_id = f"xa-phat-{suffix}"
+    created = fleet.http.post(f"{API}/areas", json={"id": commune_id, "name": "Xã Phát", "level": "commune",
+                                                     "parent_id": "tinh-thu", **policy})
+    assert created.status_code == 201, created.text
+    village_ids = []
+    for index in range(villages):
+        village = f"thon-phat-{index}-{suffix}"
+        fleet.http.post(f"{API}/areas", json={"id": village, "name": f"Thôn {index}", "level": "village",
+                                              "parent_id": commune_id}).raise_for_status()
+        village_ids.append(village)
+    return commune_id, village_ids
+
+
+def follow(controller: ControllerProcess, token: str, broadcast_id: str,
+           events: list[dict[str, Any]]) -> None:
+    """Read the delivery event stream until it ends (in a thread)."""
+    with httpx.Client(base_url=controller.url, timeout=httpx.Timeout(90, read=90)) as client, client.stream(
+            "GET", f"{API}/broadcasts/{broadcast_id}/events",
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: end"):
+                return
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+
+
+def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
+        fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
+    commune_id, villages = commune(fleet)
+    agents = [fleet.enrolled_agent(area=villages[i % 2]) for i in range(3)]
+    for _, config in agents:
+        fleet.start(config)
+    offline_id, _ = fleet.enrolled_agent(area=villages[1])  # enrolled, never started
+    for device_id, _ in agents:
+        wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "tin.wav", [440.0] * 2))
+
+    created = fleet.http.post(f"{API}/broadcasts", json={"level": "normal", "media_sha256": sha,
+                                                         "title": "Thông báo khẩn", "area_ids": [commune_id]})
+    assert created.status_code == 201, created.text
+    broadcast = created.json()
+    assert broadcast["status"] == "on_air" and broadcast["start_ms"] > time.time() * 1000
+    events: list[dict[str, Any]] = []
+    token = fleet.http.headers["Authorization"].split()[1]
+    reader = threading.Thread(target=follow, args=(controller, token, broadcast["id"], events), daemon=True)
+    reader.start()
+
+    start_s = broadcast["start_ms"] / 1000
+    for device_id, config in agents:
+        wait_for(lambda d=device_id: receipts(fleet, d, "completed"), 20.0, what=f"{device_id} completed")
+        onset = tone_onset(config_file.load(config).data_dir / "card", 440)
+        assert onset is not None and abs(onset - start_s) < 0.3, f"{device_id}: {onset} vs {start_s}"
+    reader.join(30)
+    assert not reader.is_alive(), "the stream ends when every device is done"
+
+    by_device: dict[str, list[str]] = {}
+    for event in events:
+        by_device.setdefault(event["device"], []).append(event["state"])
+    assert set(by_device) == {d for d, _ in agents} | {offline_id}
+    assert by_device[offline_id] == ["offline"], "reported offline, not silently missing"
+    for device_id, _ in agents:
+        states = by_device[device_id]
+        assert [RANK[s] for s in states] == sorted(RANK[s] for s in states), states
+        assert "playing" in states and states[-1] == "completed", states
+
+    report = wait_for(lambda: fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["report"], 20.0,
+                      what="the final report")
+    assert report["by_state"] == {"completed": 3, "offline": 1}
+    assert fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["status"] == "done"
+
+
+def test_an_emergency_is_confirmed_by_password_or_by_a_second_approver(
+        fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
+    commune_id, villages = commune(fleet, villages=1)
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "bao.wav", [1000.0]))
+    alarm = {"level": "emergency", "media_sha256": sha, "area_ids": [commune_id]}
+    assert fleet.http.post(f"{API}/broadcasts", json=alarm).status_code == 403, "no password"
+    wrong = fleet.http.post(f"{API}/broadcasts", json={**alarm, "confirm_password": "doan-bua"})
+    assert wrong.status_code == 403 and "password" in wrong.text
+    confirmed = fleet.http.post(f"{API}/broadcasts", json={**alarm, "confirm_password": ADMIN_PASSWORD})
+    assert confirmed.status_code == 201 and confirmed.json()["status"] == "on_air"
+
+    fleet.http.patch(f"{API}/areas/{villages[0]}", json={"emergency_confirm": "second_approver"})
+    waiting = fleet.http.post(f"{API}/broadcasts", json={**alarm, "area_ids": [villages[0]]}).json()
+    assert waiting["status"] == "awaiting_confirmation" and waiting["start_ms"] is None
+    assert fleet.http.post(f"{API}/broadcasts/{waiting['id']}/confirm").status_code == 403, "not its author"
+    username = f"duyet.{secrets.token_hex(3)}"
+    fleet.http.post(f"{API}/users", json={"username": username, "password": "mat-khau-dai-du",
+                                          "role": "approver", "area_id": commune_id}).raise_for_status()
+    token = httpx.post(f"{controller.url}{API}/auth/token",
+                       data={"username": username, "password": "mat-khau-dai-du"}).json()["access_token"]
+    approver = httpx.Client(base_url=controller.url, headers={"Authorization": f"Bearer {token}"})
+    done = approver.post(f"{API}/broadcasts/{waiting['id']}/confirm")
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "on_air" and done.json()["confirmed_by"] == username
+    actions = [e["action"] for e in fleet.http.get(f"{API}/audit", params={"limit": 30}).json()]
+    assert "broadcast.confirm" in actions and "broadcast.create" in actions
+
+
+def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp_path: Path) -> None:
+    commune_id, villages = commune(fleet)
+    agents = [fleet.enrolled_agent(area=village) for village in villages]
+    for _, config in agents:
+        fleet.start(config)
+    for device_id, _ in agents:
+        wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "dai.wav", [300.0] * 30))
+    broadcast = fleet.http.post(f"{API}/broadcasts", json={"level": "normal", "media_sha256": sha,
+                                                           "area_ids": [commune_id]}).json()
+    for device_id, _ in agents:
+        wait_for(lambda d=device_id: receipts(fleet, d, "started"), 20.0, what="playing")
+    time.sleep(2)
+    stop_at = time.time()
+    stopped = fleet.http.post(f"{API}/broadcasts/stop-all", json={"area_id": commune_id})
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["broadcasts_withdrawn"] == [broadcast["id"]]
+    for device_id, _ in agents:
+        wait_for(lambda d=device_id: receipts(fleet, d, "stopped"), 10.0, what=f"{device_id} stopped")
+    time.sleep(3)
+    for device_id, config in agents:
+        heard = [wall for wall, _ in dominant_frequencies(config_file.load(config).data_dir / "card")]
+        assert heard and min(heard) < stop_at, "it was playing"
+        late = max(heard) - stop_at
+        assert late < 2.0, f"{device_id} still sounded {late:.1f} s after the stop"
+    assert fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["status"] == "stopped"
