@@ -18,6 +18,7 @@ from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
 from .api import (
+    alerts,
     areas,
     auth,
     broadcasts,
@@ -168,7 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
-    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts)
+    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

@@ -38,6 +38,7 @@ async def add_area(
     if body.parent_id is not None:
         ensure_in_scope(principal, body.parent_id)
     fields = body.model_dump(exclude={"name", "level", "parent_id", "id"})
+    fields["geocodes"] = fields.get("geocodes") or []
     try:
         with services.db.session() as session:
             area = create_area(session, body.name, body.level, body.parent_id, body.id, **fields)
@@ -57,6 +58,8 @@ async def change_area(
     """Rename an area or change its time zone or quiet hours; the areas below follow at once."""
     ensure_in_scope(principal, area_id)
     changes = body.model_dump(exclude_unset=True)
+    if "geocodes" in changes:
+        changes["geocodes"] = changes["geocodes"] or []
     try:
         area = await area_updates.update_area(services, principal.username, area_id, changes)
     except AreaError as exc:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
 from .. import audit
-from ..broadcasting import broadcasts, delivery
+from ..broadcasting import broadcasts, delivery, on_air
 from ..broadcasting.broadcasts import BroadcastError
 from ..context import Services
 from ..db.models import Broadcast, Bulletin, MediaItem, User
@@ -126,7 +126,7 @@ async def create_broadcast(body: BroadcastCreate, services: ServicesDep, princip
                                       awaiting=confirmation == "second_approver")
         session.flush()
         if broadcast.status == "on_air":
-            await _put_on_air(services, session, broadcast)
+            await on_air.start(services, session, broadcast)
         return broadcast
 
 
@@ -170,25 +170,6 @@ def _item(session: Any, sha256: str) -> MediaItem:
     return item
 
 
-async def _put_on_air(services: Services, session: Any, broadcast: Broadcast) -> None:
-    """Write the occurrences, start tracking delivery, publish each target once."""
-    on_air = broadcasts.put_on_air(session, broadcast, int(time.time() * 1000),
-                                   services.settings.broadcast_margin_ms)
-    session.commit()
-    online = set()
-    for device_id in on_air.reach:
-        presence = await services.presence.get(device_id)
-        if presence is not None and presence.online:
-            online.add(device_id)
-    await delivery.begin(services.redis, broadcast.id, on_air.reach, online, on_air.occurrences)
-    for key in on_air.targets:
-        scope, target = key.split(":", 1)
-        if scope == "area":
-            await desired.publish_area(services, target)
-        else:
-            await desired.publish_device(services, target)
-
-
 @router.post("/broadcasts/{broadcast_id}/confirm", response_model=BroadcastPublic,
              summary="Confirm an emergency as the second approver")
 async def confirm_broadcast(broadcast_id: str, services: ServicesDep, principal: Approver) -> Broadcast:
@@ -196,7 +177,7 @@ async def confirm_broadcast(broadcast_id: str, services: ServicesDep, principal:
     with _errors(), services.db.session() as session:
         broadcast = _visible(session, principal, broadcast_id)
         broadcasts.confirm(session, principal.username, broadcast)
-        await _put_on_air(services, session, broadcast)
+        await on_air.start(services, session, broadcast)
         return broadcast
 
 
@@ -272,12 +253,7 @@ async def stop_all(body: StopRequest, services: ServicesDep, principal: Broadcas
         audit.record(session, principal.username, "broadcast.stop_all", roots, withdrawn=withdrawn)
     reason = {"reason": f"stop-all by {principal.username}"[:64]}
     command_ids = [await commands.send_to_area(services, area, "stop", reason) for area in roots]
-    for key in targets:
-        scope, target = key.split(":", 1)
-        if scope == "area":
-            await desired.publish_area(services, target)
-        else:
-            await desired.publish_device(services, target)
+    await desired.publish_targets(services, targets)
     return StopResult(areas=roots, broadcasts_withdrawn=withdrawn, command_ids=command_ids)
 
 

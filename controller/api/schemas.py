@@ -40,6 +40,7 @@ class _In(BaseModel):
 
 
 Approval = Literal["none", "required"]
+Geocode = Annotated[str, StringConstraints(pattern=r"^[^:\x00-\x1f]{1,60}:[^\x00-\x1f]{1,100}$")]
 EmergencyConfirm = Literal["password", "second_approver"]
 APPROVAL_DESCRIPTION = ("whether bulletins for this area need an approver before they are scheduled "
                         "(`none` or `required`); unset: inherited from the parent (`none` at the root)")
@@ -63,6 +64,8 @@ class AreaCreate(_In):
     longitude: Longitude | None = None
     approval: Approval | None = Field(None, description=APPROVAL_DESCRIPTION)
     emergency_confirm: EmergencyConfirm | None = Field(None, description=CONFIRM_DESCRIPTION)
+    geocodes: list[Geocode] | None = Field(None, max_length=50, examples=[["VN-ADMIN:19183"]],
+                                           description="CAP geocodes (valueName:value) that mean this area")
 
 
 class AreaUpdate(_In):
@@ -76,6 +79,8 @@ class AreaUpdate(_In):
     longitude: Longitude | None = None
     approval: Approval | None = Field(None, description=APPROVAL_DESCRIPTION)
     emergency_confirm: EmergencyConfirm | None = Field(None, description=CONFIRM_DESCRIPTION)
+    geocodes: list[Geocode] | None = Field(None, max_length=50, examples=[["VN-ADMIN:19183"]],
+                                           description="CAP geocodes (valueName:value) that mean this area")
 
     @model_validator(mode="after")
     def _name_is_not_cleared(self) -> AreaUpdate:
@@ -100,6 +105,7 @@ class AreaPublic(BaseModel):
     longitude: float | None
     approval: str | None
     emergency_confirm: str | None
+    geocodes: list[str]
     desired_version: int = Field(description="version of the area's desired state last published to devices")
 
 

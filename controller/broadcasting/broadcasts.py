@@ -91,11 +91,16 @@ class OnAir:
     reach: dict[str, tuple[str, str, int]]  # device -> (scope, target, version carrying the broadcast)
 
 
-def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: int) -> OnAir:
-    """Write one occurrence per target at now + margin and give each target a new version."""
+def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: int, prelude_ms: int = 0,
+               valid_until_ms: int | None = None) -> OnAir:
+    """Write one occurrence per target at now + margin and give each target a new version.
+
+    With prelude_ms, each target first sounds the device's own attention signal for that long
+    (an alert), and the file follows. valid_until_ms bounds when devices may still start it.
+    """
     item = session.get(MediaItem, broadcast.media_sha256)
     assert item is not None
-    broadcast.status, broadcast.start_ms = "on_air", now_ms + margin_ms
+    broadcast.status, broadcast.start_ms = "on_air", now_ms + margin_ms + prelude_ms
     occurrences, targets = [], []
     versions: dict[str, int] = {}
     addressed = [("area", a) for a in broadcast.area_ids] + [("device", d) for d in broadcast.device_ids]
@@ -103,13 +108,23 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
         owner = session.get(Area, target_id) if scope == "area" else session.get(Device, target_id)
         if owner is None:
             continue
+        if prelude_ms:
+            session.add(Occurrence(
+                id="o-" + secrets.token_hex(10), area_id=target_id if scope == "area" else None,
+                device_id=target_id if scope == "device" else None, level=broadcast.level,
+                start_ms=broadcast.start_ms - prelude_ms, duration_ms=prelude_ms,
+                source={"type": "attention"},
+                max_lateness_ms=broadcast.max_lateness_ms, valid_until_ms=valid_until_ms,
+                quiet_override=broadcast.quiet_override, issued_ms=now_ms, title=broadcast.title,
+                created_by=broadcast.created_by, broadcast_id=broadcast.id,
+            ))
         occurrence_id = "o-" + secrets.token_hex(10)
         session.add(Occurrence(
             id=occurrence_id, area_id=target_id if scope == "area" else None,
             device_id=target_id if scope == "device" else None, level=broadcast.level,
             start_ms=broadcast.start_ms, duration_ms=broadcast.duration_ms,
             source={"type": "media", "sha256": item.sha256, "size": item.size},
-            max_lateness_ms=broadcast.max_lateness_ms, valid_until_ms=None,
+            max_lateness_ms=broadcast.max_lateness_ms, valid_until_ms=valid_until_ms,
             quiet_override=broadcast.quiet_override, issued_ms=now_ms, title=broadcast.title,
             created_by=broadcast.created_by, broadcast_id=broadcast.id,
         ))
@@ -144,24 +159,33 @@ def stop_within(session: Session, actor: str, roots: list[str], now_ms: int) -> 
     """
     parents = parent_map(session)
     inside = set().union(*(subtree(parents, root) for root in roots)) if roots else set()
-    stopped, targets = [], set()
+    stopped: list[str] = []
+    targets: set[str] = set()
     live = session.scalars(select(Broadcast).where(Broadcast.status.in_(("on_air", "awaiting_confirmation"))))
     for broadcast in live:
         ends = (broadcast.start_ms or now_ms) + broadcast.duration_ms + broadcast.max_lateness_ms
         reaches = set(target_areas(session, broadcast.area_ids, broadcast.device_ids))
         if ends < now_ms or not reaches <= inside:
             continue
-        for occurrence in session.scalars(select(Occurrence).where(Occurrence.broadcast_id == broadcast.id)):
-            if occurrence.area_id:
-                targets.add(desired.target_key("area", occurrence.area_id))
-            else:
-                targets.add(desired.target_key("device", str(occurrence.device_id)))
-            session.delete(occurrence)
-        broadcast.status, broadcast.stopped_by = "stopped", actor
+        targets.update(withdraw(session, actor, broadcast))
         stopped.append(broadcast.id)
+    return stopped, sorted(targets)
+
+
+def withdraw(session: Session, actor: str, broadcast: Broadcast) -> list[str]:
+    """Take one broadcast off the air; returns the targets to publish again."""
+    targets = set()
+    for occurrence in session.scalars(select(Occurrence).where(Occurrence.broadcast_id == broadcast.id)):
+        if occurrence.area_id:
+            targets.add(desired.target_key("area", occurrence.area_id))
+        else:
+            targets.add(desired.target_key("device", str(occurrence.device_id)))
+        session.delete(occurrence)
     for key in targets:
         scope, target_id = key.split(":", 1)
         owner = session.get(Area, target_id) if scope == "area" else session.get(Device, target_id)
         if owner is not None:
             owner.desired_version += 1
-    return stopped, sorted(targets)
+    broadcast.status, broadcast.stopped_by = "stopped", actor
+    audit.record(session, actor, "broadcast.withdraw", [broadcast.id])
+    return sorted(targets)

@@ -46,6 +46,7 @@ class Area(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     approval: Mapped[str | None] = mapped_column(String(16))  # None: inherited from the parent
+    geocodes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # CAP "valueName:value" codes
     emergency_confirm: Mapped[str | None] = mapped_column(String(16))  # None: inherited
     desired_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -270,3 +271,22 @@ class Broadcast(Base):
     stopped_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CapAlertRecord(Base):
+    """A CAP alert received, once per (sender, identifier), with what became of it."""
+
+    __tablename__ = "cap_alerts"
+    __table_args__ = (UniqueConstraint("sender", "identifier", name="uq_cap_alert_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str] = mapped_column(String(200))
+    sent: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    msg_type: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    broadcast_id: Mapped[str | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="SET NULL"))
+    client: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -104,6 +104,16 @@ async def publish_area(services: Services, area_id: str) -> None:
     log.info("area %s: desired state v%s published", area_id, desired.version)
 
 
+async def publish_targets(services: Services, keys: list[str]) -> None:
+    """Publish each target (`area:ID` or `device:ID`) once."""
+    for key in keys:
+        scope, target = key.split(":", 1)
+        if scope == "area":
+            await publish_area(services, target)
+        else:
+            await publish_device(services, target)
+
+
 def target_key(scope: str, target: str) -> str:
     """How a desired-state target is named in the publication record: `area:ID` or `device:ID`."""
     return f"{scope}:{target}"

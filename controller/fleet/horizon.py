@@ -100,12 +100,7 @@ async def refresh(services: Services, now_ms: int | None = None,
         await services.redis.hdel(desired.PUBLISHED_KEY, *todo.gone)
     if todo.stale:
         await asyncio.to_thread(_bump, services, todo.stale, fenced)
-    for key in todo.stale:
-        scope, target = key.split(":", 1)
-        if scope == "area":
-            await desired.publish_area(services, target)
-        else:
-            await desired.publish_device(services, target)
+    await desired.publish_targets(services, todo.stale)
     if todo.stale:
         log.info("horizon: desired state of %d targets published again", len(todo.stale))
     return todo.stale

@@ -81,12 +81,7 @@ class Scheduler:
         result = await asyncio.to_thread(self._expand_in_db, now, epoch, holder)
         if result.targets and not await self.leadership.still_leading():
             raise Superseded("lost the lock before publishing")
-        for key in result.targets:
-            scope, target = key.split(":", 1)
-            if scope == "area":
-                await desired.publish_area(self.services, target)
-            else:
-                await desired.publish_device(self.services, target)
+        await desired.publish_targets(self.services, result.targets)
         if result.added or result.withdrawn:
             log.info("scheduler (epoch %s): %d occurrences added, %d withdrawn, %d targets published",
                      epoch, result.added, result.withdrawn, len(result.targets))

@@ -1,0 +1,165 @@
+"""What a CAP alert does: sound where it matches, only on test devices when it is a test, never when
+it is a draft; a Cancel stops what it refers to; a repeated post changes nothing.
+
+Areas are matched by their configured geocodes (`valueName:value`) or, failing those, by name
+(the alert's areaDesc, compared without case), inside the posting client's scope. The spoken
+text is the headline, then the instruction (or the description), in the Vietnamese `info` block
+when there is one; the devices' own attention signal sounds first. Severity Extreme or Severe
+makes an emergency, Moderate a priority broadcast, anything else a normal one. The alert's
+expiry bounds when devices may still start it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..broadcasting import broadcasts, on_air
+from ..context import Services
+from ..db.models import Area, Broadcast, CapAlertRecord, Device, MediaItem
+from ..fleet import commands, desired
+from ..fleet.areas import parent_map, subtree
+from ..media import library, speech
+from ..media.library import Ingest
+from .cap import CapAlert, CapArea, CapError, CapInfo
+
+ATTENTION_MS = 2000
+ALERT_LATENESS_MS = 600_000
+LEVELS = {"Extreme": "emergency", "Severe": "emergency", "Moderate": "priority"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the alert did, as the API answers it."""
+
+    outcome: str
+    detail: str = ""
+    broadcast_id: str | None = None
+    repeated: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The answer's body."""
+        return {"outcome": self.outcome, "detail": self.detail, "broadcast_id": self.broadcast_id,
+                "repeated": self.repeated}
+
+
+async def receive(services: Services, client: str, scope: set[str] | None, alert: CapAlert) -> Outcome:
+    """Act on an alert once; a second post of the same (sender, identifier) returns the first outcome."""
+    with services.db.session() as session:
+        known = _record(session, alert.sender, alert.identifier)
+        if known is not None:
+            return Outcome(known.outcome, known.detail, known.broadcast_id, repeated=True)
+    if alert.status in ("System", "Draft") or alert.msg_type in ("Ack", "Error"):
+        result = Outcome("not_sounded", f"{alert.status} {alert.msg_type} alerts never sound")
+    elif alert.msg_type == "Cancel":
+        result = await _cancel(services, client, alert)
+    else:
+        if alert.msg_type == "Update":
+            await _cancel(services, client, alert)
+        result = await _sound(services, client, scope, alert)
+    with services.db.session() as session:
+        session.add(CapAlertRecord(
+            sender=alert.sender[:200], identifier=alert.identifier[:200], sent=alert.sent.isoformat(),
+            status=alert.status, msg_type=alert.msg_type, outcome=result.outcome, detail=result.detail[:500],
+            broadcast_id=result.broadcast_id, client=client))
+        audit.record(session, client, "alert.receive", [alert.identifier[:100]], status=alert.status,
+                     msg_type=alert.msg_type, outcome=result.outcome, broadcast=result.broadcast_id)
+    return result
+
+
+def _record(session: Session, sender: str, identifier: str) -> CapAlertRecord | None:
+    return session.scalars(select(CapAlertRecord).where(
+        CapAlertRecord.sender == sender[:200], CapAlertRecord.identifier == identifier[:200])).first()
+
+
+async def _sound(services: Services, client: str, scope: set[str] | None, alert: CapAlert) -> Outcome:
+    info = _chosen_info(alert)
+    with services.db.session() as session:
+        areas = matching_areas(session, info.areas, scope)
+        if not areas:
+            return Outcome("no_matching_area", "no area of the alert matches an area here")
+        devices = _test_devices(session, areas) if alert.status in ("Test", "Exercise") else []
+    if alert.status in ("Test", "Exercise") and not devices:
+        return Outcome("no_test_device", f"a {alert.status} alert sounds only on test devices; none here")
+    text = speech.clean_text(". ".join(part for part in (info.headline or info.event,
+                                                         info.instruction or info.description) if part))
+    item = await library.from_text(services, services.speech, Ingest(
+        title=(info.headline or info.event)[:200], kind="speech", actor=client, area_id=None, text=text),
+        lambda _: None)
+    fields = {"title": (info.headline or info.event)[:200], "level": LEVELS.get(info.severity, "normal"),
+              "area_ids": [] if devices else areas, "device_ids": devices,
+              "max_lateness_ms": ALERT_LATENESS_MS, "quiet_override": True}
+    expires = int(info.expires.timestamp() * 1000) if info.expires else None
+    with services.db.session() as session:
+        stored = _media(session, item["sha256"])
+        broadcast = broadcasts.create(session, client, fields, stored, awaiting=False)
+        session.flush()
+        await on_air.start(services, session, broadcast, prelude_ms=ATTENTION_MS, valid_until_ms=expires)
+        return Outcome("broadcast", f"{broadcast.level} to {', '.join(areas)}"
+                       + (f" ({len(devices)} test devices)" if devices else ""), broadcast.id)
+
+
+def _media(session: Session, sha256: str) -> MediaItem:
+    item = session.get(MediaItem, sha256)
+    if item is None:
+        raise CapError("the spoken alert could not be stored")
+    return item
+
+
+def _chosen_info(alert: CapAlert) -> CapInfo:
+    if not alert.infos:
+        raise CapError("an Alert or Update needs at least one <info>")
+    vietnamese = [info for info in alert.infos if info.language.lower().startswith("vi")]
+    return (vietnamese or list(alert.infos))[0]
+
+
+def matching_areas(session: Session, cap_areas: tuple[CapArea, ...], scope: set[str] | None) -> list[str]:
+    """The areas the alert's areas name, by geocode or else by name, inside scope."""
+    found = set()
+    areas = list(session.scalars(select(Area)))
+    for cap_area in cap_areas:
+        codes = {f"{name}:{value}" for name, value in cap_area.geocodes}
+        by_code = [a.id for a in areas if codes & set(a.geocodes or [])]
+        by_name = [a.id for a in areas if _folded(a.name) == _folded(cap_area.description)]
+        found.update(by_code or by_name)
+    return sorted(area for area in found if scope is None or area in scope)
+
+
+def _folded(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def _test_devices(session: Session, areas: list[str]) -> list[str]:
+    parents = parent_map(session)
+    below = set().union(*(subtree(parents, area) for area in areas))
+    return sorted(d.id for d in session.scalars(select(Device).where(Device.is_test.is_(True)))
+                  if d.area_id in below)
+
+
+async def _cancel(services: Services, client: str, alert: CapAlert) -> Outcome:
+    """Stop the broadcasts of the alerts this one refers to."""
+    stopped = []
+    for sender, identifier, _sent in alert.references:
+        with services.db.session() as session:
+            earlier = _record(session, sender, identifier)
+            found = earlier.broadcast_id if earlier is not None else None
+            broadcast = session.get(Broadcast, found) if found else None
+            if broadcast is None or broadcast.status != "on_air":
+                continue
+            targets = broadcasts.withdraw(session, client, broadcast)
+            areas, devices = list(broadcast.area_ids), list(broadcast.device_ids)
+            stopped.append(broadcast.id)
+        await desired.publish_targets(services, targets)
+        reason = {"reason": f"alert {identifier[:40]} cancelled"}
+        for area in areas:
+            await commands.send_to_area(services, area, "stop", reason)
+        for device in devices:
+            await commands.send_to_device(services, device, "stop", reason)
+    if not stopped:
+        return Outcome("nothing_to_cancel", "no alert it refers to is on the air")
+    return Outcome("cancelled", ", ".join(stopped))

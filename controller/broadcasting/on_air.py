@@ -1,0 +1,27 @@
+"""Putting a broadcast on the air: write it, start tracking its delivery, publish each target once."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy.orm import Session
+
+from ..context import Services
+from ..db.models import Broadcast
+from ..fleet import desired
+from . import broadcasts, delivery
+
+
+async def start(services: Services, session: Session, broadcast: Broadcast, prelude_ms: int = 0,
+                valid_until_ms: int | None = None) -> None:
+    """Write the occurrences (committing them), track delivery from here, publish the targets."""
+    written = broadcasts.put_on_air(session, broadcast, int(time.time() * 1000),
+                                    services.settings.broadcast_margin_ms, prelude_ms, valid_until_ms)
+    session.commit()
+    online = set()
+    for device_id in written.reach:
+        presence = await services.presence.get(device_id)
+        if presence is not None and presence.online:
+            online.add(device_id)
+    await delivery.begin(services.redis, broadcast.id, written.reach, online, written.occurrences)
+    await desired.publish_targets(services, written.targets)
