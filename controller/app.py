@@ -28,6 +28,7 @@ from .api import (
     enroll,
     media,
     occurrences,
+    reports,
     system,
     users,
 )
@@ -169,7 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
-    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts)
+    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts,
+                   reports)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

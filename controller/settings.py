@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     command_ttl_s: int = Field(120, description="expiry of commands")
     broadcast_margin_ms: int = Field(3000, ge=500, le=60_000, description="a broadcast starts this long "
                                      "after the call, at the same instant on every target")
+    telemetry_history_s: int = Field(300, ge=1, le=3600, description="a telemetry sample is kept at most "
+                                     "this often per device, for charts")
+    history_keep_days: int = Field(8, ge=7, le=400, description="days of telemetry and presence history kept")
     media_max_upload_mb: int = Field(200, ge=1, le=4000, description="largest audio file accepted for upload")
     media_max_duration_s: int = Field(2 * 3600, ge=10, le=24 * 3600, description="longest audio accepted")
     media_bitrate_kbps: int = Field(32, ge=12, le=128, description="Opus bit rate of the library's files")

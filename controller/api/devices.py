@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import or_, select
@@ -12,7 +13,7 @@ from .. import audit
 from ..context import Services
 from ..db.models import Device
 from ..db.models import DeviceEvent as StoredEvent
-from ..fleet import commands, devices
+from ..fleet import commands, devices, history
 from ..fleet.areas import parent_map, subtree
 from ..fleet.devices import DeviceError, IssuedCode
 from ..security.roles import Permission
@@ -21,6 +22,7 @@ from .schemas import (
     ClaimCodePublic,
     CommandRequest,
     CommandSent,
+    DeviceChange,
     DeviceCreate,
     DeviceCreated,
     DeviceEventPublic,
@@ -44,6 +46,7 @@ async def to_public(services: Services, device: Device) -> DevicePublic:
     """A device row joined with its live state from Redis."""
     presence = await services.presence.get(device.id)
     reported = await services.presence.reported(device.id)
+    telemetry = await services.presence.telemetry(device.id)
     return DevicePublic(
         id=device.id, name=device.name, area_id=device.area_id, latitude=device.latitude,
         longitude=device.longitude, is_test=device.is_test, enrolled=device.enrolled_at is not None,
@@ -57,8 +60,16 @@ async def to_public(services: Services, device: Device) -> DevicePublic:
             connected_at=_ms(presence.connected_ms) if presence.connected_ms else None,
             offline_reason=presence.offline_reason,
         ) if presence else None,
-        telemetry=await services.presence.telemetry(device.id),
+        telemetry=telemetry, **_data_use(device.data_budget_mb, telemetry),
     )
+
+
+def _data_use(budget_mb: int | None, telemetry: dict[str, Any] | None) -> dict[str, Any]:
+    used = (telemetry or {}).get("data_month_bytes")
+    if not budget_mb or not isinstance(used, int):
+        return {"data_budget_mb": budget_mb}
+    percent = round(100 * used / (budget_mb * 1_000_000), 1)
+    return {"data_budget_mb": budget_mb, "data_used_pct": percent, "data_warning": percent >= 80}
 
 
 def _claim(services: Services, device_id: str, code: IssuedCode) -> ClaimCodePublic:
@@ -212,3 +223,47 @@ async def delete(device_id: str, services: ServicesDep, principal: Manager) -> N
     """Delete a device; its broker account is removed and its session cut at once."""
     _load(services, principal, device_id)
     await devices.delete_device(services, principal.username, device_id)
+
+
+@router.patch("/{device_id}", response_model=DevicePublic, summary="Change a device's record")
+async def change_device(device_id: str, body: DeviceChange, services: ServicesDep,
+                        principal: Manager) -> DevicePublic:
+    """Its name, whether it is a test device, its monthly data budget."""
+    _load(services, principal, device_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None or changes.get("is_test", False) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "only data_budget_mb may be null")
+    with services.db.session() as session:
+        device = session.get(Device, device_id)
+        assert device is not None
+        for name, value in changes.items():
+            setattr(device, name, value)
+        audit.record(session, principal.username, "device.change", [device_id],
+                     **{k: str(v) for k, v in changes.items()})
+    return await to_public(services, device)
+
+
+@router.get("/{device_id}/telemetry", summary="Telemetry history, for charts")
+async def telemetry_history(
+    device_id: str, services: ServicesDep, principal: ViewerDep,
+    from_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+    to_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+) -> list[dict[str, Any]]:
+    """Samples kept every few minutes (default: the last 24 hours; history goes back 8 days)."""
+    _load(services, principal, device_id)
+    end = to_ms if to_ms is not None else int(time.time() * 1000)
+    start = from_ms if from_ms is not None else end - 86_400_000
+    with services.db.session() as session:
+        return history.samples(session, device_id, start, end)
+
+
+@router.get("/{device_id}/uptime", summary="Uptime over the last days")
+async def device_uptime(
+    device_id: str, services: ServicesDep, principal: ViewerDep,
+    days: Annotated[float, Query(gt=0, le=400)] = 7,
+) -> dict[str, Any]:
+    """The share of the period the device was online, from its presence changes."""
+    _load(services, principal, device_id)
+    end = int(time.time() * 1000)
+    with services.db.session() as session:
+        return history.uptime(session, device_id, end - int(days * 86_400_000), end)

@@ -171,6 +171,17 @@ class DevicePublic(BaseModel):
     online: bool
     presence: PresencePublic | None
     telemetry: dict[str, Any] | None
+    data_budget_mb: int | None = Field(None, description="monthly mobile data allowance")
+    data_used_pct: float | None = Field(None, description="this month's use, from the device's counter")
+    data_warning: bool = Field(False, description="80 % of the monthly budget reached")
+
+
+class DeviceChange(_In):
+    """Changes to a device's record (its settings on the board go through /settings)."""
+
+    name: Name | None = None
+    is_test: bool | None = Field(None, description="test devices alone sound Test and Exercise alerts")
+    data_budget_mb: int | None = Field(None, ge=1, le=1_000_000, description="monthly mobile data, MB")
 
 
 class DeviceCreated(BaseModel):

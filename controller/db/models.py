@@ -70,6 +70,7 @@ class Device(Base):
     enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     enrolment_count: Mapped[int] = mapped_column(Integer, default=0)
     volume: Mapped[int] = mapped_column(Integer, default=70)
+    data_budget_mb: Mapped[int | None] = mapped_column(Integer)  # monthly mobile data allowance
     desired_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -290,3 +291,32 @@ class CapAlertRecord(Base):
     broadcast_id: Mapped[str | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="SET NULL"))
     client: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PresenceChange(Base):
+    """A device going online or offline, for uptime over any period."""
+
+    __tablename__ = "presence_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(48), index=True)
+    online: Mapped[bool] = mapped_column(Boolean)
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    reason: Mapped[str] = mapped_column(String(16), default="")
+
+
+class TelemetrySample(Base):
+    """A device's telemetry, kept at most every few minutes for charts."""
+
+    __tablename__ = "telemetry_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(48), index=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    uptime_s: Mapped[float] = mapped_column(Float)
+    load1: Mapped[float | None] = mapped_column(Float)
+    mem_used_pct: Mapped[float | None] = mapped_column(Float)
+    disk_free_mb: Mapped[float | None] = mapped_column(Float)
+    cpu_temp_c: Mapped[float | None] = mapped_column(Float)
+    signal_dbm: Mapped[float | None] = mapped_column(Float)
+    data_month_bytes: Mapped[int | None] = mapped_column(BigInteger)

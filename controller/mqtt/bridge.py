@@ -36,7 +36,7 @@ from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Area, Device
 from ..db.models import DeviceEvent as StoredEvent
-from ..fleet import commands, desired
+from ..fleet import commands, desired, history
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class DeviceBridge:
             return
         log.info("device %s: %s (boot %s, connection %s)", device_id,
                  "online" if status.online else "offline", status.boot, status.conn)
+        await history.note_presence(self.services, device_id, status.online, _micros() // 1000,
+                                    "birth" if status.online else "will")
         if status.online:
             await self._resync(device, status)
 
@@ -145,6 +147,7 @@ class DeviceBridge:
         telemetry = Telemetry.model_validate_json(payload)
         self._known(device_id)
         await self.services.presence.store_telemetry(device_id, telemetry)
+        await history.note_telemetry(self.services, device_id, telemetry)
 
     async def on_reported(self, device_id: str, payload: bytes, retained: bool) -> None:
         """Keep the versions the device applied."""
@@ -221,6 +224,7 @@ async def presence_watchdog(services: Services, interval_s: float = 1.0) -> None
         try:
             for device_id in await services.presence.expire_silent(_micros() // 1000, silence_ms):
                 log.info("device %s: offline (silent for %.1f s)", device_id, silence_ms / 1000)
+                await history.note_presence(services, device_id, False, _micros() // 1000, "silent")
         except Exception:
             log.exception("presence watchdog failed; retrying")
 

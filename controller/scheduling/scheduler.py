@@ -15,7 +15,7 @@ import time
 from redis.asyncio import Redis
 
 from ..context import Services
-from ..fleet import desired, horizon
+from ..fleet import desired, history, horizon
 from . import expansion
 from .leader import Leadership, Superseded
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 CHANGES_KEY = "loa:scheduler:changes"
 STEP_S = 1.0
 EXPAND_EVERY_S = 300.0
+PRUNE_EVERY_S = 3600.0
 
 
 async def note_change(redis: Redis) -> None:
@@ -40,6 +41,7 @@ class Scheduler:
         self._seen_changes: bytes | str | None = None
         self._expanded_at = 0.0
         self._refreshed_at = time.monotonic()
+        self._pruned_at = 0.0
 
     async def run(self) -> None:
         """Step until cancelled; never raises."""
@@ -67,6 +69,14 @@ class Scheduler:
         if time.monotonic() - self._refreshed_at > self.services.settings.horizon_refresh_s:
             await horizon.refresh(self.services, fenced=self._fenced())
             self._refreshed_at = time.monotonic()
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            await asyncio.to_thread(self._prune)
+            self._pruned_at = time.monotonic()
+
+    def _prune(self) -> None:
+        keep_ms = self.services.settings.history_keep_days * 86_400_000
+        with self.services.db.session() as session:
+            history.prune(session, expansion.now_ms() - keep_ms)
 
     def _fenced(self) -> tuple[int, str]:
         epoch = self.leadership.epoch

@@ -1,0 +1,1 @@
+"""Reports from signed device receipts: what was aired where and when, devices over time, exports."""

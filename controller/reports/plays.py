@@ -1,0 +1,87 @@
+"""What was aired, from the devices' signed receipts: one row per device and occurrence.
+
+A row joins a device's `started` (or `resumed`) receipt with its final one (`completed`,
+`failed`, `missed`, `skipped`, `preempted`, `stopped`), and the occurrence with its bulletin,
+schedule or broadcast when the controller still knows them. Nothing here comes from what was
+intended: an occurrence no device reported on does not appear.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db.models import Broadcast, Device, DeviceEvent, Occurrence, Schedule
+
+FINAL = ("completed", "failed", "missed", "skipped", "preempted", "stopped")
+START = ("started", "resumed")
+COLUMNS = ("device_id", "device_name", "area_id", "occurrence_id", "title", "level", "bulletin_id",
+           "schedule_id", "broadcast_id", "scheduled_start", "started_at", "late_ms", "ended_at", "outcome",
+           "reason", "position_ms")
+
+
+def plays(session: Session, from_ms: int, to_ms: int, devices: set[str] | None) -> list[dict[str, Any]]:
+    """Every occurrence a device reported on in [from_ms, to_ms), soonest first."""
+    query = select(DeviceEvent).where(
+        DeviceEvent.type.in_(FINAL + START), DeviceEvent.occurred_at >= _time(from_ms),
+        DeviceEvent.occurred_at < _time(to_ms)).order_by(DeviceEvent.occurred_at)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in session.scalars(query):
+        occurrence_id = event.data.get("occurrence") if isinstance(event.data, dict) else None
+        if not isinstance(occurrence_id, str) or (devices is not None and event.device_id not in devices):
+            continue
+        row = rows.setdefault((event.device_id, occurrence_id), _empty(event.device_id, occurrence_id))
+        if event.type in START and row["started_at"] is None:
+            row["started_at"] = _iso(event.data.get("at_ms")) or event.occurred_at.isoformat()
+            row["late_ms"] = event.data.get("late_ms")
+        elif event.type in FINAL:
+            row.update(outcome=event.type, ended_at=event.occurred_at.isoformat(),
+                       reason=str(event.data.get("reason", "")), position_ms=event.data.get("position_ms"))
+    _describe(session, list(rows.values()))
+    return sorted(rows.values(), key=lambda r: (r["started_at"] or r["ended_at"] or "", r["device_id"]))
+
+
+def _empty(device_id: str, occurrence_id: str) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(device_id=device_id, occurrence_id=occurrence_id, outcome="playing", reason="")
+    return row
+
+
+def _describe(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Fill in what the controller knows of each occurrence and device."""
+    occurrences = {o.id: o for o in session.scalars(select(Occurrence).where(
+        Occurrence.id.in_({row["occurrence_id"] for row in rows})))}
+    devices = {d.id: d for d in session.scalars(select(Device).where(
+        Device.id.in_({row["device_id"] for row in rows})))}
+    bulletin_of_schedule = dict(session.execute(select(Schedule.id, Schedule.bulletin_id)).all())
+    bulletin_of_broadcast = dict(session.execute(select(Broadcast.id, Broadcast.bulletin_id)).all())
+    for row in rows:
+        device = devices.get(row["device_id"])
+        if device is not None:
+            row.update(device_name=device.name, area_id=device.area_id)
+        occurrence = occurrences.get(row["occurrence_id"])
+        if occurrence is None:
+            continue
+        row.update(title=occurrence.title, level=occurrence.level, schedule_id=occurrence.schedule_id,
+                   broadcast_id=occurrence.broadcast_id, scheduled_start=_iso(occurrence.start_ms),
+                   bulletin_id=bulletin_of_schedule.get(occurrence.schedule_id or "")
+                   or bulletin_of_broadcast.get(occurrence.broadcast_id or ""))
+
+
+def _time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _iso(ms: object) -> str | None:
+    return _time(ms).isoformat() if isinstance(ms, int) else None
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Rows counted by outcome."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+    return counts
