@@ -23,8 +23,13 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+# The API tests run a second time against PostgreSQL (the first run uses the SQLite default).
+API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/test_media_library.py \
+	tests/e2e/test_bulletins.py tests/e2e/test_broadcasts.py tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py
+
 test: install check
 	$(PY) -m pytest -q -p no:cacheprovider
+	LOALANG_TEST_DATABASE=postgresql $(PY) -m pytest -q -p no:cacheprovider $(API_TESTS)
 
 clean:
 	rm -rf data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from redis.asyncio import Redis
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from loalang_protocol import topics
 from loalang_protocol.mqtt import LinkSettings, MqttLink
@@ -191,6 +192,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_details(exc)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(request: Request, exc: DataError) -> JSONResponse:
+        log.info("refused a value the database cannot store on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "a value cannot be stored (for example a NUL character or a number "
+                                       "out of range)"}, status_code=422)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""A cap on request bodies, so an oversized request is refused before it is read into memory."""
+"""A cap on request bodies, so an oversized request is refused before it is read into memory; and
+paths with a NUL character, which no id holds (PostgreSQL could not even look them up), end here."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ class BodySizeLimit:
         """Check the declared length, then count what actually arrives."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", ""):
+            await _answer(send, 404, "not found")  # no id holds a NUL character
             return
         limit = self.exceptions.get(scope.get("path", ""), self.default_max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -59,8 +63,13 @@ class BodySizeLimit:
 
     async def _refuse(self, send: Send, limit: int) -> None:
         size = f"{round(limit / 1_000_000)} MB" if limit >= 1_000_000 else f"{limit // 1024} KiB"
-        body = json.dumps({"detail": f"request body is over {size}"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 413, f"request body is over {size}")
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    """A JSON error answer sent before the application saw the request."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from loalang_stack import postgres
 from loalang_stack.ports import free_port
+from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack
 
 
 @pytest.fixture(scope="session")
 def controller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
-    """The controller, running as `radio-controller serve` against the test stack."""
-    process = ControllerProcess(tmp_path_factory.mktemp("controller"), free_port(), stack.controller_env())
-    process.start()
-    yield process
-    process.stop()
+    """The controller, running as `radio-controller serve` against the test stack.
+
+    With LOALANG_TEST_DATABASE=postgresql it runs on its own PostgreSQL cluster (Debian's
+    postgresql, with the same Alembic migrations); `make test` runs the API tests both ways.
+    """
+    root = tmp_path_factory.mktemp("controller")
+    env = stack.controller_env()
+    database: tuple[Server, Path] | None = None
+    if os.environ.get("LOALANG_TEST_DATABASE") == "postgresql":
+        server, url, cluster = postgres.start(root, free_port())
+        env["LOALANG_DATABASE_URL"] = url
+        database = (server, cluster)
+    process = ControllerProcess(root, free_port(), env)
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+        if database is not None:
+            database[0].stop()
+            shutil.rmtree(database[1], ignore_errors=True)
 
 
 @pytest.fixture
