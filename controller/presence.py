@@ -43,6 +43,15 @@ class Presence:
     connected_ms: int = 0
 
 
+@dataclass(frozen=True)
+class LiveState:
+    """What Redis knows of a device now."""
+
+    presence: Presence | None
+    reported: Reported | None
+    telemetry: dict[str, Any] | None
+
+
 class PresenceStore:
     """Reads and writes device state in Redis."""
 
@@ -73,16 +82,22 @@ class PresenceStore:
 
     async def get(self, device_id: str) -> Presence | None:
         """The device's presence, or None if it never connected."""
-        raw = await self.redis.hgetall(_PRESENCE + device_id)
-        if not raw:
-            return None
-        return Presence(
-            online=raw[b"online"] == b"1", boot=int(raw[b"boot"]), conn=int(raw[b"conn"]),
-            install_id=text(raw[b"install_id"]), since_ms=int(raw[b"since_ms"]),
-            last_seen_ms=int(raw[b"last_seen_ms"]), agent_version=text(raw.get(b"agent_version", b"")),
-            offline_reason=text(raw.get(b"offline_reason", b"")),
-            connected_ms=int(raw.get(b"connected_ms", 0)),
-        )
+        raw: dict[bytes, bytes] = await self.redis.hgetall(_PRESENCE + device_id)  # type: ignore[assignment]
+        return _presence(raw)
+
+    async def live(self, device_ids: list[str]) -> list[LiveState]:
+        """Presence, applied versions and telemetry of many devices, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for device_id in device_ids:
+                pipe.hgetall(_PRESENCE + device_id)
+                pipe.get(_REPORTED + device_id)
+                pipe.get(_TELEMETRY + device_id)
+            replies = await pipe.execute()
+        return [LiveState(_presence(replies[i]),
+                          Reported.model_validate_json(replies[i + 1]) if replies[i + 1] else None,
+                          json.loads(replies[i + 2]) if replies[i + 2] else None)
+                for i in range(0, len(replies), 3)]
+
 
     async def touch(self, device_id: str, now_ms: int) -> None:
         """Note that the device was heard from; a device presumed silent is online again."""
@@ -130,3 +145,16 @@ class PresenceStore:
         """Remove everything about a deleted device."""
         await self.redis.delete(_PRESENCE + device_id, _TELEMETRY + device_id, _REPORTED + device_id)
         await self.redis.zrem(_ONLINE, device_id)
+
+
+def _presence(raw: dict[bytes, bytes]) -> Presence | None:
+    """A presence hash as read from Redis, or None when there is none."""
+    if not raw:
+        return None
+    return Presence(
+        online=raw[b"online"] == b"1", boot=int(raw[b"boot"]), conn=int(raw[b"conn"]),
+        install_id=text(raw[b"install_id"]), since_ms=int(raw[b"since_ms"]),
+        last_seen_ms=int(raw[b"last_seen_ms"]), agent_version=text(raw.get(b"agent_version", b"")),
+        offline_reason=text(raw.get(b"offline_reason", b"")),
+        connected_ms=int(raw.get(b"connected_ms", 0)),
+    )

@@ -16,6 +16,7 @@ from ..db.models import DeviceEvent as StoredEvent
 from ..fleet import commands, devices, history
 from ..fleet.areas import parent_map, subtree
 from ..fleet.devices import DeviceError, IssuedCode
+from ..presence import LiveState
 from ..security.roles import Permission
 from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import (
@@ -35,6 +36,7 @@ from .schemas import (
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))]
+PAGE = 200  # devices read from the database (and their live state from Redis) at a time
 Configurer = Annotated[Principal, Depends(require(Permission.CONFIGURE_DEVICES))]
 
 
@@ -44,9 +46,12 @@ def _ms(value: int) -> datetime:
 
 async def to_public(services: Services, device: Device) -> DevicePublic:
     """A device row joined with its live state from Redis."""
-    presence = await services.presence.get(device.id)
-    reported = await services.presence.reported(device.id)
-    telemetry = await services.presence.telemetry(device.id)
+    return public_with(device, (await services.presence.live([device.id]))[0])
+
+
+def public_with(device: Device, live: LiveState) -> DevicePublic:
+    """A device row joined with the live state already read."""
+    presence, reported, telemetry = live.presence, live.reported, live.telemetry
     return DevicePublic(
         id=device.id, name=device.name, area_id=device.area_id, latitude=device.latitude,
         longitude=device.longitude, is_test=device.is_test, enrolled=device.enrolled_at is not None,
@@ -104,25 +109,28 @@ async def list_devices(
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[DevicePublic]:
     """Devices in the caller's scope, filtered by area subtree, presence and search text."""
+    if area:
+        ensure_in_scope(principal, area)
     with services.db.session() as session:
         query = select(Device).order_by(Device.id)
         if q:
             pattern = f"%{q}%"
             query = query.where(or_(Device.id.like(pattern), Device.name.like(pattern)))
-        rows = session.scalars(query).all()
-        wanted = subtree(parent_map(session), area) if area else None
-    if area:
-        ensure_in_scope(principal, area)
-    result = []
-    for device in rows:
-        if not principal.can_see(device.area_id) or (wanted is not None and device.area_id not in wanted):
-            continue
-        public = await to_public(services, device)
-        if online is None or public.online == online:
-            result.append(public)
-        if len(result) >= limit:
-            break
-    return result
+        areas = subtree(parent_map(session), area) if area else principal.scope
+        if areas is not None:
+            query = query.where(Device.area_id.in_(sorted(areas)))
+        result: list[DevicePublic] = []
+        offset = 0
+        while len(result) < limit:
+            page = session.scalars(query.offset(offset).limit(PAGE)).all()
+            if not page:
+                break
+            offset += len(page)
+            for device, live in zip(page, await services.presence.live([d.id for d in page]), strict=True):
+                public = public_with(device, live)
+                if online is None or public.online == online:
+                    result.append(public)
+    return result[:limit]
 
 
 @router.post("", response_model=DeviceCreated, status_code=201, summary="Register a device")

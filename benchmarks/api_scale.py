@@ -1,0 +1,203 @@
+"""The controller with 5,000 devices: device-list latency, and a full expansion of a week of schedules.
+
+Starts the project's own Mosquitto, Redis and controller, builds an area tree (1 province, 5
+regions, 100 communes, 500 villages), registers the devices through the API (10 per village),
+writes their presence into Redis as births would, then:
+
+1. times `GET /api/v1/devices?area=<commune>&limit=50` (one page of a commune) many times;
+2. gives every village and commune a daily schedule, waits until the scheduler has expanded them,
+   then deletes every scheduled occurrence from the database and tells the scheduler that
+   schedules changed: the time until it has written and published the week again is the figure.
+
+    .venv/bin/python benchmarks/api_scale.py --devices 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controller.presence import PresenceStore
+from loalang_protocol.messages import DeviceStatus, HeldVersions
+from loalang_stack import broker, redis
+from loalang_stack.broker import BrokerConfig
+from loalang_stack.ports import free_port
+from loalang_stack.services import ControllerProcess
+from tests.testkit import write_steps_wav
+
+PASSWORD = "benchmark-admin-password"
+REGIONS, COMMUNES_PER_REGION, VILLAGES_PER_COMMUNE = 5, 20, 5
+
+
+def build_tree(http: httpx.Client) -> tuple[list[str], list[str]]:
+    """The area tree; returns the communes and the villages."""
+    http.post("/api/v1/areas", json={"id": "tinh", "name": "Tỉnh", "level": "province",
+                                     "quiet_start": "23:59", "quiet_end": "00:00"}).raise_for_status()
+    communes, villages = [], []
+    for r in range(REGIONS):
+        http.post("/api/v1/areas", json={"id": f"vung-{r}", "name": f"Vùng {r}", "level": "region",
+                                         "parent_id": "tinh"}).raise_for_status()
+        for c in range(COMMUNES_PER_REGION):
+            commune = f"xa-{r}-{c}"
+            http.post("/api/v1/areas", json={"id": commune, "name": commune, "level": "commune",
+                                             "parent_id": f"vung-{r}"}).raise_for_status()
+            communes.append(commune)
+            for v in range(VILLAGES_PER_COMMUNE):
+                village = f"thon-{r}-{c}-{v}"
+                http.post("/api/v1/areas", json={"id": village, "name": village, "level": "village",
+                                                 "parent_id": commune}).raise_for_status()
+                villages.append(village)
+    return communes, villages
+
+
+def register(http: httpx.Client, villages: list[str], count: int) -> list[str]:
+    """count devices spread over the villages."""
+    devices = []
+    for index in range(count):
+        device_id = f"loa-{index:05d}"
+        body = {"id": device_id, "name": device_id, "area_id": villages[index % len(villages)],
+                "latitude": 18.6, "longitude": 105.6}
+        http.post("/api/v1/devices", json=body).raise_for_status()
+        devices.append(device_id)
+    return devices
+
+
+async def births(redis_url: str, devices: list[str]) -> None:
+    """Presence as the bridge writes it when each device's birth arrives."""
+    client = Redis.from_url(redis_url)
+    store = PresenceStore(client)
+    now = int(time.time() * 1000)
+    for device_id in devices:
+        status = DeviceStatus(online=True, boot=1, conn=1, install_id="i-bench", agent_version="0.1.0",
+                              protocol=1, ts=now, held=HeldVersions())
+        await store.apply_status(device_id, status, now)
+    await client.aclose()
+
+
+def page_latency(http: httpx.Client, communes: list[str], requests: int) -> dict[str, float]:
+    """Latency of one page of a commune's devices."""
+    timings = []
+    for index in range(requests):
+        started = time.perf_counter()
+        params = {"area": communes[index % len(communes)], "limit": 50}
+        response = http.get("/api/v1/devices", params=params)
+        timings.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    timings.sort()
+    return {"p50_ms": round(statistics.median(timings), 1),
+            "p99_ms": round(timings[int(0.99 * len(timings))], 1), "max_ms": round(timings[-1], 1),
+            "requests": requests, "devices_per_page": len(response.json())}
+
+
+def schedule_everything(http: httpx.Client, areas: list[str], sha: str) -> None:
+    """A daily bulletin at 06:30 for every area given."""
+    start = (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(days=1)).strftime("%Y-%m-%dT06:30")
+    bulletin = http.post("/api/v1/bulletins", json={"title": "Bản tin sáng", "media_sha256": sha,
+                                                    "area_id": "tinh"}).json()
+    http.post(f"/api/v1/bulletins/{bulletin['id']}/submit").raise_for_status()
+    for area in areas:
+        http.post(f"/api/v1/bulletins/{bulletin['id']}/schedules", json={
+            "kind": "daily", "start_local": start, "area_ids": [area]}).raise_for_status()
+
+
+def scheduled_occurrences(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute("SELECT count(*) FROM occurrences WHERE schedule_id IS NOT NULL")
+                   .fetchone()[0])
+
+
+def full_expansion(database: Path, redis_url: str, log: Path, expected: int) -> float:
+    """Delete every scheduled occurrence, signal a change, time the scheduler's rewrite and publish."""
+    with sqlite3.connect(database, timeout=30) as connection:
+        connection.execute("DELETE FROM occurrences WHERE schedule_id IS NOT NULL")
+    lines_before = log.read_text().count("occurrences added")
+    started = time.monotonic()
+    asyncio.run(_signal(redis_url))
+    while log.read_text().count("occurrences added") == lines_before:
+        if time.monotonic() - started > 600:
+            raise TimeoutError("no expansion within 10 minutes")
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    if scheduled_occurrences(database) != expected:
+        raise RuntimeError("the expansion wrote a different number of occurrences")
+    return elapsed
+
+
+async def _signal(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    await client.incr("loa:scheduler:changes")
+    await client.aclose()
+
+
+def main() -> None:
+    """Run the measurements and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=500)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="loalang-scale-"))
+    config = BrokerConfig(root / "broker", free_port())
+    mqtt, _ = broker.start(config)
+    redis_port = free_port()
+    redis_server = redis.start(root / "redis", redis_port)
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    controller = ControllerProcess(root / "controller", free_port(), {
+        "LOALANG_ENVIRONMENT": "test", "LOALANG_ADMIN_PASSWORD": PASSWORD, "LOALANG_REDIS_URL": redis_url,
+        "LOALANG_MQTT_PORT": str(config.port), "LOALANG_MQTT_PASSWORD_FILE": str(config.password_file),
+        "LOALANG_LOG_LEVEL": "INFO",
+    })
+    controller.start()
+    result: dict[str, object] = {"devices": args.devices}
+    try:
+        http = httpx.Client(base_url=controller.url, timeout=120)
+        token = http.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
+        http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        communes, villages = build_tree(http)
+        started = time.monotonic()
+        devices = register(http, villages, args.devices)
+        result["register_s_per_device"] = round((time.monotonic() - started) / args.devices, 4)
+        asyncio.run(births(redis_url, devices))
+        result["device_page"] = page_latency(http, communes, args.requests)
+        wav = write_steps_wav(root / "tin.wav", [440.0] * 2)
+        with wav.open("rb") as source:
+            upload = http.post("/api/v1/media", files={"file": ("tin.wav", source, "audio/wav")})
+        job = upload.json()["job_id"]
+        while (state := http.get(f"/api/v1/jobs/{job}").json())["state"] not in ("done", "failed"):
+            time.sleep(0.2)
+        areas = communes + villages
+        schedule_everything(http, areas, state["result"]["sha256"])
+        database = root / "controller" / "loalang.sqlite3"
+        expected = 7 * len(areas)
+        deadline = time.monotonic() + 600
+        while scheduled_occurrences(database) < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+        result["schedules"] = len(areas)
+        result["occurrences_per_week"] = expected
+        result["full_expansion_and_publish_s"] = round(
+            full_expansion(database, redis_url, root / "controller" / "controller.log", expected), 2)
+    finally:
+        controller.stop()
+        redis_server.stop()
+        mqtt.stop()
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
