@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -21,7 +21,7 @@ from ..scheduling.bulletins import BulletinError
 from ..scheduling.scheduler import note_change
 from ..security.roles import Permission
 from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
-from .schemas import Name, SlugField, _In
+from .schemas import CalendarDay, Name, SlugField, _In
 
 router = APIRouter(tags=["bulletins"])
 Scheduler = Annotated[Principal, Depends(require(Permission.SCHEDULE))]
@@ -74,8 +74,8 @@ class ScheduleCreate(_In):
     start_local: LocalTime = Field(examples=["2026-12-07T06:30"],
                                    description="first play, local wall time (seconds optional)")
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field([], examples=[[0, 3]], description="0 = Monday")
-    dates: list[date] = Field([], max_length=366, examples=[["2026-12-24", "2027-01-01"]])
-    until_local: date | None = Field(None, description="last day of plays (inclusive)")
+    dates: list[CalendarDay] = Field([], max_length=366, examples=[["2026-12-24", "2027-01-01"]])
+    until_local: CalendarDay | None = Field(None, description="last day of plays (inclusive)")
     rule: Annotated[str, StringConstraints(max_length=500)] | None = Field(
         None, examples=["FREQ=MONTHLY;BYMONTHDAY=1"], description="an RRULE, for kind rrule")
     area_ids: list[SlugField] = Field([], max_length=500, examples=[["thon-dong", "thon-tay"]])
@@ -86,7 +86,8 @@ class ScheduleCreate(_In):
     @field_validator("start_local")
     @classmethod
     def _real_date(cls, value: str) -> str:
-        datetime.fromisoformat(value)
+        if not 2000 <= datetime.fromisoformat(value).year <= 2100:
+            raise ValueError("give a start between the years 2000 and 2100")
         return value
 
 
@@ -265,7 +266,7 @@ async def stop_schedule(schedule_id: str, services: ServicesDep, principal: Sche
 @router.get("/schedule-preview", response_model=list[preview.Play], summary="What plays where on a day")
 async def schedule_preview(
     services: ServicesDep, principal: ViewerDep,
-    area_id: Annotated[str, Query(max_length=48)], day: Annotated[date, Query(alias="date")],
+    area_id: Annotated[str, Query(max_length=48)], day: Annotated[CalendarDay, Query(alias="date")],
 ) -> list[preview.Play]:
     """Every play reaching the area's devices that day (from its own schedules, those of the areas above
     and below it), in local time, with quiet hours and overlaps marked."""

@@ -21,10 +21,11 @@ from ..fleet import history
 from ..fleet.areas import DEFAULT_TIMEZONE, chain, parent_map, subtree
 from ..reports import plays
 from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope
+from .schemas import CalendarDay
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 ZONE = ZoneInfo(DEFAULT_TIMEZONE)
-Day = Annotated[date | None, Query(description="local day (Asia/Ho_Chi_Minh); default today")]
+Day = Annotated[CalendarDay | None, Query(description="local day (Asia/Ho_Chi_Minh); default today")]
 
 
 def _window(from_date: date | None, to_date: date | None) -> tuple[int, int]:

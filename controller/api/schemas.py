@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
@@ -33,6 +33,15 @@ def _known_timezone(name: str) -> str:
     if name not in available_timezones():
         raise ValueError(f"unknown time zone {name!r:.70}; use an IANA name such as Asia/Ho_Chi_Minh")
     return name
+
+
+def _plausible_day(day: date) -> date:
+    if not 2000 <= day.year <= 2100:
+        raise ValueError("give a date between the years 2000 and 2100")
+    return day
+
+
+CalendarDay = Annotated[date, AfterValidator(_plausible_day)]
 
 
 class _In(BaseModel):
