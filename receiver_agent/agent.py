@@ -43,7 +43,7 @@ from . import __version__, health, logbuffer, status_page, telemetry
 from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
-from .clock import ClockSync
+from .clock import FIRST_INTERVAL_S, ClockSync
 from .config import AgentConfig
 from .media import attention
 from .media.cache import MediaCache
@@ -544,7 +544,9 @@ class Agent:
             with contextlib.suppress(TimeoutError, NotConnected):
                 await self.link.publish(topics.device(self.device_id, DeviceTopic.CLOCK_REQUEST),
                                         self.clock.request().model_dump_json().encode(), qos=0)
-            await asyncio.sleep(self.config.clock_interval_s)
+            known = self.time.known_from_exchange
+            await asyncio.sleep(self.config.clock_interval_s if known else min(FIRST_INTERVAL_S,
+                                                                              self.config.clock_interval_s))
 
 
 def _signature_of(payload: bytes) -> str | None:

@@ -17,6 +17,9 @@ from loalang_protocol.messages import ClockReply, ClockRequest
 
 MAX_PENDING = 8
 KEEP_SAMPLES = 16
+FIRST_SAMPLES = 4
+FAST_RTT_US = 50_000
+FIRST_INTERVAL_S = 0.5  # requests this often until the time is known
 
 
 # For tests and demonstrations only: pretend the system clock is off by this many seconds.
@@ -64,6 +67,14 @@ class ClockSync:
         )
         self.samples.append(sample)
         return sample
+
+    def trustworthy(self) -> bool:
+        """Whether the best sample can start the estimate: a round trip under FAST_RTT_US, or the best of
+        FIRST_SAMPLES (a first reply read late, behind a burst of messages after a reconnect, is off by
+        half its delay)."""
+        if not self.samples:
+            return False
+        return len(self.samples) >= FIRST_SAMPLES or min(s.rtt_us for s in self.samples) < FAST_RTT_US
 
     def offset_us(self) -> int | None:
         """Controller time minus our time, from the best recent sample; None before any."""

@@ -90,6 +90,11 @@ class TimeKeeper:
         self.known_since_ms: int = 0
 
     @property
+    def known_from_exchange(self) -> bool:
+        """Whether the clock exchange has given an estimate yet."""
+        return self._base is not None
+
+    @property
     def known(self) -> bool:
         """Whether the time can be trusted."""
         return self._base is not None or bool(self.ntp_synchronised())
@@ -117,6 +122,8 @@ class TimeKeeper:
         offset_us = self.clock.offset_us()
         if offset_us is None:
             return
+        if self._base is None and not self.clock.trustworthy():
+            return  # a first estimate waits for a fast round trip or a few samples to choose from
         estimate = now_us() / 1000 + offset_us / 1000
         if self._base is None:
             self._base = (time.monotonic(), estimate)

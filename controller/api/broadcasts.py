@@ -36,6 +36,7 @@ Broadcaster = Annotated[Principal, Depends(require(Permission.SCHEDULE))]
 Approver = Annotated[Principal, Depends(require(Permission.APPROVE))]
 STREAM_MAX_S = 3600
 STREAM_KEEPALIVE_S = 15
+QUIET_S = 1.0  # the end is checked after this long without a change
 
 
 class BroadcastCreate(_In):
@@ -224,16 +225,20 @@ async def _stream(services: Services, broadcast_id: str) -> AsyncIterator[str]:
         for device, state in sorted(states.items()):
             yield f"data: {json.dumps({'device': device, **state})}\n\n"
         deadline = time.monotonic() + STREAM_MAX_S
+        kept_alive = time.monotonic()
         while time.monotonic() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=QUIET_S)
+            if message is not None:
+                data = message["data"]
+                yield f"data: {data.decode() if isinstance(data, bytes) else data}\n\n"
+                continue
+            # a quiet moment: every change published so far has been sent
             if delivery.summary(await delivery.snapshot(services.redis, broadcast_id))["finished"]:
                 yield "event: end\ndata: {}\n\n"
                 return
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=STREAM_KEEPALIVE_S)
-            if message is None:
+            if time.monotonic() - kept_alive > STREAM_KEEPALIVE_S:
+                kept_alive = time.monotonic()
                 yield ": still here\n\n"
-            else:
-                data = message["data"]
-                yield f"data: {data.decode() if isinstance(data, bytes) else data}\n\n"
     finally:
         await pubsub.unsubscribe()
         await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -31,3 +31,28 @@ def test_unknown_or_reused_nonce_is_ignored() -> None:
     reply = ClockReply(nonce=request.nonce, t0_us=request.t0_us, t1_us=request.t0_us, t2_us=request.t0_us)
     assert sync.answer(reply) is not None
     assert sync.answer(reply) is None, "a nonce answers once"
+
+
+def test_a_first_estimate_waits_for_a_fast_round_trip_or_several_samples(monkeypatch) -> None:
+    sync = ClockSync()
+    now = [1_000_000]
+    monkeypatch.setattr(clock, "now_us", lambda: now[0])
+
+    def exchange(delay_us: int) -> None:
+        request = sync.request()
+        now[0] += delay_us
+        sync.answer(ClockReply(nonce=request.nonce, t0_us=request.t0_us, t1_us=request.t0_us + 1_000,
+                               t2_us=request.t0_us + 1_000))
+
+    exchange(900_000)  # a reply read late, behind a burst of messages after a reconnect
+    assert not sync.trustworthy()
+    exchange(20_000)
+    assert sync.trustworthy(), "a fast round trip is enough"
+    slow = ClockSync()
+    monkeypatch.setattr(clock, "now_us", lambda: now[0])
+    for _ in range(clock.FIRST_SAMPLES):
+        request = slow.request()
+        now[0] += 300_000
+        slow.answer(ClockReply(nonce=request.nonce, t0_us=request.t0_us, t1_us=request.t0_us,
+                               t2_us=request.t0_us))
+    assert slow.trustworthy(), "or the best of a few"
