@@ -2,7 +2,8 @@
 
 Starts the project's own Mosquitto, Redis and controller, builds an area tree (1 province, 5
 regions, 100 communes, 500 villages), registers the devices through the API (10 per village),
-writes their presence into Redis as births would, then:
+writes their presence into Redis as births would and a week of presence changes into the
+database (for the uptime each listed device shows), then:
 
 1. times `GET /api/v1/devices?area=<commune>&limit=50` (one page of a commune) many times;
 2. gives every village and commune a daily schedule, waits until the scheduler has expanded them,
@@ -24,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -90,15 +91,31 @@ async def births(redis_url: str, devices: list[str]) -> None:
     await client.aclose()
 
 
+def week_of_history(database: Path, devices: list[str], changes_per_device: int) -> None:
+    """Mark the devices enrolled 8 days ago with a week of presence changes (a drop and return each)."""
+    now = int(time.time() * 1000)
+    step = 7 * 86_400_000 // changes_per_device
+    enrolled = datetime.fromtimestamp(now / 1000 - 8 * 86_400, UTC).replace(tzinfo=None).isoformat(sep=" ")
+    rows = [(device_id, index % 2 == 0, now - 7 * 86_400_000 + index * step, "bench")
+            for device_id in devices for index in range(changes_per_device)]
+    with sqlite3.connect(database, timeout=30) as connection:
+        connection.execute("UPDATE devices SET enrolled_at = ?", (enrolled,))
+        connection.executemany(
+            "INSERT INTO presence_log (device_id, online, at_ms, reason) VALUES (?, ?, ?, ?)", rows)
+
+
 def page_latency(http: httpx.Client, communes: list[str], requests: int) -> dict[str, float]:
     """Latency of one page of a commune's devices."""
-    timings = []
+    timings, slow = [], []
     for index in range(requests):
         started = time.perf_counter()
         params = {"area": communes[index % len(communes)], "limit": 50}
         response = http.get("/api/v1/devices", params=params)
         timings.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
+        if timings[-1] > 50:
+            slow.append(f"{time.strftime('%H:%M:%S')} {timings[-1]:.0f} ms")
+    print("slow requests:", slow, file=sys.stderr)
     timings.sort()
     return {"p50_ms": round(statistics.median(timings), 1),
             "p99_ms": round(timings[int(0.99 * len(timings))], 1), "max_ms": round(timings[-1], 1),
@@ -122,8 +139,23 @@ def scheduled_occurrences(database: Path) -> int:
                    .fetchone()[0])
 
 
+def settle(database: Path, log: Path, expected: int) -> None:
+    """Wait until the scheduler has written every occurrence and logged nothing new for 3 s."""
+    deadline = time.monotonic() + 600
+    quiet_since, lines = time.monotonic(), -1
+    while time.monotonic() < deadline:
+        now_lines = log.read_text().count("occurrences added")
+        if now_lines != lines:
+            quiet_since, lines = time.monotonic(), now_lines
+        if scheduled_occurrences(database) == expected and time.monotonic() - quiet_since > 3:
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the scheduler did not settle within 10 minutes")
+
+
 def full_expansion(database: Path, redis_url: str, log: Path, expected: int) -> float:
     """Delete every scheduled occurrence, signal a change, time the scheduler's rewrite and publish."""
+    settle(database, log, expected)
     with sqlite3.connect(database, timeout=30) as connection:
         connection.execute("DELETE FROM occurrences WHERE schedule_id IS NOT NULL")
     lines_before = log.read_text().count("occurrences added")
@@ -150,6 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--presence-changes", type=int, default=28, help="per device over the week")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="loalang-scale-"))
     config = BrokerConfig(root / "broker", free_port())
@@ -173,7 +206,11 @@ def main() -> None:
         devices = register(http, villages, args.devices)
         result["register_s_per_device"] = round((time.monotonic() - started) / args.devices, 4)
         asyncio.run(births(redis_url, devices))
+        database = root / "controller" / "loalang.sqlite3"
+        week_of_history(database, devices, args.presence_changes)
+        result["presence_changes_per_device"] = args.presence_changes
         result["device_page"] = page_latency(http, communes, args.requests)
+        print(json.dumps(result), file=sys.stderr)
         wav = write_steps_wav(root / "tin.wav", [440.0] * 2)
         with wav.open("rb") as source:
             upload = http.post("/api/v1/media", files={"file": ("tin.wav", source, "audio/wav")})
@@ -182,11 +219,7 @@ def main() -> None:
             time.sleep(0.2)
         areas = communes + villages
         schedule_everything(http, areas, state["result"]["sha256"])
-        database = root / "controller" / "loalang.sqlite3"
         expected = 7 * len(areas)
-        deadline = time.monotonic() + 600
-        while scheduled_occurrences(database) < expected and time.monotonic() < deadline:
-            time.sleep(0.5)
         result["schedules"] = len(areas)
         result["occurrences_per_week"] = expected
         result["full_expansion_and_publish_s"] = round(

@@ -1,18 +1,26 @@
-"""Login: OAuth2 password flow issuing bearer tokens, rate-limited per user name and address."""
+"""Login: bearer tokens for API callers and cookie sessions for the console, both rate-limited.
+
+The console's session lives in an HttpOnly, SameSite=Strict cookie that scripts cannot read; a
+request that changes anything with only that cookie must also carry the session's CSRF token in
+the `X-CSRF-Token` header (the token is derived from the session, so a page of another site can
+neither read nor guess it).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import User
 from ..security.passwords import verify_password
-from .deps import ServicesDep
+from ..security.tokens import SESSION_COOKIE, csrf_token_for
+from .deps import PrincipalDep, ServicesDep, session_cookie
+from .schemas import UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -29,6 +37,21 @@ class Token(BaseModel):
     expires_in: int
 
 
+class Credentials(BaseModel):
+    """A user name and password, as the console's login form sends them."""
+
+    username: str = Field(min_length=1, max_length=64, examples=["xa-thach-ha"])
+    password: str = Field(min_length=1, max_length=1024, examples=["a long passphrase"])
+
+
+class ConsoleSession(BaseModel):
+    """The logged-in console user and the token to send as `X-CSRF-Token` with every change."""
+
+    user: UserPublic
+    csrf_token: str
+    expires_in: int
+
+
 @router.post("/token", response_model=Token, summary="Log in and get a bearer token")
 async def login(
     request: Request, services: ServicesDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
@@ -38,23 +61,73 @@ async def login(
     Failed attempts are limited to 10 per user name and address and 100 per address in 5 minutes;
     a success clears the count of its user name.
     """
+    user_id, epoch = await _authenticate(request, services, form.username, form.password)
+    return Token(access_token=await services.tokens.issue(user_id, epoch), expires_in=services.tokens.ttl_s)
+
+
+@router.post("/session", response_model=ConsoleSession, summary="Log in to the console (cookie)")
+async def open_session(
+    body: Credentials, request: Request, response: Response, services: ServicesDep
+) -> ConsoleSession:
+    """Log in with a user name and password; the session is set as an HttpOnly cookie.
+
+    The same limits as for bearer tokens apply. The answer carries the CSRF token that every
+    request changing anything must send in the `X-CSRF-Token` header.
+    """
+    user_id, epoch = await _authenticate(request, services, body.username, body.password)
+    token = await services.tokens.issue(user_id, epoch)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=services.tokens.ttl_s, path="/api/", httponly=True,
+        samesite="strict", secure=services.settings.public_url.startswith("https://"),
+    )
+    with services.db.session() as session:
+        user = UserPublic.model_validate(session.get(User, user_id))
+    return ConsoleSession(user=user, csrf_token=csrf_token_for(token), expires_in=services.tokens.ttl_s)
+
+
+@router.get("/session", response_model=ConsoleSession, summary="The console session in use")
+async def current_session(
+    request: Request, services: ServicesDep, principal: PrincipalDep
+) -> ConsoleSession:
+    """Who is logged in with the session cookie, and its CSRF token (a reloaded page asks this)."""
+    token = session_cookie(request)
+    if token is None or principal.user_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no console session; log in")
+    with services.db.session() as session:
+        user = UserPublic.model_validate(session.get(User, principal.user_id))
+    ttl = await services.redis.ttl(services.tokens.key(token))
+    return ConsoleSession(user=user, csrf_token=csrf_token_for(token), expires_in=max(int(ttl), 0))
+
+
+@router.delete("/session", status_code=204, summary="Log out of the console")
+async def close_session(request: Request, response: Response, services: ServicesDep) -> None:
+    """End the session of the cookie sent (if any) and clear the cookie; always succeeds."""
+    token = session_cookie(request)
+    if token is not None:
+        await services.tokens.revoke(token)
+    response.delete_cookie(SESSION_COOKIE, path="/api/", httponly=True, samesite="strict")
+
+
+async def _authenticate(
+    request: Request, services: Services, username: str, password: str
+) -> tuple[int, int]:
+    """The user id and session epoch for a right user name and password; 401 or 429 otherwise."""
     client = request.client.host if request.client else "unknown"
-    limit_key = f"loa:login:{form.username[:64]}:{client}"
+    limit_key = f"loa:login:{username[:64]}:{client}"
     address_key = f"loa:login-from:{client}"
     per_user, per_address = await services.redis.mget(limit_key, address_key)
     if int(per_user or 0) >= MAX_ATTEMPTS or int(per_address or 0) >= MAX_ATTEMPTS_PER_ADDRESS:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts; wait 5 minutes")
     with services.db.session() as session:
-        user = session.scalars(select(User).where(User.username == form.username[:64])).first()
-        ok = verify_password(user.password_hash if user else None, form.password[:1024])
+        user = session.scalars(select(User).where(User.username == username[:64])).first()
+        ok = verify_password(user.password_hash if user else None, password[:1024])
         account = (user.id, user.session_epoch) if ok and user is not None and not user.disabled else None
     if account is None:
         await _count(services, limit_key)
         await _count(services, address_key)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    user_id, epoch = account
     await services.redis.delete(limit_key)
-    return Token(access_token=await services.tokens.issue(user_id, epoch), expires_in=services.tokens.ttl_s)
+    return account
 
 
 async def _count(services: Services, key: str) -> int:

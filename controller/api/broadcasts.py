@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
@@ -37,6 +37,7 @@ Approver = Annotated[Principal, Depends(require(Permission.APPROVE))]
 STREAM_MAX_S = 3600
 STREAM_KEEPALIVE_S = 15
 QUIET_S = 1.0  # the end is checked after this long without a change
+EVENT_ID = re.compile(r"[0-9]{1,15}-[0-9]{1,10}")
 
 
 class BroadcastCreate(_In):
@@ -208,40 +209,40 @@ async def get_delivery(broadcast_id: str, services: ServicesDep, principal: View
 
 @router.get("/broadcasts/{broadcast_id}/events", summary="Follow delivery as server-sent events",
             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
-async def delivery_events(broadcast_id: str, services: ServicesDep,
-                          principal: ViewerDep) -> StreamingResponse:
-    """Every device's current state first, then each change as it happens; ends when all are final."""
+async def delivery_events(
+    broadcast_id: str, services: ServicesDep, principal: ViewerDep,
+    last_event_id: Annotated[str | None, Header(description="resume after this event")] = None,
+) -> StreamingResponse:
+    """Every state each device has been in, in order, then each change as it happens; ends when all are final.
+
+    Each event has an id: a client that reconnects with `Last-Event-ID` (browsers do so by
+    themselves) gets only the events after it.
+    """
+    if last_event_id is not None and not EVENT_ID.fullmatch(last_event_id):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
     with services.db.session() as session:
         _visible(session, principal, broadcast_id)
-    return StreamingResponse(_stream(services, broadcast_id), media_type="text/event-stream",
+    return StreamingResponse(_stream(services, broadcast_id, last_event_id or "0"),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _stream(services: Services, broadcast_id: str) -> AsyncIterator[str]:
-    pubsub = services.redis.pubsub()
-    await pubsub.subscribe(delivery.channel(broadcast_id))
-    try:
-        states = await delivery.snapshot(services.redis, broadcast_id)
-        for device, state in sorted(states.items()):
-            yield f"data: {json.dumps({'device': device, **state})}\n\n"
-        deadline = time.monotonic() + STREAM_MAX_S
-        kept_alive = time.monotonic()
-        while time.monotonic() < deadline:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=QUIET_S)
-            if message is not None:
-                data = message["data"]
-                yield f"data: {data.decode() if isinstance(data, bytes) else data}\n\n"
-                continue
-            # a quiet moment: every change published so far has been sent
-            if delivery.summary(await delivery.snapshot(services.redis, broadcast_id))["finished"]:
-                yield "event: end\ndata: {}\n\n"
-                return
-            if time.monotonic() - kept_alive > STREAM_KEEPALIVE_S:
-                kept_alive = time.monotonic()
-                yield ": still here\n\n"
-    finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+async def _stream(services: Services, broadcast_id: str, last_id: str) -> AsyncIterator[str]:
+    deadline = time.monotonic() + STREAM_MAX_S
+    kept_alive = time.monotonic()
+    while time.monotonic() < deadline:
+        events = await delivery.events_after(services.redis, broadcast_id, last_id, int(QUIET_S * 1000))
+        for last_id, event in events:
+            yield f"id: {last_id}\ndata: {event}\n\n"
+        if events:
+            continue
+        # a quiet moment: every change logged so far has been sent
+        if delivery.summary(await delivery.snapshot(services.redis, broadcast_id))["finished"]:
+            yield "event: end\ndata: {}\n\n"
+            return
+        if time.monotonic() - kept_alive > STREAM_KEEPALIVE_S:
+            kept_alive = time.monotonic()
+            yield ": still here\n\n"
 
 
 @router.post("/broadcasts/stop-all", response_model=StopResult, summary="Stop everything on the air")

@@ -15,8 +15,10 @@ from ..db.models import ApiClient, User, utcnow
 from ..fleet.areas import parent_map, subtree
 from ..security import api_keys
 from ..security.roles import Permission, allows
+from ..security.tokens import SESSION_COOKIE, csrf_matches
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_services(request: Request) -> Services:
@@ -52,20 +54,41 @@ class Principal:
         return self.scope is None or (area_id is not None and area_id in self.scope)
 
 
+def session_cookie(request: Request) -> str | None:
+    """The console's session token from its cookie, if one was sent."""
+    token = request.cookies.get(SESSION_COOKIE)
+    return token if token and len(token) <= 200 else None
+
+
 async def current_principal(
-    services: ServicesDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, services: ServicesDep, bearer: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal:
-    """Resolve a bearer token (a login's, or an API client's key); 401 when missing, unknown or expired."""
+    """Resolve a bearer token (a login's, or an API client's key) or the console's session cookie.
+
+    401 when missing, unknown or expired; 403 when a cookie-only request that changes something
+    lacks the session's CSRF token.
+    """
     unauthorised = HTTPException(
         status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"}
     )
-    if not token:
-        raise unauthorised
-    client_id = api_keys.client_id_of(token)
-    principal = (_client_principal(services, client_id, token) if client_id
-                 else await _user_principal(services, token))
+    if bearer:
+        client_id = api_keys.client_id_of(bearer)
+        principal = (_client_principal(services, client_id, bearer) if client_id
+                     else await _user_principal(services, bearer))
+    else:
+        principal = await _cookie_principal(request, services)
     if principal is None:
         raise unauthorised
+    return principal
+
+
+async def _cookie_principal(request: Request, services: Services) -> Principal | None:
+    """The console user of the session cookie; a change must also carry the session's CSRF token."""
+    cookie = session_cookie(request)
+    principal = await _user_principal(services, cookie) if cookie else None
+    if principal is not None and cookie is not None and request.method not in SAFE_METHODS \
+            and not csrf_matches(cookie, request.headers.get("x-csrf-token")):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong X-CSRF-Token header")
     return principal
 
 

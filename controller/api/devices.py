@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from .. import audit
 from ..context import Services
@@ -36,6 +38,7 @@ from .schemas import (
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))]
+UPTIME_WINDOW_MS = 7 * 86_400_000
 PAGE = 200  # devices read from the database (and their live state from Redis) at a time
 Configurer = Annotated[Principal, Depends(require(Permission.CONFIGURE_DEVICES))]
 
@@ -45,11 +48,25 @@ def _ms(value: int) -> datetime:
 
 
 async def to_public(services: Services, device: Device) -> DevicePublic:
-    """A device row joined with its live state from Redis."""
-    return public_with(device, (await services.presence.live([device.id]))[0])
+    """A device row joined with its live state from Redis and its uptime."""
+    with services.db.session() as session:
+        uptime = week_uptime(session, [device])
+    return public_with(device, (await services.presence.live([device.id]))[0], uptime.get(device.id))
 
 
-def public_with(device: Device, live: LiveState) -> DevicePublic:
+def week_uptime(session: Session, devices: Sequence[Device]) -> dict[str, float]:
+    """Uptime over the last 7 days (or since enrolment, when later) of the enrolled devices given."""
+    now_ms = int(time.time() * 1000)
+    windows = {d.id: max(now_ms - UPTIME_WINDOW_MS, _epoch_ms(d.enrolled_at)) for d in devices
+               if d.enrolled_at is not None}
+    return history.uptime_percent(session, windows, now_ms)
+
+
+def _epoch_ms(value: datetime) -> int:
+    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def public_with(device: Device, live: LiveState, uptime_pct: float | None = None) -> DevicePublic:
     """A device row joined with the live state already read."""
     presence, reported, telemetry = live.presence, live.reported, live.telemetry
     return DevicePublic(
@@ -65,7 +82,7 @@ def public_with(device: Device, live: LiveState) -> DevicePublic:
             connected_at=_ms(presence.connected_ms) if presence.connected_ms else None,
             offline_reason=presence.offline_reason,
         ) if presence else None,
-        telemetry=telemetry, **_data_use(device.data_budget_mb, telemetry),
+        telemetry=telemetry, **_data_use(device.data_budget_mb, telemetry), uptime_7d_pct=uptime_pct,
     )
 
 
@@ -121,13 +138,15 @@ async def list_devices(
             query = query.where(Device.area_id.in_(sorted(areas)))
         result: list[DevicePublic] = []
         offset = 0
+        batch = PAGE if online is not None else min(PAGE, limit)  # a presence filter skips some
         while len(result) < limit:
-            page = session.scalars(query.offset(offset).limit(PAGE)).all()
+            page = session.scalars(query.offset(offset).limit(batch)).all()
             if not page:
                 break
             offset += len(page)
+            uptime = week_uptime(session, page)
             for device, live in zip(page, await services.presence.live([d.id for d in page]), strict=True):
-                public = public_with(device, live)
+                public = public_with(device, live, uptime.get(device.id))
                 if online is None or public.online == online:
                     result.append(public)
     return result[:limit]

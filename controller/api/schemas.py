@@ -183,6 +183,8 @@ class DevicePublic(BaseModel):
     data_budget_mb: int | None = Field(None, description="monthly mobile data allowance")
     data_used_pct: float | None = Field(None, description="this month's use, from the device's counter")
     data_warning: bool = Field(False, description="80 % of the monthly budget reached")
+    uptime_7d_pct: float | None = Field(
+        None, description="time online over the last 7 days, or since enrolment when that is later")
 
 
 class DeviceChange(_In):

@@ -4,7 +4,9 @@ Every device the broadcast reaches starts `pending` (or `offline`, when the cont
 offline: reported, not silently missing) and moves on as it tells: `acknowledged` when it reports
 the desired-state version that carries the broadcast, `downloading` and `playing` from its signed
 receipts, then one final state: `completed`, `failed`, `missed`, `preempted` or `stopped`. A state
-never moves back. Every change is published on a Redis channel for the event stream.
+never moves back. Every state, the first included, is appended to the broadcast's log (a Redis
+stream), which the event stream reads: a follower that reconnects with the id of the last event it
+saw misses nothing and sees nothing twice.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from redis.asyncio import Redis
 from ..redis_text import text
 
 KEEP_S = 2 * 86_400
+LOG_MAX = 200_000  # events kept per broadcast (a few per device)
 FINAL = ("completed", "failed", "missed", "preempted", "stopped")
 RANK = {"offline": 0, "pending": 1, "acknowledged": 2, "downloading": 3, "playing": 4,
         **dict.fromkeys(FINAL, 5)}
@@ -34,9 +37,8 @@ def _targets(broadcast_id: str) -> str:
     return f"loa:delivery-targets:{broadcast_id}"
 
 
-def channel(broadcast_id: str) -> str:
-    """The Redis channel on which the broadcast's state changes are published."""
-    return f"loa:delivery-events:{broadcast_id}"
+def _log(broadcast_id: str) -> str:
+    return f"loa:delivery-log:{broadcast_id}"
 
 
 def _occurrence(occurrence_id: str) -> str:
@@ -53,8 +55,10 @@ async def begin(redis: Redis, broadcast_id: str, reach: dict[str, tuple[str, str
     now = _now_ms()
     async with redis.pipeline(transaction=False) as pipe:
         for device_id, target in reach.items():
-            state = "pending" if device_id in online else "offline"
-            pipe.hset(_states(broadcast_id), device_id, json.dumps({"state": state, "at_ms": now}))
+            state = {"state": "pending" if device_id in online else "offline", "at_ms": now}
+            pipe.hset(_states(broadcast_id), device_id, json.dumps(state))
+            pipe.xadd(_log(broadcast_id), {"event": json.dumps({"device": device_id, **state})},
+                      maxlen=LOG_MAX, approximate=True)
             pipe.hset(_targets(broadcast_id), device_id, json.dumps(target))
             pipe.sadd(_device(device_id), broadcast_id)
             pipe.expire(_device(device_id), KEEP_S)
@@ -62,6 +66,7 @@ async def begin(redis: Redis, broadcast_id: str, reach: dict[str, tuple[str, str
             pipe.set(_occurrence(occurrence_id), broadcast_id, ex=KEEP_S)
         pipe.expire(_states(broadcast_id), KEEP_S)
         pipe.expire(_targets(broadcast_id), KEEP_S)
+        pipe.expire(_log(broadcast_id), KEEP_S)
         await pipe.execute()
 
 
@@ -75,8 +80,22 @@ async def advance(redis: Redis, broadcast_id: str, device_id: str, state: str, d
         return False
     change = {"state": state, "at_ms": _now_ms(), **({"detail": detail[:200]} if detail else {})}
     await redis.hset(_states(broadcast_id), device_id, json.dumps(change))
-    await redis.publish(channel(broadcast_id), json.dumps({"device": device_id, **change}))
+    await redis.xadd(_log(broadcast_id), {"event": json.dumps({"device": device_id, **change})},
+                     maxlen=LOG_MAX, approximate=True)
     return True
+
+
+async def events_after(redis: Redis, broadcast_id: str, last_id: str, wait_ms: int,
+                       count: int = 500) -> list[tuple[str, str]]:
+    """Up to count (event id, JSON event) from the log after last_id ("0" for all), waiting up to wait_ms."""
+    answer = await redis.xread({_log(broadcast_id): last_id}, count=count, block=wait_ms)
+    streams: Any = answer.items() if isinstance(answer, dict) else answer  # RESP3 answers a mapping
+    events = []
+    for _, entries in streams:
+        for event_id, fields in entries:
+            decoded = {text(name): text(value) for name, value in fields.items()}
+            events.append((text(event_id), decoded["event"]))
+    return events
 
 
 async def on_receipt(redis: Redis, device_id: str, kind: str, data: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -297,9 +298,10 @@ class PresenceChange(Base):
     """A device going online or offline, for uptime over any period."""
 
     __tablename__ = "presence_log"
+    __table_args__ = (Index("ix_presence_log_device_at", "device_id", "at_ms"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    device_id: Mapped[str] = mapped_column(String(48), index=True)
+    device_id: Mapped[str] = mapped_column(String(48))
     online: Mapped[bool] = mapped_column(Boolean)
     at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     reason: Mapped[str] = mapped_column(String(16), default="")

@@ -87,10 +87,14 @@ def create_area(
 
 def effective(session: Session, area_id: str, attribute: str) -> object:
     """An attribute inherited downward: the nearest area on the chain that sets it."""
-    for ancestor_id in reversed(chain(parent_map(session), area_id)):
-        value = getattr(session.get(Area, ancestor_id), attribute)
+    current = session.get(Area, area_id)
+    for _ in range(MAX_DEPTH + 1):  # a corrupt tree (a loop) ends here too
+        if current is None:
+            return None
+        value = getattr(current, attribute)
         if value is not None:
             return value
+        current = session.get(Area, current.parent_id) if current.parent_id is not None else None
     return None
 
 

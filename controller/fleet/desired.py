@@ -7,6 +7,7 @@ is noted in Redis (how far its horizon reached, when it was made) for the horizo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 PUBLISHED_KEY = "loalang:desired:published"
 KEEP_PAST_MS = 3600 * 1000
 DEFAULT_QUIET = ("22:00", "05:00")
+PUBLISH_CONCURRENCY = 8
 
 
 def occurrences_for(session: Session, now_ms: int, horizon_ms: int, area_id: str | None = None,
@@ -105,13 +107,18 @@ async def publish_area(services: Services, area_id: str) -> None:
 
 
 async def publish_targets(services: Services, keys: list[str]) -> None:
-    """Publish each target (`area:ID` or `device:ID`) once."""
-    for key in keys:
+    """Publish each target (`area:ID` or `device:ID`) once, a few at a time to overlap the broker's acks."""
+    gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+    async def publish_one(key: str) -> None:
         scope, target = key.split(":", 1)
-        if scope == "area":
-            await publish_area(services, target)
-        else:
-            await publish_device(services, target)
+        async with gate:
+            await (publish_area(services, target) if scope == "area" else publish_device(services, target))
+
+    results = await asyncio.gather(*(publish_one(key) for key in dict.fromkeys(keys)), return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        raise failures[0]
 
 
 def target_key(scope: str, target: str) -> str:

@@ -72,20 +72,50 @@ def uptime(session: Session, device_id: str, from_ms: int, to_ms: int) -> dict[s
     before = session.scalars(select(PresenceChange).where(
         PresenceChange.device_id == device_id, PresenceChange.at_ms < from_ms)
         .order_by(PresenceChange.at_ms.desc()).limit(1)).first()
-    online = bool(before and before.online)
     changes = session.scalars(select(PresenceChange).where(
         PresenceChange.device_id == device_id, PresenceChange.at_ms >= from_ms, PresenceChange.at_ms < to_ms)
         .order_by(PresenceChange.at_ms)).all()
-    online_ms, since = 0, from_ms
-    for change in changes:
-        if online:
-            online_ms += change.at_ms - since
-        online, since = change.online, change.at_ms
-    if online:
-        online_ms += to_ms - since
+    online_ms = _online_ms(bool(before and before.online), [(c.at_ms, c.online) for c in changes],
+                           from_ms, to_ms)
     window = max(1, to_ms - from_ms)
     return {"from_ms": from_ms, "to_ms": to_ms, "online_s": round(online_ms / 1000, 1),
             "uptime_pct": round(100 * online_ms / window, 2), "changes": len(changes)}
+
+
+def uptime_percent(session: Session, windows: dict[str, int], to_ms: int) -> dict[str, float]:
+    """Uptime in percent of many devices at once, each from its own start (windows) to to_ms.
+
+    Reads the devices' whole presence log, which pruning keeps short (the kept days, and each
+    device's last change before them).
+    """
+    if not windows:
+        return {}
+    rows = session.execute(select(PresenceChange.device_id, PresenceChange.at_ms, PresenceChange.online)
+                           .where(PresenceChange.device_id.in_(sorted(windows)), PresenceChange.at_ms < to_ms)
+                           .order_by(PresenceChange.device_id, PresenceChange.at_ms)).all()
+    changes: dict[str, list[tuple[int, bool]]] = {}
+    for device_id, at_ms, online in rows:
+        changes.setdefault(device_id, []).append((at_ms, online))
+    percent = {}
+    for device_id, from_ms in windows.items():
+        history_ = changes.get(device_id, [])
+        before = [online for at_ms, online in history_ if at_ms < from_ms]
+        inside = [(at_ms, online) for at_ms, online in history_ if at_ms >= from_ms]
+        online_ms = _online_ms(bool(before and before[-1]), inside, from_ms, to_ms)
+        percent[device_id] = round(100 * online_ms / max(1, to_ms - from_ms), 1)
+    return percent
+
+
+def _online_ms(online: bool, changes: list[tuple[int, bool]], from_ms: int, to_ms: int) -> int:
+    """Time online in [from_ms, to_ms), given the state at from_ms and the changes after it, in order."""
+    online_ms, since = 0, from_ms
+    for at_ms, now_online in changes:
+        if online:
+            online_ms += at_ms - since
+        online, since = now_online, at_ms
+    if online:
+        online_ms += to_ms - since
+    return online_ms
 
 
 def samples(session: Session, device_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:

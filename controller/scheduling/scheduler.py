@@ -3,7 +3,8 @@
 Any controller's API notes a change (a new schedule, an approval, a stop) by bumping a Redis
 counter; the leader sees it within a second and expands. It also expands every few minutes (plays
 move into the week ahead) and runs the horizon keeper. Writes are fenced by the leader's epoch and
-publication happens only while the lock is still held.
+publication happens only while the lock is still held. The lock is renewed by a task of its own,
+so that a long expansion (thousands of areas) does not let it lapse.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Scheduler:
 
     async def run(self) -> None:
         """Step until cancelled; never raises."""
+        keeper = asyncio.create_task(self._keep_lead(), name="scheduler-lead")
         try:
             while True:
                 try:
@@ -56,11 +58,23 @@ class Scheduler:
                     log.exception("scheduler step failed; trying again")
                 await asyncio.sleep(STEP_S)
         finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             await self.leadership.resign()
 
+    async def _keep_lead(self) -> None:
+        """Renew the lock (or try to take it) three times per lifetime, whatever the work is doing."""
+        interval = self.leadership.ttl_ms / 3000
+        while True:
+            try:
+                await self.leadership.step()
+            except Exception:
+                log.exception("scheduler: could not reach Redis for the lock")
+            await asyncio.sleep(interval)
+
     async def step(self) -> None:
-        """Lead if possible; expand on a change or when due; refresh the horizon when due."""
-        if not await self.leadership.step() or not self.services.link.connected.is_set():
+        """When leading: expand on a change or when due; refresh the horizon when due."""
+        if not self.leadership.leading or not self.services.link.connected.is_set():
             return
         changes = await self.services.redis.get(CHANGES_KEY)
         if changes != self._seen_changes or time.monotonic() - self._expanded_at > EXPAND_EVERY_S:

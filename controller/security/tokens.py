@@ -1,17 +1,32 @@
-"""Opaque bearer tokens kept in Redis, so that they can be revoked at once."""
+"""Opaque login tokens kept in Redis, so that they can be revoked at once.
+
+The same token serves as a bearer token for API callers and as the console's session cookie.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from redis.asyncio import Redis
 
 _PREFIX = "loa:token:"
+SESSION_COOKIE = "loalang_session"
 
 
 def _key(token: str) -> str:
     return _PREFIX + hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token_for(session_token: str) -> str:
+    """The CSRF token of a console session: derived from the secret cookie, so only its holder knows it."""
+    return hmac.new(session_token.encode(), b"loalang csrf", hashlib.sha256).hexdigest()
+
+
+def csrf_matches(session_token: str, presented: str | None) -> bool:
+    """True when presented is the session's CSRF token (compared in constant time)."""
+    return presented is not None and hmac.compare_digest(csrf_token_for(session_token), presented[:128])
 
 
 class TokenStore:
@@ -20,6 +35,10 @@ class TokenStore:
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
+
+    def key(self, token: str) -> str:
+        """The Redis key a token is stored under (by its hash)."""
+        return _key(token)
 
     async def issue(self, user_id: int, epoch: int) -> str:
         """A new token for user_id, valid for the configured lifetime or until the user's epoch moves."""

@@ -122,6 +122,40 @@ def test_logins_end_when_the_password_changes_or_the_user_is_disabled(
     assert PASSWORD not in str(audit) and "mat-khau-moi-dai" not in str(audit)
 
 
+def test_the_console_session_is_a_cookie_that_changes_nothing_without_its_csrf_token(
+        admin: Fleet, controller: ControllerProcess) -> None:
+    user = new_user(admin.http, "admin", "xa-mot")
+    console = httpx.Client(base_url=controller.url, timeout=15)
+    wrong = console.post(f"{API}/auth/session", json={"username": user["username"], "password": "doan-bua"})
+    assert wrong.status_code == 401 and "loalang_session" not in wrong.headers.get("set-cookie", "")
+    opened = console.post(f"{API}/auth/session", json={"username": user["username"], "password": PASSWORD})
+    assert opened.status_code == 200, opened.text
+    cookie = opened.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/api/" in cookie
+    assert "secure" not in cookie, "the controller's public URL here is plain http"
+    csrf = opened.json()["csrf_token"]
+    assert opened.json()["user"]["username"] == user["username"]
+
+    assert console.get(f"{API}/users/me").json()["username"] == user["username"]
+    assert console.get(f"{API}/auth/session").json()["csrf_token"] == csrf, "a reloaded page gets it again"
+    village = {"id": f"thon-{secrets.token_hex(3)}", "name": "Thôn Mới", "level": "village",
+               "parent_id": "xa-mot"}
+    forged = console.post(f"{API}/areas", json=village)
+    assert forged.status_code == 403 and "X-CSRF-Token" in forged.text, "a cookie alone changes nothing"
+    assert console.post(f"{API}/areas", json=village, headers={"X-CSRF-Token": "0" * 64}).status_code == 403
+    assert console.post(f"{API}/areas", json=village, headers={"X-CSRF-Token": csrf}).status_code == 201
+
+    stolen = dict(console.cookies)
+    assert console.delete(f"{API}/auth/session").status_code == 204
+    assert console.get(f"{API}/users/me").status_code == 401
+    replayed = httpx.get(f"{controller.url}{API}/users/me", cookies=stolen)
+    assert replayed.status_code == 401, "a logged-out session is over on the server too"
+    hostile = httpx.get(f"{controller.url}{API}/users/me", cookies={"loalang_session": "x" * 5000})
+    assert hostile.status_code == 401
+    assert httpx.get(f"{controller.url}{API}/auth/session").status_code == 401
+    assert httpx.post(f"{controller.url}{API}/auth/session", content=b"{not json").status_code == 422
+
+
 def test_api_clients_authenticate_with_their_key_within_role_and_scope(
         admin: Fleet, controller: ControllerProcess) -> None:
     suffix = secrets.token_hex(3)

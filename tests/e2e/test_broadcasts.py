@@ -47,16 +47,21 @@ def commune(fleet: Fleet, villages: int = 2, **policy: str) -> tuple[str, list[s
 
 
 def follow(controller: ControllerProcess, token: str, broadcast_id: str,
-           events: list[dict[str, Any]]) -> None:
-    """Read the delivery event stream until it ends (in a thread)."""
+           events: list[dict[str, Any]], last_event_id: str | None = None) -> None:
+    """Read the delivery event stream until it ends (in a thread); each event keeps its id as `_id`."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
     with httpx.Client(base_url=controller.url, timeout=httpx.Timeout(90, read=90)) as client, client.stream(
-            "GET", f"{API}/broadcasts/{broadcast_id}/events",
-            headers={"Authorization": f"Bearer {token}"}) as response:
+            "GET", f"{API}/broadcasts/{broadcast_id}/events", headers=headers) as response:
+        event_id = ""
         for line in response.iter_lines():
             if line.startswith("event: end"):
                 return
+            if line.startswith("id: "):
+                event_id = line[4:]
             if line.startswith("data: "):
-                events.append(json.loads(line[6:]))
+                events.append({**json.loads(line[6:]), "_id": event_id})
 
 
 def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
@@ -101,6 +106,12 @@ def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
     report = wait_for(lambda: fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["report"], 20.0,
                       what="the final report")
     assert report["by_state"] == {"completed": 3, "offline": 1}
+
+    resumed: list[dict[str, Any]] = []
+    follow(controller, token, broadcast["id"], resumed, last_event_id=events[4]["_id"])
+    assert resumed == events[5:], "a follower that reconnects misses nothing and sees nothing twice"
+    bogus = fleet.http.get(f"{API}/broadcasts/{broadcast['id']}/events", headers={"Last-Event-ID": "x; DROP"})
+    assert bogus.status_code == 400
     assert fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["status"] == "done"
 
 

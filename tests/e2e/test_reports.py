@@ -61,6 +61,10 @@ def test_a_played_bulletin_appears_in_every_report(fleet: Fleet, tmp_path: Path)
         assert devices[device_id]["online"] and devices[device_id]["plays"] == {"completed": 1}
         assert 0 < devices[device_id]["uptime"]["uptime_pct"] <= 100
         assert fleet.http.get(f"{API}/devices/{device_id}/telemetry").json(), "telemetry kept for charts"
+    listed = {d["id"]: d for d in fleet.http.get(f"{API}/devices", params={"area": village}).json()}
+    for device_id, _ in agents:
+        uptime = listed[device_id]["uptime_7d_pct"]
+        assert 50 < uptime <= 100, f"online since a moment after enrolment, not 7 days: {uptime}"
 
     export = fleet.http.get(f"{API}/reports/export", params={"area_id": village}).json()
     assert {s["station_code"] for s in export["stations"]} == {d for d, _ in agents}
