@@ -138,12 +138,14 @@ def test_the_console_session_is_a_cookie_that_changes_nothing_without_its_csrf_t
 
     assert console.get(f"{API}/users/me").json()["username"] == user["username"]
     assert console.get(f"{API}/auth/session").json()["csrf_token"] == csrf, "a reloaded page gets it again"
-    village = {"id": f"thon-{secrets.token_hex(3)}", "name": "Thôn Mới", "level": "village",
-               "parent_id": "xa-mot"}
-    forged = console.post(f"{API}/areas", json=village)
+    name = console.get(f"{API}/areas/xa-mot").json()["name"]
+    change = {"name": name}  # a change that leaves the area as the other tests expect it
+    forged = console.patch(f"{API}/areas/xa-mot", json=change)
     assert forged.status_code == 403 and "X-CSRF-Token" in forged.text, "a cookie alone changes nothing"
-    assert console.post(f"{API}/areas", json=village, headers={"X-CSRF-Token": "0" * 64}).status_code == 403
-    assert console.post(f"{API}/areas", json=village, headers={"X-CSRF-Token": csrf}).status_code == 201
+    wrong_token = console.patch(f"{API}/areas/xa-mot", json=change, headers={"X-CSRF-Token": "0" * 64})
+    assert wrong_token.status_code == 403
+    right_token = console.patch(f"{API}/areas/xa-mot", json=change, headers={"X-CSRF-Token": csrf})
+    assert right_token.status_code == 200
 
     stolen = dict(console.cookies)
     assert console.delete(f"{API}/auth/session").status_code == 204
