@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # ffmpeg: media transcoding and the agents' decoder; espeak-ng: text-to-speech bulletins;
 # mosquitto-clients: mosquitto_sub/mosquitto_pub for healthchecks and debugging.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg espeak-ng mosquitto-clients \
+    && apt-get install -y --no-install-recommends ffmpeg libopus0 espeak-ng mosquitto-clients \
     && rm -rf /var/lib/apt/lists/*
 
 # Unprivileged user. The directories below are the mount points of the named volumes in

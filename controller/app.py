@@ -27,6 +27,7 @@ from .api import (
     device_logs,
     devices,
     enroll,
+    live,
     media,
     occurrences,
     reports,
@@ -42,6 +43,7 @@ from .db.session import Database, migrate
 from .jobs import Jobs
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
+from .live.registry import LiveSessions
 from .media import speech
 from .media.store import MediaStore
 from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog
@@ -115,6 +117,7 @@ async def start_services(settings: Settings) -> Services:
         speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,
                              settings.piper_model),
     )
+    services.live = LiveSessions(services)
     DeviceBridge(services)
 
     async def on_connected() -> None:
@@ -155,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.link.publish(topics.controller_state(settings.instance_id),
                                         controller_state(settings.instance_id, False), qos=1, retain=True)
         await services.jobs.close()
+        if services.live is not None:
+            await services.live.close()
         await services.link.close()
         mqtt_task.cancel()
         watchdog.cancel()
@@ -172,7 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
     api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts,
-                   reports)
+                   reports, live)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

@@ -4,6 +4,7 @@ and the CLI."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -20,6 +21,9 @@ from .presence import PresenceStore
 from .security.tokens import TokenStore
 from .settings import Settings
 from .signer import Signer
+
+if TYPE_CHECKING:
+    from .live.registry import LiveSessions
 
 
 @dataclass
@@ -39,3 +43,4 @@ class Services:
     media: MediaStore
     jobs: Jobs
     speech: SpeechEngine
+    live: LiveSessions | None = None  # set once the services exist

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     horizon_refresh_s: float = Field(600, gt=0, le=3600, description="how often the controller publishes "
                                      "again the desired state that occurrences entering the horizon changed")
     command_ttl_s: int = Field(120, description="expiry of commands")
+    live_latency_ms: int = Field(500, ge=100, le=10_000, description="receivers play live audio this "
+                                 "long after it was captured (the chunk length, the network's jitter and "
+                                 "the sound card's buffer must fit in it)")
+    live_chunk_ms: int = Field(200, ge=20, le=1000, multiple_of=20, description="live audio per chunk")
+    live_bitrate: int = Field(32_000, ge=8_000, le=256_000, description="Opus bitrate of live streams, bit/s")
+    live_lease_s: int = Field(20, ge=5, le=600, description="a live session ends on receivers this long "
+                              "after the controller last renewed it (renewed every third of it)")
+    live_silence_s: float = Field(15.0, ge=2, le=600, description="a live source that sends nothing for "
+                                  "this long ends its session")
     broadcast_margin_ms: int = Field(3000, ge=500, le=60_000, description="a broadcast starts this long "
                                      "after the call, at the same instant on every target")
     telemetry_history_s: int = Field(300, ge=1, le=3600, description="a telemetry sample is kept at most "

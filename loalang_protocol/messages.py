@@ -74,6 +74,9 @@ class Telemetry(_Strict):
     time_known: bool | None = None
     data_month: ShortText | None = Field(None, description="month the data counter covers, YYYY-MM")
     data_month_bytes: int | None = Field(None, ge=0, description="bytes received and sent this month")
+    stream_bytes: int = Field(0, ge=0, description="live stream bytes received since the agent started")
+    stream_chunks: int = Field(0, ge=0, description="live audio chunks accepted since the agent started")
+    stream_rejected: int = Field(0, ge=0, description="live chunks dropped as forged, replayed or malformed")
 
 
 class Reported(_Strict):
@@ -117,7 +120,24 @@ class AttentionSource(_Strict):
     type: Literal["attention"]
 
 
-Source = Annotated[MediaSource | ToneSource | AttentionSource, Field(discriminator="type")]
+PublicKeyText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+
+
+class StreamSource(_Strict):
+    """A live stream: signed audio chunks on the stream's topic, played at their time plus a latency.
+
+    The chunks are signed with one of keys (a key made for this stream alone; the chunk header
+    says which); these keys are trusted because this desired state, signed by the controller,
+    names them.
+    """
+
+    type: Literal["stream"]
+    stream: Slug
+    keys: list[PublicKeyText] = Field(min_length=1, max_length=4)
+    latency_ms: int = Field(500, ge=50, le=10_000, description="played this long after capture")
+
+
+Source = Annotated[MediaSource | ToneSource | AttentionSource | StreamSource, Field(discriminator="type")]
 LevelName = Literal["emergency", "live", "priority", "normal", "background"]
 
 

@@ -43,7 +43,7 @@ from . import __version__, health, logbuffer, status_page, telemetry
 from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
-from .clock import FIRST_INTERVAL_S, ClockSync
+from .clock import FIRST_INTERVAL_S, WARMUP_SAMPLES, ClockSync
 from .config import AgentConfig
 from .media import attention
 from .media.cache import MediaCache
@@ -53,6 +53,7 @@ from .playout.schedule import Schedule
 from .relays import make_relay
 from .state import AgentState
 from .storage import WRITER, write_json
+from .streams import StreamReceiver
 from .timekeeper import TimeKeeper, system_clock_synchronised
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ MAX_SECURITY_EVENTS_PER_MINUTE = 20
 MAX_TONE_SECONDS = 10.0
 REBIRTH_WINDOW_S = 3.0
 MAX_LOG_UPLOAD_BYTES = 256 * 1024
+LIVE_CLOCK_INTERVAL_S = 10.0
 
 
 class Agent:
@@ -104,6 +106,8 @@ class Agent:
         self._record_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.link = self._make_link(backoff or Backoff())
+        self.streams = StreamReceiver(self.link, self.schedule, self.time.now_ms, self._reject)
+        self.engine.streams = self.streams
 
     def _make_link(self, backoff: Backoff) -> MqttLink:
         b = self.config.broker
@@ -147,7 +151,7 @@ class Agent:
             self.state.data_month, self.state.data_month_bytes = month, 0
         link = self.link
         counted = self.bytes_received + link.bytes_sent + 60 * (link.messages_in + link.messages_out)
-        counted += self.engine.cache.downloaded_bytes
+        counted += self.engine.cache.downloaded_bytes + self.streams.counters.bytes
         self.state.data_month_bytes += counted - self._data_counted
         self._data_counted = counted
         return month, self.state.data_month_bytes
@@ -531,6 +535,9 @@ class Agent:
             agent_version=__version__, iface=telemetry.default_interface(),
             signal_dbm=telemetry.modem_signal_dbm(), volume=self.state.volume,
             rejected_messages=self.rejected + self.dropped, bytes_received=self.bytes_received,
+            stream_bytes=self.streams.counters.bytes, stream_chunks=self.streams.counters.chunks,
+            stream_rejected=self.streams.counters.forged + self.streams.counters.replayed
+            + self.streams.counters.malformed,
         )
 
     async def send_telemetry(self) -> None:
@@ -544,9 +551,17 @@ class Agent:
             with contextlib.suppress(TimeoutError, NotConnected):
                 await self.link.publish(topics.device(self.device_id, DeviceTopic.CLOCK_REQUEST),
                                         self.clock.request().model_dump_json().encode(), qos=0)
-            known = self.time.known_from_exchange
-            await asyncio.sleep(self.config.clock_interval_s if known else min(FIRST_INTERVAL_S,
-                                                                              self.config.clock_interval_s))
+            await asyncio.sleep(self.clock_interval_s())
+
+    def clock_interval_s(self) -> float:
+        """Twice a second until a few samples are in (the best of them is used), more often while a
+        live stream plays (the local clock's drift matters to sample accuracy), else as configured."""
+        configured = self.config.clock_interval_s
+        if not self.time.known_from_exchange or len(self.clock.samples) < WARMUP_SAMPLES:
+            return min(FIRST_INTERVAL_S, configured)
+        if self.streams.listening:
+            return min(LIVE_CLOCK_INTERVAL_S, configured)
+        return configured
 
 
 def _signature_of(payload: bytes) -> str | None:

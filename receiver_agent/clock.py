@@ -19,7 +19,8 @@ MAX_PENDING = 8
 KEEP_SAMPLES = 16
 FIRST_SAMPLES = 4
 FAST_RTT_US = 50_000
-FIRST_INTERVAL_S = 0.5  # requests this often until the time is known
+FIRST_INTERVAL_S = 0.5  # requests this often until the time is known and WARMUP_SAMPLES are in
+WARMUP_SAMPLES = 8
 
 
 # For tests and demonstrations only: pretend the system clock is off by this many seconds.

@@ -106,11 +106,15 @@ class TimeKeeper:
         signed message, advanced by the monotonic clock, so that an emergency, which carries its
         own fresh timestamps, still plays; else the local clock, for which nothing scheduled plays.
         """
+        return int(self.precise_ms())
+
+    def precise_ms(self) -> float:
+        """now_ms to the microsecond (live streams keep receivers in step to well under a millisecond)."""
         base = self._base or (None if self.known else self._hint)
         if base is not None:
             monotonic, controller_ms = base
-            return int(controller_ms + (time.monotonic() - monotonic) * 1000)
-        return now_us() // 1000
+            return controller_ms + (time.monotonic() - monotonic) * 1000
+        return now_us() / 1000
 
     def note_signed_time(self, issued_ms: int) -> None:
         """Remember a verified message's issue time as a lower bound of the controller's time."""

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 
 from .. import audit
@@ -22,6 +22,7 @@ from ..db.models import Broadcast, Bulletin, MediaItem, User
 from ..fleet import commands, desired
 from ..fleet.areas import parent_map
 from ..jobs import JobFailed
+from ..live.sources import SourceError, check_relay_url, shown_url
 from ..media import library, speech
 from ..media.library import Ingest
 from ..scheduling.bulletins import BulletinError, approval_required
@@ -40,10 +41,20 @@ QUIET_S = 1.0  # the end is checked after this long without a change
 EVENT_ID = re.compile(r"[0-9]{1,15}-[0-9]{1,10}")
 
 
-class BroadcastCreate(_In):
-    """What to put on the air now, at which level, where: an approved bulletin, a library file or text."""
+class LiveSourceIn(_In):
+    """A live source: the console's microphone (sent over the broadcast's microphone WebSocket) or a
+    station relayed from an http(s) URL (Icecast/Shoutcast, HLS)."""
 
-    level: Literal["normal", "priority", "emergency"] = Field(examples=["emergency"])
+    kind: Literal["microphone", "relay"]
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, examples=["https://radio.example.vn/vov1.mp3"], description="the station, for a relay")
+
+
+class BroadcastCreate(_In):
+    """What to put on the air now, at which level, where: an approved bulletin, a library file, text,
+    or a live source."""
+
+    level: Literal["normal", "priority", "live", "emergency"] = Field(examples=["emergency"])
     bulletin_id: SlugField | None = None
     media_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     text: Annotated[str, StringConstraints(min_length=1, max_length=speech.MAX_TEXT_CHARS)] | None = Field(
@@ -54,7 +65,10 @@ class BroadcastCreate(_In):
     max_lateness_ms: int = Field(60_000, ge=0, le=3_600_000)
     quiet_override: bool = Field(False, description="play a normal or priority broadcast in quiet hours")
     confirm_password: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
-        None, description="your password again, where an emergency is confirmed by password")
+        None, description="your password again, where an emergency or live broadcast is confirmed by "
+        "password")
+    live: LiveSourceIn | None = Field(None, description="a live source instead of a file (level live or "
+                                      "emergency)")
 
 
 class BroadcastPublic(BaseModel):
@@ -65,7 +79,9 @@ class BroadcastPublic(BaseModel):
     id: str
     title: str
     level: str
-    media_sha256: str
+    media_sha256: str | None
+    live_kind: str | None = Field(description="microphone or relay, for a live broadcast")
+    live_url: str | None = Field(description="the relayed station (without any credentials)")
     bulletin_id: str | None
     area_ids: list[str]
     device_ids: list[str]
@@ -77,6 +93,11 @@ class BroadcastPublic(BaseModel):
     stopped_by: str | None
     created_at: datetime
     report: dict[str, Any] = Field(description="the final delivery report, once done")
+
+    @field_validator("live_url")
+    @classmethod
+    def _hide_credentials(cls, url: str | None) -> str | None:
+        return shown_url(url) if url else None
 
 
 class StopRequest(_In):
@@ -108,19 +129,17 @@ async def create_broadcast(body: BroadcastCreate, services: ServicesDep, princip
     An emergency is confirmed first: with `confirm_password` where the areas ask for the password,
     else it waits (`awaiting_confirmation`) for a second approver's `POST .../confirm`.
     """
-    if sum(x is not None for x in (body.bulletin_id, body.media_sha256, body.text)) != 1:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "give exactly one of bulletin_id, media_sha256 and text")
+    _check_source(body)
     with _errors(), services.db.session() as session:
         area_ids, device_ids = check_targets(session, principal.scope, body.area_ids, body.device_ids)
         areas = broadcasts.target_areas(session, area_ids, device_ids)
         confirmation = broadcasts.confirmation_needed(session, body.level, areas)
-        if body.bulletin_id is None and body.level != "emergency" and any(
+        if body.bulletin_id is None and body.level not in ("emergency", "live") and any(
                 approval_required(session, area) for area in areas):
             raise BroadcastError("these areas require approval: broadcast an approved bulletin")
         if confirmation == "password":
             _check_password(session, principal, body.confirm_password)
-    item, title = await _source(services, principal, body)
+    item, title = await _source(services, principal, body) if body.live is None else (None, "Trực tiếp")
     fields = body.model_dump() | {"area_ids": area_ids, "device_ids": device_ids,
                                   "title": body.title or title}
     with _errors(), services.db.session() as session:
@@ -130,6 +149,20 @@ async def create_broadcast(body: BroadcastCreate, services: ServicesDep, princip
         if broadcast.status == "on_air":
             await on_air.start(services, session, broadcast)
         return broadcast
+
+
+def _check_source(body: BroadcastCreate) -> None:
+    """Exactly one source; a live one at level live or emergency, and a relay with a usable URL."""
+    unprocessable = status.HTTP_422_UNPROCESSABLE_CONTENT
+    if sum(x is not None for x in (body.bulletin_id, body.media_sha256, body.text, body.live)) != 1:
+        raise HTTPException(unprocessable, "give exactly one of bulletin_id, media_sha256, text and live")
+    if (body.live is not None) != (body.level == "live") and body.level != "emergency":
+        raise HTTPException(unprocessable, "a live source goes with level live (or emergency), and only it")
+    if body.live is not None and body.live.kind == "relay":
+        try:
+            check_relay_url(body.live.url or "")
+        except SourceError as exc:
+            raise HTTPException(unprocessable, str(exc)) from None
 
 
 def _check_password(session: Any, principal: Principal, password: str | None) -> None:
@@ -205,6 +238,22 @@ async def get_delivery(broadcast_id: str, services: ServicesDep, principal: View
         _visible(session, principal, broadcast_id)
     states = await delivery.snapshot(services.redis, broadcast_id)
     return {"devices": states, "summary": delivery.summary(states)}
+
+
+@router.post("/broadcasts/{broadcast_id}/stop", response_model=BroadcastPublic, summary="Stop one broadcast")
+async def stop_broadcast(broadcast_id: str, services: ServicesDep, principal: Broadcaster) -> BroadcastPublic:
+    """Take it off the air everywhere it reaches (a live one ends within a second or two)."""
+    with _errors(), services.db.session() as session:
+        broadcast = _visible(session, principal, broadcast_id)
+        if broadcast.status not in ("on_air", "awaiting_confirmation"):
+            raise BroadcastError(f"the broadcast is {broadcast.status.replace('_', ' ')}")
+        targets = broadcasts.withdraw(session, principal.username, broadcast)
+        session.flush()
+        stopped = BroadcastPublic.model_validate(broadcast)
+    if services.live is not None:
+        services.live.stop(broadcast_id)
+    await desired.publish_targets(services, targets)
+    return stopped
 
 
 @router.get("/broadcasts/{broadcast_id}/events", summary="Follow delivery as server-sent events",

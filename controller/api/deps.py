@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from ..context import Services
 from ..db.models import ApiClient, User, utcnow
@@ -54,10 +55,18 @@ class Principal:
         return self.scope is None or (area_id is not None and area_id in self.scope)
 
 
-def session_cookie(request: Request) -> str | None:
+def session_cookie(connection: HTTPConnection) -> str | None:
     """The console's session token from its cookie, if one was sent."""
-    token = request.cookies.get(SESSION_COOKIE)
+    token = connection.cookies.get(SESSION_COOKIE)
     return token if token and len(token) <= 200 else None
+
+
+async def resolve_token(services: Services, token: str) -> Principal | None:
+    """The caller a bearer token or session token stands for (an API client's key too), or None."""
+    client_id = api_keys.client_id_of(token)
+    if client_id:
+        return _client_principal(services, client_id, token)
+    return await _user_principal(services, token)
 
 
 async def current_principal(
@@ -72,9 +81,7 @@ async def current_principal(
         status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"}
     )
     if bearer:
-        client_id = api_keys.client_id_of(bearer)
-        principal = (_client_principal(services, client_id, bearer) if client_id
-                     else await _user_principal(services, bearer))
+        principal = await resolve_token(services, bearer)
     else:
         principal = await _cookie_principal(request, services)
     if principal is None:

@@ -48,22 +48,29 @@ def target_areas(session: Session, area_ids: list[str], device_ids: list[str]) -
 
 
 def confirmation_needed(session: Session, level: str, areas: list[str]) -> str | None:
-    """None, `password` or `second_approver`: what an emergency to these areas needs first."""
-    if level != "emergency":
+    """None, `password` or `second_approver`: what an emergency or live broadcast to these areas needs."""
+    if level not in ("emergency", "live"):
         return None
     policies = {str(effective(session, area, "emergency_confirm") or "password") for area in areas}
     return max(policies, key=STRICTER.index)
 
 
-def create(session: Session, actor: str, fields: dict[str, Any], item: MediaItem,
+def create(session: Session, actor: str, fields: dict[str, Any], item: MediaItem | None,
            awaiting: bool) -> Broadcast:
-    """Record a broadcast (awaiting a second approver, or about to go on the air)."""
+    """Record a broadcast (awaiting a second approver, or about to go on the air).
+
+    Without a file (item None) it is live: fields["live"] names the source, and its length is
+    not known until it ends.
+    """
+    live = fields.get("live") or {}
     broadcast = Broadcast(
-        id=new_id(), title=fields["title"], level=fields["level"], media_sha256=item.sha256,
+        id=new_id(), title=fields["title"], level=fields["level"],
+        media_sha256=item.sha256 if item else None, live_kind=live.get("kind"), live_url=live.get("url"),
         bulletin_id=fields.get("bulletin_id"), area_ids=fields["area_ids"], device_ids=fields["device_ids"],
-        status="awaiting_confirmation" if awaiting else "on_air", duration_ms=item.duration_ms,
-        max_lateness_ms=fields["max_lateness_ms"], quiet_override=bool(fields.get("quiet_override")),
-        created_by=actor, report={},
+        status="awaiting_confirmation" if awaiting else "on_air",
+        duration_ms=item.duration_ms if item else 0,
+        max_lateness_ms=fields["max_lateness_ms"] if item else 0,
+        quiet_override=bool(fields.get("quiet_override")), created_by=actor, report={},
     )
     session.add(broadcast)
     audit.record(session, actor, "broadcast.create", [broadcast.id], level=broadcast.level,
@@ -92,14 +99,17 @@ class OnAir:
 
 
 def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: int, prelude_ms: int = 0,
-               valid_until_ms: int | None = None) -> OnAir:
+               valid_until_ms: int | None = None, source: dict[str, Any] | None = None) -> OnAir:
     """Write one occurrence per target at now + margin and give each target a new version.
 
     With prelude_ms, each target first sounds the device's own attention signal for that long
     (an alert), and the file follows. valid_until_ms bounds when devices may still start it.
+    source is what plays: by default the broadcast's file; a live stream's for a live broadcast.
     """
-    item = session.get(MediaItem, broadcast.media_sha256)
-    assert item is not None
+    if source is None:
+        item = session.get(MediaItem, broadcast.media_sha256)
+        assert item is not None
+        source = {"type": "media", "sha256": item.sha256, "size": item.size}
     broadcast.status, broadcast.start_ms = "on_air", now_ms + margin_ms + prelude_ms
     occurrences, targets = [], []
     versions: dict[str, int] = {}
@@ -123,8 +133,7 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
             id=occurrence_id, area_id=target_id if scope == "area" else None,
             device_id=target_id if scope == "device" else None, level=broadcast.level,
             start_ms=broadcast.start_ms, duration_ms=broadcast.duration_ms,
-            source={"type": "media", "sha256": item.sha256, "size": item.size},
-            max_lateness_ms=broadcast.max_lateness_ms, valid_until_ms=valid_until_ms,
+            source=source, max_lateness_ms=broadcast.max_lateness_ms, valid_until_ms=valid_until_ms,
             quiet_override=broadcast.quiet_override, issued_ms=now_ms, title=broadcast.title,
             created_by=broadcast.created_by, broadcast_id=broadcast.id,
         ))

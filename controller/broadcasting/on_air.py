@@ -14,7 +14,16 @@ from . import broadcasts, delivery
 
 async def start(services: Services, session: Session, broadcast: Broadcast, prelude_ms: int = 0,
                 valid_until_ms: int | None = None) -> None:
-    """Write the occurrences (committing them), track delivery from here, publish the targets."""
+    """Write the occurrences (committing them), track delivery from here, publish the targets.
+
+    A live broadcast goes on the air with its source's first audio instead: a relay is pulled
+    now; a microphone waits for the console to connect it.
+    """
+    if broadcast.live_kind is not None:
+        session.commit()
+        if broadcast.live_kind == "relay" and services.live is not None:
+            services.live.start_relay(broadcast.id, broadcast.live_url or "")
+        return
     written = broadcasts.put_on_air(session, broadcast, int(time.time() * 1000),
                                     services.settings.broadcast_margin_ms, prelude_ms, valid_until_ms)
     session.commit()

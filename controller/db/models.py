@@ -259,7 +259,9 @@ class Broadcast(Base):
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     level: Mapped[str] = mapped_column(String(16))
-    media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256", ondelete="RESTRICT"))
+    media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256", ondelete="RESTRICT"))
+    live_kind: Mapped[str | None] = mapped_column(String(16))  # microphone or relay; None for a file
+    live_url: Mapped[str | None] = mapped_column(String(2000))  # the relayed station
     bulletin_id: Mapped[str | None] = mapped_column(ForeignKey("bulletins.id", ondelete="SET NULL"))
     area_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     device_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 STDERR_LINES = 40
 
@@ -44,6 +44,30 @@ async def run(args: Sequence[str], timeout_s: float, on_line: Callable[[str], No
     if code != 0:
         raise ToolFailed(" | ".join(tail)[-600:] or f"{os.path.basename(args[0])} exited with {code}")
     return stdout, "\n".join(tail)
+
+
+async def stream(args: Sequence[str], block_bytes: int) -> AsyncIterator[bytes]:
+    """Run a long command and yield its stdout as it comes (up to block_bytes at a time).
+
+    Ends when the command's output ends; raises ToolFailed if it then exits with an error. Closing
+    the iterator (or cancelling its reader) kills the command's whole process group.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    tail: deque[str] = deque(maxlen=STDERR_LINES)
+    stderr_reader = asyncio.create_task(_read_stderr(process, tail))
+    assert process.stdout is not None
+    try:
+        while block := await process.stdout.read(block_bytes):
+            yield block
+        code = await process.wait()
+        await stderr_reader
+        if code != 0:
+            raise ToolFailed(" | ".join(tail)[-600:] or f"{os.path.basename(args[0])} exited with {code}")
+    finally:
+        stderr_reader.cancel()
+        await _kill_group(process)
 
 
 async def _read_stdout(process: asyncio.subprocess.Process, on_line: Callable[[str], None] | None) -> bytes:

@@ -20,9 +20,9 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends python3 python3-venv ffmpeg alsa-utils ca-certificates \
+apt-get install -y -q --no-install-recommends python3 python3-venv ffmpeg libopus0 alsa-utils ca-certificates \
     python3-gpiozero python3-lgpio || apt-get install -y -q --no-install-recommends python3 python3-venv \
-    ffmpeg alsa-utils ca-certificates
+    ffmpeg libopus0 alsa-utils ca-certificates
 
 id loalang >/dev/null 2>&1 || useradd --system --home /var/lib/loalang --shell /usr/sbin/nologin loalang
 for group in audio gpio; do

@@ -52,6 +52,7 @@ class Item:
     max_lateness_ms: int = DEFAULT_MAX_LATENESS_MS
     valid_until_ms: int | None = None
     quiet_override: bool = False
+    stream: bool = False  # a live stream: no position; it goes on where it is while its lease holds
 
     @property
     def window_end_ms(self) -> int:
@@ -154,7 +155,7 @@ def decide(situation: Situation) -> list[Action]:
     if choice is None:
         return plan.actions
     cut = next((i for i in resumable if i.item is choice), None)
-    position = max(0, cut.cut_at_ms - RESUME_BACK_MS) if cut else 0
+    position = max(0, cut.cut_at_ms - RESUME_BACK_MS) if cut and not choice.stream else 0
     plan.actions.append(Start(choice, position))
     return plan.actions
 
@@ -185,8 +186,9 @@ def _resumable(situation: Situation, plan: _Plan) -> list[Interrupted]:
     for cut in situation.interrupted:
         remaining = cut.item.duration_ms - max(0, cut.cut_at_ms - RESUME_BACK_MS)
         blocked = situation.quiet_hours and cut.item.level != Level.EMERGENCY and not cut.item.quiet_override
-        if cut.item.level == Level.BACKGROUND and now < cut.item.window_end_ms and not blocked:
-            keep.append(cut)  # a relay simply goes on where it is
+        goes_on = cut.item.level == Level.BACKGROUND or cut.item.stream
+        if goes_on and now < cut.item.window_end_ms and not blocked:
+            keep.append(cut)  # a relay or a live stream simply goes on where it is
         elif now + remaining <= cut.item.window_end_ms and not blocked:
             keep.append(cut)
         else:

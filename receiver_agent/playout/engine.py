@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loalang_protocol.messages import Occurrence
+from loalang_protocol.messages import Occurrence, StreamSource
 
 from ..amplifier import Amplifier
 from ..audio.sink import AudioSink
@@ -25,6 +25,9 @@ from .decoder import DecodeError, Decoder, file_arguments, tone_arguments
 from .player import Player, Progress
 from .schedule import Schedule
 
+if TYPE_CHECKING:
+    from ..streams import StreamReceiver
+
 log = logging.getLogger(__name__)
 
 TICK_S = 0.02
@@ -34,6 +37,7 @@ PREPARE_MS = 2000  # decoders start this long before their item, so the start ne
 FETCH_INTERVAL_S = 2.0
 FETCH_HORIZON_MS = 48 * 3600 * 1000
 MAX_DECODER_RESTARTS = 2
+STREAMS_PLAYABLE = False  # the stream player is not wired in yet
 DROP_RECEIPTS = {"late": "missed", "time_unknown": "missed", "media_missing": "missed",
                  "quiet_hours": "skipped", "preempted": "preempted"}
 Recorder = Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]]
@@ -85,6 +89,7 @@ class Engine:
         self._attention_sounded: set[str] = set()
         self._downloading_reported: set[str] = set()
         self._wake = asyncio.Event()
+        self.streams: StreamReceiver | None = None  # set by the agent
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -165,6 +170,10 @@ class Engine:
         for occurrence, item in self.schedule.pending():
             if item.id in self.interrupted or (self.current and self.current.item.id == item.id):
                 continue
+            if item.stream:
+                if self._stream_flowing(occurrence):
+                    playable.append(item)
+                continue  # a silent stream waits (its lease decides when it is over)
             if self._file_missing(occurrence):
                 if item.level == Level.EMERGENCY and item.id not in self._attention_sounded:
                     playable.append(item)
@@ -173,6 +182,11 @@ class Engine:
                 continue
             playable.append(item)
         return playable
+
+    def _stream_flowing(self, occurrence: Occurrence) -> bool:
+        source = occurrence.source
+        return isinstance(source, StreamSource) and self.streams is not None and self.streams.fresh(
+            source.stream) and STREAMS_PLAYABLE
 
     def _file_missing(self, occurrence: Occurrence) -> bool:
         return occurrence.source.type == "media" and not self.cache.has(occurrence.source.sha256)

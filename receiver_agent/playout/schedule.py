@@ -128,5 +128,5 @@ def to_item(occurrence: Occurrence, depth: int) -> Item:
         id=occurrence.id, level=Level[occurrence.level.upper()], start_ms=occurrence.start_ms,
         duration_ms=occurrence.duration_ms, area_depth=depth, issued_ms=occurrence.issued_ms,
         max_lateness_ms=occurrence.max_lateness_ms, valid_until_ms=occurrence.valid_until_ms,
-        quiet_override=occurrence.quiet_override,
+        quiet_override=occurrence.quiet_override, stream=occurrence.source.type == "stream",
     )

@@ -182,11 +182,13 @@ def test_login_rate_limit_per_address_whatever_the_user_names(anon: httpx.Client
 # ----------------------------------------------------------------------------------------------- tokens
 
 PUBLIC = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/enroll"),
+          ("POST", "/api/v1/auth/session"),  # the console's login
+          ("DELETE", "/api/v1/auth/session"),  # logging out always succeeds (tested with the sessions)
           ("POST", "/api/v1/devices/{device_id}/logs")}  # device-signed, tested with the device logs
 
 
 def protected_routes(anon: httpx.Client) -> list[tuple[str, str]]:
-    """Every operation of the API document but login, enrolment and the device-signed upload."""
+    """Every operation of the API document but logging in and out, enrolment and the device-signed upload."""
     document = anon.get("/openapi.json").json()
     routes = [(method.upper(), path) for path, operations in document["paths"].items()
               for method in operations if path.startswith(API)]

@@ -32,6 +32,8 @@ NEWS_PRIORITY = item("priority-news", Level.PRIORITY)
 STORM = item("storm", Level.EMERGENCY, duration=30_000)
 MEETING = item("meeting", Level.LIVE, duration=10 * MIN)
 RELAY = item("vov1", Level.BACKGROUND, start=T - 10 * MIN, duration=60 * MIN)
+LIVE_STREAM = item("live", Level.LIVE, start=T - MIN, duration=12 * 60 * MIN, lateness=12 * 60 * MIN,
+                   valid_until_ms=T + 20_000, stream=True)  # a live session, leased for 20 s more
 PROVINCE_NEWS = item("province-news", depth=0)
 COMMUNE_NEWS = item("commune-news", depth=2)
 EARLY = item("early", issued=100)
@@ -112,6 +114,11 @@ CASES = [
      Situation(T, playing=Playing(STORM, 1000), pending=(item("flood", Level.EMERGENCY),)), []),
     ("resume near the start never goes below zero",
      Situation(T + 40_000, interrupted=(Interrupted(NEWS, 1_000),)), [("start", "news", "0")]),
+    ("a live stream cut by an emergency goes on afterwards while its lease holds",
+     Situation(T + 10_000, interrupted=(Interrupted(LIVE_STREAM, 50_000),)), [("start", "live", "0")]),
+    ("a live stream whose lease ran out during the emergency is over",
+     Situation(T + 21_000, interrupted=(Interrupted(LIVE_STREAM, 50_000),)),
+     [("drop", "live", "preempted")]),
     ("quiet hours began during the emergency: the cut item is not resumed",
      Situation(T + 40_000, interrupted=(Interrupted(NEWS, 20_000),), quiet_hours=True),
      [("drop", "news", "preempted")]),

@@ -1,0 +1,1 @@
+"""Live broadcasting: sources (microphone, relayed station), the Opus chunker and live sessions."""

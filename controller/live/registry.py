@@ -1,0 +1,65 @@
+"""The live sessions this controller runs, by broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from ..context import Services
+from .sessions import LiveSession
+from .sources import MicrophoneFeed, relay_pcm, shown_url
+
+log = logging.getLogger(__name__)
+
+
+class LiveError(ValueError):
+    """A live source cannot be attached; the message says why."""
+
+
+class LiveSessions:
+    """Starts, finds and stops this controller's live sessions."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._running: dict[str, tuple[LiveSession, asyncio.Task[str]]] = {}
+
+    def start_relay(self, broadcast_id: str, url: str) -> None:
+        """Pull the station and put it on the air."""
+        log.info("live %s: relaying %s", broadcast_id, shown_url(url))
+        self._start(LiveSession(self.services, broadcast_id, "relay"), relay_pcm(url))
+
+    def attach_microphone(self, broadcast_id: str) -> MicrophoneFeed:
+        """A feed for the console's microphone; one at a time per broadcast."""
+        if broadcast_id in self._running:
+            raise LiveError("this broadcast already has its source")
+        feed = MicrophoneFeed()
+        self._start(LiveSession(self.services, broadcast_id, "microphone"), feed.blocks())
+        return feed
+
+    def session(self, broadcast_id: str) -> LiveSession | None:
+        """The running session of a broadcast, if this controller runs it."""
+        running = self._running.get(broadcast_id)
+        return running[0] if running else None
+
+    async def wait(self, broadcast_id: str) -> str | None:
+        """Until the session ends; returns why (None when it does not run here)."""
+        running = self._running.get(broadcast_id)
+        return await asyncio.shield(running[1]) if running else None
+
+    def stop(self, broadcast_id: str) -> None:
+        """Ask a session to end (its broadcast is marked stopped)."""
+        running = self._running.get(broadcast_id)
+        if running is not None:
+            running[0].stopped.set()
+
+    async def close(self) -> None:
+        """End every session (the controller stops)."""
+        for session, _ in self._running.values():
+            session.stopped.set()
+        await asyncio.gather(*(task for _, task in self._running.values()), return_exceptions=True)
+
+    def _start(self, session: LiveSession, blocks: AsyncIterator[bytes]) -> None:
+        task = asyncio.create_task(session.run(blocks), name=f"live-{session.broadcast_id}")
+        self._running[session.broadcast_id] = (session, task)
+        task.add_done_callback(lambda _: self._running.pop(session.broadcast_id, None))

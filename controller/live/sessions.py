@@ -1,0 +1,208 @@
+"""Live sessions: a source's audio, cut into signed chunks and published while a lease holds receivers.
+
+A live broadcast goes on the air when its source gives its first audio: one occurrence per target
+whose source is the stream (its topic, the public half of a key made for this session alone, and
+the playout latency), valid for a lease that this controller renews every third of it. Receivers
+subscribe to the stream's topic only while such an occurrence is theirs, so no other receiver gets
+a byte of it. The session ends when its source ends or sends nothing for `live_silence_s`, when the
+broadcast is stopped (here or on another controller), or, on the receivers, when the lease runs out
+because this controller is gone.
+
+Chunks are published at QoS 0 and never retained: a chunk that is late is worth nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from loalang_protocol import chunks, topics
+from loalang_protocol.chunks import AudioChunk
+from loalang_protocol.keys import KeyPair
+from loalang_protocol.topics import StreamTopic
+
+from .. import audit
+from ..broadcasting import broadcasts, delivery
+from ..context import Services
+from ..db.models import Area, Broadcast, Device, Occurrence
+from ..fleet import desired
+from ..media.tools import ToolFailed
+from .chunker import Chunker, ChunkerSettings
+
+log = logging.getLogger(__name__)
+
+LIVE_SPAN_MS = 12 * 3600 * 1000  # the longest a live session can last
+PUBLISH_LEAD_MS = 1000  # audio that came early (a relay's burst) waits until this close to its time
+STOP_POLL_S = 1.0
+
+
+class SourceSilent(Exception):
+    """The source sent nothing for too long."""
+
+
+@dataclass
+class SessionStats:
+    """What a session sent."""
+
+    chunks: int = 0
+    bytes: int = 0
+    late_dropped: int = 0
+
+
+def now_us() -> int:
+    """The controller's clock, in microseconds (presentation times are in it)."""
+    return time.time_ns() // 1000
+
+
+class LiveSession:
+    """One live broadcast's stream, from its first audio to its end."""
+
+    def __init__(self, services: Services, broadcast_id: str, kind: str) -> None:
+        settings = services.settings
+        self.services = services
+        self.broadcast_id = broadcast_id
+        self.kind = kind
+        self.key = KeyPair.generate()
+        self.topic = topics.stream(broadcast_id, StreamTopic.CHUNK)
+        self.chunker = Chunker(ChunkerSettings(
+            chunk_ms=settings.live_chunk_ms, bitrate=settings.live_bitrate,
+            max_lead_ms=300 if kind == "microphone" else None))
+        self.latency_ms = settings.live_latency_ms
+        self.stats = SessionStats()
+        self.stopped = asyncio.Event()
+        self.targets: list[str] = []
+        self.start_ms: int | None = None
+
+    async def run(self, blocks: AsyncIterator[bytes]) -> str:
+        """Publish the source's audio until it ends or the broadcast is stopped; returns why it ended."""
+        pump = asyncio.create_task(self._pump(blocks))
+        watch = asyncio.create_task(self._watch())
+        reason = "stopped"
+        try:
+            done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if pump in done:
+                reason = pump.result()
+        finally:
+            for task in (pump, watch):
+                task.cancel()
+            await asyncio.gather(pump, watch, return_exceptions=True)
+            await self._end(reason)
+        return reason
+
+    async def _pump(self, blocks: AsyncIterator[bytes]) -> str:
+        iterator = aiter(blocks)
+        silence_s = self.services.settings.live_silence_s
+        try:
+            while True:
+                try:
+                    block = await asyncio.wait_for(anext(iterator), silence_s)
+                except StopAsyncIteration:
+                    return "source_ended"
+                except TimeoutError:
+                    return "source_silent"
+                arrived = now_us()
+                if self.start_ms is None and not await self._go_on_air(arrived // 1000):
+                    return "stopped"
+                for chunk in self.chunker.feed(block, arrived):
+                    await self._publish(chunk)
+        except ToolFailed as exc:
+            log.warning("live %s: the source failed: %s", self.broadcast_id, exc)
+            return "source_failed"
+
+    async def _publish(self, chunk: AudioChunk) -> None:
+        due_ms = chunk.pts_us / 1000
+        wait_s = (due_ms - PUBLISH_LEAD_MS - time.time() * 1000) / 1000
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+        if due_ms + self.latency_ms < time.time() * 1000:
+            self.stats.late_dropped += 1  # a burst's past: every receiver would drop it
+            return
+        payload = chunks.encode(chunk, self.topic, self.key)
+        await self.services.link.publish(self.topic, payload, qos=0)
+        self.stats.chunks += 1
+        self.stats.bytes += len(payload)
+
+    def _source(self) -> dict[str, object]:
+        return {"type": "stream", "stream": self.broadcast_id, "keys": [self.key.public_text],
+                "latency_ms": self.latency_ms}
+
+    async def _go_on_air(self, now_ms: int) -> bool:
+        """Put the stream on the targets' schedules; False when the broadcast was stopped meanwhile."""
+        lease_ms = self.services.settings.live_lease_s * 1000
+        with self.services.db.session() as session:
+            broadcast = session.get(Broadcast, self.broadcast_id)
+            if broadcast is None or broadcast.status != "on_air":
+                return False
+            broadcast.duration_ms = broadcast.max_lateness_ms = LIVE_SPAN_MS
+            written = broadcasts.put_on_air(session, broadcast, now_ms, 0, valid_until_ms=now_ms + lease_ms,
+                                            source=self._source())
+            session.commit()
+        self.start_ms, self.targets = now_ms, written.targets
+        online = {d for d in written.reach if (p := await self.services.presence.get(d)) and p.online}
+        await delivery.begin(self.services.redis, self.broadcast_id, written.reach, online,
+                             written.occurrences)
+        await desired.publish_targets(self.services, written.targets)
+        log.info("live %s: on the air (%s), %d targets", self.broadcast_id, self.kind, len(written.targets))
+        return True
+
+    async def _watch(self) -> None:
+        """Renew the lease every third of it; notice a stop made here or on another controller."""
+        renew_every_s = self.services.settings.live_lease_s / 3
+        renewed_at = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopped.wait(), STOP_POLL_S)
+            if self.stopped.is_set() or not self._still_on_air():
+                return
+            if self.start_ms is not None and time.monotonic() - renewed_at >= renew_every_s:
+                renewed_at = time.monotonic()
+                await self._renew()
+
+    def _still_on_air(self) -> bool:
+        with self.services.db.session() as session:
+            broadcast = session.get(Broadcast, self.broadcast_id)
+            return broadcast is not None and broadcast.status == "on_air"
+
+    async def _renew(self) -> None:
+        until_ms = int(time.time() * 1000) + self.services.settings.live_lease_s * 1000
+        with self.services.db.session() as session:
+            session.execute(update(Occurrence).where(Occurrence.broadcast_id == self.broadcast_id)
+                            .values(valid_until_ms=until_ms))
+            _bump_versions(session, self.targets)
+        await desired.publish_targets(self.services, self.targets)
+
+    async def _end(self, reason: str) -> None:
+        """Take the stream off the receivers' schedules and record how it ended."""
+        now_ms = int(time.time() * 1000)
+        with self.services.db.session() as session:
+            broadcast = session.get(Broadcast, self.broadcast_id)
+            if broadcast is None:
+                return
+            targets = self.targets
+            if broadcast.status == "on_air":
+                targets = broadcasts.withdraw(session, "system", broadcast)
+                broadcast.status = "stopped" if reason == "stopped" else "done"
+            if self.start_ms is not None:
+                broadcast.duration_ms, broadcast.max_lateness_ms = max(1, now_ms - self.start_ms), 0
+            audit.record(session, "system", "broadcast.live_end", [self.broadcast_id], reason=reason,
+                         chunks=self.stats.chunks, bytes=self.stats.bytes)
+        if targets:
+            await desired.publish_targets(self.services, targets)
+        log.info("live %s: ended (%s) after %d chunks, %d bytes", self.broadcast_id, reason,
+                 self.stats.chunks, self.stats.bytes)
+
+
+def _bump_versions(session: Session, targets: list[str]) -> None:
+    for key in targets:
+        scope, target_id = key.split(":", 1)
+        owner = session.get(Area, target_id) if scope == "area" else session.get(Device, target_id)
+        if owner is not None:
+            owner.desired_version += 1
+
