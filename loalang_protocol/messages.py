@@ -120,7 +120,7 @@ class AttentionSource(_Strict):
     type: Literal["attention"]
 
 
-PublicKeyText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+PublicKeyText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]  # URL-safe base64, 32 bytes
 
 
 class StreamSource(_Strict):

@@ -108,6 +108,7 @@ class Agent:
         self.link = self._make_link(backoff or Backoff())
         self.streams = StreamReceiver(self.link, self.schedule, self.time.now_ms, self._reject)
         self.engine.streams = self.streams
+        self.streams.on_chunk = self.engine.on_stream_chunk
 
     def _make_link(self, backoff: Backoff) -> MqttLink:
         b = self.config.broker

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from .playout.schedule import Schedule
 log = logging.getLogger(__name__)
 
 FRESH_S = 2.0  # a stream that sent nothing for this long is silent: other sources may play
+KEPT_CHUNKS = 50  # the newest chunks kept while no player takes them (10 s of 200 ms chunks)
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Subscription:
     source: StreamSource
     last_seq: dict[int, int] = field(default_factory=dict)  # key index -> newest sequence number
     last_chunk_at: float = 0.0
-    chunks: list[AudioChunk] = field(default_factory=list)  # accepted, not yet taken by the player
+    chunks: deque[AudioChunk] = field(default_factory=lambda: deque(maxlen=KEPT_CHUNKS))  # for a new player
 
 
 class StreamReceiver:
@@ -61,7 +63,7 @@ class StreamReceiver:
         self.on_rejected = on_rejected
         self.counters = StreamCounters()
         self.listening: dict[str, Subscription] = {}
-        self.on_chunk: Callable[[str, AudioChunk], None] | None = None
+        self.on_chunk: Callable[[str, AudioChunk], bool] | None = None  # True: a player took it
 
     def wanted(self) -> dict[str, StreamSource]:
         """The streams of occurrences in force now, by stream id."""
@@ -100,7 +102,8 @@ class StreamReceiver:
         listening = self.listening.get(stream_id)
         if listening is None:
             return []
-        taken, listening.chunks = listening.chunks, []
+        taken = list(listening.chunks)
+        listening.chunks.clear()
         return taken
 
     async def on_message(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -116,10 +119,9 @@ class StreamReceiver:
             return
         listening.last_seq[chunk.key_index] = chunk.seq
         listening.last_chunk_at = time.monotonic()
-        listening.chunks.append(chunk)
         self.counters.chunks += 1
-        if self.on_chunk is not None:
-            self.on_chunk(parsed.ident, chunk)
+        if self.on_chunk is None or not self.on_chunk(parsed.ident, chunk):
+            listening.chunks.append(chunk)  # kept for a player about to start
 
     def _verified(self, topic: str, payload: bytes, retained: bool,
                   listening: Subscription) -> tuple[AudioChunk | None, str]:

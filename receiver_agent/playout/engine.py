@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loalang_protocol.chunks import AudioChunk
 from loalang_protocol.messages import Occurrence, StreamSource
 
 from ..amplifier import Amplifier
@@ -24,6 +25,7 @@ from .arbiter import Drop, Interrupt, Interrupted, Item, Level, Playing, Situati
 from .decoder import DecodeError, Decoder, file_arguments, tone_arguments
 from .player import Player, Progress
 from .schedule import Schedule
+from .stream import StreamPlayer
 
 if TYPE_CHECKING:
     from ..streams import StreamReceiver
@@ -37,7 +39,6 @@ PREPARE_MS = 2000  # decoders start this long before their item, so the start ne
 FETCH_INTERVAL_S = 2.0
 FETCH_HORIZON_MS = 48 * 3600 * 1000
 MAX_DECODER_RESTARTS = 2
-STREAMS_PLAYABLE = False  # the stream player is not wired in yet
 DROP_RECEIPTS = {"late": "missed", "time_unknown": "missed", "media_missing": "missed",
                  "quiet_hours": "skipped", "preempted": "preempted"}
 Recorder = Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]]
@@ -60,7 +61,7 @@ class Current:
     occurrence: Occurrence
     start_position_ms: int
     task: asyncio.Task[None]
-    decoder: Decoder
+    decoder: Decoder | None  # None for a live stream, which decodes its own chunks
     progress: Progress = field(default_factory=Progress)
     restarts: int = 0
     attention: bool = False  # the attention signal stands in for a file still missing
@@ -90,6 +91,8 @@ class Engine:
         self._downloading_reported: set[str] = set()
         self._wake = asyncio.Event()
         self.streams: StreamReceiver | None = None  # set by the agent
+        self._stream_players: dict[str, StreamPlayer] = {}
+        self._streams_started: set[str] = set()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -138,13 +141,16 @@ class Engine:
     async def tick(self) -> None:
         """One decision."""
         now = self.time.now_ms()
+        if self.streams is not None:
+            await self.streams.sync()
         finished = await self._collect_finished()
         items = await self._playable_items(now)
         self._prepare_amplifier(items, now)
         await self._prepare_decoders(items, now)
+        await self._end_streams_gone(now)
         playing = None
         if self.current is not None:
-            position = self.player.position_ms(self.current.progress, self.current.start_position_ms)
+            position = self._position_ms(self.current)
             playing = Playing(self.current.item, position)
         situation = Situation(
             now_ms=now + LOOKAHEAD_MS, playing=playing, pending=tuple(items),
@@ -186,7 +192,7 @@ class Engine:
     def _stream_flowing(self, occurrence: Occurrence) -> bool:
         source = occurrence.source
         return isinstance(source, StreamSource) and self.streams is not None and self.streams.fresh(
-            source.stream) and STREAMS_PLAYABLE
+            source.stream)
 
     def _file_missing(self, occurrence: Occurrence) -> bool:
         return occurrence.source.type == "media" and not self.cache.has(occurrence.source.sha256)
@@ -201,7 +207,7 @@ class Engine:
             self.amplifier.switch_on()
 
     async def _prepare_decoders(self, items: list[Item], now: int) -> None:
-        wanted = {item.id for item in items if now < item.start_ms <= now + PREPARE_MS}
+        wanted = {item.id for item in items if now < item.start_ms <= now + PREPARE_MS and not item.stream}
         for item_id in list(self._prepared):
             if item_id not in wanted and not any(i.id == item_id and i.start_ms <= now for i in items):
                 await self._discard_prepared(item_id)
@@ -225,6 +231,9 @@ class Engine:
     async def _start(self, item: Item, position_ms: int, now: int) -> None:
         occurrence = self.schedule.occurrence(item.id)
         if occurrence is None:
+            return
+        if isinstance(occurrence.source, StreamSource):
+            await self._start_stream(item, occurrence, occurrence.source)
             return
         resumed = item.id in self.interrupted
         self.interrupted.pop(item.id, None)
@@ -268,6 +277,64 @@ class Engine:
 
         await self.player.play(decoder, start_at, progress, started, first)
 
+    async def _start_stream(self, item: Item, occurrence: Occurrence, source: StreamSource) -> None:
+        """Play a live stream from its newest chunks; it ends when the stream falls silent."""
+        assert self.streams is not None
+        resumed = item.id in self.interrupted or item.id in self._streams_started
+        self.interrupted.pop(item.id, None)
+        if not self.amplifier.on:
+            self.amplifier.switch_on()
+        self.sink.set_volume(max(self.volume(), self.emergency_floor) if item.level == Level.EMERGENCY
+                             else self.volume())
+        player = StreamPlayer(self.sink, source.latency_ms, clock_ms=self.time.precise_ms,
+                              gain=self.sink.software_gain, name=f"stream {source.stream}")
+        for chunk in self.streams.take(source.stream):
+            player.put(chunk)
+        self._stream_players[source.stream] = player
+        self._streams_started.add(item.id)
+        await self.record("resumed" if resumed else "started", {
+            "occurrence": occurrence.id, "position_ms": 0, "at_ms": self.time.now_ms(),
+            "late_ms": None, "audio": "stream"})
+        task = asyncio.create_task(self._play_stream(player, source.stream))
+        self.current = Current(item, occurrence, 0, task, None)
+
+    async def _play_stream(self, player: StreamPlayer, stream_id: str) -> None:
+        try:
+            await player.play()
+        finally:
+            if self._stream_players.get(stream_id) is player:
+                del self._stream_players[stream_id]
+
+    def on_stream_chunk(self, stream_id: str, chunk: AudioChunk) -> bool:
+        """A verified chunk: to the stream's player when it plays (True), else a reason to look again."""
+        player = self._stream_players.get(stream_id)
+        if player is None:
+            self.wake()
+            return False
+        player.put(chunk)
+        return True
+
+    async def _end_streams_gone(self, now: int) -> None:
+        """A live stream withdrawn or out of lease is over: stop it and record it completed."""
+        for item_id in list(self._streams_started):
+            occurrence = self.schedule.occurrence(item_id)
+            lease_ms = occurrence.valid_until_ms if occurrence is not None else None
+            over = occurrence is None or (lease_ms is not None and now >= lease_ms)
+            if not over:
+                continue
+            if self.current is not None and self.current.item.id == item_id:
+                await self.stop_current()
+                self.amplifier.release()
+            self.interrupted.pop(item_id, None)
+            self._streams_started.discard(item_id)
+            self.schedule.mark_done(item_id)
+            await self.record("completed", {"occurrence": item_id})
+
+    def _position_ms(self, current: Current) -> int:
+        if current.decoder is None:
+            return 0
+        return self.player.position_ms(current.progress, current.start_position_ms)
+
     def _arguments(self, occurrence: Occurrence, position_ms: int) -> list[str]:
         source, gain = occurrence.source, self.sink.software_gain
         if source.type == "tone":
@@ -294,12 +361,12 @@ class Engine:
         stopped: list[tuple[str, int]] = []
         current = self.current
         if current is not None:
-            position = self.player.position_ms(current.progress, current.start_position_ms)
-            stopped.append((current.item.id, position))
+            stopped.append((current.item.id, self._position_ms(current)))
         stopped += [(item_id, waiting.cut_at_ms) for item_id, waiting in self.interrupted.items()]
         self.interrupted.clear()
         for item_id, _ in stopped:
             self.schedule.mark_done(item_id)  # first: a tick running meanwhile must not start them again
+            self._streams_started.discard(item_id)
         await self.stop_current()
         for item_id, position in stopped:
             await self.record("stopped", {"occurrence": item_id, "position_ms": position, "reason": reason})
@@ -318,7 +385,8 @@ class Engine:
         with contextlib.suppress(asyncio.CancelledError, DecodeError):
             await current.task
         self.sink.flush()
-        await current.decoder.stop()
+        if current.decoder is not None:
+            await current.decoder.stop()
 
     async def _collect_finished(self) -> bool:
         current = self.current
@@ -326,6 +394,8 @@ class Engine:
             return False
         self.current = None
         error = None if current.task.cancelled() else current.task.exception()
+        if current.decoder is None:
+            return self._stream_paused(current, error)
         await current.decoder.stop()
         if error is None and current.attention:
             log.info("occurrence %s: attention signal sounded; its file is awaited", current.item.id)
@@ -340,6 +410,15 @@ class Engine:
         else:
             self.schedule.mark_done(current.item.id)
             await self.record("failed", {"occurrence": current.item.id, "reason": str(error)[:200]})
+        self.amplifier.release()
+        return True
+
+    def _stream_paused(self, current: Current, error: BaseException | None) -> bool:
+        """A stream that fell silent waits for its chunks (its lease decides when it is over)."""
+        if error is not None:
+            log.error("stream occurrence %s failed: %s", current.item.id, error)
+        else:
+            log.info("stream occurrence %s: silent, other sources may play", current.item.id)
         self.amplifier.release()
         return True
 

@@ -42,9 +42,9 @@ OPUS_LOOKAHEAD = 312  # the controller's encoder (APPLICATION_AUDIO) delays its 
 BLOCK_SAMPLES = 100 * SAMPLES_PER_MS  # written per wake-up
 LEAD_MS = 100.0  # kept queued on the sink (100 to 210 ms): a cut-in flushes it
 LEAD_DITHER_MS = 10.0
-START_MS = 50.0  # how long before the first sample is due the silence before it is written
+START_MS = LEAD_MS + 50  # the silence before the first sample: the card starts while the loop sleeps
 MAX_AHEAD_MS = 20_000.0
-DELAY_WINDOW_MS = 1_500.0
+DELAY_WINDOW_MS = 3_000.0
 REMEMBERED_SEQS = 256
 GOLDEN = 0.6180339887
 
@@ -132,7 +132,7 @@ class JitterBuffer:
         return len(self._held)
 
     def put(self, chunk: AudioChunk) -> bool:
-        """Hold a chunk for playing; False (and counted) for a repeat, a late chunk or one too far ahead."""
+        """Hold a chunk to play; False (and counted) for a repeat, a late one or one too far ahead."""
         if chunk.seq in self._held or chunk.seq in self._taken:
             self.duplicates += 1
             return False
@@ -339,9 +339,10 @@ class StreamPlayer:
     """Plays one live stream on the sink, each sample at its presentation time; cancel to stop."""
 
     def __init__(self, sink: AudioSink, latency_ms: float, *,
-                 to_local_ms: Callable[[float], float] = same_time, clock_ms: Callable[[], float] = wall_ms,
-                 starve_ms: float = 2_000.0, gain: float = 1.0, sync: SyncSettings = SyncSettings(),
-                 max_ahead_ms: float = MAX_AHEAD_MS, name: str = "stream") -> None:
+                 to_local_ms: Callable[[float], float] = same_time,
+                 clock_ms: Callable[[], float] = wall_ms, starve_ms: float = 2_000.0, gain: float = 1.0,
+                 sync: SyncSettings = SyncSettings(), max_ahead_ms: float = MAX_AHEAD_MS,
+                 name: str = "stream") -> None:
         self.sink = sink
         self.latency_ms = latency_ms
         self.to_local_ms = to_local_ms
@@ -359,7 +360,7 @@ class StreamPlayer:
         self._wake_ups = 0
 
     def put(self, chunk: AudioChunk) -> bool:
-        """Hand over a verified chunk; False when it was dropped (a repeat, too late or too far ahead)."""
+        """Hand over a verified chunk; False when it was dropped (a repeat, late, or too far ahead)."""
         accepted = self.buffer.put(chunk)
         if accepted:
             self._arrived.set()
@@ -385,10 +386,16 @@ class StreamPlayer:
             log.info("%s: nothing came within %.0f ms", self.name, self.starve_ms)
             return
         await self._start()
-        while self.timeline.starved < self.starve_ms * SAMPLES_PER_MS:
+        await self._keep_lead()
+        while not self._starved():
             await self._play_block()
             await self._keep_lead()
         log.info("%s: nothing to play for %.0f ms, stopping: %s", self.name, self.starve_ms, self.stats)
+
+    def _starved(self) -> bool:
+        """Whether the speaker has played starve_ms of nothing (the stream stopped)."""
+        heard = self.timeline.starved - self.sink.delay_frames()
+        return heard >= self.starve_ms * SAMPLES_PER_MS
 
     async def _first_chunk(self) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -397,16 +404,23 @@ class StreamPlayer:
 
     async def _start(self) -> None:
         """Wait until the first sample is nearly due, then write silence up to it (or skip if late)."""
-        while (remaining := self._due_ms(self._first_sample()) - START_MS - self.clock_ms()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(min(remaining / 1000, 0.5))
+        await self._wait_for_first_sample()
         self.timeline.start(self._first_sample())
         self._observe()
         error = self._error_ms()
         if error > 0:
             self.timeline.skip(round(error * SAMPLES_PER_MS))
         else:
-            await self._write(silence(round(-error * SAMPLES_PER_MS)))
+            await self._insert_silence(round(-error * SAMPLES_PER_MS))
         log.info("%s: starting %.1f ms %s", self.name, abs(error), "late" if error > 0 else "ahead")
+
+    async def _wait_for_first_sample(self) -> None:
+        """Sleep until START_MS before the first sample is due (an earlier chunk may still come)."""
+        while (remaining := self._ms_to_start()) > 0:  # noqa: ASYNC110 - waiting for a wall-clock time
+            await asyncio.sleep(min(remaining / 1000, 0.5))
+
+    def _ms_to_start(self) -> float:
+        return self._due_ms(self._first_sample()) - START_MS - self.clock_ms()
 
     def _first_sample(self) -> int:
         head = self.buffer.head()
@@ -432,8 +446,17 @@ class StreamPlayer:
         if samples > 0:
             self.timeline.skip(samples)
         else:
-            await self._write(silence(-samples))
+            await self._insert_silence(-samples)
         self._count(Correction(samples, resync=True))
+
+    async def _insert_silence(self, samples: int) -> None:
+        """Write silence a block at a time, keeping no more than the lead queued."""
+        while samples > 0:
+            piece = min(samples, BLOCK_SAMPLES)
+            await self._write(silence(piece))
+            samples -= piece
+            if samples > 0:
+                await self._keep_lead()
 
     def _count(self, fix: Correction) -> None:
         if fix.resync:
@@ -453,9 +476,11 @@ class StreamPlayer:
         """Local wall time at which a timeline sample must leave the speaker."""
         return self.to_local_ms(sample / SAMPLES_PER_MS) + self.latency_ms
 
-    def _observe(self) -> None:
+    def _observe(self) -> int:
+        """Read the sink's delay (noting it for the timing) and return it."""
         delay = self.sink.delay_frames()  # read before the clock: a reading is never early
         self.sink_clock.observe(self.clock_ms(), delay)
+        return delay
 
     def _error_ms(self) -> float:
         """How late the next sample written would be heard (negative: early)."""
@@ -472,7 +497,7 @@ class StreamPlayer:
     async def _keep_lead(self) -> None:
         """Wait until the sink's queue is down to the lead, sleeping as long as the excess lasts."""
         lead = (LEAD_MS + self._dither_ms()) * SAMPLES_PER_MS
-        while (excess := self.sink.delay_frames() - lead) > 0:  # noqa: ASYNC110 - polled like ALSA
+        while (excess := self._observe() - lead) > 0:  # noqa: ASYNC110 - polled like ALSA
             await asyncio.sleep(max(0.005, excess / SAMPLE_RATE))
 
     def _dither_ms(self) -> float:

@@ -64,11 +64,11 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
     assert broadcast["live_kind"] == "relay" and broadcast["status"] == "on_air"
 
     cards = [config_file.load(config).data_dir / "card" for _, config in targeted]
-    onsets = [wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on the card")
-              for card in cards]
-    assert abs(onsets[0] - onsets[1]) < 0.02, f"the two agents start together: {onsets}"
+    for card in cards:
+        wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on the card")
     time.sleep(4)
     skew_ms = playing_skew_ms(cards)
+    print(f"skew between the two cards: {skew_ms:.3f} ms")
     assert skew_ms < 5, f"the same sample at the same instant on both cards: {skew_ms:.2f} ms apart"
     for device_id, _ in targeted:
         assert receipts(fleet, device_id, "started"), "a receipt says the stream was aired"
