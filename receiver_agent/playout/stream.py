@@ -41,7 +41,7 @@ MAX_PACKET_SAMPLES = 120 * SAMPLES_PER_MS  # the longest packet Opus allows
 OPUS_LOOKAHEAD = 312  # the controller's encoder (APPLICATION_AUDIO) delays its output by 6.5 ms
 BLOCK_SAMPLES = 100 * SAMPLES_PER_MS  # written per wake-up
 LEAD_MS = 100.0  # kept queued on the sink (100 to 210 ms): a cut-in flushes it
-LEAD_DITHER_MS = 10.0
+LEAD_DITHER_MS = 10.0  # the lead varies by up to this much (see _dither_ms)
 START_MS = LEAD_MS + 50  # the silence before the first sample: the card starts while the loop sleeps
 MAX_AHEAD_MS = 20_000.0
 DELAY_WINDOW_MS = 3_000.0
@@ -129,6 +129,7 @@ class JitterBuffer:
         self._taken: deque[int] = deque(maxlen=REMEMBERED_SEQS)
 
     def __len__(self) -> int:
+        """How many chunks are held."""
         return len(self._held)
 
     def put(self, chunk: AudioChunk) -> bool:

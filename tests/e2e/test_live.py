@@ -6,21 +6,42 @@ sharp peak, so the time between two cards playing the same sample is measured to
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
+from loalang_protocol import chunks, topics
+from loalang_protocol.chunks import AudioChunk
+from loalang_protocol.keys import KeyPair
+from loalang_protocol.topics import StreamTopic
 from loalang_stack import icecast
 from loalang_stack.icecast import Icecast
 from loalang_stack.ports import free_port
+from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent.audio.simulated import read_recording
 from tests.e2e.test_broadcasts import commune
-from tests.testkit import ADMIN_PASSWORD, Fleet, receipts, wait_for
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    BrokerGate,
+    Fleet,
+    Stack,
+    dominant_frequencies,
+    mqtt_publish,
+    receipts,
+    route_through,
+    schedule,
+    security_events,
+    wait_for,
+)
 
 API = "/api/v1"
 CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1))):s=48000:d=60"
@@ -115,3 +136,161 @@ def loud_after(card: Path, after: float) -> float | None:
         if wall > after and index < len(samples) and np.sqrt(np.mean(samples[index] ** 2)) > 300:
             return wall
     return None
+
+
+def start_relay(fleet: Fleet, station: Icecast, areas: list[str], level: str = "live") -> dict[str, Any]:
+    created = fleet.http.post(f"{API}/broadcasts", json={
+        "level": level, "live": {"kind": "relay", "url": station.listen_url("station.mp3")},
+        "area_ids": areas, "confirm_password": ADMIN_PASSWORD})
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def test_an_agent_cut_off_for_three_seconds_rejoins_the_live_session_by_itself(
+        fleet: Fleet, stack: Stack, station: Icecast) -> None:
+    gate = BrokerGate(stack.mqtt_port)
+    gate.open()
+    try:
+        _, villages = commune(fleet, villages=1)
+        device_id, config = fleet.enrolled_agent(area=villages[0])
+        route_through(config, gate)
+        fleet.start(config)
+        wait_for(lambda: fleet.online(device_id), 10.0, what="online through the gate")
+        broadcast = start_relay(fleet, station, villages)
+        card = config_file.load(config).data_dir / "card"
+        wait_for(lambda: loud_after(card, 0), 30.0, what="the station on the card")
+        gate.shut()
+        time.sleep(3)
+        gate.open()
+        back = time.time()
+        wait_for(lambda: loud_after(card, back + 2.5), 30.0, what="the station again after the cut")
+        assert receipts(fleet, device_id, "resumed"), "the agent says it took the stream up again"
+        fleet.http.post(f"{API}/broadcasts/{broadcast['id']}/stop").raise_for_status()
+    finally:
+        gate.shut()
+
+
+def test_an_emergency_live_stream_cuts_into_a_bulletin_which_resumes_after(
+        fleet: Fleet, station: Icecast) -> None:
+    _, villages = commune(fleet, villages=1)
+    device_id, config = fleet.enrolled_agent(area=villages[0])
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    start = int(time.time() * 1000) + 3000
+    bulletin = schedule(fleet, area_id=villages[0], level="normal", start_ms=start, duration_ms=20_000,
+                        source={"type": "tone", "frequency_hz": 440})
+    wait_for(lambda: time.time() * 1000 > start + 3000, 15.0, what="3 s into the bulletin")
+    warning = start_relay(fleet, station, villages, level="emergency")
+    def stream_started() -> bool:
+        return any(r["data"].get("audio") == "stream" for r in receipts(fleet, device_id, "started"))
+
+    wait_for(stream_started, 20.0, what="the emergency stream on the air")
+    time.sleep(3)
+    fleet.http.post(f"{API}/broadcasts/{warning['id']}/stop").raise_for_status()
+    def bulletin_completed() -> bool:
+        return any(r["data"]["occurrence"] == bulletin for r in receipts(fleet, device_id, "completed"))
+
+    wait_for(bulletin_completed, 40.0, what="the bulletin completed after resuming")
+    card = config_file.load(config).data_dir / "card"
+    heard = [round(f / 20) * 20 for _, f in dominant_frequencies(card)]
+    first_cut = heard.index(next(f for f in heard if f != 440))
+    assert heard[:first_cut] and set(heard[:first_cut]) == {440}, "the bulletin plays first"
+    assert 440 in heard[first_cut:], "and resumes after the emergency"
+    assert any(f != 440 for f in heard[first_cut:first_cut + 20]), "the station cut in"
+    cuts = receipts(fleet, device_id, "interrupted")
+    assert any(r["data"]["occurrence"] == bulletin for r in cuts), "the cut is recorded"
+
+
+def test_forged_and_replayed_chunks_are_dropped_and_counted(fleet: Fleet, stack: Stack,
+                                                            station: Icecast) -> None:
+    _, villages = commune(fleet, villages=1)
+    device_id, config = fleet.enrolled_agent(area=villages[0])
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    broadcast = start_relay(fleet, station, villages)
+    card = config_file.load(config).data_dir / "card"
+    wait_for(lambda: loud_after(card, 0), 30.0, what="the station on the card")
+    topic = topics.stream(broadcast["id"], StreamTopic.CHUNK)
+    forged = chunks.encode(AudioChunk(seq=10**6, pts_us=int(time.time() * 1e6), duration_us=20_000,
+                                      frames=(b"\xf8\xff\xfe",)), topic, KeyPair.generate())
+    replayed = chunks.encode(AudioChunk(seq=0, pts_us=int(time.time() * 1e6), duration_us=20_000,
+                                        frames=(b"\xf8\xff\xfe",)), topic, KeyPair.generate())
+    for payload in (forged, replayed, b"\x00" * 40, b"LA" + b"\xff" * 300):
+        mqtt_publish(stack, topic, payload)
+    def rejected() -> int:
+        return int((fleet.device(device_id).get("telemetry") or {}).get("stream_rejected", 0))
+
+    wait_for(lambda: rejected() >= 4, 15.0, what="the rejected chunks counted in telemetry")
+    reasons = {e["data"]["reason"] for e in security_events(fleet, device_id)}
+    assert reasons & {"bad_signature", "malformed"}, reasons
+    fleet.http.post(f"{API}/broadcasts/{broadcast['id']}/stop").raise_for_status()
+
+
+def test_the_microphone_socket_carries_pcm_to_the_agents(fleet: Fleet,
+                                                         controller: ControllerProcess) -> None:
+    _, villages = commune(fleet, villages=1)
+    agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(2)]
+    for device_id, config in agents:
+        fleet.start(config)
+        wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
+    created = fleet.http.post(f"{API}/broadcasts", json={
+        "level": "live", "live": {"kind": "microphone"}, "area_ids": villages,
+        "confirm_password": ADMIN_PASSWORD})
+    assert created.status_code == 201, created.text
+    broadcast = created.json()
+    token = fleet.http.headers["Authorization"].split()[1]
+    url = controller.url.replace("http://", "ws://") + f"{API}/broadcasts/{broadcast['id']}/microphone"
+    speech = (np.sin(2 * np.pi * 523 * np.arange(48_000 * 4) / 48_000) * 12_000).astype("<i2")
+    with ws_connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        captured_at = time.time()
+        for block in np.split(speech, 200):  # 20 ms blocks, in real time
+            socket.send(block.tobytes())
+            time.sleep(0.02)
+        on_air = json.loads(socket.recv(timeout=5))
+        assert on_air["state"] == "on_air" and on_air["latency_ms"] == 500
+    for _, config in agents:
+        onset = wait_for(lambda c=config: loud_after(config_file.load(c).data_dir / "card", 0), 20.0,
+                         what="the voice on the card")
+        assert 0.3 < onset - captured_at < 1.0, f"mouth to speaker {onset - captured_at:.3f} s"
+    def status() -> str:
+        return str(fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["status"])
+
+    wait_for(lambda: status() == "done", 25.0, what="the broadcast done once the socket closed")
+
+
+def test_the_microphone_socket_refuses_the_wrong_callers_and_data(fleet: Fleet,
+                                                                  controller: ControllerProcess) -> None:
+    _, villages = commune(fleet, villages=1)
+    created = fleet.http.post(f"{API}/broadcasts", json={
+        "level": "live", "live": {"kind": "microphone"}, "area_ids": villages,
+        "confirm_password": ADMIN_PASSWORD}).json()
+    url = controller.url.replace("http://", "ws://") + f"{API}/broadcasts/{created['id']}/microphone"
+    token = fleet.http.headers["Authorization"].split()[1]
+    for headers in ({}, {"Authorization": "Bearer not-a-token"},
+                    {"Authorization": f"Bearer {token}", "Origin": "https://evil.example"}):
+        with pytest.raises(InvalidStatus), ws_connect(url, additional_headers=headers):
+            pass
+    with ws_connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        socket.send("not audio")
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                socket.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
+    fleet.http.post(f"{API}/broadcasts/{created['id']}/stop")
+
+
+@pytest.mark.parametrize(("live", "level", "problem"), [
+    ({"kind": "relay", "url": "file:///etc/passwd"}, "live", "http"),
+    ({"kind": "relay", "url": "http://"}, "live", "host"),
+    ({"kind": "relay"}, "live", "http"),
+    ({"kind": "relay", "url": "http://x/" + "a" * 3000}, "live", "2000"),
+    ({"kind": "relay", "url": "http://radio.example/a b"}, "live", "spaces"),
+    ({"kind": "microphone"}, "normal", "level live"),
+    ({"kind": "sound-card"}, "live", "microphone"),
+])
+def test_bad_live_sources_are_refused_with_the_reason(fleet: Fleet, live: dict[str, str], level: str,
+                                                      problem: str) -> None:
+    body = {"level": level, "live": live, "area_ids": ["thon-a"], "confirm_password": ADMIN_PASSWORD}
+    response = fleet.http.post(f"{API}/broadcasts", json=body)
+    assert response.status_code == 422 and problem in response.text, response.text

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,8 +154,7 @@ def test_duplicates_late_and_far_chunks_are_dropped_and_counted(tmp_path: Path) 
     for chunk in chunks[:2] + chunks[3:]:
         assert player.put(chunk)
     assert not player.put(chunks[1]), "a repeat of a chunk held"
-    assert not player.put(AudioChunk(seq=99, pts_us=round(start * 1000) + 30_000_000,
-                                     duration_us=200_000, frames=chunks[0].frames)), "30 s ahead"
+    assert not player.put(replace(chunks[0], seq=99, pts_us=chunks[0].pts_us + 30_000_000)), "30 s ahead"
 
     async def meanwhile() -> None:
         task = asyncio.create_task(player.play())
@@ -250,7 +250,7 @@ def test_a_corrupt_packet_becomes_silence_and_is_counted(tmp_path: Path) -> None
     start = _soon()
     chunks = _chunks(sine(1000, 0.6), start)
     damaged = (*chunks[1].frames[:3], CORRUPT, *chunks[1].frames[4:])  # 260 to 280 ms
-    chunks[1] = AudioChunk(seq=1, pts_us=chunks[1].pts_us, duration_us=200_000, frames=damaged)
+    chunks[1] = replace(chunks[1], frames=damaged)
     player = _player(card)
     _play(card, player, chunks)
     assert player.stats.corrupt == 1
@@ -321,7 +321,7 @@ def test_jitter_buffer_orders_and_drops() -> None:
     assert buffer.put(chunks[2]) and buffer.put(chunks[0])
     assert not buffer.put(chunks[0])
     assert buffer.head() is chunks[0]
-    far = AudioChunk(seq=9, pts_us=chunks[0].pts_us + 1_000_000, duration_us=200_000, frames=chunks[0].frames)
+    far = replace(chunks[0], seq=9, pts_us=chunks[0].pts_us + 1_000_000)
     assert not buffer.put(far), "ends more than max_ahead after the first chunk"
     buffer.advance(chunk_span(chunks[2])[1])
     assert buffer.head() is None
@@ -361,6 +361,7 @@ def test_pcm_chunks_play_without_opus() -> None:
     buffer = JitterBuffer()
     timeline = StreamTimeline(buffer, OpusDecoder())
     pcm = sine(500, 0.1)
-    buffer.put(AudioChunk(seq=0, pts_us=1_000_000, duration_us=100_000, frames=(pcm,), codec=Codec.PCM_S16LE))
+    assert buffer.put(AudioChunk(seq=0, pts_us=1_000_000, duration_us=100_000, frames=(pcm,),
+                                 codec=Codec.PCM_S16LE))
     timeline.start(48_000)
     assert timeline.read(4800) == pcm
