@@ -55,6 +55,7 @@ from .security.roles import Role
 from .security.tokens import TokenStore
 from .settings import Settings
 from .signer import Signer
+from .web import ConsoleFiles
 
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(media.router)
     app.include_router(device_logs.router)
+    app.mount("/console", ConsoleFiles(), name="console")
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -35,8 +35,10 @@ def serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
     settings = _settings()
+    certificate, key = settings.https_cert_file, settings.https_key_file
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_level=args.log_level.lower(), proxy_headers=False, server_header=False)
+                log_level=args.log_level.lower(), proxy_headers=False, server_header=False,
+                ssl_certfile=str(certificate) if certificate else None, ssl_keyfile=str(key) if key else None)
     return 0
 
 

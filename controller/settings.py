@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     device_keepalive_s: int = Field(60, ge=5, le=300, description="MQTT keepalive devices should use")
     public_url: str = Field("http://127.0.0.1:8000", description="URL devices use to reach the API")
+    https_cert_file: Path | None = Field(None, description="certificate chain (PEM): the controller serves "
+                                         "HTTPS itself, which browsers require to give a page the microphone")
+    https_key_file: Path | None = Field(None, description="private key (PEM) of https_cert_file")
     admin_username: str = Field("admin", description="admin created on first start")
     admin_password: SecretStr = Field(SecretStr(""), description="admin password (first start only)")
     token_ttl_s: int = Field(8 * 3600, description="lifetime of an API token")
@@ -79,6 +82,15 @@ class Settings(BaseSettings):
     tts_voice: str = Field("vi", pattern=r"^[a-zA-Z0-9_+-]{1,40}$", description="espeak-ng voice")
     piper_binary: str = Field("piper", description="the Piper program, when tts_engine is piper")
     piper_model: Path | None = Field(None, description="Piper voice model (.onnx), when tts_engine is piper")
+
+    @model_validator(mode="after")
+    def _https_pair(self) -> Settings:
+        if (self.https_cert_file is None) != (self.https_key_file is None):
+            raise ValueError("set both LOALANG_HTTPS_CERT_FILE and LOALANG_HTTPS_KEY_FILE, or neither")
+        for path in (self.https_cert_file, self.https_key_file):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path} is not a readable file")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -3,7 +3,7 @@
 # Usage: scripts/install-system-packages.sh [extra packages...]
 set -euo pipefail
 
-packages=(mosquitto mosquitto-clients redis-server ffmpeg libopus0 espeak-ng postgresql icecast2 python3-venv "$@")
+packages=(mosquitto mosquitto-clients redis-server ffmpeg libopus0 espeak-ng postgresql icecast2 chromium python3-venv "$@")
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -99,7 +99,8 @@ def test_broken_compose_file_is_rejected(tmp_path: Path, breakage: str) -> None:
 
 
 def test_the_expected_services_are_defined() -> None:
-    assert set(services()) == {"broker-init", "broker", "redis", "postgres", "controller", "receivers"}
+    assert set(services()) == {"broker-init", "broker", "redis", "postgres", "controller", "proxy",
+                               "receivers"}
     assert one_shot_services() == {"broker-init"}
 
 
@@ -168,3 +169,12 @@ def test_compose_broker_config_follows_the_template() -> None:
     templated = {option for option, values in template.items() if any("${" in v for v in values)}
     for option in set(template) - templated:
         assert compose_settings.get(option) == template[option], option
+
+
+def test_the_proxy_serves_the_console_over_https_with_its_certificate_read_only() -> None:
+    proxy = services()["proxy"]
+    assert "443:443" in proxy["ports"]
+    assert any(v.startswith("./certs:") and v.endswith(":ro") for v in proxy["volumes"])
+    assert proxy["depends_on"]["controller"]["condition"] == "service_healthy"
+    caddyfile = (ROOT / "proxy" / "Caddyfile").read_text()
+    assert "reverse_proxy controller:8000" in caddyfile and "tls /certs/" in caddyfile
