@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -32,8 +33,9 @@ class ControllerProcess:
 
     @property
     def url(self) -> str:
-        """Base URL of the API."""
-        return f"http://127.0.0.1:{self.http_port}"
+        """Base URL of the API (https when the controller is given a certificate)."""
+        scheme = "https" if self.env.get("LOALANG_HTTPS_CERT_FILE") else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     def start(self, timeout: float = 30.0) -> None:
         """Start and wait until /healthz says the broker is connected."""
@@ -52,13 +54,19 @@ class ControllerProcess:
             if self.server.process.poll() is not None:
                 raise RuntimeError(f"controller exited:\n{self.server.tail(40)}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2,  # noqa: S310
+                                            context=self._tls_context()) as response:
                     if json.loads(response.read()).get("ok"):
                         return
             except (urllib.error.URLError, OSError, ValueError):
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"controller not healthy after {timeout} s:\n{self.server.tail(40)}")
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Trust the controller's own certificate (a test's self-signed one) when it serves HTTPS."""
+        certificate = self.env.get("LOALANG_HTTPS_CERT_FILE")
+        return ssl.create_default_context(cafile=certificate) if certificate else None
 
     def stop(self) -> None:
         """Stop the process."""

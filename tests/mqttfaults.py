@@ -1,4 +1,4 @@
-"""A poor network between the broker and one client: a TCP proxy that delays and drops whole MQTT packets.
+"""A poor network between broker and client: a TCP proxy that delays and drops whole MQTT packets.
 
 The proxy listens on a free loopback port and forwards to the broker. What the client sends
 passes untouched. What the broker sends is cut into whole MQTT control packets (the fixed
@@ -75,9 +75,10 @@ class FaultCounts:
 
 
 class MqttFaults:
-    """A proxy in front of the broker adding jitter and loss to what the broker sends; close() to stop."""
+    """A proxy before the broker adding jitter and loss to what the broker sends; close() to stop."""
 
-    def __init__(self, target_port: int, jitter_ms: float = 0.0, loss: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, target_port: int, jitter_ms: float = 0.0, loss: float = 0.0,
+                 seed: int = 0) -> None:
         if not 0.0 <= loss <= 1.0 or jitter_ms < 0:
             raise ValueError("loss is a probability and jitter_ms is not negative")
         self.target_port = target_port
@@ -117,10 +118,11 @@ class MqttFaults:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             writer.close()
             return
+        upstream_reader, upstream_writer = upstream
         self._writers |= {writer, upstream_writer}
         self.counts.connections += 1
         draws = random.Random(self.seed * 1_000_003 + self.counts.connections)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -387,8 +387,14 @@ class BrokerGate:
         self._writers.clear()
 
 
-def route_through(config: Path, gate: BrokerGate) -> None:
-    """Point an agent's configuration at the gate instead of the broker."""
+class BrokerProxy(Protocol):
+    """A proxy in front of the broker (BrokerGate, tests.mqttfaults.MqttFaults): where to connect."""
+
+    port: int
+
+
+def route_through(config: Path, gate: BrokerProxy) -> None:
+    """Point an agent's configuration at the gate (or another proxy) instead of the broker."""
     settings = config_file.load(config)
     config_file.save(settings.model_copy(update={"broker": settings.broker.model_copy(
         update={"port": gate.port})}), config)

@@ -27,7 +27,7 @@ from loalang_stack.icecast import Icecast
 from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from receiver_agent.audio.simulated import read_recording
+from receiver_agent.audio.simulated import PERIOD_S, read_recording
 from tests.e2e.test_broadcasts import commune
 from tests.testkit import (
     ADMIN_PASSWORD,
@@ -104,26 +104,39 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
     assert loud_after(config_file.load(bystander[1]).data_dir / "card", 0) is None
 
 
+Recording = tuple[float, np.ndarray, list[tuple[int, float]]]
+SEARCH_SAMPLES = 480  # lags are looked for within 10 ms either way
+
+
 def playing_skew_ms(cards: list[Path], window_s: float = 1.0) -> float:
     """How far apart the same audio leaves two cards: cross-correlation of the recordings in wall time."""
     recordings = [wall_clock_audio(card) for card in cards]
     start = max(r[0] for r in recordings) + 1.0
-    segments = [samples_at(r, start, window_s) for r in recordings]
-    padded = np.concatenate([np.zeros(480), segments[1], np.zeros(480)])
-    lag = int(np.argmax(np.correlate(padded, segments[0], "valid"))) - 480
-    return abs(lag) / 48.0
+    return abs(lag_ms(recordings[0], recordings[1], start, window_s))
 
 
-def wall_clock_audio(card: Path) -> tuple[float, np.ndarray, list[tuple[int, float]]]:
+def lag_ms(first: Recording, second: Recording, start: float, window_s: float = 1.0) -> float:
+    """How much later second plays what first plays from wall time start on (ms; negative: earlier)."""
+    segments = [samples_at(r, start, window_s) for r in (first, second)]
+    padded = np.concatenate([np.zeros(SEARCH_SAMPLES), segments[1], np.zeros(SEARCH_SAMPLES)])
+    lag = int(np.argmax(np.correlate(padded, segments[0], "valid"))) - SEARCH_SAMPLES
+    return lag / 48.0
+
+
+def wall_clock_audio(card: Path) -> Recording:
     pcm, times = read_recording(card)
     return times[0][1], np.frombuffer(pcm, dtype="<i2").astype(float), times
 
 
-def samples_at(recording: tuple[float, np.ndarray, list[tuple[int, float]]], start: float,
-               length_s: float) -> np.ndarray:
-    """The samples that left the card from wall time start on, using its time log."""
+def samples_at(recording: Recording, start: float, length_s: float) -> np.ndarray:
+    """The samples that left the card from wall time start on, using its time log.
+
+    Each line of the log is written when the card's thread woke up for that period, a little after
+    the period began; of the 20 periods from start on, the one that woke up earliest tells best.
+    """
     _, samples, times = recording
-    period, at = next((index, wall) for index, wall in times if wall >= start)
+    following = [(index, wall) for index, wall in times if wall >= start][:20]
+    period, at = min(following, key=lambda line: line[1] - (line[0] - following[0][0]) * PERIOD_S)
     first = period * 480 - round((at - start) * 48000)
     return samples[first:first + int(length_s * 48000)]
 

@@ -1,0 +1,527 @@
+"""Live broadcasting at default settings: delay, timing against the latency, skew, overhead and CPU.
+
+Starts the project's own Mosquitto, Redis and controller (LOALANG_LIVE_* left at their defaults)
+and three receiver agents (separate processes with simulated sound cards) in one village, and
+puts a live microphone broadcast on the air for it. A WebSocket client plays the console: it
+sends 48 kHz mono s16le PCM in 20 ms blocks in real time, a -60 dBFS noise floor (a quiet
+microphone) with a 30 ms burst (a chirp from 1 to 3 kHz, whose cross-correlation has one sharp
+peak) every 700 ms. A second client subscribes to the stream's chunk topic with the controller's
+broker account and decodes every chunk, which gives each burst's presentation time. Then, from
+the cards' recordings (time log of every 10 ms period, sample offset inside it):
+
+1. mouth to speaker: a burst's onset on a card minus the capture time of its first sample (the
+   block holding it was sent, minus 20 ms, plus its place in the block);
+2. controller to speaker: the onset minus the burst's presentation time, against the latency;
+3. skew: pairwise cross-correlation of the cards' recordings in wall time, one 0.7 s window per
+   burst;
+4. overhead per chunk and bytes on the wire per receiver-hour from the chunks received (with the
+   agents' own stream_bytes telemetry as a cross-check);
+5. CPU of the controller (streaming minus idle) and of each agent while playing.
+
+    .venv/bin/python benchmarks/live.py --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import opuslib
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from websockets.sync.client import connect as ws_connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controller.settings import Settings
+from loalang_protocol import chunks, topics
+from loalang_protocol.chunks import SIGNATURE_SIZE, AudioChunk
+from loalang_protocol.topics import AreaTopic, StreamTopic
+from loalang_stack import broker, redis
+from loalang_stack.broker import BrokerConfig
+from loalang_stack.ports import free_port
+from loalang_stack.services import ControllerProcess
+from receiver_agent import config as config_file
+from receiver_agent.audio.simulated import THREAD_NAME, read_recording
+from receiver_agent.playout.stream import OPUS_LOOKAHEAD
+from tests.testkit import Fleet, wait_for
+
+PASSWORD = "benchmark-admin-password"
+API = "/api/v1"
+AREA = "thon-a"
+AGENTS = 3
+RATE = 48_000
+PERIOD = 480  # samples in one period of the simulated card (10 ms)
+BLOCK = 960  # 20 ms, what the console sends
+BURST = 1_440  # 30 ms
+BURST_EVERY = 33_600  # 700 ms
+FIRST_BURST = RATE + 317  # a second in, somewhere inside a block
+NOISE_DBFS = -60.0
+ONSET_FRACTION = 0.2  # a burst starts at its first sample above this share of its peak
+MIN_PEAK = 3_000  # a stretch whose peak is lower holds no burst (the bursts peak at 16,383)
+SEARCH_S = 0.25  # a burst is looked for this far either side of where it is expected
+MAX_LAG = 480  # skew is looked for within ±10 ms
+SETTLED_S = 3.0  # bursts sent earlier may go out before the agents have joined the stream
+WARM_UP_S = 5.0  # CPU while streaming is measured from this far into the stream to its end
+IDLE_S = 10.0
+TELEMETRY_S = 10.0
+TCP_IP_BYTES = 52  # IPv4 (20) and TCP (20, plus 12 of timestamps) headers, one packet per chunk
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DEFAULTS = {name: Settings.model_fields[name].default
+            for name in ("live_latency_ms", "live_chunk_ms", "live_bitrate", "live_lease_s")}
+
+
+# --- the console's microphone ----------------------------------------------------------------
+
+
+def microphone_signal(seconds: float) -> tuple[np.ndarray, list[int]]:
+    """PCM for the console to send, and the index of each burst's first sample."""
+    blocks = int(seconds * RATE) // BLOCK
+    noise = np.random.default_rng(7).normal(0.0, 10 ** (NOISE_DBFS / 20), blocks * BLOCK)
+    t = np.arange(BURST) / RATE
+    sweep = 2000 / (BURST / RATE)  # Hz per second
+    chirp = 0.5 * np.sin(2 * np.pi * (1000 * t + sweep / 2 * t * t))
+    starts = list(range(FIRST_BURST, len(noise) - BURST, BURST_EVERY))
+    for start in starts:
+        noise[start:start + BURST] = chirp
+    return (noise * 32767).astype("<i2"), starts
+
+
+def speak(url: str, token: str, pcm: np.ndarray, after_block: Callable[[int], None]
+          ) -> tuple[list[float], dict[str, Any]]:
+    """Send the PCM in 20 ms blocks in real time; returns when each block went and the on-air message."""
+    sent: list[float] = []
+    with ws_connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        started = time.monotonic()
+        for index, block in enumerate(pcm.reshape(-1, BLOCK)):
+            pause = started + (index + 1) * BLOCK / RATE - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            sent.append(time.time())
+            socket.send(block.tobytes())
+            after_block(index)
+        on_air: dict[str, Any] = json.loads(socket.recv(timeout=5))
+    return sent, on_air
+
+
+def capture_times(sent: list[float], starts: list[int]) -> list[float]:
+    """When each burst's first sample was captured (a block is captured in the 20 ms before it goes)."""
+    return [sent[start // BLOCK] - BLOCK / RATE + (start % BLOCK) / RATE for start in starts]
+
+
+# --- the broker side ---------------------------------------------------------------------------
+
+
+class Listener:
+    """Subscribes with the controller's broker account and keeps every message with its arrival time."""
+
+    def __init__(self, port: int, password: str, subscriptions: list[str]) -> None:
+        self.messages: list[tuple[float, str, bytes, bool]] = []
+        self._subscribed = threading.Event()
+        self._refused: list[Any] = []
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-live-{os.getpid()}")
+        self._client.username_pw_set(broker.CONTROLLER_USERNAME, password)
+        self._client.on_connect = lambda client, *_: client.subscribe([(s, 0) for s in subscriptions])
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+        if not self._subscribed.wait(10) or self._refused:
+            raise RuntimeError(f"the listener's subscriptions were not granted: {self._refused}")
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: list[Any],
+                      *_: Any) -> None:
+        self._refused += [code for code in codes if code.is_failure]
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.messages.append((time.time(), message.topic, bytes(message.payload), bool(message.retain)))
+
+    def received(self, topic: str) -> list[tuple[float, bytes]]:
+        """Arrival time and payload of every message on topic that was not a retained one."""
+        return [(at, payload) for at, name, payload, retained in list(self.messages)
+                if name == topic and not retained]
+
+    def close(self) -> None:
+        """Disconnect."""
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+@dataclass
+class DecodedStream:
+    """The stream as a receiver decodes it: samples and the presentation time of each (s)."""
+
+    samples: np.ndarray
+    pts_s: np.ndarray
+
+    def burst_pts(self, expected: float) -> float | None:
+        """Presentation time of the burst expected near this time."""
+        window = np.nonzero((self.pts_s >= expected - SEARCH_S) & (self.pts_s < expected + SEARCH_S))[0]
+        if not window.size:
+            return None
+        found = onset(self.samples[window[0]:window[-1] + 1])
+        return None if found is None else float(self.pts_s[window[0] + found])
+
+
+def decode_stream(stream: list[AudioChunk]) -> DecodedStream:
+    """Decode the chunks in order with one decoder, as an agent does (the encoder's delay taken off)."""
+    decoder = opuslib.Decoder(RATE, 1)
+    samples, pts = [], []
+    for chunk in stream:
+        pcm = np.frombuffer(b"".join(decoder.decode(frame, BLOCK) for frame in chunk.frames), "<i2")
+        samples.append(pcm.astype(float))
+        pts.append(chunk.pts_us / 1e6 + (np.arange(len(pcm)) - OPUS_LOOKAHEAD) / RATE)
+    return DecodedStream(np.concatenate(samples), np.concatenate(pts))
+
+
+def onset(samples: np.ndarray) -> int | None:
+    """Index of the first sample of the burst in a stretch of audio (None when none is in it)."""
+    magnitude = np.abs(samples)
+    if not magnitude.size or magnitude.max() < MIN_PEAK:
+        return None
+    return int(np.argmax(magnitude > ONSET_FRACTION * magnitude.max()))
+
+
+# --- the cards ---------------------------------------------------------------------------------
+
+
+class CardRecording:
+    """What a simulated card played, with the wall time of every sample from its time log."""
+
+    def __init__(self, card: Path) -> None:
+        pcm, times = read_recording(card)
+        self.samples = np.frombuffer(pcm, dtype="<i2").astype(float)
+        self.walls = np.array([wall for _, wall in sorted(times)])
+
+    def index_at(self, wall: float) -> int | None:
+        """The sample that left the card at this wall time (None outside the recording)."""
+        period = int(np.searchsorted(self.walls, wall))
+        if period == 0 or period >= len(self.walls):
+            return None
+        behind = round((self.walls[period] - wall) * RATE)
+        if behind > 2 * PERIOD:
+            return period * PERIOD  # the card was idle at that time
+        return int(period * PERIOD - behind)
+
+    def wall_at(self, index: int) -> float:
+        """When a sample left the card."""
+        return float(self.walls[index // PERIOD]) + (index % PERIOD) / RATE
+
+    def stretch(self, wall: float, seconds: float) -> tuple[int, np.ndarray] | None:
+        """The samples played from wall time on, and the index of the first (None when not all were)."""
+        first = self.index_at(wall)
+        length = round(seconds * RATE)
+        if first is None or first + length > len(self.samples):
+            return None
+        return first, self.samples[first:first + length]
+
+    def burst_onset(self, expected: float) -> float | None:
+        """Wall time at which the burst expected near this time started on the card."""
+        found = self.stretch(expected - SEARCH_S, 2 * SEARCH_S)
+        if found is None or (start := onset(found[1])) is None:
+            return None
+        return self.wall_at(found[0] + start)
+
+
+def lag_ms(first: np.ndarray, second: np.ndarray) -> float:
+    """How much later the second stretch plays the same audio as the first (cross-correlation), in ms."""
+    padded = np.concatenate([np.zeros(MAX_LAG), second, np.zeros(MAX_LAG)])
+    correlation = np.correlate(padded, first, "valid")
+    peak = int(np.argmax(correlation))
+    shift = 0.0
+    if 0 < peak < len(correlation) - 1:
+        before, at, after = correlation[peak - 1:peak + 2]
+        curvature = before - 2 * at + after
+        shift = 0.5 * (before - after) / curvature if curvature else 0.0
+    return float((peak - MAX_LAG + shift) / RATE * 1000)
+
+
+def skews_ms(cards: list[CardRecording], heard_at: list[float]) -> list[float]:
+    """Pairwise skew of the cards, in one window of a burst's period around each burst."""
+    window_s = BURST_EVERY / RATE
+    skews = []
+    for wall, (a, b) in itertools.product(heard_at, itertools.combinations(cards, 2)):
+        begin = wall - window_s / 2
+        first, second = a.stretch(begin, window_s), b.stretch(begin, window_s)
+        if first is not None and second is not None:
+            skews.append(abs(lag_ms(first[1], second[1])))
+    return skews
+
+
+# --- CPU -----------------------------------------------------------------------------------------
+
+
+def _stat_cpu(stat: Path) -> tuple[str, float]:
+    """A process's or thread's name and its user + system CPU seconds."""
+    text = stat.read_text()
+    fields = text.rsplit(")", 1)[1].split()
+    return text[text.index("(") + 1:text.rindex(")")], (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process and its children: all but the simulated card's thread; that thread."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    total = card = 0.0
+    for each in [pid, *map(int, children)]:
+        try:
+            total += _stat_cpu(Path(f"/proc/{each}/stat"))[1]  # counts threads that have ended too
+            threads = [_stat_cpu(task / "stat") for task in Path(f"/proc/{each}/task").iterdir()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        card += sum(seconds for name, seconds in threads if name == THREAD_NAME.decode())
+    return total - card, card
+
+
+class CpuWindow:
+    """CPU of some processes between two moments, in percent of one core."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self._start: tuple[float, list[tuple[float, float]]] | None = None
+        self.percent: list[tuple[float, float]] = []
+
+    def begin(self) -> None:
+        """Start the window."""
+        self._start = time.monotonic(), [cpu_seconds(pid) for pid in self.pids]
+
+    def end(self) -> None:
+        """End the window: percent holds (work, card thread) per process."""
+        assert self._start is not None
+        began, before = self._start
+        elapsed = time.monotonic() - began
+        after = [cpu_seconds(pid) for pid in self.pids]
+        self.percent = [(100 * (b[0] - a[0]) / elapsed, 100 * (b[1] - a[1]) / elapsed)
+                        for a, b in zip(before, after, strict=True)]
+
+
+# --- the figures ---------------------------------------------------------------------------------
+
+
+def spread(values: list[float], digits: int = 2) -> dict[str, float]:
+    """p50, p95 and max."""
+    return {"p50": round(float(np.percentile(values, 50)), digits),
+            "p95": round(float(np.percentile(values, 95)), digits), "max": round(max(values), digits)}
+
+
+def wire_bytes(payload: int, topic: str) -> int:
+    """One QoS 0 PUBLISH on the wire: fixed header, remaining length, topic, payload, TCP/IP headers."""
+    remaining = 2 + len(topic.encode()) + payload
+    length_bytes = 1 + (remaining >= 128) + (remaining >= 16_384) + (remaining >= 2_097_152)
+    return 1 + length_bytes + remaining + TCP_IP_BYTES
+
+
+def chunk_figures(received: list[tuple[float, bytes]], topic: str) -> dict[str, Any]:
+    """Sizes, overhead, bytes per receiver-hour and publication delay of the chunks received."""
+    decoded = [(at, chunks.decode(payload), len(payload)) for at, payload in received]
+    opus = [sum(len(frame) for frame in chunk.frames) for _, chunk, _ in decoded]
+    sizes = [size for _, _, size in decoded]
+    audio_s = sum(chunk.duration_us for _, chunk, _ in decoded) / 1e6
+    seqs = sorted(chunk.seq for _, chunk, _ in decoded)
+    after_end = [(at - (chunk.pts_us + chunk.duration_us) / 1e6) * 1000 for at, chunk, _ in decoded]
+    overhead = float(np.mean(sizes) - np.mean(opus))
+    return {
+        "chunks": len(decoded), "chunks_missing": seqs[-1] - seqs[0] + 1 - len(seqs),
+        "frames_per_chunk": round(float(np.mean([len(c.frames) for _, c, _ in decoded])), 2),
+        "opus_bytes_per_chunk": round(float(np.mean(opus)), 1),
+        "overhead_bytes_per_chunk": round(overhead, 1),
+        "overhead_signature_bytes": SIGNATURE_SIZE,
+        "overhead_percent_of_opus": round(100 * overhead / float(np.mean(opus)), 1),
+        "payload_mb_per_receiver_hour": round(sum(sizes) / audio_s * 3600 / 1e6, 2),
+        "wire_mb_per_receiver_hour": round(
+            sum(wire_bytes(size, topic) for size in sizes) / audio_s * 3600 / 1e6, 2),
+        "arrival_ms_after_chunk_end_pts": spread(after_end),
+    }
+
+
+def renewal_figures(received: list[tuple[float, bytes]], topic: str) -> dict[str, Any]:
+    """The area's desired-state publications while on the air (lease renewals), per receiver-hour."""
+    if not received:
+        return {"publications": 0}
+    mean = float(np.mean([wire_bytes(len(payload), topic) for _, payload in received]))
+    per_hour = 3600 / (DEFAULTS["live_lease_s"] / 3)
+    return {"publications": len(received), "wire_bytes_each": round(mean),
+            "wire_mb_per_receiver_hour": round(mean * per_hour / 1e6, 2)}
+
+
+def timing_figures(stream: DecodedStream, cards: list[CardRecording], captured: list[float],
+                   latency_s: float) -> dict[str, Any]:
+    """Mouth to speaker, controller to speaker against the latency, and skew, over the bursts given."""
+    mouth, errors, late, pts_delay, heard_at, missed = [], [], [], [], [], 0
+    for capture in captured:
+        pts = stream.burst_pts(capture)
+        heard = [h for card in cards if pts is not None and (h := card.burst_onset(capture + latency_s))]
+        missed += len(cards) - len(heard)
+        if pts is None or not heard:
+            continue
+        pts_delay.append((pts - capture) * 1000)
+        mouth += [(h - capture) * 1000 for h in heard]
+        late += [(h - pts - latency_s) * 1000 for h in heard]
+        errors += [abs(h - pts - latency_s) * 1000 for h in heard]
+        heard_at.append(float(np.mean(heard)))
+    return {
+        "bursts_sent": len(captured), "onsets_measured": len(mouth), "onsets_missed": missed,
+        "mouth_to_speaker_ms": spread(mouth), "presentation_after_capture_ms": spread(pts_delay),
+        "controller_to_speaker_error_ms": spread(errors),
+        "controller_to_speaker_late_mean_ms": round(float(np.mean(late)), 3),
+        "skew_ms": spread(skews_ms(cards, heard_at), 3),
+    }
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def start_agents(fleet: Fleet) -> list[tuple[str, Path, int]]:
+    """Three agents in the village, online: device id, card folder and process id of each."""
+    agents = []
+    for _ in range(AGENTS):
+        device_id, config = fleet.enrolled_agent(area=AREA, telemetry_s=TELEMETRY_S)
+        server = fleet.start(config)
+        agents.append((device_id, config_file.load(config).data_dir / "card",
+                       server.process.pid if server.process else 0))
+    for device_id, _, _ in agents:
+        wait_for(lambda d=device_id: fleet.online(d), 20.0, what=f"{device_id} online")
+    return agents
+
+
+def stream_telemetry(fleet: Fleet, device_id: str, after: float) -> dict[str, float]:
+    """The agent's stream counters from a telemetry message sent after the wall time given."""
+    def fresh() -> dict[str, Any] | None:
+        telemetry = fleet.device(device_id).get("telemetry") or {}
+        return telemetry if telemetry.get("ts", 0) / 1000 > after else None
+
+    telemetry = wait_for(fresh, TELEMETRY_S + 10, interval=0.5, what=f"telemetry of {device_id}")
+    received, count = int(telemetry["stream_bytes"]), int(telemetry["stream_chunks"])
+    audio_s = count * DEFAULTS["live_chunk_ms"] / 1000
+    return {"stream_bytes": received, "stream_chunks": count,
+            "bytes_per_chunk": round(received / count, 1),
+            "payload_mb_per_hour": round(received / audio_s * 3600 / 1e6, 2)}
+
+
+def broadcast_live(fleet: Fleet, controller: ControllerProcess, listener_for: Callable[[str], Listener],
+                   seconds: float, cpu: CpuWindow) -> dict[str, Any]:
+    """Put the microphone on the air for the village; returns what the run needs for its figures."""
+    created = fleet.http.post(f"{API}/broadcasts", json={
+        "level": "live", "live": {"kind": "microphone"}, "area_ids": [AREA], "title": "Benchmark",
+        "confirm_password": PASSWORD})
+    created.raise_for_status()
+    broadcast_id = created.json()["id"]
+    listener = listener_for(broadcast_id)
+    pcm, starts = microphone_signal(seconds)
+    last_block = len(pcm) // BLOCK - 1
+
+    def measure_cpu(index: int) -> None:
+        if index == round(WARM_UP_S * RATE / BLOCK):
+            cpu.begin()
+        elif index == last_block:
+            cpu.end()
+
+    token = fleet.http.headers["Authorization"].split()[1]
+    url = controller.url.replace("http://", "ws://") + f"{API}/broadcasts/{broadcast_id}/microphone"
+    sent, on_air = speak(url, token, pcm, measure_cpu)
+    time.sleep(on_air["latency_ms"] / 1000 + 1.0)  # the last audio leaves the cards
+    listener.close()
+    return {"id": broadcast_id, "listener": listener, "captured": capture_times(sent, starts),
+            "first_sent": sent[0], "last_sent": sent[-1], "ended": time.time(),
+            "latency_s": on_air["latency_ms"] / 1000}
+
+
+def run(fleet: Fleet, controller: ControllerProcess, port: int, password: str, seconds: float
+        ) -> dict[str, Any]:
+    """Everything measured on a running stack."""
+    fleet.ensure_areas()
+    agents = start_agents(fleet)
+    process = controller.server.process if controller.server else None
+    pids = [process.pid if process else 0, *(pid for _, _, pid in agents)]
+    time.sleep(3)  # the agents' first clock exchanges
+    idle = CpuWindow(pids)
+    idle.begin()
+    time.sleep(IDLE_S)
+    idle.end()
+    streaming = CpuWindow(pids)
+
+    def listener_for(broadcast_id: str) -> Listener:
+        return Listener(port, password, [topics.stream(broadcast_id, StreamTopic.CHUNK),
+                                         topics.area(AREA, AreaTopic.DESIRED)])
+
+    live = broadcast_live(fleet, controller, listener_for, seconds, streaming)
+    result: dict[str, Any] = {"settings": DEFAULTS, "seconds": seconds, "agents": AGENTS}
+    result |= figures(live, [card for _, card, _ in agents])
+    result["agent_telemetry"] = [stream_telemetry(fleet, device_id, live["ended"])
+                                 for device_id, _, _ in agents]
+    result["cpu_percent_of_one_core"] = cpu_figures(idle, streaming)
+    return result
+
+
+def figures(live: dict[str, Any], card_folders: list[Path]) -> dict[str, Any]:
+    """Timing from the chunks and the cards' recordings; sizes of the chunks and lease renewals."""
+    chunk_topic = topics.stream(live["id"], StreamTopic.CHUNK)
+    received = live["listener"].received(chunk_topic)
+    stream = decode_stream(sorted((chunks.decode(p) for _, p in received), key=lambda c: c.seq))
+    settled = [c for c in live["captured"] if c >= live["first_sent"] + SETTLED_S]
+    result = timing_figures(stream, [CardRecording(card) for card in card_folders], settled,
+                            live["latency_s"])
+    result["chunk"] = chunk_figures(received, chunk_topic)
+    area_topic = topics.area(AREA, AreaTopic.DESIRED)
+    on_air = [(at, p) for at, p in live["listener"].received(area_topic)
+              if live["first_sent"] + 1 < at < live["last_sent"]]
+    result["lease_renewals"] = renewal_figures(on_air, area_topic)
+    return result
+
+
+def cpu_figures(idle: CpuWindow, streaming: CpuWindow) -> dict[str, Any]:
+    """Controller idle, streaming and the difference; each agent idle and playing, card thread apart."""
+    return {
+        "controller_idle": round(idle.percent[0][0], 2),
+        "controller_streaming": round(streaming.percent[0][0], 2),
+        "controller_live_minus_idle": round(streaming.percent[0][0] - idle.percent[0][0], 2),
+        "agents_idle": [round(work, 2) for work, _ in idle.percent[1:]],
+        "agents_playing": [round(work, 2) for work, _ in streaming.percent[1:]],
+        "card_threads_playing": [round(card, 2) for _, card in streaming.percent[1:]],
+    }
+
+
+def main() -> None:
+    """Run the measurements and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long the microphone speaks")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="loalang-live-"))
+    config = BrokerConfig(root / "broker", free_port())
+    mqtt_server, password = broker.start(config)
+    redis_port = free_port()
+    redis_server = redis.start(root / "redis", redis_port)
+    controller = ControllerProcess(root / "controller", free_port(), {
+        "LOALANG_ENVIRONMENT": "test", "LOALANG_ADMIN_PASSWORD": PASSWORD,
+        "LOALANG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOALANG_MQTT_PORT": str(config.port),
+        "LOALANG_MQTT_PASSWORD_FILE": str(config.password_file), "LOALANG_LOG_LEVEL": "WARNING",
+    })
+    controller.start()
+    fleet = Fleet(controller, root / "agents", password=PASSWORD)
+    try:
+        result = run(fleet, controller, config.port, password, args.seconds)
+    finally:
+        fleet.close()
+        controller.stop()
+        redis_server.stop()
+        mqtt_server.stop()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    result["machine"] = f"{machine}, Python {platform.python_version()}"
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
