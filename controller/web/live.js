@@ -111,9 +111,10 @@ async function speak(areaIds, password) {
 
 function send(socket, context, block) {
   if (socket.readyState !== WebSocket.OPEN) return;
-  const stamp = context.getOutputTimestamp();
-  const wallMs = performance.timeOrigin + stamp.performanceTime
-    + (block.frame / context.sampleRate - stamp.contextTime) * 1000;
+  // The block's first sample went through the audio graph (context.currentTime - frame/rate) s ago:
+  // its capture time, less the sound card's own input buffering, which the page cannot see.
+  const wallMs = performance.timeOrigin + performance.now()
+    - (context.currentTime - block.frame / context.sampleRate) * 1000;
   if (window.loalangCaptured.length < 30000) {
     window.loalangCaptured.push({ wallMs, pcm: Array.from(new Int16Array(block.pcm)) });
   }

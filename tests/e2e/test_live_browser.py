@@ -97,7 +97,7 @@ def test_a_browser_microphone_is_heard_on_three_agents(fleet: Fleet, controller:
     page.check(f"input[name=area][value={villages[0]}]")
     page.fill("#confirm", ADMIN_PASSWORD)
     page.click("#talk")
-    page.wait_for_function("document.getElementById('status').textContent === 'Đang phát'", timeout=15_000)
+    page.locator("#status", has_text="Đang phát").wait_for(timeout=15_000)  # on the air
     cards = [config_file.load(config).data_dir / "card" for _, config in agents]
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 20.0, what="speech on the card")
