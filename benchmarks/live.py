@@ -13,7 +13,8 @@ the cards' recordings (time log of every 10 ms period, sample offset inside it):
    block holding it was sent, minus 20 ms, plus its place in the block);
 2. controller to speaker: the onset minus the burst's presentation time, against the latency;
 3. skew: pairwise cross-correlation of the cards' recordings in wall time, one 0.7 s window per
-   burst;
+   burst (1 to 3 again in steady_card_clock, with each period at its due time instead of the time
+   its card's thread logged; and unplayed_at_end_ms, the audio the cards never played at the end);
 4. overhead per chunk and bytes on the wire per receiver-hour from the chunks received (with the
    agents' own stream_bytes telemetry as a cross-check);
 5. CPU of the controller (streaming minus idle) and of each agent while playing.
@@ -74,6 +75,7 @@ ONSET_FRACTION = 0.2  # a burst starts at its first sample above this share of i
 MIN_PEAK = 3_000  # a stretch whose peak is lower holds no burst (the bursts peak at 16,383)
 SEARCH_S = 0.25  # a burst is looked for this far either side of where it is expected
 MAX_LAG = 480  # skew is looked for within ±10 ms
+RESTART_S = 0.05  # a longer step in a card's time log: its clock stopped (idle) and started again
 SETTLED_S = 3.0  # bursts sent earlier may go out before the agents have joined the stream
 WARM_UP_S = 5.0  # CPU while streaming is measured from this far into the stream to its end
 IDLE_S = 10.0
@@ -199,13 +201,29 @@ def onset(samples: np.ndarray) -> int | None:
 # --- the cards ---------------------------------------------------------------------------------
 
 
+def steady(walls: np.ndarray) -> np.ndarray:
+    """A card's time log as its own clock keeps it: each period at its due time (none wakes up early)."""
+    due = walls.copy()
+    for run in np.split(np.arange(len(walls)), np.nonzero(np.diff(walls) > RESTART_S)[0] + 1):
+        if run.size:
+            since_start = (run - run[0]) * PERIOD / RATE
+            due[run] = (walls[run] - since_start).min() + since_start
+    return due
+
+
 class CardRecording:
     """What a simulated card played, with the wall time of every sample from its time log."""
 
-    def __init__(self, card: Path) -> None:
+    def __init__(self, card: Path, steady_clock: bool = False) -> None:
         pcm, times = read_recording(card)
         self.samples = np.frombuffer(pcm, dtype="<i2").astype(float)
         self.walls = np.array([wall for _, wall in sorted(times)])
+        if steady_clock:
+            self.walls = steady(self.walls)
+
+    def end(self) -> float:
+        """When the card stopped playing."""
+        return float(self.walls[-1]) + PERIOD / RATE
 
     def index_at(self, wall: float) -> int | None:
         """The sample that left the card at this wall time (None outside the recording)."""
@@ -472,8 +490,12 @@ def figures(live: dict[str, Any], card_folders: list[Path]) -> dict[str, Any]:
     received = live["listener"].received(chunk_topic)
     stream = decode_stream(sorted((chunks.decode(p) for _, p in received), key=lambda c: c.seq))
     settled = [c for c in live["captured"] if c >= live["first_sent"] + SETTLED_S]
-    result = timing_figures(stream, [CardRecording(card) for card in card_folders], settled,
-                            live["latency_s"])
+    cards = [CardRecording(card) for card in card_folders]
+    result = timing_figures(stream, cards, settled, live["latency_s"])
+    steady_cards = [CardRecording(card, steady_clock=True) for card in card_folders]
+    result["steady_card_clock"] = timing_figures(stream, steady_cards, settled, live["latency_s"])
+    due_end = float(stream.pts_s[-1]) + 1 / RATE + live["latency_s"]
+    result["unplayed_at_end_ms"] = [round((due_end - card.end()) * 1000, 1) for card in cards]
     result["chunk"] = chunk_figures(received, chunk_topic)
     area_topic = topics.area(AREA, AreaTopic.DESIRED)
     on_air = [(at, p) for at, p in live["listener"].received(area_topic)

@@ -295,18 +295,21 @@ class SinkClock:
 
     A sink counts the period it is playing as a whole, so one reading of its delay can be late by
     up to a period; the earliest of the recent readings is the closest. After an underrun (delay
-    0) the older readings no longer hold.
+    0) the older readings no longer hold, and the idle reading itself holds only until the sink
+    plays again: it was taken before the next write, so it would make that write sound early.
     """
 
     def __init__(self, window_ms: float = DELAY_WINDOW_MS) -> None:
         self.window_ms = window_ms
         self.written = 0  # samples written since the start
         self._readings: deque[tuple[float, float]] = deque()  # (taken at, when sample 0 sounds)
+        self._idle = False  # the readings are a single one taken while the sink was empty
 
     def observe(self, now_ms: float, delay_samples: int) -> None:
         """Note the sink's delay as read at now_ms."""
-        if delay_samples == 0:
+        if delay_samples == 0 or self._idle:
             self._readings.clear()
+        self._idle = delay_samples == 0
         self._readings.append((now_ms, now_ms + (delay_samples - self.written) / SAMPLES_PER_MS))
         while self._readings[0][0] < now_ms - self.window_ms:
             self._readings.popleft()

@@ -144,6 +144,7 @@ def samples_at(recording: Recording, start: float, length_s: float) -> np.ndarra
 def loud_after(card: Path, after: float) -> float | None:
     """When the card first played something loud after the wall time given (None: never)."""
     pcm, times = read_recording(card)
+    pcm = pcm[: len(pcm) - len(pcm) % 960]  # the card may be half-way through writing a period
     samples = np.frombuffer(pcm, dtype="<i2").astype(float).reshape(-1, 480)
     for index, wall in times:
         if wall > after and index < len(samples) and np.sqrt(np.mean(samples[index] ** 2)) > 300:
