@@ -6,10 +6,11 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ..context import Services
-from ..db.models import Broadcast
+from ..db.models import Broadcast, Occurrence
 from . import delivery
 
 log = logging.getLogger(__name__)
@@ -23,15 +24,27 @@ async def finish_reports(services: Services) -> None:
         open_ones = session.scalars(select(Broadcast).where(Broadcast.status.in_(("on_air", "stopped")),
                                                             Broadcast.start_ms.is_not(None)))
         for broadcast in open_ones:
-            if broadcast.report:
+            if broadcast.report or _live_and_leased(session, broadcast, now):
                 continue
             states = await delivery.snapshot(services.redis, broadcast.id)
             summary = delivery.summary(states)
             ends = (broadcast.start_ms or now) + broadcast.duration_ms + broadcast.max_lateness_ms + GRACE_MS
-            if summary["finished"] or now > ends:
+            if summary["finished"] or now > ends or broadcast.live_kind:
                 broadcast.report = {**summary, "devices": states, "at_ms": now}
                 if broadcast.status == "on_air":
                     broadcast.status = "done"
+
+
+def _live_and_leased(session: Session, broadcast: Broadcast, now: int) -> bool:
+    """A live broadcast on the air whose lease still holds: its session decides when it is over.
+
+    Once the lease has run out (its controller is gone), it is over like any other.
+    """
+    if broadcast.live_kind is None or broadcast.status != "on_air":
+        return False
+    lease = session.scalar(select(func.max(Occurrence.valid_until_ms))
+                           .where(Occurrence.broadcast_id == broadcast.id))
+    return lease is not None and now < lease + GRACE_MS
 
 
 async def reporter(services: Services, interval_s: float = 2.0) -> None:

@@ -79,6 +79,15 @@ class Chunker:
             del self._pending[:chunk_bytes]
         return chunks
 
+    def flush(self) -> list[AudioChunk]:
+        """The audio still pending when the source ends, as a last chunk padded to whole frames."""
+        if not self._pending or self._anchor_us is None:
+            return []
+        self._pending += bytes(-len(self._pending) % FRAME_BYTES)
+        last = self._cut(bytes(self._pending))
+        self._pending.clear()
+        return [last]
+
     def _check_anchor(self, captured_us: int) -> None:
         """Re-anchor when the counted time strays too far from the arrivals."""
         assert self._anchor_us is not None

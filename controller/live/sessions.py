@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 LIVE_SPAN_MS = 12 * 3600 * 1000  # the longest a live session can last
 PUBLISH_LEAD_MS = 1000  # audio that came early (a relay's burst) waits until this close to its time
 STOP_POLL_S = 1.0
+PLAY_OUT_MARGIN_MS = 300  # a source that ends stays on the air this long after its last sample is heard
 
 
 class SourceSilent(Exception):
@@ -54,6 +55,7 @@ class SessionStats:
     chunks: int = 0
     bytes: int = 0
     late_dropped: int = 0
+    last_end_us: int = 0  # presentation time just after the last sample sent
 
 
 def now_us() -> int:
@@ -104,6 +106,7 @@ class LiveSession:
                 try:
                     block = await asyncio.wait_for(anext(iterator), silence_s)
                 except StopAsyncIteration:
+                    await self._play_out()
                     return "source_ended"
                 except TimeoutError:
                     return "source_silent"
@@ -115,6 +118,14 @@ class LiveSession:
         except ToolFailed as exc:
             log.warning("live %s: the source failed: %s", self.broadcast_id, exc)
             return "source_failed"
+
+    async def _play_out(self) -> None:
+        """Send what is left and stay on the air until the receivers have played it."""
+        for chunk in self.chunker.flush():
+            await self._publish(chunk)
+        if self.stats.last_end_us:
+            heard_at_ms = self.stats.last_end_us / 1000 + self.latency_ms + PLAY_OUT_MARGIN_MS
+            await asyncio.sleep(max(0.0, heard_at_ms - time.time() * 1000) / 1000)
 
     async def _publish(self, chunk: AudioChunk) -> None:
         due_ms = chunk.pts_us / 1000
@@ -128,6 +139,7 @@ class LiveSession:
         await self.services.link.publish(self.topic, payload, qos=0)
         self.stats.chunks += 1
         self.stats.bytes += len(payload)
+        self.stats.last_end_us = chunk.pts_us + chunk.duration_us
 
     def _source(self) -> dict[str, object]:
         return {"type": "stream", "stream": self.broadcast_id, "keys": [self.key.public_text],

@@ -79,3 +79,13 @@ def test_a_slow_clock_drifts_until_the_lag_limit_then_re_anchors_once() -> None:
 def test_chunk_lengths_must_be_whole_frames() -> None:
     with pytest.raises(ValueError, match="multiple of 20 ms"):
         Chunker(ChunkerSettings(chunk_ms=210))
+
+
+def test_the_audio_left_when_the_source_ends_is_a_last_chunk_of_whole_frames() -> None:
+    chunker = Chunker(ChunkerSettings(chunk_ms=200))
+    chunks = chunker.feed(tone(250), T0_US + 250_000)
+    assert len(chunks) == 1
+    last = chunker.flush()
+    assert len(last) == 1 and last[0].seq == 1 and last[0].pts_us == T0_US + 200_000
+    assert last[0].duration_us == 60_000 and len(last[0].frames) == 3, "50 ms padded to three 20 ms frames"
+    assert chunker.flush() == [], "nothing twice"
