@@ -418,3 +418,22 @@ def publish_as_controller(stack: Stack, controller: ControllerProcess, topic: st
     counter = Counter(int(store.get("loa:sig:epoch")), int(store.incr("loa:sig:seq")))  # type: ignore[arg-type]
     payload = envelope.seal(topic, body, KeyPair.load(keys / "signing.key"), counter, 3600, certificate)
     mqtt_publish(stack, topic, payload, retain=retain)
+
+
+def learned_offset_ms(config: Path) -> float | None:
+    """The offset to the controller's clock the agent took from the clock exchange (its health file)."""
+    from receiver_agent import health
+
+    facts = health.read(config_file.load(config).data_dir, 30.0) or {}
+    offset = facts.get("clock_offset_us")
+    return None if offset is None else offset / 1000
+
+
+def wait_for_settled_clocks(configs: list[Path], timeout: float = 30.0) -> None:
+    """Wait until agents whose clock is right have an estimate of the controller's within 3 ms of it.
+
+    Right after an agent starts on a busy machine its first clock exchanges may be slow, and the
+    estimate a few to tens of milliseconds off until faster ones come (live sync tests need it).
+    """
+    for config in configs:
+        wait_for(lambda c=config: abs(learned_offset_ms(c) or 1e9) < 3, timeout, what="a settled clock")

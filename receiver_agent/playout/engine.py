@@ -315,20 +315,24 @@ class Engine:
         return True
 
     async def _end_streams_gone(self, now: int) -> None:
-        """A live stream withdrawn or out of lease is over: stop it and record it completed."""
+        """A live stream withdrawn is over (recorded completed); one whose lease ran out only pauses.
+
+        A lease runs out when the controller could not renew it in time (the network was gone for
+        longer than the lease): once it is renewed the stream plays again.
+        """
         for item_id in list(self._streams_started):
             occurrence = self.schedule.occurrence(item_id)
             lease_ms = occurrence.valid_until_ms if occurrence is not None else None
-            over = occurrence is None or (lease_ms is not None and now >= lease_ms)
-            if not over:
+            playing = self.current is not None and self.current.item.id == item_id
+            if occurrence is not None and (lease_ms is None or now < lease_ms):
                 continue
-            if self.current is not None and self.current.item.id == item_id:
+            if playing:
                 await self.stop_current()
                 self.amplifier.release()
-            self.interrupted.pop(item_id, None)
-            self._streams_started.discard(item_id)
-            self.schedule.mark_done(item_id)
-            await self.record("completed", {"occurrence": item_id})
+            if occurrence is None:
+                self.interrupted.pop(item_id, None)
+                self._streams_started.discard(item_id)
+                await self.record("completed", {"occurrence": item_id})
 
     def _position_ms(self, current: Current) -> int:
         if current.decoder is None:

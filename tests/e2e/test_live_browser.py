@@ -19,8 +19,7 @@ from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.e2e.test_broadcasts import commune
 from tests.e2e.test_live import loud_after, samples_at, wall_clock_audio
-from tests.e2e.test_live_sync import learned_offset_ms
-from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for, wait_for_settled_clocks
 
 SENTENCE = "Xin chào bà con. Đây là bản tin thử nghiệm của xã, phát trực tiếp từ văn phòng."
 CHROMIUM = "/usr/bin/chromium"
@@ -90,8 +89,7 @@ def test_a_browser_microphone_is_heard_on_three_agents(fleet: Fleet, controller:
     for device_id, config in agents:
         fleet.start(config)
         wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
-    for _, config in agents:  # this machine's clock is right: a settled estimate is within a few ms of it
-        wait_for(lambda c=config: abs(learned_offset_ms(c) or 1e9) < 3, 30.0, what="a settled clock")
+    wait_for_settled_clocks([config for _, config in agents])
 
     page.goto(f"{controller.url}/console/live.html")
     page.fill("input[name=username]", "admin")

@@ -20,7 +20,6 @@ import pytest
 
 from loalang_stack.icecast import Icecast
 from receiver_agent import config as config_file
-from receiver_agent import health
 from tests.e2e.test_broadcasts import commune
 from tests.e2e.test_live import (
     API,
@@ -31,7 +30,7 @@ from tests.e2e.test_live import (
     wall_clock_audio,
 )
 from tests.mqttfaults import MqttFaults
-from tests.testkit import Fleet, Stack, route_through, wait_for
+from tests.testkit import Fleet, Stack, learned_offset_ms, route_through, wait_for
 
 CLOCK_ERRORS_S = (-0.4, 0.0, 0.7)
 JITTER_MS = 40.0
@@ -57,13 +56,6 @@ def start_behind(fleet: Fleet, area: str, proxy: MqttFaults, clock_error_s: floa
     route_through(config, proxy)
     fleet.start(config, env={"LOALANG_SIMULATED_CLOCK_ERROR_S": str(clock_error_s)})
     return device_id, config
-
-
-def learned_offset_ms(config: Path) -> float | None:
-    """The offset to the controller's clock the agent took from the clock exchange (its health file)."""
-    facts = health.read(config_file.load(config).data_dir, 30.0) or {}
-    offset = facts.get("clock_offset_us")
-    return None if offset is None else offset / 1000
 
 
 def knows_the_time(config: Path, clock_error_s: float) -> bool:
