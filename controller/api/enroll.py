@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 
+from loalang_protocol.mqtt import NotConnected
+
 from ..context import Services
 from ..fleet import broker_endpoint, devices
 from ..fleet.devices import DeviceError, EnrolmentRefused
@@ -48,6 +50,10 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
     except DeviceError as exc:
         await _count_failure(services, failures_key)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except (NotConnected, TimeoutError):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "the broker cannot be reached just now; the claim code is still valid, "
+                            "try again in a minute", headers={"Retry-After": "30"}) from None
     return EnrollResponse(
         device_id=result.device_id, areas=result.areas, root_public_key=result.root_public_key,
         controller_url=settings.public_url,

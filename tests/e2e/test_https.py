@@ -48,7 +48,8 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 def https_controller(stack: Stack, tmp_path: Path) -> Iterator[ControllerProcess]:
     cert_file, key_file = self_signed(tmp_path)
     env = {**stack.controller_env(), "LOALANG_HTTPS_CERT_FILE": str(cert_file),
-           "LOALANG_HTTPS_KEY_FILE": str(key_file)}
+           "LOALANG_HTTPS_KEY_FILE": str(key_file),
+           "LOALANG_INSTANCE_ID": "ctl-https"}  # its own MQTT client id: the shared controller stays on
     process = ControllerProcess(tmp_path / "controller", free_port(), env)
     process.start()
     try:
@@ -76,7 +77,8 @@ def test_the_console_is_served_over_https_and_its_session_cookie_is_secure(
 
 def test_half_a_certificate_configuration_is_refused(stack: Stack, tmp_path: Path) -> None:
     cert_file, _ = self_signed(tmp_path)
-    env = {**stack.controller_env(), "LOALANG_HTTPS_CERT_FILE": str(cert_file)}
+    env = {**stack.controller_env(), "LOALANG_HTTPS_CERT_FILE": str(cert_file),
+           "LOALANG_INSTANCE_ID": "ctl-https-half"}
     process = ControllerProcess(tmp_path / "controller", free_port(), env)
     with pytest.raises(RuntimeError, match="LOALANG_HTTPS_KEY_FILE"):
         process.start(timeout=15)
