@@ -16,7 +16,6 @@ import logging
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
-from sqlalchemy.orm import Session
 
 from ..broadcasting.broadcasts import target_areas
 from ..context import Services
@@ -107,15 +106,10 @@ def _refusal(websocket: WebSocket, principal: Principal | None, broadcast_id: st
         return f"role {principal.role} may not broadcast"
     with websocket.app.state.services.db.session() as session:
         broadcast = session.get(Broadcast, broadcast_id[:48])
-        if broadcast is None or not all(principal.can_see(a) for a in _areas(session, broadcast)):
+        areas = target_areas(session, broadcast.area_ids, broadcast.device_ids) if broadcast else []
+        if broadcast is None or not all(principal.can_see(a) for a in areas):
             return "no such broadcast"
         if broadcast.live_kind != "microphone" or broadcast.status != "on_air":
             return "not a live microphone broadcast on the air"
     return None
 
-
-def _areas(session: object, broadcast: Broadcast) -> list[str]:
-
-
-    assert isinstance(session, Session)
-    return target_areas(session, broadcast.area_ids, broadcast.device_ids)

@@ -190,11 +190,16 @@ def withdraw(session: Session, actor: str, broadcast: Broadcast) -> list[str]:
         else:
             targets.add(desired.target_key("device", str(occurrence.device_id)))
         session.delete(occurrence)
+    bump_versions(session, sorted(targets))
+    broadcast.status, broadcast.stopped_by = "stopped", actor
+    audit.record(session, actor, "broadcast.withdraw", [broadcast.id])
+    return sorted(targets)
+
+
+def bump_versions(session: Session, targets: list[str]) -> None:
+    """Give each target (`area:ID` or `device:ID`) a new desired-state version, to be published again."""
     for key in targets:
         scope, target_id = key.split(":", 1)
         owner = session.get(Area, target_id) if scope == "area" else session.get(Device, target_id)
         if owner is not None:
             owner.desired_version += 1
-    broadcast.status, broadcast.stopped_by = "stopped", actor
-    audit.record(session, actor, "broadcast.withdraw", [broadcast.id])
-    return sorted(targets)

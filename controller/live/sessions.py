@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from loalang_protocol import chunks, topics
 from loalang_protocol.chunks import AudioChunk
@@ -31,7 +30,7 @@ from loalang_protocol.topics import StreamTopic
 from .. import audit
 from ..broadcasting import broadcasts, delivery
 from ..context import Services
-from ..db.models import Area, Broadcast, Device, Occurrence
+from ..db.models import Broadcast, Occurrence
 from ..fleet import desired
 from ..media.tools import ToolFailed
 from .chunker import Chunker, ChunkerSettings
@@ -187,7 +186,7 @@ class LiveSession:
         with self.services.db.session() as session:
             session.execute(update(Occurrence).where(Occurrence.broadcast_id == self.broadcast_id)
                             .values(valid_until_ms=until_ms))
-            _bump_versions(session, self.targets)
+            broadcasts.bump_versions(session, self.targets)
         await desired.publish_targets(self.services, self.targets)
 
     async def _end(self, reason: str) -> None:
@@ -209,12 +208,4 @@ class LiveSession:
             await desired.publish_targets(self.services, targets)
         log.info("live %s: ended (%s) after %d chunks, %d bytes", self.broadcast_id, reason,
                  self.stats.chunks, self.stats.bytes)
-
-
-def _bump_versions(session: Session, targets: list[str]) -> None:
-    for key in targets:
-        scope, target_id = key.split(":", 1)
-        owner = session.get(Area, target_id) if scope == "area" else session.get(Device, target_id)
-        if owner is not None:
-            owner.desired_version += 1
 

@@ -241,8 +241,7 @@ class Engine:
         if not self.amplifier.on:
             self.amplifier.switch_on()
             start_at = max(start_at, now + int(self.amplifier.lead_s * 1000))
-        self.sink.set_volume(max(self.volume(), self.emergency_floor) if item.level == Level.EMERGENCY
-                             else self.volume())
+        self._set_volume_for(item)
         prepared = self._prepared.pop(item.id, None) if position_ms == 0 else None
         if prepared is not None and prepared.attention != self._file_missing(occurrence):
             prepared.task.cancel()
@@ -277,6 +276,11 @@ class Engine:
 
         await self.player.play(decoder, start_at, progress, started, first)
 
+    def _set_volume_for(self, item: Item) -> None:
+        """The device's volume, raised to the emergency floor for an emergency."""
+        emergency = item.level == Level.EMERGENCY
+        self.sink.set_volume(max(self.volume(), self.emergency_floor) if emergency else self.volume())
+
     async def _start_stream(self, item: Item, occurrence: Occurrence, source: StreamSource) -> None:
         """Play a live stream from its newest chunks; it ends when the stream falls silent."""
         assert self.streams is not None
@@ -284,8 +288,7 @@ class Engine:
         self.interrupted.pop(item.id, None)
         if not self.amplifier.on:
             self.amplifier.switch_on()
-        self.sink.set_volume(max(self.volume(), self.emergency_floor) if item.level == Level.EMERGENCY
-                             else self.volume())
+        self._set_volume_for(item)
         player = StreamPlayer(self.sink, source.latency_ms, clock_ms=self.time.precise_ms,
                               gain=self.sink.software_gain, name=f"stream {source.stream}")
         for chunk in self.streams.take(source.stream):
