@@ -19,7 +19,15 @@ the cards' recordings (time log of every 10 ms period, sample offset inside it):
    agents' own stream_bytes telemetry as a cross-check);
 5. CPU of the controller (streaming minus idle) and of each agent while playing.
 
+Skew is measured on the bursts every card played. With --faults the agents believe their clocks
+are off by -400, 0 and +700 ms (LOALANG_SIMULATED_CLOCK_ERROR_S: each then takes the controller's
+time from the signed clock exchange alone), and each reaches the broker through its own
+tests/mqttfaults.py proxy, which holds every packet from the broker for up to 40 ms and loses 2 %
+of the QoS 0 publications (stream chunks, clock replies); the faults section tells what the
+proxies did and which offsets the agents learned.
+
     .venv/bin/python benchmarks/live.py --seconds 30
+    .venv/bin/python benchmarks/live.py --seconds 30 --faults
 """
 
 from __future__ import annotations
@@ -28,14 +36,15 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +56,19 @@ from websockets.sync.client import connect as ws_connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.stack import PASSWORD, LiveStack, live_stack, machine
 from controller.settings import Settings
 from loalang_protocol import chunks, topics
 from loalang_protocol.chunks import SIGNATURE_SIZE, AudioChunk
 from loalang_protocol.topics import AreaTopic, StreamTopic
-from loalang_stack import broker, redis
-from loalang_stack.broker import BrokerConfig
-from loalang_stack.ports import free_port
+from loalang_stack import broker
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent.audio.simulated import THREAD_NAME, read_recording
 from receiver_agent.playout.stream import OPUS_LOOKAHEAD
-from tests.testkit import Fleet, wait_for
+from tests.mqttfaults import MqttFaults
+from tests.testkit import Fleet, learned_offset_ms, route_through, wait_for
 
-PASSWORD = "benchmark-admin-password"
 API = "/api/v1"
 AREA = "thon-a"
 AGENTS = 3
@@ -80,6 +88,11 @@ SETTLED_S = 3.0  # bursts sent earlier may go out before the agents have joined 
 WARM_UP_S = 5.0  # CPU while streaming is measured from this far into the stream to its end
 IDLE_S = 10.0
 TELEMETRY_S = 10.0
+SETTLED_CLOCK_MS = 3.0  # an agent's estimate of the controller's clock is this close before speaking
+CLOCK_TIMEOUT_S = 60.0
+CLOCK_ERRORS_S = (-0.4, 0.0, 0.7)  # with --faults: how far off each agent believes its clock is
+JITTER_MS = 40.0  # with --faults: every packet from the broker is held for up to this long
+LOSS = 0.02  # with --faults: the share of QoS 0 publications (chunks, clock replies) lost
 TCP_IP_BYTES = 52  # IPv4 (20) and TCP (20, plus 12 of timestamps) headers, one packet per chunk
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DEFAULTS = {name: Settings.model_fields[name].default
@@ -330,7 +343,9 @@ class CpuWindow:
 
 
 def spread(values: list[float], digits: int = 2) -> dict[str, float]:
-    """p50, p95 and max."""
+    """p50, p95 and max (nothing when there are no values)."""
+    if not values:
+        return {}
     return {"p50": round(float(np.percentile(values, 50)), digits),
             "p95": round(float(np.percentile(values, 95)), digits), "max": round(max(values), digits)}
 
@@ -375,51 +390,130 @@ def renewal_figures(received: list[tuple[float, bytes]], topic: str) -> dict[str
             "wire_mb_per_receiver_hour": round(mean * per_hour / 1e6, 2)}
 
 
+@dataclass
+class Burst:
+    """A burst: when it was captured, its presentation time and its onset on each card (None: missed)."""
+
+    captured: float
+    pts: float
+    heard: list[float | None]
+
+    def everywhere(self) -> float | None:
+        """The mean onset when every card played the burst (None when one missed it)."""
+        onsets = [onset for onset in self.heard if onset is not None]
+        return float(np.mean(onsets)) if len(onsets) == len(self.heard) else None
+
+
+def bursts_heard(stream: DecodedStream, cards: list[CardRecording], captured: list[float],
+                 latency_s: float) -> list[Burst]:
+    """The bursts found in the stream, each looked for on the cards at presentation time + latency."""
+    found = []
+    for capture in captured:
+        pts = stream.burst_pts(capture)
+        if pts is not None:
+            found.append(Burst(capture, pts, [card.burst_onset(pts + latency_s) for card in cards]))
+    return found
+
+
+def mouth_to_speaker_ms(bursts: list[Burst], card: int | None = None) -> list[float]:
+    """Onset on a card (or on every card) minus capture, for each burst the card played."""
+    return [(onset - burst.captured) * 1000 for burst in bursts
+            for index, onset in enumerate(burst.heard)
+            if onset is not None and (card is None or index == card)]
+
+
 def timing_figures(stream: DecodedStream, cards: list[CardRecording], captured: list[float],
                    latency_s: float) -> dict[str, Any]:
     """Mouth to speaker, controller to speaker against the latency, and skew, over the bursts given."""
-    mouth, errors, late, pts_delay, heard_at, missed = [], [], [], [], [], 0
-    for capture in captured:
-        pts = stream.burst_pts(capture)
-        heard = [h for card in cards if pts is not None and (h := card.burst_onset(capture + latency_s))]
-        missed += len(cards) - len(heard)
-        if pts is None or not heard:
-            continue
-        pts_delay.append((pts - capture) * 1000)
-        mouth += [(h - capture) * 1000 for h in heard]
-        late += [(h - pts - latency_s) * 1000 for h in heard]
-        errors += [abs(h - pts - latency_s) * 1000 for h in heard]
-        heard_at.append(float(np.mean(heard)))
+    bursts = bursts_heard(stream, cards, captured, latency_s)
+    late = [(onset - burst.pts - latency_s) * 1000 for burst in bursts for onset in burst.heard
+            if onset is not None]
+    presented = [(burst.pts - burst.captured) * 1000 for burst in bursts]
+    mouth = mouth_to_speaker_ms(bursts)
+    everywhere = [at for burst in bursts if (at := burst.everywhere()) is not None]
+    skews = skews_ms(cards, everywhere)
     return {
-        "bursts_sent": len(captured), "onsets_measured": len(mouth), "onsets_missed": missed,
-        "mouth_to_speaker_ms": spread(mouth), "presentation_after_capture_ms": spread(pts_delay),
-        "controller_to_speaker_error_ms": spread(errors),
-        "controller_to_speaker_late_mean_ms": round(float(np.mean(late)), 3),
-        "skew_ms": spread(skews_ms(cards, heard_at), 3),
+        "bursts_sent": len(captured), "onsets_measured": len(mouth),
+        "onsets_missed": len(captured) * len(cards) - len(mouth),
+        "mouth_to_speaker_ms": spread(mouth),
+        "mouth_to_speaker_ms_per_agent": [spread(mouth_to_speaker_ms(bursts, card))
+                                          for card in range(len(cards))],
+        "presentation_after_capture_ms": spread(presented),
+        "controller_to_speaker_error_ms": spread([abs(error) for error in late]),
+        "controller_to_speaker_late_mean_ms": round(float(np.mean(late)), 3) if late else None,
+        "skew_ms": spread(skews, 3), "skew_windows": len(skews),
     }
 
 
 # --- the run -------------------------------------------------------------------------------------
 
 
-def start_agents(fleet: Fleet) -> list[tuple[str, Path, int]]:
-    """Three agents in the village, online: device id, card folder and process id of each."""
-    agents = []
-    for _ in range(AGENTS):
-        device_id, config = fleet.enrolled_agent(area=AREA, telemetry_s=TELEMETRY_S)
-        server = fleet.start(config)
-        agents.append((device_id, config_file.load(config).data_dir / "card",
-                       server.process.pid if server.process else 0))
-    for device_id, _, _ in agents:
-        wait_for(lambda d=device_id: fleet.online(d), 20.0, what=f"{device_id} online")
+@dataclass
+class Agent:
+    """A receiver agent of the run: device, configuration, card folder, process and its clock's error."""
+
+    device_id: str
+    config: Path
+    card: Path
+    pid: int
+    clock_error_s: float = 0.0
+
+
+def start_agent(fleet: Fleet, link: MqttFaults | None, clock_error_s: float) -> Agent:
+    """An agent of the village, started; it reaches the broker through link when one is given."""
+    device_id, config = fleet.enrolled_agent(area=AREA, telemetry_s=TELEMETRY_S)
+    if link is not None:
+        route_through(config, link)
+    env = {"LOALANG_SIMULATED_CLOCK_ERROR_S": str(clock_error_s)} if clock_error_s else None
+    server = fleet.start(config, env=env)
+    return Agent(device_id, config, config_file.load(config).data_dir / "card",
+                 server.process.pid if server.process else 0, clock_error_s)
+
+
+def clock_settled(agent: Agent) -> bool:
+    """Whether the agent's estimate of the controller's clock makes up for its own clock's error."""
+    offset = learned_offset_ms(agent.config)
+    return offset is not None and abs(offset + agent.clock_error_s * 1000) < SETTLED_CLOCK_MS
+
+
+def start_agents(fleet: Fleet, links: list[MqttFaults] | None = None) -> list[Agent]:
+    """Three agents in the village, online, clocks settled; given links, wrong clocks, a link each."""
+    errors = CLOCK_ERRORS_S if links else (0.0,) * AGENTS
+    agents = [start_agent(fleet, links[index] if links else None, errors[index])
+              for index in range(AGENTS)]
+    for agent in agents:
+        wait_for(partial(fleet.online, agent.device_id), 20.0, what=f"{agent.device_id} online")
+    for agent in agents:
+        wait_for(partial(clock_settled, agent), CLOCK_TIMEOUT_S, interval=0.5,
+                 what=f"the clock of {agent.device_id} settled")
     return agents
+
+
+@contextmanager
+def poor_links(port: int, faults: bool) -> Iterator[list[MqttFaults] | None]:
+    """With faults, one jittery, lossy proxy to the broker per agent (seeded: the same each run)."""
+    if not faults:
+        yield None
+        return
+    with ExitStack() as links:
+        yield [links.enter_context(MqttFaults(port, jitter_ms=JITTER_MS, loss=LOSS, seed=seed))
+               for seed in range(AGENTS)]
+
+
+def fault_figures(agents: list[Agent], links: list[MqttFaults]) -> dict[str, Any]:
+    """The faults: clock errors, the offsets the agents learned, packets the links passed on and lost."""
+    return {"jitter_ms": JITTER_MS, "loss": LOSS,
+            "clock_errors_ms": [round(agent.clock_error_s * 1000) for agent in agents],
+            "learned_offsets_ms": [learned_offset_ms(agent.config) for agent in agents],
+            "packets_forwarded": [link.forwarded for link in links],
+            "publications_dropped": [link.dropped for link in links]}
 
 
 def stream_telemetry(fleet: Fleet, device_id: str, after: float) -> dict[str, float]:
     """The agent's stream counters from a telemetry message sent after the wall time given."""
-    def fresh() -> dict[str, Any] | None:
-        telemetry = fleet.device(device_id).get("telemetry") or {}
-        return telemetry if telemetry.get("ts", 0) / 1000 > after else None
+    def fresh() -> dict[str, Any]:
+        telemetry: dict[str, Any] = fleet.device(device_id).get("telemetry") or {}
+        return telemetry if telemetry.get("ts", 0) / 1000 > after else {}
 
     telemetry = wait_for(fresh, TELEMETRY_S + 10, interval=0.5, what=f"telemetry of {device_id}")
     received, count = int(telemetry["stream_bytes"]), int(telemetry["stream_chunks"])
@@ -457,13 +551,25 @@ def broadcast_live(fleet: Fleet, controller: ControllerProcess, listener_for: Ca
             "latency_s": on_air["latency_ms"] / 1000}
 
 
-def run(fleet: Fleet, controller: ControllerProcess, port: int, password: str, seconds: float
-        ) -> dict[str, Any]:
-    """Everything measured on a running stack."""
-    fleet.ensure_areas()
-    agents = start_agents(fleet)
-    process = controller.server.process if controller.server else None
-    pids = [process.pid if process else 0, *(pid for _, _, pid in agents)]
+def run(stack: LiveStack, seconds: float, faults: bool = False) -> dict[str, Any]:
+    """Everything measured on a running stack; with faults, agents with wrong clocks and poor links."""
+    stack.fleet.ensure_areas()
+    with poor_links(stack.mqtt_port, faults) as links:
+        agents = start_agents(stack.fleet, links)
+        try:
+            result = measure(stack, agents, seconds)
+            if links:
+                result["faults"] = fault_figures(agents, links)
+        finally:
+            for server in stack.fleet.agents:  # before their links close under them
+                server.stop()
+    return result
+
+
+def measure(stack: LiveStack, agents: list[Agent], seconds: float) -> dict[str, Any]:
+    """CPU while idle, then the microphone on the air for the agents, and the figures of both."""
+    process = stack.controller.server.process if stack.controller.server else None
+    pids = [process.pid if process else 0, *(agent.pid for agent in agents)]
     time.sleep(3)  # the agents' first clock exchanges
     idle = CpuWindow(pids)
     idle.begin()
@@ -472,14 +578,14 @@ def run(fleet: Fleet, controller: ControllerProcess, port: int, password: str, s
     streaming = CpuWindow(pids)
 
     def listener_for(broadcast_id: str) -> Listener:
-        return Listener(port, password, [topics.stream(broadcast_id, StreamTopic.CHUNK),
-                                         topics.area(AREA, AreaTopic.DESIRED)])
+        return Listener(stack.mqtt_port, stack.mqtt_password, [
+            topics.stream(broadcast_id, StreamTopic.CHUNK), topics.area(AREA, AreaTopic.DESIRED)])
 
-    live = broadcast_live(fleet, controller, listener_for, seconds, streaming)
+    live = broadcast_live(stack.fleet, stack.controller, listener_for, seconds, streaming)
     result: dict[str, Any] = {"settings": DEFAULTS, "seconds": seconds, "agents": AGENTS}
-    result |= figures(live, [card for _, card, _ in agents])
-    result["agent_telemetry"] = [stream_telemetry(fleet, device_id, live["ended"])
-                                 for device_id, _, _ in agents]
+    result |= figures(live, [agent.card for agent in agents])
+    result["agent_telemetry"] = [stream_telemetry(stack.fleet, agent.device_id, live["ended"])
+                                 for agent in agents]
     result["cpu_percent_of_one_core"] = cpu_figures(idle, streaming)
     return result
 
@@ -520,28 +626,14 @@ def main() -> None:
     """Run the measurements and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the microphone speaks")
+    parser.add_argument("--faults", action="store_true",
+                        help="agents with clocks off by -400, 0 and +700 ms, each behind a proxy "
+                             "holding packets from the broker up to 40 ms and losing 2 %% of its "
+                             "QoS 0 publications")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="loalang-live-"))
-    config = BrokerConfig(root / "broker", free_port())
-    mqtt_server, password = broker.start(config)
-    redis_port = free_port()
-    redis_server = redis.start(root / "redis", redis_port)
-    controller = ControllerProcess(root / "controller", free_port(), {
-        "LOALANG_ENVIRONMENT": "test", "LOALANG_ADMIN_PASSWORD": PASSWORD,
-        "LOALANG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOALANG_MQTT_PORT": str(config.port),
-        "LOALANG_MQTT_PASSWORD_FILE": str(config.password_file), "LOALANG_LOG_LEVEL": "WARNING",
-    })
-    controller.start()
-    fleet = Fleet(controller, root / "agents", password=PASSWORD)
-    try:
-        result = run(fleet, controller, config.port, password, args.seconds)
-    finally:
-        fleet.close()
-        controller.stop()
-        redis_server.stop()
-        mqtt_server.stop()
-    machine = f"{platform.machine()}, {os.cpu_count()} cores"
-    result["machine"] = f"{machine}, Python {platform.python_version()}"
+    with live_stack(Path(tempfile.mkdtemp(prefix="loalang-live-"))) as stack:
+        result = run(stack, args.seconds, args.faults)
+    result["machine"] = machine()
     print(json.dumps(result))
 
 

@@ -83,6 +83,7 @@ class BroadcastPublic(BaseModel):
     live_kind: str | None = Field(description="microphone or relay, for a live broadcast")
     live_url: str | None = Field(description="the relayed station (without any credentials)")
     bulletin_id: str | None
+    schedule_id: str | None = Field(None, description="the relay schedule whose window this airs in")
     area_ids: list[str]
     device_ids: list[str]
     status: str = Field(description="awaiting_confirmation, on_air, stopped or done")

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import Area, Bulletin, Schedule
 from ..jobs import JobFailed
+from ..live.sources import MAX_URL_LENGTH, SourceError, check_relay_url, shown_url
 from ..media import library, speech
 from ..media.library import Ingest
 from ..scheduling import bulletins, preview, schedules
@@ -31,14 +32,38 @@ LocalTime = Annotated[str, StringConstraints(pattern=LOCAL_TIME)]
 
 
 class BulletinCreate(_In):
-    """A new bulletin: a library file, or text to be spoken (Vietnamese by default)."""
+    """A new bulletin: a library file, text to be spoken (Vietnamese by default), or a station to relay
+    for a window of duration_ms each time it is scheduled."""
 
     title: Name = Field(examples=["Bản tin sáng thứ Hai"])
-    level: Literal["normal", "priority", "emergency"] = "normal"
+    level: Literal["background", "normal", "priority", "emergency"] = Field(
+        "normal", description="background: any other item cuts in (for a relayed station's programme)")
     media_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     text: Annotated[str, StringConstraints(min_length=1, max_length=speech.MAX_TEXT_CHARS)] | None = Field(
         None, examples=["Thông báo lịch tiêm phòng cho trẻ em vào sáng thứ Bảy."])
+    relay_url: Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH)] | None = Field(
+        None, examples=["https://radio.example.vn/vov1.mp3"], description="an http(s) station (Icecast, HLS)")
+    duration_ms: int | None = Field(None, ge=60_000, le=86_400_000,
+                                    description="for a relay: how long each scheduled window lasts")
     area_id: SlugField | None = Field(None, description="owner area (default: your own); its policy applies")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BulletinCreate:
+        if sum(x is not None for x in (self.media_sha256, self.text, self.relay_url)) != 1:
+            raise ValueError("give exactly one of media_sha256, text and relay_url")
+        if self.relay_url is not None:
+            if self.duration_ms is None:
+                raise ValueError("a relay needs duration_ms, the length of its window")
+            if self.level == "emergency":
+                raise ValueError("a relayed station cannot be an emergency bulletin (broadcast a live "
+                                 "emergency instead)")
+            try:
+                check_relay_url(self.relay_url)
+            except SourceError as exc:
+                raise ValueError(str(exc)) from None
+        elif self.duration_ms is not None:
+            raise ValueError("duration_ms is for a relay only (a file has its own length)")
+        return self
 
 
 class BulletinPublic(BaseModel):
@@ -50,6 +75,8 @@ class BulletinPublic(BaseModel):
     title: str
     level: str
     media_sha256: str | None
+    relay_url: str | None = Field(description="the relayed station (without any credentials)")
+    duration_ms: int | None = Field(description="a relay's window")
     text: str | None
     job_id: str | None
     area_id: str
@@ -59,6 +86,11 @@ class BulletinPublic(BaseModel):
     created_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+
+    @field_validator("relay_url")
+    @classmethod
+    def _hide_credentials(cls, url: str | None) -> str | None:
+        return shown_url(url) if url else url
 
 
 class Decision(_In):
@@ -126,9 +158,6 @@ def _errors() -> Iterator[None]:
 @router.post("/bulletins", response_model=BulletinPublic, status_code=201, summary="Draft a bulletin")
 async def create_bulletin(body: BulletinCreate, services: ServicesDep, principal: Scheduler) -> Bulletin:
     """A draft from a library file, or from text (spoken in the background: `preparing` until done)."""
-    if (body.media_sha256 is None) == (body.text is None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "give exactly one of media_sha256 and text")
     area_id = body.area_id or principal.area_id
     if area_id is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give the bulletin's area_id")

@@ -197,14 +197,17 @@ class MediaItem(Base):
 
 
 class Bulletin(Base):
-    """Something to broadcast: a title, a library file (or text being spoken into one) and a level."""
+    """Something to broadcast: a title, a level and what plays: a library file (or text being spoken
+    into one), or a relayed station for a window of duration_ms (a scheduled background relay)."""
 
     __tablename__ = "bulletins"
 
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
-    level: Mapped[str] = mapped_column(String(16))  # normal, priority or emergency
+    level: Mapped[str] = mapped_column(String(16))  # background, normal, priority or emergency
     media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256", ondelete="RESTRICT"))
+    relay_url: Mapped[str | None] = mapped_column(String(2000))  # a station instead of a file
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)  # a relay's window
     text: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(40))
     area_id: Mapped[str] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
@@ -263,6 +266,9 @@ class Broadcast(Base):
     live_kind: Mapped[str | None] = mapped_column(String(16))  # microphone or relay; None for a file
     live_url: Mapped[str | None] = mapped_column(String(2000))  # the relayed station
     bulletin_id: Mapped[str | None] = mapped_column(ForeignKey("bulletins.id", ondelete="SET NULL"))
+    schedule_id: Mapped[str | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"),
+                                                    index=True)  # a scheduled relay's schedule
+    window_start_ms: Mapped[int | None] = mapped_column(BigInteger)  # and the window it airs in
     area_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     device_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(24))  # awaiting_confirmation, on_air, stopped, done

@@ -24,10 +24,10 @@ class LiveSessions:
         self.services = services
         self._running: dict[str, tuple[LiveSession, asyncio.Task[str]]] = {}
 
-    def start_relay(self, broadcast_id: str, url: str) -> None:
-        """Pull the station and put it on the air."""
+    def start_relay(self, broadcast_id: str, url: str, ends_ms: int | None = None) -> None:
+        """Pull the station and put it on the air (until ends_ms, for a scheduled window)."""
         log.info("live %s: relaying %s", broadcast_id, shown_url(url))
-        self._start(LiveSession(self.services, broadcast_id, "relay"), relay_pcm(url))
+        self._start(LiveSession(self.services, broadcast_id, "relay", ends_ms), relay_pcm(url))
 
     def attach_microphone(self, broadcast_id: str) -> MicrophoneFeed:
         """A feed for the console's microphone; one at a time per broadcast."""
@@ -47,16 +47,20 @@ class LiveSessions:
         running = self._running.get(broadcast_id)
         return await asyncio.shield(running[1]) if running else None
 
-    def stop(self, broadcast_id: str) -> None:
-        """Ask a session to end (its broadcast is marked stopped)."""
+    def stop(self, broadcast_id: str, reason: str = "stopped") -> None:
+        """Ask a session to end: `stopped` (by an operator), else the reason it is `done`."""
         running = self._running.get(broadcast_id)
         if running is not None:
-            running[0].stopped.set()
+            running[0].stop(reason)
+
+    def running(self) -> list[str]:
+        """The broadcasts whose sessions run here."""
+        return list(self._running)
 
     async def close(self) -> None:
-        """End every session (the controller stops)."""
+        """End every session (the controller stops; another may take a scheduled relay up)."""
         for session, _ in self._running.values():
-            session.stopped.set()
+            session.stop("controller_stopped")
         await asyncio.gather(*(task for _, task in self._running.values()), return_exceptions=True)
 
     def _start(self, session: LiveSession, blocks: AsyncIterator[bytes]) -> None:

@@ -65,7 +65,7 @@ def now_us() -> int:
 class LiveSession:
     """One live broadcast's stream, from its first audio to its end."""
 
-    def __init__(self, services: Services, broadcast_id: str, kind: str) -> None:
+    def __init__(self, services: Services, broadcast_id: str, kind: str, ends_ms: int | None = None) -> None:
         settings = services.settings
         self.services = services
         self.broadcast_id = broadcast_id
@@ -78,6 +78,8 @@ class LiveSession:
         self.latency_ms = settings.live_latency_ms
         self.stats = SessionStats()
         self.stopped = asyncio.Event()
+        self.stop_reason = "stopped"
+        self.ends_ms = ends_ms  # a scheduled relay's window closes then
         self.targets: list[str] = []
         self.start_ms: int | None = None
 
@@ -88,8 +90,7 @@ class LiveSession:
         reason = "stopped"
         try:
             done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if pump in done:
-                reason = pump.result()
+            reason = done.pop().result()
         finally:
             for task in (pump, watch):
                 task.cancel()
@@ -151,7 +152,8 @@ class LiveSession:
             broadcast = session.get(Broadcast, self.broadcast_id)
             if broadcast is None or broadcast.status != "on_air":
                 return False
-            broadcast.duration_ms = broadcast.max_lateness_ms = LIVE_SPAN_MS
+            span_ms = LIVE_SPAN_MS if self.ends_ms is None else max(1000, self.ends_ms - now_ms)
+            broadcast.duration_ms = broadcast.max_lateness_ms = span_ms
             written = broadcasts.put_on_air(session, broadcast, now_ms, 0, valid_until_ms=now_ms + lease_ms,
                                             source=self._source())
             session.commit()
@@ -163,15 +165,25 @@ class LiveSession:
         log.info("live %s: on the air (%s), %d targets", self.broadcast_id, self.kind, len(written.targets))
         return True
 
-    async def _watch(self) -> None:
-        """Renew the lease every third of it; notice a stop made here or on another controller."""
+    def stop(self, reason: str = "stopped") -> None:
+        """End the session: `stopped` by an operator, else why (the broadcast is then `done`)."""
+        self.stop_reason = reason
+        self.stopped.set()
+
+    async def _watch(self) -> str:
+        """Renew the lease every third of it; notice a stop made here or on another controller, and
+        the end of a scheduled window."""
         renew_every_s = self.services.settings.live_lease_s / 3
         renewed_at = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopped.wait(), STOP_POLL_S)
-            if self.stopped.is_set() or not self._still_on_air():
-                return
+            if self.stopped.is_set():
+                return self.stop_reason
+            if not self._still_on_air():
+                return "stopped"
+            if self.ends_ms is not None and time.time() * 1000 >= self.ends_ms:
+                return "window_ended"
             if self.start_ms is not None and time.monotonic() - renewed_at >= renew_every_s:
                 renewed_at = time.monotonic()
                 await self._renew()

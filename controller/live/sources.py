@@ -21,6 +21,11 @@ ALLOWED_SCHEMES = ("http", "https")
 PROTOCOLS = "http,https,tcp,tls,crypto,httpproxy"
 MAX_URL_LENGTH = 2000
 READ_TIMEOUT_US = 10_000_000  # a station silent on the wire for 10 s is gone
+# A station's format is told from its first 16 KB and half a second of audio, which a server's
+# burst on connect already holds. By default ffmpeg reads up to 1 MB to tell the format: an MP3
+# station at 64 kbit/s then gave its first sample only after 7 s.
+PROBE_BYTES = 16_384
+PROBE_US = 500_000
 MIC_QUEUE_BLOCKS = 500  # about 10 s of 20 ms blocks; beyond that the operator's link is hopeless
 
 
@@ -49,6 +54,7 @@ def shown_url(url: str) -> str:
 def relay_arguments(url: str) -> list[str]:
     """ffmpeg's arguments to pull a station and give it as PCM on stdout."""
     stream = ffmpeg.input(check_relay_url(url), protocol_whitelist=PROTOCOLS, rw_timeout=READ_TIMEOUT_US,
+                          formatprobesize=PROBE_BYTES, probesize=PROBE_BYTES, analyzeduration=PROBE_US,
                           reconnect=1, reconnect_streamed=1, reconnect_delay_max=4)
     output = ffmpeg.output(stream, "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
     args: list[str] = output.global_args("-hide_banner", "-nostdin", "-loglevel", "error").compile()

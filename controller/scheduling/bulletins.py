@@ -1,8 +1,10 @@
 """Bulletins: drafted, approved where the area asks for it, then scheduled or broadcast.
 
 A bulletin names a library file, or text that is being spoken into one (it is `preparing` until
-the speech job is done). Submitting it makes it `approved` at once where the area needs no
-approval, else `pending` until an approver (never its author) approves or rejects it.
+the speech job is done), or a station to relay for a window of a given length (a national
+station's programme in the hours a commune allows it, usually at level background). Submitting
+it makes it `approved` at once where the area needs no approval, else `pending` until an approver
+(never its author) approves or rejects it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .. import audit
 from ..db.models import Bulletin, MediaItem, utcnow
 from ..fleet.areas import effective
 
-LEVELS = ("normal", "priority", "emergency")
+LEVELS = ("background", "normal", "priority", "emergency")
 
 
 class BulletinError(ValueError):
@@ -37,9 +39,11 @@ def create(session: Session, actor: str, fields: dict[str, Any]) -> Bulletin:
     sha = fields.get("media_sha256")
     if sha is not None and session.get(MediaItem, sha) is None:
         raise BulletinError("no such media in the library", 422)
+    relay_url = fields.get("relay_url")
     bulletin = Bulletin(id=new_id(), title=fields["title"], level=fields["level"], media_sha256=sha,
+                        relay_url=relay_url, duration_ms=fields.get("duration_ms") if relay_url else None,
                         text=fields.get("text"), job_id=fields.get("job_id"), area_id=fields["area_id"],
-                        status="draft" if sha else "preparing", created_by=actor)
+                        status="draft" if sha or relay_url else "preparing", created_by=actor)
     session.add(bulletin)
     audit.record(session, actor, "bulletin.create", [bulletin.id], title=bulletin.title, level=bulletin.level,
                  area=bulletin.area_id)
@@ -87,11 +91,13 @@ def decide(session: Session, actor: str, bulletin: Bulletin, approve: bool, note
     return bulletin
 
 
-def playable(session: Session, bulletin: Bulletin) -> MediaItem:
-    """The bulletin's file, when it may be scheduled (approved, with its file)."""
+def play_length_ms(session: Session, bulletin: Bulletin) -> int:
+    """How long one play lasts, when the bulletin may be scheduled (approved, with its file or station)."""
     if bulletin.status != "approved":
         raise BulletinError(f"only an approved bulletin can be scheduled; this one is {bulletin.status}")
+    if bulletin.relay_url and bulletin.duration_ms:
+        return bulletin.duration_ms
     item = session.get(MediaItem, bulletin.media_sha256) if bulletin.media_sha256 else None
     if item is None:
         raise BulletinError("the bulletin has no file")
-    return item
+    return item.duration_ms

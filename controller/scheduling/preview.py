@@ -19,7 +19,7 @@ from ..db.models import Bulletin, Device, MediaItem, Schedule
 from ..fleet.areas import DEFAULT_TIMEZONE, chain, effective, parent_map, subtree
 from ..fleet.desired import quiet_hours_of
 from .recurrence import RecurrenceError
-from .schedules import in_quiet, recurrence_of
+from .schedules import recurrence_of, span_in_quiet
 
 
 class Play(BaseModel):
@@ -34,6 +34,7 @@ class Play(BaseModel):
     bulletin_id: str
     schedule_id: str
     target: str = Field(description="the area or device the schedule addresses")
+    relay: bool = Field(False, description="a relayed station for this window, not a file")
     quiet: bool = Field(description="inside the target's quiet hours (played only with an override)")
     quiet_override: bool
     overlaps: list[str] = Field(description="schedules of other plays at the same time on the same devices")
@@ -49,11 +50,15 @@ def day(session: Session, area_id: str, on: date) -> list[Play]:
     device_areas = {d.id: d.area_id for d in session.scalars(select(Device))}
     plays: list[tuple[Play, set[str]]] = []
     query = (select(Schedule, Bulletin, MediaItem).join(Bulletin, Schedule.bulletin_id == Bulletin.id)
-             .join(MediaItem, Bulletin.media_sha256 == MediaItem.sha256)
+             .outerjoin(MediaItem, Bulletin.media_sha256 == MediaItem.sha256)
              .where(Schedule.active.is_(True), Bulletin.status == "approved"))
     for schedule, bulletin, item in session.execute(query):
+        length_ms = item.duration_ms if item is not None else bulletin.duration_ms
+        if length_ms is None:
+            continue
         try:
-            starts = recurrence_of(schedule).between(start, end)
+            # a relay's window that opened the day before and runs into this one is listed too
+            starts = recurrence_of(schedule).between(start - (length_ms - 1 if item is None else 0), end)
         except (RecurrenceError, ValueError):
             continue
         targets = [(a, a) for a in schedule.area_ids if a in related]
@@ -65,11 +70,13 @@ def day(session: Session, area_id: str, on: date) -> list[Play]:
             for play_start in starts:
                 play = Play(
                     start_ms=play_start, start_local=_local(play_start, zone),
-                    end_local=_local(play_start + item.duration_ms, zone), duration_ms=item.duration_ms,
+                    end_local=_local(play_start + length_ms, zone), duration_ms=length_ms,
                     level=bulletin.level, title=bulletin.title, bulletin_id=bulletin.id,
                     schedule_id=schedule.id, target=target, quiet_override=schedule.quiet_override,
+                    relay=item is None,
                     overlaps=[],
-                    quiet=in_quiet(play_start, quiet.start, quiet.end, quiet_zone),
+                    quiet=span_in_quiet(play_start, play_start + length_ms, quiet.start, quiet.end,
+                                        quiet_zone),
                 )
                 plays.append((play, reach))
     _mark_overlaps(plays)

@@ -4,7 +4,8 @@ Any controller's API notes a change (a new schedule, an approval, a stop) by bum
 counter; the leader sees it within a second and expands. It also expands every few minutes (plays
 move into the week ahead) and runs the horizon keeper. Writes are fenced by the leader's epoch and
 publication happens only while the lock is still held. The lock is renewed by a task of its own,
-so that a long expansion (thousands of areas) does not let it lapse.
+so that a long expansion (thousands of areas) does not let it lapse. The leader also runs the
+scheduled relays (relays.py) while their windows are open, and ends them when it stops leading.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..context import Services
 from ..fleet import desired, history, horizon
 from . import expansion
 from .leader import Leadership, Superseded
+from .relays import ScheduledRelays
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class Scheduler:
         self._expanded_at = 0.0
         self._refreshed_at = time.monotonic()
         self._pruned_at = 0.0
+        self.relays = ScheduledRelays(services, leadership)
 
     async def run(self) -> None:
         """Step until cancelled; never raises."""
@@ -73,13 +76,18 @@ class Scheduler:
             await asyncio.sleep(interval)
 
     async def step(self) -> None:
-        """When leading: expand on a change or when due; refresh the horizon when due."""
-        if not self.leadership.leading or not self.services.link.connected.is_set():
+        """When leading: expand on a change or when due; run the relays' windows; refresh the horizon
+        when due."""
+        if not self.leadership.leading:
+            self.relays.stop_all()
+            return
+        if not self.services.link.connected.is_set():
             return
         changes = await self.services.redis.get(CHANGES_KEY)
         if changes != self._seen_changes or time.monotonic() - self._expanded_at > EXPAND_EVERY_S:
             await self.expand()
             self._seen_changes, self._expanded_at = changes, time.monotonic()
+        await self.relays.step(expansion.now_ms())
         if time.monotonic() - self._refreshed_at > self.services.settings.horizon_refresh_s:
             await horizon.refresh(self.services, fenced=self._fenced())
             self._refreshed_at = time.monotonic()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from .. import audit
 from ..db.models import Area, Bulletin, Device, Schedule
 from ..fleet.areas import DEFAULT_TIMEZONE, effective
 from ..fleet.desired import quiet_hours_of
-from .bulletins import BulletinError, playable
+from .bulletins import BulletinError, play_length_ms
 from .recurrence import Recurrence, RecurrenceError
 
 QUIET_CHECK_DAYS = 35  # plays this long from the first are checked against quiet hours
@@ -46,7 +47,7 @@ def recurrence_of(schedule: Schedule) -> Recurrence:
 def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulletin,
            fields: dict[str, Any]) -> Schedule:
     """Validate and store a schedule for an approved bulletin; raises BulletinError with the reason."""
-    item = playable(session, bulletin)
+    length_ms = play_length_ms(session, bulletin)
     area_ids, device_ids = check_targets(session, scope, fields.get("area_ids", []),
                                          fields.get("device_ids", []))
     zone = str(effective(session, bulletin.area_id, "timezone") or DEFAULT_TIMEZONE)
@@ -61,13 +62,13 @@ def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulle
     )
     try:
         recurrence = recurrence_of(schedule)
-        first = recurrence.next_after(int(time.time() * 1000))
+        first = recurrence.next_after(int(time.time() * 1000) - length_ms + 1)  # a window may be open
         if first is None:
             raise BulletinError("the schedule has no play from now on", 422)
         upcoming = recurrence.between(first, first + QUIET_CHECK_DAYS * 86_400_000)
     except (RecurrenceError, ValueError) as exc:
         raise BulletinError(str(exc), 422) from None
-    quiet = quiet_conflicts(session, schedule, upcoming, item.duration_ms)
+    quiet = quiet_conflicts(session, schedule, upcoming, length_ms)
     if quiet and not schedule.quiet_override:
         raise BulletinError(f"{len(quiet)} plays fall in quiet hours, the first at {quiet[0]}; "
                             "set quiet_override to schedule them anyway", 422)
@@ -101,7 +102,7 @@ def check_targets(session: Session, scope: set[str] | None, area_ids: list[str],
 
 
 def quiet_conflicts(session: Session, schedule: Schedule, plays: list[int], duration_ms: int) -> list[str]:
-    """The plays (as local times of the target) that start or end inside a target's quiet hours."""
+    """The plays (as local times of the target) that reach into a target's quiet hours."""
     target_areas = list(schedule.area_ids)
     for device_id in schedule.device_ids:
         device = session.get(Device, device_id)
@@ -112,7 +113,7 @@ def quiet_conflicts(session: Session, schedule: Schedule, plays: list[int], dura
         quiet = quiet_hours_of(session, area_id)
         zone = ZoneInfo(quiet.timezone)
         for play in plays:
-            if any(in_quiet(instant, quiet.start, quiet.end, zone) for instant in (play, play + duration_ms)):
+            if span_in_quiet(play, play + duration_ms, quiet.start, quiet.end, zone):
                 local = datetime.fromtimestamp(play / 1000, zone).strftime("%Y-%m-%d %H:%M")
                 conflicts.append(f"{local} ({area_id})")
     return sorted(conflicts)
@@ -122,6 +123,28 @@ def in_quiet(instant_ms: int, start: str, end: str, zone: ZoneInfo) -> bool:
     """Whether an instant falls in quiet hours start-end (local times; the span may cross midnight)."""
     local = datetime.fromtimestamp(instant_ms / 1000, zone).strftime("%H:%M")
     return (start <= local or local < end) if start > end else start <= local < end
+
+
+def span_in_quiet(start_ms: int, end_ms: int, start: str, end: str, zone: ZoneInfo) -> bool:
+    """Whether [start_ms, end_ms) reaches into quiet hours start-end: it begins in them, ends in
+    them, or spans a moment they begin (a relay window of many hours may do that)."""
+    if start == end:
+        return False  # no quiet hours
+    if in_quiet(start_ms, start, end, zone) or in_quiet(max(start_ms, end_ms - 1), start, end, zone):
+        return True
+    quiet_from = time_of_day(start)
+    day = datetime.fromtimestamp(start_ms / 1000, zone).date()
+    while (moment := datetime.combine(day, quiet_from, zone).timestamp() * 1000) < end_ms:
+        if moment >= start_ms:
+            return True
+        day += timedelta(days=1)
+    return False
+
+
+def time_of_day(text: str) -> dt_time:
+    """A "HH:MM" local time."""
+    hours, minutes = text.split(":")
+    return dt_time(int(hours), int(minutes))
 
 
 def deactivate(session: Session, actor: str, schedule: Schedule) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from loalang_stack import postgres
+from loalang_stack import icecast, postgres
+from loalang_stack.icecast import Icecast
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
@@ -48,3 +50,22 @@ def fleet(controller: ControllerProcess, tmp_path: Path) -> Iterator[Fleet]:
     helper.ensure_areas()
     yield helper
     helper.close()
+
+
+CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1))):s=48000:d=60"
+
+
+@pytest.fixture
+def station(tmp_path: Path) -> Iterator[Icecast]:
+    """A local Icecast2 server with a station playing a chirp for a minute."""
+    server = icecast.start(tmp_path / "icecast", free_port())
+    source = subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", CHIRP,
+         "-ac", "1", "-c:a", "libmp3lame",
+         "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")])
+    try:
+        yield server
+    finally:
+        source.kill()
+        source.wait()
+        server.stop()

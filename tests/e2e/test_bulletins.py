@@ -183,3 +183,41 @@ def test_bad_schedules_are_refused_with_the_reason(fleet: Fleet, tmp_path: Path,
     response = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=body)
     assert response.status_code == status, response.text
     assert reason in response.text
+
+
+STATION = "http://radio.example.vn/vov1.mp3"
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"relay_url": STATION}, "duration_ms"),
+    ({"relay_url": STATION, "duration_ms": 1000}, "greater than or equal"),
+    ({"relay_url": STATION, "duration_ms": 90_000_000}, "less than or equal"),
+    ({"relay_url": "ftp://radio.example.vn/a.mp3", "duration_ms": 600_000}, "http"),
+    ({"relay_url": "file:///etc/passwd", "duration_ms": 600_000}, "http"),
+    ({"relay_url": "http://radio example/a", "duration_ms": 600_000}, "spaces"),
+    ({"relay_url": "http://" + "a" * 2100, "duration_ms": 600_000}, "at most"),
+    ({"relay_url": STATION, "duration_ms": 600_000, "level": "emergency"}, "emergency"),
+    ({"relay_url": STATION, "duration_ms": 600_000, "text": "Xin chào"}, "exactly one"),
+    ({"text": "Xin chào", "duration_ms": 600_000}, "relay only"),
+    ({"relay_url": STATION, "duration_ms": "ten minutes"}, "integer"),
+])
+def test_bad_relay_bulletins_are_refused_with_the_reason(fleet: Fleet, body: dict[str, Any],
+                                                        reason: str) -> None:
+    response = fleet.http.post(f"{API}/bulletins", json={"title": "Tiếp sóng", "area_id": "thon-a", **body})
+    assert response.status_code == 422, response.text
+    assert reason in response.text
+
+
+def test_a_relay_window_spanning_quiet_hours_is_refused(fleet: Fleet, village: str) -> None:
+    fleet.http.patch(f"{API}/areas/{village}", json={"quiet_start": "12:00", "quiet_end": "13:00",
+                                                     "approval": "none"}).raise_for_status()
+    for hours, status in ((8, 422), (5, 201)):  # 06:00-14:00 spans the quiet hour, 06:00-11:00 does not
+        relay = fleet.http.post(f"{API}/bulletins", json={
+            "title": "Tiếp sóng buổi sáng", "level": "background", "area_id": village, "relay_url": STATION,
+            "duration_ms": hours * 3_600_000}).json()
+        assert fleet.http.post(f"{API}/bulletins/{relay['id']}/submit").json()["status"] == "approved"
+        response = fleet.http.post(f"{API}/bulletins/{relay['id']}/schedules", json={
+            "kind": "daily", "start_local": "2030-01-07T06:00", "area_ids": [village]})
+        assert response.status_code == status, response.text
+    assert "quiet hours" in fleet.http.post(f"{API}/bulletins/{relay['id']}/schedules", json={
+        "kind": "daily", "start_local": "2030-01-07T10:00", "area_ids": [village]}).json()["detail"]

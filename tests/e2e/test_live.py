@@ -7,11 +7,11 @@ sharp peak, so the time between two cards playing the same sample is measured to
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -22,9 +22,7 @@ from loalang_protocol import chunks, topics
 from loalang_protocol.chunks import AudioChunk
 from loalang_protocol.keys import KeyPair
 from loalang_protocol.topics import StreamTopic
-from loalang_stack import icecast
 from loalang_stack.icecast import Icecast
-from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent.audio.simulated import PERIOD_S, read_recording
@@ -45,25 +43,6 @@ from tests.testkit import (
 )
 
 API = "/api/v1"
-CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1))):s=48000:d=60"
-
-
-@pytest.fixture
-def station(tmp_path: Path) -> Iterator[Icecast]:
-    """A local Icecast2 server with a station playing a chirp for a minute."""
-    server = icecast.start(tmp_path / "icecast", free_port())
-    source = subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", CHIRP,
-         "-ac", "1", "-c:a", "libmp3lame",
-         "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")])
-    try:
-        yield server
-    finally:
-        source.kill()
-        source.wait()
-        server.stop()
-
-
 def stream_bytes(fleet: Fleet, device_id: str) -> int:
     telemetry = fleet.device(device_id).get("telemetry") or {}
     return int(telemetry.get("stream_bytes", -1))
@@ -312,3 +291,48 @@ def test_bad_live_sources_are_refused_with_the_reason(fleet: Fleet, live: dict[s
     body = {"level": level, "live": live, "area_ids": ["thon-a"], "confirm_password": ADMIN_PASSWORD}
     response = fleet.http.post(f"{API}/broadcasts", json=body)
     assert response.status_code == 422 and problem in response.text, response.text
+
+
+def relay_schedule(fleet: Fleet, station: Icecast, area_id: str, opened_s_ago: int, length_s: int) -> str:
+    """A background relay bulletin, approved and scheduled once, its window opened that long ago."""
+    bulletin = fleet.http.post(f"{API}/bulletins", json={
+        "title": "Tiếp sóng Đài Quốc gia", "level": "background", "area_id": area_id,
+        "relay_url": station.listen_url("station.mp3"), "duration_ms": length_s * 1000})
+    assert bulletin.status_code == 201, bulletin.text
+    assert bulletin.json()["status"] == "draft" and bulletin.json()["relay_url"].endswith("station.mp3")
+    submitted = fleet.http.post(f"{API}/bulletins/{bulletin.json()['id']}/submit").json()
+    assert submitted["status"] == "approved", submitted
+    opened = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) - timedelta(seconds=opened_s_ago)
+    created = fleet.http.post(f"{API}/bulletins/{submitted['id']}/schedules", json={
+        "kind": "once", "start_local": opened.strftime("%Y-%m-%dT%H:%M:%S"), "area_ids": [area_id]})
+    assert created.status_code == 201, created.text
+    schedule_id: str = created.json()["id"]
+    return schedule_id
+
+
+def test_a_scheduled_background_relay_airs_in_its_window_and_yields_to_a_bulletin(
+        fleet: Fleet, station: Icecast) -> None:
+    _, villages = commune(fleet, villages=1)
+    device_id, config = fleet.enrolled_agent(area=villages[0])
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    card = config_file.load(config).data_dir / "card"
+    closes_at = time.time() + 16
+    schedule_id = relay_schedule(fleet, station, villages[0], opened_s_ago=44, length_s=60)
+    wait_for(lambda: loud_after(card, 0), 20.0, what="the station on the card, opened by the scheduler")
+    bulletin_at = int(time.time() * 1000) + 1500
+    schedule(fleet, area_id=villages[0], level="normal", start_ms=bulletin_at, duration_ms=2000,
+             source={"type": "tone", "frequency_hz": 2000})
+    wait_for(lambda: time.time() > closes_at + 3, 25.0, what="the window closed")
+
+    heard = [(at, round(f / 20) * 20) for at, f in dominant_frequencies(card)]
+    tone = [at for at, f in heard if f == 2000]
+    assert tone and abs(tone[0] - bulletin_at / 1000) < 0.3, "the bulletin cut into the relay on time"
+    assert any(f < 1200 for at, f in heard if tone[-1] + 0.5 < at < closes_at), "the station came back"
+    assert loud_after(card, closes_at + 1.0) is None, "silent once the window closed"
+    aired = [b for b in fleet.http.get(f"{API}/broadcasts").json() if b.get("schedule_id") == schedule_id]
+    assert len(aired) == 1 and aired[0]["status"] == "done" and aired[0]["level"] == "background", aired
+    assert aired[0]["live_kind"] == "relay"
+    plays = fleet.http.get(f"{API}/schedule-preview", params={
+        "area_id": villages[0], "date": datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()})
+    assert any(p["relay"] and p["schedule_id"] == schedule_id for p in plays.json()), plays.text

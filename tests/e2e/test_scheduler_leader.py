@@ -4,6 +4,7 @@ and the new leader writes no occurrence the old one already wrote."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,9 +15,20 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from loalang_protocol import topics
+from loalang_protocol.topics import StreamTopic
+from loalang_stack import broker
+from loalang_stack.icecast import Icecast
 from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
-from tests.testkit import ADMIN_PASSWORD, Stack, quiet_hours_away_from_now, wait_for, write_steps_wav
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Stack,
+    controller_password,
+    quiet_hours_away_from_now,
+    wait_for,
+    write_steps_wav,
+)
 
 API = "/api/v1"
 
@@ -109,3 +121,56 @@ def test_one_controller_schedules_and_the_other_takes_over_when_it_dies(
     after = wait_for(second_week, 10.0, what="the new leader's occurrences")
     assert len(set(after.values())) == 1 and set(after.values()) != set(before.values()), "a new epoch"
     assert stored(database, schedule_id) == before, "nothing the old leader wrote was written again"
+
+
+def relay_broadcasts(http: httpx.Client, schedule_id: str) -> list[dict[str, str]]:
+    """The broadcasts that aired a relay schedule's window, oldest first."""
+    listed = http.get(f"{API}/broadcasts").json()
+    return sorted((b for b in listed if b.get("schedule_id") == schedule_id), key=lambda b: b["created_at"])
+
+
+def chunks_flow(stack: Stack, broadcast_id: str, count: int = 5, within_s: int = 10) -> bool:
+    """Whether the broadcast's stream carries chunks (count of them within the time given)."""
+    received = subprocess.run(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-u", broker.CONTROLLER_USERNAME,
+         "-P", controller_password(stack), "-t", topics.stream(broadcast_id, StreamTopic.CHUNK),
+         "-C", str(count), "-W", str(within_s)], capture_output=True, timeout=within_s + 10)
+    return received.returncode == 0
+
+
+def test_a_new_leader_takes_up_a_scheduled_relay_the_dead_one_was_running(
+        pair: tuple[ControllerProcess, ControllerProcess, str], stack: Stack, station: Icecast) -> None:
+    first, second, _ = pair
+    wait_for(lambda: leader(first) in ("ctl-a", "ctl-b"), 10.0, what="a leader")
+    in_charge, standby = (first, second) if leader(first) == "ctl-a" else (second, first)
+    http = admin(standby)
+    http.post(f"{API}/areas", json={"id": "tinh-tiep-song", "name": "Tỉnh Tiếp Sóng", "level": "province",
+                                    **quiet_hours_away_from_now()}).raise_for_status()
+    bulletin = http.post(f"{API}/bulletins", json={
+        "title": "Tiếp sóng", "level": "background", "area_id": "tinh-tiep-song",
+        "relay_url": station.listen_url("station.mp3"), "duration_ms": 300_000}).json()
+    http.post(f"{API}/bulletins/{bulletin['id']}/submit").raise_for_status()
+    opened = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) - timedelta(seconds=5)
+    schedule_id = http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json={
+        "kind": "once", "start_local": opened.strftime("%Y-%m-%dT%H:%M:%S"),
+        "area_ids": ["tinh-tiep-song"]}).json()["id"]
+
+    first_run = wait_for(lambda: relay_broadcasts(http, schedule_id), 15.0, what="the leader's relay")[0]
+    assert first_run["status"] == "on_air" and chunks_flow(stack, first_run["id"])
+    assert in_charge.server is not None and in_charge.server.process is not None
+    killed_at = time.monotonic()
+    in_charge.server.process.kill()
+
+    def taken_up() -> list[dict[str, str]] | None:
+        runs = relay_broadcasts(http, schedule_id)
+        return runs if len(runs) == 2 and runs[1]["status"] == "on_air" else None
+
+    runs = wait_for(taken_up, 20.0, what="the new leader's relay of the same window")
+    assert chunks_flow(stack, runs[1]["id"], count=1)
+    print(f"the station back on the air {time.monotonic() - killed_at:.1f} s after the leader died")
+    assert runs[0]["status"] == "done", "the dead leader's broadcast was ended"
+    assert not chunks_flow(stack, runs[0]["id"], count=1, within_s=3), "nothing more on the old stream"
+
+    http.delete(f"{API}/schedules/{schedule_id}").raise_for_status()
+    wait_for(lambda: relay_broadcasts(http, schedule_id)[1]["status"] == "done", 10.0,
+             what="the relay ended with its schedule")
