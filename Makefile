@@ -28,7 +28,7 @@ API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/te
 	tests/e2e/test_bulletins.py tests/e2e/test_broadcasts.py tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py
 
 test: install check
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 	LOALANG_TEST_DATABASE=postgresql $(PY) -m pytest -q -p no:cacheprovider $(API_TESTS)
 
 clean:
