@@ -26,7 +26,6 @@ from tests.e2e.test_live import (
     lag_ms,
     loud_after,
     start_relay,
-    station,  # noqa: F401 - the chirp station fixture, shared
     wall_clock_audio,
 )
 from tests.mqttfaults import MqttFaults
@@ -77,7 +76,7 @@ def pair_lags_ms(cards: list[Path], first_window: float) -> dict[tuple[int, int]
 
 
 def test_agents_with_wrong_clocks_behind_jitter_and_loss_play_the_same_sample_at_once(
-        fleet: Fleet, station: Icecast, poor_links: list[MqttFaults]) -> None:  # noqa: F811
+        fleet: Fleet, station: Icecast, poor_links: list[MqttFaults]) -> None:
     began = time.monotonic()
     _, villages = commune(fleet, villages=1)
     agents = [start_behind(fleet, villages[0], proxy, error)
