@@ -104,10 +104,10 @@ def browser_page(microphone: Path) -> Iterator[Any]:
 
 def talk(page: Any, controller_url: str, seconds: float) -> None:
     """Log in on the live page, speak to the village until the microphone's WAV is over, then stop."""
-    page.goto(f"{controller_url}/console/live.html")
+    page.goto(f"{controller_url}/console/#/live")
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", PASSWORD)
-    page.click("#login button[type=submit]")
+    page.press("input[name=password]", "Enter")
     page.check(f"input[name=area][value={AREA}]")
     page.fill("#confirm", PASSWORD)
     page.click("#talk")

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
@@ -27,6 +27,7 @@ from .api import (
     device_logs,
     devices,
     enroll,
+    feed,
     live,
     media,
     occurrences,
@@ -34,6 +35,7 @@ from .api import (
     system,
     users,
 )
+from .api.schemas import SlugField
 from .broadcasting.reports import reporter
 from .broker_accounts.mosquitto import MosquittoDynsec
 from .context import Services
@@ -55,7 +57,7 @@ from .security.roles import Role
 from .security.tokens import TokenStore
 from .settings import Settings
 from .signer import Signer
-from .web import ConsoleFiles
+from .web import ConsoleFiles, field_page
 
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
@@ -178,17 +180,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
     api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts,
-                   reports, live)
+                   reports, live, feed)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 
     app.include_router(media.router)
     app.include_router(device_logs.router)
-    app.mount("/console", ConsoleFiles(), name="console")
+    app.mount("/console", ConsoleFiles(settings.map_tile_url), name="console")
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/console/")
+
+    @app.get("/d/{device_id}", include_in_schema=False)
+    async def field_view(device_id: SlugField) -> FileResponse:
+        return field_page(settings.map_tile_url)
 
     @app.get("/healthz", tags=["system"], summary="Liveness and broker connection")
     async def healthz(request: Request) -> JSONResponse:

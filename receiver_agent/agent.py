@@ -105,7 +105,9 @@ class Agent:
         self._rebirth: asyncio.Task[None] | None = None
         self._record_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self.link = self._make_link(backoff or Backoff())
+        broker = config.broker
+        self.link = self._make_link(backoff or Backoff(window=broker.reconnect_window_s,
+                                                       cap=broker.reconnect_cap_s))
         self.streams = StreamReceiver(self.link, self.schedule, self.time.now_ms, self._reject)
         self.engine.streams = self.streams
         self.streams.on_chunk = self.engine.on_stream_chunk

@@ -34,6 +34,9 @@ class BrokerConfig(_Section):
     client_id: Slug = Field(description="the only client id the broker accepts for this user")
     keepalive: int = Field(30, ge=5, le=300, description="MQTT keepalive in seconds")
     tls_ca_file: str | None = Field(None, description="CA certificate to verify the broker; TLS when set")
+    reconnect_window_s: float = Field(5.0, ge=0.5, le=300, description="the first reconnection waits a "
+                                      "random time up to this; the window doubles with each failure")
+    reconnect_cap_s: float = Field(60.0, ge=1, le=3600, description="the largest reconnection window")
 
 
 class AudioConfig(_Section):

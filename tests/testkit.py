@@ -393,11 +393,12 @@ class BrokerProxy(Protocol):
     port: int
 
 
-def route_through(config: Path, gate: BrokerProxy) -> None:
-    """Point an agent's configuration at the gate (or another proxy) instead of the broker."""
+def route_through(config: Path, gate: BrokerProxy, **broker: Any) -> None:
+    """Point an agent's configuration at the gate (or another proxy) instead of the broker, with
+    other broker settings changed as given (reconnect_window_s=...)."""
     settings = config_file.load(config)
     config_file.save(settings.model_copy(update={"broker": settings.broker.model_copy(
-        update={"port": gate.port})}), config)
+        update={"port": gate.port, **broker})}), config)
 
 
 def publish_as_controller(stack: Stack, controller: ControllerProcess, topic: str, body: dict[str, Any],

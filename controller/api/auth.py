@@ -18,8 +18,9 @@ from sqlalchemy import select
 from ..context import Services
 from ..db.models import User
 from ..security.passwords import verify_password
+from ..security.roles import permissions_of
 from ..security.tokens import SESSION_COOKIE, csrf_token_for
-from .deps import PrincipalDep, ServicesDep, session_cookie
+from .deps import ServicesDep, console_user, session_cookie
 from .schemas import UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -50,6 +51,17 @@ class ConsoleSession(BaseModel):
     user: UserPublic
     csrf_token: str
     expires_in: int
+    permissions: list[str] = Field([], description="what the role may do (the console shows only that)")
+    map_tile_url: str = Field("", description="map tiles for the console; empty: a plain background")
+    map_tile_attribution: str = ""
+
+
+def console_session(services: Services, user: UserPublic, token: str, expires_in: int) -> ConsoleSession:
+    """The session's answer: the user, the CSRF token, the role's permissions and the map's tiles."""
+    return ConsoleSession(
+        user=user, csrf_token=csrf_token_for(token), expires_in=expires_in,
+        permissions=sorted(permissions_of(user.role)), map_tile_url=services.settings.map_tile_url,
+        map_tile_attribution=services.settings.map_tile_attribution)
 
 
 @router.post("/token", response_model=Token, summary="Log in and get a bearer token")
@@ -82,21 +94,22 @@ async def open_session(
     )
     with services.db.session() as session:
         user = UserPublic.model_validate(session.get(User, user_id))
-    return ConsoleSession(user=user, csrf_token=csrf_token_for(token), expires_in=services.tokens.ttl_s)
+    return console_session(services, user, token, services.tokens.ttl_s)
 
 
-@router.get("/session", response_model=ConsoleSession, summary="The console session in use")
-async def current_session(
-    request: Request, services: ServicesDep, principal: PrincipalDep
-) -> ConsoleSession:
-    """Who is logged in with the session cookie, and its CSRF token (a reloaded page asks this)."""
+@router.get("/session", response_model=ConsoleSession, summary="The console session in use",
+            responses={204: {"description": "no console session: nobody is logged in"}})
+async def current_session(request: Request, services: ServicesDep) -> ConsoleSession | Response:
+    """Who is logged in with the session cookie, and its CSRF token (a reloaded page asks this);
+    204 when nobody is (no cookie, or its session ended)."""
+    principal = await console_user(request, services)
     token = session_cookie(request)
-    if token is None or principal.user_id is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no console session; log in")
+    if principal is None or token is None or principal.user_id is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     with services.db.session() as session:
         user = UserPublic.model_validate(session.get(User, principal.user_id))
     ttl = await services.redis.ttl(services.tokens.key(token))
-    return ConsoleSession(user=user, csrf_token=csrf_token_for(token), expires_in=max(int(ttl), 0))
+    return console_session(services, user, token, max(int(ttl), 0))
 
 
 @router.delete("/session", status_code=204, summary="Log out of the console")

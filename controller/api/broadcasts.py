@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 
-from .. import audit
+from .. import audit, feed
 from ..broadcasting import broadcasts, delivery, on_air
 from ..broadcasting.broadcasts import BroadcastError
 from ..context import Services
@@ -249,11 +249,14 @@ async def stop_broadcast(broadcast_id: str, services: ServicesDep, principal: Br
         if broadcast.status not in ("on_air", "awaiting_confirmation"):
             raise BroadcastError(f"the broadcast is {broadcast.status.replace('_', ' ')}")
         targets = broadcasts.withdraw(session, principal.username, broadcast)
+        areas = broadcasts.target_areas(session, broadcast.area_ids, broadcast.device_ids)
         session.flush()
         stopped = BroadcastPublic.model_validate(broadcast)
     if services.live is not None:
         services.live.stop(broadcast_id)
     await desired.publish_targets(services, targets)
+    await feed.publish(services.redis, "broadcast", areas, broadcast_id=broadcast_id, title=stopped.title,
+                       level=stopped.level, status="stopped", by=principal.username)
     return stopped
 
 

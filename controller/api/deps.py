@@ -89,6 +89,12 @@ async def current_principal(
     return principal
 
 
+async def console_user(request: Request, services: Services) -> Principal | None:
+    """The console user of the session cookie, or None when there is no live session."""
+    cookie = session_cookie(request)
+    return await _user_principal(services, cookie) if cookie else None
+
+
 async def _cookie_principal(request: Request, services: Services) -> Principal | None:
     """The console user of the session cookie; a change must also carry the session's CSRF token."""
     cookie = session_cookie(request)

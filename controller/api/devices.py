@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from .schemas import (
 )
 
 router = APIRouter(prefix="/devices", tags=["devices"])
+REPLY_POLL_S = 0.25
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))]
 UPTIME_WINDOW_MS = 7 * 86_400_000
 PAGE = 200  # devices read from the database (and their live state from Redis) at a time
@@ -218,13 +220,16 @@ async def send_command(
 
 @router.get("/{device_id}/commands/{command_id}", summary="A command's reply")
 async def command_reply(
-    device_id: str, command_id: str, services: ServicesDep, principal: ViewerDep
+    device_id: str, command_id: str, services: ServicesDep, principal: ViewerDep,
+    wait_s: Annotated[float, Query(ge=0, le=30, description="wait this long for the reply to arrive")] = 0,
 ) -> dict[str, object]:
-    """The device's reply to a command, or 404 while none has arrived."""
+    """The device's reply to a command, or 404 while none has arrived (after waiting up to wait_s)."""
     _load(services, principal, device_id)
-    reply = (await commands.replies(services, command_id)).get(device_id)
-    if reply is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no reply yet")
+    deadline = time.monotonic() + wait_s
+    while (reply := (await commands.replies(services, command_id)).get(device_id)) is None:
+        if time.monotonic() >= deadline:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no reply yet")
+        await asyncio.sleep(REPLY_POLL_S)
     return reply
 
 

@@ -6,6 +6,7 @@ import time
 
 from sqlalchemy.orm import Session
 
+from .. import feed
 from ..context import Services
 from ..db.models import Broadcast
 from ..fleet import desired
@@ -19,6 +20,9 @@ async def start(services: Services, session: Session, broadcast: Broadcast, prel
     A live broadcast goes on the air with its source's first audio instead: a relay is pulled
     now; a microphone waits for the console to connect it.
     """
+    await feed.publish(services.redis, "broadcast", broadcasts.target_areas(
+        session, broadcast.area_ids, broadcast.device_ids), broadcast_id=broadcast.id, title=broadcast.title,
+        level=broadcast.level, status=broadcast.status)
     if broadcast.live_kind is not None:
         session.commit()
         if broadcast.live_kind == "relay" and services.live is not None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from loalang_protocol.messages import Telemetry
 
-from .. import audit
+from .. import audit, feed
 from ..context import Services
 from ..db.models import Device, PresenceChange, TelemetrySample
 
@@ -26,11 +26,16 @@ DATA_WARNING_AT = 0.8
 
 
 async def note_presence(services: Services, device_id: str, online: bool, at_ms: int, reason: str) -> None:
-    """Record that a device went online or offline."""
-    def write() -> None:
+    """Record that a device went online or offline (and tell the feed)."""
+    def write() -> tuple[str, str] | None:
         with services.db.session() as session:
             session.add(PresenceChange(device_id=device_id, online=online, at_ms=at_ms, reason=reason[:16]))
-    await asyncio.to_thread(write)
+            device = session.get(Device, device_id)
+            return (device.area_id, device.name) if device is not None else None
+    known = await asyncio.to_thread(write)
+    if known is not None:
+        await feed.publish(services.redis, "online" if online else "offline", [known[0]], device_id=device_id,
+                           device_name=known[1], reason=reason[:16])
 
 
 async def note_telemetry(services: Services, device_id: str, telemetry: Telemetry) -> None:

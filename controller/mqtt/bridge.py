@@ -32,9 +32,10 @@ from loalang_protocol.messages import (
 )
 from loalang_protocol.topics import DeviceTopic
 
+from .. import feed
 from ..broadcasting import delivery
 from ..context import Services
-from ..db.models import Area, Device
+from ..db.models import Area, Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
 from ..fleet import commands, desired, history
 
@@ -95,6 +96,14 @@ class DeviceBridge:
         code = reason.split(":", 1)[0]
         self.services.counters.add(f"dropped.{name}.{code}")
         log.warning("dropped message on %s: %s", topic, reason)
+
+    def _title_of(self, occurrence_id: object) -> str:
+        """The title of the occurrence a receipt is about ("" when unknown)."""
+        if not isinstance(occurrence_id, str):
+            return ""
+        with self.services.db.session() as session:
+            occurrence = session.get(Occurrence, occurrence_id[:64])
+            return occurrence.title if occurrence is not None else ""
 
     def _known(self, device_id: str) -> Device:
         with self.services.db.session() as session:
@@ -178,6 +187,10 @@ class DeviceBridge:
         event = DeviceEvent.model_validate(opened.body)
         if self._store_event(device_id, event, opened.signature):
             await delivery.on_receipt(self.services.redis, device_id, event.type, event.data)
+            if event.type in delivery.RECEIPT_STATES:
+                await feed.publish(self.services.redis, "receipt", [device.area_id], device_id=device_id,
+                                   device_name=device.name, receipt=event.type,
+                                   title=self._title_of(event.data.get("occurrence")))
         ack_topic = topics.device(device_id, DeviceTopic.EVENT_ACK)
         ack = EventAck(install_id=event.install_id, seqs=[event.seq])
         await self.services.link.publish(

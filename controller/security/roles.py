@@ -46,7 +46,12 @@ GRANTS: dict[Role, frozenset[Permission]] = {
 
 def allows(role: str, permission: Permission) -> bool:
     """True when role grants permission."""
+    return permission in permissions_of(role)
+
+
+def permissions_of(role: str) -> frozenset[Permission]:
+    """What a role may do (nothing for an unknown one)."""
     try:
-        return permission in GRANTS[Role(role)]
+        return GRANTS[Role(role)]
     except ValueError:
-        return False
+        return frozenset()

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from loalang_stack.icecast import Icecast
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
+from tests.browser import PageErrors, chromium
 from tests.testkit import Fleet, Stack
 
 
@@ -69,3 +71,30 @@ def station(tmp_path: Path) -> Iterator[Icecast]:
         source.kill()
         source.wait()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for a module's browser tests; each test opens its own contexts. (Per
+    module: Playwright's synchronous API must not be running while another module's tests run their
+    own event loops.)"""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Any]:
+    """Open pages (desktop size unless told); each is checked for JavaScript errors at the end."""
+    opened: list[tuple[Any, PageErrors]] = []
+
+    def open_one(width: int = 1280, height: int = 900) -> tuple[Any, PageErrors]:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        errors = PageErrors(page)
+        opened.append((context, errors))
+        return page, errors
+
+    yield open_one
+    for context, errors in opened:
+        context.close()
+        assert errors.messages == [], errors.messages

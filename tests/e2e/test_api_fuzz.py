@@ -21,6 +21,7 @@ from loalang_stack.services import ControllerProcess
 from tests.testkit import ADMIN_PASSWORD, Stack
 
 EXAMPLES_PER_OPERATION = 40
+STREAMS = {"/api/v1/feed"}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,9 @@ def test_no_generated_request_makes_the_controller_fail(fuzzed: tuple[Controller
     schema = schemathesis.openapi.from_url(f"{controller.url}/openapi.json")
     headers = {"Authorization": f"Bearer {key}"}
     failures: list[str] = []
+    # the feed streams for as long as its reader stays (an hour): tested by reading it (test_console)
     operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [operation for operation in operations if operation.path not in STREAMS]
     assert len(operations) > 30
 
     for operation in operations:

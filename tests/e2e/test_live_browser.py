@@ -91,10 +91,10 @@ def test_a_browser_microphone_is_heard_on_three_agents(fleet: Fleet, controller:
         wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
     wait_for_settled_clocks([config for _, config in agents])
 
-    page.goto(f"{controller.url}/console/live.html")
+    page.goto(f"{controller.url}/console/#/live")
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("#login button[type=submit]")
+    page.press("input[name=password]", "Enter")
     page.check(f"input[name=area][value={villages[0]}]")
     page.fill("#confirm", ADMIN_PASSWORD)
     page.click("#talk")

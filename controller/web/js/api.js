@@ -1,0 +1,88 @@
+// The API, as the console calls it: the session cookie goes by itself, and every change carries the
+// session's CSRF token. Errors come back as ApiError with the server's message.
+const API = "/api/v1";
+let csrfToken = null;
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Remember the CSRF token of the session (null after logging out). */
+export function setCsrf(token) { csrfToken = token; }
+
+function headers(json) {
+  const result = {};
+  if (json) result["Content-Type"] = "application/json";
+  if (csrfToken) result["X-CSRF-Token"] = csrfToken;
+  return result;
+}
+
+function message(answer, fallback) {
+  const detail = answer && answer.detail;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail) && detail.length) {
+    return detail.map((d) => [d.loc && d.loc.slice(1).join("."), d.msg].filter(Boolean).join(": ")).join("; ");
+  }
+  return fallback;
+}
+
+/** Call the API; returns the JSON answer (null for 204), throws ApiError otherwise. */
+export async function call(method, path, body, query) {
+  const search = query ? "?" + new URLSearchParams(
+    Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== "")) : "";
+  const response = await fetch(API + path + search, {
+    method, headers: headers(body !== undefined), credentials: "same-origin",
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  if (response.status === 204) return null;
+  const answer = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, message(answer, response.statusText));
+  return answer;
+}
+
+/** Upload a form (a file) with progress (0..1) reported as it goes. */
+export function upload(path, form, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", API + path);
+    if (csrfToken) request.setRequestHeader("X-CSRF-Token", csrfToken);
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    request.addEventListener("load", () => {
+      let answer = null;
+      try { answer = JSON.parse(request.responseText); } catch { answer = null; }
+      if (request.status >= 200 && request.status < 300) resolve(answer);
+      else reject(new ApiError(request.status, message(answer, request.statusText)));
+    });
+    request.addEventListener("error", () => reject(new ApiError(0, "network error")));
+    request.send(form);
+  });
+}
+
+/** Follow server-sent events (onEnd when the server says the stream is over); returns a function
+ *  that stops following. */
+export function follow(path, onEvent, onEnd) {
+  const source = new EventSource(API + path, { withCredentials: true });
+  source.addEventListener("message", (event) => {
+    let data = null;
+    try { data = JSON.parse(event.data); } catch { return; /* a partial event */ }
+    onEvent(data);
+  });
+  source.addEventListener("end", () => { source.close(); if (onEnd) onEnd(); });
+  return () => source.close();
+}
+
+/** Wait for a background job (transcoding, speech) to end; returns its result. */
+export async function job(jobId, onProgress) {
+  for (;;) {
+    const state = await call("GET", `/jobs/${encodeURIComponent(jobId)}`);
+    if (state.state === "done") return state.result;
+    if (state.state === "failed") throw new ApiError(422, state.error || "failed");
+    if (onProgress && typeof state.progress === "number") onProgress(state.progress);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}

@@ -1,0 +1,118 @@
+// The console: log in, then one page at a time under the menu, chosen by the address's #/path.
+import { ApiError, call, setCsrf } from "./api.js";
+import { fill, h } from "./dom.js";
+import { language, setLanguage, t } from "./i18n.js";
+import { loginForm, say } from "./ui.js";
+import * as admin from "./views/admin.js";
+import * as broadcast from "./views/broadcast.js";
+import * as bulletins from "./views/bulletins.js";
+import * as dashboard from "./views/dashboard.js";
+import * as device from "./views/device.js";
+import * as devices from "./views/devices.js";
+import * as emergency from "./views/emergency.js";
+import * as live from "./views/live.js";
+import * as media from "./views/media.js";
+import * as reports from "./views/reports.js";
+import * as schedule from "./views/schedule.js";
+
+// Each page: its address, the view that renders it, its menu entry (if any), the permission it needs.
+const ROUTES = [
+  { pattern: /^\/$/, href: "#/", view: dashboard, menu: "nav_dashboard", permission: "view" },
+  { pattern: /^\/devices$/, href: "#/devices", view: devices, menu: "nav_devices", permission: "view" },
+  { pattern: /^\/devices\/([a-z0-9-]+)$/, view: device, permission: "view" },
+  { pattern: /^\/media$/, href: "#/media", view: media, menu: "nav_media", permission: "view" },
+  { pattern: /^\/bulletins$/, href: "#/bulletins", view: bulletins, menu: "nav_bulletins", permission: "view" },
+  { pattern: /^\/schedule$/, href: "#/schedule", view: schedule, menu: "nav_schedule", permission: "view" },
+  { pattern: /^\/broadcast$/, href: "#/broadcast", view: broadcast, menu: "nav_broadcast", permission: "schedule" },
+  { pattern: /^\/live$/, href: "#/live", view: live, menu: "nav_live", permission: "schedule" },
+  { pattern: /^\/emergency$/, href: "#/emergency", view: emergency, menu: "nav_emergency", permission: "schedule" },
+  { pattern: /^\/reports$/, href: "#/reports", view: reports, menu: "nav_reports", permission: "view" },
+  { pattern: /^\/admin(?:\/([a-z-]+))?$/, href: "#/admin", view: admin, menu: "nav_admin", permission: "manage_areas" },
+];
+
+const context = { session: null, cleanup: null };
+
+/** Whether the logged-in user's role allows permission. */
+export function can(permission) {
+  return Boolean(context.session && context.session.permissions.includes(permission));
+}
+
+function route() {
+  const path = (location.hash.replace(/^#/, "") || "/").split("?")[0];
+  for (const page of ROUTES) {
+    const match = path.match(page.pattern);
+    if (match) return { view: page.view, params: match.slice(1), permission: page.permission };
+  }
+  return null;
+}
+
+async function show() {
+  if (context.cleanup) { context.cleanup(); context.cleanup = null; }
+  const main = document.getElementById("view");
+  if (!context.session) { renderLogin(main); return; }
+  renderMenu();
+  const found = route();
+  if (!found) { fill(main, h("p", {}, t("not_found"))); return; }
+  if (!can(found.permission)) { fill(main, h("p", {}, t("forbidden"))); return; }
+  fill(main, h("p", { class: "loading" }, t("loading")));
+  try {
+    context.cleanup = (await found.view.render(main, found.params, context)) || null;
+    main.focus({ preventScroll: true });  // the new page's content is next for the keyboard and readers
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) { await loggedOut(); return; }
+    fill(main, h("p", { class: "error", role: "alert" }, t("error", { reason: error.message })));
+  }
+}
+
+function renderMenu() {
+  const here = "#" + ((location.hash.replace(/^#/, "") || "/").split("?")[0]);
+  const links = ROUTES.filter((page) => page.menu && can(page.permission)).map((page) =>
+    h("li", {}, h("a", { href: page.href, "aria-current": page.href === here ? "page" : null }, t(page.menu))));
+  const user = context.session.user;
+  fill(document.getElementById("menu"),
+    h("nav", { "aria-label": t("main_menu") }, h("ul", {}, links)),
+    h("div", { class: "who" },
+      h("span", {}, `${user.full_name || user.username} · ${user.role}`),
+      languageButton(),
+      h("button", { type: "button", onclick: logout }, t("logout"))));
+}
+
+function languageButton() {
+  return h("button", {
+    type: "button", lang: language() === "vi" ? "en" : "vi", "aria-label": t("language_label"),
+    onclick: () => { setLanguage(language() === "vi" ? "en" : "vi"); show(); },
+  }, t("language"));
+}
+
+function renderLogin(main) {
+  fill(document.getElementById("menu"), h("div", { class: "who" }, languageButton()));
+  const form = loginForm(t("login_title"), begin);
+  fill(main, form);
+  form.querySelector("input").focus();
+}
+
+function begin(session) {
+  context.session = session;
+  setCsrf(session.csrf_token);
+  say("");
+  show();
+}
+
+async function logout() {
+  try { await call("DELETE", "/auth/session"); } finally { await loggedOut(); }
+}
+
+async function loggedOut() {
+  context.session = null;
+  setCsrf(null);
+  location.hash = "#/";
+  show();
+}
+
+async function start() {
+  const session = await call("GET", "/auth/session").catch(() => null);  // null: nobody logged in
+  if (session) begin(session); else show();
+}
+
+window.addEventListener("hashchange", show);
+start();

@@ -1,0 +1,77 @@
+// Shared pieces of the console: confirmation dialogs, the status line, state badges.
+import { call } from "./api.js";
+import { h } from "./dom.js";
+import { t } from "./i18n.js";
+
+/** Ask before doing something that cannot be undone; resolves true when confirmed.
+ *  With a password field (step-up confirmation), resolves the password text instead. */
+export function confirmDialog(question, { danger = false, password = false, confirmLabel } = {}) {
+  return new Promise((resolve) => {
+    const secret = password
+      ? h("input", { type: "password", name: "confirm_password", autocomplete: "current-password", required: true })
+      : null;
+    const dialog = h("dialog", { class: danger ? "confirm danger" : "confirm", "aria-labelledby": "confirm-q" },
+      h("form", { method: "dialog" },
+        h("p", { id: "confirm-q" }, question),
+        secret ? h("label", { class: "field" }, h("span", { class: "label" }, t("password")), secret) : null,
+        h("div", { class: "buttons" },
+          h("button", { value: "cancel", type: "submit", formnovalidate: true }, t("cancel")),
+          h("button", { value: "ok", type: "submit", class: danger ? "danger" : "primary" },
+            confirmLabel || t("confirm")))));
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (dialog.returnValue !== "ok") resolve(false);
+      else resolve(secret ? secret.value : true);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    (secret || dialog.querySelector("button.primary, button.danger")).focus();
+  });
+}
+
+/** Say something in the status line (read out by screen readers). */
+export function say(text, kind = "info") {
+  const line = document.getElementById("toast");
+  if (!line) return;
+  line.textContent = text;
+  line.className = kind;
+}
+
+/** A device's state: playing, online or offline. */
+export function deviceState(device) {
+  if (!device.online) return "offline";
+  return device.telemetry && device.telemetry.playing ? "playing" : "online";
+}
+
+/** A coloured badge with the state's word (colour is never the only sign). */
+export function stateBadge(state) {
+  return h("span", { class: `badge ${state}` }, t(state));
+}
+
+/** A small table from rows: columns are [heading, cell(row)]. */
+export function table(columns, rows, caption) {
+  return h("table", {},
+    caption ? h("caption", {}, caption) : null,
+    h("thead", {}, h("tr", {}, columns.map(([heading]) => h("th", { scope: "col" }, heading)))),
+    h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([, cell]) => h("td", {}, cell(row)))))));
+}
+
+/** The login form: heading, user name, password; onSession gets the opened console session. */
+export function loginForm(heading, onSession) {
+  const form = h("form", { class: "login", onsubmit: async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      onSession(await call("POST", "/auth/session", { username: data.get("username"), password: data.get("password") }));
+    } catch (error) {
+      say(t("login_failed", { reason: error.message }), "error");
+    }
+  } },
+  h("h1", {}, heading),
+  h("label", { class: "field" }, h("span", { class: "label" }, t("username")),
+    h("input", { name: "username", autocomplete: "username", required: true })),
+  h("label", { class: "field" }, h("span", { class: "label" }, t("password")),
+    h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+  h("button", { type: "submit", class: "primary" }, t("login")));
+  return form;
+}

@@ -1,0 +1,99 @@
+// Live: talk into the microphone (a level meter shows it is heard, an on-air light when the
+// clusters play it), or relay a station's stream, to the areas chosen.
+import { call } from "../api.js";
+import { field, fill, h } from "../dom.js";
+import { addStrings, t } from "../i18n.js";
+import { talk } from "../microphone.js";
+import { say } from "../ui.js";
+
+addStrings({
+  vi: { live_talk: "Nói trực tiếp", live_relay: "Tiếp sóng đài", talk: "Nói", stop: "Dừng",
+    confirm_password: "Mật khẩu xác nhận", mic_level: "Mức micro",
+    ready: "Sẵn sàng", speaking: "Đang nói…", on_air_now: "Đang phát",
+    station_url: "Địa chỉ luồng của đài (http/https)",
+    relay_start: "Bắt đầu tiếp sóng", relaying: "Đang tiếp sóng", mic_failed: "Không mở được micro: {reason}" },
+  en: { live_talk: "Talk live", live_relay: "Relay a station", talk: "Talk", stop: "Stop",
+    confirm_password: "Confirm with your password", mic_level: "Microphone level",
+    ready: "Ready", speaking: "Speaking…", on_air_now: "On air",
+    station_url: "The station's stream address (http/https)",
+    relay_start: "Start relaying", relaying: "Relaying", mic_failed: "Could not open the microphone: {reason}" },
+});
+
+/** Render the live page into main; returns the function that stops talking when leaving it. */
+export async function render(main) {
+  const areas = await call("GET", "/areas");
+  const status = h("p", { id: "status", class: "on-air-light", role: "status", "aria-live": "polite" }, t("ready"));
+  const meter = h("meter", { id: "level", min: 0, max: 1, value: 0, "aria-label": t("mic_level") });
+  const password = h("input", { id: "confirm", type: "password", autocomplete: "current-password" });
+  const talkButton = h("button", { id: "talk", type: "button", class: "danger big" }, t("talk"));
+  const stopButton = h("button", { id: "stop", type: "button", class: "big", disabled: true }, t("stop"));
+  const url = h("input", { name: "url", type: "url", placeholder: "https://", required: true });
+  let stopTalking = null;
+  let broadcastId = null;
+
+  const targets = h("fieldset", { class: "targets" }, h("legend", {}, t("targets")),
+    areas.map((a) => h("label", {}, h("input", { type: "checkbox", name: "area", value: a.id }), ` ${a.name} (${a.id})`)));
+  fill(main, h("h1", {}, t("nav_live")), targets, field(t("confirm_password"), password),
+    h("div", { class: "columns" },
+      h("section", { class: "panel" }, h("h2", {}, t("live_talk")), status,
+        h("label", { class: "field" }, h("span", { class: "label" }, t("mic_level")), meter),
+        h("div", { class: "actions" }, talkButton, stopButton)),
+      h("form", { class: "panel", onsubmit: relay }, h("h2", {}, t("live_relay")),
+        field(t("station_url"), url), h("button", { type: "submit", class: "primary" }, t("relay_start")))));
+
+  function chosen() {
+    return [...targets.querySelectorAll("input[name=area]:checked")].map((input) => input.value);
+  }
+
+  function light(text, on) {
+    status.textContent = text;
+    status.classList.toggle("on", on);
+  }
+
+  talkButton.addEventListener("click", async () => {
+    if (!chosen().length) { say(t("choose_targets"), "error"); return; }
+    talkButton.disabled = true;
+    try {
+      const broadcast = await call("POST", "/broadcasts", { level: "live", live: { kind: "microphone" },
+        area_ids: chosen(), confirm_password: password.value || null });
+      broadcastId = broadcast.id;
+      stopTalking = await talk(broadcast.id, {
+        onLevel: (peak) => { meter.value = peak; },
+        onState: (state) => {
+          if (state === "on_air") light(t("on_air_now"), true);
+          if (state === "ended" || state === "closed") { light(t("ended"), false); reset(); }
+        },
+      });
+      light(t("speaking"), false);
+      stopButton.disabled = false;
+    } catch (error) {
+      say(t("mic_failed", { reason: error.message }), "error");
+      talkButton.disabled = false;
+    }
+  });
+  stopButton.addEventListener("click", () => { if (stopTalking) stopTalking(); });
+
+  function reset() {
+    stopTalking = null;
+    meter.value = 0;
+    stopButton.disabled = true;
+    talkButton.disabled = false;
+  }
+
+  async function relay(event) {
+    event.preventDefault();
+    if (!chosen().length) { say(t("choose_targets"), "error"); return; }
+    try {
+      const broadcast = await call("POST", "/broadcasts", { level: "live", live: { kind: "relay", url: url.value },
+        area_ids: chosen(), confirm_password: password.value || null });
+      broadcastId = broadcast.id;
+      light(t("relaying"), true);
+      stopButton.disabled = false;
+      stopTalking = async () => { await call("POST", `/broadcasts/${broadcastId}/stop`); light(t("ended"), false); reset(); };
+    } catch (error) {
+      say(t("error", { reason: error.message }), "error");
+    }
+  }
+
+  return () => { if (stopTalking) stopTalking(); };
+}

@@ -1,0 +1,58 @@
+"""Debian's Chromium driven by Playwright, for the console's tests (never `playwright install`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                  "--autoplay-policy=no-user-gesture-required"]
+SERIOUS = ("serious", "critical")
+
+
+@contextmanager
+def chromium(extra_flags: tuple[str, ...] = ()) -> Iterator[Any]:
+    """A headless Chromium for the block's duration."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, *extra_flags],
+                                             headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class PageErrors:
+    """Every JavaScript error and console error a page logs (a CSP refusal included)."""
+
+    def __init__(self, page: Any) -> None:
+        self.messages: list[str] = []
+        page.on("pageerror", lambda error: self.messages.append(f"page error: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.messages.append(f"console: {message.text}")
+
+
+def accessibility_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v.get("impact") in SERIOUS]
+
+
+def log_in(page: Any, username: str, password: str) -> None:
+    """Fill in the console's login form and wait for the menu."""
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.press("input[name=password]", "Enter")
+    page.locator("header nav").wait_for(timeout=10_000)
