@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                   "--autoplay-policy=no-user-gesture-required"]
 SERIOUS = ("serious", "critical")
+FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
 
 
 @contextmanager
@@ -29,15 +31,24 @@ def chromium(extra_flags: tuple[str, ...] = ()) -> Iterator[Any]:
 
 
 class PageErrors:
-    """Every JavaScript error and console error a page logs (a CSP refusal included)."""
+    """Every JavaScript error and console error a page logs (a CSP refusal included). An API answer
+    the test provokes on purpose (a wrong password's 403) is allowed with `allow(403)`."""
 
     def __init__(self, page: Any) -> None:
         self.messages: list[str] = []
+        self.allowed: set[int] = set()
         page.on("pageerror", lambda error: self.messages.append(f"page error: {error}"))
         page.on("console", self._console)
 
+    def allow(self, status: int) -> None:
+        """Expect the page to receive this HTTP status (and log it) at least once."""
+        self.allowed.add(status)
+
     def _console(self, message: Any) -> None:
-        if message.type == "error":
+        if message.type != "error":
+            return
+        status = FAILED_LOAD.search(message.text)
+        if status is None or int(status.group(1)) not in self.allowed:
             self.messages.append(f"console: {message.text}")
 
 

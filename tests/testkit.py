@@ -121,12 +121,13 @@ class Fleet:
                     body.update(quiet_hours_away_from_now())
                 self.http.post("/api/v1/areas", json=body).raise_for_status()
 
-    def register(self, area: str = "thon-a", is_test: bool = False) -> tuple[str, str]:
+    def register(self, area: str = "thon-a", is_test: bool = False,
+                 position: tuple[float, float] = (18.68, 105.68), name: str = "") -> tuple[str, str]:
         """Create a device; returns its id and claim code."""
         device_id = f"loa-{next(self._ids)}-{int(time.time() * 1000) % 100000}"
         response = self.http.post("/api/v1/devices", json={
-            "id": device_id, "name": f"Cụm loa {device_id}", "area_id": area,
-            "latitude": 18.68, "longitude": 105.68, "is_test": is_test,
+            "id": device_id, "name": name or f"Cụm loa {device_id}", "area_id": area,
+            "latitude": position[0], "longitude": position[1], "is_test": is_test,
         })
         response.raise_for_status()
         return device_id, response.json()["claim"]["claim_code"]
@@ -138,10 +139,11 @@ class Fleet:
              "--config", str(folder / "agent.toml")], capture_output=True, text=True, timeout=60,
         )
 
-    def enrolled_agent(self, area: str = "thon-a", telemetry_s: float = 1.0,
-                       is_test: bool = False) -> tuple[str, Path]:
-        """Register, enrol and configure a device; returns its id and configuration file."""
-        device_id, code = self.register(area, is_test)
+    def enrolled_agent(self, area: str = "thon-a", telemetry_s: float = 1.0, is_test: bool = False,
+                       **where: Any) -> tuple[str, Path]:
+        """Register (at a position, with a name, when given), enrol and configure a device; returns its
+        id and configuration file."""
+        device_id, code = self.register(area, is_test, **where)
         folder = self.root / device_id
         result = self.enroll(code, folder)
         assert result.returncode == 0, result.stderr

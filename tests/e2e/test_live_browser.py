@@ -99,6 +99,8 @@ def test_a_browser_microphone_is_heard_on_three_agents(fleet: Fleet, controller:
     page.fill("#confirm", ADMIN_PASSWORD)
     page.click("#talk")
     page.locator("#status", has_text="Đang phát").wait_for(timeout=15_000)  # on the air
+    assert "on" in (page.locator("#status").get_attribute("class") or ""), "the on-air light is lit"
+    assert page.locator("#level").evaluate("meter => meter.value") > 0.05, "the level meter moves"
     cards = [config_file.load(config).data_dir / "card" for _, config in agents]
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 20.0, what="speech on the card")

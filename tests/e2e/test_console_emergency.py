@@ -1,0 +1,55 @@
+"""The emergency page in a real browser: the warning's reach on the map, the password asked again,
+delivery followed live, and the warning heard on the clusters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loalang_stack.services import ControllerProcess
+from receiver_agent import config as config_file
+from tests.browser import accessibility_violations, log_in
+from tests.e2e.test_broadcasts import commune
+from tests.e2e.test_live import loud_after
+from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
+
+API = "/api/v1"
+
+
+def test_an_emergency_is_confirmed_with_the_password_and_followed_to_the_clusters(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
+    _, villages = commune(fleet, villages=1)
+    agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(2)]
+    for device_id, config in agents:
+        fleet.start(config)
+        wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
+    page, errors = open_page()
+    errors.allow(403)  # the wrong password below
+    page.goto(f"{controller.url}/console/#/emergency")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    page.locator("textarea[name=text]").fill("Cảnh báo: nước sông đang lên nhanh, bà con lên chỗ cao.")
+    page.check(f"input[name=area][value={villages[0]}]")
+    page.locator(".reach", has_text="2").wait_for(timeout=10_000)  # the reach: two clusters
+    assert page.locator(".leaflet-interactive").count() == 2, "the reach on the map"
+    assert accessibility_violations(page) == []
+
+    page.get_by_role("button", name="Phát cảnh báo…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input[name=confirm_password]").fill("not the password")
+    dialog.get_by_role("button", name="Phát cảnh báo…").click()
+    page.locator("#toast.error").wait_for(timeout=10_000)  # a wrong password airs nothing
+    page.get_by_role("button", name="Phát cảnh báo…").click()
+    dialog.locator("input[name=confirm_password]").fill(ADMIN_PASSWORD)
+    dialog.get_by_role("button", name="Phát cảnh báo…").click()
+
+    board = page.locator(".delivery")
+    for device_id, _ in agents:
+        board.locator(f"tr[data-device={device_id}] .delivery-state.playing, "
+                      f"tr[data-device={device_id}] .delivery-state.completed").wait_for(timeout=30_000)
+    for _, config in agents:
+        assert loud_after(config_file.load(config).data_dir / "card", 0), "the warning on the card"
+    assert accessibility_violations(page) == []
+    page.get_by_role("button", name="Dừng cảnh báo").click()
+    page.locator("#toast", has_text="Đã dừng").wait_for(timeout=10_000)
+    warnings = [b for b in fleet.http.get(f"{API}/broadcasts").json() if b["level"] == "emergency"
+                and villages[0] in b["area_ids"]]
+    assert len(warnings) == 1 and warnings[0]["status"] == "stopped", warnings
