@@ -20,7 +20,7 @@ from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from tests.testkit import ADMIN_PASSWORD, Stack
 
-EXAMPLES_PER_OPERATION = 40
+EXAMPLES_PER_OPERATION = 25
 STREAMS = {"/api/v1/feed"}
 
 
