@@ -72,7 +72,8 @@ def seed(fleet: Fleet, folder: Path) -> str:
 
 def shoot(browser: Any, url: str, pages: list[tuple[str, str]], device: str, size: tuple[int, int]) -> None:
     """Log in once and save each page."""
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, device_scale_factor=1)
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, device_scale_factor=1,
+                                  timezone_id="Asia/Ho_Chi_Minh", locale="vi-VN")
     page = context.new_page()
     page.goto(f"{url}/console/")
     log_in(page, "admin", PASSWORD)

@@ -120,8 +120,9 @@ def test_the_console_works_with_the_keyboard_alone(controller: ControllerProcess
     page.keyboard.type(ADMIN_PASSWORD)
     page.keyboard.press("Enter")
     page.locator("header nav").wait_for(timeout=10_000)
+    page.locator(".count.online").wait_for()  # the dashboard is drawn (and has the focus)
     visited = []
-    for _ in range(12):  # the page's content has the focus: back through the header to the menu
+    for _ in range(20):  # the page's content has the focus: back through the header to the menu
         page.keyboard.press("Shift+Tab")
         visited.append(page.evaluate("document.activeElement.outerHTML.slice(0, 80)"))
         if page.evaluate("document.activeElement.getAttribute('href')") == "#/devices":

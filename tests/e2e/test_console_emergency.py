@@ -49,6 +49,7 @@ def test_an_emergency_is_confirmed_with_the_password_and_followed_to_the_cluster
         assert loud_after(config_file.load(config).data_dir / "card", 0), "the warning on the card"
     assert accessibility_violations(page) == []
     page.get_by_role("button", name="Dừng cảnh báo").click()
+    page.get_by_role("dialog").get_by_role("button", name="Dừng cảnh báo").click()
     page.locator("#toast", has_text="Đã dừng").wait_for(timeout=10_000)
     warnings = [b for b in fleet.http.get(f"{API}/broadcasts").json() if b["level"] == "emergency"
                 and villages[0] in b["area_ids"]]

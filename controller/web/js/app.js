@@ -3,31 +3,21 @@ import { ApiError, call, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 import { language, setLanguage, t } from "./i18n.js";
 import { loginForm, say } from "./ui.js";
-import * as admin from "./views/admin.js";
-import * as broadcast from "./views/broadcast.js";
-import * as bulletins from "./views/bulletins.js";
-import * as dashboard from "./views/dashboard.js";
-import * as device from "./views/device.js";
-import * as devices from "./views/devices.js";
-import * as emergency from "./views/emergency.js";
-import * as live from "./views/live.js";
-import * as media from "./views/media.js";
-import * as reports from "./views/reports.js";
-import * as schedule from "./views/schedule.js";
 
-// Each page: its address, the view that renders it, its menu entry (if any), the permission it needs.
+// Each page: its address, the module that renders it (loaded when first shown, so one page's fault
+// cannot stop the others), its menu entry (if any), the permission it needs.
 const ROUTES = [
-  { pattern: /^\/$/, href: "#/", view: dashboard, menu: "nav_dashboard", permission: "view" },
-  { pattern: /^\/devices$/, href: "#/devices", view: devices, menu: "nav_devices", permission: "view" },
-  { pattern: /^\/devices\/([a-z0-9-]+)$/, view: device, permission: "view" },
-  { pattern: /^\/media$/, href: "#/media", view: media, menu: "nav_media", permission: "view" },
-  { pattern: /^\/bulletins$/, href: "#/bulletins", view: bulletins, menu: "nav_bulletins", permission: "view" },
-  { pattern: /^\/schedule$/, href: "#/schedule", view: schedule, menu: "nav_schedule", permission: "view" },
-  { pattern: /^\/broadcast$/, href: "#/broadcast", view: broadcast, menu: "nav_broadcast", permission: "schedule" },
-  { pattern: /^\/live$/, href: "#/live", view: live, menu: "nav_live", permission: "schedule" },
-  { pattern: /^\/emergency$/, href: "#/emergency", view: emergency, menu: "nav_emergency", permission: "schedule" },
-  { pattern: /^\/reports$/, href: "#/reports", view: reports, menu: "nav_reports", permission: "view" },
-  { pattern: /^\/admin(?:\/([a-z-]+))?$/, href: "#/admin", view: admin, menu: "nav_admin", permission: "manage_areas" },
+  { pattern: /^\/$/, href: "#/", view: () => import("./views/dashboard.js"), menu: "nav_dashboard", permission: "view" },
+  { pattern: /^\/devices$/, href: "#/devices", view: () => import("./views/devices.js"), menu: "nav_devices", permission: "view" },
+  { pattern: /^\/devices\/([a-z0-9-]+)$/, view: () => import("./views/device.js"), permission: "view" },
+  { pattern: /^\/media$/, href: "#/media", view: () => import("./views/media.js"), menu: "nav_media", permission: "view" },
+  { pattern: /^\/bulletins$/, href: "#/bulletins", view: () => import("./views/bulletins.js"), menu: "nav_bulletins", permission: "view" },
+  { pattern: /^\/schedule$/, href: "#/schedule", view: () => import("./views/schedule.js"), menu: "nav_schedule", permission: "view" },
+  { pattern: /^\/broadcast$/, href: "#/broadcast", view: () => import("./views/broadcast.js"), menu: "nav_broadcast", permission: "schedule" },
+  { pattern: /^\/live$/, href: "#/live", view: () => import("./views/live.js"), menu: "nav_live", permission: "schedule" },
+  { pattern: /^\/emergency$/, href: "#/emergency", view: () => import("./views/emergency.js"), menu: "nav_emergency", permission: "schedule" },
+  { pattern: /^\/reports$/, href: "#/reports", view: () => import("./views/reports.js"), menu: "nav_reports", permission: "view" },
+  { pattern: /^\/admin(?:\/([a-z-]+))?$/, href: "#/admin", view: () => import("./views/admin.js"), menu: "nav_admin", permission: "manage_areas" },
 ];
 
 const context = { session: null, cleanup: null };
@@ -56,7 +46,8 @@ async function show() {
   if (!can(found.permission)) { fill(main, h("p", {}, t("forbidden"))); return; }
   fill(main, h("p", { class: "loading" }, t("loading")));
   try {
-    context.cleanup = (await found.view.render(main, found.params, context)) || null;
+    const view = await found.view();
+    context.cleanup = (await view.render(main, found.params, context)) || null;
     main.focus({ preventScroll: true });  // the new page's content is next for the keyboard and readers
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) { await loggedOut(); return; }

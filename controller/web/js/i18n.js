@@ -29,6 +29,8 @@ const STRINGS = {
     signal_dbm: "Sóng (dBm)", temperature_c: "Nhiệt độ (°C)", data_mb: "Dữ liệu (MB)", no_data: "Chưa có số liệu.",
     level: "Mức", title: "Tiêu đề", when: "Lúc", what: "Nội dung", where: "Nơi",
     targets: "Phát tới", choose_targets: "Chọn nơi phát", ended: "Đã dừng",
+    lv_background: "nền", lv_normal: "thường", lv_priority: "ưu tiên", lv_live: "trực tiếp",
+    lv_emergency: "khẩn cấp",
   },
   en: {
     app: "Village loudspeakers", skip: "Skip the menu", language: "Tiếng Việt", language_label: "Chuyển sang tiếng Việt",
@@ -59,6 +61,8 @@ const STRINGS = {
     signal_dbm: "Signal (dBm)", temperature_c: "Temperature (°C)", data_mb: "Data (MB)", no_data: "No data yet.",
     level: "Level", title: "Title", when: "When", what: "What", where: "Where",
     targets: "Broadcast to", choose_targets: "Choose where to broadcast", ended: "Ended",
+    lv_background: "background", lv_normal: "normal", lv_priority: "priority", lv_live: "live",
+    lv_emergency: "emergency",
   },
 };
 

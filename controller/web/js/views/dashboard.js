@@ -62,7 +62,7 @@ function showCounts(box, devices) {
 }
 
 function onAirItem(broadcast) {
-  return h("li", {}, h("span", { class: `level ${broadcast.level}` }, broadcast.level), " ", broadcast.title,
+  return h("li", {}, h("span", { class: `level ${broadcast.level}` }, t(`lv_${broadcast.level}`)), " ", broadcast.title,
     " · ", (broadcast.area_ids || []).concat(broadcast.device_ids || []).join(", "));
 }
 

@@ -84,6 +84,7 @@ export async function render(main, _params, context) {
     fill(follow, h("p", { class: waiting ? "muted" : "error", role: "alert" },
       waiting ? t("awaiting_second") : t("emergency_on_air")),
     h("button", { type: "button", class: "big", onclick: async () => {
+      if (!(await confirmDialog(t("stop_emergency") + "?", { confirmLabel: t("stop_emergency") }))) return;
       await call("POST", `/broadcasts/${broadcast.id}/stop`);
       say(t("ended"), "ok");
     } }, t("stop_emergency")), board.element);
