@@ -36,7 +36,9 @@ from tests.testkit import tone_onset
 
 LATENCY_MS = 200.0
 CHUNK_MS = 200
-ONSET_TOLERANCE_MS = 5.0
+# the simulated card's thread logs each period when it wakes: on a machine loaded by the rest of the
+# suite that was 6 ms late once (typically well under 1 ms; benchmarks/live.py measures it)
+ONSET_TOLERANCE_MS = 10.0
 LOUD = 3000  # a sample this loud is tone; the tones peak at 16 000
 CORRUPT = b"\xff\xff\xff"  # libopus refuses it ("corrupted stream")
 PAUSE = bytes(40 * 96)  # 40 ms between two tones, so that the second one's onset is clear
