@@ -40,25 +40,29 @@ async def after(redis: Redis, last_id: str, wait_ms: int, count: int = 200) -> l
     """Up to count (id, event) after last_id, waiting up to wait_ms."""
     answer = await redis.xread({FEED_KEY: last_id}, count=count, block=wait_ms)
     streams: Any = answer.items() if isinstance(answer, dict) else answer  # RESP3 answers a mapping
-    events = []
+    events: list[tuple[str, Event]] = []
     for _, entries in streams:
-        for event_id, fields in entries:
-            decoded = {text(name): text(value) for name, value in fields.items()}
-            events.append((text(event_id), json.loads(decoded["event"])))
+        events.extend((text(event_id), _event(fields)) for event_id, fields in entries)
     return events
 
 
 async def before(redis: Redis, count: int) -> list[tuple[str, Event]]:
     """The newest count events, newest first."""
     newest: Any = await redis.xrevrange(FEED_KEY, count=count)
-    return [(text(event_id), json.loads({text(k): text(v) for k, v in fields.items()}["event"]))
-            for event_id, fields in newest]
+    return [(text(event_id), _event(fields)) for event_id, fields in newest]
 
 
 async def last_id(redis: Redis) -> str:
     """The id of the newest event ("0-0" when there is none), to follow from now on."""
     newest: Any = await redis.xrevrange(FEED_KEY, count=1)
     return text(newest[0][0]) if newest else "0-0"
+
+
+def _event(fields: Any) -> Event:
+    """A stream entry's fields (bytes or text keys) as its event."""
+    decoded = {text(name): text(value) for name, value in fields.items()}
+    event: Event = json.loads(decoded["event"])
+    return event
 
 
 def visible(event: dict[str, Any], scope: set[str] | None) -> bool:
