@@ -11,10 +11,12 @@ import asyncio
 import json
 import logging
 import random
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +29,18 @@ from .sinks import make_sink
 
 log = logging.getLogger(__name__)
 
+ENROLMENT_WORKERS = 6
 
-@dataclass(frozen=True)
+
+@dataclass
 class Registrar:
-    """Registers simulated devices through the controller's API."""
+    """Registers simulated devices through the controller's API, logged in once."""
 
     controller_url: str
     username: str
     password: str
+    _token_cache: str | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _request(self, path: str, body: dict[str, Any] | None, token: str | None = None,
                  form: bool = False) -> dict[str, Any]:
@@ -55,9 +61,12 @@ class Registrar:
             raise EnrolmentError(f"{path}: {exc.code} {exc.read(500).decode(errors='replace')}") from None
 
     def _token(self) -> str:
-        answer = self._request("/api/v1/auth/token", {"username": self.username, "password": self.password},
-                               form=True)
-        return str(answer["access_token"])
+        with self._lock:
+            if self._token_cache is None:
+                answer = self._request("/api/v1/auth/token",
+                                       {"username": self.username, "password": self.password}, form=True)
+                self._token_cache = str(answer["access_token"])
+            return self._token_cache
 
     def ensure_area(self, area_id: str) -> None:
         """Create area_id as a root village when it does not exist (a bare deployment)."""
@@ -88,22 +97,25 @@ class Registrar:
 def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Registrar | None,
                       controller_url: str, prefix: str = "sim") -> list[Path]:
     """Make sure count receivers are enrolled under root; returns their configuration files."""
-    paths = []
-    if registrar is not None and not all((root / f"{prefix}-{i + 1}" / "agent.toml").exists()
-                                         for i in range(count)):
+    paths = [root / f"{prefix}-{index + 1}" / "agent.toml" for index in range(count)]
+    missing = [index for index, path in enumerate(paths) if not path.exists()]
+    if missing and registrar is None:
+        raise EnrolmentError(f"{paths[missing[0]]} does not exist and no admin login was given to enrol it")
+    if missing and registrar is not None:
         for area in dict.fromkeys(areas):
             registrar.ensure_area(area)
-    for index in range(count):
-        path = root / f"{prefix}-{index + 1}" / "agent.toml"
-        if not path.exists():
-            if registrar is None:
-                raise EnrolmentError(f"{path} does not exist and no admin login was given to enrol it")
+
+        def enrol_one(index: int) -> None:
             device_id, area = f"{prefix}-{index + 1}", areas[index % len(areas)]
             code = registrar.claim_code(device_id, area, 18.67 + random.uniform(-0.05, 0.05),
                                         105.68 + random.uniform(-0.05, 0.05))
-            enroll(controller_url, code, path)
+            enroll(controller_url, code, paths[index])
             log.info("simulated receiver %s enrolled in %s", device_id, area)
-        paths.append(path)
+
+        # A workshop enrols boards side by side; a few at a time keep the controller busy, not swamped.
+        with ThreadPoolExecutor(max_workers=ENROLMENT_WORKERS) as pool:
+            for _ in pool.map(enrol_one, missing):
+                pass
     return paths
 
 

@@ -66,7 +66,7 @@ def test_a_weekly_bulletin_is_approved_scheduled_and_played_by_three_agents(
         fleet.start(config)
     bulletin = bulletin_for(fleet, tmp_path, village)
     assert bulletin["status"] == "draft"
-    start = local(time.time() + 25).replace(microsecond=0)
+    start = local(time.time() + 60).replace(microsecond=0)
     weekly = {"kind": "weekly", "start_local": start.strftime("%Y-%m-%dT%H:%M:%S"),
               "weekdays": [start.weekday()], "area_ids": [village]}
     early = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=weekly)
@@ -85,6 +85,8 @@ def test_a_weekly_bulletin_is_approved_scheduled_and_played_by_three_agents(
 
     for device_id, _ in agents:
         wait_for(lambda d=device_id: fleet.online(d), 10.0, what="online")
+    start = local(time.time() + 8).replace(microsecond=0)  # time enough to fetch the recording
+    weekly |= {"start_local": start.strftime("%Y-%m-%dT%H:%M:%S"), "weekdays": [start.weekday()]}
     scheduled = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=weekly)
     assert scheduled.status_code == 201, scheduled.text
     schedule = scheduled.json()

@@ -1,6 +1,6 @@
 """The schedule horizon slides with time: an item scheduled beyond it reaches the devices when it enters it.
 
-A controller of its own runs with a 20 s horizon (48 h in production) and a 1 s refresh, so the
+A controller of its own runs with a 10 s horizon (48 h in production) and a 1 s refresh, so the
 test sees in seconds what takes days in the field.
 """
 
@@ -18,7 +18,7 @@ from receiver_agent import config as config_file
 from receiver_agent.storage import read_json
 from tests.testkit import Fleet, Stack, quiet_hours_away_from_now, tone_onset, wait_for
 
-HORIZON_S = 20
+HORIZON_S = 10
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_an_item_beyond_the_horizon_arrives_when_it_enters_it_and_plays_on_time(
         fleet.start(config)
         wait_for(lambda: fleet.online(device_id), 10.0, what="online")
 
-        start_ms = int(time.time() * 1000) + (HORIZON_S + 12) * 1000
+        start_ms = int(time.time() * 1000) + (HORIZON_S + 9) * 1000
         response = fleet.http.post("/api/v1/occurrences", json={
             "area_id": "thon-chan-troi", "level": "normal", "start_ms": start_ms, "duration_ms": 1500,
             "source": {"type": "tone", "frequency_hz": 440}})
@@ -61,7 +61,7 @@ def test_an_item_beyond_the_horizon_arrives_when_it_enters_it_and_plays_on_time(
         occurrence_id = response.json()["id"]
         version_at_add = fleet.http.get("/api/v1/areas/thon-chan-troi").json()["desired_version"]
 
-        time.sleep(5)  # the add was published at once, without the item (it lies beyond the horizon)
+        time.sleep(4)  # the add was published at once, without the item (it lies beyond the horizon)
         assert occurrence_id not in scheduled_ids(config)
 
         wait_for(lambda: occurrence_id in scheduled_ids(config), 20.0, what="the item in the schedule")
