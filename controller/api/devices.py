@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..context import Services
-from ..db.models import Device
+from ..db.models import Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
 from ..fleet import commands, devices, history
 from ..fleet.areas import parent_map, subtree
@@ -240,14 +240,22 @@ async def device_events(
     principal: ViewerDep,
     type: Annotated[str | None, Query(max_length=48, description="only events of this type")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[StoredEvent]:
-    """The device's signed events, newest first."""
+) -> list[DeviceEventPublic]:
+    """The device's signed events, newest first; a receipt carries the title of what it played."""
     _load(services, principal, device_id)
     with services.db.session() as session:
         query = select(StoredEvent).where(StoredEvent.device_id == device_id)
         if type:
             query = query.where(StoredEvent.type == type)
-        return list(session.scalars(query.order_by(StoredEvent.id.desc()).limit(limit)).all())
+        events = session.scalars(query.order_by(StoredEvent.id.desc()).limit(limit)).all()
+        titles = _occurrence_titles(session, {str(e.data.get("occurrence")) for e in events})
+    return [DeviceEventPublic.model_validate(event).model_copy(
+        update={"title": titles.get(str(event.data.get("occurrence")))}) for event in events]
+
+
+def _occurrence_titles(session: Session, occurrence_ids: set[str]) -> dict[str, str]:
+    rows = session.execute(select(Occurrence.id, Occurrence.title).where(Occurrence.id.in_(occurrence_ids)))
+    return {occurrence_id: title for occurrence_id, title in rows if title}
 
 
 @router.delete("/{device_id}", status_code=204, summary="Delete a device")
@@ -287,6 +295,17 @@ async def telemetry_history(
     start = from_ms if from_ms is not None else end - 86_400_000
     with services.db.session() as session:
         return history.samples(session, device_id, start, end)
+
+
+@router.get("/{device_id}/presence", summary="When the device came online and went offline")
+async def device_presence(
+    device_id: str, services: ServicesDep, principal: ViewerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[dict[str, Any]]:
+    """Its latest presence changes, newest first, each with the reason the broker or agent gave."""
+    _load(services, principal, device_id)
+    with services.db.session() as session:
+        return history.presence_changes(session, device_id, limit)
 
 
 @router.get("/{device_id}/uptime", summary="Uptime over the last days")

@@ -297,6 +297,7 @@ class DeviceEventPublic(BaseModel):
     occurred_at: datetime
     received_at: datetime
     data: dict[str, Any]
+    title: str | None = Field(None, description="for a receipt, the title of what was played")
 
 
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]

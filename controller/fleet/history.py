@@ -72,6 +72,13 @@ async def _check_budget(services: Services, device_id: str, telemetry: Telemetry
                          used_mb=round(used, 1), budget_mb=budget)
 
 
+def presence_changes(session: Session, device_id: str, limit: int) -> list[dict[str, Any]]:
+    """The device's latest comings and goings, newest first."""
+    rows = session.scalars(select(PresenceChange).where(PresenceChange.device_id == device_id)
+                           .order_by(PresenceChange.at_ms.desc()).limit(limit))
+    return [{"at_ms": r.at_ms, "online": r.online, "reason": r.reason} for r in rows]
+
+
 def uptime(session: Session, device_id: str, from_ms: int, to_ms: int) -> dict[str, Any]:
     """How long the device was online in [from_ms, to_ms), from its presence changes."""
     before = session.scalars(select(PresenceChange).where(

@@ -61,6 +61,10 @@ def test_a_played_bulletin_appears_in_every_report(fleet: Fleet, tmp_path: Path)
         assert devices[device_id]["online"] and devices[device_id]["plays"] == {"completed": 1}
         assert 0 < devices[device_id]["uptime"]["uptime_pct"] <= 100
         assert fleet.http.get(f"{API}/devices/{device_id}/telemetry").json(), "telemetry kept for charts"
+        presence = fleet.http.get(f"{API}/devices/{device_id}/presence").json()
+        assert presence[0]["online"] is True and presence[0]["reason"] == "birth", presence
+        events = fleet.http.get(f"{API}/devices/{device_id}/events", params={"type": "completed"}).json()
+        assert [e["title"] for e in events] == ["Tin =1+1 của thôn"], "a receipt names what it aired"
     listed = {d["id"]: d for d in fleet.http.get(f"{API}/devices", params={"area": village}).json()}
     for device_id, _ in agents:
         uptime = listed[device_id]["uptime_7d_pct"]
