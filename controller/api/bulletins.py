@@ -292,6 +292,25 @@ async def stop_schedule(schedule_id: str, services: ServicesDep, principal: Sche
     await note_change(services.redis)
 
 
+@router.put("/schedules/{schedule_id}", response_model=SchedulePublic, summary="Edit a schedule")
+async def replace_schedule(schedule_id: str, body: ScheduleCreate, services: ServicesDep,
+                           principal: Scheduler) -> SchedulePublic:
+    """Give a schedule new times or targets: the answer is a new schedule (a new id) that takes the
+    old one's place in one step; the old one is stopped. Checked like a new schedule."""
+    with _errors(), services.db.session() as session:
+        old = session.get(Schedule, schedule_id[:48])
+        bulletin = session.get(Bulletin, old.bulletin_id) if old else None
+        if old is None or bulletin is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
+        ensure_in_scope(principal, bulletin.area_id)
+        schedule = schedules.replace(session, principal.username, principal.scope, old, bulletin,
+                                     body.model_dump())
+        session.flush()
+        public = describe(schedule)
+    await note_change(services.redis)
+    return public
+
+
 @router.get("/schedule-preview", response_model=list[preview.Play], summary="What plays where on a day")
 async def schedule_preview(
     services: ServicesDep, principal: ViewerDep,

@@ -147,6 +147,18 @@ def time_of_day(text: str) -> dt_time:
     return dt_time(int(hours), int(minutes))
 
 
+def replace(session: Session, actor: str, scope: set[str] | None, old: Schedule, bulletin: Bulletin,
+            fields: dict[str, Any]) -> Schedule:
+    """Edit a schedule: the new one and the stopping of the old are one change, so the scheduler
+    never sees both (or neither); raises BulletinError, leaving the old one as it was."""
+    if not old.active:
+        raise BulletinError("the schedule was stopped; schedule the bulletin anew", 409)
+    schedule = create(session, actor, scope, bulletin, fields)
+    old.active = False
+    audit.record(session, actor, "schedule.replace", [old.id, schedule.id, bulletin.id])
+    return schedule
+
+
 def deactivate(session: Session, actor: str, schedule: Schedule) -> None:
     """Stop a schedule: its future plays are withdrawn by the scheduler."""
     schedule.active = False

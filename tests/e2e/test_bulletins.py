@@ -150,7 +150,43 @@ def test_a_commune_operator_schedules_only_inside_its_commune(fleet: Fleet, cont
         assert mine.status_code == 201, mine.text
         assert operator.post(f"{API}/bulletins", json={"title": "x", "media_sha256": sha,
                                                        "area_id": "xa-hai"}).status_code == 403
+        moved = operator.put(f"{API}/schedules/{mine.json()['id']}",
+                             json={"kind": "once", "start_local": start, "area_ids": ["thon-c"]})
+        assert moved.status_code == 403, "an edit cannot reach another commune either"
         assert operator.delete(f"{API}/schedules/{mine.json()['id']}").status_code == 204
+
+
+def test_an_edited_schedule_plays_at_its_new_time_only(fleet: Fleet, village: str, tmp_path: Path) -> None:
+    device_id, config = fleet.enrolled_agent(area=village)
+    fleet.start(config)
+    fleet.http.patch(f"{API}/areas/{village}", json={"approval": "none"})
+    bulletin = bulletin_for(fleet, tmp_path, village, frequency=550.0)
+    assert fleet.http.post(f"{API}/bulletins/{bulletin['id']}/submit").json()["status"] == "approved"
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    first = local(time.time() + 6).replace(microsecond=0)
+    once = {"kind": "once", "start_local": first.strftime("%Y-%m-%dT%H:%M:%S"), "area_ids": [village]}
+    old = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json=once).json()
+
+    past = fleet.http.put(f"{API}/schedules/{old['id']}", json={**once, "start_local": "2020-01-01T08:00"})
+    assert past.status_code == 422 and "no play" in past.json()["detail"]
+    active = {s["id"] for s in fleet.http.get(f"{API}/schedules").json()}
+    assert old["id"] in active, "a refused edit leaves the schedule as it was"
+    moved_to = first + timedelta(seconds=5)
+    edited = fleet.http.put(f"{API}/schedules/{old['id']}",
+                            json={**once, "start_local": moved_to.strftime("%Y-%m-%dT%H:%M:%S")})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["next_plays_ms"] == [int(moved_to.timestamp() * 1000)]
+    active = {s["id"] for s in fleet.http.get(f"{API}/schedules").json()}
+    assert edited.json()["id"] in active and old["id"] not in active
+    assert fleet.http.put(f"{API}/schedules/{old['id']}", json=once).status_code == 409, "stopped already"
+
+    time.sleep(max(0.0, moved_to.timestamp() - time.time() + 3))
+    onset = tone_onset(config_file.load(config).data_dir / "card", 550)
+    assert onset is not None and abs(onset - moved_to.timestamp()) < 0.3, "played at the new time, once"
+    assert len(receipts(fleet, device_id, "started")) == 1
+    audit = fleet.http.get(f"{API}/audit", params={"limit": 20}).json()
+    assert any(e["action"] == "schedule.replace" and e["targets"][:2] == [old["id"], edited.json()["id"]]
+               for e in audit)
 
 
 def test_a_text_bulletin_is_spoken_before_it_can_be_submitted(fleet: Fleet, village: str) -> None:
