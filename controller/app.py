@@ -61,6 +61,9 @@ from .web import ConsoleFiles, field_page
 
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
+# Longer than the longest blocking read (the event feed waits 15 s for an event), short enough that
+# a Redis that stops answering is noticed.
+REDIS_SOCKET_TIMEOUT_S = 30.0
 
 
 def load_keyring(settings: Settings) -> Keyring:
@@ -109,7 +112,7 @@ async def start_services(settings: Settings) -> Services:
     await asyncio.to_thread(migrate, settings.sqlalchemy_url())
     ensure_admin(db, settings)
     keyring = load_keyring(settings)
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S)
     await redis.ping()
     link = build_link(settings)
     accounts = MosquittoDynsec(link, settings.mqtt_username)

@@ -67,3 +67,24 @@ def log_in(page: Any, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.press("input[name=password]", "Enter")
     page.locator("header nav").wait_for(timeout=10_000)
+
+
+def tab_to(page: Any, selector: str | None = None, text: str | None = None, limit: int = 120) -> None:
+    """Press Tab until the focused element matches selector (and shows text); fail after limit presses."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("([selector, text]) => { const e = document.activeElement;"
+                         " return !!e && (!selector || e.matches(selector))"
+                         " && (!text || e.textContent.trim() === text); }", [selector, text]):
+            return
+    raise AssertionError(f"the keyboard never reached {selector or ''} {text or ''}")
+
+
+def keyboard_log_in(page: Any, username: str, password: str) -> None:
+    """Log in with the keyboard alone: the user name field has the focus when the form shows."""
+    page.locator("input[name=username]").wait_for()
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    page.locator("header nav").wait_for(timeout=10_000)

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 
-from .. import audit, feed
+from .. import audit
 from ..broadcasting import broadcasts, delivery, on_air
 from ..broadcasting.broadcasts import BroadcastError
 from ..context import Services
@@ -37,6 +37,7 @@ Broadcaster = Annotated[Principal, Depends(require(Permission.SCHEDULE))]
 Approver = Annotated[Principal, Depends(require(Permission.APPROVE))]
 STREAM_MAX_S = 3600
 STREAM_KEEPALIVE_S = 15
+BroadcastStatus = Literal["awaiting_confirmation", "on_air", "stopped", "done"]
 QUIET_S = 1.0  # the end is checked after this long without a change
 EVENT_ID = re.compile(r"[0-9]{1,15}-[0-9]{1,10}")
 
@@ -218,10 +219,17 @@ async def confirm_broadcast(broadcast_id: str, services: ServicesDep, principal:
 
 
 @router.get("/broadcasts", response_model=list[BroadcastPublic], summary="Recent broadcasts in your scope")
-async def list_broadcasts(services: ServicesDep, principal: ViewerDep) -> list[Broadcast]:
-    """The last 200, newest first."""
+async def list_broadcasts(
+    services: ServicesDep, principal: ViewerDep,
+    status_: Annotated[BroadcastStatus | None, Query(alias="status", description="only these")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 200,
+) -> list[Broadcast]:
+    """The latest ones (200 unless told), newest first; `status=on_air` lists what is on the air now."""
+    query = select(Broadcast)
+    if status_ is not None:
+        query = query.where(Broadcast.status == status_)
     with services.db.session() as session:
-        rows = session.scalars(select(Broadcast).order_by(Broadcast.created_at.desc()).limit(200))
+        rows = session.scalars(query.order_by(Broadcast.created_at.desc()).limit(limit))
         return [b for b in rows if _in_scope(session, principal, b)]
 
 
@@ -249,14 +257,13 @@ async def stop_broadcast(broadcast_id: str, services: ServicesDep, principal: Br
         if broadcast.status not in ("on_air", "awaiting_confirmation"):
             raise BroadcastError(f"the broadcast is {broadcast.status.replace('_', ' ')}")
         targets = broadcasts.withdraw(session, principal.username, broadcast)
-        areas = broadcasts.target_areas(session, broadcast.area_ids, broadcast.device_ids)
         session.flush()
         stopped = BroadcastPublic.model_validate(broadcast)
+        told = on_air.news(session, broadcast, by=principal.username)
     if services.live is not None:
         services.live.stop(broadcast_id)
     await desired.publish_targets(services, targets)
-    await feed.publish(services.redis, "broadcast", areas, broadcast_id=broadcast_id, title=stopped.title,
-                       level=stopped.level, status="stopped", by=principal.username)
+    await on_air.announce(services, [told])
     return stopped
 
 
@@ -310,9 +317,13 @@ async def stop_all(body: StopRequest, services: ServicesDep, principal: Broadcas
         now = int(time.time() * 1000)
         withdrawn, targets = broadcasts.stop_within(session, principal.username, roots, now)
         audit.record(session, principal.username, "broadcast.stop_all", roots, withdrawn=withdrawn)
+        session.flush()
+        told = [on_air.news(session, b, by=principal.username)
+                for b in session.scalars(select(Broadcast).where(Broadcast.id.in_(withdrawn)))]
     reason = {"reason": f"stop-all by {principal.username}"[:64]}
     command_ids = [await commands.send_to_area(services, area, "stop", reason) for area in roots]
     await desired.publish_targets(services, targets)
+    await on_air.announce(services, told)
     return StopResult(areas=roots, broadcasts_withdrawn=withdrawn, command_ids=command_ids)
 
 

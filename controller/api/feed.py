@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -10,11 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, status
 from fastapi.responses import StreamingResponse
+from redis.exceptions import RedisError
 
 from .. import feed
 from ..context import Services
 from .deps import ServicesDep, ViewerDep
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["devices"])
 
 EVENT_ID = re.compile(r"[0-9]{1,15}-[0-9]{1,10}")
@@ -48,7 +51,11 @@ async def _stream(services: Services, scope: set[str] | None, last_id: str | Non
             yield _message(event_id, event)
     deadline = time.monotonic() + STREAM_MAX_S
     while time.monotonic() < deadline:
-        events = await feed.after(services.redis, last_id, WAIT_MS)
+        try:
+            events = await feed.after(services.redis, last_id, WAIT_MS)
+        except RedisError as exc:  # end the stream cleanly: the reader reconnects with Last-Event-ID
+            log.warning("feed: reading the events failed (%s); the stream ends", exc)
+            return
         if not events:
             yield ": still here\n\n"
         for last_id, event in events:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,21 @@ from ..db.models import Broadcast
 from ..fleet import desired
 from . import broadcasts, delivery
 
+News = tuple[list[str], dict[str, Any]]
+
+
+def news(session: Session, broadcast: Broadcast, **extra: Any) -> News:
+    """What the event feed says of a broadcast's status: the areas it reaches and the event's fields."""
+    return (broadcasts.target_areas(session, broadcast.area_ids, broadcast.device_ids),
+            {"broadcast_id": broadcast.id, "title": broadcast.title, "level": broadcast.level,
+             "status": broadcast.status, **extra})
+
+
+async def announce(services: Services, items: list[News]) -> None:
+    """Tell the event feed (the dashboards) of broadcasts going on or off the air."""
+    for areas, fields in items:
+        await feed.publish(services.redis, "broadcast", areas, **fields)
+
 
 async def start(services: Services, session: Session, broadcast: Broadcast, prelude_ms: int = 0,
                 valid_until_ms: int | None = None) -> None:
@@ -20,9 +36,7 @@ async def start(services: Services, session: Session, broadcast: Broadcast, prel
     A live broadcast goes on the air with its source's first audio instead: a relay is pulled
     now; a microphone waits for the console to connect it.
     """
-    await feed.publish(services.redis, "broadcast", broadcasts.target_areas(
-        session, broadcast.area_ids, broadcast.device_ids), broadcast_id=broadcast.id, title=broadcast.title,
-        level=broadcast.level, status=broadcast.status)
+    await announce(services, [news(session, broadcast)])
     if broadcast.live_kind is not None:
         session.commit()
         if broadcast.live_kind == "relay" and services.live is not None:

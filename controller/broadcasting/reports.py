@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..context import Services
 from ..db.models import Broadcast, Occurrence
-from . import delivery
+from . import delivery, on_air
 
 log = logging.getLogger(__name__)
 GRACE_MS = 10_000
@@ -20,6 +20,7 @@ GRACE_MS = 10_000
 async def finish_reports(services: Services) -> None:
     """Store the final delivery report of broadcasts that are over (run every few seconds)."""
     now = int(time.time() * 1000)
+    ended = []
     with services.db.session() as session:
         open_ones = session.scalars(select(Broadcast).where(Broadcast.status.in_(("on_air", "stopped")),
                                                             Broadcast.start_ms.is_not(None)))
@@ -33,6 +34,8 @@ async def finish_reports(services: Services) -> None:
                 broadcast.report = {**summary, "devices": states, "at_ms": now}
                 if broadcast.status == "on_air":
                     broadcast.status = "done"
+                    ended.append(on_air.news(session, broadcast))
+    await on_air.announce(services, ended)
 
 
 def _live_and_leased(session: Session, broadcast: Broadcast, now: int) -> bool:

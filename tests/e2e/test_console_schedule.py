@@ -109,6 +109,9 @@ def test_a_bulletin_is_scheduled_seen_on_the_week_edited_and_stopped(
     [edited] = schedules_of(fleet, bulletin_id)
     assert edited["id"] != created["id"] and safe in edited["start_local"], "the old one replaced"
     assert not edited["quiet_override"]
+    audit = fleet.http.get(f"{API}/audit", params={"limit": 20}).json()
+    assert any(e["action"] == "schedule.replace" and e["targets"][:2] == [created["id"], edited["id"]]
+               for e in audit), "replaced in one step"
     day.locator("li.play", has_text=safe).wait_for(timeout=10_000)
     assert "giờ yên lặng" not in day.locator("li.play", has_text=title).inner_text()
 

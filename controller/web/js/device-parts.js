@@ -1,13 +1,28 @@
 // What the device page and the field view share: the facts at a glance and the maintenance actions.
 import { call } from "./api.js";
 import { h } from "./dom.js";
-import { ago, t, when } from "./i18n.js";
-import { confirmDialog, deviceState, say, stateBadge } from "./ui.js";
+import { addStrings, ago, t, when } from "./i18n.js";
+import { busy, confirmDialog, deviceState, say, stateBadge } from "./ui.js";
 
 export const RECEIPTS = new Set(["downloading", "downloaded", "started", "resumed", "completed", "interrupted",
   "preempted", "missed", "skipped", "stopped", "failed"]);
 export const ERRORS = new Set(["failed", "missed", "rejected", "security-rejected", "skipped"]);
 const REPLY_WAIT_S = 15;
+
+addStrings({
+  vi: { ev_downloading: "Đang tải về", ev_downloaded: "Đã tải về", "ev_download-failed": "Tải về lỗi",
+    ev_started: "Bắt đầu phát", ev_resumed: "Phát tiếp", ev_completed: "Phát xong", ev_interrupted: "Bị ngắt",
+    ev_preempted: "Nhường chương trình ưu tiên", ev_missed: "Lỡ giờ phát", ev_skipped: "Bỏ qua",
+    ev_stopped: "Đã dừng", ev_failed: "Lỗi phát", ev_rejected: "Từ chối lệnh",
+    "ev_security-rejected": "Chặn tin nhắn không hợp lệ", ev_online: "Trực tuyến", ev_offline: "Mất kết nối",
+    pr_birth: "đã kết nối", pr_will: "kết nối bị đứt", pr_silent: "không còn tin báo" },
+  en: { ev_downloading: "Downloading", ev_downloaded: "Downloaded", "ev_download-failed": "Download failed",
+    ev_started: "Started", ev_resumed: "Resumed", ev_completed: "Completed", ev_interrupted: "Interrupted",
+    ev_preempted: "Gave way to a priority item", ev_missed: "Missed", ev_skipped: "Skipped",
+    ev_stopped: "Stopped", ev_failed: "Failed", ev_rejected: "Refused a command",
+    "ev_security-rejected": "Blocked an invalid message", ev_online: "Online", ev_offline: "Offline",
+    pr_birth: "connected", pr_will: "connection lost", pr_silent: "no word from it" },
+});
 
 /** The device's state at a glance, as a description list. */
 export function facts(device) {
@@ -30,18 +45,33 @@ export function facts(device) {
 export function eventList(events, empty) {
   if (!events.length) return h("p", { class: "muted" }, empty);
   return h("ul", { class: "events" }, events.map((e) => h("li", {},
-    h("time", {}, when(e.occurred_at)), " ", h("strong", {}, e.type), " ", summary(e.data))));
+    h("time", {}, when(e.occurred_at)), " ", h("strong", {}, eventName(e.type)), " ", summary(e))));
 }
 
-function summary(data) {
-  return ["title", "occurrence", "reason", "audio", "detail"].filter((k) => data && data[k])
-    .map((k) => `${data[k]}`).join(" · ");
+/** A presence change (from /devices/{id}/presence) as an event of the list. */
+export function presenceEvent(change) {
+  const reason = t(`pr_${change.reason}`);
+  return { type: change.online ? "online" : "offline", occurred_at: new Date(change.at_ms).toISOString(),
+    data: { reason: reason === `pr_${change.reason}` ? change.reason : reason } };
+}
+
+/** An event's type in words (the type itself when it has none). */
+export function eventName(type) {
+  const words = t(`ev_${type}`);
+  return words === `ev_${type}` ? type : words;
+}
+
+function summary(event) {
+  const data = event.data || {};
+  const title = event.title || data.title;
+  return [title, title ? null : data.occurrence, data.reason, data.detail].filter(Boolean).join(" · ");
 }
 
 /** The maintenance buttons; each asks first, is audited by the server, and shows the device's reply. */
 export function actions(device, onDone) {
   const volume = h("input", { type: "number", min: 0, max: 100, step: 5, name: "volume",
     value: String(device.volume), "aria-label": t("volume") });
+  const setVolume = h("button", { type: "submit" }, t("set_volume"));
   const commands = [
     [t("test_tone"), "test-tone", { frequency_hz: 1000, seconds: 2 }],
     [t("amp_on"), "amplifier", { on: true }],
@@ -52,29 +82,31 @@ export function actions(device, onDone) {
   ];
   return h("div", { class: "actions" },
     commands.map(([label, name, args]) => h("button", {
-      type: "button", class: name === "reboot" ? "danger" : "", onclick: () => command(device, label, name, args),
+      type: "button", class: name === "reboot" ? "danger" : "",
+      onclick: (event) => command(device, label, name, args, event.currentTarget),
     }, label)),
     h("form", { class: "inline", onsubmit: async (event) => {
       event.preventDefault();
-      if (!(await confirmDialog(t("action_confirm", { action: `${t("set_volume")} ${volume.value}`, device: device.name })))) return;
-      await call("PATCH", `/devices/${device.id}/settings`, { volume: Number(volume.value) });
-      say(t("action_sent", { action: `${t("set_volume")} ${volume.value}` }), "ok");
-      if (onDone) onDone();
-    } }, volume, h("button", { type: "submit" }, t("set_volume"))));
+      const action = `${t("set_volume")} ${volume.value}`;
+      if (!(await confirmDialog(t("action_confirm", { action, device: device.name })))) return;
+      await busy(setVolume, async () => {
+        await call("PATCH", `/devices/${device.id}/settings`, { volume: Number(volume.value) });
+        say(t("action_sent", { action }), "ok");
+        if (onDone) await onDone();
+      });
+    } }, volume, setVolume));
 }
 
-async function command(device, label, name, args) {
+async function command(device, label, name, args, button) {
   if (!(await confirmDialog(t("action_confirm", { action: label, device: device.name }),
     { danger: name === "reboot" }))) return;
-  try {
+  await busy(button, async () => {
     const sent = await call("POST", `/devices/${device.id}/commands`, { name, args });
     say(t("action_sent", { action: label }), "ok");
     const reply = await waitReply(device.id, sent.command_id);
     if (reply) say(t("action_reply", { action: label, status: reply.detail || (reply.ok ? "ok" : "failed") }),
       reply.ok ? "ok" : "error");
-  } catch (error) {
-    say(t("error", { reason: error.message }), "error");
-  }
+  });
 }
 
 async function waitReply(deviceId, commandId) {

@@ -1,4 +1,5 @@
-// Shared pieces of the console: confirmation dialogs, the status line, state badges.
+// Shared pieces of the console: confirmation dialogs, the status line, work behind a busy button,
+// state badges, tables and the login form.
 import { call } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
@@ -15,7 +16,8 @@ export function confirmDialog(question, { danger = false, password = false, conf
         h("p", { id: "confirm-q" }, question),
         secret ? h("label", { class: "field" }, h("span", { class: "label" }, t("password")), secret) : null,
         h("div", { class: "buttons" },
-          h("button", { value: "cancel", type: "submit", formnovalidate: true }, t("cancel")),
+          // Not a submit button: Enter in the password field must confirm, not cancel.
+          h("button", { type: "button", onclick: () => dialog.close("cancel") }, t("cancel")),
           h("button", { value: "ok", type: "submit", class: danger ? "danger" : "primary" },
             confirmLabel || t("confirm")))));
     dialog.addEventListener("close", () => {
@@ -37,6 +39,20 @@ export function say(text, kind = "info") {
   line.className = kind;
 }
 
+/** Run work() with button (may be null) disabled; resolves work's answer, or null after saying the
+ *  error in the status line as t(failureKey, {reason}). Put what follows success inside work. */
+export async function busy(button, work, failureKey = "error") {
+  if (button) button.disabled = true;
+  try {
+    return await work();
+  } catch (error) {
+    say(t(failureKey, { reason: error.message }), "error");
+    return null;
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
 /** A device's state: playing, online or offline. */
 export function deviceState(device) {
   if (!device.online) return "offline";
@@ -48,30 +64,31 @@ export function stateBadge(state) {
   return h("span", { class: `badge ${state}` }, t(state));
 }
 
-/** A small table from rows: columns are [heading, cell(row)]. */
+/** A small table from rows: columns are [heading, cell(row)]. On a phone each row becomes a block
+ *  whose cells are named by their column (table.stack in app.css). */
 export function table(columns, rows, caption) {
-  return h("table", {},
+  return h("table", { class: "stack" },
     caption ? h("caption", {}, caption) : null,
     h("thead", {}, h("tr", {}, columns.map(([heading]) => h("th", { scope: "col" }, heading)))),
-    h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([, cell]) => h("td", {}, cell(row)))))));
+    h("tbody", {}, rows.map((row) => h("tr", {},
+      columns.map(([heading, cell]) => h("td", { "data-label": heading }, cell(row)))))));
 }
 
 /** The login form: heading, user name, password; onSession gets the opened console session. */
 export function loginForm(heading, onSession) {
+  const button = h("button", { type: "submit", class: "primary" }, t("login"));
   const form = h("form", { class: "login", onsubmit: async (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    try {
-      onSession(await call("POST", "/auth/session", { username: data.get("username"), password: data.get("password") }));
-    } catch (error) {
-      say(t("login_failed", { reason: error.message }), "error");
-    }
+    const session = await busy(button, () => call("POST", "/auth/session",
+      { username: data.get("username"), password: data.get("password") }), "login_failed");
+    if (session) onSession(session);
   } },
   h("h1", {}, heading),
   h("label", { class: "field" }, h("span", { class: "label" }, t("username")),
     h("input", { name: "username", autocomplete: "username", required: true })),
   h("label", { class: "field" }, h("span", { class: "label" }, t("password")),
     h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
-  h("button", { type: "submit", class: "primary" }, t("login")));
+  button);
   return form;
 }

@@ -3,7 +3,7 @@
 import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
-import { confirmed } from "./parts.js";
+import { confirmed, redraw } from "./parts.js";
 
 addStrings({
   vi: {
@@ -54,7 +54,7 @@ export async function render(body, context, selected = null) {
       button.setAttribute("aria-pressed", String(Boolean(area && button.dataset.area === area.id)));
     }
     if (!area) { fill(editor, h("p", { class: "muted" }, t("adm_choose_area"))); return; }
-    const again = (id) => render(body, context, id);
+    const again = redraw(render, body, context);
     fill(editor, h("h2", {}, `${area.name} `, h("small", {}, area.id)),
       h("p", { class: "muted" }, `${t("adm_area_level")}: ${levelName(area.level)}`,
         area.parent_id ? ` · ${t("adm_parent")}: ${(byId.get(area.parent_id) || { name: area.parent_id }).name}`

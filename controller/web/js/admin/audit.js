@@ -3,6 +3,7 @@ import { call } from "../api.js";
 import { fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { table } from "../ui.js";
+import { redraw } from "./parts.js";
 
 addStrings({
   vi: {
@@ -23,6 +24,7 @@ const PAGE = 50;
 export async function render(body, context, beforeId = null) {
   const entries = await call("GET", "/audit", undefined, { limit: PAGE, before_id: beforeId });
   const older = entries.length === PAGE ? entries[entries.length - 1].id : null;
+  const again = redraw(render, body, context);
   fill(body, h("section", { class: "panel" }, h("h2", {}, t("adm_audit_log")),
     entries.length ? [
       h("p", { class: "muted" }, t("adm_audit_page", { first: entries[0].id, last: entries[entries.length - 1].id })),
@@ -33,8 +35,8 @@ export async function render(body, context, beforeId = null) {
       ], entries),
     ] : h("p", { class: "muted" }, t("adm_audit_empty")),
     h("div", { class: "buttons pager" },
-      beforeId ? h("button", { type: "button", onclick: () => render(body, context) }, t("adm_newest")) : null,
-      older ? h("button", { type: "button", onclick: () => render(body, context, older) }, t("adm_older"))
+      beforeId ? h("button", { type: "button", onclick: () => again() }, t("adm_newest")) : null,
+      older ? h("button", { type: "button", onclick: () => again(older) }, t("adm_older"))
         : h("p", { class: "muted" }, t("adm_audit_end")))));
 }
 

@@ -4,7 +4,7 @@ import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { table } from "../ui.js";
-import { accountState, areaSelect, confirmed, roleName, roleSelect, secretBox } from "./parts.js";
+import { accountState, areaNames, confirmed, redraw, roleAndArea, roleName, secretBox } from "./parts.js";
 
 addStrings({
   vi: {
@@ -36,8 +36,8 @@ const CLIENT_ROLES = ["alert", "viewer", "operator", "approver", "technician", "
 export async function render(body, context, shown = null) {
   const [clients, areas] = await Promise.all([call("GET", "/api-clients"), call("GET", "/areas")]);
   const wholeTree = !context.session.user.area_id;
-  const areaName = (id) => (id ? (areas.find((a) => a.id === id) || { name: id }).name : t("adm_whole_tree"));
-  const again = (key) => render(body, context, key);
+  const areaName = areaNames(areas);
+  const again = redraw(render, body, context);
   fill(body,
     shown ? secretBox(t("adm_key_of", { id: shown.id }), shown.key, t("adm_key_once")) : null,
     h("section", { class: "panel" }, h("h2", {}, t("adm_clients")),
@@ -48,7 +48,7 @@ export async function render(body, context, shown = null) {
         [t("adm_created_by"), (c) => c.created_by],
         [t("adm_actions_col"), (c) => (c.disabled ? "" : rowActions(c, again))],
       ], clients) : h("p", { class: "muted" }, t("adm_no_clients"))),
-    h("section", { class: "panel" }, createForm(areas, wholeTree, areaName, again)));
+    h("section", { class: "panel" }, createForm(areas, wholeTree, again)));
   if (shown) body.querySelector(".secret button").focus();
 }
 
@@ -67,20 +67,18 @@ function rowActions(client, again) {
     } }, t("adm_disable_client"), h("span", { class: "visually-hidden" }, ` ${client.id}`)));
 }
 
-function createForm(areas, wholeTree, areaName, again) {
+function createForm(areas, wholeTree, again) {
   const id = h("input", { name: "client_id", required: true, pattern: "[a-z0-9][a-z0-9\\-]*", maxlength: 48,
     autocomplete: "off" });
   const name = h("input", { name: "client_name", required: true, maxlength: 200, autocomplete: "off" });
-  const role = roleSelect(CLIENT_ROLES, "alert");
-  const area = areaSelect(areas, wholeTree ? "" : areas[0]?.id, { whole: wholeTree });
+  const access = roleAndArea(CLIENT_ROLES, "alert", areas, { whole: wholeTree });
   return h("form", { class: "admin-form", onsubmit: async (event) => {
     event.preventDefault();
-    const client = { id: id.value.trim(), name: name.value.trim(), role: role.value, area_id: area.value || null };
-    const made = await confirmed(t("adm_create_client_confirm", { id: client.id, role: roleName(client.role),
-      area: areaName(client.area_id) }), "POST", "/api-clients", client, { what: t("adm_create_client") });
+    const client = { id: id.value.trim(), name: name.value.trim(), ...access.value() };
+    const made = await confirmed(t("adm_create_client_confirm", { id: client.id, ...access.words() }),
+      "POST", "/api-clients", client, { what: t("adm_create_client") });
     if (made) await again(made);
   } },
   h("h2", {}, t("adm_new_client")), field(t("adm_client_id"), id, t("adm_client_id_hint")), field(t("name"), name),
-  field(t("adm_role"), role), field(t("area"), area),
-  h("button", { type: "submit", class: "primary" }, t("adm_create_client")));
+  access.fields, h("button", { type: "submit", class: "primary" }, t("adm_create_client")));
 }

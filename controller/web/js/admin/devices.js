@@ -4,7 +4,7 @@ import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { deviceState, stateBadge, table } from "../ui.js";
-import { areaSelect, confirmed, secretBox } from "./parts.js";
+import { areaNames, areaSelect, confirmed, redraw, secretBox } from "./parts.js";
 
 addStrings({
   vi: {
@@ -43,8 +43,8 @@ addStrings({
 /** Render the devices section into body; claim is a claim code to show once after a change. */
 export async function render(body, context, claim = null) {
   const [devices, areas] = await Promise.all([call("GET", "/devices"), call("GET", "/areas")]);
-  const areaName = (id) => (areas.find((a) => a.id === id) || { name: id }).name;
-  const again = (code) => render(body, context, code);
+  const areaName = areaNames(areas);
+  const again = redraw(render, body, context);
   const action = h("div", { class: "admin-action", "aria-live": "polite" });
   fill(body,
     claim ? claimBox(claim) : null,

@@ -1,8 +1,9 @@
-// What the administration sections share: role names, area choices, confirmed changes.
+// What the administration sections share: role names, area choices, confirmed changes, drawing a
+// section again.
 import { call } from "../api.js";
-import { h } from "../dom.js";
+import { field, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
-import { confirmDialog, say } from "../ui.js";
+import { busy, confirmDialog, say } from "../ui.js";
 
 addStrings({
   vi: {
@@ -31,6 +32,27 @@ export function roleName(role) {
 /** A select of roles, value chosen. */
 export function roleSelect(roles, value, name = "role") {
   return h("select", { name }, roles.map((r) => h("option", { value: r, selected: r === value }, roleName(r))));
+}
+
+/** The area names of areas by id: a function id → name ("the whole system" for no id). */
+export function areaNames(areas) {
+  const names = new Map(areas.map((a) => [a.id, a.name]));
+  return (id) => (id ? names.get(id) || id : t("adm_whole_tree"));
+}
+
+/** An account's role and area, labelled: {fields, focus(), value(): {role, area_id}, words(): {role, area}}.
+ *  A new account (no areaId) starts at the whole system when whole, else at the first area. */
+export function roleAndArea(roles, role, areas, { areaId, whole = false } = {}) {
+  const roleChoice = roleSelect(roles, role);
+  const first = whole ? "" : areas[0]?.id;
+  const area = areaSelect(areas, areaId === undefined ? first : areaId, { whole });
+  const name = areaNames(areas);
+  return {
+    fields: [field(t("adm_role"), roleChoice), field(t("area"), area)],
+    focus: () => roleChoice.focus(),
+    value: () => ({ role: roleChoice.value, area_id: area.value || null }),
+    words: () => ({ role: roleName(roleChoice.value), area: name(area.value || null) }),
+  };
 }
 
 /** A select of areas (indented by depth); with whole, a first choice "the whole system" (value ""). */
@@ -71,14 +93,16 @@ export function treeOrder(areas) {
 /** Ask first, then call the API; says what happened; resolves the answer, or null (refused or failed). */
 export async function confirmed(question, method, path, body, { danger = false, what = question } = {}) {
   if (!(await confirmDialog(question, { danger }))) return null;
-  try {
+  return busy(null, async () => {
     const answer = await call(method, path, body);
     say(t("adm_done", { what }), "ok");
     return answer ?? true;
-  } catch (error) {
-    say(t("error", { reason: error.message }), "error");
-    return null;
-  }
+  });
+}
+
+/** A function that draws a section again, render(body, context, ...its arguments); a failure is said. */
+export function redraw(render, body, context) {
+  return (...extra) => busy(null, () => render(body, context, ...extra));
 }
 
 /** A secret shown once (a claim code, a key): large, selectable, with a copy button. */

@@ -4,7 +4,7 @@ import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { table } from "../ui.js";
-import { accountState, areaSelect, confirmed, roleName, roleSelect, USER_ROLES } from "./parts.js";
+import { accountState, areaNames, confirmed, redraw, roleAndArea, roleName, USER_ROLES } from "./parts.js";
 
 addStrings({
   vi: {
@@ -37,8 +37,8 @@ export async function render(body, context) {
   const me = context.session.user;
   const wholeTree = !me.area_id;
   const editor = h("div", { class: "admin-action", "aria-live": "polite" });
-  const again = () => render(body, context);
-  const areaName = (id) => (id ? (areas.find((a) => a.id === id) || { name: id }).name : t("adm_whole_tree"));
+  const again = redraw(render, body, context);
+  const areaName = areaNames(areas);
   fill(body,
     h("section", { class: "panel" }, h("h2", {}, t("adm_users")), editor,
       users.length ? table([
@@ -50,7 +50,7 @@ export async function render(body, context) {
         [t("adm_created"), (u) => when(u.created_at)],
         [t("adm_actions_col"), (u) => (u.username === me.username ? "" : rowActions(u))],
       ], users) : h("p", { class: "muted" }, t("adm_no_users"))),
-    h("section", { class: "panel" }, createForm(areas, wholeTree, areaName, again)));
+    h("section", { class: "panel" }, createForm(areas, wholeTree, again)));
 
   function rowActions(user) {
     return h("div", { class: "row-actions" },
@@ -66,40 +66,35 @@ export async function render(body, context) {
   }
 
   function showEdit(user) {
-    const role = roleSelect(USER_ROLES, user.role);
-    const area = areaSelect(areas, user.area_id, { whole: wholeTree });
+    const access = roleAndArea(USER_ROLES, user.role, areas, { areaId: user.area_id, whole: wholeTree });
     fill(editor, h("form", { class: "admin-form inline-panel", onsubmit: async (event) => {
       event.preventDefault();
-      const changes = { role: role.value, area_id: area.value || null };
-      const done = await confirmed(t("adm_change_user_confirm", { user: user.username, role: roleName(role.value),
-        area: areaName(changes.area_id) }), "PATCH", `/users/${user.id}`, changes,
-      { what: t("adm_change_user", { user: user.username }) });
+      const done = await confirmed(t("adm_change_user_confirm", { user: user.username, ...access.words() }),
+        "PATCH", `/users/${user.id}`, access.value(), { what: t("adm_change_user", { user: user.username }) });
       if (done) await again();
-    } }, h("h3", {}, t("adm_change_user", { user: user.username })), field(t("adm_role"), role), field(t("area"), area),
+    } }, h("h3", {}, t("adm_change_user", { user: user.username })), access.fields,
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, t("save")),
       h("button", { type: "button", onclick: () => fill(editor) }, t("cancel")))));
-    role.focus();
+    access.focus();
   }
 }
 
-function createForm(areas, wholeTree, areaName, again) {
+function createForm(areas, wholeTree, again) {
   const username = h("input", { name: "new_username", required: true, autocomplete: "off",
     pattern: "[a-z0-9][a-z0-9._\\-]{2,63}" });
   const fullName = h("input", { name: "full_name", maxlength: 200, autocomplete: "off" });
   const password = h("input", { type: "password", name: "new_password", required: true, minlength: 10,
     autocomplete: "new-password" });
-  const role = roleSelect(USER_ROLES, "operator");
-  const area = areaSelect(areas, wholeTree ? "" : areas[0]?.id, { whole: wholeTree });
-  const form = h("form", { class: "admin-form", onsubmit: async (event) => {
+  const access = roleAndArea(USER_ROLES, "operator", areas, { whole: wholeTree });
+  return h("form", { class: "admin-form", onsubmit: async (event) => {
     event.preventDefault();
     const user = { username: username.value.trim(), full_name: fullName.value.trim(), password: password.value,
-      role: role.value, area_id: area.value || null };
-    const made = await confirmed(t("adm_create_user_confirm", { user: user.username, role: roleName(user.role),
-      area: areaName(user.area_id) }), "POST", "/users", user, { what: t("adm_create_user") });
+      ...access.value() };
+    const made = await confirmed(t("adm_create_user_confirm", { user: user.username, ...access.words() }),
+      "POST", "/users", user, { what: t("adm_create_user") });
     if (made) await again();
   } },
   h("h2", {}, t("adm_new_user")), field(t("username"), username), field(t("adm_full_name"), fullName),
-  field(t("adm_new_password"), password, t("adm_password_hint")), field(t("adm_role"), role), field(t("area"), area),
+  field(t("adm_new_password"), password, t("adm_password_hint")), access.fields,
   h("button", { type: "submit", class: "primary" }, t("adm_create_user")));
-  return form;
 }

@@ -6,7 +6,7 @@ import { areaTree } from "../area-tree.js";
 import { deliveryBoard } from "../delivery.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
-import { confirmDialog, say } from "../ui.js";
+import { busy, confirmDialog, say } from "../ui.js";
 
 addStrings({
   vi: { bc_title: "Phát ngay", bc_source: "Nguồn phát", bc_src_bulletin: "Bản tin đã duyệt",
@@ -61,19 +61,14 @@ export async function render(main) {
     const question = t("bc_confirm", { what: chosen.label, level: level.label(), n: tree.reach(),
       areas: tree.names().join(", ") });
     if (!(await confirmDialog(question, { confirmLabel: t("bc_send") }))) return;
-    send.disabled = true;
     say(t("bc_preparing"));
-    try {
-      const body = { level: level.value(), area_ids: tree.chosen(), ...chosen.body };
+    const body = { level: level.value(), area_ids: tree.chosen(), ...chosen.body };
+    await busy(send, async () => {
       const broadcast = await call("POST", "/broadcasts", body);
       say(t("bc_sent", { title: broadcast.title, n: tree.reach() }), "ok");
       stopFollowing();
       stopFollowing = showDelivery(follow, broadcast);
-    } catch (error) {
-      say(t("error", { reason: error.message }), "error");
-    } finally {
-      send.disabled = false;
-    }
+    });
   }
   return () => stopFollowing();
 }
@@ -128,14 +123,12 @@ function showDelivery(box, broadcast) {
   const stop = h("button", { type: "button", class: "danger big", onclick: async () => {
     const question = t("bc_stop_confirm", { title: broadcast.title });
     if (!(await confirmDialog(question, { danger: true, confirmLabel: t("bc_stop") }))) return;
-    try {
+    await busy(stop, async () => {
       await call("POST", `/broadcasts/${encodeURIComponent(broadcast.id)}/stop`);
       say(t("bc_stopped", { title: broadcast.title }), "ok");
       heading.textContent = t("bc_stopped", { title: broadcast.title });
       stop.hidden = true;
-    } catch (error) {
-      say(t("error", { reason: error.message }), "error");
-    }
+    });
   } }, t("bc_stop"));
   const done = board.element.querySelector("p.ok");
   const watcher = new MutationObserver(() => {

@@ -4,8 +4,8 @@
 import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
-import { say, table } from "../ui.js";
-import { duration, player, progressBar, speak, stacked } from "./media.js";
+import { busy, say, table } from "../ui.js";
+import { duration, player, progressBar, speak } from "./media.js";
 
 addStrings({
   vi: { bul_queue: "Chờ phê duyệt", bul_queue_empty: "Không có bản tin nào chờ duyệt.",
@@ -81,10 +81,10 @@ function createForm(areas, media, user, reload) {
     SOURCES.map((s) => h("label", {}, h("input", { type: "radio", name: "source", value: s, checked: s === "media" }),
       ` ${t(`bul_src_${s}`)}`)));
   const parts = { media: mediaPart(media), text: textPart(title, area), relay: relayPart() };
+  const button = h("button", { type: "submit", class: "primary big" }, t("bul_save"));
   const form = h("form", { class: "panel bulletin-new", onsubmit: save }, h("h2", {}, t("bul_new")),
     field(t("title"), title), h("div", { class: "inline-fields" }, field(t("level"), level), field(t("area"), area)),
-    sources, Object.values(parts).map((p) => p.element),
-    h("button", { type: "submit", class: "primary big" }, t("bul_save")));
+    sources, Object.values(parts).map((p) => p.element), button);
   const chosen = () => form.querySelector("input[name=source]:checked").value;
   const show = () => { for (const [s, p] of Object.entries(parts)) p.element.hidden = s !== chosen(); };
   sources.addEventListener("change", show);
@@ -95,16 +95,14 @@ function createForm(areas, media, user, reload) {
     if (!area.value) { say(t("bul_choose_area"), "error"); return; }
     const source = parts[chosen()].body();
     if (!source) return;
-    try {
+    await busy(button, async () => {
       const bulletin = await call("POST", "/bulletins", { title: title.value.trim(), level: level.value,
         area_id: area.value, ...source });
       say(t("bul_saved", { title: bulletin.title }), "ok");
       title.value = "";
       Object.values(parts).forEach((p) => p.reset());
       await reload();
-    } catch (error) {
-      say(t("error", { reason: error.message }), "error");
-    }
+    });
   }
   return form;
 }
@@ -131,26 +129,13 @@ function textPart(title, area) {
   area.addEventListener("change", forget);
 
   async function listen() {
-    const words = text.value.trim();
+    const [words, areaId] = [text.value.trim(), area.value];
     if (!words) { say(t("med_give_text"), "error"); return; }
-    if (!area.value) { say(t("bul_choose_area"), "error"); return; }
-    button.disabled = true;
+    if (!areaId) { say(t("bul_choose_area"), "error"); return; }
     forget();
-    try {
-      progress.show(t("med_speaking", { p: 0 }), 0);
-      const name = title.value.trim() || words.replace(/\s+/g, " ").slice(0, 60);
-      const item = await speak(words, name, area.value, progress);
-      progress.element.hidden = true;
-      heard = { text: words, area: area.value, sha256: item.sha256 };
-      const audio = player(item.sha256, item.title);
-      fill(preview, h("p", {}, t("bul_heard")), audio);
-      audio.play().catch(() => {});  // the browser may wait for a click on the player
-    } catch (error) {
-      progress.show(t("med_failed", { reason: error.message }), 0);
-      say(t("med_failed", { reason: error.message }), "error");
-    } finally {
-      button.disabled = false;
-    }
+    const item = await busy(button, () => progress.watch(speak(words, title.value.trim(), areaId,
+      { progress, preview, note: () => t("bul_heard") })), "med_failed");
+    if (item) heard = { text: words, area: areaId, sha256: item.sha256 };
   }
 
   return {
@@ -194,7 +179,7 @@ function titled(b) {
 
 function withIds(element, bulletins) {
   element.querySelectorAll("tbody tr").forEach((row, i) => { row.dataset.bulletin = bulletins[i].id; });
-  return stacked(element);
+  return element;
 }
 
 function bulletinTable(bulletins, allowed, reload) {
@@ -213,7 +198,8 @@ function bulletinTable(bulletins, allowed, reload) {
 
 function actions(b, allowed, reload) {
   if ((b.status === "draft" || b.status === "rejected") && allowed("schedule")) {
-    return h("button", { type: "button", onclick: () => act(b, "submit", {}, reload) }, t("bul_submit"));
+    return h("button", { type: "button", onclick: (event) => act(event.currentTarget, b, "submit", {}, reload) },
+      t("bul_submit"));
   }
   if (b.status === "approved" && allowed("schedule")) {
     return h("a", { href: `#/schedule?bulletin=${encodeURIComponent(b.id)}`, class: "button-link" }, t("bul_schedule"));
@@ -236,18 +222,16 @@ function queueTable(pending, reload) {
 
 function decision(b, reload) {
   const note = h("input", { name: "note", maxlength: 500, "aria-label": t("bul_note_for", { title: b.title }) });
-  return h("div", { class: "decision" }, note,
-    h("button", { type: "button", class: "primary", onclick: () => act(b, "approve", { note: note.value }, reload) },
-      t("bul_approve")),
-    h("button", { type: "button", onclick: () => act(b, "reject", { note: note.value }, reload) }, t("bul_reject")));
+  const button = (action, primary) => h("button", { type: "button", class: primary ? "primary" : null,
+    onclick: (event) => act(event.currentTarget, b, action, { note: note.value }, reload) }, t(`bul_${action}`));
+  return h("div", { class: "decision" }, note, button("approve", true), button("reject", false));
 }
 
-async function act(b, action, body, reload) {
-  try {
+/** Submit, approve or reject a bulletin (button busy meanwhile), then show the bulletins again. */
+function act(button, b, action, body, reload) {
+  return busy(button, async () => {
     const changed = await call("POST", `/bulletins/${encodeURIComponent(b.id)}/${action}`, body);
     say(t("bul_submitted", { title: changed.title, status: t(`bul_st_${changed.status}`) }), "ok");
     await reload();
-  } catch (error) {
-    say(t("error", { reason: error.message }), "error");
-  }
+  });
 }

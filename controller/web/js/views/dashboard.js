@@ -1,13 +1,27 @@
 // The dashboard: clusters online / offline / playing, the map, what is on air, what comes next, the
-// live event feed, and the button that stops everything in the user's scope.
+// live event feed, and the button that stops everything in the user's scope. The feed's events move
+// the counts and the dots at once (drawn at most once a second) and have what is on the air read
+// again; everything is read again every minute to catch what events do not say (a new cluster).
 import { call, follow } from "../api.js";
 import { fill, h } from "../dom.js";
-import { ago, t, when } from "../i18n.js";
+import { addStrings, ago, t, when } from "../i18n.js";
 import { clusterMap, legend } from "../map.js";
-import { confirmDialog, deviceState, say } from "../ui.js";
+import { busy, confirmDialog, deviceState, say } from "../ui.js";
+import { eventName } from "../device-parts.js";
 
-const REFRESH_MS = 5000;
+addStrings({
+  vi: { dash_on_air: "bắt đầu phát", dash_done: "đã phát xong", dash_stopped: "đã dừng",
+    dash_awaiting_confirmation: "chờ xác nhận" },
+  en: { dash_on_air: "on the air", dash_done: "finished", dash_stopped: "stopped",
+    dash_awaiting_confirmation: "awaiting confirmation" },
+});
+
+const RECONCILE_MS = 60_000;
+const ON_AIR_MS = 15_000;  // the feed says when a broadcast starts and ends; this is a safety net
+const DRAW_MS = 1000;
 const FEED_LENGTH = 30;
+const PLAY_STARTS = new Set(["started", "resumed"]);
+const PLAY_ENDS = new Set(["completed", "stopped", "failed"]);  // not preempted: what cut in says "started"
 
 /** Render the dashboard into main; returns the function that stops its refreshing. */
 export async function render(main, _params, context) {
@@ -25,29 +39,115 @@ export async function render(main, _params, context) {
         h("details", {}, h("summary", {}, t("map_list")), mapList)),
       h("section", { class: "panel" },
         h("h2", {}, t("on_air")), onAir,
-        context.session.permissions.includes("schedule") ? stopAllButton(context) : null,
+        context.session.permissions.includes("schedule") ? stopAllButton(() => fleet.readOnAir()) : null,
         h("h2", {}, t("next_items")), next),
       h("section", { class: "panel" }, h("h2", {}, t("feed")), feed)));
-  const update = clusterMap(mapBox, context.session, { onSelect: (d) => { location.hash = `#/devices/${d.id}`; } });
+  const fleet = fleetView({ counts, onAir, list: clusterList(mapList),
+    map: clusterMap(mapBox, context.session, { onSelect: (d) => { location.hash = `#/devices/${d.id}`; } }) });
 
-  async function refresh() {
-    const [devices, broadcasts] = await Promise.all([
-      call("GET", "/devices", undefined, { limit: 5000 }), call("GET", "/broadcasts")]);
-    showCounts(counts, devices);
-    update(devices);
-    fill(mapList, devices.map((d) => h("li", {}, h("a", { href: `#/devices/${d.id}` }, d.name), ` · ${t(deviceState(d))}`)));
-    const live = broadcasts.filter((b) => b.status === "on_air");
-    fill(onAir, live.length ? h("ul", { class: "plain" }, live.map(onAirItem)) : h("p", {}, t("nothing_on_air")));
-  }
-  await refresh();
+  await fleet.reconcile();
+  fleet.readOnAir();
   fill(next, await upcoming());
-  const timer = setInterval(() => refresh().catch(() => {}), REFRESH_MS);
+  const timers = [setInterval(() => fleet.reconcile().catch(() => {}), RECONCILE_MS),
+    setInterval(() => fleet.readOnAir(), ON_AIR_MS)];
   const stop = follow("/feed", (event) => {
+    fleet.apply(event);
     feed.prepend(h("li", {}, h("time", {}, when(event.at_ms)), " ", describe(event)));
     while (feed.children.length > FEED_LENGTH) feed.lastChild.remove();
   });
   if (!feed.children.length) feed.append(h("li", { class: "empty" }, t("feed_empty")));
-  return () => { clearInterval(timer); stop(); };
+  return () => { timers.forEach(clearInterval); stop(); fleet.stop(); };
+}
+
+/** The clusters (by id) as the dashboard knows them, drawn into counts, list and map, and what is on
+ *  the air, drawn into onAir: {reconcile(), apply(event), readOnAir(), stop()}. */
+function fleetView({ counts, onAir, list, map }) {
+  const devices = new Map();  // as /devices answered, then changed by the feed's events
+  let meanwhile = null;  // the events that came while a reading was on its way, applied again after it
+  const drawDevices = () => {
+    const all = [...devices.values()];
+    showCounts(counts, all);
+    map(all);
+    list(all);
+  };
+  const drawSoon = throttled(drawDevices, DRAW_MS);
+  const readOnAir = throttled(() => call("GET", "/broadcasts", undefined, { status: "on_air" })
+    .then((live) => fill(onAir, live.length ? h("ul", { class: "plain" }, live.map(onAirItem))
+      : h("p", {}, t("nothing_on_air"))))
+    .catch(() => {}), DRAW_MS);  // unanswered: shown as it was until the next reading
+
+  async function reconcile() {
+    const events = [];
+    meanwhile = events;
+    const listed = await call("GET", "/devices", undefined, { limit: 5000 })
+      .finally(() => { if (meanwhile === events) meanwhile = null; });
+    refill(devices, listed.map((d) => [d.id, d]));
+    events.forEach(apply);
+    drawDevices();
+  }
+
+  function apply(event) {
+    if (meanwhile) meanwhile.push(event);
+    if (event.type === "broadcast") readOnAir();
+    else if (applyDevice(event)) drawSoon();
+  }
+
+  /** A cluster's presence or receipt; whether it changed what is drawn. A cluster not known yet (new)
+   *  waits for the next reading: the event does not say where it stands. */
+  function applyDevice(event) {
+    const device = devices.get(event.device_id);
+    if (!device) return false;
+    const receipt = event.type === "receipt" ? event.receipt : null;
+    if (event.type === "online" || event.type === "offline") device.online = event.type === "online";
+    else if (!PLAY_STARTS.has(receipt) && !PLAY_ENDS.has(receipt)) return false;
+    device.telemetry = { ...device.telemetry, playing: PLAY_STARTS.has(receipt) ? event.title || receipt : null };
+    return true;
+  }
+
+  return { reconcile, apply, readOnAir, stop: () => { drawSoon.cancel(); readOnAir.cancel(); } };
+}
+
+/** Replace a map's entries. */
+function refill(map, entries) {
+  map.clear();
+  for (const [key, value] of entries) map.set(key, value);
+}
+
+/** fn, called at most once every ms: at once after a rest that long, else when the time is up. */
+function throttled(fn, ms) {
+  let last = 0;
+  let timer = null;
+  const run = () => { timer = null; last = Date.now(); fn(); };
+  const soon = () => { if (!timer) timer = setTimeout(run, Math.max(0, last + ms - Date.now())); };
+  soon.cancel = () => clearTimeout(timer);
+  return soon;
+}
+
+/** The list beside the map (for the keyboard and screen readers): a link per cluster and its state in
+ *  words. Rows are kept and changed in place, so a reader's place in the list survives a redraw. */
+function clusterList(element) {
+  const rows = new Map();  // id -> {item, link, state}
+  return function update(devices) {
+    const seen = new Set();
+    for (const device of devices) {
+      seen.add(device.id);
+      const row = rows.get(device.id) || newRow(device.id);
+      const state = ` · ${t(deviceState(device))}`;
+      if (row.link.textContent !== device.name) row.link.textContent = device.name;
+      if (row.state.data !== state) row.state.data = state;
+    }
+    for (const [id, row] of rows) {
+      if (!seen.has(id)) { row.item.remove(); rows.delete(id); }
+    }
+  };
+
+  function newRow(id) {
+    const row = { link: h("a", { href: `#/devices/${id}` }), state: document.createTextNode("") };
+    row.item = h("li", {}, row.link, row.state);
+    element.append(row.item);
+    rows.set(id, row);
+    return row;
+  }
 }
 
 function showCounts(box, devices) {
@@ -62,8 +162,9 @@ function showCounts(box, devices) {
 }
 
 function onAirItem(broadcast) {
+  const where = (broadcast.area_ids || []).concat(broadcast.device_ids || []).join(", ");
   return h("li", {}, h("span", { class: `level ${broadcast.level}` }, t(`lv_${broadcast.level}`)), " ", broadcast.title,
-    " · ", (broadcast.area_ids || []).concat(broadcast.device_ids || []).join(", "));
+    where ? ` · ${where}` : "");
 }
 
 async function upcoming() {
@@ -76,20 +177,27 @@ async function upcoming() {
   return h("ul", { class: "plain" }, plays.map((p) => h("li", {}, h("time", {}, when(p.at)), ` ${p.title} · ${p.where}`)));
 }
 
-function stopAllButton(context) {
-  return h("button", {
+/** The stop-everything button; onStopped is called once it is done. */
+function stopAllButton(onStopped) {
+  const button = h("button", {
     type: "button", class: "danger big", onclick: async () => {
       if (!(await confirmDialog(t("stop_all_confirm"), { danger: true, confirmLabel: t("stop_all") }))) return;
-      const result = await call("POST", "/broadcasts/stop-all", {});
-      say(t("stopped_n", { n: result.broadcasts_withdrawn.length }), "ok");
+      await busy(button, async () => {
+        const result = await call("POST", "/broadcasts/stop-all", {});
+        say(t("stopped_n", { n: result.broadcasts_withdrawn.length }), "ok");
+        onStopped();
+      });
     },
   }, t("stop_all"));
+  return button;
 }
 
 function describe(event) {
   const text = { online: t("online"), offline: t("offline") }[event.type];
   if (text) return `${event.device_name || event.device_id}: ${text}`;
-  if (event.type === "receipt") return `${event.device_name || event.device_id}: ${event.receipt} · ${event.title || ""}`;
-  if (event.type === "broadcast") return `${t("on_air")}: ${event.title} (${event.status})`;
+  if (event.type === "receipt") {
+    return [`${event.device_name || event.device_id}: ${eventName(event.receipt)}`, event.title].filter(Boolean).join(" · ");
+  }
+  if (event.type === "broadcast") return `«${event.title}» ${t(`dash_${event.status}`)}`;
   return `${event.type} ${ago(event.at_ms)}`;
 }

@@ -2,18 +2,21 @@
 import { call } from "../api.js";
 import { fill, h } from "../dom.js";
 import { lineChart } from "../charts.js";
-import { actions, ERRORS, eventList, facts, RECEIPTS } from "../device-parts.js";
+import { actions, ERRORS, eventList, facts, presenceEvent, RECEIPTS } from "../device-parts.js";
 import { t } from "../i18n.js";
 
 const WEEK_MS = 7 * 86400000;
 
 /** Render the device page into main. */
 export async function render(main, [deviceId], context) {
-  const [device, samples, events] = await Promise.all([
+  const [device, samples, events, presence] = await Promise.all([
     call("GET", `/devices/${deviceId}`),
     call("GET", `/devices/${deviceId}/telemetry`, undefined, { from_ms: Date.now() - WEEK_MS }),
     call("GET", `/devices/${deviceId}/events`, undefined, { limit: 200 }),
+    call("GET", `/devices/${deviceId}/presence`, undefined, { limit: 30 }),
   ]);
+  const happenings = events.filter((e) => !RECEIPTS.has(e.type) || ERRORS.has(e.type))
+    .concat(presence.map(presenceEvent)).sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at)).slice(0, 30);
   const canConfigure = context.session.permissions.includes("configure_devices");
   fill(main,
     h("p", {}, h("a", { href: "#/devices" }, `← ${t("nav_devices")}`)),
@@ -33,5 +36,5 @@ export async function render(main, [deviceId], context) {
       h("section", { class: "panel" }, h("h2", {}, t("receipts")),
         eventList(events.filter((e) => RECEIPTS.has(e.type)).slice(0, 30), t("no_data"))),
       h("section", { class: "panel" }, h("h2", {}, t("events")),
-        eventList(events.filter((e) => !RECEIPTS.has(e.type) || ERRORS.has(e.type)).slice(0, 30), t("no_data")))));
+        eventList(happenings, t("no_data")))));
 }

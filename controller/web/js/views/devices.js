@@ -2,7 +2,7 @@
 import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { ago, t } from "../i18n.js";
-import { deviceState, stateBadge, table } from "../ui.js";
+import { busy, deviceState, stateBadge, table } from "../ui.js";
 
 /** Render the list of clusters into main. */
 export async function render(main) {
@@ -14,12 +14,13 @@ export async function render(main) {
     h("option", { value: s, selected: s === (query.get("state") || "") }, s ? t(s) : t("all_states"))));
   const search = h("input", { type: "search", name: "q", value: query.get("q") || "" });
   const results = h("div", { "aria-live": "polite" });
-  const form = h("form", { class: "filters", role: "search", onsubmit: (e) => { e.preventDefault(); load(); } },
+  const show = () => busy(null, load);
+  const form = h("form", { class: "filters", role: "search", onsubmit: (e) => { e.preventDefault(); show(); } },
     field(t("area"), area), field(t("state"), state), field(t("search"), search),
     h("button", { type: "submit" }, t("search")));
   fill(main, h("h1", {}, t("nav_devices")), form, results);
-  area.addEventListener("change", load);
-  state.addEventListener("change", load);
+  area.addEventListener("change", show);
+  state.addEventListener("change", show);
 
   async function load() {
     const wanted = state.value;

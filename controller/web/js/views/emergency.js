@@ -6,7 +6,7 @@ import { deliveryBoard } from "../delivery.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { clusterMap, legend } from "../map.js";
-import { confirmDialog, say, table } from "../ui.js";
+import { busy, confirmDialog, say, table } from "../ui.js";
 
 addStrings({
   vi: { emergency_title: "Phát cảnh báo khẩn cấp", emergency_text: "Nội dung cảnh báo (sẽ được đọc)",
@@ -37,22 +37,25 @@ export async function render(main, _params, context) {
   const reach = h("p", { class: "reach", role: "status" }, t("reach", { n: 0 }));
   const mapBox = h("div", { class: "map", role: "region", "aria-label": t("map") });
   const follow = h("div", {});
+  const sendButton = h("button", { type: "submit", class: "danger big" }, t("emergency_send"));
   let stopFollowing = () => {};
   fill(main, h("h1", { class: "emergency-title" }, t("emergency_title")),
     h("form", { class: "panel emergency", onsubmit: send },
       field(t("emergency_text"), text), field(t("emergency_media"), recording), targets, reach, mapBox, legend(),
-      h("button", { type: "submit", class: "danger big" }, t("emergency_send"))),
+      sendButton),
     follow,
     h("section", { class: "panel" }, h("h2", {}, t("cap_alerts")), alertTable(alerts)));
   const update = clusterMap(mapBox, context.session);
   let chosenDevices = [];
-  targets.addEventListener("change", async () => {
-    const chosen = chosenAreas();
-    const lists = await Promise.all(chosen.map((id) => call("GET", "/devices", undefined, { area: id })));
+  let asked = 0;  // the latest change wins over slower answers to earlier ones
+  targets.addEventListener("change", () => busy(null, async () => {
+    const ticket = ++asked;
+    const lists = await Promise.all(chosenAreas().map((id) => call("GET", "/devices", undefined, { area: id })));
+    if (ticket !== asked) return;
     chosenDevices = [...new Map(lists.flat().map((d) => [d.id, d])).values()];
     reach.textContent = t("reach", { n: chosenDevices.length });
     update(chosenDevices);
-  });
+  }));
 
   function chosenAreas() {
     return [...targets.querySelectorAll("input[name=area]:checked")].map((input) => input.value);
@@ -68,12 +71,8 @@ export async function render(main, _params, context) {
     if (!password) return;
     const body = { level: "emergency", area_ids: areaIds, confirm_password: password };
     if (recording.value) body.media_sha256 = recording.value; else body.text = text.value.trim();
-    try {
-      const broadcast = await call("POST", "/broadcasts", body);
-      showDelivery(broadcast);
-    } catch (error) {
-      say(t("error", { reason: error.message }), "error");
-    }
+    const broadcast = await busy(sendButton, () => call("POST", "/broadcasts", body));
+    if (broadcast) showDelivery(broadcast);
   }
 
   function showDelivery(broadcast) {
@@ -83,10 +82,13 @@ export async function render(main, _params, context) {
     const waiting = broadcast.status === "awaiting_confirmation";
     fill(follow, h("p", { class: waiting ? "muted" : "error", role: "alert" },
       waiting ? t("awaiting_second") : t("emergency_on_air")),
-    h("button", { type: "button", class: "big", onclick: async () => {
+    h("button", { type: "button", class: "big", onclick: async (event) => {
+      const button = event.currentTarget;
       if (!(await confirmDialog(t("stop_emergency") + "?", { confirmLabel: t("stop_emergency") }))) return;
-      await call("POST", `/broadcasts/${broadcast.id}/stop`);
-      say(t("ended"), "ok");
+      await busy(button, async () => {
+        await call("POST", `/broadcasts/${broadcast.id}/stop`);
+        say(t("ended"), "ok");
+      });
     } }, t("stop_emergency")), board.element);
   }
   return () => stopFollowing();

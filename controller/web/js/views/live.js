@@ -4,7 +4,7 @@ import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
 import { talk } from "../microphone.js";
-import { say } from "../ui.js";
+import { busy, say } from "../ui.js";
 
 addStrings({
   vi: { live_talk: "Nói trực tiếp", live_relay: "Tiếp sóng đài", talk: "Nói", stop: "Dừng",
@@ -28,6 +28,7 @@ export async function render(main) {
   const talkButton = h("button", { id: "talk", type: "button", class: "danger big" }, t("talk"));
   const stopButton = h("button", { id: "stop", type: "button", class: "big", disabled: true }, t("stop"));
   const url = h("input", { name: "url", type: "url", placeholder: "https://", required: true });
+  const relayButton = h("button", { type: "submit", class: "primary" }, t("relay_start"));
   let stopTalking = null;
   let broadcastId = null;
 
@@ -39,7 +40,7 @@ export async function render(main) {
         h("label", { class: "field" }, h("span", { class: "label" }, t("mic_level")), meter),
         h("div", { class: "actions" }, talkButton, stopButton)),
       h("form", { class: "panel", onsubmit: relay }, h("h2", {}, t("live_relay")),
-        field(t("station_url"), url), h("button", { type: "submit", class: "primary" }, t("relay_start")))));
+        field(t("station_url"), url), relayButton)));
 
   function chosen() {
     return [...targets.querySelectorAll("input[name=area]:checked")].map((input) => input.value);
@@ -52,26 +53,28 @@ export async function render(main) {
 
   talkButton.addEventListener("click", async () => {
     if (!chosen().length) { say(t("choose_targets"), "error"); return; }
-    talkButton.disabled = true;
-    try {
-      const broadcast = await call("POST", "/broadcasts", { level: "live", live: { kind: "microphone" },
-        area_ids: chosen(), confirm_password: password.value || null });
-      broadcastId = broadcast.id;
-      stopTalking = await talk(broadcast.id, {
-        onLevel: (peak) => { meter.value = peak; },
-        onState: (state) => {
-          if (state === "on_air") light(t("on_air_now"), true);
-          if (state === "ended" || state === "closed") { light(t("ended"), false); reset(); }
-        },
-      });
-      light(t("speaking"), false);
-      stopButton.disabled = false;
-    } catch (error) {
-      say(t("mic_failed", { reason: error.message }), "error");
-      talkButton.disabled = false;
-    }
+    talkButton.disabled = true;  // until the talk ends (reset)
+    if (!(await startTalking())) { talkButton.disabled = false; return; }
+    light(t("speaking"), false);
+    stopButton.disabled = false;
   });
   stopButton.addEventListener("click", () => { if (stopTalking) stopTalking(); });
+
+  /** The broadcast, then the microphone on it; false (said in the status line) when either failed. */
+  async function startTalking() {
+    const broadcast = await busy(null, () => call("POST", "/broadcasts", { level: "live",
+      live: { kind: "microphone" }, area_ids: chosen(), confirm_password: password.value || null }));
+    if (!broadcast) return false;
+    broadcastId = broadcast.id;
+    stopTalking = await busy(null, () => talk(broadcast.id, {
+      onLevel: (peak) => { meter.value = peak; },
+      onState: (state) => {
+        if (state === "on_air") light(t("on_air_now"), true);
+        if (state === "ended" || state === "closed") { light(t("ended"), false); reset(); }
+      },
+    }), "mic_failed");
+    return Boolean(stopTalking);
+  }
 
   function reset() {
     stopTalking = null;
@@ -83,16 +86,22 @@ export async function render(main) {
   async function relay(event) {
     event.preventDefault();
     if (!chosen().length) { say(t("choose_targets"), "error"); return; }
-    try {
-      const broadcast = await call("POST", "/broadcasts", { level: "live", live: { kind: "relay", url: url.value },
-        area_ids: chosen(), confirm_password: password.value || null });
-      broadcastId = broadcast.id;
-      light(t("relaying"), true);
-      stopButton.disabled = false;
-      stopTalking = async () => { await call("POST", `/broadcasts/${broadcastId}/stop`); light(t("ended"), false); reset(); };
-    } catch (error) {
-      say(t("error", { reason: error.message }), "error");
-    }
+    const broadcast = await busy(relayButton, () => call("POST", "/broadcasts", { level: "live",
+      live: { kind: "relay", url: url.value }, area_ids: chosen(), confirm_password: password.value || null }));
+    if (!broadcast) return;
+    broadcastId = broadcast.id;
+    light(t("relaying"), true);
+    stopButton.disabled = false;
+    stopTalking = stopRelay;
+  }
+
+  /** Stop the relay on the air (the stop button stays off while it is asked). */
+  async function stopRelay() {
+    stopButton.disabled = true;
+    const stopped = await busy(null, () => call("POST", `/broadcasts/${broadcastId}/stop`));
+    if (!stopped) { stopButton.disabled = false; return; }
+    light(t("ended"), false);
+    reset();
   }
 
   return () => { if (stopTalking) stopTalking(); };

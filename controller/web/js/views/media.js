@@ -3,7 +3,7 @@
 import { call, job, upload } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
-import { say, table } from "../ui.js";
+import { busy, say, table } from "../ui.js";
 
 addStrings({
   vi: { med_upload: "Tải bản ghi lên", med_file: "Tệp âm thanh (MP3, WAV, OGG, M4A…)",
@@ -40,7 +40,9 @@ export function player(sha256, title) {
     "aria-label": t("med_listen_to", { title }) });
 }
 
-/** A progress bar with its words: {element, show(text, fraction)}. */
+/** A progress bar with its words: {element, show(text, fraction), step(key), watch(promise)}.
+ *  step(key) gives the onProgress(fraction) that shows t(key, {p: percent}); watch says a failure of
+ *  the promise in the bar's words too, and passes the promise on as it is. */
 export function progressBar() {
   const bar = h("progress", { max: 1, value: 0, "aria-label": t("med_progress") });
   const words = h("span", { class: "progress-words", role: "status" });
@@ -50,23 +52,28 @@ export function progressBar() {
     bar.value = fraction;
     words.textContent = text;
   }
-  return { element, show };
-}
-
-/** Let a table's rows stack on a phone, each cell named by its column (table.stack in app.css). */
-export function stacked(element) {
-  const headings = [...element.querySelectorAll("thead th")].map((th) => th.textContent);
-  element.classList.add("stack");
-  element.querySelectorAll("tbody tr").forEach((row) => {
-    row.querySelectorAll("td").forEach((cell, i) => { cell.dataset.label = headings[i]; });
+  const step = (key) => (fraction) => show(t(key, { p: Math.round(fraction * 100) }), fraction);
+  const watch = (promise) => promise.catch((error) => {
+    show(t("med_failed", { reason: error.message }), 0);
+    throw error;
   });
-  return element;
+  return { element, show, step, watch };
 }
 
-/** Speak text into the library (following its job on progress); resolves to the stored item. */
-export async function speak(text, title, areaId, progress) {
-  const started = await call("POST", "/media/speech", { text, title, area_id: areaId || null });
-  return job(started.job_id, (p) => progress.show(t("med_speaking", { p: Math.round(p * 100) }), p));
+/** Speak text into the library (following its job on progress), then play it in preview under the
+ *  words note(item); the title defaults to the text's start. Resolves to the stored item. */
+export async function speak(text, title, areaId, { progress, preview, note }) {
+  const speaking = progress.step("med_speaking");
+  fill(preview);
+  speaking(0);
+  const named = title || text.replace(/\s+/g, " ").slice(0, 60);
+  const started = await call("POST", "/media/speech", { text, title: named, area_id: areaId || null });
+  const item = await job(started.job_id, speaking);
+  progress.element.hidden = true;
+  const audio = player(item.sha256, item.title);
+  fill(preview, h("p", {}, note(item)), audio);
+  audio.play().catch(() => {});  // the browser may wait for a click on the player
+  return item;
 }
 
 /** Render the library into main. */
@@ -94,22 +101,19 @@ function uploadForm(reload) {
     const data = new FormData();
     data.append("file", file.files[0]);
     if (title.value.trim()) data.append("title", title.value.trim());
-    button.disabled = true;
-    try {
-      progress.show(t("med_uploading", { p: 0 }), 0);
-      const started = await upload("/media", data, (p) => progress.show(t("med_uploading", { p: Math.round(p * 100) }), p));
-      progress.show(t("med_transcoding", { p: 0 }), 0);
-      const item = await job(started.job_id, (p) => progress.show(t("med_transcoding", { p: Math.round(p * 100) }), p));
-      progress.show(t("med_done", { title: item.title }), 1);
-      say(t("med_done", { title: item.title }), "ok");
-      form.reset();
-      await reload();
-    } catch (error) {
-      progress.show(t("med_failed", { reason: error.message }), 0);
-      say(t("med_failed", { reason: error.message }), "error");
-    } finally {
-      button.disabled = false;
-    }
+    await busy(button, () => progress.watch(transcoded(data)), "med_failed");
+  }
+
+  async function transcoded(data) {
+    const [uploading, transcoding] = [progress.step("med_uploading"), progress.step("med_transcoding")];
+    uploading(0);
+    const started = await upload("/media", data, uploading);
+    transcoding(0);
+    const item = await job(started.job_id, transcoding);
+    progress.show(t("med_done", { title: item.title }), 1);
+    say(t("med_done", { title: item.title }), "ok");
+    form.reset();
+    await reload();
   }
   return form;
 }
@@ -127,22 +131,9 @@ function speechForm(reload) {
     event.preventDefault();
     const words = text.value.trim();
     if (!words) { say(t("med_give_text"), "error"); return; }
-    button.disabled = true;
-    fill(preview);
-    try {
-      progress.show(t("med_speaking", { p: 0 }), 0);
-      const item = await speak(words, title.value.trim() || words.replace(/\s+/g, " ").slice(0, 60), null, progress);
-      progress.element.hidden = true;
-      const audio = player(item.sha256, item.title);
-      fill(preview, h("p", {}, t("med_spoken", { title: item.title })), audio);
-      audio.play().catch(() => {});  // the browser may wait for a click on the player
-      await reload();
-    } catch (error) {
-      progress.show(t("med_failed", { reason: error.message }), 0);
-      say(t("med_failed", { reason: error.message }), "error");
-    } finally {
-      button.disabled = false;
-    }
+    const note = (item) => t("med_spoken", { title: item.title });
+    await busy(button, () => progress.watch(speak(words, title.value.trim(), null, { progress, preview, note })
+      .then(reload)), "med_failed");
   }
   return form;
 }
@@ -157,7 +148,7 @@ function itemTable(items) {
     [t("when"), (m) => (m.created_at ? when(m.created_at) : "–")],
     [t("med_listen"), (m) => player(m.sha256, m.title)],
   ], items);
-  stacked(element).classList.add("media-items");
+  element.classList.add("media-items");
   element.querySelectorAll("tbody tr").forEach((row, i) => { row.dataset.sha256 = items[i].sha256; });
   return element;
 }

@@ -4,7 +4,7 @@ import { call } from "../api.js";
 import { barChart, columnChart } from "../bars.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
-import { say } from "../ui.js";
+import { busy, say } from "../ui.js";
 
 addStrings({
   vi: {
@@ -46,13 +46,10 @@ export async function render(main) {
   const area = h("select", { name: "area_id" }, h("option", { value: "" }, t("all_areas")),
     areas.map((a) => h("option", { value: a.id }, `${a.name} (${a.id})`)));
   const results = h("div", { "aria-live": "polite" });
+  const show = h("button", { type: "submit", class: "primary" }, t("rep_show"));
   const form = h("form", { class: "filters", "aria-label": t("rep_report_window"),
-    onsubmit: (event) => {
-      event.preventDefault();
-      load().catch((error) => say(t("error", { reason: error.message }), "error"));
-    } },
-  field(t("rep_from_date"), from), field(t("rep_to_date"), to), field(t("area"), area),
-  h("button", { type: "submit", class: "primary" }, t("rep_show")));
+    onsubmit: (event) => { event.preventDefault(); busy(show, load); } },
+  field(t("rep_from_date"), from), field(t("rep_to_date"), to), field(t("area"), area), show);
   fill(main, h("h1", {}, t("nav_reports")), form, results);
 
   async function load() {

@@ -1,11 +1,11 @@
 // The schedule: a week calendar of what plays in an area (quiet hours, overlaps and relays marked in
 // words), one day's plays explained, the form that schedules an approved bulletin, and the active
-// schedules with their next plays. Editing a schedule creates the new one, then stops the old one.
+// schedules with their next plays. Editing a schedule replaces it in one step (PUT).
 import { call } from "../api.js";
 import { areaTree } from "../area-tree.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, language, t } from "../i18n.js";
-import { confirmDialog, say, table } from "../ui.js";
+import { busy, confirmDialog, say, table } from "../ui.js";
 
 addStrings({
   vi: { sc_title: "Lịch phát", sc_today: "hôm nay", sc_week: "Tuần {from} – {to}", sc_prev: "Tuần trước", sc_next: "Tuần sau",
@@ -18,7 +18,7 @@ addStrings({
     sc_why_overlap: "Trùng giờ với {others} trên cùng cụm loa: lượt có mức cao hơn phát trước, lượt kia phải chờ hoặc bị ngắt.",
     sc_why_relay: "Tiếp sóng đài trong {minutes} phút.", sc_target: "Phát tới: {target}", sc_lv_background: "nền",
     sc_lv_normal: "thường", sc_lv_priority: "ưu tiên", sc_lv_emergency: "khẩn cấp", sc_form: "Lên lịch một bản tin",
-    sc_form_edit: "Sửa lịch {id}", sc_edit_note: "Lưu sẽ tạo lịch mới theo nội dung dưới đây rồi dừng lịch cũ.",
+    sc_form_edit: "Sửa lịch {id}", sc_edit_note: "Lưu sẽ thay lịch này bằng lịch theo nội dung dưới đây, trong một bước: lịch cũ dừng, lịch mới bắt đầu.",
     sc_bulletin: "Bản tin đã duyệt", sc_pick: "— chọn bản tin —", sc_kind: "Kiểu lặp", sc_kind_once: "Một lần",
     sc_kind_daily: "Hằng ngày", sc_kind_weekly: "Hằng tuần", sc_kind_dates: "Vào các ngày chọn",
     sc_kind_rrule: "Theo quy tắc", sc_start_date: "Ngày bắt đầu", sc_time: "Giờ phát (giờ địa phương)",
@@ -31,7 +31,7 @@ addStrings({
     sc_created: "Đã lên lịch «{title}».", sc_replaced: "Đã thay lịch {id}.",
     sc_refused: "Không lên lịch được: {reason}",
     sc_quiet_tip: "Nếu thật cần phát vào giờ yên lặng, đánh dấu ô «Cho phép phát trong giờ yên lặng».",
-    sc_half_done: "Đã tạo lịch mới nhưng chưa dừng được lịch cũ {id}: {reason}", sc_n_clusters: "{n} cụm loa",
+sc_n_clusters: "{n} cụm loa",
     sc_need_bulletin: "Chọn một bản tin đã duyệt.", sc_need_time: "Chọn ngày và giờ phát.",
     sc_need_weekdays: "Chọn ít nhất một ngày trong tuần.", sc_need_dates: "Thêm ít nhất một ngày phát.",
     sc_active: "Lịch đang chạy", sc_none: "Chưa có lịch nào.", sc_next_plays: "Sắp phát", sc_edit: "Sửa",
@@ -51,7 +51,7 @@ addStrings({
     sc_why_relay: "Relays a station for {minutes} minutes.", sc_target: "To: {target}",
     sc_lv_background: "background", sc_lv_normal: "normal", sc_lv_priority: "priority", sc_lv_emergency: "emergency",
     sc_form: "Schedule a bulletin", sc_form_edit: "Edit schedule {id}",
-    sc_edit_note: "Saving creates a new schedule as below, then stops the old one.",
+    sc_edit_note: "Saving replaces this schedule with one as below, in one step: the old one stops as the new one starts.",
     sc_bulletin: "Approved bulletin", sc_pick: "— choose a bulletin —", sc_kind: "Repeats", sc_kind_once: "Once",
     sc_kind_daily: "Daily", sc_kind_weekly: "Weekly", sc_kind_dates: "On chosen dates", sc_kind_rrule: "By rule",
     sc_start_date: "First day", sc_time: "Time (local)", sc_weekdays: "Days of the week", sc_dates: "Dates",
@@ -63,7 +63,6 @@ addStrings({
     sc_created: "“{title}” scheduled.", sc_replaced: "Schedule {id} replaced.",
     sc_refused: "Could not schedule: {reason}",
     sc_quiet_tip: "If it really must play in quiet hours, tick “Allow playing in quiet hours”.",
-    sc_half_done: "The new schedule exists but the old one {id} could not be stopped: {reason}",
     sc_n_clusters: "{n} clusters", sc_need_bulletin: "Choose an approved bulletin.",
     sc_need_time: "Choose the day and the time.", sc_need_weekdays: "Choose at least one day of the week.",
     sc_need_dates: "Add at least one date.", sc_active: "Active schedules", sc_none: "No schedules yet.",
@@ -100,16 +99,14 @@ export async function render(main, _params, context) {
     fill(list, h("h2", {}, t("sc_active")), scheduleTable(facts, schedules, may ? { edit: form.edit, stop } : null));
     await calendar.load();
   }
-  async function stop(schedule) {
+  async function stop(schedule, button) {
     const title = facts.titles.get(schedule.bulletin_id) || schedule.bulletin_id;
     if (!(await confirmDialog(t("sc_stop_confirm", { title }), { danger: true, confirmLabel: t("sc_stop") }))) return;
-    try {
+    await busy(button, async () => {
       await call("DELETE", `/schedules/${encodeURIComponent(schedule.id)}`);
       say(t("sc_stopped", { title }), "ok");
       await reload();
-    } catch (error) {
-      say(t("error", { reason: error.message }), "error");
-    }
+    });
   }
   await reload();
   if (form && query.get("bulletin")) setTimeout(() => form.focus(), 0);  // after the router focuses the page
@@ -162,14 +159,15 @@ function weekCalendar(facts, firstArea) {
   const grid = h("ol", { class: "week", "aria-labelledby": "week-title" });
   const detail = h("section", { class: "panel day-detail", id: "day-detail", "aria-live": "polite" },
     h("p", { class: "muted" }, t("sc_day_hint")));
-  const move = (n) => { state.monday = addDays(state.monday, n); load(); };
+  const show = () => busy(null, load);
+  const move = (n) => { state.monday = addDays(state.monday, n); show(); };
   const element = h("section", { class: "panel calendar" },
     h("div", { class: "filters" }, field(t("area"), area),
       h("button", { type: "button", onclick: () => move(-7) }, `← ${t("sc_prev")}`),
-      h("button", { type: "button", onclick: () => { state.monday = null; load(); } }, t("sc_this")),
+      h("button", { type: "button", onclick: () => { state.monday = null; show(); } }, t("sc_this")),
       h("button", { type: "button", onclick: () => move(7) }, `${t("sc_next")} →`)),
     title, grid, detail);
-  area.addEventListener("change", () => { state.area = area.value; state.chosen = null; load(); });
+  area.addEventListener("change", () => { state.area = area.value; state.chosen = null; show(); });
 
   async function load() {
     if (!state.area) return;
@@ -274,7 +272,7 @@ function scheduleTable(facts, schedules, actions) {
     columns.push([t("sc_actions"), (s) => h("div", { class: "actions" },
       s.kind !== "rrule" ? h("button", { type: "button", onclick: () => actions.edit(s),
         "aria-label": `${t("sc_edit")} ${s.id}` }, t("sc_edit")) : null,
-      h("button", { type: "button", class: "danger", onclick: () => actions.stop(s),
+      h("button", { type: "button", class: "danger", onclick: (event) => actions.stop(s, event.currentTarget),
         "aria-label": `${t("sc_stop")} ${s.id}` }, t("sc_stop")))]);
   }
   return h("div", { class: "table-scroll" }, table(columns, schedules));
@@ -299,6 +297,7 @@ function recurrenceText(s) {
 /** The form that schedules an approved bulletin (or replaces a schedule): {element, edit(schedule), focus()}. */
 function scheduleForm(facts, approved, preselect, onSaved) {
   const c = formControls(facts, approved, preselect);
+  const bulletinChoice = c.bulletin.querySelector("select");
   let editing = null;
   const heading = h("h2", { id: "schedule-form-title", tabindex: "-1" }, t("sc_form"));
   const note = h("p", { class: "muted", hidden: true }, t("sc_edit_note"));
@@ -312,6 +311,7 @@ function scheduleForm(facts, approved, preselect, onSaved) {
 
   function reset() {
     editing = null;
+    bulletinChoice.disabled = false;
     heading.textContent = t("sc_form");
     note.hidden = cancel.hidden = true;
     submit.textContent = t("sc_create");
@@ -328,32 +328,26 @@ function scheduleForm(facts, approved, preselect, onSaved) {
     const question = editing ? t("sc_confirm_edit", { id: editing.id, title, when, targets })
       : t("sc_confirm", { title, when, targets });
     if (!(await confirmDialog(question, { confirmLabel: editing ? t("sc_replace") : t("sc_create") }))) return;
-    try {
-      await call("POST", `/bulletins/${encodeURIComponent(bulletinId)}/schedules`, body);
-    } catch (error) {
-      refused(error.message);
-      return;
-    }
-    await replaced(title);
+    await busy(submit, async () => {
+      const old = editing;
+      try {
+        if (old) await call("PUT", `/schedules/${encodeURIComponent(old.id)}`, body);
+        else await call("POST", `/bulletins/${encodeURIComponent(bulletinId)}/schedules`, body);
+      } catch (error) {
+        refused(error.message);
+        return;
+      }
+      say(old ? t("sc_replaced", { id: old.id }) : t("sc_created", { title }), "ok");
+      reset();
+      c.clear();
+      await onSaved();
+    });
   }
 
   function refused(reason) {
     problem.hidden = false;
     fill(problem, t("sc_refused", { reason }), /quiet/.test(reason) ? [" ", t("sc_quiet_tip")] : null);
     say(t("sc_refused", { reason }), "error");
-  }
-
-  async function replaced(title) {
-    const old = editing;
-    try {
-      if (old) await call("DELETE", `/schedules/${encodeURIComponent(old.id)}`);
-      say(old ? t("sc_replaced", { id: old.id }) : t("sc_created", { title }), "ok");
-    } catch (error) {
-      say(t("sc_half_done", { id: old.id, reason: error.message }), "error");
-    }
-    reset();
-    c.clear();
-    await onSaved();
   }
 
   const focus = () => { element.scrollIntoView({ block: "start" }); heading.focus(); };
@@ -363,6 +357,7 @@ function scheduleForm(facts, approved, preselect, onSaved) {
     edit(schedule) {
       editing = schedule;
       c.load(schedule);
+      bulletinChoice.disabled = true;  // an edit changes when and where; another bulletin is a new schedule
       heading.textContent = t("sc_form_edit", { id: schedule.id });
       note.hidden = cancel.hidden = false;
       submit.textContent = t("sc_replace");
