@@ -38,7 +38,8 @@ DESKTOP = [("dashboard", "#/"), ("devices", "#/devices"), ("device", "#/devices/
            ("media", "#/media"), ("bulletins", "#/bulletins"), ("schedule", "#/schedule"),
            ("broadcast", "#/broadcast"), ("live", "#/live"), ("emergency", "#/emergency"),
            ("reports", "#/reports"), ("admin", "#/admin")]
-PHONE = [("phone-field-view", "/d/{device}"), ("phone-dashboard", "/console/#/")]
+PHONE = [("phone-field-view", "/d/{device}"), ("phone-dashboard", "/console/#/"),
+         ("phone-devices", "/console/#/devices"), ("phone-emergency", "/console/#/emergency")]
 
 
 def seed(fleet: Fleet, folder: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
@@ -64,6 +65,7 @@ def follow(controller: ControllerProcess, token: str, broadcast_id: str,
                 events.append({**json.loads(line[6:]), "_id": event_id})
 
 
+@pytest.mark.sounds
 def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
         fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
     commune_id, villages = commune(fleet)
@@ -143,6 +145,7 @@ def test_an_emergency_is_confirmed_by_password_or_by_a_second_approver(
     assert "broadcast.confirm" in actions and "broadcast.create" in actions
 
 
+@pytest.mark.sounds
 def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp_path: Path) -> None:
     commune_id, villages = commune(fleet)
     agents = [fleet.enrolled_agent(area=village) for village in villages]

@@ -69,6 +69,7 @@ def agent(fleet: Fleet, area: str, is_test: bool = False) -> tuple[str, Path]:
     return device_id, config
 
 
+@pytest.mark.sounds
 def test_an_alert_sounds_where_its_geocode_matches_and_cancel_stops_it(
         fleet: Fleet, warning_centre: httpx.Client) -> None:
     flooded, dry, geocode = villages(fleet)
@@ -109,6 +110,7 @@ def test_an_alert_sounds_where_its_geocode_matches_and_cancel_stops_it(
     assert not heard(wet, cancelled_at + 2.0), "a Draft never sounds"
 
 
+@pytest.mark.sounds
 def test_an_exercise_sounds_only_on_test_devices(fleet: Fleet, warning_centre: httpx.Client) -> None:
     flooded, _, geocode = villages(fleet)
     (_, ordinary), (test_id, test_config) = agent(fleet, flooded), agent(fleet, flooded, is_test=True)

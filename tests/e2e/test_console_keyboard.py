@@ -3,11 +3,13 @@ console's pages on a 360 px phone: nothing wider than the screen."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loalang_protocol.messages import SLUG_MAX_LENGTH
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, keyboard_log_in, log_in, tab_to
@@ -120,7 +122,12 @@ def phone_session(controller: ControllerProcess, browser: Any, tmp_path_factory:
     """A logged-in console session (its cookies) and a device to show, shared by the phone checks."""
     fleet = Fleet(controller, tmp_path_factory.mktemp("phone"))
     fleet.ensure_areas()
-    device_id = fleet.register(area="thon-a")[0]
+    # the longest names and ids there may be: they must wrap, not widen the page
+    long_id = (f"thon-{secrets.token_hex(3)}-" + "dong-bang-song-hong-" * 3)[:SLUG_MAX_LENGTH]
+    long_name = "Thôn" + "ĐồngBằngSôngHồng" * 12  # 196 characters and nowhere to break
+    fleet.http.post(f"{API}/areas", json={"id": long_id, "level": "village", "parent_id": "xa-mot",
+                                          "name": long_name}).raise_for_status()
+    device_id = fleet.register(area=long_id, name="Cụm loa " + "nhà-văn-hoá-thôn-" * 5)[0]
     context = browser.new_context(viewport={"width": 360, "height": 740})
     try:
         page = context.new_page()

@@ -90,7 +90,12 @@ function begin(session) {
 }
 
 async function logout() {
-  try { await call("DELETE", "/auth/session"); } finally { await loggedOut(); }
+  try {
+    await call("DELETE", "/auth/session");
+  } catch {
+    // unreachable or already ended: this page forgets the session all the same
+  }
+  await loggedOut();
 }
 
 async function loggedOut() {

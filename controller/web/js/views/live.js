@@ -53,8 +53,8 @@ export async function render(main) {
 
   talkButton.addEventListener("click", async () => {
     if (!chosen().length) { say(t("choose_targets"), "error"); return; }
-    talkButton.disabled = true;  // until the talk ends (reset)
-    if (!(await startTalking())) { talkButton.disabled = false; return; }
+    talkButton.disabled = relayButton.disabled = true;  // until the talk ends (reset)
+    if (!(await startTalking())) { reset(); return; }
     light(t("speaking"), false);
     stopButton.disabled = false;
   });
@@ -73,6 +73,7 @@ export async function render(main) {
         if (state === "ended" || state === "closed") { light(t("ended"), false); reset(); }
       },
     }), "mic_failed");
+    if (!stopTalking) await busy(null, () => call("POST", `/broadcasts/${broadcast.id}/stop`));  // no voice
     return Boolean(stopTalking);
   }
 
@@ -80,7 +81,7 @@ export async function render(main) {
     stopTalking = null;
     meter.value = 0;
     stopButton.disabled = true;
-    talkButton.disabled = false;
+    talkButton.disabled = relayButton.disabled = false;
   }
 
   async function relay(event) {
@@ -91,6 +92,7 @@ export async function render(main) {
     if (!broadcast) return;
     broadcastId = broadcast.id;
     light(t("relaying"), true);
+    talkButton.disabled = relayButton.disabled = true;  // one source at a time, until the relay ends
     stopButton.disabled = false;
     stopTalking = stopRelay;
   }

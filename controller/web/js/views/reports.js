@@ -52,7 +52,9 @@ export async function render(main) {
   field(t("rep_from_date"), from), field(t("rep_to_date"), to), field(t("area"), area), show);
   fill(main, h("h1", {}, t("nav_reports")), form, results);
 
+  let latest = 0;
   async function load() {
+    const asked = ++latest;
     const period = { from_date: from.value, to_date: to.value, area_id: area.value };
     const days = dayList(period.from_date, period.to_date);
     if (!days.length || days.length > 93) { say(t("rep_bad_window"), "error"); return; }
@@ -62,6 +64,7 @@ export async function render(main) {
       call("GET", "/reports/devices", undefined, { days: days.length, area_id: period.area_id }),
       call("GET", "/devices", undefined, { area: period.area_id }),
     ]);
+    if (asked !== latest) return;  // a newer question was asked meanwhile: its answer is the one to show
     fill(results, report(period, days, plays, devices, live));
   }
   await load();
