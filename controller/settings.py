@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
                               "after the controller last renewed it (renewed every third of it)")
     live_silence_s: float = Field(15.0, ge=2, le=600, description="a live source that sends nothing for "
                                   "this long ends its session")
+    relay_allowed_networks: str = Field("", max_length=2000, description="networks (CIDR, comma-separated) "
+                                        "a relayed station may be on although they are private or local, "
+                                        "e.g. 10.20.0.0/16 for a commune's own Icecast; by default only "
+                                        "public addresses")
     broadcast_margin_ms: int = Field(3000, ge=500, le=60_000, description="a broadcast starts this long "
                                      "after the call, at the same instant on every target")
     telemetry_history_s: int = Field(300, ge=1, le=3600, description="a telemetry sample is kept at most "
@@ -96,6 +101,20 @@ class Settings(BaseSettings):
             if path is not None and not path.is_file():
                 raise ValueError(f"{path} is not a readable file")
         return self
+
+    @model_validator(mode="after")
+    def _relay_networks(self) -> Settings:
+        for text in self.relay_allowed_networks.split(","):
+            try:
+                ipaddress.ip_network(text.strip(), strict=False) if text.strip() else None
+            except ValueError:
+                raise ValueError(f"LOALANG_RELAY_ALLOWED_NETWORKS: {text.strip()!r} is not a network "
+                                 "such as 10.20.0.0/16") from None
+        return self
+
+    def relay_networks(self) -> list[str]:
+        """The networks a relayed station may be on although private, as CIDR texts."""
+        return [text.strip() for text in self.relay_allowed_networks.split(",") if text.strip()]
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -191,10 +191,17 @@ class MqttLink:
         self.client.connect(s.host, s.port, keepalive=s.keepalive)
 
     async def _after_connect(self) -> None:
-        for topic_filter, qos in self._subscriptions.items():
-            granted = await self.subscribe(topic_filter, qos)
-            if granted == SUBSCRIPTION_REFUSED:
-                log.error("mqtt %s: subscription to %s refused", self.settings.client_id, topic_filter)
+        # Routes come and go while the subscriptions are sent again (a stream joined or left): each
+        # round takes those not sent yet, and one removed meanwhile is not sent at all.
+        sent: set[str] = set()
+        while pending := [(f, qos) for f, qos in self._subscriptions.items() if f not in sent]:
+            for topic_filter, qos in pending:
+                sent.add(topic_filter)
+                if topic_filter not in self._subscriptions:
+                    continue
+                granted = await self.subscribe(topic_filter, qos)
+                if granted == SUBSCRIPTION_REFUSED:
+                    log.error("mqtt %s: subscription to %s refused", self.settings.client_id, topic_filter)
         self.connected.set()
         if self.on_connected is not None:
             await self.on_connected()

@@ -50,6 +50,7 @@ class Stack:
             "LOALANG_DEVICE_KEEPALIVE_S": "5",
             "LOALANG_MEDIA_MAX_UPLOAD_MB": "5",  # small limits, so that tests can go past them cheaply
             "LOALANG_MEDIA_MAX_DURATION_S": "600",
+            "LOALANG_RELAY_ALLOWED_NETWORKS": "127.0.0.0/8",  # the tests' own Icecast stations
         }
 
     def restart_broker(self) -> None:

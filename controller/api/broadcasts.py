@@ -22,6 +22,7 @@ from ..db.models import Broadcast, Bulletin, MediaItem, User
 from ..fleet import commands, desired
 from ..fleet.areas import parent_map
 from ..jobs import JobFailed
+from ..live import stations
 from ..live.sources import SourceError, check_relay_url, shown_url
 from ..media import library, speech
 from ..media.library import Ingest
@@ -132,6 +133,11 @@ async def create_broadcast(body: BroadcastCreate, services: ServicesDep, princip
     else it waits (`awaiting_confirmation`) for a second approver's `POST .../confirm`.
     """
     _check_source(body)
+    if body.live is not None and body.live.kind == "relay":
+        try:
+            await stations.check_configured(body.live.url or "", services.settings)
+        except SourceError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     with _errors(), services.db.session() as session:
         area_ids, device_ids = check_targets(session, principal.scope, body.area_ids, body.device_ids)
         areas = broadcasts.target_areas(session, area_ids, device_ids)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from ..context import Services
 from ..db.models import Area, Bulletin, Schedule
 from ..jobs import JobFailed
+from ..live import stations
 from ..live.sources import MAX_URL_LENGTH, SourceError, check_relay_url, shown_url
 from ..media import library, speech
 from ..media.library import Ingest
@@ -162,6 +163,11 @@ async def create_bulletin(body: BulletinCreate, services: ServicesDep, principal
     if area_id is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give the bulletin's area_id")
     ensure_in_scope(principal, area_id)
+    if body.relay_url is not None:
+        try:
+            await stations.check_configured(body.relay_url, services.settings)
+        except SourceError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     fields = body.model_dump() | {"area_id": area_id}
     if body.text is not None:
         try:

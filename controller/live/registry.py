@@ -7,8 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 
 from ..context import Services
+from . import stations
 from .sessions import LiveSession
-from .sources import MicrophoneFeed, relay_pcm, shown_url
+from .sources import MicrophoneFeed, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ class LiveSessions:
     def start_relay(self, broadcast_id: str, url: str, ends_ms: int | None = None) -> None:
         """Pull the station and put it on the air (until ends_ms, for a scheduled window)."""
         log.info("live %s: relaying %s", broadcast_id, shown_url(url))
-        self._start(LiveSession(self.services, broadcast_id, "relay", ends_ms), relay_pcm(url))
+        allowed = stations.networks(self.services.settings.relay_networks())
+        session = LiveSession(self.services, broadcast_id, "relay", ends_ms)
+        self._start(session, stations.station_pcm(url, allowed))
 
     def attach_microphone(self, broadcast_id: str) -> MicrophoneFeed:
         """A feed for the console's microphone; one at a time per broadcast."""

@@ -34,6 +34,7 @@ from ..db.models import Broadcast, Occurrence
 from ..fleet import desired
 from ..media.tools import ToolFailed
 from .chunker import Chunker, ChunkerSettings
+from .sources import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ class LiveSession:
         except ToolFailed as exc:
             log.warning("live %s: the source failed: %s", self.broadcast_id, exc)
             return "source_failed"
+        except SourceError as exc:
+            log.warning("live %s: the source is refused: %s", self.broadcast_id, exc)
+            return "source_refused"
 
     async def _play_out(self) -> None:
         """Send what is left and stay on the air until the receivers have played it."""

@@ -238,6 +238,7 @@ STATION = "http://radio.example.vn/vov1.mp3"
     ({"relay_url": STATION, "duration_ms": 600_000, "text": "Xin chào"}, "exactly one"),
     ({"text": "Xin chào", "duration_ms": 600_000}, "relay only"),
     ({"relay_url": STATION, "duration_ms": "ten minutes"}, "integer"),
+    ({"relay_url": "http://192.168.1.10:8000/live", "duration_ms": 600_000}, "private or local"),
 ])
 def test_bad_relay_bulletins_are_refused_with_the_reason(fleet: Fleet, body: dict[str, Any],
                                                         reason: str) -> None:
