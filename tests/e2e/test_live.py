@@ -297,8 +297,10 @@ def test_bad_live_sources_are_refused_with_the_reason(fleet: Fleet, live: dict[s
     assert response.status_code == 422 and problem in response.text, response.text
 
 
-def relay_schedule(fleet: Fleet, station: Icecast, area_id: str, opened_s_ago: int, length_s: int) -> str:
-    """A background relay bulletin, approved and scheduled once, its window opened that long ago."""
+def relay_schedule(fleet: Fleet, station: Icecast, area_id: str, opened_s_ago: int,
+                   length_s: int) -> tuple[str, float]:
+    """A background relay bulletin, approved and scheduled once, its window opened that long ago (to
+    the whole second); returns the schedule's id and when its window closes."""
     bulletin = fleet.http.post(f"{API}/bulletins", json={
         "title": "Tiếp sóng Đài Quốc gia", "level": "background", "area_id": area_id,
         "relay_url": station.listen_url("station.mp3"), "duration_ms": length_s * 1000})
@@ -306,12 +308,13 @@ def relay_schedule(fleet: Fleet, station: Icecast, area_id: str, opened_s_ago: i
     assert bulletin.json()["status"] == "draft" and bulletin.json()["relay_url"].endswith("station.mp3")
     submitted = fleet.http.post(f"{API}/bulletins/{bulletin.json()['id']}/submit").json()
     assert submitted["status"] == "approved", submitted
-    opened = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) - timedelta(seconds=opened_s_ago)
+    now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(microsecond=0)
+    opened = now - timedelta(seconds=opened_s_ago)
     created = fleet.http.post(f"{API}/bulletins/{submitted['id']}/schedules", json={
         "kind": "once", "start_local": opened.strftime("%Y-%m-%dT%H:%M:%S"), "area_ids": [area_id]})
     assert created.status_code == 201, created.text
     schedule_id: str = created.json()["id"]
-    return schedule_id
+    return schedule_id, opened.timestamp() + length_s
 
 
 def test_a_scheduled_background_relay_airs_in_its_window_and_yields_to_a_bulletin(
@@ -321,8 +324,7 @@ def test_a_scheduled_background_relay_airs_in_its_window_and_yields_to_a_bulleti
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
     card = config_file.load(config).data_dir / "card"
-    closes_at = time.time() + 16
-    schedule_id = relay_schedule(fleet, station, villages[0], opened_s_ago=44, length_s=60)
+    schedule_id, closes_at = relay_schedule(fleet, station, villages[0], opened_s_ago=44, length_s=60)
     wait_for(lambda: loud_after(card, 0), 20.0, what="the station on the card, opened by the scheduler")
     bulletin_at = int(time.time() * 1000) + 1500
     schedule(fleet, area_id=villages[0], level="normal", start_ms=bulletin_at, duration_ms=2000,
