@@ -122,6 +122,22 @@ def page_latency(http: httpx.Client, communes: list[str], requests: int) -> dict
             "requests": requests, "devices_per_page": len(response.json())}
 
 
+def dashboard_reading(http: httpx.Client, readings: int = 5) -> dict[str, float]:
+    """What an open dashboard asks: every cluster (once a minute) and what is on the air (on events)."""
+    every, on_air, size = [], [], 0
+    for _ in range(readings):
+        started = time.perf_counter()
+        response = http.get("/api/v1/devices", params={"limit": 5000})
+        every.append((time.perf_counter() - started) * 1000)
+        size = len(response.content)
+    for _ in range(readings * 4):
+        started = time.perf_counter()
+        http.get("/api/v1/broadcasts", params={"status": "on_air"}).raise_for_status()
+        on_air.append((time.perf_counter() - started) * 1000)
+    return {"every_cluster_ms": round(statistics.median(every), 1), "every_cluster_kb": round(size / 1000),
+            "clusters": len(response.json()), "on_air_ms": round(statistics.median(on_air), 1)}
+
+
 def schedule_everything(http: httpx.Client, areas: list[str], sha: str) -> None:
     """A daily bulletin at 06:30 for every area given."""
     start = (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(days=1)).strftime("%Y-%m-%dT06:30")
@@ -210,6 +226,7 @@ def main() -> None:
         week_of_history(database, devices, args.presence_changes)
         result["presence_changes_per_device"] = args.presence_changes
         result["device_page"] = page_latency(http, communes, args.requests)
+        result["dashboard"] = dashboard_reading(http)
         print(json.dumps(result), file=sys.stderr)
         wav = write_steps_wav(root / "tin.wav", [440.0] * 2)
         with wav.open("rb") as source:
