@@ -104,17 +104,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _relay_networks(self) -> Settings:
-        for text in self.relay_allowed_networks.split(","):
-            try:
-                ipaddress.ip_network(text.strip(), strict=False) if text.strip() else None
-            except ValueError:
-                raise ValueError(f"LOALANG_RELAY_ALLOWED_NETWORKS: {text.strip()!r} is not a network "
-                                 "such as 10.20.0.0/16") from None
+        self.relay_networks()  # a bad network stops the controller at start
         return self
 
-    def relay_networks(self) -> list[str]:
-        """The networks a relayed station may be on although private, as CIDR texts."""
-        return [text.strip() for text in self.relay_allowed_networks.split(",") if text.strip()]
+    def relay_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The networks a relayed station may be on although private; ValueError names a bad one."""
+        networks = []
+        for text in filter(None, (part.strip() for part in self.relay_allowed_networks.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise ValueError(f"LOALANG_RELAY_ALLOWED_NETWORKS: {text!r} is not a network "
+                                 "such as 10.20.0.0/16") from None
+        return networks
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -22,7 +22,6 @@ from ..db.models import Broadcast, Bulletin, MediaItem, User
 from ..fleet import commands, desired
 from ..fleet.areas import parent_map
 from ..jobs import JobFailed
-from ..live import stations
 from ..live.sources import SourceError, check_relay_url, shown_url
 from ..media import library, speech
 from ..media.library import Ingest
@@ -30,7 +29,7 @@ from ..scheduling.bulletins import BulletinError, approval_required
 from ..scheduling.schedules import check_targets
 from ..security.passwords import verify_password
 from ..security.roles import Permission
-from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
+from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, ensure_station_allowed, require
 from .schemas import Name, SlugField, _In
 
 router = APIRouter(tags=["broadcasts"])
@@ -134,10 +133,7 @@ async def create_broadcast(body: BroadcastCreate, services: ServicesDep, princip
     """
     _check_source(body)
     if body.live is not None and body.live.kind == "relay":
-        try:
-            await stations.check_configured(body.live.url or "", services.settings)
-        except SourceError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        await ensure_station_allowed(services, body.live.url or "")
     with _errors(), services.db.session() as session:
         area_ids, device_ids = check_targets(session, principal.scope, body.area_ids, body.device_ids)
         areas = broadcasts.target_areas(session, area_ids, device_ids)

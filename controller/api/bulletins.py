@@ -14,7 +14,6 @@ from sqlalchemy import select
 from ..context import Services
 from ..db.models import Area, Bulletin, Schedule
 from ..jobs import JobFailed
-from ..live import stations
 from ..live.sources import MAX_URL_LENGTH, SourceError, check_relay_url, shown_url
 from ..media import library, speech
 from ..media.library import Ingest
@@ -22,7 +21,7 @@ from ..scheduling import bulletins, preview, schedules
 from ..scheduling.bulletins import BulletinError
 from ..scheduling.scheduler import note_change
 from ..security.roles import Permission
-from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
+from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, ensure_station_allowed, require
 from .schemas import CalendarDay, Name, SlugField, _In
 
 router = APIRouter(tags=["bulletins"])
@@ -164,10 +163,7 @@ async def create_bulletin(body: BulletinCreate, services: ServicesDep, principal
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give the bulletin's area_id")
     ensure_in_scope(principal, area_id)
     if body.relay_url is not None:
-        try:
-            await stations.check_configured(body.relay_url, services.settings)
-        except SourceError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        await ensure_station_allowed(services, body.relay_url)
     fields = body.model_dump() | {"area_id": area_id}
     if body.text is not None:
         try:

@@ -14,6 +14,8 @@ from starlette.requests import HTTPConnection
 from ..context import Services
 from ..db.models import ApiClient, User, utcnow
 from ..fleet.areas import parent_map, subtree
+from ..live import stations
+from ..live.sources import SourceError
 from ..security import api_keys
 from ..security.roles import Permission, allows
 from ..security.tokens import SESSION_COOKIE, csrf_matches
@@ -155,3 +157,11 @@ def ensure_in_scope(principal: Principal, area_id: str) -> None:
 
 ViewerDep = Annotated[Principal, Depends(require(Permission.VIEW))]
 """The caller, who must be allowed to view (every role but `alert`)."""
+
+
+async def ensure_station_allowed(services: Services, url: str) -> None:
+    """422 with the reason unless a station to relay is on an address the settings allow."""
+    try:
+        await stations.check_configured(url, services.settings)
+    except SourceError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

@@ -28,7 +28,7 @@ class LiveSessions:
     def start_relay(self, broadcast_id: str, url: str, ends_ms: int | None = None) -> None:
         """Pull the station and put it on the air (until ends_ms, for a scheduled window)."""
         log.info("live %s: relaying %s", broadcast_id, shown_url(url))
-        allowed = stations.networks(self.services.settings.relay_networks())
+        allowed = self.services.settings.relay_networks()
         session = LiveSession(self.services, broadcast_id, "relay", ends_ms)
         self._start(session, stations.station_pcm(url, allowed))
 

@@ -24,11 +24,6 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 RESOLVE_TIMEOUT_S = 5.0
 
 
-def networks(texts: list[str]) -> list[Network]:
-    """The allowed networks from their CIDR texts (the settings checked them)."""
-    return [ipaddress.ip_network(text, strict=False) for text in texts]
-
-
 def forbidden(address: Address, allowed: list[Network]) -> bool:
     """Whether a station at address may not be relayed."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -40,7 +35,7 @@ def forbidden(address: Address, allowed: list[Network]) -> bool:
 
 async def check_configured(url: str, settings: Settings) -> None:
     """check_station with the networks the settings allow."""
-    await check_station(url, networks(settings.relay_networks()))
+    await check_station(url, settings.relay_networks())
 
 
 async def check_station(url: str, allowed: list[Network]) -> None:

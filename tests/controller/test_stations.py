@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from controller.live.sources import SourceError
-from controller.live.stations import check_station, forbidden, networks, station_pcm
+from controller.live.stations import check_station, forbidden, station_pcm
 from controller.settings import Settings
 
-LAN = networks(["10.20.0.0/16"])
+LAN = [ipaddress.ip_network("10.20.0.0/16")]
 
 
 @pytest.mark.parametrize(("address", "refused"), [
@@ -51,4 +51,4 @@ def test_a_bad_network_setting_is_refused_at_start(value: str) -> None:
 
 def test_the_networks_setting_takes_a_comma_separated_list() -> None:
     settings = Settings(environment="test", relay_allowed_networks=" 10.20.0.0/16, fd00::/8 ")
-    assert settings.relay_networks() == ["10.20.0.0/16", "fd00::/8"]
+    assert settings.relay_networks() == [ipaddress.ip_network(n) for n in ("10.20.0.0/16", "fd00::/8")]
