@@ -99,23 +99,24 @@ def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Regis
     """Make sure count receivers are enrolled under root; returns their configuration files."""
     paths = [root / f"{prefix}-{index + 1}" / "agent.toml" for index in range(count)]
     missing = [index for index, path in enumerate(paths) if not path.exists()]
-    if missing and registrar is None:
+    if not missing:
+        return paths
+    if registrar is None:
         raise EnrolmentError(f"{paths[missing[0]]} does not exist and no admin login was given to enrol it")
-    if missing and registrar is not None:
-        for area in dict.fromkeys(areas):
-            registrar.ensure_area(area)
+    for area in dict.fromkeys(areas):
+        registrar.ensure_area(area)
 
-        def enrol_one(index: int) -> None:
-            device_id, area = f"{prefix}-{index + 1}", areas[index % len(areas)]
-            code = registrar.claim_code(device_id, area, 18.67 + random.uniform(-0.05, 0.05),
-                                        105.68 + random.uniform(-0.05, 0.05))
-            enroll(controller_url, code, paths[index])
-            log.info("simulated receiver %s enrolled in %s", device_id, area)
+    def enrol_one(index: int) -> None:
+        device_id, area = f"{prefix}-{index + 1}", areas[index % len(areas)]
+        code = registrar.claim_code(device_id, area, 18.67 + random.uniform(-0.05, 0.05),
+                                    105.68 + random.uniform(-0.05, 0.05))
+        enroll(controller_url, code, paths[index])
+        log.info("simulated receiver %s enrolled in %s", device_id, area)
 
-        # A workshop enrols boards side by side; a few at a time keep the controller busy, not swamped.
-        with ThreadPoolExecutor(max_workers=ENROLMENT_WORKERS) as pool:
-            for _ in pool.map(enrol_one, missing):
-                pass
+    # A workshop enrols boards side by side (the controller sends their broker accounts one at a time,
+    # so more than a few at once gains nothing); list() raises the first enrolment that failed.
+    with ThreadPoolExecutor(max_workers=ENROLMENT_WORKERS) as pool:
+        list(pool.map(enrol_one, missing))
     return paths
 
 
