@@ -26,7 +26,9 @@ def test_an_emergency_is_confirmed_with_the_password_and_followed_to_the_cluster
     errors.allow(403)  # the wrong password below
     page.goto(f"{controller.url}/console/#/emergency")
     log_in(page, "admin", ADMIN_PASSWORD)
-    page.locator("textarea[name=text]").fill("Cảnh báo: nước sông đang lên nhanh, bà con lên chỗ cao.")
+    # long enough to be still on the air when it is stopped below (a finished warning cannot be)
+    warning = " ".join(["Cảnh báo: nước sông đang lên nhanh, bà con lên chỗ cao."] * 4)
+    page.locator("textarea[name=text]").fill(warning)
     page.check(f"input[name=area][value={villages[0]}]")
     page.locator(".reach", has_text="2").wait_for(timeout=10_000)  # the reach: two clusters
     assert page.locator(".leaflet-interactive").count() == 2, "the reach on the map"

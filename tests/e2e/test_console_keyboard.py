@@ -39,6 +39,19 @@ def one_cluster_and_a_page(fleet: Fleet, controller: ControllerProcess, open_pag
     return page, villages[0], device_id, config
 
 
+def words_to_village(page: Any, words: str, village: str, send: str) -> None:
+    """By keyboard: type the words to speak, tick the village (one cluster), press the send button
+    and wait for the confirmation dialog."""
+    tab_to(page, "textarea[name=text]")
+    page.keyboard.type(words)
+    tab_to(page, f"input[name=area][value={village}]")
+    page.keyboard.press("Space")
+    page.locator(".reach", has_text="1").wait_for(timeout=5_000)
+    tab_to(page, "button[type=submit]", text=send)
+    page.keyboard.press("Enter")
+    page.get_by_role("dialog").wait_for()
+
+
 def test_a_broadcast_is_chosen_confirmed_and_followed_with_the_keyboard(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
     page, village, device_id, config = one_cluster_and_a_page(fleet, controller, open_page, "broadcast")
@@ -50,14 +63,7 @@ def test_a_broadcast_is_chosen_confirmed_and_followed_with_the_keyboard(
             break
         page.keyboard.press("ArrowDown")
     assert page.locator("input[name=source][value=text]").is_checked()
-    tab_to(page, "textarea[name=text]")
-    page.keyboard.type("Bà con chú ý: chiều nay cắt điện từ hai giờ đến bốn giờ.")
-    tab_to(page, f"input[name=area][value={village}]")
-    page.keyboard.press("Space")
-    page.locator(".reach", has_text="1").wait_for(timeout=5_000)
-    tab_to(page, "button[type=submit]", text="Phát ngay…")
-    page.keyboard.press("Enter")
-    page.get_by_role("dialog").wait_for()
+    words_to_village(page, "Bà con chú ý: chiều nay cắt điện từ hai giờ đến bốn giờ.", village, "Phát ngay…")
     page.keyboard.press("Enter")  # the dialog's confirm button has the focus
 
     delivered(page, device_id)
@@ -70,14 +76,9 @@ def test_an_emergency_is_confirmed_with_the_password_and_stopped_with_the_keyboa
     page, village, device_id, config = one_cluster_and_a_page(fleet, controller, open_page, "emergency")
     page.locator("form.emergency").wait_for()
 
-    tab_to(page, "textarea[name=text]")
-    page.keyboard.type("Cảnh báo: lũ đang về, bà con di chuyển lên chỗ cao ngay.")
-    tab_to(page, f"input[name=area][value={village}]")
-    page.keyboard.press("Space")
-    page.locator(".reach", has_text="1").wait_for(timeout=5_000)
-    tab_to(page, "button[type=submit]", text="Phát cảnh báo…")
-    page.keyboard.press("Enter")
-    page.get_by_role("dialog").wait_for()
+    # long enough to be still on the air when it is stopped (a finished warning cannot be)
+    warning = " ".join(["Cảnh báo: lũ đang về, bà con di chuyển lên chỗ cao ngay."] * 4)
+    words_to_village(page, warning, village, "Phát cảnh báo…")
     page.keyboard.type(ADMIN_PASSWORD)  # the password field has the focus
     page.keyboard.press("Enter")  # and Enter confirms
 
