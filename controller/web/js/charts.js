@@ -6,7 +6,7 @@ const WIDTH = 640;
 const HEIGHT = 160;
 const PAD = { left: 44, right: 8, top: 8, bottom: 22 };
 
-/** A line chart of points [x ms, y] with a title; a table of the values goes with it for screen readers. */
+/** A line chart of points [x ms, y] with a title (also the picture's label for screen readers). */
 export function lineChart(title, points, { unit = "", colour = "#1d4ed8" } = {}) {
   const figure = h("figure", { class: "chart" }, h("figcaption", {}, title));
   const values = points.filter(([, y]) => y !== null && y !== undefined);

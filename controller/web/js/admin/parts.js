@@ -30,7 +30,7 @@ export function roleName(role) {
 }
 
 /** A select of roles, value chosen. */
-export function roleSelect(roles, value, name = "role") {
+function roleSelect(roles, value, name = "role") {
   return h("select", { name }, roles.map((r) => h("option", { value: r, selected: r === value }, roleName(r))));
 }
 
@@ -65,7 +65,7 @@ export function areaSelect(areas, value, { name = "area_id", whole = false } = {
 }
 
 /** Each area's depth below the highest visible one. */
-export function depths(areas) {
+function depths(areas) {
   const parent = new Map(areas.map((a) => [a.id, a.parent_id]));
   const depth = new Map();
   for (const a of areas) {
@@ -77,7 +77,7 @@ export function depths(areas) {
 }
 
 /** Areas in tree order: each followed by the areas below it. */
-export function treeOrder(areas) {
+function treeOrder(areas) {
   const children = new Map();
   const ids = new Set(areas.map((a) => a.id));
   for (const a of areas) {
