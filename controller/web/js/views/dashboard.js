@@ -81,7 +81,8 @@ function fleetView({ counts, onAir, list, map }) {
     meanwhile = events;
     const listed = await call("GET", "/devices", undefined, { limit: 5000 })
       .finally(() => { if (meanwhile === events) meanwhile = null; });
-    refill(devices, listed.map((d) => [d.id, d]));
+    devices.clear();
+    for (const device of listed) devices.set(device.id, device);
     events.forEach(apply);
     drawDevices();
   }
@@ -97,20 +98,18 @@ function fleetView({ counts, onAir, list, map }) {
   function applyDevice(event) {
     const device = devices.get(event.device_id);
     if (!device) return false;
+    if (event.type === "online" || event.type === "offline") {
+      device.online = event.type === "online";  // coming back, it may still be playing what it held
+      if (!device.online) device.telemetry = { ...device.telemetry, playing: null };
+      return true;
+    }
     const receipt = event.type === "receipt" ? event.receipt : null;
-    if (event.type === "online" || event.type === "offline") device.online = event.type === "online";
-    else if (!PLAY_STARTS.has(receipt) && !PLAY_ENDS.has(receipt)) return false;
+    if (!PLAY_STARTS.has(receipt) && !PLAY_ENDS.has(receipt)) return false;
     device.telemetry = { ...device.telemetry, playing: PLAY_STARTS.has(receipt) ? event.title || receipt : null };
     return true;
   }
 
   return { reconcile, apply, readOnAir, stop: () => { drawSoon.cancel(); readOnAir.cancel(); } };
-}
-
-/** Replace a map's entries. */
-function refill(map, entries) {
-  map.clear();
-  for (const [key, value] of entries) map.set(key, value);
 }
 
 /** fn, called at most once every ms: at once after a rest that long, else when the time is up. */
