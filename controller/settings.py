@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .broker_accounts.base import DEVICE_ACCOUNT_PREFIX
+
 PLACEHOLDER_SECRETS = {"", "admin", "change-me", "changeme", "password"}
 
 
@@ -100,6 +102,13 @@ class Settings(BaseSettings):
         for path in (self.https_cert_file, self.https_key_file):
             if path is not None and not path.is_file():
                 raise ValueError(f"{path} is not a readable file")
+        return self
+
+    @model_validator(mode="after")
+    def _outside_the_devices_namespace(self) -> Settings:
+        if self.mqtt_username.startswith(DEVICE_ACCOUNT_PREFIX):
+            raise ValueError(f"LOALANG_MQTT_USERNAME may not start with {DEVICE_ACCOUNT_PREFIX!r}: that "
+                             "namespace is the devices' own")
         return self
 
     @model_validator(mode="after")

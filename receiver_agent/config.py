@@ -22,16 +22,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+BrokerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+"""A broker user name or client id: `dev-` and a device id (a slug of up to 48), or, for a device
+enrolled before device accounts had their namespace, the bare device id."""
+
+
 class BrokerConfig(_Section):
     """How to reach the broker."""
 
     host: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
         description="broker host name or address")
     port: int = Field(1883, ge=1, le=65535, description="broker port (8883 with TLS)")
-    username: Slug = Field(description="the device's broker user name (its device id)")
+    username: BrokerName = Field(description="the device's broker user name (`dev-` and its device id)")
     password: Annotated[str, StringConstraints(min_length=8, max_length=200)] = Field(
         description="the device's broker password, given at enrolment")
-    client_id: Slug = Field(description="the only client id the broker accepts for this user")
+    client_id: BrokerName = Field(description="the only client id the broker accepts for this user")
     keepalive: int = Field(30, ge=5, le=300, description="MQTT keepalive in seconds")
     tls_ca_file: str | None = Field(None, description="CA certificate to verify the broker; TLS when set")
     reconnect_window_s: float = Field(5.0, ge=0.5, le=300, description="the first reconnection waits a "

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from loalang_protocol.mqtt import NotConnected
 
+from ..broker_accounts.base import device_username
 from ..context import Services
 from ..fleet import broker_endpoint, devices
 from ..fleet.devices import DeviceError, EnrolmentRefused
@@ -60,7 +61,8 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
         broker=BrokerCredentials(
             host=settings.device_mqtt_host or settings.mqtt_host,
             port=broker_endpoint.device_broker_port(settings),
-            username=result.device_id, password=result.password, client_id=result.device_id,
+            username=device_username(result.device_id), password=result.password,
+            client_id=device_username(result.device_id),
             tls=bool(broker_endpoint.device_tls_ca_file(settings)), keepalive=settings.device_keepalive_s,
         ),
         broker_ca_pem=ca_pem,

@@ -8,6 +8,23 @@ from typing import Protocol
 from loalang_protocol import topics
 from loalang_protocol.topics import AreaTopic, DeviceTopic, StreamTopic
 
+DEVICE_ACCOUNT_PREFIX = "dev-"
+"""Device broker accounts and client ids live in their own namespace: no device id an admin may
+choose can name (and so replace, delete or take the session of) the controller's account, its
+client id (`controller-<instance>`) or any other account of the broker. Devices enrolled before
+the namespace existed keep their account named by the bare device id until they enrol again; the
+controller touches such an account only when it carries that device's own role."""
+
+
+def device_username(device_id: str) -> str:
+    """A device's broker user name, which is also the only client id it may connect with."""
+    return DEVICE_ACCOUNT_PREFIX + device_id
+
+
+def device_role(device_id: str) -> str:
+    """The broker role holding a device's topics."""
+    return f"device-{device_id}"
+
 
 @dataclass(frozen=True)
 class DeviceAccount:
@@ -19,13 +36,13 @@ class DeviceAccount:
 
     @property
     def username(self) -> str:
-        """Broker user name: the device id."""
-        return self.device_id
+        """Broker user name, in the devices' namespace."""
+        return device_username(self.device_id)
 
     @property
     def client_id(self) -> str:
-        """The only client id this account may connect with."""
-        return self.device_id
+        """The only client id this account may connect with (its user name)."""
+        return self.username
 
 
 @dataclass(frozen=True)
@@ -67,4 +84,5 @@ class BrokerAccounts(Protocol):
         """Remove a device's account and cut its session."""
 
 
-__all__ = ["BrokerAccounts", "DeviceAccount", "DeviceTopic", "TopicGrants", "device_grants"]
+__all__ = ["BrokerAccounts", "DeviceAccount", "DeviceTopic", "TopicGrants", "device_grants", "device_role",
+           "device_username"]

@@ -15,7 +15,7 @@ from typing import Any
 from loalang_protocol import topics
 from loalang_protocol.mqtt import MqttLink, NotConnected
 
-from .base import DeviceAccount, device_grants
+from .base import DeviceAccount, device_grants, device_role, device_username
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,6 @@ def controller_acls() -> list[dict[str, Any]]:
         {"acltype": kind, "topic": f"{topics.PREFIX}/#", "allow": True}
         for kind in ("publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern")
     ]
-
-
-def _role_name(device_id: str) -> str:
-    return f"device-{device_id}"
 
 
 def _device_acls(device_id: str, areas: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -119,8 +115,9 @@ class MosquittoDynsec:
 
     async def provision_device(self, account: DeviceAccount) -> None:
         """Replace the device's client and role; deleting the client cuts any old session."""
-        role = _role_name(account.device_id)
+        role = device_role(account.device_id)
         async with self._lock:
+            await self._delete_legacy_client(account.device_id)
             await self._ignore_missing("deleteClient", username=account.username)
             await self._ignore_missing("deleteRole", rolename=role)
             await self.command(
@@ -135,7 +132,7 @@ class MosquittoDynsec:
 
     async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
         """Rewrite the device's role for its new area chain."""
-        role = _role_name(device_id)
+        role = device_role(device_id)
         async with self._lock:
             current = await self.command("getRole", rolename=role)
             for acl in current.get("data", {}).get("role", {}).get("acls", []):
@@ -147,6 +144,18 @@ class MosquittoDynsec:
     async def revoke_device(self, device_id: str) -> None:
         """Delete the device's client (which disconnects it) and its role."""
         async with self._lock:
-            await self._ignore_missing("deleteClient", username=device_id)
-            await self._ignore_missing("deleteRole", rolename=_role_name(device_id))
+            await self._delete_legacy_client(device_id)
+            await self._ignore_missing("deleteClient", username=device_username(device_id))
+            await self._ignore_missing("deleteRole", rolename=device_role(device_id))
         log.info("device %s: broker account revoked", device_id)
+
+    async def _delete_legacy_client(self, device_id: str) -> None:
+        """Delete the account a device enrolled before the devices' namespace (named by the bare
+        device id), only when it carries the device's own role: never another party's account."""
+        try:
+            found = await self.command("getClient", username=device_id)
+        except DynsecError:
+            return  # no such account
+        roles = {r.get("rolename") for r in found.get("data", {}).get("client", {}).get("roles", [])}
+        if device_role(device_id) in roles and device_id != self.controller_username:
+            await self._ignore_missing("deleteClient", username=device_id)

@@ -179,10 +179,12 @@ async def move_device(services: Services, actor: str, device_id: str, area_id: s
 
 
 async def delete_device(services: Services, actor: str, device_id: str) -> None:
-    """Delete a device: its broker account goes first, which cuts its session."""
+    """Delete a device: its broker account goes first, which cuts its session (a device that never
+    enrolled has none: no broker account is touched)."""
     with services.db.session() as session:
-        _get(session, device_id)
-    await services.accounts.revoke_device(device_id)
+        enrolled = _get(session, device_id).enrolled_at is not None
+    if enrolled:
+        await services.accounts.revoke_device(device_id)
     await desired.clear_device(services, device_id)
     await services.presence.forget(device_id)
     with services.db.session() as session:
