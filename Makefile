@@ -26,7 +26,8 @@ typecheck: venv
 # The API tests run a second time against PostgreSQL (the first run uses the SQLite default), all but
 # those whose subject is what agents play (marked `sounds`): their database work is the same as the rest.
 API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/test_media_library.py \
-	tests/e2e/test_bulletins.py tests/e2e/test_broadcasts.py tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py
+	tests/e2e/test_bulletins.py tests/e2e/test_broadcasts.py tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py \
+	tests/e2e/test_airtime_gate.py
 
 test: install check
 	$(PY) -m pytest -q -p no:cacheprovider --durations=25

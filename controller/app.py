@@ -18,6 +18,7 @@ from loalang_protocol import topics
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
+from .airtime.service import Airtime
 from .api import (
     alerts,
     areas,
@@ -42,6 +43,7 @@ from .context import Services
 from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
+from .errors import DomainError
 from .jobs import Jobs
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
@@ -123,7 +125,6 @@ async def start_services(settings: Settings) -> Services:
         speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,
                              settings.piper_model),
     )
-    services.live = LiveSessions(services)
     DeviceBridge(services)
 
     async def on_connected() -> None:
@@ -148,12 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await start_services(settings)
-        app.state.services = services
+        airtime = Airtime(services, LiveSessions(services))
+        app.state.services, app.state.airtime = services, airtime
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
         reports = asyncio.create_task(reporter(services), name="delivery-reports")
         scheduler = asyncio.create_task(
-            Scheduler(services, Leadership(services.redis, settings.instance_id)).run(), name="scheduler")
+            Scheduler(services, Leadership(services.redis, settings.instance_id), airtime).run(),
+            name="scheduler")
         try:
             await asyncio.wait_for(services.link.connected.wait(), BROKER_WAIT_S)
         except TimeoutError:
@@ -164,8 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.link.publish(topics.controller_state(settings.instance_id),
                                         controller_state(settings.instance_id, False), qos=1, retain=True)
         await services.jobs.close()
-        if services.live is not None:
-            await services.live.close()
+        await airtime.live.close()
         await services.link.close()
         mqtt_task.cancel()
         watchdog.cancel()
@@ -208,6 +210,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_details(exc)}, status_code=422)
+
+    @app.exception_handler(DomainError)
+    async def refused(request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(DataError)
     async def unstorable_value(request: Request, exc: DataError) -> JSONResponse:

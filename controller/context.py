@@ -4,7 +4,6 @@ and the CLI."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -22,13 +21,10 @@ from .security.tokens import TokenStore
 from .settings import Settings
 from .signer import Signer
 
-if TYPE_CHECKING:
-    from .live.registry import LiveSessions
-
 
 @dataclass
 class Services:
-    """Everything a use case may need."""
+    """The controller's infrastructure, which use cases are given (they hold no rules of their own)."""
 
     settings: Settings
     db: Database
@@ -43,4 +39,3 @@ class Services:
     media: MediaStore
     jobs: Jobs
     speech: SpeechEngine
-    live: LiveSessions | None = None  # set once the services exist

@@ -317,12 +317,91 @@ def receipts(fleet: Fleet, device_id: str, kind: str | None = None) -> list[dict
 
 
 def schedule(fleet: Fleet, **occurrence: Any) -> str:
-    """Add an occurrence through the API; returns its id."""
+    """Add an occurrence through the API (confirmed with the admin's password where its level asks);
+    returns its id."""
+    if occurrence.get("level") in ("emergency", "live"):
+        occurrence.setdefault("confirm_password", ADMIN_PASSWORD)
     response = fleet.http.post("/api/v1/occurrences", json=occurrence)
     assert response.status_code == 201, response.text
     occurrence_id = str(response.json()["id"])
     fleet.occurrences.append(occurrence_id)
     return occurrence_id
+
+
+def new_commune(fleet: Fleet, villages: int = 2, **policy: Any) -> tuple[str, list[str]]:
+    """A commune of its own under the test province (with policy: approval, emergency_confirm, ...),
+    with villages; returns its id and theirs."""
+    import secrets
+
+    suffix = secrets.token_hex(3)
+    commune_id = f"xa-rieng-{suffix}"
+    fleet.http.post("/api/v1/areas", json={"id": commune_id, "name": "Xã Riêng", "level": "commune",
+                                           "parent_id": "tinh-thu", **policy}).raise_for_status()
+    village_ids = []
+    for index in range(villages):
+        village = f"thon-rieng-{index}-{suffix}"
+        fleet.http.post("/api/v1/areas", json={"id": village, "name": f"Thôn {index}", "level": "village",
+                                               "parent_id": commune_id}).raise_for_status()
+        village_ids.append(village)
+    return commune_id, village_ids
+
+
+USER_PASSWORD = "mat-khau-dai-du-32"
+
+
+def user_client(fleet: Fleet, role: str, area_id: str | None) -> tuple[httpx.Client, str]:
+    """A new user of role over area_id, logged in; returns its client and user name."""
+    import secrets
+
+    username = f"{role}.{secrets.token_hex(3)}"
+    fleet.http.post("/api/v1/users", json={"username": username, "password": USER_PASSWORD, "role": role,
+                                           "area_id": area_id}).raise_for_status()
+    token = httpx.post(f"{fleet.controller.url}/api/v1/auth/token",
+                       data={"username": username, "password": USER_PASSWORD}).json()["access_token"]
+    return httpx.Client(base_url=fleet.controller.url, timeout=30,
+                        headers={"Authorization": f"Bearer {token}"}), username
+
+
+def api_client(fleet: Fleet, role: str, area_id: str | None) -> tuple[httpx.Client, str]:
+    """A new API client of role over area_id; returns an HTTP client with its key, and its audit name."""
+    import secrets
+
+    client_id = f"{role}-{secrets.token_hex(3)}"
+    created = fleet.http.post("/api/v1/api-clients", json={"id": client_id, "name": "Hệ thống", "role": role,
+                                                           "area_id": area_id})
+    assert created.status_code == 201, created.text
+    return httpx.Client(base_url=fleet.controller.url, timeout=30,
+                        headers={"Authorization": f"Bearer {created.json()['key']}"}), f"client:{client_id}"
+
+
+CAP_SENDER = "kttv-thu@example.vn"
+
+
+def cap_alert(identifier: str, geocode: str, status: str = "Actual", msg_type: str = "Alert",
+              instruction: str = "Bà con di chuyển lên vùng cao ngay.", references: str = "",
+              sender: str = CAP_SENDER, severity: str = "Severe", expires_in_s: float = 7200) -> bytes:
+    """A CAP 1.2 alert for the areas answering to geocode (VN-ADMIN)."""
+    from datetime import UTC, datetime, timedelta
+
+    sent = datetime.now(UTC).replace(microsecond=0)
+    refs = f"<references>{references}</references>" if references else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier><sender>{sender}</sender><sent>{sent.isoformat()}</sent>
+  <status>{status}</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}
+  <info><language>vi-VN</language><category>Met</category><event>Lũ quét</event>
+    <urgency>Immediate</urgency><severity>{severity}</severity><certainty>Likely</certainty>
+    <expires>{(sent + timedelta(seconds=expires_in_s)).isoformat()}</expires>
+    <headline>Cảnh báo lũ quét</headline><instruction>{instruction}</instruction>
+    <area><areaDesc>Vùng thử</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>{geocode}</value>
+    </geocode></area></info>
+</alert>""".encode()
+
+
+def audit_entries(fleet: Fleet, action: str, actor: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The newest audit entries of one action by one actor (read as the whole-tree admin)."""
+    entries = fleet.http.get("/api/v1/audit", params={"limit": limit}).json()
+    return [e for e in entries if e["action"] == action and e["actor"] == actor]
 
 
 class BrokerGate:

@@ -1,5 +1,8 @@
 """What a CAP alert does: sound where it matches, only on test devices when it is a test, never when
-it is a draft; a Cancel stops what it refers to; a repeated post changes nothing.
+it is a draft; a Cancel stops what it refers to, when the same client put it on the air and it
+reaches only inside that client's scope; a repeated post changes nothing; an expired one is refused.
+Each client's alerts are its own: another client posting the same sender and identifier neither
+hides nor cancels them. Sounding and cancelling go through the airtime service.
 
 Areas are matched by their configured geocodes (`valueName:value`) or, failing those, by name
 (the alert's areaDesc, compared without case), inside the posting client's scope. The spoken
@@ -13,19 +16,21 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..broadcasting import broadcasts, on_air
+from ..airtime.service import Airtime, broadcast_in_scope
 from ..context import Services
 from ..db.models import Area, Broadcast, CapAlertRecord, Device, MediaItem
-from ..fleet import commands, desired
+from ..errors import DomainError
 from ..fleet.areas import parent_map, subtree
 from ..media import library, speech
 from ..media.library import Ingest
+from ..security.principal import Principal
 from .cap import CapAlert, CapArea, CapError, CapInfo
 
 ATTENTION_MS = 2000
@@ -48,39 +53,49 @@ class Outcome:
                 "repeated": self.repeated}
 
 
-async def receive(services: Services, client: str, scope: set[str] | None, alert: CapAlert) -> Outcome:
-    """Act on an alert once; a second post of the same (sender, identifier) returns the first outcome."""
+async def receive(services: Services, airtime: Airtime, client: Principal, alert: CapAlert) -> Outcome:
+    """Act on an alert once; a second post of the same (sender, identifier) by the same client returns
+    the first outcome. Another client's post of the same pair is its own alert."""
     with services.db.session() as session:
-        known = _record(session, alert.sender, alert.identifier)
+        known = _record(session, client.username, alert.sender, alert.identifier)
         if known is not None:
             return Outcome(known.outcome, known.detail, known.broadcast_id, repeated=True)
     if alert.status in ("System", "Draft") or alert.msg_type in ("Ack", "Error"):
         result = Outcome("not_sounded", f"{alert.status} {alert.msg_type} alerts never sound")
     elif alert.msg_type == "Cancel":
-        result = await _cancel(services, client, alert)
+        result = await _cancel(airtime, client, alert)
     else:
+        _refuse_expired(alert)
         if alert.msg_type == "Update":
-            await _cancel(services, client, alert)
-        result = await _sound(services, client, scope, alert)
+            await _cancel(airtime, client, alert)
+        result = await _sound(services, airtime, client, alert)
     with services.db.session() as session:
         session.add(CapAlertRecord(
             sender=alert.sender[:200], identifier=alert.identifier[:200], sent=alert.sent.isoformat(),
             status=alert.status, msg_type=alert.msg_type, outcome=result.outcome, detail=result.detail[:500],
-            broadcast_id=result.broadcast_id, client=client))
-        audit.record(session, client, "alert.receive", [alert.identifier[:100]], status=alert.status,
+            broadcast_id=result.broadcast_id, client=client.username))
+        audit.record(session, client.username, "alert.receive", [alert.identifier[:100]], status=alert.status,
                      msg_type=alert.msg_type, outcome=result.outcome, broadcast=result.broadcast_id)
     return result
 
 
-def _record(session: Session, sender: str, identifier: str) -> CapAlertRecord | None:
+def _record(session: Session, client: str, sender: str, identifier: str) -> CapAlertRecord | None:
     return session.scalars(select(CapAlertRecord).where(
-        CapAlertRecord.sender == sender[:200], CapAlertRecord.identifier == identifier[:200])).first()
+        CapAlertRecord.client == client, CapAlertRecord.sender == sender[:200],
+        CapAlertRecord.identifier == identifier[:200])).first()
 
 
-async def _sound(services: Services, client: str, scope: set[str] | None, alert: CapAlert) -> Outcome:
+def _refuse_expired(alert: CapAlert) -> None:
+    """An alert whose every info has expired would only be logged as missed by every receiver."""
+    info = _chosen_info(alert)
+    if info.expires is not None and info.expires <= datetime.now(UTC):
+        raise DomainError("alert_expired", f"the alert expired at {info.expires.isoformat()}", 422, "expires")
+
+
+async def _sound(services: Services, airtime: Airtime, client: Principal, alert: CapAlert) -> Outcome:
     info = _chosen_info(alert)
     with services.db.session() as session:
-        areas = matching_areas(session, info.areas, scope)
+        areas = matching_areas(session, info.areas, client.scope)
         if not areas:
             return Outcome("no_matching_area", "no area of the alert matches an area here")
         devices = _test_devices(session, areas) if alert.status in ("Test", "Exercise") else []
@@ -89,19 +104,17 @@ async def _sound(services: Services, client: str, scope: set[str] | None, alert:
     text = speech.clean_text(". ".join(part for part in (info.headline or info.event,
                                                          info.instruction or info.description) if part))
     item = await library.from_text(services, services.speech, Ingest(
-        title=(info.headline or info.event)[:200], kind="speech", actor=client, area_id=None, text=text),
-        lambda _: None)
+        title=(info.headline or info.event)[:200], kind="speech", actor=client.username, area_id=None,
+        text=text), lambda _: None)
     fields = {"title": (info.headline or info.event)[:200], "level": LEVELS.get(info.severity, "normal"),
               "area_ids": [] if devices else areas, "device_ids": devices,
               "max_lateness_ms": ALERT_LATENESS_MS, "quiet_override": True}
     expires = int(info.expires.timestamp() * 1000) if info.expires else None
     with services.db.session() as session:
         stored = _media(session, item["sha256"])
-        broadcast = broadcasts.create(session, client, fields, stored, awaiting=False)
-        session.flush()
-        await on_air.start(services, session, broadcast, prelude_ms=ATTENTION_MS, valid_until_ms=expires)
-        return Outcome("broadcast", f"{broadcast.level} to {', '.join(areas)}"
-                       + (f" ({len(devices)} test devices)" if devices else ""), broadcast.id)
+    broadcast = await airtime.sound_alert(client, fields, stored, ATTENTION_MS, expires)
+    return Outcome("broadcast", f"{broadcast.level} to {', '.join(areas)}"
+                   + (f" ({len(devices)} test devices)" if devices else ""), broadcast.id)
 
 
 def _media(session: Session, sha256: str) -> MediaItem:
@@ -141,25 +154,20 @@ def _test_devices(session: Session, areas: list[str]) -> list[str]:
                   if d.area_id in below)
 
 
-async def _cancel(services: Services, client: str, alert: CapAlert) -> Outcome:
-    """Stop the broadcasts of the alerts this one refers to."""
+async def _cancel(airtime: Airtime, client: Principal, alert: CapAlert) -> Outcome:
+    """Stop the broadcasts of the alerts this one refers to: only alerts this client put on the air,
+    and only where every area they reach is inside its scope."""
+    found = []
+    with airtime.services.db.session() as session:
+        for sender, identifier, _sent in alert.references:
+            earlier = _record(session, client.username, sender, identifier)
+            found_id = earlier.broadcast_id if earlier is not None else None
+            broadcast = session.get(Broadcast, found_id) if found_id else None
+            if broadcast is not None and broadcast_in_scope(session, client, broadcast):
+                found.append((broadcast.id, identifier))
     stopped = []
-    for sender, identifier, _sent in alert.references:
-        with services.db.session() as session:
-            earlier = _record(session, sender, identifier)
-            found = earlier.broadcast_id if earlier is not None else None
-            broadcast = session.get(Broadcast, found) if found else None
-            if broadcast is None or broadcast.status != "on_air":
-                continue
-            targets = broadcasts.withdraw(session, client, broadcast)
-            areas, devices = list(broadcast.area_ids), list(broadcast.device_ids)
-            stopped.append(broadcast.id)
-        await desired.publish_targets(services, targets)
-        reason = {"reason": f"alert {identifier[:40]} cancelled"}
-        for area in areas:
-            await commands.send_to_area(services, area, "stop", reason)
-        for device in devices:
-            await commands.send_to_device(services, device, "stop", reason)
+    for broadcast_id, identifier in found:
+        stopped += await airtime.withdraw_alerts(client, [broadcast_id], f"alert {identifier[:40]} cancelled")
     if not stopped:
-        return Outcome("nothing_to_cancel", "no alert it refers to is on the air")
+        return Outcome("nothing_to_cancel", "no alert of yours it refers to is on the air")
     return Outcome("cancelled", ", ".join(stopped))

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy import select
 
 from .. import audit
+from ..airtime.rules import Reach
 from ..db.models import Area, Device
 from ..fleet import area_updates, commands
 from ..fleet.areas import AreaError, create_area, visible
 from ..security.roles import Permission
-from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
+from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import AreaCreate, AreaPublic, AreaUpdate, CommandRequest, CommandSent
 
 router = APIRouter(prefix="/areas", tags=["areas"])
@@ -83,17 +84,15 @@ async def get_area(area_id: str, services: ServicesDep, principal: ViewerDep) ->
 async def area_command(
     area_id: str,
     body: CommandRequest,
-    services: ServicesDep,
+    airtime: AirtimeDep,
     principal: Annotated[Principal, Depends(require(Permission.CONFIGURE_DEVICES))],
 ) -> CommandSent:
-    """Publish a signed command once to the area's topic; every device below it receives it."""
-    with services.db.session() as session:
-        if session.get(Area, area_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such area")
-    ensure_in_scope(principal, area_id)
-    command_id = await commands.send_to_area(services, area_id, body.name, body.args)
-    with services.db.session() as session:
-        audit.record(session, principal.username, "area.command", [area_id], name=body.name, id=command_id)
+    """Publish a signed command once to the area's topic; every device below it receives it.
+
+    The airtime gate decides (docs/airtime.md): a test tone or the amplifier only by operators and
+    admins, a test tone inside quiet hours only with quiet_override."""
+    command_id = await airtime.command(principal, Reach.AREA, area_id[:48], body.name, body.args,
+                                       body.quiet_override)
     return CommandSent(command_id=command_id)
 
 

@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 
-from .. import audit
-from ..broadcasting import broadcasts, delivery, on_air
-from ..broadcasting.broadcasts import BroadcastError
+from ..airtime.service import NowRequest, broadcast_in_scope, visible_broadcast
+from ..broadcasting import delivery
 from ..context import Services
-from ..db.models import Broadcast, Bulletin, MediaItem, User
-from ..fleet import commands, desired
-from ..fleet.areas import parent_map
-from ..jobs import JobFailed
+from ..db.models import Broadcast
+from ..errors import DomainError
 from ..live.sources import SourceError, check_relay_url, shown_url
-from ..media import library, speech
-from ..media.library import Ingest
-from ..scheduling.bulletins import BulletinError, approval_required
-from ..scheduling.schedules import check_targets
-from ..security.passwords import verify_password
-from ..security.roles import Permission
-from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, ensure_station_allowed, require
+from ..media import speech
+from .deps import AirtimeDep, Principal, PrincipalDep, ServicesDep, ViewerDep
 from .schemas import Name, SlugField, _In
 
 router = APIRouter(tags=["broadcasts"])
-Broadcaster = Annotated[Principal, Depends(require(Permission.SCHEDULE))]
-Approver = Annotated[Principal, Depends(require(Permission.APPROVE))]
 STREAM_MAX_S = 3600
 STREAM_KEEPALIVE_S = 15
 BroadcastStatus = Literal["awaiting_confirmation", "on_air", "stopped", "done"]
@@ -116,108 +105,45 @@ class StopResult(BaseModel):
     command_ids: list[str]
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except (BroadcastError, BulletinError) as exc:
-        raise HTTPException(exc.status, str(exc)) from None
-
-
 @router.post("/broadcasts", response_model=BroadcastPublic, status_code=201, summary="Broadcast now")
-async def create_broadcast(body: BroadcastCreate, services: ServicesDep, principal: Broadcaster) -> Broadcast:
+async def create_broadcast(body: BroadcastCreate, airtime: AirtimeDep, principal: PrincipalDep) -> Broadcast:
     """Every target starts at the same instant, a few seconds from now.
 
-    An emergency is confirmed first: with `confirm_password` where the areas ask for the password,
-    else it waits (`awaiting_confirmation`) for a second approver's `POST .../confirm`.
+    The airtime gate decides (docs/airtime.md): an emergency or live broadcast is confirmed with
+    `confirm_password` where the targets' strictest policy asks for the password, else it waits
+    (`awaiting_confirmation`) for a second approver's `POST .../confirm`; inside a target's quiet
+    hours it needs `quiet_override`; to a target area that requires approval, below live, only a
+    bulletin an approver approved goes.
     """
     _check_source(body)
-    if body.live is not None and body.live.kind == "relay":
-        await ensure_station_allowed(services, body.live.url or "")
-    with _errors(), services.db.session() as session:
-        area_ids, device_ids = check_targets(session, principal.scope, body.area_ids, body.device_ids)
-        areas = broadcasts.target_areas(session, area_ids, device_ids)
-        confirmation = broadcasts.confirmation_needed(session, body.level, areas)
-        if body.bulletin_id is None and body.level not in ("emergency", "live") and any(
-                approval_required(session, area) for area in areas):
-            raise BroadcastError("these areas require approval: broadcast an approved bulletin")
-        if confirmation == "password":
-            _check_password(session, principal, body.confirm_password)
-    item, title = await _source(services, principal, body) if body.live is None else (None, "Trực tiếp")
-    fields = body.model_dump() | {"area_ids": area_ids, "device_ids": device_ids,
-                                  "title": body.title or title}
-    with _errors(), services.db.session() as session:
-        broadcast = broadcasts.create(session, principal.username, fields, item,
-                                      awaiting=confirmation == "second_approver")
-        session.flush()
-        if broadcast.status == "on_air":
-            await on_air.start(services, session, broadcast)
-        return broadcast
+    live = body.live
+    return await airtime.broadcast_now(principal, NowRequest(
+        level=body.level, area_ids=tuple(body.area_ids), device_ids=tuple(body.device_ids),
+        bulletin_id=body.bulletin_id, media_sha256=body.media_sha256, text=body.text,
+        live_kind=live.kind if live else None, live_url=live.url if live else None, title=body.title,
+        max_lateness_ms=body.max_lateness_ms, quiet_override=body.quiet_override,
+        confirm_password=body.confirm_password))
 
 
 def _check_source(body: BroadcastCreate) -> None:
     """Exactly one source; a live one at level live or emergency, and a relay with a usable URL."""
-    unprocessable = status.HTTP_422_UNPROCESSABLE_CONTENT
     if sum(x is not None for x in (body.bulletin_id, body.media_sha256, body.text, body.live)) != 1:
-        raise HTTPException(unprocessable, "give exactly one of bulletin_id, media_sha256, text and live")
+        raise DomainError("one_source", "give exactly one of bulletin_id, media_sha256, text and live", 422)
     if (body.live is not None) != (body.level == "live") and body.level != "emergency":
-        raise HTTPException(unprocessable, "a live source goes with level live (or emergency), and only it")
+        raise DomainError("live_level", "a live source goes with level live (or emergency), and only it", 422,
+                          "level")
     if body.live is not None and body.live.kind == "relay":
         try:
             check_relay_url(body.live.url or "")
         except SourceError as exc:
-            raise HTTPException(unprocessable, str(exc)) from None
-
-
-def _check_password(session: Any, principal: Principal, password: str | None) -> None:
-    user = session.get(User, principal.user_id) if principal.user_id is not None else None
-    if user is None:
-        raise BroadcastError("an API client cannot confirm an emergency by password", 403)
-    if not password or not verify_password(user.password_hash, password):
-        raise BroadcastError("confirm the emergency with your password (confirm_password)", 403)
-
-
-async def _source(services: Services, principal: Principal, body: BroadcastCreate) -> tuple[MediaItem, str]:
-    """The file to play and its title: the bulletin's, the library's, or text spoken now."""
-    with services.db.session() as session:
-        if body.bulletin_id is not None:
-            bulletin = session.get(Bulletin, body.bulletin_id)
-            if bulletin is None or not principal.can_see(bulletin.area_id):
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such bulletin")
-            if bulletin.status != "approved" or bulletin.media_sha256 is None:
-                raise HTTPException(status.HTTP_409_CONFLICT,
-                                    f"the bulletin is {bulletin.status}, not approved")
-            return _item(session, bulletin.media_sha256), bulletin.title
-        if body.media_sha256 is not None:
-            item = _item(session, body.media_sha256)
-            return item, item.title
-    try:
-        text = speech.clean_text(body.text or "")
-        ingest = Ingest(title=body.title or text[:60], kind="speech", actor=principal.username,
-                        area_id=principal.area_id, text=text)
-        stored = await library.from_text(services, services.speech, ingest, lambda _: None)
-    except (ValueError, JobFailed) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    with services.db.session() as session:
-        return _item(session, stored["sha256"]), ingest.title
-
-
-def _item(session: Any, sha256: str) -> MediaItem:
-    item: MediaItem | None = session.get(MediaItem, sha256)
-    if item is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such media in the library")
-    return item
+            raise DomainError("bad_station", str(exc), 422, "url") from None
 
 
 @router.post("/broadcasts/{broadcast_id}/confirm", response_model=BroadcastPublic,
              summary="Confirm an emergency as the second approver")
-async def confirm_broadcast(broadcast_id: str, services: ServicesDep, principal: Approver) -> Broadcast:
+async def confirm_broadcast(broadcast_id: str, airtime: AirtimeDep, principal: PrincipalDep) -> Broadcast:
     """Someone other than its author, with approval rights over its areas, puts it on the air."""
-    with _errors(), services.db.session() as session:
-        broadcast = _visible(session, principal, broadcast_id)
-        broadcasts.confirm(session, principal.username, broadcast)
-        await on_air.start(services, session, broadcast)
-        return broadcast
+    return await airtime.confirm(principal, broadcast_id)
 
 
 @router.get("/broadcasts", response_model=list[BroadcastPublic], summary="Recent broadcasts in your scope")
@@ -232,7 +158,7 @@ async def list_broadcasts(
         query = query.where(Broadcast.status == status_)
     with services.db.session() as session:
         rows = session.scalars(query.order_by(Broadcast.created_at.desc()).limit(limit))
-        return [b for b in rows if _in_scope(session, principal, b)]
+        return [b for b in rows if broadcast_in_scope(session, principal, b)]
 
 
 @router.get("/broadcasts/{broadcast_id}", response_model=BroadcastPublic, summary="One broadcast")
@@ -252,21 +178,9 @@ async def get_delivery(broadcast_id: str, services: ServicesDep, principal: View
 
 
 @router.post("/broadcasts/{broadcast_id}/stop", response_model=BroadcastPublic, summary="Stop one broadcast")
-async def stop_broadcast(broadcast_id: str, services: ServicesDep, principal: Broadcaster) -> BroadcastPublic:
+async def stop_broadcast(broadcast_id: str, airtime: AirtimeDep, principal: PrincipalDep) -> Broadcast:
     """Take it off the air everywhere it reaches (a live one ends within a second or two)."""
-    with _errors(), services.db.session() as session:
-        broadcast = _visible(session, principal, broadcast_id)
-        if broadcast.status not in ("on_air", "awaiting_confirmation"):
-            raise BroadcastError(f"the broadcast is {broadcast.status.replace('_', ' ')}")
-        targets = broadcasts.withdraw(session, principal.username, broadcast)
-        session.flush()
-        stopped = BroadcastPublic.model_validate(broadcast)
-        told = on_air.news(session, broadcast, by=principal.username)
-    if services.live is not None:
-        services.live.stop(broadcast_id)
-    await desired.publish_targets(services, targets)
-    await on_air.announce(services, [told])
-    return stopped
+    return await airtime.stop(principal, broadcast_id)
 
 
 @router.get("/broadcasts/{broadcast_id}/events", summary="Follow delivery as server-sent events",
@@ -308,43 +222,19 @@ async def _stream(services: Services, broadcast_id: str, last_id: str) -> AsyncI
 
 
 @router.post("/broadcasts/stop-all", response_model=StopResult, summary="Stop everything on the air")
-async def stop_all(body: StopRequest, services: ServicesDep, principal: Broadcaster) -> StopResult:
+async def stop_all(body: StopRequest, airtime: AirtimeDep, principal: PrincipalDep) -> StopResult:
     """Silence every loudspeaker in your scope (or in one area of it) within seconds.
 
     Broadcasts reaching only inside it are withdrawn; a signed `stop` command to each area makes
     every device stop what it plays and drop what waits (each sends a `stopped` receipt).
     """
-    with services.db.session() as session:
-        roots = _stop_roots(session, principal, body.area_id)
-        now = int(time.time() * 1000)
-        withdrawn, targets = broadcasts.stop_within(session, principal.username, roots, now)
-        audit.record(session, principal.username, "broadcast.stop_all", roots, withdrawn=withdrawn)
-        session.flush()
-        told = [on_air.news(session, b, by=principal.username)
-                for b in session.scalars(select(Broadcast).where(Broadcast.id.in_(withdrawn)))]
-    reason = {"reason": f"stop-all by {principal.username}"[:64]}
-    command_ids = [await commands.send_to_area(services, area, "stop", reason) for area in roots]
-    await desired.publish_targets(services, targets)
-    await on_air.announce(services, told)
-    return StopResult(areas=roots, broadcasts_withdrawn=withdrawn, command_ids=command_ids)
-
-
-def _stop_roots(session: Any, principal: Principal, area_id: str | None) -> list[str]:
-    if area_id is not None:
-        ensure_in_scope(principal, area_id)
-        return [area_id]
-    if principal.area_id is not None:
-        return [principal.area_id]
-    return sorted(area for area, parent in parent_map(session).items() if parent is None)
+    stopped = await airtime.stop_all(principal, body.area_id)
+    return StopResult(areas=stopped.areas, broadcasts_withdrawn=stopped.broadcasts_withdrawn,
+                      command_ids=stopped.command_ids)
 
 
 def _visible(session: Any, principal: Principal, broadcast_id: str) -> Broadcast:
-    broadcast: Broadcast | None = session.get(Broadcast, broadcast_id[:48])
-    if broadcast is None or not _in_scope(session, principal, broadcast):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such broadcast")
-    return broadcast
-
-
-def _in_scope(session: Any, principal: Principal, broadcast: Broadcast) -> bool:
-    return all(principal.can_see(area) for area in broadcasts.target_areas(
-        session, broadcast.area_ids, broadcast.device_ids))
+    try:
+        return visible_broadcast(session, principal, broadcast_id)
+    except DomainError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such broadcast") from None

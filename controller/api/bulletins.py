@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from ..airtime.service import Airtime
 from ..context import Services
 from ..db.models import Area, Bulletin, Schedule
 from ..jobs import JobFailed
@@ -18,10 +17,19 @@ from ..live.sources import MAX_URL_LENGTH, SourceError, check_relay_url, shown_u
 from ..media import library, speech
 from ..media.library import Ingest
 from ..scheduling import bulletins, preview, schedules
-from ..scheduling.bulletins import BulletinError
 from ..scheduling.scheduler import note_change
+from ..scheduling.schedules import Confirmation
 from ..security.roles import Permission
-from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, ensure_station_allowed, require
+from .deps import (
+    AirtimeDep,
+    Principal,
+    PrincipalDep,
+    ServicesDep,
+    ViewerDep,
+    ensure_in_scope,
+    ensure_station_allowed,
+    require,
+)
 from .schemas import CalendarDay, Name, SlugField, _In
 
 router = APIRouter(tags=["bulletins"])
@@ -114,6 +122,8 @@ class ScheduleCreate(_In):
     device_ids: list[SlugField] = Field([], max_length=500)
     max_lateness_ms: int = Field(300_000, ge=0, le=86_400_000, description="how late a play may still start")
     quiet_override: bool = Field(False, description="play even inside the targets' quiet hours (audited)")
+    confirm_password: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None, description="your password again, where an emergency schedule is confirmed by password")
 
     @field_validator("start_local")
     @classmethod
@@ -142,17 +152,11 @@ class SchedulePublic(BaseModel):
     max_lateness_ms: int
     quiet_override: bool
     active: bool
+    awaiting_confirmation: bool = Field(description="an emergency schedule waiting for a second approver")
+    confirmed_by: str | None = Field(description="who confirmed an emergency schedule")
     created_by: str
     recurrence: str = Field("", description="RFC 5545 text")
     next_plays_ms: list[int] = Field([], description="the next plays (UTC ms), at most 10")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except BulletinError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
 
 
 @router.post("/bulletins", response_model=BulletinPublic, status_code=201, summary="Draft a bulletin")
@@ -170,7 +174,7 @@ async def create_bulletin(body: BulletinCreate, services: ServicesDep, principal
             fields["text"] = speech.clean_text(body.text)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    with _errors(), services.db.session() as session:
+    with services.db.session() as session:
         bulletin = bulletins.create(session, principal.username, fields)
     if bulletin.text is not None and bulletin.media_sha256 is None:
         bulletin.job_id = await _speak(services, principal, bulletin)
@@ -222,7 +226,7 @@ async def get_bulletin(bulletin_id: str, services: ServicesDep, principal: Viewe
 async def submit_bulletin(bulletin_id: str, services: ServicesDep, principal: Scheduler) -> Bulletin:
     """Approved at once where the area needs no approval; else pending for an approver."""
     _visible(services, principal, bulletin_id)
-    with _errors(), services.db.session() as session:
+    with services.db.session() as session:
         bulletin = session.get(Bulletin, bulletin_id)
         assert bulletin is not None
         return bulletins.submit(session, principal.username, bulletin)
@@ -245,7 +249,7 @@ async def reject_bulletin(bulletin_id: str, body: Decision, services: ServicesDe
 async def _decide(services: Services, principal: Principal, bulletin_id: str, approve: bool,
                   note: str) -> Bulletin:
     _visible(services, principal, bulletin_id)
-    with _errors(), services.db.session() as session:
+    with services.db.session() as session:
         bulletin = session.get(Bulletin, bulletin_id)
         assert bulletin is not None
         decided = bulletins.decide(session, principal.username, bulletin, approve, note)
@@ -255,29 +259,47 @@ async def _decide(services: Services, principal: Principal, bulletin_id: str, ap
 
 @router.post("/bulletins/{bulletin_id}/schedules", response_model=SchedulePublic, status_code=201,
              summary="Schedule an approved bulletin")
-async def create_schedule(bulletin_id: str, body: ScheduleCreate, services: ServicesDep,
-                          principal: Scheduler) -> SchedulePublic:
+async def create_schedule(bulletin_id: str, body: ScheduleCreate, services: ServicesDep, airtime: AirtimeDep,
+                          principal: PrincipalDep) -> SchedulePublic:
     """Once, daily, weekly, on dates or by RRULE, to areas and devices in your scope.
 
-    Plays inside a target's quiet hours are refused (422 lists them) unless quiet_override is set.
-    The scheduler publishes the plays of the coming days within a second or two.
+    The airtime gate decides first (docs/airtime.md). Plays inside a target's quiet hours are
+    refused (422 lists them) unless quiet_override is set. An emergency schedule is confirmed at
+    scheduling: with `confirm_password`, or it waits for a second approver's
+    `POST /schedules/{id}/confirm` and plays nothing until then. The scheduler publishes the
+    plays of the coming days within a second or two.
     """
-    _visible(services, principal, bulletin_id)
-    with _errors(), services.db.session() as session:
+    confirmation = _decided(airtime, principal, _visible(services, principal, bulletin_id), body)
+    with services.db.session() as session:
         bulletin = session.get(Bulletin, bulletin_id)
         assert bulletin is not None
-        schedule = schedules.create(session, principal.username, principal.scope, bulletin, body.model_dump())
+        schedule = schedules.create(session, principal.username, bulletin, _fields(body), confirmation)
         session.flush()
         public = describe(schedule)
     await note_change(services.redis)
     return public
 
 
+def _decided(airtime: Airtime, principal: Principal, bulletin: Bulletin,
+             body: ScheduleCreate) -> Confirmation:
+    """Ask the airtime gate; the schedule's confirmation: who confirmed by password, or awaiting."""
+    grant = airtime.authorise_schedule(principal, bulletin, body.area_ids, body.device_ids,
+                                       body.quiet_override, body.confirm_password)
+    if grant.confirmation == "second_approver":
+        return schedules.AWAITING
+    return principal.username if grant.confirmed_by_password else None
+
+
+def _fields(body: ScheduleCreate) -> dict[str, Any]:
+    return body.model_dump(exclude={"confirm_password"})
+
+
 @router.get("/schedules", response_model=list[SchedulePublic], summary="List schedules in your scope")
 async def list_schedules(services: ServicesDep, principal: ViewerDep) -> list[SchedulePublic]:
-    """Active schedules whose bulletin belongs to your scope."""
+    """Active schedules (and those awaiting a second approver) whose bulletin belongs to your scope."""
     with services.db.session() as session:
-        rows = session.execute(select(Schedule, Bulletin).join(Bulletin).where(Schedule.active.is_(True)))
+        rows = session.execute(select(Schedule, Bulletin).join(Bulletin).where(
+            or_(Schedule.active.is_(True), Schedule.awaiting_confirmation.is_(True))))
         return [describe(s) for s, b in rows if principal.can_see(b.area_id)]
 
 
@@ -295,19 +317,40 @@ async def stop_schedule(schedule_id: str, services: ServicesDep, principal: Sche
 
 
 @router.put("/schedules/{schedule_id}", response_model=SchedulePublic, summary="Edit a schedule")
-async def replace_schedule(schedule_id: str, body: ScheduleCreate, services: ServicesDep,
-                           principal: Scheduler) -> SchedulePublic:
+async def replace_schedule(schedule_id: str, body: ScheduleCreate, services: ServicesDep, airtime: AirtimeDep,
+                           principal: PrincipalDep) -> SchedulePublic:
     """Give a schedule new times or targets: the answer is a new schedule (a new id) that takes the
     old one's place in one step; the old one is stopped. Checked like a new schedule."""
-    with _errors(), services.db.session() as session:
+    with services.db.session() as session:
         old = session.get(Schedule, schedule_id[:48])
         bulletin = session.get(Bulletin, old.bulletin_id) if old else None
-        if old is None or bulletin is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
-        ensure_in_scope(principal, bulletin.area_id)
-        schedule = schedules.replace(session, principal.username, principal.scope, old, bulletin,
-                                     body.model_dump())
+    if old is None or bulletin is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
+    ensure_in_scope(principal, bulletin.area_id)
+    confirmation = _decided(airtime, principal, bulletin, body)
+    with services.db.session() as session:
+        old = session.get(Schedule, schedule_id[:48])
+        assert old is not None
+        schedule = schedules.replace(session, principal.username, old, bulletin, _fields(body), confirmation)
         session.flush()
+        public = describe(schedule)
+    await note_change(services.redis)
+    return public
+
+
+@router.post("/schedules/{schedule_id}/confirm", response_model=SchedulePublic,
+             summary="Confirm an emergency schedule as the second approver")
+async def confirm_schedule(schedule_id: str, services: ServicesDep, airtime: AirtimeDep,
+                           principal: PrincipalDep) -> SchedulePublic:
+    """Someone other than its author, with approval rights over its targets, lets it play."""
+    with services.db.session() as session:
+        schedule = session.get(Schedule, schedule_id[:48])
+        bulletin = session.get(Bulletin, schedule.bulletin_id) if schedule else None
+        if schedule is None or bulletin is None or not principal.can_see(bulletin.area_id) or not all(
+                principal.can_see(area) for area in schedules.target_areas(session, schedule)):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
+        airtime.confirm_schedule(principal, schedule)
+        schedules.confirm(session, principal.username, schedule)
         public = describe(schedule)
     await note_change(services.redis)
     return public

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC
 from typing import Annotated, Any
 
@@ -11,12 +10,14 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
+from ..airtime.service import Airtime
 from ..context import Services
 from ..db.models import ApiClient, User, utcnow
 from ..fleet.areas import parent_map, subtree
 from ..live import stations
 from ..live.sources import SourceError
 from ..security import api_keys
+from ..security.principal import Principal as Principal
 from ..security.roles import Permission, allows
 from ..security.tokens import SESSION_COOKIE, csrf_matches
 
@@ -33,28 +34,13 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller (a user, or an API client) and the areas they may see and address.
+def get_airtime(request: Request) -> Airtime:
+    """The airtime service: the one way to the air."""
+    airtime: Airtime = request.app.state.airtime
+    return airtime
 
-    scope None means the whole tree. username is what the audit log records: the user name, or
-    `client:<id>` for an API client.
-    """
 
-    user_id: int | None
-    username: str
-    role: str
-    scope: set[str] | None
-    area_id: str | None = None
-
-    @property
-    def is_client(self) -> bool:
-        """True for an API client."""
-        return self.user_id is None
-
-    def can_see(self, area_id: str | None) -> bool:
-        """True when area_id is inside the caller's scope (None, the whole tree, only for the unscoped)."""
-        return self.scope is None or (area_id is not None and area_id in self.scope)
+AirtimeDep = Annotated[Airtime, Depends(get_airtime)]
 
 
 def session_cookie(connection: HTTPConnection) -> str | None:

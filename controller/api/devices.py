@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..airtime.rules import Reach
 from ..context import Services
 from ..db.models import Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
@@ -21,7 +22,7 @@ from ..fleet.areas import parent_map, subtree
 from ..fleet.devices import DeviceError, IssuedCode
 from ..presence import LiveState
 from ..security.roles import Permission
-from .deps import Principal, ServicesDep, ViewerDep, ensure_in_scope, require
+from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import (
     ClaimCodePublic,
     CommandRequest,
@@ -206,15 +207,15 @@ async def change_settings(
 
 @router.post("/{device_id}/commands", response_model=CommandSent, status_code=202, summary="Send a command")
 async def send_command(
-    device_id: str, body: CommandRequest, services: ServicesDep, principal: Configurer
+    device_id: str, body: CommandRequest, services: ServicesDep, airtime: AirtimeDep, principal: Configurer
 ) -> CommandSent:
-    """Send a signed maintenance command (ping, resync, ...); replies arrive asynchronously."""
+    """Send a signed maintenance command (ping, resync, ...); replies arrive asynchronously.
+
+    The airtime gate decides (docs/airtime.md): a test tone of at most 10 s, and never inside
+    quiet hours without quiet_override (which technicians may not give)."""
     _load(services, principal, device_id)
-    command_id = await commands.send_to_device(services, device_id, body.name, body.args)
-    with services.db.session() as session:
-        audit.record(
-            session, principal.username, "device.command", [device_id], name=body.name, id=command_id
-        )
+    command_id = await airtime.command(principal, Reach.DEVICE, device_id, body.name, body.args,
+                                       body.quiet_override)
     return CommandSent(command_id=command_id)
 
 

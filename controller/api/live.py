@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from ..broadcasting.broadcasts import target_areas
-from ..context import Services
 from ..db.models import Broadcast
-from ..live.registry import LiveError
+from ..live.registry import LiveError, LiveSessions
 from ..live.sources import MicrophoneFeed
 from ..security.roles import Permission, allows
 from .deps import Principal, resolve_token, session_cookie
@@ -34,22 +33,22 @@ MAX_BLOCK_BYTES = 48_000 * 2  # one second
 @router.websocket("/broadcasts/{broadcast_id}/microphone")
 async def microphone(websocket: WebSocket, broadcast_id: str) -> None:
     """Carry the operator's microphone into a live microphone broadcast that is on the air."""
-    services: Services = websocket.app.state.services
+    live: LiveSessions = websocket.app.state.airtime.live
     principal = await _authenticate(websocket)
     problem = _refusal(websocket, principal, broadcast_id)
-    if problem is not None or services.live is None:
-        await websocket.close(status.WS_1008_POLICY_VIOLATION, problem or "live broadcasting is off")
+    if problem is not None:
+        await websocket.close(status.WS_1008_POLICY_VIOLATION, problem)
         return
     try:
-        feed = services.live.attach_microphone(broadcast_id)
+        feed = live.attach_microphone(broadcast_id)
     except LiveError as exc:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, str(exc))
         return
     await websocket.accept()
     log.info("live %s: microphone of %s connected", broadcast_id, principal.username if principal else "?")
     receiver = asyncio.create_task(_receive(websocket, feed))
-    ended = asyncio.create_task(services.live.wait(broadcast_id))
-    announcer = asyncio.create_task(_announce_on_air(websocket, services, broadcast_id))
+    ended = asyncio.create_task(live.wait(broadcast_id))
+    announcer = asyncio.create_task(_announce_on_air(websocket, live, broadcast_id))
     try:
         await asyncio.wait({receiver, ended}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -77,10 +76,10 @@ async def _receive(websocket: WebSocket, feed: MicrophoneFeed) -> None:
             feed.push(block)
 
 
-async def _announce_on_air(websocket: WebSocket, services: Services, broadcast_id: str) -> None:
+async def _announce_on_air(websocket: WebSocket, live: LiveSessions, broadcast_id: str) -> None:
     """Tell the console when its audio is on the air, and where."""
-    while services.live is not None:
-        session = services.live.session(broadcast_id)
+    while True:
+        session = live.session(broadcast_id)
         if session is not None and session.start_ms is not None:
             await websocket.send_json({"state": "on_air", "stream": broadcast_id,
                                        "start_ms": session.start_ms, "latency_ms": session.latency_ms})

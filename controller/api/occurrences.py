@@ -1,21 +1,22 @@
-"""Occurrences: add and remove concrete plays for an area or a device."""
+"""Occurrences: add and remove concrete plays for an area or a device (whole-tree admins only).
+
+This low-level road goes through the airtime gate like every other: an emergency or live
+occurrence is confirmed with `confirm_password`, quiet hours need `quiet_override`, and a
+target area that requires approval takes none (an occurrence has no approved bulletin).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, Field, ValidationError
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
-from ..db.models import Area, Device, Occurrence
-from ..fleet import occurrences
-from ..fleet.occurrences import OccurrenceError
-from ..security.roles import Permission
-from .deps import Principal, ServicesDep, ensure_in_scope, require
+from ..errors import DomainError
+from .deps import AirtimeDep, PrincipalDep
 from .schemas import SlugField, _In
 
 router = APIRouter(prefix="/occurrences", tags=["occurrences"])
-Operator = Annotated[Principal, Depends(require(Permission.CONFIGURE_DEVICES))]
 
 
 class OccurrenceCreate(_In):
@@ -31,6 +32,8 @@ class OccurrenceCreate(_In):
     valid_until_ms: int | None = None
     quiet_override: bool = False
     title: str = ""
+    confirm_password: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None, description="your password again, for an emergency or live occurrence")
 
 
 class OccurrenceAdded(BaseModel):
@@ -39,41 +42,20 @@ class OccurrenceAdded(BaseModel):
     id: str
 
 
-def _scope_of(services: ServicesDep, area_id: str | None, device_id: str | None) -> str | None:
-    with services.db.session() as session:
-        if area_id:
-            return area_id if session.get(Area, area_id) else None
-        device = session.get(Device, device_id) if device_id else None
-        return device.area_id if device else None
-
-
 @router.post("", response_model=OccurrenceAdded, status_code=201, summary="Add an occurrence")
-async def add(body: OccurrenceCreate, services: ServicesDep, principal: Operator) -> OccurrenceAdded:
+async def add(body: OccurrenceCreate, airtime: AirtimeDep, principal: PrincipalDep) -> OccurrenceAdded:
     """Schedule one play; the target's desired state is published at once."""
-    area = _scope_of(services, body.area_id, body.device_id)
-    if area is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the target area or device does not exist")
-    ensure_in_scope(principal, area)
-    fields = body.model_dump(exclude={"area_id", "device_id"}, exclude_none=True)
+    fields = body.model_dump(exclude={"area_id", "device_id", "confirm_password"}, exclude_none=True)
     try:
-        occurrence_id = await occurrences.add(
-            services, principal.username, body.area_id, body.device_id, fields)
+        occurrence_id = await airtime.add_occurrence(principal, body.area_id, body.device_id, fields,
+                                                     body.confirm_password)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems) from None
-    except OccurrenceError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise DomainError("occurrence_invalid", problems, 422) from None
     return OccurrenceAdded(id=occurrence_id)
 
 
 @router.delete("/{occurrence_id}", status_code=204, summary="Remove an occurrence")
-async def remove(occurrence_id: str, services: ServicesDep, principal: Operator) -> None:
+async def remove(occurrence_id: str, airtime: AirtimeDep, principal: PrincipalDep) -> None:
     """Remove a play that has not happened yet (or stop scheduling it again)."""
-    with services.db.session() as session:
-        row = session.get(Occurrence, occurrence_id[:48])
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such occurrence")
-    area = _scope_of(services, row.area_id, row.device_id)
-    if area is not None:
-        ensure_in_scope(principal, area)
-    await occurrences.remove(services, principal.username, occurrence_id)
+    await airtime.remove_occurrence(principal, occurrence_id)

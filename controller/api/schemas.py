@@ -252,6 +252,7 @@ class CommandRequest(_In):
 
     name: Annotated[SlugField, StringConstraints(max_length=32)] = Field(examples=["ping"])
     args: dict[str, Any] = Field(default_factory=dict, description="at most 16 KiB of finite JSON")
+    quiet_override: bool = Field(False, description="a test tone inside the target's quiet hours (audited)")
 
     @field_validator("args")
     @classmethod

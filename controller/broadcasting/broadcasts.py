@@ -3,8 +3,8 @@
 A broadcast's start is now plus a small margin (`broadcast_margin_ms`), the same instant for
 every target, so neighbouring clusters do not echo each other. It becomes one occurrence per
 target area (published once for the area; every device below hears it) and per target device.
-An emergency is confirmed again first: by the operator's password, or by a second approver where
-the targets' areas ask for that (the strictest policy among them applies).
+Whether a broadcast may be made, and whether it waits for a second approver, is the airtime
+gate's decision (controller/airtime); this module keeps the broadcast's records.
 """
 
 from __future__ import annotations
@@ -18,18 +18,16 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..db.models import Area, Broadcast, Device, MediaItem, Occurrence
+from ..errors import DomainError
 from ..fleet import desired
-from ..fleet.areas import effective, parent_map, subtree
-
-STRICTER = ("password", "second_approver")
+from ..fleet.areas import parent_map, subtree
 
 
-class BroadcastError(ValueError):
-    """A broadcast cannot do what was asked; the message says why. status: the HTTP status to answer."""
+class BroadcastError(DomainError):
+    """A broadcast cannot do what was asked; the message says why."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, message: str, status: int = 409, code: str = "broadcast_conflict") -> None:
+        super().__init__(code, message, status)
 
 
 def new_id() -> str:
@@ -45,14 +43,6 @@ def target_areas(session: Session, area_ids: list[str], device_ids: list[str]) -
         if device is not None:
             areas.append(device.area_id)
     return sorted(set(areas))
-
-
-def confirmation_needed(session: Session, level: str, areas: list[str]) -> str | None:
-    """None, `password` or `second_approver`: what an emergency or live broadcast to these areas needs."""
-    if level not in ("emergency", "live"):
-        return None
-    policies = {str(effective(session, area, "emergency_confirm") or "password") for area in areas}
-    return max(policies, key=STRICTER.index)
 
 
 def create(session: Session, actor: str, fields: dict[str, Any], item: MediaItem | None,
@@ -159,26 +149,22 @@ def _reach(session: Session, broadcast: Broadcast,
     return reach
 
 
-def stop_within(session: Session, actor: str, roots: list[str], now_ms: int) -> tuple[list[str], list[str]]:
-    """Withdraw the broadcasts on the air that reach only inside these subtrees.
+def reaching_only(session: Session, roots: list[str], now_ms: int) -> list[str]:
+    """The broadcasts on the air (or awaiting confirmation) that reach only inside these subtrees.
 
-    Returns them and the targets to publish again. A broadcast that also reaches elsewhere (a
-    province bulletin stopped by one commune) is left on the air there; the stop command silences
-    it here.
+    A broadcast that also reaches elsewhere (a province bulletin stopped by one commune) is left on
+    the air there; a stop command silences it here.
     """
     parents = parent_map(session)
     inside = set().union(*(subtree(parents, root) for root in roots)) if roots else set()
-    stopped: list[str] = []
-    targets: set[str] = set()
+    found = []
     live = session.scalars(select(Broadcast).where(Broadcast.status.in_(("on_air", "awaiting_confirmation"))))
     for broadcast in live:
         ends = (broadcast.start_ms or now_ms) + broadcast.duration_ms + broadcast.max_lateness_ms
         reaches = set(target_areas(session, broadcast.area_ids, broadcast.device_ids))
-        if ends < now_ms or not reaches <= inside:
-            continue
-        targets.update(withdraw(session, actor, broadcast))
-        stopped.append(broadcast.id)
-    return stopped, sorted(targets)
+        if ends >= now_ms and reaches <= inside:
+            found.append(broadcast.id)
+    return found
 
 
 def withdraw(session: Session, actor: str, broadcast: Broadcast) -> list[str]:

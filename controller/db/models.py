@@ -217,6 +217,7 @@ class Bulletin(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False)  # approved by an approver, not by itself
 
 
 class Schedule(Base):
@@ -238,6 +239,8 @@ class Schedule(Base):
     max_lateness_ms: Mapped[int] = mapped_column(BigInteger)
     quiet_override: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    awaiting_confirmation: Mapped[bool] = mapped_column(Boolean, default=False)  # for a second approver
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))  # who confirmed an emergency schedule
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -284,10 +287,12 @@ class Broadcast(Base):
 
 
 class CapAlertRecord(Base):
-    """A CAP alert received, once per (sender, identifier), with what became of it."""
+    """A CAP alert received, once per (client, sender, identifier), with what became of it."""
 
     __tablename__ = "cap_alerts"
-    __table_args__ = (UniqueConstraint("sender", "identifier", name="uq_cap_alert_once"),)
+    __table_args__ = (
+        UniqueConstraint("client", "sender", "identifier", name="uq_cap_alert_once_per_client"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sender: Mapped[str] = mapped_column(String(200))

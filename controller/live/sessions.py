@@ -28,7 +28,8 @@ from loalang_protocol.keys import KeyPair
 from loalang_protocol.topics import StreamTopic
 
 from .. import audit
-from ..broadcasting import broadcasts, delivery
+from ..airtime import publishing
+from ..broadcasting import broadcasts
 from ..context import Services
 from ..db.models import Broadcast, Occurrence
 from ..fleet import desired
@@ -158,14 +159,9 @@ class LiveSession:
                 return False
             span_ms = LIVE_SPAN_MS if self.ends_ms is None else max(1000, self.ends_ms - now_ms)
             broadcast.duration_ms = broadcast.max_lateness_ms = span_ms
-            written = broadcasts.put_on_air(session, broadcast, now_ms, 0, valid_until_ms=now_ms + lease_ms,
-                                            source=self._source())
-            session.commit()
+            written = await publishing.go_on_air(self.services, session, broadcast, margin_ms=0,
+                                                 valid_until_ms=now_ms + lease_ms, source=self._source())
         self.start_ms, self.targets = now_ms, written.targets
-        online = {d for d in written.reach if (p := await self.services.presence.get(d)) and p.online}
-        await delivery.begin(self.services.redis, self.broadcast_id, written.reach, online,
-                             written.occurrences)
-        await desired.publish_targets(self.services, written.targets)
         log.info("live %s: on the air (%s), %d targets", self.broadcast_id, self.kind, len(written.targets))
         return True
 
@@ -208,20 +204,16 @@ class LiveSession:
     async def _end(self, reason: str) -> None:
         """Take the stream off the receivers' schedules and record how it ended."""
         now_ms = int(time.time() * 1000)
+        await publishing.take_off_air(self.services, "system", [self.broadcast_id],
+                                      status="stopped" if reason == "stopped" else "done")
         with self.services.db.session() as session:
             broadcast = session.get(Broadcast, self.broadcast_id)
             if broadcast is None:
                 return
-            targets = self.targets
-            if broadcast.status == "on_air":
-                targets = broadcasts.withdraw(session, "system", broadcast)
-                broadcast.status = "stopped" if reason == "stopped" else "done"
             if self.start_ms is not None:
                 broadcast.duration_ms, broadcast.max_lateness_ms = max(1, now_ms - self.start_ms), 0
             audit.record(session, "system", "broadcast.live_end", [self.broadcast_id], reason=reason,
                          chunks=self.stats.chunks, bytes=self.stats.bytes)
-        if targets:
-            await desired.publish_targets(self.services, targets)
         log.info("live %s: ended (%s) after %d chunks, %d bytes", self.broadcast_id, reason,
                  self.stats.chunks, self.stats.bytes)
 

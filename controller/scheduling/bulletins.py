@@ -16,17 +16,18 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..db.models import Bulletin, MediaItem, utcnow
+from ..errors import DomainError
 from ..fleet.areas import effective
 
 LEVELS = ("background", "normal", "priority", "emergency")
 
 
-class BulletinError(ValueError):
-    """A bulletin cannot do what was asked; the message says why. status: the HTTP status to answer."""
+class BulletinError(DomainError):
+    """A bulletin or schedule cannot do what was asked; the message says why."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, message: str, status: int = 409, code: str = "bulletin_conflict",
+                 field: str | None = None) -> None:
+        super().__init__(code, message, status, field)
 
 
 def new_id() -> str:
@@ -74,6 +75,7 @@ def submit(session: Session, actor: str, bulletin: Bulletin) -> Bulletin:
         bulletin.status = "pending"
     else:
         bulletin.status, bulletin.decided_by, bulletin.decided_at = "approved", actor, utcnow()
+        bulletin.reviewed = False  # approved without review: not for a target area that asks for one
     audit.record(session, actor, "bulletin.submit", [bulletin.id], status=bulletin.status)
     return bulletin
 
@@ -85,6 +87,7 @@ def decide(session: Session, actor: str, bulletin: Bulletin, approve: bool, note
     if bulletin.created_by == actor:
         raise BulletinError("an approver cannot approve their own bulletin", 403)
     bulletin.status = "approved" if approve else "rejected"
+    bulletin.reviewed = approve
     bulletin.decided_by, bulletin.decided_at, bulletin.note = actor, utcnow(), note[:500]
     audit.record(session, actor, "bulletin.approve" if approve else "bulletin.reject", [bulletin.id],
                  note=note[:200])

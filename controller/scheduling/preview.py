@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from ..db.models import Bulletin, Device, MediaItem, Schedule
 from ..fleet.areas import DEFAULT_TIMEZONE, chain, effective, parent_map, subtree
 from ..fleet.desired import quiet_hours_of
+from ..fleet.quiet import span_in_quiet
 from .recurrence import RecurrenceError
-from .schedules import recurrence_of, span_in_quiet
+from .schedules import recurrence_of
 
 
 class Play(BaseModel):

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from ..airtime import publishing
+from ..airtime.service import Airtime
 from ..broadcasting import broadcasts
 from ..context import Services
 from ..db.models import Broadcast, Bulletin, Schedule
-from ..fleet import desired
 from .leader import Leadership
 from .recurrence import RecurrenceError
 from .schedules import recurrence_of
@@ -79,17 +79,16 @@ def open_windows(session: Session, now_ms: int) -> dict[WindowKey, Window]:
 class ScheduledRelays:
     """The relay sessions the leader runs, one per open window."""
 
-    def __init__(self, services: Services, leadership: Leadership) -> None:
+    def __init__(self, services: Services, leadership: Leadership, airtime: Airtime) -> None:
         self.services = services
         self.leadership = leadership
+        self.live = airtime.live
         self._mine: dict[WindowKey, str] = {}  # window -> its broadcast, running here
         self._retry_at: dict[WindowKey, float] = {}
 
     async def step(self, now_ms: int) -> None:
         """Open the windows that are open and not on the air; end those that closed."""
-        live = self.services.live
-        if live is None:
-            return
+        live = self.live
         windows = await asyncio.to_thread(self._open_windows, now_ms)
         running = set(live.running())
         for key, broadcast_id in list(self._mine.items()):
@@ -105,9 +104,8 @@ class ScheduledRelays:
 
     def stop_all(self) -> None:
         """This controller no longer leads: end its relay sessions (the new leader opens its own)."""
-        if self.services.live is not None:
-            for broadcast_id in self._mine.values():
-                self.services.live.stop(broadcast_id, "leader_changed")
+        for broadcast_id in self._mine.values():
+            self.live.stop(broadcast_id, "leader_changed")
         self._mine.clear()
 
     def _open_windows(self, now_ms: int) -> dict[WindowKey, Window]:
@@ -115,41 +113,42 @@ class ScheduledRelays:
             return open_windows(session, now_ms)
 
     async def _open(self, window: Window, now_ms: int) -> None:
-        if self.services.live is None or not await self.leadership.still_leading():
+        if not await self.leadership.still_leading():
             return
-        broadcast_id, superseded = await asyncio.to_thread(self._take_window, window)
-        if superseded:
-            await desired.publish_targets(self.services, superseded)
+        superseded = await asyncio.to_thread(self._left_on_air, window)
+        if superseded is None:
+            self._retry_at[window.key] = float("inf")  # an operator took this window off the air
+            return
+        await publishing.take_off_air(self.services, "scheduler", superseded, status="done")
+        broadcast_id = await asyncio.to_thread(self._new_broadcast, window)
         if broadcast_id is None:
             self._retry_at[window.key] = float("inf")  # an operator took this window off the air
             return
         self._mine[window.key] = broadcast_id
-        self.services.live.start_relay(broadcast_id, window.url, ends_ms=window.end_ms)
+        self.live.start_relay(broadcast_id, window.url, ends_ms=window.end_ms)
         log.info("relay schedule %s: window open until %d (%s)", window.schedule, window.end_ms, broadcast_id)
 
-    def _take_window(self, window: Window) -> tuple[str | None, list[str]]:
-        """A new broadcast for the window, after withdrawing one left on the air by another leader;
-        None when an operator stopped this window. Also returns the targets to publish again."""
+    def _left_on_air(self, window: Window) -> list[str] | None:
+        """The window's broadcasts another leader left on the air (to withdraw before opening it here);
+        None when an operator stopped this window."""
         with self.services.db.session() as session:
             earlier = list(session.scalars(select(Broadcast).where(
                 Broadcast.schedule_id == window.schedule, Broadcast.window_start_ms == window.start_ms)))
             if any(b.status == "stopped" for b in earlier):
-                return None, []
-            superseded: set[str] = set()
-            for broadcast in earlier:
-                if broadcast.status == "on_air":
-                    superseded.update(broadcasts.withdraw(session, "scheduler", broadcast))
-                    broadcast.status = "done"
-                    audit.record(session, "scheduler", "broadcast.live_end", [broadcast.id],
-                                 reason="leader_changed")
+                return None
+            return [b.id for b in earlier if b.status == "on_air"]
+
+    def _new_broadcast(self, window: Window) -> str | None:
+        """The window's broadcast, made for the schedule's author (the gate decided when it was made)."""
+        with self.services.db.session() as session:
             schedule = session.get(Schedule, window.schedule)
             bulletin = session.get(Bulletin, window.bulletin)
             if schedule is None or bulletin is None:
-                return None, sorted(superseded)
+                return None
             broadcast = broadcasts.create(session, schedule.created_by, {
                 "title": bulletin.title, "level": bulletin.level, "bulletin_id": bulletin.id,
                 "live": {"kind": "relay", "url": window.url}, "area_ids": list(schedule.area_ids),
                 "device_ids": list(schedule.device_ids), "quiet_override": schedule.quiet_override,
             }, None, awaiting=False)
             broadcast.schedule_id, broadcast.window_start_ms = schedule.id, window.start_ms
-            return broadcast.id, sorted(superseded)
+            return broadcast.id

@@ -16,6 +16,7 @@ import time
 
 from redis.asyncio import Redis
 
+from ..airtime.service import Airtime
 from ..context import Services
 from ..fleet import desired, history, horizon
 from . import expansion
@@ -38,14 +39,14 @@ async def note_change(redis: Redis) -> None:
 class Scheduler:
     """The leader's work, stepped once a second."""
 
-    def __init__(self, services: Services, leadership: Leadership) -> None:
+    def __init__(self, services: Services, leadership: Leadership, airtime: Airtime) -> None:
         self.services = services
         self.leadership = leadership
         self._seen_changes: bytes | str | None = None
         self._expanded_at = 0.0
         self._refreshed_at = time.monotonic()
         self._pruned_at = 0.0
-        self.relays = ScheduledRelays(services, leadership)
+        self.relays = ScheduledRelays(services, leadership, airtime)
 
     async def run(self) -> None:
         """Step until cancelled; never raises."""

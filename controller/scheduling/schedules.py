@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import date, datetime, timedelta
-from datetime import time as dt_time
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..db.models import Area, Bulletin, Device, Schedule
+from ..db.models import Bulletin, Device, Schedule
 from ..fleet.areas import DEFAULT_TIMEZONE, effective
 from ..fleet.desired import quiet_hours_of
+from ..fleet.quiet import span_in_quiet
 from .bulletins import BulletinError, play_length_ms
 from .recurrence import Recurrence, RecurrenceError
 
+AWAITING = "awaiting"
+Confirmation = str | None  # who confirmed by password, AWAITING a second approver, or None
 QUIET_CHECK_DAYS = 35  # plays this long from the first are checked against quiet hours
-MAX_TARGETS = 500
 
 
 def new_id() -> str:
@@ -44,12 +45,17 @@ def recurrence_of(schedule: Schedule) -> Recurrence:
     )
 
 
-def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulletin,
-           fields: dict[str, Any]) -> Schedule:
-    """Validate and store a schedule for an approved bulletin; raises BulletinError with the reason."""
+def create(session: Session, actor: str, bulletin: Bulletin, fields: dict[str, Any],
+           confirmation: Confirmation = None) -> Schedule:
+    """Validate and store a schedule for an approved bulletin the airtime gate let through; raises
+    BulletinError with the reason.
+
+    confirmation: who confirmed an emergency schedule by password, or `awaiting` a second approver
+    (the schedule then plays nothing until confirmed).
+    """
     length_ms = play_length_ms(session, bulletin)
-    area_ids, device_ids = check_targets(session, scope, fields.get("area_ids", []),
-                                         fields.get("device_ids", []))
+    area_ids = sorted(set(fields.get("area_ids", [])))
+    device_ids = sorted(set(fields.get("device_ids", [])))
     zone = str(effective(session, bulletin.area_id, "timezone") or DEFAULT_TIMEZONE)
     schedule = Schedule(
         id=new_id(), bulletin_id=bulletin.id, kind=fields["kind"], start_local=fields["start_local"],
@@ -59,6 +65,8 @@ def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulle
         rule=fields.get("rule"), area_ids=area_ids, device_ids=device_ids,
         max_lateness_ms=fields.get("max_lateness_ms", 300_000),
         quiet_override=bool(fields.get("quiet_override")), created_by=actor,
+        active=confirmation != AWAITING, awaiting_confirmation=confirmation == AWAITING,
+        confirmed_by=None if confirmation == AWAITING else confirmation,
     )
     try:
         recurrence = recurrence_of(schedule)
@@ -75,41 +83,25 @@ def create(session: Session, actor: str, scope: set[str] | None, bulletin: Bulle
     session.add(schedule)
     audit.record(session, actor, "schedule.create", [schedule.id, bulletin.id], kind=schedule.kind,
                  start=schedule.start_local, areas=area_ids, devices=device_ids,
-                 quiet_override=schedule.quiet_override, quiet_plays=len(quiet))
+                 quiet_override=schedule.quiet_override, quiet_plays=len(quiet),
+                 awaiting_confirmation=schedule.awaiting_confirmation, confirmed_by=schedule.confirmed_by)
     return schedule
 
 
-def check_targets(session: Session, scope: set[str] | None, area_ids: list[str],
-                  device_ids: list[str]) -> tuple[list[str], list[str]]:
-    """The targets, sorted and unique, when each exists and lies inside scope; else BulletinError."""
-    areas, devices = sorted(set(area_ids)), sorted(set(device_ids))
-    if not areas and not devices:
-        raise BulletinError("give at least one target area or device", 422)
-    if len(areas) + len(devices) > MAX_TARGETS:
-        raise BulletinError(f"at most {MAX_TARGETS} targets", 422)
-    for area_id in areas:
-        if session.get(Area, area_id) is None:
-            raise BulletinError(f"no such area {area_id}", 422)
-        if scope is not None and area_id not in scope:
-            raise BulletinError(f"area {area_id} is outside your area", 403)
-    for device_id in devices:
+def target_areas(session: Session, schedule: Schedule) -> list[str]:
+    """The schedule's target areas and the areas of its target devices."""
+    areas = set(schedule.area_ids)
+    for device_id in schedule.device_ids:
         device = session.get(Device, device_id)
-        if device is None:
-            raise BulletinError(f"no such device {device_id}", 422)
-        if scope is not None and device.area_id not in scope:
-            raise BulletinError(f"device {device_id} is outside your area", 403)
-    return areas, devices
+        if device is not None:
+            areas.add(device.area_id)
+    return sorted(areas)
 
 
 def quiet_conflicts(session: Session, schedule: Schedule, plays: list[int], duration_ms: int) -> list[str]:
     """The plays (as local times of the target) that reach into a target's quiet hours."""
-    target_areas = list(schedule.area_ids)
-    for device_id in schedule.device_ids:
-        device = session.get(Device, device_id)
-        if device is not None:
-            target_areas.append(device.area_id)
     conflicts = []
-    for area_id in sorted(set(target_areas)):
+    for area_id in target_areas(session, schedule):
         quiet = quiet_hours_of(session, area_id)
         zone = ZoneInfo(quiet.timezone)
         for play in plays:
@@ -119,44 +111,22 @@ def quiet_conflicts(session: Session, schedule: Schedule, plays: list[int], dura
     return sorted(conflicts)
 
 
-def in_quiet(instant_ms: int, start: str, end: str, zone: ZoneInfo) -> bool:
-    """Whether an instant falls in quiet hours start-end (local times; the span may cross midnight)."""
-    local = datetime.fromtimestamp(instant_ms / 1000, zone).strftime("%H:%M")
-    return (start <= local or local < end) if start > end else start <= local < end
-
-
-def span_in_quiet(start_ms: int, end_ms: int, start: str, end: str, zone: ZoneInfo) -> bool:
-    """Whether [start_ms, end_ms) reaches into quiet hours start-end: it begins in them, ends in
-    them, or spans a moment they begin (a relay window of many hours may do that)."""
-    if start == end:
-        return False  # no quiet hours
-    if in_quiet(start_ms, start, end, zone) or in_quiet(max(start_ms, end_ms - 1), start, end, zone):
-        return True
-    quiet_from = time_of_day(start)
-    day = datetime.fromtimestamp(start_ms / 1000, zone).date()
-    while (moment := datetime.combine(day, quiet_from, zone).timestamp() * 1000) < end_ms:
-        if moment >= start_ms:
-            return True
-        day += timedelta(days=1)
-    return False
-
-
-def time_of_day(text: str) -> dt_time:
-    """A "HH:MM" local time."""
-    hours, minutes = text.split(":")
-    return dt_time(int(hours), int(minutes))
-
-
-def replace(session: Session, actor: str, scope: set[str] | None, old: Schedule, bulletin: Bulletin,
-            fields: dict[str, Any]) -> Schedule:
+def replace(session: Session, actor: str, old: Schedule, bulletin: Bulletin, fields: dict[str, Any],
+            confirmation: Confirmation = None) -> Schedule:
     """Edit a schedule: the new one and the stopping of the old are one change, so the scheduler
     never sees both (or neither); raises BulletinError, leaving the old one as it was."""
     if not old.active:
         raise BulletinError("the schedule was stopped; schedule the bulletin anew", 409)
-    schedule = create(session, actor, scope, bulletin, fields)
+    schedule = create(session, actor, bulletin, fields, confirmation)
     old.active = False
     audit.record(session, actor, "schedule.replace", [old.id, schedule.id, bulletin.id])
     return schedule
+
+
+def confirm(session: Session, actor: str, schedule: Schedule) -> None:
+    """A second approver confirmed an emergency schedule: it plays from now on."""
+    schedule.awaiting_confirmation, schedule.active, schedule.confirmed_by = False, True, actor
+    audit.record(session, actor, "schedule.confirm", [schedule.id, schedule.bulletin_id])
 
 
 def deactivate(session: Session, actor: str, schedule: Schedule) -> None:

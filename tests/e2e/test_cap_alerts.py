@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +13,11 @@ import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
+from tests.testkit import CAP_SENDER as SENDER
 from tests.testkit import Fleet, dominant_frequencies, receipts, wait_for
+from tests.testkit import cap_alert as cap
 
 API = "/api/v1"
-NS = "urn:oasis:names:tc:emergency:cap:1.2"
-SENDER = "kttv-thu@example.vn"
-
-
-def cap(identifier: str, geocode: str, status: str = "Actual", msg_type: str = "Alert",
-        instruction: str = "Bà con di chuyển lên vùng cao ngay.", references: str = "") -> bytes:
-    sent = datetime.now(UTC).replace(microsecond=0)
-    refs = f"<references>{references}</references>" if references else ""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<alert xmlns="{NS}">
-  <identifier>{identifier}</identifier><sender>{SENDER}</sender><sent>{sent.isoformat()}</sent>
-  <status>{status}</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}
-  <info><language>vi-VN</language><category>Met</category><event>Lũ quét</event>
-    <urgency>Immediate</urgency><severity>Severe</severity><certainty>Likely</certainty>
-    <expires>{(sent + timedelta(hours=2)).isoformat()}</expires>
-    <headline>Cảnh báo lũ quét</headline><instruction>{instruction}</instruction>
-    <area><areaDesc>Vùng thử</areaDesc><geocode><valueName>VN-ADMIN</valueName><value>{geocode}</value>
-    </geocode></area></info>
-</alert>""".encode()
 
 
 @pytest.fixture

@@ -5,8 +5,11 @@ approval queue; axe-core finds no serious violation and no page logs a JavaScrip
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
@@ -30,13 +33,16 @@ def user(fleet: Fleet, role: str, area_id: str) -> str:
     return username
 
 
-def village_needing_approval(fleet: Fleet) -> str:
-    """A fresh village under xa-mot whose bulletins need an approver; returns its id."""
+@pytest.fixture
+def village_needing_approval(fleet: Fleet) -> Iterator[str]:
+    """A fresh village under xa-mot whose bulletins need an approver. Its approval ends with the test:
+    the shared commune's broadcasts reach it, and would need approval too."""
     area_id = f"thon-duyet-{secrets.token_hex(3)}"
     created = fleet.http.post(f"{API}/areas", json={"id": area_id, "name": "Thôn Duyệt", "level": "village",
                                                      "parent_id": "xa-mot", "approval": "required"})
     assert created.status_code == 201, created.text
-    return area_id
+    yield area_id
+    fleet.http.patch(f"{API}/areas/{area_id}", json={"approval": "none"}).raise_for_status()
 
 
 def loaded_duration(audio: Any) -> float:
@@ -73,8 +79,8 @@ def test_an_upload_shows_its_progress_and_becomes_a_playable_item(
 
 
 def test_a_spoken_bulletin_is_heard_before_saving_and_approved_by_another_user(
-        controller: ControllerProcess, fleet: Fleet, open_page: Any) -> None:
-    village = village_needing_approval(fleet)
+        controller: ControllerProcess, fleet: Fleet, open_page: Any, village_needing_approval: str) -> None:
+    village = village_needing_approval
     operator, approver = user(fleet, "operator", village), user(fleet, "approver", "xa-mot")
     title = f"Lịch tiêm phòng {secrets.token_hex(2)}"
 
@@ -125,8 +131,8 @@ def test_a_spoken_bulletin_is_heard_before_saving_and_approved_by_another_user(
 
 
 def test_an_approver_cannot_approve_their_own_bulletin(
-        controller: ControllerProcess, fleet: Fleet, open_page: Any) -> None:
-    village = village_needing_approval(fleet)
+        controller: ControllerProcess, fleet: Fleet, open_page: Any, village_needing_approval: str) -> None:
+    village = village_needing_approval
     bulletin = fleet.http.post(f"{API}/bulletins", json={
         "title": f"Tiếp sóng {secrets.token_hex(2)}", "level": "background", "area_id": village,
         "relay_url": "https://radio.example.vn/vov1.mp3", "duration_ms": 3_600_000}).json()

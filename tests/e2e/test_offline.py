@@ -112,17 +112,23 @@ def test_with_the_clock_hours_wrong_nothing_scheduled_plays_until_the_time_is_kn
 
 
 def test_quiet_hours_skip_normal_items_but_not_overrides_or_emergencies(fleet: Fleet) -> None:
+    """The gate refuses a normal play inside quiet hours; a play scheduled before the quiet hours
+    were moved over it is skipped by the agent itself, while an override and an emergency play."""
     local = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
     quiet = {"quiet_start": (local - timedelta(hours=1)).strftime("%H:00"),
              "quiet_end": (local + timedelta(hours=2)).strftime("%H:00")}
-    fleet.http.patch("/api/v1/areas/thon-c", json=quiet).raise_for_status()
     try:
         device_id, config = fleet.enrolled_agent(area="thon-c")
         fleet.start(config)
         wait_for(lambda: fleet.online(device_id), 5.0, what="online")
-        start = int(time.time() * 1000) + 5000
+        start = int(time.time() * 1000) + 8000
         normal = schedule(fleet, area_id="thon-c", level="normal", start_ms=start, duration_ms=1000,
                           source={"type": "tone", "frequency_hz": 440})
+        fleet.http.patch("/api/v1/areas/thon-c", json=quiet).raise_for_status()
+        refused = fleet.http.post("/api/v1/occurrences", json={
+            "area_id": "thon-c", "level": "normal", "start_ms": start, "duration_ms": 1000,
+            "source": {"type": "tone", "frequency_hz": 550}})
+        assert refused.status_code == 422 and refused.json()["code"] == "quiet_hours", refused.text
         override = schedule(fleet, area_id="thon-c", level="normal", start_ms=start + 2000, duration_ms=1000,
                             quiet_override=True, source={"type": "tone", "frequency_hz": 660})
         alarm = schedule(fleet, area_id="xa-hai", level="emergency", start_ms=start + 4000, duration_ms=1000,

@@ -327,7 +327,12 @@ function scheduleForm(facts, approved, preselect, onSaved) {
     const targets = c.targetsText();
     const question = editing ? t("sc_confirm_edit", { id: editing.id, title, when, targets })
       : t("sc_confirm", { title, when, targets });
-    if (!(await confirmDialog(question, { confirmLabel: editing ? t("sc_replace") : t("sc_create") }))) return;
+    // An emergency schedule is confirmed at scheduling, with the password again (the gate asks for it).
+    const emergency = (approved.find((b) => b.id === bulletinId) || {}).level === "emergency";
+    const answer = await confirmDialog(question, { danger: emergency, password: emergency,
+      confirmLabel: editing ? t("sc_replace") : t("sc_create") });
+    if (!answer) return;
+    if (emergency) body.confirm_password = answer;
     await busy(submit, async () => {
       const old = editing;
       try {

@@ -1,0 +1,64 @@
+"""Putting a broadcast on the air and taking it off: write or withdraw its occurrences, track its
+delivery, publish each target once, tell the feed.
+
+Only the airtime service and the live sessions it runs call these; every other road asks the
+service. Publishing happens after the change is committed, so a device never hears of something
+the database does not hold.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..broadcasting import broadcasts, delivery, on_air
+from ..broadcasting.broadcasts import OnAir
+from ..context import Services
+from ..db.models import Broadcast
+from ..fleet import desired
+
+TAKEN_OFF = ("on_air", "awaiting_confirmation")
+
+
+async def go_on_air(services: Services, session: Session, broadcast: Broadcast, *, margin_ms: int,
+                    prelude_ms: int = 0, valid_until_ms: int | None = None,
+                    source: dict[str, Any] | None = None) -> OnAir:
+    """Write the broadcast's occurrences (committing them), track delivery from here, publish the targets."""
+    written = broadcasts.put_on_air(session, broadcast, int(time.time() * 1000), margin_ms, prelude_ms,
+                                    valid_until_ms, source)
+    session.commit()
+    online = set()
+    for device_id in written.reach:
+        presence = await services.presence.get(device_id)
+        if presence is not None and presence.online:
+            online.add(device_id)
+    await delivery.begin(services.redis, broadcast.id, written.reach, online, written.occurrences)
+    await desired.publish_targets(services, written.targets)
+    return written
+
+
+async def take_off_air(services: Services, actor: str, broadcast_ids: list[str], status: str = "stopped",
+                       **told: Any) -> list[str]:
+    """Withdraw these broadcasts where they are still on the air (or awaiting confirmation), publish
+    their targets again and tell the feed; returns those withdrawn. status: `stopped` by someone,
+    or `done` when the broadcast ended by itself."""
+    withdrawn, targets, news = [], set(), []
+    with services.db.session() as session:
+        query = select(Broadcast).where(Broadcast.id.in_(broadcast_ids), Broadcast.status.in_(TAKEN_OFF))
+        for broadcast in session.scalars(query):
+            targets.update(broadcasts.withdraw(session, actor, broadcast))
+            broadcast.status = status
+            withdrawn.append(broadcast.id)
+            news.append(on_air.news(session, broadcast, **told))
+    await publish(services, sorted(targets))
+    await on_air.announce(services, news)
+    return withdrawn
+
+
+async def publish(services: Services, targets: list[str]) -> None:
+    """Publish the desired state of targets (`area:ID`, `device:ID`) whose versions were bumped."""
+    if targets:
+        await desired.publish_targets(services, targets)

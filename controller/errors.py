@@ -1,0 +1,28 @@
+"""The one error type for what a caller did wrong: a stable code, an HTTP status and a sentence.
+
+Services raise it; one exception handler (app.py) turns it into `{"detail", "code", "field"}`, so
+routers do not translate exceptions by hand and the console can say each code in its own words.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(ValueError):
+    """Something a caller asked cannot be done; code is stable, message says why in English.
+
+    field names the request field at fault, where there is one.
+    """
+
+    def __init__(self, code: str, message: str, status: int = 409, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.field = field
+
+    def body(self) -> dict[str, object]:
+        """The answer's JSON body."""
+        body: dict[str, object] = {"detail": self.message, "code": self.code}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
