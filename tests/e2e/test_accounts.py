@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet
+from tests.testkit import Fleet, new_commune, user_client
 
 API = "/api/v1"
 PASSWORD = "mat-khau-dai-du"
@@ -215,3 +215,20 @@ def test_a_taken_user_name_is_a_conflict(admin: Fleet) -> None:
     again = admin.http.post(f"{API}/users", json={"username": user["username"], "password": PASSWORD,
                                                    "role": "viewer", "area_id": "xa-mot"})
     assert again.status_code == 409
+
+
+def test_a_commune_admin_reads_only_the_audit_of_its_commune(admin: Fleet) -> None:
+    """Entries made by people of another commune, about its areas, stay out of a commune admin's log."""
+    ours, (our_village,) = new_commune(admin, villages=1)
+    theirs, (their_village,) = new_commune(admin, villages=1)
+    our_admin, _ = user_client(admin, "admin", ours)
+    their_operator, their_name = user_client(admin, "operator", theirs)
+    our_operator, our_operator_name = user_client(admin, "operator", ours)
+    for http, village in ((their_operator, their_village), (our_operator, our_village)):
+        http.post(f"{API}/broadcasts/stop-all", json={"area_id": village}).raise_for_status()
+    seen = our_admin.get(f"{API}/audit", params={"limit": 1000}).json()
+    actors = {entry["actor"] for entry in seen}
+    assert our_operator_name in actors and their_name not in actors
+    assert not any(their_village in entry["targets"] or theirs in entry["targets"] for entry in seen)
+    everything = admin.http.get(f"{API}/audit", params={"limit": 1000}).json()
+    assert their_name in {entry["actor"] for entry in everything}, "the whole tree's admin reads it all"
