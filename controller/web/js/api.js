@@ -1,12 +1,18 @@
 // The API, as the console calls it: the session cookie goes by itself, and every change carries the
-// session's CSRF token. Errors come back as ApiError with the server's message.
+// session's CSRF token. Errors come back as ApiError: the console's own sentence for the error's
+// stable code (errors.js), else the server's message; with the code and the field at fault.
+import "./errors.js";
+import { t } from "./i18n.js";
+
 const API = "/api/v1";
 let csrfToken = null;
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, answer = null) {
     super(message);
     this.status = status;
+    this.code = (answer && answer.code) || null;
+    this.field = (answer && answer.field) || null;
   }
 }
 
@@ -21,6 +27,8 @@ function headers(json) {
 }
 
 function message(answer, fallback) {
+  const code = answer && typeof answer.code === "string" ? `err_${answer.code}` : null;
+  if (code && t(code) !== code) return t(code);
   const detail = answer && answer.detail;
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail) && detail.length) {
@@ -39,7 +47,7 @@ export async function call(method, path, body, query) {
   });
   if (response.status === 204) return null;
   const answer = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, message(answer, response.statusText));
+  if (!response.ok) throw new ApiError(response.status, message(answer, response.statusText), answer);
   return answer;
 }
 
@@ -56,7 +64,7 @@ export function upload(path, form, onProgress) {
       let answer = null;
       try { answer = JSON.parse(request.responseText); } catch { answer = null; }
       if (request.status >= 200 && request.status < 300) resolve(answer);
-      else reject(new ApiError(request.status, message(answer, request.statusText)));
+      else reject(new ApiError(request.status, message(answer, request.statusText), answer));
     });
     request.addEventListener("error", () => reject(new ApiError(0, "network error")));
     request.send(form);
