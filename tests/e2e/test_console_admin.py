@@ -66,8 +66,10 @@ def test_a_registered_device_enrols_with_the_code_shown_moves_and_is_in_the_audi
     assert fleet.device(device["id"])["area_id"] == villages[1]
 
     page.get_by_role("link", name="Nhật ký thao tác").click()
-    mine = page.locator("tbody tr", has_text=device["id"])
-    mine.first.wait_for(timeout=10_000)
+    # The devices table (which names the device too) stays until the log arrives: wait for the log's rows.
+    log_rows = page.locator("section.panel:has(h2:text-is('Nhật ký thao tác')) tbody tr")
+    mine = log_rows.filter(has_text=device["id"])
+    mine.filter(has_text="device.move").first.wait_for(timeout=10_000)
     actions = [text.split("\t")[2] for text in mine.all_inner_texts()]
     assert actions[:3] == ["device.move", "device.enrol", "device.create"], actions  # newest first
     assert accessibility_violations(page) == []
