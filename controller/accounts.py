@@ -15,29 +15,30 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .db.models import ApiClient, Area, User
+from .errors import DomainError
 from .security import api_keys
 from .security.passwords import hash_password
 from .security.roles import USER_ROLES, Role
 
 
-class AccountError(ValueError):
-    """An account change is not allowed; the message says why. status is the HTTP status to answer."""
+class AccountError(DomainError):
+    """An account change is not allowed; code and message say why."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, code: str, message: str, status: int = 422, field: str | None = None) -> None:
+        super().__init__(code, message, status, field)
 
 
 def check_grant(session: Session, scope: set[str] | None, area_id: str | None) -> None:
     """Refuse to give an account an area outside the granter's scope (or the whole tree when scoped)."""
     if area_id is None:
         if scope is not None:
-            raise AccountError("only an admin of the whole tree may give access to the whole tree", 403)
+            raise AccountError("whole_tree_only", "only an admin of the whole tree may give access to the "
+                               "whole tree", 403, "area_id")
         return
     if session.get(Area, area_id) is None:
-        raise AccountError("no such area")
+        raise AccountError("unknown_area", "no such area", field="area_id")
     if scope is not None and area_id not in scope:
-        raise AccountError("outside your area", 403)
+        raise AccountError("outside_scope", "outside your area", 403)
 
 
 def in_scope(scope: set[str] | None, area_id: str | None) -> bool:
@@ -48,10 +49,11 @@ def in_scope(scope: set[str] | None, area_id: str | None) -> bool:
 def create_user(session: Session, actor: str, scope: set[str] | None, fields: dict[str, Any]) -> User:
     """Add a user; the role must be a user role and the area inside the actor's scope."""
     if Role(fields["role"]) not in USER_ROLES:
-        raise AccountError(f"role {fields['role']} is for API clients only")
+        raise AccountError("role_for_clients_only", f"role {fields['role']} is for API clients only",
+                           field="role")
     check_grant(session, scope, fields.get("area_id"))
     if session.scalars(select(User).where(User.username == fields["username"])).first() is not None:
-        raise AccountError("that user name is taken", 409)
+        raise AccountError("name_taken", "that user name is taken", 409, "username")
     user = User(username=fields["username"], password_hash=hash_password(fields["password"]),
                 role=fields["role"], area_id=fields.get("area_id"), full_name=fields.get("full_name", ""))
     session.add(user)
@@ -64,9 +66,9 @@ def visible_user(session: Session, scope: set[str] | None, user_id: int) -> User
     """A user inside scope; 404 when there is none, 403 when it lies outside."""
     user = session.get(User, user_id)
     if user is None:
-        raise AccountError("no such user", 404)
+        raise AccountError("unknown_user", "no such user", 404)
     if not in_scope(scope, user.area_id):
-        raise AccountError("outside your area", 403)
+        raise AccountError("outside_scope", "outside your area", 403)
     return user
 
 
@@ -75,9 +77,11 @@ def update_user(session: Session, actor: str, actor_id: int | None, scope: set[s
     """Change a user's name, password, role, area or disabled flag; all but a name change end logins."""
     user = visible_user(session, scope, user_id)
     if user.id == actor_id and ({"role", "area_id"} & set(changes) or changes.get("disabled")):
-        raise AccountError("you cannot change your own role or area, nor disable yourself", 403)
+        raise AccountError("own_account", "you cannot change your own role or area, nor disable yourself",
+                           403)
     if "role" in changes and Role(changes["role"]) not in USER_ROLES:
-        raise AccountError(f"role {changes['role']} is for API clients only")
+        raise AccountError("role_for_clients_only", f"role {changes['role']} is for API clients only",
+                           field="role")
     if "area_id" in changes:
         check_grant(session, scope, changes["area_id"])
     for name in ("full_name", "role", "area_id", "disabled"):
@@ -97,7 +101,7 @@ def create_client(session: Session, actor: str, scope: set[str] | None,
     """Add an API client; returns it and its key (shown once, stored only as a hash)."""
     check_grant(session, scope, fields.get("area_id"))
     if session.get(ApiClient, fields["id"]) is not None:
-        raise AccountError("that client id is taken", 409)
+        raise AccountError("name_taken", "that client id is taken", 409, "id")
     key, stored = api_keys.new_key(fields["id"])
     client = ApiClient(id=fields["id"], name=fields["name"], key_hash=stored, role=fields["role"],
                        area_id=fields.get("area_id"), created_by=actor)
@@ -110,9 +114,9 @@ def visible_client(session: Session, scope: set[str] | None, client_id: str) -> 
     """An API client inside scope; 404 when there is none, 403 when it lies outside."""
     client = session.get(ApiClient, client_id)
     if client is None:
-        raise AccountError("no such API client", 404)
+        raise AccountError("unknown_client", "no such API client", 404)
     if not in_scope(scope, client.area_id):
-        raise AccountError("outside your area", 403)
+        raise AccountError("outside_scope", "outside your area", 403)
     return client
 
 

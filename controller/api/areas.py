@@ -10,8 +10,9 @@ from sqlalchemy import select
 from .. import audit
 from ..airtime.rules import Reach
 from ..db.models import Area, Device
+from ..errors import DomainError
 from ..fleet import area_updates, commands
-from ..fleet.areas import AreaError, create_area, visible
+from ..fleet.areas import create_area, visible
 from ..security.roles import Permission
 from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import AreaCreate, AreaPublic, AreaUpdate, CommandRequest, CommandSent
@@ -44,8 +45,10 @@ async def add_area(
         with services.db.session() as session:
             area = create_area(session, body.name, body.level, body.parent_id, body.id, **fields)
             audit.record(session, principal.username, "area.create", [area.id], parent=body.parent_id)
-    except (AreaError, ValueError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except DomainError:
+        raise
+    except ValueError as exc:  # a name or id that makes no slug
+        raise DomainError("bad_id", str(exc), 422, "id") from None
     return area
 
 
@@ -61,11 +64,7 @@ async def change_area(
     changes = body.model_dump(exclude_unset=True)
     if "geocodes" in changes:
         changes["geocodes"] = changes["geocodes"] or []
-    try:
-        area = await area_updates.update_area(services, principal.username, area_id, changes)
-    except AreaError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    return area
+    return await area_updates.update_area(services, principal.username, area_id, changes)
 
 
 @router.get("/{area_id}", response_model=AreaPublic, summary="Get one area")

@@ -17,9 +17,10 @@ from ..airtime.rules import Reach
 from ..context import Services
 from ..db.models import Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
+from ..errors import DomainError
 from ..fleet import commands, devices, history
 from ..fleet.areas import parent_map, subtree
-from ..fleet.devices import DeviceError, IssuedCode
+from ..fleet.devices import IssuedCode
 from ..presence import LiveState
 from ..security.roles import Permission
 from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
@@ -115,10 +116,6 @@ def _load(services: Services, principal: Principal, device_id: str) -> Device:
     return device
 
 
-def _unprocessable(exc: Exception) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
-
-
 @router.get("", response_model=list[DevicePublic], summary="List devices you can see")
 async def list_devices(
     services: ServicesDep,
@@ -164,8 +161,10 @@ async def create_device(body: DeviceCreate, services: ServicesDep, principal: Ma
             services, principal.username, body.name, body.area_id, body.latitude, body.longitude,
             body.id, body.is_test,
         )
-    except (DeviceError, ValueError) as exc:
-        raise _unprocessable(exc) from None
+    except DomainError:
+        raise
+    except ValueError as exc:  # a name or id that makes no slug
+        raise DomainError("bad_id", str(exc), 422, "id") from None
     return DeviceCreated(device=await to_public(services, device), claim=_claim(services, device.id, code))
 
 
@@ -188,10 +187,7 @@ async def move(device_id: str, body: DeviceMove, services: ServicesDep, principa
     """Move a device to another area in the caller's scope."""
     _load(services, principal, device_id)
     ensure_in_scope(principal, body.area_id)
-    try:
-        await devices.move_device(services, principal.username, device_id, body.area_id)
-    except DeviceError as exc:
-        raise _unprocessable(exc) from None
+    await devices.move_device(services, principal.username, device_id, body.area_id)
     return await to_public(services, _load(services, principal, device_id))
 
 

@@ -48,9 +48,9 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "claim code is not valid (unknown, used or expired)"
         ) from None
-    except DeviceError as exc:
+    except DeviceError:
         await _count_failure(services, failures_key)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise
     except (NotConnected, TimeoutError):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "the broker cannot be reached just now; the claim code is still valid, "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -11,7 +9,6 @@ from fastapi import Path as FastApiPath
 from sqlalchemy import select
 
 from .. import accounts, audit
-from ..accounts import AccountError
 from ..db.models import ApiClient, User
 from ..security.passwords import hash_password, verify_password
 from ..security.roles import Permission
@@ -29,14 +26,6 @@ from .schemas import (
 router = APIRouter(tags=["users"])
 Admin = Annotated[Principal, Depends(require(Permission.MANAGE_USERS))]
 UserId = Annotated[int, FastApiPath(ge=1, le=2**31 - 1, description="the user's number")]
-
-
-@contextmanager
-def _account_errors() -> Iterator[None]:
-    try:
-        yield
-    except AccountError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
 
 
 @router.get("/users/me", response_model=UserPublic, summary="Who you are")
@@ -74,14 +63,14 @@ async def list_users(services: ServicesDep, principal: Admin) -> list[User]:
 @router.post("/users", response_model=UserPublic, status_code=201, summary="Create a user")
 async def add_user(body: UserCreate, services: ServicesDep, principal: Admin) -> User:
     """A new user with a role over an area inside the caller's scope."""
-    with _account_errors(), services.db.session() as session:
+    with services.db.session() as session:
         return accounts.create_user(session, principal.username, principal.scope, body.model_dump())
 
 
 @router.get("/users/{user_id}", response_model=UserPublic, summary="Get one user")
 async def get_user(user_id: UserId, services: ServicesDep, principal: Admin) -> User:
     """A user in the caller's scope."""
-    with _account_errors(), services.db.session() as session:
+    with services.db.session() as session:
         return accounts.visible_user(session, principal.scope, user_id)
 
 
@@ -91,7 +80,7 @@ async def change_user(user_id: UserId, body: UserUpdate, services: ServicesDep, 
     changes = body.model_dump(exclude_unset=True)
     if any(changes.get(name, "") is None for name in ("password", "role", "disabled", "full_name")):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "only area_id may be null")
-    with _account_errors(), services.db.session() as session:
+    with services.db.session() as session:
         return accounts.update_user(session, principal.username, principal.user_id, principal.scope,
                                     user_id, changes)
 
@@ -111,7 +100,7 @@ async def list_clients(services: ServicesDep, principal: Admin) -> list[ApiClien
 @router.post("/api-clients", response_model=ApiClientKey, status_code=201, summary="Create an API client")
 async def add_client(body: ApiClientCreate, services: ServicesDep, principal: Admin) -> ApiClientKey:
     """A new client; its key is in this answer only."""
-    with _account_errors(), services.db.session() as session:
+    with services.db.session() as session:
         client, key = accounts.create_client(session, principal.username, principal.scope, body.model_dump())
         session.flush()
         return _with_key(client, key)
@@ -120,7 +109,7 @@ async def add_client(body: ApiClientCreate, services: ServicesDep, principal: Ad
 @router.post("/api-clients/{client_id}/key", response_model=ApiClientKey, summary="Give a client a new key")
 async def rotate_key(client_id: str, services: ServicesDep, principal: Admin) -> ApiClientKey:
     """A new key, in this answer only; the old key stops working at once."""
-    with _account_errors(), services.db.session() as session:
+    with services.db.session() as session:
         client, key = accounts.rotate_client_key(session, principal.username, principal.scope, client_id)
         return _with_key(client, key)
 
@@ -128,5 +117,5 @@ async def rotate_key(client_id: str, services: ServicesDep, principal: Admin) ->
 @router.delete("/api-clients/{client_id}", status_code=204, summary="Disable an API client")
 async def disable_client(client_id: str, services: ServicesDep, principal: Admin) -> None:
     """The client's key stops working; the record stays for the audit log."""
-    with _account_errors(), services.db.session() as session:
+    with services.db.session() as session:
         accounts.set_client_disabled(session, principal.username, principal.scope, client_id, True)

@@ -14,7 +14,7 @@ async def update_area(services: Services, actor: str, area_id: str, changes: dic
     with services.db.session() as session:
         area = session.get(Area, area_id)
         if area is None:
-            raise AreaError("no such area")
+            raise AreaError("unknown_area", "no such area", 404)
         for name, value in changes.items():
             setattr(area, name, value)
         below = subtree(parent_map(session), area_id)

@@ -10,13 +10,17 @@ from sqlalchemy.orm import Session
 from loalang_protocol.slugs import check_slug, slugify
 
 from ..db.models import Area, Base
+from ..errors import DomainError
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 MAX_DEPTH = 12
 
 
-class AreaError(ValueError):
-    """A request about areas cannot be carried out; the message says why."""
+class AreaError(DomainError):
+    """A request about areas cannot be carried out; code and message say why."""
+
+    def __init__(self, code: str, message: str, status: int = 422, field: str | None = None) -> None:
+        super().__init__(code, message, status, field)
 
 
 def parent_map(session: Session) -> dict[str, str | None]:
@@ -30,7 +34,7 @@ def chain(parents: dict[str, str | None], area_id: str) -> list[str]:
     current: str | None = area_id
     while current is not None:
         if current in path or len(path) > MAX_DEPTH:
-            raise AreaError(f"area tree is corrupt around {area_id}")
+            raise AreaError("area_tree_corrupt", f"area tree is corrupt around {area_id}", 409)
         path.append(current)
         current = parents.get(current)
     return list(reversed(path))
@@ -68,13 +72,13 @@ def create_area(
 ) -> Area:
     """Create an area under parent_id (None for a root)."""
     if parent_id is not None and session.get(Area, parent_id) is None:
-        raise AreaError(f"parent area {parent_id!r} does not exist")
+        raise AreaError("unknown_area", f"parent area {parent_id!r} does not exist", field="parent_id")
     if parent_id is not None and len(chain(parent_map(session), parent_id)) >= MAX_DEPTH:
-        raise AreaError(f"areas may be at most {MAX_DEPTH} levels deep")
+        raise AreaError("too_deep", f"areas may be at most {MAX_DEPTH} levels deep", field="parent_id")
     if area_id is not None:
         check_slug(area_id, "area id")
         if session.get(Area, area_id) is not None:
-            raise AreaError(f"area {area_id!r} already exists")
+            raise AreaError("area_exists", f"area {area_id!r} already exists", field="id")
     else:
         area_id = unique_id(session, slugify(name))
     area = Area(id=area_id, name=name, level=level, parent_id=parent_id, **attributes)

@@ -17,14 +17,18 @@ from .. import audit
 from ..broker_accounts.base import DeviceAccount
 from ..context import Services
 from ..db.models import Area, ClaimCode, Device
+from ..errors import DomainError
 from . import claim_codes, desired
 from .areas import chain, parent_map, unique_id
 
 log = logging.getLogger(__name__)
 
 
-class DeviceError(ValueError):
-    """A device request cannot be carried out; the message says why."""
+class DeviceError(DomainError):
+    """A device request cannot be carried out; code and message say why."""
+
+    def __init__(self, code: str, message: str, status: int = 422, field: str | None = None) -> None:
+        super().__init__(code, message, status, field)
 
 
 class EnrolmentRefused(PermissionError):
@@ -69,11 +73,11 @@ def register_device(
     """Create a device in an area and its first claim code."""
     with services.db.session() as session:
         if session.get(Area, area_id) is None:
-            raise DeviceError(f"area {area_id!r} does not exist")
+            raise DeviceError("unknown_area", f"area {area_id!r} does not exist", field="area_id")
         if device_id is not None:
             check_slug(device_id, "device id")
             if session.get(Device, device_id) is not None:
-                raise DeviceError(f"device {device_id!r} already exists")
+                raise DeviceError("device_exists", f"device {device_id!r} already exists", field="id")
         else:
             device_id = unique_id(session, slugify(name), Device)
         device = Device(id=device_id, name=name, area_id=area_id, latitude=latitude, longitude=longitude,
@@ -90,7 +94,7 @@ def new_claim_code(services: Services, actor: str, device_id: str) -> IssuedCode
     with services.db.session() as session:
         device = session.get(Device, device_id)
         if device is None:
-            raise DeviceError(f"device {device_id!r} does not exist")
+            raise DeviceError("unknown_device", f"device {device_id!r} does not exist", 404)
         code = issue_claim_code(session, device, services.settings.claim_code_ttl_s)
         audit.record(session, actor, "device.claim_code", [device_id])
     return code
@@ -121,7 +125,8 @@ async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
     try:
         public_from_text(public_key)
     except ValueError as exc:
-        raise DeviceError(f"public_key is not an Ed25519 public key: {exc}") from None
+        raise DeviceError("bad_public_key", f"public_key is not an Ed25519 public key: {exc}",
+                          field="public_key") from None
     kid = key_id(b64decode(public_key))
     with services.db.session() as session:
         device = _redeem(session, code)  # checked here, spent below, after the broker agreed
@@ -166,7 +171,7 @@ async def move_device(services: Services, actor: str, device_id: str, area_id: s
     with services.db.session() as session:
         device = _get(session, device_id)
         if session.get(Area, area_id) is None:
-            raise DeviceError(f"area {area_id!r} does not exist")
+            raise DeviceError("unknown_area", f"area {area_id!r} does not exist", field="area_id")
         old_area = device.area_id
         device.area_id = area_id
         device.desired_version += 1
@@ -196,5 +201,5 @@ async def delete_device(services: Services, actor: str, device_id: str) -> None:
 def _get(session: Session, device_id: str) -> Device:
     device = session.get(Device, device_id)
     if device is None:
-        raise DeviceError(f"device {device_id!r} does not exist")
+        raise DeviceError("unknown_device", f"device {device_id!r} does not exist", 404)
     return device
