@@ -7,7 +7,7 @@ every cluster has completed it, one stopped while it plays."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +17,9 @@ from tests.browser import accessibility_violations, log_in
 from tests.e2e.test_broadcasts import commune
 from tests.testkit import (
     ADMIN_PASSWORD,
+    USER_PASSWORD,
     Fleet,
+    new_commune,
     quiet_hours_away_from_now,
     upload_media,
     wait_for,
@@ -168,3 +170,37 @@ def test_a_recording_is_broadcast_now_to_a_village_and_followed_to_completion(
     page.locator("#toast.ok", has_text="Đã dừng").wait_for(timeout=10_000)
     stopped = [b for b in fleet.http.get(f"{API}/broadcasts").json() if b["media_sha256"] == long_sha]
     assert [b["status"] for b in stopped] == ["stopped"], stopped
+
+
+def test_an_emergency_schedule_waits_for_a_second_approver_who_confirms_it_here(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
+    """An emergency schedule to a village that confirms by a second approver shows as waiting; an
+    approver of the commune confirms it on the schedule page, and it is active, showing who."""
+    commune_id, (village,) = new_commune(fleet, villages=1, **quiet_hours_away_from_now())
+    fleet.http.patch(f"{API}/areas/{village}",
+                     json={"emergency_confirm": "second_approver"}).raise_for_status()
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "bao.wav", [880.0]))
+    title = f"Cảnh báo lũ {secrets.token_hex(2)}"
+    bulletin = fleet.http.post(f"{API}/bulletins", json={"title": title, "level": "emergency",
+                                                        "media_sha256": sha, "area_id": commune_id}).json()
+    fleet.http.post(f"{API}/bulletins/{bulletin['id']}/submit").raise_for_status()
+    start = (datetime.now(VN) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+    waiting = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json={
+        "kind": "once", "start_local": start, "area_ids": [village],
+        "confirm_password": ADMIN_PASSWORD}).json()
+    assert waiting["awaiting_confirmation"] is True, waiting
+    approver = f"duyet.{secrets.token_hex(3)}"
+    fleet.http.post(f"{API}/users", json={"username": approver, "password": USER_PASSWORD, "role": "approver",
+                                          "area_id": commune_id}).raise_for_status()
+    page, _ = open_page()
+    page.goto(f"{controller.url}/console/#/schedule")
+    log_in(page, approver, USER_PASSWORD)
+    page.goto(f"{controller.url}/console/#/schedule")
+    row = page.locator("tbody tr", has_text=title)
+    row.get_by_text("chờ người duyệt thứ hai").wait_for(timeout=10_000)
+    row.get_by_role("button", name="Xác nhận phát").click()
+    confirm(page, title)
+    row.get_by_text(f"xác nhận: {approver}").wait_for(timeout=10_000)
+    confirmed = schedules_of(fleet, bulletin["id"])[0]
+    assert (confirmed["active"], confirmed["confirmed_by"]) == (True, approver)
+    fleet.http.delete(f"{API}/schedules/{confirmed['id']}").raise_for_status()

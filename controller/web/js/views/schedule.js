@@ -27,6 +27,9 @@ addStrings({
     sc_devices: "Hoặc chọn từng cụm loa", sc_override: "Cho phép phát trong giờ yên lặng (được ghi vào nhật ký)",
     sc_create: "Lên lịch…", sc_replace: "Lưu thay đổi…", sc_cancel_edit: "Thôi sửa",
     sc_confirm: "Lên lịch «{title}» ({when}) tới {targets}?",
+    sc_mark_awaiting: "chờ người duyệt thứ hai", sc_confirmed_by: "xác nhận: {who}",
+    sc_confirm_do: "Xác nhận phát", sc_confirm_second: "Xác nhận cho lịch khẩn cấp «{title}» được phát?",
+    sc_confirmed: "Đã xác nhận lịch «{title}».",
     sc_confirm_edit: "Thay lịch {id} bằng lịch mới: «{title}» ({when}) tới {targets}? Lịch cũ sẽ dừng.",
     sc_created: "Đã lên lịch «{title}».", sc_replaced: "Đã thay lịch {id}.",
     sc_refused: "Không lên lịch được: {reason}",
@@ -59,6 +62,9 @@ sc_n_clusters: "{n} cụm loa",
     sc_devices: "Or choose single clusters", sc_override: "Allow playing in quiet hours (recorded in the audit log)",
     sc_create: "Schedule…", sc_replace: "Save the changes…", sc_cancel_edit: "Stop editing",
     sc_confirm: "Schedule “{title}” ({when}) to {targets}?",
+    sc_mark_awaiting: "awaiting a second approver", sc_confirmed_by: "confirmed by {who}",
+    sc_confirm_do: "Confirm", sc_confirm_second: "Let the emergency schedule “{title}” play?",
+    sc_confirmed: "Schedule “{title}” confirmed.",
     sc_confirm_edit: "Replace schedule {id} with a new one: “{title}” ({when}) to {targets}? The old one stops.",
     sc_created: "“{title}” scheduled.", sc_replaced: "Schedule {id} replaced.",
     sc_refused: "Could not schedule: {reason}",
@@ -82,6 +88,7 @@ const KINDS = ["once", "daily", "weekly", "dates"];
 /** Render the schedule page into main. */
 export async function render(main, _params, context) {
   const may = context.session.permissions.includes("schedule");
+  const mayApprove = context.session.permissions.includes("approve");
   const [areas, bulletins, devices] = await Promise.all([call("GET", "/areas"), call("GET", "/bulletins"),
     may ? call("GET", "/devices", undefined, { limit: 5000 }) : Promise.resolve([])]);
   const query = new URLSearchParams(location.hash.split("?")[1] || "");
@@ -96,8 +103,20 @@ export async function render(main, _params, context) {
 
   async function reload() {
     const schedules = await call("GET", "/schedules");
-    fill(list, h("h2", {}, t("sc_active")), scheduleTable(facts, schedules, may ? { edit: form.edit, stop } : null));
+    const actions = { ...(may ? { edit: form.edit, stop } : {}), ...(mayApprove ? { confirm } : {}) };
+    fill(list, h("h2", {}, t("sc_active")), scheduleTable(facts, schedules, may || mayApprove ? actions : null));
     await calendar.load();
+  }
+  async function confirm(schedule, button) {
+    const title = facts.titles.get(schedule.bulletin_id) || schedule.bulletin_id;
+    if (!(await confirmDialog(t("sc_confirm_second", { title }), { danger: true, confirmLabel: t("sc_confirm_do") }))) {
+      return;
+    }
+    await busy(button, async () => {
+      await call("POST", `/schedules/${encodeURIComponent(schedule.id)}/confirm`);
+      say(t("sc_confirmed", { title }), "ok");
+      await reload();
+    });
   }
   async function stop(schedule, button) {
     const title = facts.titles.get(schedule.bulletin_id) || schedule.bulletin_id;
@@ -263,17 +282,22 @@ function scheduleTable(facts, schedules, actions) {
   const columns = [
     [t("sc_bulletin_col"), (s) => facts.titles.get(s.bulletin_id) || s.bulletin_id],
     [t("when"), (s) => [recurrenceText(s), " ",
-      s.quiet_override ? h("span", { class: "mark override" }, t("sc_mark_override")) : null]],
+      s.quiet_override ? h("span", { class: "mark override" }, t("sc_mark_override")) : null,
+      s.awaiting_confirmation ? h("span", { class: "mark quiet" }, t("sc_mark_awaiting")) : null,
+      s.confirmed_by ? h("span", { class: "muted" }, " ", t("sc_confirmed_by", { who: s.confirmed_by })) : null]],
     [t("targets"), (s) => s.area_ids.concat(s.device_ids).map((id) => targetName(facts, id)).join(", ")],
     [t("sc_next_plays"), (s) => h("ul", { class: "plain" }, s.next_plays_ms.slice(0, 3).map((ms) =>
       h("li", {}, h("time", {}, instantText(ms, s.timezone)))))],
   ];
   if (actions) {
     columns.push([t("sc_actions"), (s) => h("div", { class: "actions" },
-      s.kind !== "rrule" ? h("button", { type: "button", onclick: () => actions.edit(s),
+      actions.confirm && s.awaiting_confirmation ? h("button", { type: "button", class: "primary",
+        onclick: (event) => actions.confirm(s, event.currentTarget),
+        "aria-label": `${t("sc_confirm_do")} ${s.id}` }, t("sc_confirm_do")) : null,
+      actions.edit && s.kind !== "rrule" ? h("button", { type: "button", onclick: () => actions.edit(s),
         "aria-label": `${t("sc_edit")} ${s.id}` }, t("sc_edit")) : null,
-      h("button", { type: "button", class: "danger", onclick: (event) => actions.stop(s, event.currentTarget),
-        "aria-label": `${t("sc_stop")} ${s.id}` }, t("sc_stop")))]);
+      actions.stop ? h("button", { type: "button", class: "danger", onclick: (event) => actions.stop(s, event.currentTarget),
+        "aria-label": `${t("sc_stop")} ${s.id}` }, t("sc_stop")) : null)]);
   }
   return h("div", { class: "table-scroll" }, table(columns, schedules));
 }
