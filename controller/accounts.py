@@ -104,9 +104,11 @@ def create_client(session: Session, actor: str, scope: set[str] | None,
         raise AccountError("name_taken", "that client id is taken", 409, "id")
     key, stored = api_keys.new_key(fields["id"])
     client = ApiClient(id=fields["id"], name=fields["name"], key_hash=stored, role=fields["role"],
-                       area_id=fields.get("area_id"), created_by=actor)
+                       area_id=fields.get("area_id"), cancels_others=bool(fields.get("cancels_others")),
+                       created_by=actor)
     session.add(client)
-    audit.record(session, actor, "client.create", [client.id], role=client.role, area=client.area_id)
+    audit.record(session, actor, "client.create", [client.id], role=client.role, area=client.area_id,
+                 cancels_others=client.cancels_others)
     return client, key
 
 

@@ -362,13 +362,14 @@ def user_client(fleet: Fleet, role: str, area_id: str | None) -> tuple[httpx.Cli
                         headers={"Authorization": f"Bearer {token}"}), username
 
 
-def api_client(fleet: Fleet, role: str, area_id: str | None) -> tuple[httpx.Client, str]:
-    """A new API client of role over area_id; returns an HTTP client with its key, and its audit name."""
+def api_client(fleet: Fleet, role: str, area_id: str | None, **extra: Any) -> tuple[httpx.Client, str]:
+    """A new API client of role over area_id (with extra settings such as cancels_others); returns an
+    HTTP client with its key, and its audit name."""
     import secrets
 
     client_id = f"{role}-{secrets.token_hex(3)}"
     created = fleet.http.post("/api/v1/api-clients", json={"id": client_id, "name": "Hệ thống", "role": role,
-                                                           "area_id": area_id})
+                                                           "area_id": area_id, **extra})
     assert created.status_code == 201, created.text
     return httpx.Client(base_url=fleet.controller.url, timeout=30,
                         headers={"Authorization": f"Bearer {created.json()['key']}"}), f"client:{client_id}"

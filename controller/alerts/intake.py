@@ -1,6 +1,7 @@
 """What a CAP alert does: sound where it matches, only on test devices when it is a test, never when
 it is a draft; a Cancel stops what it refers to, when the same client put it on the air and it
-reaches only inside that client's scope; a repeated post changes nothing; an expired one is refused.
+reaches only inside that client's scope (an admin may let a client also cancel the alerts of clients
+inside its scope: `cancels_others`); a repeated post changes nothing; an expired one is refused.
 Each client's alerts are its own: another client posting the same sender and identifier neither
 hides nor cancels them. Sounding and cancelling go through the airtime service.
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..airtime.service import Airtime, broadcast_in_scope
 from ..context import Services
-from ..db.models import Area, Broadcast, CapAlertRecord, Device, MediaItem
+from ..db.models import ApiClient, Area, Broadcast, CapAlertRecord, Device, MediaItem
 from ..errors import DomainError
 from ..fleet.areas import parent_map, subtree
 from ..media import library, speech
@@ -155,19 +156,38 @@ def _test_devices(session: Session, areas: list[str]) -> list[str]:
 
 
 async def _cancel(airtime: Airtime, client: Principal, alert: CapAlert) -> Outcome:
-    """Stop the broadcasts of the alerts this one refers to: only alerts this client put on the air,
-    and only where every area they reach is inside its scope."""
+    """Stop the broadcasts of the alerts this one refers to: alerts this client put on the air (or,
+    where an admin let it cancel others', alerts of clients inside its scope), and only where every
+    area they reach is inside its scope."""
     found = []
     with airtime.services.db.session() as session:
+        posters = _cancellable_posters(session, client)
         for sender, identifier, _sent in alert.references:
-            earlier = _record(session, client.username, sender, identifier)
-            found_id = earlier.broadcast_id if earlier is not None else None
-            broadcast = session.get(Broadcast, found_id) if found_id else None
-            if broadcast is not None and broadcast_in_scope(session, client, broadcast):
-                found.append((broadcast.id, identifier))
+            for earlier in _records(session, sender, identifier):
+                if earlier.client not in posters or earlier.broadcast_id is None:
+                    continue
+                broadcast = session.get(Broadcast, earlier.broadcast_id)
+                if broadcast is not None and broadcast_in_scope(session, client, broadcast):
+                    found.append((broadcast.id, identifier))
     stopped = []
     for broadcast_id, identifier in found:
         stopped += await airtime.withdraw_alerts(client, [broadcast_id], f"alert {identifier[:40]} cancelled")
     if not stopped:
-        return Outcome("nothing_to_cancel", "no alert of yours it refers to is on the air")
+        return Outcome("nothing_to_cancel", "no alert it may cancel is on the air")
     return Outcome("cancelled", ", ".join(stopped))
+
+
+def _cancellable_posters(session: Session, client: Principal) -> set[str]:
+    """Whose alerts a client's Cancel may end: its own; with `cancels_others`, those of every client
+    whose area lies inside its scope (its scope is theirs or wider)."""
+    row = session.get(ApiClient, client.username.removeprefix("client:"))
+    if row is None or not row.cancels_others:
+        return {client.username}
+    others = session.scalars(select(ApiClient))
+    return {client.username} | {f"client:{c.id}" for c in others if client.scope is None
+                                or (c.area_id is not None and c.area_id in client.scope)}
+
+
+def _records(session: Session, sender: str, identifier: str) -> list[CapAlertRecord]:
+    return list(session.scalars(select(CapAlertRecord).where(
+        CapAlertRecord.sender == sender[:200], CapAlertRecord.identifier == identifier[:200])))

@@ -356,6 +356,9 @@ class ApiClientCreate(_In):
     name: Name = Field(examples=["Trung tâm cảnh báo thiên tai tỉnh"])
     role: ClientRole = Field(examples=["alert"])
     area_id: SlugField | None = Field(None, examples=["tinh-nghe-an"])
+    cancels_others: bool = Field(False, description="for a warning centre: its Cancel and Update may also "
+                                 "end alerts that other clients of its scope put on the air, inside its "
+                                 "scope")
 
 
 class ApiClientPublic(BaseModel):
@@ -368,6 +371,7 @@ class ApiClientPublic(BaseModel):
     role: str
     area_id: str | None
     disabled: bool
+    cancels_others: bool
     created_by: str
     created_at: datetime
     last_used_at: datetime | None

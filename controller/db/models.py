@@ -118,6 +118,8 @@ class ApiClient(Base):
     role: Mapped[str] = mapped_column(String(16))
     area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A warning centre whose Cancel and Update may also end alerts other clients of its scope put on the air.
+    cancels_others: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -32,6 +32,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("confirmed_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("awaiting_confirmation", sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
+    with op.batch_alter_table("api_clients", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("cancels_others", sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     with op.batch_alter_table("cap_alerts", schema=None) as batch_op:
         batch_op.drop_constraint("uq_cap_alert_once", type_="unique")
         batch_op.create_unique_constraint("uq_cap_alert_once_per_client", ["client", "sender", "identifier"])
@@ -46,6 +49,8 @@ def downgrade() -> None:
     with op.batch_alter_table("cap_alerts", schema=None) as batch_op:
         batch_op.drop_constraint("uq_cap_alert_once_per_client", type_="unique")
         batch_op.create_unique_constraint("uq_cap_alert_once", ["sender", "identifier"])
+    with op.batch_alter_table("api_clients", schema=None) as batch_op:
+        batch_op.drop_column("cancels_others")
     with op.batch_alter_table("schedules", schema=None) as batch_op:
         batch_op.drop_column("awaiting_confirmation")
         batch_op.drop_column("confirmed_by")
