@@ -377,6 +377,9 @@ class Agent:
             return True, "birth sent"
         if command.name == "test-tone":
             return await self._test_tone(command.args)
+        if command.name == "chime":
+            await self._sound(attention.chime_pcm())
+            return True, "played the attention chime"
         if command.name == "amplifier":
             return self._amplifier_command(command.args)
         if command.name == "reboot":
@@ -429,13 +432,16 @@ class Agent:
             return False, "frequency_hz and seconds must be numbers"
         if not (50 <= frequency <= 10_000 and 0 < seconds <= MAX_TONE_SECONDS):
             return False, f"frequency 50-10000 Hz, duration up to {MAX_TONE_SECONDS} s"
-        pcm = sine(frequency, seconds)
+        await self._sound(sine(frequency, seconds))
+        return True, f"played {frequency:.0f} Hz for {seconds:.1f} s"
+
+    async def _sound(self, pcm: bytes) -> None:
+        """Write a technician's check sound (a tone, the chime) to the card as it takes it."""
         while pcm:
             accepted = self.sink.write(pcm)
             pcm = pcm[accepted:]
             if pcm:
                 await asyncio.sleep(0.05)
-        return True, f"played {frequency:.0f} Hz for {seconds:.1f} s"
 
     async def on_event_ack(self, topic: str, payload: bytes, retained: bool) -> None:
         """Forget events the controller stored."""

@@ -228,10 +228,11 @@ def check_command(session: Session, who: Principal, reach: Reach, target: str, n
         raise Refused("role_not_allowed", f"role {who.role} may not send {name} to {where}", 403, "name")
     areas = policy_areas(session, who, [target] if reach is Reach.AREA else [],
                          [target] if reach is Reach.DEVICE else [])
-    if command is Command.TEST_TONE:
-        if seconds is not None and not 0 < seconds <= rules.MAX_TEST_TONE_S:
-            raise Refused("test_tone_too_long", f"a test tone lasts at most {rules.MAX_TEST_TONE_S:.0f} s",
-                          422, "args")
-        _check_quiet(session, Ask(who, Road.BROADCAST, Level.NORMAL, duration_ms=int((seconds or 1.0) * 1000),
+    if command is Command.TEST_TONE and seconds is not None and not 0 < seconds <= rules.MAX_TEST_TONE_S:
+        raise Refused("test_tone_too_long", f"a test tone lasts at most {rules.MAX_TEST_TONE_S:.0f} s",
+                      422, "args")
+    if command in (Command.TEST_TONE, Command.CHIME):
+        sounding_s = rules.CHIME_S if command is Command.CHIME else seconds or 1.0
+        _check_quiet(session, Ask(who, Road.BROADCAST, Level.NORMAL, duration_ms=int(sounding_s * 1000),
                                   quiet_override=quiet_override), areas)
     return areas

@@ -54,6 +54,7 @@ class Command(StrEnum):
     REBOOT = "reboot"
     STOP = "stop"
     TEST_TONE = "test-tone"
+    CHIME = "chime"  # the device's own attention signal, about 1.7 s
     AMPLIFIER = "amplifier"
 
 
@@ -95,15 +96,17 @@ APPROVAL_ROADS = frozenset({Road.BROADCAST, Road.SCHEDULE, Road.OCCURRENCE})
 QUIET_OVERRIDE_ROLES = frozenset({Role.ADMIN, Role.OPERATOR})
 ALWAYS_OVERRIDES_QUIET = frozenset({Road.ALERT})
 
-SOUNDING_COMMANDS = frozenset({Command.TEST_TONE, Command.AMPLIFIER})
+SOUNDING_COMMANDS = frozenset({Command.TEST_TONE, Command.CHIME, Command.AMPLIFIER})
+CHIME_S = 2.0
 MAX_TEST_TONE_S = 10.0
 _EVERY_COMMAND = frozenset(Command)
 COMMAND_RULES: Mapping[Role, Mapping[Reach, frozenset[Command]]] = {
     Role.ADMIN: {Reach.DEVICE: _EVERY_COMMAND, Reach.AREA: _EVERY_COMMAND},
     Role.OPERATOR: {Reach.DEVICE: _EVERY_COMMAND, Reach.AREA: _EVERY_COMMAND},
-    # A technician checks one cluster at a time: a short tone, the relay, its logs; never an area.
+    # A technician checks one cluster at a time: a short tone, the chime, the relay, its logs; never an area.
     Role.TECHNICIAN: {Reach.DEVICE: frozenset({Command.PING, Command.RESYNC, Command.UPLOAD_LOGS,
-                                               Command.REBOOT, Command.TEST_TONE, Command.AMPLIFIER}),
+                                               Command.REBOOT, Command.TEST_TONE, Command.CHIME,
+                                               Command.AMPLIFIER}),
                       Reach.AREA: frozenset({Command.PING, Command.RESYNC})},
 }
 

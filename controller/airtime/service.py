@@ -342,7 +342,7 @@ class Airtime:
         command_id = await send(self.services, target, name, args)
         with self.services.db.session() as session:
             audit.record(session, who.username, f"{reach.value}.command", [target], name=name, id=command_id)
-            if name in (Command.TEST_TONE, Command.AMPLIFIER):
+            if name in rules.SOUNDING_COMMANDS:
                 audit.record(session, who.username, "airtime.grant", [target], **detail, id=command_id)
         return command_id
 

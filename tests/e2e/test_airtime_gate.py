@@ -95,11 +95,15 @@ def test_a_technician_sounds_only_a_short_tone_on_a_device_of_its_own(
                           json={"name": "test-tone", "args": {"frequency_hz": ALLOWED_HZ, "seconds": 1}})
     assert own.status_code == 202, own.text
     wait_for(lambda: ALLOWED_HZ in heard(config, since), 10.0, what="the technician's test tone")
+    chime = technician.post(f"{API}/devices/{device_id}/commands", json={"name": "chime"})
+    assert chime.status_code == 202, chime.text
+    wait_for(lambda: {650, 900} <= heard(config, since), 10.0, what="the device's chime (660 and 880 Hz)")
     time.sleep(max(0.0, since + 5 - time.time()))
     assert FORBIDDEN_HZ not in heard(config, since), "a refused siren played"
     codes = {e["detail"]["code"] for e in audit_entries(fleet, "airtime.refuse", name)}
     assert codes == {"role_not_allowed", "quiet_override_not_allowed"}
-    assert audit_entries(fleet, "airtime.grant", name)[0]["detail"]["command"] == "test-tone"
+    granted = [e["detail"]["command"] for e in audit_entries(fleet, "airtime.grant", name)]
+    assert granted == ["chime", "test-tone"], granted
 
 
 def test_an_operator_confirms_an_emergency_on_every_road(fleet: Fleet, tmp_path: Path) -> None:

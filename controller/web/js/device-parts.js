@@ -74,6 +74,7 @@ export function actions(device, onDone) {
   const setVolume = h("button", { type: "submit" }, t("set_volume"));
   const commands = [
     [t("test_tone"), "test-tone", { frequency_hz: 1000, seconds: 2 }],
+    [t("chime"), "chime", {}],
     [t("amp_on"), "amplifier", { on: true }],
     [t("amp_off"), "amplifier", { on: false }],
     [t("resync"), "resync", {}],
