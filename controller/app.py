@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
 from loalang_protocol import topics
+from loalang_protocol.inbox import InboxLimits
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
 from . import __version__
@@ -50,7 +51,7 @@ from .limits import MAX_BODY_BYTES, BodySizeLimit
 from .live.registry import LiveSessions
 from .media import speech
 from .media.store import MediaStore
-from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog
+from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog, sheddable
 from .presence import PresenceStore
 from .scheduling.leader import Leadership
 from .scheduling.scheduler import Scheduler
@@ -63,6 +64,7 @@ from .web import ConsoleFiles, field_page
 
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
+CONTROLLER_KEPT_MAX = 200_000  # a province's births, reports and receipts after an outage all wait
 # Longer than the longest blocking read (the event feed waits 15 s for an event), short enough that
 # a Redis that stops answering is noticed.
 REDIS_SOCKET_TIMEOUT_S = 30.0
@@ -99,7 +101,8 @@ def build_link(settings: Settings) -> MqttLink:
     link = MqttLink(LinkSettings(
         host=settings.mqtt_host, port=settings.mqtt_port, client_id=f"controller-{settings.instance_id}",
         username=settings.mqtt_username, password=settings.broker_password(),
-        tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15,
+        tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15, sheddable=sheddable,
+        inbox=InboxLimits(kept_max=CONTROLLER_KEPT_MAX),
     ))
     link.set_will(
         topics.controller_state(settings.instance_id), controller_state(settings.instance_id, False)

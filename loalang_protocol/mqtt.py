@@ -3,8 +3,9 @@
 paho is driven from the event loop through its socket callbacks (no network thread, no
 select()), so one process can hold thousands of connections. The rest of the code sees
 async functions: publish() and subscribe() wait for the broker's acknowledgement, handlers
-are coroutines run one at a time in arrival order, and a failing handler is logged with its
-topic without stopping the others. The link reconnects with exponential backoff and full
+are coroutines run one at a time (in arrival order within each lane of the inbox, inbox.py: what
+must be kept goes before what may be shed), and a failing handler is logged with its topic
+without stopping the others. The link reconnects with exponential backoff and full
 jitter; an authentication failure is fatal and raised from run().
 """
 
@@ -20,6 +21,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from .inbox import Classifier, Inbox, InboxLimits
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class LinkSettings:
     backoff: Backoff = field(default_factory=Backoff)
     ack_timeout: float = 10.0
     connect_timeout: float = 10.0
+    sheddable: Classifier | None = None  # which incoming topics may be shed under load (see inbox.py)
+    inbox: InboxLimits = field(default_factory=InboxLimits)
 
 
 class MqttLink:
@@ -83,7 +88,7 @@ class MqttLink:
         self._routes: list[tuple[str, Handler]] = []
         self._subscriptions: dict[str, int] = {}
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._inbox: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue(maxsize=10_000)
+        self.inbox: Inbox[paho.MQTTMessage] = Inbox(settings.sheddable, settings.inbox)
         self._closing = False
         self._session_up = False
         self._lost = asyncio.Event()
@@ -283,11 +288,7 @@ class MqttLink:
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
         self.messages_in += 1
-        try:
-            self._inbox.put_nowait(message)
-        except asyncio.QueueFull:
-            log.error("mqtt %s: inbox full, dropped a message on %s", self.settings.client_id,
-                      message.topic)
+        self.inbox.put(message.topic, message)
 
     def _on_ack(self, client: Any, userdata: Any, mid: int, reason: Any = None, props: Any = None) -> None:
         self._resolve(mid, None)
@@ -382,7 +383,7 @@ class MqttLink:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            message = await self._inbox.get()
+            message = await self.inbox.get()
             for topic_filter, handler in list(self._routes):
                 if paho.topic_matches_sub(topic_filter, message.topic):
                     await self._call(handler, message)

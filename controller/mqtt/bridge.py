@@ -46,6 +46,20 @@ RESYNC_DEBOUNCE_S = 1.0
 ACK_TTL_S = 3600
 
 
+SHEDDABLE = {"/" + DeviceTopic.TELEMETRY.value: "telemetry", "/" + DeviceTopic.CLOCK_REQUEST.value: "clock"}
+
+
+def sheddable(topic: str) -> str | None:
+    """What the controller may shed under load: telemetry (the next sample replaces it) and clock
+    requests (the agent asks again); receipts, reports, presence and replies are always kept."""
+    if not topic.startswith(topics.PREFIX + "/dev/"):
+        return None
+    for leaf, kind in SHEDDABLE.items():
+        if topic.endswith(leaf):
+            return kind
+    return None
+
+
 class Dropped(ValueError):
     """A device message that is not acted on; reason goes to the counters."""
 

@@ -1,0 +1,71 @@
+"""Under a flood of telemetry the controller sheds telemetry, counted, and never a receipt: an agent's
+play is recorded while another device's account floods the broker."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from loalang_stack.services import ControllerProcess
+from receiver_agent import config as config_file
+from tests.testkit import Fleet, Stack, new_commune, receipts, schedule, wait_for
+
+FLOOD = 60_000
+FLOOD_S = 8.0
+
+
+def flood_telemetry(stack: Stack, username: str, password: str, device_id: str,
+                    stop: threading.Event) -> int:
+    """Publish telemetry as fast as the paced budget allows, as a broken board would; returns how many."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=username,
+                         protocol=MQTTProtocolVersion.MQTTv311)
+    client.username_pw_set(username, password)
+    client.connect("127.0.0.1", stack.mqtt_port)
+    client.loop_start()
+    topic = f"loa/v1/dev/{device_id}/telemetry"
+    sent, started = 0, time.monotonic()
+    try:
+        while sent < FLOOD and not stop.is_set():
+            due = int(FLOOD * min(1.0, (time.monotonic() - started) / FLOOD_S))
+            for _ in range(max(0, due - sent)):
+                body = {"ts": int(time.time() * 1000), "uptime_s": float(sent), "agent_version": "flood"}
+                client.publish(topic, json.dumps(body), qos=0)
+                sent += 1
+            time.sleep(0.01)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return sent
+
+
+def test_a_receipt_is_kept_while_telemetry_floods(fleet: Fleet, stack: Stack,
+                                                  controller: ControllerProcess) -> None:
+    _, (village,) = new_commune(fleet, villages=1)
+    player_id, player = fleet.enrolled_agent(area=village)
+    fleet.start(player)
+    wait_for(lambda: fleet.online(player_id), 10.0, what="online")
+    flooder_id, flooder = fleet.enrolled_agent(area=village)  # enrolled, its account used by the flood
+    broker = config_file.load(flooder).broker
+    before = fleet.http.get("/api/v1/system/status").json()["inbox"]["shed"].get("telemetry", 0)
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+    flood = threading.Thread(target=lambda: result.update(sent=flood_telemetry(
+        stack, broker.username, broker.password, flooder_id, stop)))
+    flood.start()
+    try:
+        time.sleep(1.0)  # the flood is on
+        tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 3000,
+                        duration_ms=1000, source={"type": "tone", "frequency_hz": 500})
+        played = lambda: [r for r in receipts(fleet, player_id, "completed")  # noqa: E731
+                          if r["data"].get("occurrence") == tone]
+        wait_for(played, 60.0, what="the receipt of the play, through the flood")
+    finally:
+        stop.set()
+        flood.join(30)
+    shed = fleet.http.get("/api/v1/system/status").json()["inbox"]["shed"].get("telemetry", 0) - before
+    assert result["sent"] > 10_000 and shed > 0, (result, shed, "the flood did overflow the telemetry lane")
