@@ -63,6 +63,7 @@ MAX_TONE_SECONDS = 10.0
 REBIRTH_WINDOW_S = 3.0
 MAX_LOG_UPLOAD_BYTES = 256 * 1024
 LIVE_CLOCK_INTERVAL_S = 10.0
+UNANSWERED_CAP_S = 60.0  # the longest wait between clock requests while none is answered
 
 
 class Agent:
@@ -564,13 +565,17 @@ class Agent:
 
     def clock_interval_s(self) -> float:
         """Twice a second until a few samples are in (the best of them is used), more often while a
-        live stream plays (the local clock's drift matters to sample accuracy), else as configured."""
+        live stream plays (the local clock's drift matters to sample accuracy), else as configured;
+        each request left unanswered doubles the wait (clock.py), so an overloaded or absent
+        controller is asked less, not more."""
         configured = self.config.clock_interval_s
         if not self.time.known_from_exchange or len(self.clock.samples) < WARMUP_SAMPLES:
-            return min(FIRST_INTERVAL_S, configured)
-        if self.streams.listening:
-            return min(LIVE_CLOCK_INTERVAL_S, configured)
-        return configured
+            interval = min(FIRST_INTERVAL_S, configured)
+        elif self.streams.listening:
+            interval = min(LIVE_CLOCK_INTERVAL_S, configured)
+        else:
+            interval = configured
+        return self.clock.wait_s(interval, max(interval, UNANSWERED_CAP_S))
 
 
 def _signature_of(payload: bytes) -> str | None:

@@ -3,11 +3,18 @@
 Each exchange gives an offset ((t1 - t0) + (t2 - t3)) / 2 and a round trip
 (t3 - t0) - (t2 - t1). The estimate follows the sample with the lowest round trip among
 the recent ones, since queueing only ever adds delay.
+
+The exchange cannot feed a storm: every request left unanswered doubles the wait before the
+next (with jitter, up to a cap), and a reply that comes late, however late within
+PENDING_WINDOW_US, is still used (its long round trip weighs it down). A controller that
+falls behind therefore sees fewer requests, not more, and the agents settle as it catches up.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import secrets
 import time
 from collections import deque
@@ -15,7 +22,9 @@ from dataclasses import dataclass
 
 from loalang_protocol.messages import ClockReply, ClockRequest
 
-MAX_PENDING = 8
+MAX_PENDING = 64
+PENDING_WINDOW_US = 120_000_000  # a reply this late still counts
+MAX_BACKOFF_DOUBLINGS = 16
 KEEP_SAMPLES = 16
 FIRST_SAMPLES = 4
 FAST_RTT_US = 50_000
@@ -46,15 +55,27 @@ class ClockSync:
     def __init__(self) -> None:
         self._pending: dict[str, int] = {}
         self.samples: deque[ClockSample] = deque(maxlen=KEEP_SAMPLES)
+        self.unanswered = 0  # requests sent since the last reply
 
     def request(self) -> ClockRequest:
         """A new request with a fresh nonce."""
         nonce = secrets.token_urlsafe(12)
         t0 = now_us()
         self._pending[nonce] = t0
-        while len(self._pending) > MAX_PENDING:
+        while self._pending and (len(self._pending) > MAX_PENDING
+                                 or t0 - next(iter(self._pending.values())) > PENDING_WINDOW_US):
             self._pending.pop(next(iter(self._pending)))
+        self.unanswered = min(self.unanswered + 1, MAX_BACKOFF_DOUBLINGS + 1)
         return ClockRequest(nonce=nonce, t0_us=t0)
+
+    def wait_s(self, interval_s: float, cap_s: float) -> float:
+        """How long to wait before the next request: interval_s while replies come, doubled for each
+        request beyond the one just sent that went unanswered, up to cap_s, with jitter (so a fleet
+        that lost its controller together does not ask together)."""
+        doublings = max(0, self.unanswered - 1)
+        if doublings == 0:
+            return interval_s
+        return random.uniform(0.5, 1.0) * min(cap_s, math.ldexp(interval_s, doublings))
 
     def answer(self, reply: ClockReply) -> ClockSample | None:
         """Use a verified reply if it answers one of our requests; None otherwise."""
@@ -67,6 +88,7 @@ class ClockSync:
             rtt_us=(t3 - t0) - (reply.t2_us - reply.t1_us),
         )
         self.samples.append(sample)
+        self.unanswered = 0
         return sample
 
     def trustworthy(self) -> bool:

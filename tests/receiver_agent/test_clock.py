@@ -56,3 +56,33 @@ def test_a_first_estimate_waits_for_a_fast_round_trip_or_several_samples(monkeyp
         slow.answer(ClockReply(nonce=request.nonce, t0_us=request.t0_us, t1_us=request.t0_us,
                                t2_us=request.t0_us))
     assert slow.trustworthy(), "or the best of a few"
+
+
+def test_unanswered_requests_slow_the_asking_and_a_reply_restores_it() -> None:
+    sync = ClockSync()
+    sync.request()
+    assert sync.wait_s(0.5, 60.0) == 0.5, "the request just sent is not yet unanswered"
+    waits = []
+    for _ in range(12):
+        sync.request()
+        waits.append(sync.wait_s(0.5, 60.0))
+    assert 0.5 <= waits[0] <= 1.0 and 30.0 <= waits[-1] <= 60.0, waits
+    assert sum(waits) > 200, "twelve unanswered requests spread over minutes, not six seconds"
+    request = sync.request()
+    t0 = request.t0_us
+    sync.answer(ClockReply(nonce=request.nonce, t0_us=t0, t1_us=t0, t2_us=t0))
+    assert sync.wait_s(0.5, 60.0) == 0.5
+
+
+def test_a_late_reply_is_still_used(monkeypatch) -> None:
+    sync = ClockSync()
+    now = [1_000_000]
+    monkeypatch.setattr(clock, "now_us", lambda: now[0])
+    first = sync.request()
+    for _ in range(20):  # many requests later, a minute on, the first one is answered
+        now[0] += 3_000_000
+        sync.request()
+    reply = ClockReply(nonce=first.nonce, t0_us=first.t0_us, t1_us=first.t0_us + 200, t2_us=first.t0_us + 200)
+    sample = sync.answer(reply)
+    assert sample is not None and sample.rtt_us > 59_000_000
+    assert sync.unanswered == 0

@@ -1,0 +1,67 @@
+"""A clock storm drains by itself: while the controller does not answer, agents ask for the time less
+and less instead of twice a second forever; once it answers again they all settle and its inbox
+empties."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from loalang_stack import broker
+from loalang_stack.services import ControllerProcess
+from tests.testkit import Fleet, Stack, controller_password, learned_offset_ms, new_commune, wait_for
+
+AGENTS = 4
+SILENT_S = 14.0  # under the controller's broker keepalive (15 s, so 22 s before the broker drops it)
+
+
+class ClockRequests:
+    """Counts the agents' clock requests as the broker delivers them (a subscriber of its own)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-clock-{time.time_ns()}",
+                                  protocol=MQTTProtocolVersion.MQTTv311)
+        self.client.username_pw_set(broker.CONTROLLER_USERNAME, controller_password(stack))
+        self.client.on_message = self._count
+        self.client.connect("127.0.0.1", stack.mqtt_port)
+        self.client.subscribe("loa/v1/dev/+/clock/req", qos=0)
+        self.client.loop_start()
+
+    def _count(self, client: Any, userdata: Any, message: Any) -> None:
+        with self._lock:
+            self.count += 1
+
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_agents_ask_less_while_unanswered_and_settle_when_answered(
+        fleet: Fleet, stack: Stack, controller: ControllerProcess) -> None:
+    _, (village,) = new_commune(fleet, villages=1)
+    configs = [fleet.enrolled_agent(area=village)[1] for _ in range(AGENTS)]
+    requests = ClockRequests(stack)
+    assert controller.server is not None
+    controller.server.signal(signal.SIGSTOP)
+    try:
+        for config in configs:
+            fleet.start(config)
+        time.sleep(SILENT_S)
+        asked = requests.count
+    finally:
+        controller.server.signal(signal.SIGCONT)
+        requests.close()
+    per_agent = asked / AGENTS
+    assert 1 <= per_agent <= 8, f"{per_agent:.1f} requests per agent in {SILENT_S:.0f} s (at 2 a second: 28)"
+    for config in configs:
+        wait_for(lambda c=config: learned_offset_ms(c) is not None, 60.0, what="the agent's clock settled")
+    inbox = lambda: fleet.http.get("/api/v1/system/status").json()["inbox"]  # noqa: E731
+    wait_for(lambda: inbox()["waiting"] == 0, 30.0, what="the controller's inbox drained")
