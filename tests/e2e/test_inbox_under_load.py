@@ -15,8 +15,8 @@ from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, Stack, new_commune, receipts, schedule, wait_for
 
-FLOOD = 60_000
-FLOOD_S = 8.0
+FLOOD = 80_000
+FLOOD_S = 6.0
 
 
 def flood_telemetry(stack: Stack, username: str, password: str, device_id: str,
