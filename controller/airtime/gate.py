@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Bulletin, Device, MediaItem, User
 from ..errors import DomainError
-from ..fleet.areas import chain, effective, parent_map, subtree
-from ..fleet.desired import quiet_hours_of
+from ..fleet.areas import chain, parent_map, subtree
+from ..fleet.policies import InheritedPolicies, QuietSpan
 from ..fleet.quiet import span_in_quiet
 from ..security.passwords import verify_password
 from ..security.principal import Principal
@@ -79,10 +79,11 @@ def check(session: Session, ask: Ask) -> Grant:
     cell = _cell(ask)
     areas = policy_areas(session, ask.who, ask.area_ids, ask.device_ids)
     _check_content(session, ask)
-    _check_quiet(session, ask, areas)
-    _check_approval(session, ask, areas)
+    policies = InheritedPolicies(session)
+    _check_quiet(policies, ask, areas)
+    _check_approval(session, policies, ask, areas)
     if cell is Verdict.CONFIRM:
-        return _confirmed(session, ask, areas)
+        return _confirmed(session, policies, ask, areas)
     return Grant(tuple(areas), None)
 
 
@@ -153,7 +154,7 @@ def media_usable(session: Session, who: Principal, owner_area: str | None) -> bo
     return who.area_id is not None and owner_area in chain(parent_map(session), who.area_id)
 
 
-def _check_quiet(session: Session, ask: Ask, areas: list[str]) -> None:
+def _check_quiet(policies: InheritedPolicies, ask: Ask, areas: list[str]) -> None:
     """An override only by roles that may; a play now or at a time inside quiet hours needs one."""
     if ask.road in rules.ALWAYS_OVERRIDES_QUIET:
         return
@@ -163,9 +164,11 @@ def _check_quiet(session: Session, ask: Ask, areas: list[str]) -> None:
     if ask.level == Level.EMERGENCY or ask.quiet_override or ask.road is Road.SCHEDULE:
         return  # a schedule's every play is checked against quiet hours where it is made
     start = ask.start_ms if ask.start_ms is not None else int(time.time() * 1000)
-    for area_id in areas:
-        quiet = quiet_hours_of(session, area_id)
-        end = start + max(ask.duration_ms, 1)
+    end = start + max(ask.duration_ms, 1)
+    first_area: dict[QuietSpan, str] = {}
+    for area_id in areas:  # most areas inherit the same hours: each distinct span is checked once
+        first_area.setdefault(policies.quiet(area_id), area_id)
+    for quiet, area_id in first_area.items():
         if span_in_quiet(start, end, quiet.start, quiet.end, ZoneInfo(quiet.timezone)):
             raise Refused("quiet_hours", f"{area_id} is in its quiet hours ({quiet.start}-{quiet.end}, "
                           f"{quiet.timezone}); set quiet_override to play anyway", 422, "quiet_override")
@@ -178,27 +181,28 @@ def _may_override_quiet(role: str) -> bool:
         return False
 
 
-def _check_approval(session: Session, ask: Ask, areas: list[str]) -> None:
+def _check_approval(session: Session, policies: InheritedPolicies, ask: Ask, areas: list[str]) -> None:
     """Below live, each target area that asks for approval gets only a bulletin an approver approved."""
     if ask.road not in rules.APPROVAL_ROADS or ask.level not in rules.APPROVAL_LEVELS:
         return
-    asking = [area for area in areas if effective(session, area, "approval") == "required"]
+    asking = [area for area in areas if policies.value(area, "approval") == "required"]
     if not asking:
         return
     bulletin = session.get(Bulletin, ask.bulletin_id) if ask.bulletin_id else None
     if bulletin is None or not bulletin.reviewed:
-        raise Refused("approval_required", f"{', '.join(asking)} require approval: air a bulletin an "
-                      "approver approved", 403, "bulletin_id")
+        named = ", ".join(asking[:10]) + (f" and {len(asking) - 10} more" if len(asking) > 10 else "")
+        raise Refused("approval_required", f"{named} require approval: air a bulletin an approver approved",
+                      403, "bulletin_id")
 
 
-def confirmation_policy(session: Session, areas: Iterable[str]) -> str:
+def confirmation_policy(policies: InheritedPolicies, areas: Iterable[str]) -> str:
     """`password` or `second_approver`: the strictest emergency confirmation among the areas."""
-    policies = {str(effective(session, area, "emergency_confirm") or "password") for area in areas}
-    return max(policies or {"password"}, key=CONFIRMATION_POLICIES.index)
+    found = {str(policies.value(area, "emergency_confirm") or "password") for area in areas}
+    return max(found or {"password"}, key=CONFIRMATION_POLICIES.index)
 
 
-def _confirmed(session: Session, ask: Ask, areas: list[str]) -> Grant:
-    policy = confirmation_policy(session, areas)
+def _confirmed(session: Session, policies: InheritedPolicies, ask: Ask, areas: list[str]) -> Grant:
+    policy = confirmation_policy(policies, areas)
     if policy == "second_approver":
         if ask.road is Road.OCCURRENCE:
             raise Refused("second_approver_required", "these areas confirm by a second approver: use "
@@ -233,6 +237,6 @@ def check_command(session: Session, who: Principal, reach: Reach, target: str, n
                       422, "args")
     if command in (Command.TEST_TONE, Command.CHIME):
         sounding_s = rules.CHIME_S if command is Command.CHIME else seconds or 1.0
-        _check_quiet(session, Ask(who, Road.BROADCAST, Level.NORMAL, duration_ms=int(sounding_s * 1000),
-                                  quiet_override=quiet_override), areas)
+        _check_quiet(InheritedPolicies(session), Ask(who, Road.BROADCAST, Level.NORMAL, duration_ms=int(
+            sounding_s * 1000), quiet_override=quiet_override), areas)
     return areas

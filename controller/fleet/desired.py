@@ -22,13 +22,13 @@ from loalang_protocol.topics import AreaTopic, DeviceTopic
 from ..context import Services
 from ..db.models import Area, Device, Occurrence
 from .areas import DEFAULT_TIMEZONE, chain, effective, parent_map
+from .policies import DEFAULT_QUIET
 
 log = logging.getLogger(__name__)
 
 
 PUBLISHED_KEY = "loalang:desired:published"
 KEEP_PAST_MS = 3600 * 1000
-DEFAULT_QUIET = ("22:00", "05:00")
 PUBLISH_CONCURRENCY = 8
 
 
