@@ -93,7 +93,7 @@ class Airtime:
             self._refused(ask.who, _targets(ask), refusal, **ask.described())
             raise
 
-    def _refused(self, who: Principal, targets: list[str], refusal: Refused, **detail: Any) -> None:
+    def _refused(self, who: Principal, targets: list[str], refusal: DomainError, **detail: Any) -> None:
         with self.services.db.session() as session:
             audit.record(session, who.username, "airtime.refuse", targets, code=refusal.code,
                          reason=refusal.message, **detail)
@@ -183,8 +183,7 @@ class Airtime:
                 if not allows(who.role, Permission.APPROVE):
                     raise Refused("role_not_allowed", f"role {who.role} may not confirm", 403)
                 broadcasts.confirm(session, who.username, broadcast)
-            except DomainError as exc:
-                refusal = exc if isinstance(exc, Refused) else Refused(exc.code, exc.message, exc.status)
+            except DomainError as refusal:
                 self._refused(who, [broadcast.id], refusal, road="confirm")
                 raise
             audit.record(session, who.username, "airtime.grant", [broadcast.id], road="confirm",

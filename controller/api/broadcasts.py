@@ -20,7 +20,7 @@ from ..db.models import Broadcast
 from ..errors import DomainError
 from ..live.sources import SourceError, check_relay_url, shown_url
 from ..media import speech
-from .deps import AirtimeDep, Principal, PrincipalDep, ServicesDep, ViewerDep
+from .deps import AirtimeDep, PrincipalDep, ServicesDep, ViewerDep
 from .schemas import Name, SlugField, _In
 
 router = APIRouter(tags=["broadcasts"])
@@ -165,14 +165,14 @@ async def list_broadcasts(
 async def get_broadcast(broadcast_id: str, services: ServicesDep, principal: ViewerDep) -> Broadcast:
     """With its final delivery report once it is done."""
     with services.db.session() as session:
-        return _visible(session, principal, broadcast_id)
+        return visible_broadcast(session, principal, broadcast_id)
 
 
 @router.get("/broadcasts/{broadcast_id}/delivery", summary="Delivery now, device by device")
 async def get_delivery(broadcast_id: str, services: ServicesDep, principal: ViewerDep) -> dict[str, Any]:
     """Each device's state (pending, offline, acknowledged, downloading, playing, then final) and counts."""
     with services.db.session() as session:
-        _visible(session, principal, broadcast_id)
+        visible_broadcast(session, principal, broadcast_id)
     states = await delivery.snapshot(services.redis, broadcast_id)
     return {"devices": states, "summary": delivery.summary(states)}
 
@@ -197,7 +197,7 @@ async def delivery_events(
     if last_event_id is not None and not EVENT_ID.fullmatch(last_event_id):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
     with services.db.session() as session:
-        _visible(session, principal, broadcast_id)
+        visible_broadcast(session, principal, broadcast_id)
     return StreamingResponse(_stream(services, broadcast_id, last_event_id or "0"),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -231,10 +231,3 @@ async def stop_all(body: StopRequest, airtime: AirtimeDep, principal: PrincipalD
     stopped = await airtime.stop_all(principal, body.area_id)
     return StopResult(areas=stopped.areas, broadcasts_withdrawn=stopped.broadcasts_withdrawn,
                       command_ids=stopped.command_ids)
-
-
-def _visible(session: Any, principal: Principal, broadcast_id: str) -> Broadcast:
-    try:
-        return visible_broadcast(session, principal, broadcast_id)
-    except DomainError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such broadcast") from None

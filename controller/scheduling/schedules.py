@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..db.models import Bulletin, Device, Schedule
+from ..broadcasting import broadcasts
+from ..db.models import Bulletin, Schedule
 from ..fleet.areas import DEFAULT_TIMEZONE, effective
 from ..fleet.desired import quiet_hours_of
 from ..fleet.quiet import span_in_quiet
@@ -90,12 +91,7 @@ def create(session: Session, actor: str, bulletin: Bulletin, fields: dict[str, A
 
 def target_areas(session: Session, schedule: Schedule) -> list[str]:
     """The schedule's target areas and the areas of its target devices."""
-    areas = set(schedule.area_ids)
-    for device_id in schedule.device_ids:
-        device = session.get(Device, device_id)
-        if device is not None:
-            areas.add(device.area_id)
-    return sorted(areas)
+    return broadcasts.target_areas(session, list(schedule.area_ids), list(schedule.device_ids))
 
 
 def quiet_conflicts(session: Session, schedule: Schedule, plays: list[int], duration_ms: int) -> list[str]:
