@@ -16,7 +16,7 @@ from tests.browser import accessibility_violations, keyboard_log_in, log_in, tab
 from tests.e2e.test_broadcasts import commune
 from tests.e2e.test_console import start_agents
 from tests.e2e.test_live import loud_after
-from tests.testkit import ADMIN_PASSWORD, Fleet
+from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
 
 API = "/api/v1"
 
@@ -84,7 +84,8 @@ def test_an_emergency_is_confirmed_with_the_password_and_stopped_with_the_keyboa
 
     delivered(page, device_id, "playing completed")
     card = config_file.load(config).data_dir / "card"
-    assert loud_after(card, 0), "the warning on the card"
+    # "playing" is reported as the warning starts: its first loud period reaches the card a moment later
+    wait_for(lambda: loud_after(card, 0), 10.0, what="the warning on the card")
     tab_to(page, "button", text="Dừng cảnh báo")
     page.keyboard.press("Enter")
     page.get_by_role("dialog").wait_for()

@@ -121,7 +121,8 @@ def test_a_bulletin_is_scheduled_seen_on_the_week_edited_and_stopped(
     confirm(page, title)
     page.locator("#toast.ok", has_text="Đã dừng lịch").wait_for(timeout=10_000)
     assert schedules_of(fleet, bulletin_id) == []
-    assert page.locator("tr", has_text=title).count() == 0
+    # the list reloads after the toast: wait for the row to go, as a user would
+    page.locator("tr", has_text=title).wait_for(state="detached", timeout=10_000)
 
 
 def test_a_recording_is_broadcast_now_to_a_village_and_followed_to_completion(
