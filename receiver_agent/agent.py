@@ -90,7 +90,7 @@ class Agent:
             sink=sink, amplifier=self.amplifier, timekeeper=self.time, record=self.record_event,
             attention=attention.ensure(config.data_dir / "attention"),
             volume=lambda: self.state.volume if self.state.volume is not None else 70,
-            emergency_floor=config.emergency_volume_floor,
+            emergency_floor=config.emergency_volume_floor, decode=config.audio.sink != "null",
         )
         self.areas: list[str] = list(self.state.areas or config.areas)
         self.started = time.monotonic()

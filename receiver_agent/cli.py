@@ -88,9 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Run N simulated receivers in one process."""
+    """Run N simulated receivers in one process or several."""
     from .enrolment import EnrolmentError
-    from .simulate import Registrar, prepare_receivers, run_agents
+    from .simulate import Registrar, Simulation, prepare_receivers, run_fleet
 
     password = os.environ.get("LOALANG_SIM_ADMIN_PASSWORD")
     registrar = Registrar(args.controller, args.admin_user, password) if password else None
@@ -100,11 +100,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except EnrolmentError as exc:
         print(f"cannot enrol simulated receivers: {exc}", file=sys.stderr)
         return 2
-
-    async def nothing() -> None:
-        return None
-
-    asyncio.run(_serve(run_agents(paths, args.telemetry_interval), nothing))
+    simulation = Simulation(telemetry_interval_s=args.telemetry_interval, null_audio=args.null_audio,
+                            decode_every=args.decode_every)
+    run_fleet(paths, simulation, args.processes)
     return 0
 
 
@@ -163,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent")
     run.add_argument("--config", default=DEFAULT_CONFIG)
     run.set_defaults(func=cmd_run)
-    simulate = sub.add_parser("simulate", help="run N simulated receivers in one process")
+    simulate = sub.add_parser("simulate", help="run N simulated receivers")
     simulate.add_argument("--count", type=int, required=True)
     simulate.add_argument("--controller", default="http://127.0.0.1:8000")
     simulate.add_argument("--data-dir", default="data/receivers")
@@ -172,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="admin who registers new receivers (password in LOALANG_SIM_ADMIN_PASSWORD)")
     simulate.add_argument("--prefix", default="sim", help="device id prefix")
     simulate.add_argument("--telemetry-interval", type=float, default=None)
+    simulate.add_argument("--processes", type=int, default=1, help="spread the receivers over this many "
+                          "processes (a province: about one per 2,500 receivers)")
+    simulate.add_argument("--null-audio", action="store_true",
+                          help="the null sound card and no decoder: time kept, nothing sounded (thousands)")
+    simulate.add_argument("--decode-every", type=int, default=0, metavar="N",
+                          help="with --null-audio, every Nth receiver still decodes onto the simulated card")
     simulate.set_defaults(func=cmd_simulate)
     status = sub.add_parser("status", help="print the device's state from disk, even offline")
     status.add_argument("--config", default=DEFAULT_CONFIG)
@@ -189,9 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `receiver-agent`."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "count", 1) < 1:
-        print("--count must be at least 1", file=sys.stderr)
-        return 2
+    for option, lowest in (("count", 1), ("processes", 1), ("decode_every", 0)):
+        if getattr(args, option, lowest) < lowest:
+            print(f"--{option.replace('_', '-')} must be at least {lowest}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logbuffer.install()
     with contextlib.suppress(AttributeError, ValueError, OSError):  # no real stderr when embedded

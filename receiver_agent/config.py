@@ -47,7 +47,9 @@ class BrokerConfig(_Section):
 class AudioConfig(_Section):
     """The audio output."""
 
-    sink: Literal["simulated", "alsa"] = Field("simulated", description="`alsa` on a board")
+    sink: Literal["simulated", "alsa", "null"] = Field(
+        "simulated", description="`alsa` on a board; `null` keeps time and sounds nothing, without "
+        "decoding (a simulated fleet of thousands)")
     alsa_device: str = Field("default", description="ALSA device name, for example `hw:0,0`")
     alsa_mixer: str = Field("Master", description="ALSA mixer control that sets the volume")
 

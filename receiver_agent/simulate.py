@@ -1,16 +1,25 @@
-"""Many simulated receivers in one process, enrolled the way a real device is.
+"""Many simulated receivers, enrolled the way a real device is, in one process or several.
 
 Each simulated receiver has its own folder (configuration, key, state, outbox, simulated
 sound card). A receiver without a configuration is registered through the controller's API
 with an admin login, given a claim code, and enrolled with it like a real board.
+
+A province's fleet (thousands) runs with the null sound card and no decoder (`audio="null"`),
+real decoding on every Nth receiver, spread over several processes, each an event loop on epoll
+(paho's own select() loop fails past 1,024 descriptors; MqttLink never uses it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import multiprocessing
+import os
 import random
+import resource
+import signal
 import threading
 import urllib.error
 import urllib.parse
@@ -120,13 +129,80 @@ def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Regis
     return paths
 
 
-async def run_agents(config_paths: list[Path], telemetry_interval_s: float | None = None) -> None:
-    """Run every receiver in this event loop until cancelled."""
+@dataclass(frozen=True)
+class Simulation:
+    """How the simulated receivers run."""
+
+    telemetry_interval_s: float | None = None
+    null_audio: bool = False  # the null card and no decoder...
+    decode_every: int = 0  # ...except every Nth receiver, which decodes onto the simulated card (0: none)
+
+
+def _configured(path: Path, index: int, simulation: Simulation) -> config_file.AgentConfig:
+    config = config_file.load(path)
+    update: dict[str, Any] = {}
+    if simulation.telemetry_interval_s is not None:
+        update["telemetry_interval_s"] = simulation.telemetry_interval_s
+    decodes = simulation.decode_every > 0 and index % simulation.decode_every == 0
+    if simulation.null_audio and not decodes:
+        update["audio"] = config.audio.model_copy(update={"sink": "null"})
+    return config.model_copy(update=update) if update else config
+
+
+def run_fleet(config_paths: list[Path], simulation: Simulation, processes: int = 1) -> None:
+    """Run every receiver until SIGTERM or SIGINT, spread over processes (each its own event loop)."""
+    _raise_descriptor_limit()
+    processes = max(1, min(processes, len(config_paths)))
+    numbered = list(enumerate(config_paths))
+    if processes == 1:
+        _run_slice(numbered, simulation)
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_run_slice, args=(numbered[start::processes], simulation),
+                               name=f"simulate-{start}") for start in range(processes)]
+    for worker in workers:
+        worker.start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.is_set() and any(worker.is_alive() for worker in workers):
+        stop.wait(0.5)
+    for worker in workers:
+        if worker.is_alive() and worker.pid is not None:
+            os.kill(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        worker.join(timeout=30)
+
+
+def _run_slice(numbered: list[tuple[int, Path]], simulation: Simulation) -> None:
+    """One process's share (receivers by their number in the fleet): its own event loop, stopped by
+    SIGTERM or SIGINT."""
+    _raise_descriptor_limit()
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(run_agents(numbered, simulation))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(serve())
+
+
+def _raise_descriptor_limit() -> None:
+    """A socket per receiver (and a few files): allow as many descriptors as the system lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def run_agents(numbered: list[tuple[int, Path]], simulation: Simulation | None = None) -> None:
+    """Run the receivers (numbered within the fleet) in this event loop until cancelled."""
+    simulation = simulation or Simulation()
     agents = []
-    for path in config_paths:
-        config = config_file.load(path)
-        if telemetry_interval_s is not None:
-            config = config.model_copy(update={"telemetry_interval_s": telemetry_interval_s})
+    for index, path in numbered:
+        config = _configured(path, index, simulation)
         agents.append(Agent(config, make_sink(config), Backoff()))
     log.info("running %s simulated receivers", len(agents))
     tasks = [asyncio.create_task(_run_one(agent)) for agent in agents]

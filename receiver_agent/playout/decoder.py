@@ -14,6 +14,7 @@ import os
 import signal
 from collections import deque
 from pathlib import Path
+from typing import Protocol
 
 import ffmpeg
 
@@ -48,6 +49,18 @@ def _pcm_output(stream: object, gain: float) -> list[str]:
                            af=f"volume={gain:.3f}")
     args: list[str] = output.global_args("-hide_banner", "-nostdin", "-loglevel", "error").compile()
     return args
+
+
+class PcmSource(Protocol):
+    """What the player reads PCM from: ffmpeg (Decoder) on a board, silence in a simulation."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def read(self, size: int) -> bytes: ...
+
+    async def stop(self) -> None: ...
 
 
 class Decoder:

@@ -22,9 +22,10 @@ from ..audio.sink import AudioSink
 from ..media.cache import DownloadError, MediaCache
 from ..timekeeper import TimeKeeper
 from .arbiter import Drop, Interrupt, Interrupted, Item, Level, Playing, Situation, Start, decide
-from .decoder import DecodeError, Decoder, file_arguments, tone_arguments
+from .decoder import DecodeError, Decoder, PcmSource, file_arguments, tone_arguments
 from .player import Player, Progress
 from .schedule import Schedule
+from .silence import SilentDecoder
 from .stream import StreamPlayer
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ Recorder = Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]]
 class Prepared:
     """A decoder started ahead of its item, with its first PCM already read."""
 
-    decoder: Decoder
+    decoder: PcmSource
     task: asyncio.Task[bytes]
     attention: bool  # made with the attention signal, the file being missing then
 
@@ -61,7 +62,7 @@ class Current:
     occurrence: Occurrence
     start_position_ms: int
     task: asyncio.Task[None]
-    decoder: Decoder | None  # None for a live stream, which decodes its own chunks
+    decoder: PcmSource | None  # None for a live stream, which decodes its own chunks
     progress: Progress = field(default_factory=Progress)
     restarts: int = 0
     attention: bool = False  # the attention signal stands in for a file still missing
@@ -72,7 +73,7 @@ class Engine:
 
     def __init__(self, schedule: Schedule, cache: MediaCache, sink: AudioSink, amplifier: Amplifier,
                  timekeeper: TimeKeeper, record: Recorder, attention: Path,
-                 volume: Callable[[], int], emergency_floor: int = 90) -> None:
+                 volume: Callable[[], int], emergency_floor: int = 90, decode: bool = True) -> None:
         self.schedule = schedule
         self.cache = cache
         self.sink = sink
@@ -82,6 +83,7 @@ class Engine:
         self.attention = attention
         self.volume = volume
         self.emergency_floor = emergency_floor
+        self.decode = decode  # False in a large simulation: silence of the right length, no ffmpeg
         self.player = Player(sink, clock_ms=timekeeper.now_ms)
         self.current: Current | None = None
         self.interrupted: dict[str, Interrupted] = {}
@@ -215,7 +217,7 @@ class Engine:
             occurrence = self.schedule.occurrence(item_id)
             if occurrence is None:
                 continue
-            decoder = Decoder(self._arguments(occurrence, 0), occurrence.id)
+            decoder = self._decoder(occurrence, 0)
             await decoder.start()
             self._prepared[item_id] = Prepared(decoder, asyncio.create_task(self.player.preroll(decoder)),
                                                self._file_missing(occurrence))
@@ -256,7 +258,7 @@ class Engine:
                 await decoder.stop()
                 prepared = None
         if prepared is None:
-            decoder = Decoder(self._arguments(occurrence, position_ms), occurrence.id)
+            decoder = self._decoder(occurrence, position_ms)
             await decoder.start()
         attention = self._file_missing(occurrence)
         if attention:
@@ -266,7 +268,7 @@ class Engine:
             self._play(decoder, start_at, progress, occurrence, position_ms, resumed, first, attention))
         self.current = Current(item, occurrence, position_ms, task, decoder, progress, attention=attention)
 
-    async def _play(self, decoder: Decoder, start_at: float, progress: Progress, occurrence: Occurrence,
+    async def _play(self, decoder: PcmSource, start_at: float, progress: Progress, occurrence: Occurrence,
                     position_ms: int, resumed: bool, first: bytes | None, attention: bool) -> None:
         def started(at_ms: float) -> None:
             data = {"occurrence": occurrence.id, "position_ms": position_ms, "at_ms": int(at_ms),
@@ -341,6 +343,11 @@ class Engine:
         if current.decoder is None:
             return 0
         return self.player.position_ms(current.progress, current.start_position_ms)
+
+    def _decoder(self, occurrence: Occurrence, position_ms: int) -> PcmSource:
+        if not self.decode:
+            return SilentDecoder(occurrence.duration_ms - position_ms, occurrence.id)
+        return Decoder(self._arguments(occurrence, position_ms), occurrence.id)
 
     def _arguments(self, occurrence: Occurrence, position_ms: int) -> list[str]:
         source, gain = occurrence.source, self.sink.software_gain

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..audio.sink import SAMPLE_BYTES, SAMPLE_RATE, AudioSink
-from .decoder import Decoder
+from .decoder import PcmSource
 
 FRAMES_PER_MS = SAMPLE_RATE // 1000
 WRITE_AHEAD_FRAMES = 30 * 480  # 300 ms queued: a cut-in flushes it; a slow fsync cannot starve it
@@ -43,7 +43,7 @@ class Player:
         self.sink = sink
         self.clock_ms = clock_ms
 
-    async def play(self, decoder: Decoder, start_at_ms: float, progress: Progress,
+    async def play(self, decoder: PcmSource, start_at_ms: float, progress: Progress,
                    on_started: Callable[[float], None] | None = None, first: bytes | None = None) -> None:
         """Play decoder's PCM from start_at_ms (now if past) until its end; raises DecodeError.
 
@@ -68,7 +68,7 @@ class Player:
         while self.sink.delay_frames() > 0:  # noqa: ASYNC110 - the card's queue is polled, as with ALSA
             await asyncio.sleep(0.01)
 
-    async def preroll(self, decoder: Decoder) -> bytes:
+    async def preroll(self, decoder: PcmSource) -> bytes:
         """Read the first 100 ms, so that the start does not wait for ffmpeg."""
         data = b""
         while len(data) < PREROLL_BYTES:

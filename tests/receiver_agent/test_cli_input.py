@@ -425,6 +425,16 @@ def test_simulate_negative_count(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert not (tmp_path / "sim").exists()
 
 
+@pytest.mark.parametrize(("option", "value", "lowest"),
+                         [("--processes", "0", 1), ("--decode-every", "-1", 0)])
+def test_simulate_process_and_decoder_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str,
+                                             value: str, lowest: int) -> None:
+    result = cli_in_process(capsys, "simulate", "--count", "2", option, value,
+                            "--data-dir", str(tmp_path / "sim"))
+    one_line_error(result, f"{option} must be at least {lowest}")
+    assert not (tmp_path / "sim").exists()
+
+
 def test_simulate_count_not_a_number(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = cli_in_process(capsys, "simulate", "--count", "many", "--data-dir", str(tmp_path / "sim"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
