@@ -30,6 +30,7 @@ from .api import (
     devices,
     enroll,
     feed,
+    fleet,
     live,
     media,
     occurrences,
@@ -188,7 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
     api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts,
-                   reports, live, feed)
+                   reports, live, feed, fleet)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

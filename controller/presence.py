@@ -17,6 +17,7 @@ _PRESENCE = "loa:presence:"
 _TELEMETRY = "loa:telemetry:"
 _REPORTED = "loa:reported:"
 _ONLINE = "loa:online"
+_PLAYING = "loa:playing"  # hash: device id -> the occurrence its latest telemetry says is on the air
 # Atomic, so a device heard from meanwhile is never marked offline by mistake.
 _EXPIRE_SILENT = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -26,6 +27,9 @@ for _, id in ipairs(ids) do
 end
 return ids
 """  # sorted set: online device ids scored by when they were last heard (ms)
+_FLEET_NOW = """
+return cjson.encode({redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[2])})
+"""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,14 @@ class LiveState:
     telemetry: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class FleetNow:
+    """The live state of every device at once: the online ones, and what those that play play."""
+
+    online: set[str]
+    playing: dict[str, str]  # device id -> occurrence id, from the latest telemetry
+
+
 class PresenceStore:
     """Reads and writes device state in Redis."""
 
@@ -73,11 +85,13 @@ class PresenceStore:
         }
         if status.online:
             mapping["connected_ms"] = status.connected_ms or status.ts
-        await self.redis.hset(_PRESENCE + device_id, mapping=mapping)
-        if status.online:
-            await self.redis.zadd(_ONLINE, {device_id: now_ms})
-        else:
-            await self.redis.zrem(_ONLINE, device_id)
+        async with self.redis.pipeline(transaction=True) as pipe:  # the online set agrees with the hash
+            pipe.hset(_PRESENCE + device_id, mapping=mapping)
+            if status.online:
+                pipe.zadd(_ONLINE, {device_id: now_ms})
+            else:
+                pipe.zrem(_ONLINE, device_id)
+            await pipe.execute()
         return True
 
     async def get(self, device_id: str) -> Presence | None:
@@ -124,8 +138,24 @@ class PresenceStore:
         return [text(member) for member in cast("list[bytes | str]", result)]
 
     async def store_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
-        """Keep the latest telemetry."""
-        await self.redis.set(_TELEMETRY + device_id, telemetry.model_dump_json())
+        """Keep the latest telemetry, and what it says is on the air in the fleet's index."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(_TELEMETRY + device_id, telemetry.model_dump_json())
+            if telemetry.playing:
+                pipe.hset(_PLAYING, device_id, telemetry.playing)
+            else:
+                pipe.hdel(_PLAYING, device_id)
+            await pipe.execute()
+
+    async def fleet_now(self) -> FleetNow:
+        """Which devices are online and what each plays, for the whole fleet in one round trip.
+
+        Read from the two fleet-wide indexes (the online set the watchdog keeps, the playing hash
+        telemetry keeps) rather than device by device, and encoded by Redis as one JSON text:
+        our client spends about 30 µs on each command and 3 µs on each item of a reply."""
+        online, playing = json.loads(await self.redis.eval(_FLEET_NOW, 2, _ONLINE, _PLAYING))
+        pairs = list(playing)  # a flat list of device, occurrence (an empty one is encoded as {})
+        return FleetNow(set(online), dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
     async def telemetry(self, device_id: str) -> dict[str, Any] | None:
         """The latest telemetry as a dict."""
@@ -145,6 +175,7 @@ class PresenceStore:
         """Remove everything about a deleted device."""
         await self.redis.delete(_PRESENCE + device_id, _TELEMETRY + device_id, _REPORTED + device_id)
         await self.redis.zrem(_ONLINE, device_id)
+        await self.redis.hdel(_PLAYING, device_id)
 
 
 def _presence(raw: dict[bytes, bytes]) -> Presence | None:

@@ -187,6 +187,22 @@ class DevicePublic(BaseModel):
         None, description="time online over the last 7 days, or since enrolment when that is later")
 
 
+class FleetOverview(BaseModel):
+    """Every cluster you can see, column by column: the i-th entry of each list is the i-th cluster.
+
+    What the dashboard draws (its map, its counts, its list) and nothing else, so that reading
+    thousands of clusters stays cheap; the device list has the rest."""
+
+    ids: list[str]
+    names: list[str]
+    area_ids: list[str]
+    latitudes: list[float]
+    longitudes: list[float]
+    online: list[bool] = Field(description="connected now")
+    playing: list[str | None] = Field(
+        description="the occurrence an online cluster's latest telemetry says it plays, else null")
+
+
 class DeviceChange(_In):
     """Changes to a device's record (its settings on the board go through /settings)."""
 

@@ -21,12 +21,13 @@ def test_the_dashboard_follows_plays_stops_and_dropouts_from_the_feed(
     agents = start_agents(fleet, villages[0], 2)
     page, _ = open_page()
     device_reads: list[str] = []
-    page.on("request", lambda r: device_reads.append(r.url) if "/api/v1/devices" in r.url else None)
+    page.on("request", lambda r: device_reads.append(r.url) if "/api/v1/fleet" in r.url else None)
     page.goto(f"{controller.url}/console/")
     log_in(page, operator_of(fleet, commune_id), OPERATOR_PASSWORD)
     count = {state: page.locator(f".count.{state} strong") for state in ("online", "offline", "playing")}
     wait_for(lambda: count["online"].inner_text() == "2", 10.0, what="two clusters online")
     reads_at_start = len(device_reads)
+    assert reads_at_start == 1, f"one reading of every cluster: {device_reads}"
 
     broadcast = fleet.http.post(f"{API}/broadcasts", json={
         "level": "priority", "area_ids": villages, "title": "Lịch tiêm phòng", "text": ANNOUNCEMENT})

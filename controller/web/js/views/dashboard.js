@@ -62,7 +62,7 @@ export async function render(main, _params, context) {
 /** The clusters (by id) as the dashboard knows them, drawn into counts, list and map, and what is on
  *  the air, drawn into onAir: {reconcile(), apply(event), readOnAir(), stop()}. */
 function fleetView({ counts, onAir, list, map }) {
-  const devices = new Map();  // as /devices answered, then changed by the feed's events
+  const devices = new Map();  // as /fleet/overview answered, shaped as /devices, then changed by the feed
   let meanwhile = null;  // the events that came while a reading was on its way, applied again after it
   const drawDevices = () => {
     const all = [...devices.values()];
@@ -79,10 +79,13 @@ function fleetView({ counts, onAir, list, map }) {
   async function reconcile() {
     const events = [];
     meanwhile = events;
-    const listed = await call("GET", "/devices", undefined, { limit: 5000 })
+    const fleet = await call("GET", "/fleet/overview")
       .finally(() => { if (meanwhile === events) meanwhile = null; });
     devices.clear();
-    for (const device of listed) devices.set(device.id, device);
+    fleet.ids.forEach((id, i) => devices.set(id, {
+      id, name: fleet.names[i], area_id: fleet.area_ids[i], latitude: fleet.latitudes[i],
+      longitude: fleet.longitudes[i], online: fleet.online[i], telemetry: { playing: fleet.playing[i] },
+    }));
     events.forEach(apply);
     drawDevices();
   }

@@ -1,0 +1,49 @@
+"""Every cluster in a scope at a glance, for the dashboard: where it stands, whether it is online, what
+it plays. One database query and one Redis round trip, whatever the size of the fleet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from ..db.models import Device
+from ..db.session import Database
+from ..presence import PresenceStore
+
+
+@dataclass
+class Overview:
+    """The clusters column by column: the i-th entry of every list is the i-th cluster (by id)."""
+
+    ids: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    area_ids: list[str] = field(default_factory=list)
+    latitudes: list[float] = field(default_factory=list)
+    longitudes: list[float] = field(default_factory=list)
+    online: list[bool] = field(default_factory=list)
+    playing: list[str | None] = field(default_factory=list)
+
+
+async def overview(db: Database, presence: PresenceStore, areas: set[str] | None) -> Overview:
+    """Every device in the areas given (None: all), with its live presence and what it plays.
+
+    A device plays only while online: the telemetry of one that dropped off still names what it
+    played last."""
+    query = select(Device.id, Device.name, Device.area_id, Device.latitude, Device.longitude)
+    if areas is not None:
+        query = query.where(Device.area_id.in_(sorted(areas)))
+    with db.session() as session:
+        rows = session.execute(query.order_by(Device.id)).all()
+    now = await presence.fleet_now()
+    result = Overview()
+    for device_id, name, area_id, latitude, longitude in rows:
+        online = device_id in now.online
+        result.ids.append(device_id)
+        result.names.append(name)
+        result.area_ids.append(area_id)
+        result.latitudes.append(latitude)
+        result.longitudes.append(longitude)
+        result.online.append(online)
+        result.playing.append(now.playing.get(device_id) if online else None)
+    return result
