@@ -1,16 +1,20 @@
-"""The controller with 5,000 devices: device-list latency, and a full expansion of a week of schedules.
+"""The controller with 5,000 devices: device-list latency, the dashboard's reading of every cluster, and a
+full expansion of a week of schedules.
 
 Starts the project's own Mosquitto, Redis and controller, builds an area tree (1 province, 5
 regions, 100 communes, 500 villages), registers the devices through the API (10 per village),
-writes their presence into Redis as births would and a week of presence changes into the
-database (for the uptime each listed device shows), then:
+writes their presence into Redis as births would (and telemetry saying every tenth plays) and a
+week of presence changes into the database (for the uptime each listed device shows), then:
 
 1. times `GET /api/v1/devices?area=<commune>&limit=50` (one page of a commune) many times;
-2. gives every village and commune a daily schedule, waits until the scheduler has expanded them,
+2. times the dashboard's reading of every cluster: `GET /api/v1/fleet/overview`, and the full
+   device list it used to read (`GET /api/v1/devices?limit=5000`);
+3. gives every village and commune a daily schedule, waits until the scheduler has expanded them,
    then deletes every scheduled occurrence from the database and tells the scheduler that
    schedules changed: the time until it has written and published the week again is the figure.
 
     .venv/bin/python benchmarks/api_scale.py --devices 5000
+    .venv/bin/python benchmarks/api_scale.py --devices 10000 --dashboard-only   # step 2 alone
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -35,7 +40,7 @@ from redis.asyncio import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.presence import PresenceStore
-from loalang_protocol.messages import DeviceStatus, HeldVersions
+from loalang_protocol.messages import DeviceStatus, HeldVersions, Telemetry
 from loalang_stack import broker, redis
 from loalang_stack.broker import BrokerConfig
 from loalang_stack.ports import free_port
@@ -44,6 +49,7 @@ from tests.testkit import write_steps_wav
 
 PASSWORD = "benchmark-admin-password"
 REGIONS, COMMUNES_PER_REGION, VILLAGES_PER_COMMUNE = 5, 20, 5
+PLAYING_EVERY = 10  # every tenth device's telemetry says it plays
 
 
 def build_tree(http: httpx.Client) -> tuple[list[str], list[str]]:
@@ -80,14 +86,17 @@ def register(http: httpx.Client, villages: list[str], count: int) -> list[str]:
 
 
 async def births(redis_url: str, devices: list[str]) -> None:
-    """Presence as the bridge writes it when each device's birth arrives."""
+    """Presence as the bridge writes it when each device's birth arrives, and the telemetry of those
+    that play."""
     client = Redis.from_url(redis_url)
     store = PresenceStore(client)
     now = int(time.time() * 1000)
-    for device_id in devices:
+    for index, device_id in enumerate(devices):
         status = DeviceStatus(online=True, boot=1, conn=1, install_id="i-bench", agent_version="0.1.0",
                               protocol=1, ts=now, held=HeldVersions())
         await store.apply_status(device_id, status, now)
+        if index % PLAYING_EVERY == 0:
+            await store.store_telemetry(device_id, Telemetry(ts=now, uptime_s=60, playing="occ-bench"))
     await client.aclose()
 
 
@@ -123,19 +132,28 @@ def page_latency(http: httpx.Client, communes: list[str], requests: int) -> dict
 
 
 def dashboard_reading(http: httpx.Client, readings: int = 5) -> dict[str, float]:
-    """What an open dashboard asks: every cluster (once a minute) and what is on the air (on events)."""
-    every, on_air, size = [], [], 0
+    """What an open dashboard asks: every cluster (once a minute) and what is on the air (on events);
+    and, to compare, the full device list it read before."""
+    overview, overview_size, overview_json = timed(http, "/api/v1/fleet/overview", {}, readings)
+    listed, listed_size, listed_json = timed(http, "/api/v1/devices", {"limit": 5000}, readings)
+    on_air, _, _ = timed(http, "/api/v1/broadcasts", {"status": "on_air"}, readings * 4)
+    return {"overview_ms": overview, "overview_kb": round(overview_size / 1000),
+            "overview_clusters": len(overview_json["ids"]),
+            "overview_playing": sum(1 for p in overview_json["playing"] if p),
+            "device_list_ms": listed, "device_list_kb": round(listed_size / 1000),
+            "device_list_clusters": len(listed_json), "on_air_ms": on_air}
+
+
+def timed(http: httpx.Client, path: str, params: dict[str, str | int],
+          readings: int) -> tuple[float, int, Any]:
+    """The median time of readings GETs of path (ms), the size of the last answer and its JSON."""
+    timings = []
     for _ in range(readings):
         started = time.perf_counter()
-        response = http.get("/api/v1/devices", params={"limit": 5000})
-        every.append((time.perf_counter() - started) * 1000)
-        size = len(response.content)
-    for _ in range(readings * 4):
-        started = time.perf_counter()
-        http.get("/api/v1/broadcasts", params={"status": "on_air"}).raise_for_status()
-        on_air.append((time.perf_counter() - started) * 1000)
-    return {"every_cluster_ms": round(statistics.median(every), 1), "every_cluster_kb": round(size / 1000),
-            "clusters": len(response.json()), "on_air_ms": round(statistics.median(on_air), 1)}
+        response = http.get(path, params=params)
+        timings.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return round(statistics.median(timings), 1), len(response.content), response.json()
 
 
 def schedule_everything(http: httpx.Client, areas: list[str], sha: str) -> None:
@@ -193,12 +211,30 @@ async def _signal(redis_url: str) -> None:
     await client.aclose()
 
 
+def schedules_expanded(http: httpx.Client, root: Path, redis_url: str, areas: list[str]) -> dict[str, object]:
+    """A daily schedule for every area given, then the time of a full expansion of the week."""
+    wav = write_steps_wav(root / "tin.wav", [440.0] * 2)
+    with wav.open("rb") as source:
+        upload = http.post("/api/v1/media", files={"file": ("tin.wav", source, "audio/wav")})
+    job = upload.json()["job_id"]
+    while (state := http.get(f"/api/v1/jobs/{job}").json())["state"] not in ("done", "failed"):
+        time.sleep(0.2)
+    schedule_everything(http, areas, state["result"]["sha256"])
+    expected = 7 * len(areas)
+    database = root / "controller" / "loalang.sqlite3"
+    elapsed = full_expansion(database, redis_url, root / "controller" / "controller.log", expected)
+    return {"schedules": len(areas), "occurrences_per_week": expected,
+            "full_expansion_and_publish_s": round(elapsed, 2)}
+
+
 def main() -> None:
     """Run the measurements and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--presence-changes", type=int, default=28, help="per device over the week")
+    parser.add_argument("--dashboard-only", action="store_true",
+                        help="time the dashboard's reading alone (no device pages, no schedules)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="loalang-scale-"))
     config = BrokerConfig(root / "broker", free_port())
@@ -225,22 +261,12 @@ def main() -> None:
         database = root / "controller" / "loalang.sqlite3"
         week_of_history(database, devices, args.presence_changes)
         result["presence_changes_per_device"] = args.presence_changes
-        result["device_page"] = page_latency(http, communes, args.requests)
+        if not args.dashboard_only:
+            result["device_page"] = page_latency(http, communes, args.requests)
         result["dashboard"] = dashboard_reading(http)
         print(json.dumps(result), file=sys.stderr)
-        wav = write_steps_wav(root / "tin.wav", [440.0] * 2)
-        with wav.open("rb") as source:
-            upload = http.post("/api/v1/media", files={"file": ("tin.wav", source, "audio/wav")})
-        job = upload.json()["job_id"]
-        while (state := http.get(f"/api/v1/jobs/{job}").json())["state"] not in ("done", "failed"):
-            time.sleep(0.2)
-        areas = communes + villages
-        schedule_everything(http, areas, state["result"]["sha256"])
-        expected = 7 * len(areas)
-        result["schedules"] = len(areas)
-        result["occurrences_per_week"] = expected
-        result["full_expansion_and_publish_s"] = round(
-            full_expansion(database, redis_url, root / "controller" / "controller.log", expected), 2)
+        if not args.dashboard_only:
+            result.update(schedules_expanded(http, root, redis_url, communes + villages))
     finally:
         controller.stop()
         redis_server.stop()
