@@ -129,7 +129,6 @@ async def start_services(settings: Settings) -> Services:
         speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,
                              settings.piper_model),
     )
-    DeviceBridge(services)
 
     async def on_connected() -> None:
         await link.publish(topics.controller_state(settings.instance_id),
@@ -155,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = await start_services(settings)
         airtime = Airtime(services, LiveSessions(services))
         app.state.services, app.state.airtime = services, airtime
+        bridge = asyncio.create_task(DeviceBridge(services).run(), name="device-bridge")
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
         reports = asyncio.create_task(reporter(services), name="delivery-reports")
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await airtime.live.close()
         await services.link.close()
         mqtt_task.cancel()
+        bridge.cancel()
         watchdog.cancel()
         scheduler.cancel()
         reports.cancel()

@@ -33,6 +33,21 @@ async def publish(redis: Redis, kind: str, areas: list[str], **fields: Any) -> N
         log.warning("feed: event not kept (%s)", exc)
 
 
+async def publish_many(redis: Redis, events: list[tuple[str, list[str], dict[str, Any]]]) -> None:
+    """Add many events (kind, areas, fields) in one round trip; never raises."""
+    if not events:
+        return
+    now = int(time.time() * 1000)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for kind, areas, fields in events:
+                event = {"type": kind, "at_ms": now, "areas": sorted(set(areas)), **fields}
+                pipe.xadd(FEED_KEY, {"event": json.dumps(event)}, maxlen=FEED_LENGTH, approximate=True)
+            await pipe.execute()
+    except RedisError as exc:
+        log.warning("feed: %s events not kept (%s)", len(events), exc)
+
+
 Event = dict[str, Any]
 
 

@@ -109,6 +109,46 @@ async def on_receipt(redis: Redis, device_id: str, kind: str, data: dict[str, An
         await advance(redis, text(broadcast_id), device_id, state, str(data.get("reason", "")))
 
 
+async def on_receipts(redis: Redis, receipts: list[tuple[str, str, dict[str, Any]]]) -> int:
+    """Many devices' stored receipts (device, kind, data), in order: advance the broadcasts they
+    belong to in three pipelined round trips; returns how many states moved."""
+    wanted = [(device_id, RECEIPT_STATES[kind], data) for device_id, kind, data in receipts
+              if kind in RECEIPT_STATES and isinstance(data.get("occurrence"), str)]
+    if not wanted:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for _, _, data in wanted:
+            pipe.get(_occurrence(data["occurrence"][:64]))
+        owners = await pipe.execute()
+    moves = [(text(owner), device_id, state, data)
+             for (device_id, state, data), owner in zip(wanted, owners, strict=True) if owner is not None]
+    if not moves:
+        return 0
+    pairs = list(dict.fromkeys((broadcast_id, device_id) for broadcast_id, device_id, _, _ in moves))
+    async with redis.pipeline(transaction=False) as pipe:
+        for broadcast_id, device_id in pairs:
+            pipe.hget(_states(broadcast_id), device_id)
+        current = {pair: json.loads(text(raw))["state"] if raw is not None else None
+                   for pair, raw in zip(pairs, await pipe.execute(), strict=True)}
+    moved = 0
+    now = _now_ms()
+    async with redis.pipeline(transaction=False) as pipe:
+        for broadcast_id, device_id, state, data in moves:
+            was = current[(broadcast_id, device_id)]
+            if was is None or was in FINAL or RANK[state] <= RANK[was]:
+                continue
+            current[(broadcast_id, device_id)] = state
+            detail = str(data.get("reason", ""))[:200]
+            change = {"state": state, "at_ms": now, **({"detail": detail} if detail else {})}
+            pipe.hset(_states(broadcast_id), device_id, json.dumps(change))
+            pipe.xadd(_log(broadcast_id), {"event": json.dumps({"device": device_id, **change})},
+                      maxlen=LOG_MAX, approximate=True)
+            moved += 1
+        if moved:
+            await pipe.execute()
+    return moved
+
+
 async def on_reported(redis: Redis, device_id: str, device_version: int,
                       area_versions: dict[str, int]) -> None:
     """A device reported the versions it applied: acknowledge the broadcasts they carry."""

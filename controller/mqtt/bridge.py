@@ -9,41 +9,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from loalang_protocol import PROTOCOL_VERSION, topics
-from loalang_protocol.envelope import Rejected, open_device_message
-from loalang_protocol.keys import public_from_text
+from loalang_protocol.envelope import Rejected
 from loalang_protocol.messages import (
     ClockReply,
     ClockRequest,
     CommandReply,
     ControllerState,
-    DeviceEvent,
     DeviceStatus,
-    EventAck,
     Reported,
     Telemetry,
 )
 from loalang_protocol.topics import DeviceTopic
 
-from .. import feed
 from ..broadcasting import delivery
 from ..context import Services
-from ..db.models import Area, Device, Occurrence
-from ..db.models import DeviceEvent as StoredEvent
+from ..db.models import Area, Device
 from ..fleet import commands, desired, history
+from .events import Dropped, EventIntake
 
 log = logging.getLogger(__name__)
 
 MAX_DEVICE_PAYLOAD = 64 * 1024
 RESYNC_DEBOUNCE_S = 1.0
-ACK_TTL_S = 3600
+HEARD_FLUSH_S = 0.25  # a device heard from is in presence this soon (the watchdog allows 1.5 keepalives)
 
 
 SHEDDABLE = {"/" + DeviceTopic.TELEMETRY.value: "telemetry", "/" + DeviceTopic.CLOCK_REQUEST.value: "clock"}
@@ -60,10 +53,6 @@ def sheddable(topic: str) -> str | None:
     return None
 
 
-class Dropped(ValueError):
-    """A device message that is not acted on; reason goes to the counters."""
-
-
 def _micros() -> int:
     return time.time_ns() // 1000
 
@@ -73,6 +62,8 @@ class DeviceBridge:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.events = EventIntake(services, lambda topic, reason: self._drop("event", topic, reason))
+        self._heard: dict[str, int] = {}  # device -> when last heard, written to presence in batches
         self._stale_areas: set[str] = set()
         self._resync_task: asyncio.Task[None] | None = None
         link = services.link
@@ -87,6 +78,20 @@ class DeviceBridge:
         for leaf, handler in handlers.items():
             link.route(topics.all_devices(leaf), self._guarded(leaf.value, handler))
 
+    async def run(self) -> None:
+        """The bridge's background work until cancelled: device events in batches, and when each
+        device was last heard from, written every HEARD_FLUSH_S."""
+        await asyncio.gather(self.events.run(), self._write_heard())
+
+    async def _write_heard(self) -> None:
+        while True:
+            await asyncio.sleep(HEARD_FLUSH_S)
+            heard, self._heard = self._heard, {}
+            try:
+                await self.services.presence.touch_many(heard)
+            except Exception:
+                log.exception("presence of %s devices not written; next time", len(heard))
+
     def _guarded(self, name: str, handler: Any) -> Any:
         async def run(topic: str, payload: bytes, retained: bool) -> None:
             try:
@@ -97,7 +102,7 @@ class DeviceBridge:
                     raise Dropped("oversized")
                 await handler(parsed.ident, payload, retained)
                 if not retained and name != "status":
-                    await self.services.presence.touch(parsed.ident, _micros() // 1000)
+                    self._heard[parsed.ident] = _micros() // 1000
             except (Dropped, Rejected) as exc:
                 self._drop(name, topic, str(exc))
             except ValidationError as exc:
@@ -110,14 +115,6 @@ class DeviceBridge:
         code = reason.split(":", 1)[0]
         self.services.counters.add(f"dropped.{name}.{code}")
         log.warning("dropped message on %s: %s", topic, reason)
-
-    def _title_of(self, occurrence_id: object) -> str:
-        """The title of the occurrence a receipt is about ("" when unknown)."""
-        if not isinstance(occurrence_id, str):
-            return ""
-        with self.services.db.session() as session:
-            occurrence = session.get(Occurrence, occurrence_id[:64])
-            return occurrence.title if occurrence is not None else ""
 
     def _known(self, device_id: str) -> Device:
         with self.services.db.session() as session:
@@ -191,41 +188,8 @@ class DeviceBridge:
     # -- signed device events ------------------------------------------------------------
 
     async def on_event(self, device_id: str, payload: bytes, retained: bool) -> None:
-        """Verify a device's signed event, store it exactly once and acknowledge it."""
-        device = self._known(device_id)
-        if not device.public_key:
-            raise Dropped("not_enrolled")
-        device_key: Ed25519PublicKey = public_from_text(device.public_key)
-        topic = topics.device(device_id, DeviceTopic.EVENT)
-        opened = open_device_message(topic, payload, lambda kid: device_key if kid == device.key_id else None)
-        event = DeviceEvent.model_validate(opened.body)
-        if self._store_event(device_id, event, opened.signature):
-            await delivery.on_receipt(self.services.redis, device_id, event.type, event.data)
-            if event.type in delivery.RECEIPT_STATES:
-                await feed.publish(self.services.redis, "receipt", [device.area_id], device_id=device_id,
-                                   device_name=device.name, receipt=event.type,
-                                   title=self._title_of(event.data.get("occurrence")))
-        ack_topic = topics.device(device_id, DeviceTopic.EVENT_ACK)
-        ack = EventAck(install_id=event.install_id, seqs=[event.seq])
-        await self.services.link.publish(
-            ack_topic, await self.services.signer.seal(ack_topic, ack.model_dump(), ACK_TTL_S), qos=1
-        )
-
-    def _store_event(self, device_id: str, event: DeviceEvent, signature: str) -> bool:
-        """Store an event once; False when it was stored before (a resend)."""
-        row = StoredEvent(
-            device_id=device_id, install_id=event.install_id, seq=event.seq, type=event.type,
-            occurred_at=datetime.fromtimestamp(event.ts / 1000, UTC), data=event.data, signature=signature,
-        )
-        try:
-            with self.services.db.session() as session:
-                session.add(row)
-        except IntegrityError:
-            log.info("device %s: event %s/%s already stored", device_id, event.install_id, event.seq)
-            return False
-        if event.type.startswith("security"):
-            log.warning("device %s: security event %s %s", device_id, event.type, event.data)
-        return True
+        """Queue a device's signed event: events.py verifies, stores and acknowledges in batches."""
+        await self.events.submit(device_id, payload)
 
     # -- clock ---------------------------------------------------------------------------
 
