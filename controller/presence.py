@@ -27,6 +27,24 @@ for _, id in ipairs(ids) do
 end
 return ids
 """  # sorted set: online device ids scored by when they were last heard (ms)
+# Atomic per device, so a will that lands between the read and the write is never undone: only a
+# device presumed silent comes back online by being heard from.
+_HEARD = """
+for i = 2, #ARGV, 2 do
+  local id, now = ARGV[i], ARGV[i + 1]
+  local key = ARGV[1] .. id
+  local state = redis.call('HMGET', key, 'online', 'offline_reason')
+  if state[1] then
+    if state[1] == '0' and state[2] == 'silent' then
+      redis.call('HSET', key, 'online', 1, 'offline_reason', '', 'since_ms', now, 'last_seen_ms', now)
+      redis.call('ZADD', KEYS[1], now, id)
+    else
+      redis.call('HSET', key, 'last_seen_ms', now)
+      if state[1] == '1' then redis.call('ZADD', KEYS[1], now, id) end
+    end
+  end
+end
+"""
 _FLEET_NOW = """
 return cjson.encode({redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[2])})
 """
@@ -77,6 +95,8 @@ class PresenceStore:
             if status.presence_key() < (current.boot, current.conn):
                 return False
             if not status.online and not current.online:
+                if current.offline_reason == "silent":  # it did not hang: it left; nothing brings it back
+                    await self.redis.hset(_PRESENCE + device_id, "offline_reason", "will")
                 return False
         mapping: dict[FieldT, EncodableT] = {
             "online": int(status.online), "boot": status.boot, "conn": status.conn,
@@ -115,15 +135,14 @@ class PresenceStore:
 
     async def touch(self, device_id: str, now_ms: int) -> None:
         """Note that the device was heard from; a device presumed silent is online again."""
-        current = await self.get(device_id)
-        if current is None:
-            return
-        fields: dict[FieldT, EncodableT] = {"last_seen_ms": now_ms}
-        if not current.online and current.offline_reason == "silent":
-            fields.update({"online": 1, "offline_reason": "", "since_ms": now_ms})
-        if current.online or "online" in fields:
-            await self.redis.zadd(_ONLINE, {device_id: now_ms})
-        await self.redis.hset(_PRESENCE + device_id, mapping=fields)
+        await self.touch_many({device_id: now_ms})
+
+    async def touch_many(self, heard: dict[str, int]) -> None:
+        """Note when each device was last heard from, in one atomic round trip (devices that never
+        connected are left alone); a device presumed silent is online again."""
+        if heard:
+            pairs = [value for device_id, now_ms in heard.items() for value in (device_id, now_ms)]
+            await self.redis.eval(_HEARD, 1, _ONLINE, _PRESENCE, *pairs)
 
     async def expire_silent(self, now_ms: int, silence_ms: int) -> list[str]:
         """Mark offline every online device not heard from for silence_ms; returns their ids.

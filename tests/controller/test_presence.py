@@ -42,3 +42,34 @@ def test_presence_ordering_and_watchdog(stack: Stack) -> None:
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_many_devices_heard_at_once(stack: Stack) -> None:
+    """A batch of heard-from devices: each is touched, a silent one comes back, one whose will came
+    stays offline, and one that never connected is not made up."""
+    async def scenario() -> None:
+        redis = Redis(port=stack.redis_port)
+        store = PresenceStore(redis)
+        online, silent, gone, never = (f"unit-heard-{n}" for n in range(4))
+        for device in (online, silent, gone, never):
+            await store.forget(device)
+        for device in (online, silent, gone):
+            assert await store.apply_status(device, _status(True, 1, 1), now_ms=1_000)
+        assert await store.expire_silent(now_ms=2_000, silence_ms=500) == sorted([online, silent, gone])
+        assert await store.apply_status(online, _status(True, 1, 2), now_ms=2_100)
+        await store.apply_status(gone, _status(False, 1, 1), now_ms=2_200)  # its will, after the watchdog
+        assert (await store.get(gone)).offline_reason == "will"
+
+        await store.touch_many({online: 3_000, silent: 3_000, gone: 3_000, never: 3_000})
+
+        assert (await store.get(online)).last_seen_ms == 3_000
+        back = await store.get(silent)
+        assert back.online and back.since_ms == 3_000 and back.offline_reason == ""
+        assert not (await store.get(gone)).online, "a will is not undone by a late message"
+        assert await store.get(never) is None
+        assert await store.expire_silent(now_ms=3_500, silence_ms=1_000) == []
+        for device in (online, silent, gone, never):
+            await store.forget(device)
+        await redis.aclose()
+
+    asyncio.run(scenario())
