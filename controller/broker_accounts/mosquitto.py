@@ -73,18 +73,30 @@ class MosquittoDynsec:
 
     async def command(self, name: str, **fields: Any) -> dict[str, Any]:
         """Send one command and wait for its response; raises DynsecError on error."""
-        correlation = secrets.token_hex(8)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[correlation] = future
-        body = {"commands": [{"command": name, "correlationData": correlation, **fields}]}
+        [response] = await self.commands([(name, fields)], allowed=())
+        return response
+
+    async def commands(self, batch: list[tuple[str, dict[str, Any]]],
+                       allowed: tuple[str, ...] = ("not found",)) -> list[dict[str, Any]]:
+        """Send several commands in one message (one round trip; the plugin runs them in order) and
+        wait for every response; raises DynsecError on the first error not allowed."""
+        loop = asyncio.get_running_loop()
+        correlations = [secrets.token_hex(8) for _ in batch]
+        futures = [loop.create_future() for _ in batch]
+        self._waiting.update(zip(correlations, futures, strict=True))
+        body = {"commands": [{"command": name, "correlationData": correlation, **fields}
+                             for (name, fields), correlation in zip(batch, correlations, strict=True)]}
         try:
             await self.link.publish(CONTROL_TOPIC, json.dumps(body).encode(), qos=1)
-            response = await asyncio.wait_for(future, self.timeout)
+            responses: list[dict[str, Any]] = await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
         finally:
-            self._waiting.pop(correlation, None)
-        if response.get("error"):
-            raise DynsecError(f"{name}: {response['error']}")
-        return response
+            for correlation in correlations:
+                self._waiting.pop(correlation, None)
+        for (name, _), response in zip(batch, responses, strict=True):
+            error = str(response.get("error") or "")
+            if error and not any(allowed_error in error.lower() for allowed_error in allowed):
+                raise DynsecError(f"{name}: {error}")
+        return responses
 
     async def _ignore_missing(self, name: str, **fields: Any) -> None:
         try:
@@ -118,16 +130,14 @@ class MosquittoDynsec:
         role = device_role(account.device_id)
         async with self._lock:
             await self._delete_legacy_client(account.device_id)
-            await self._ignore_missing("deleteClient", username=account.username)
-            await self._ignore_missing("deleteRole", rolename=role)
-            await self.command(
-                "createRole", rolename=role, acls=_device_acls(account.device_id, account.areas)
-            )
-            await self.command(
-                "createClient", username=account.username, password=account.password,
-                clientid=account.client_id, roles=[{"rolename": role}],
-                textname=f"loalang device {account.device_id}",
-            )
+            await self.commands([
+                ("deleteClient", {"username": account.username}),
+                ("deleteRole", {"rolename": role}),
+                ("createRole", {"rolename": role, "acls": _device_acls(account.device_id, account.areas)}),
+                ("createClient", {"username": account.username, "password": account.password,
+                                  "clientid": account.client_id, "roles": [{"rolename": role}],
+                                  "textname": f"loalang device {account.device_id}"}),
+            ])
         log.info("device %s: broker account provisioned", account.device_id)
 
     async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
@@ -135,18 +145,18 @@ class MosquittoDynsec:
         role = device_role(device_id)
         async with self._lock:
             current = await self.command("getRole", rolename=role)
-            for acl in current.get("data", {}).get("role", {}).get("acls", []):
-                await self.command("removeRoleACL", rolename=role, acltype=acl["acltype"], topic=acl["topic"])
-            for acl in _device_acls(device_id, areas):
-                await self.command("addRoleACL", rolename=role, **acl)
+            removed = [("removeRoleACL", {"rolename": role, "acltype": acl["acltype"], "topic": acl["topic"]})
+                       for acl in current.get("data", {}).get("role", {}).get("acls", [])]
+            added = [("addRoleACL", {"rolename": role, **acl}) for acl in _device_acls(device_id, areas)]
+            await self.commands(removed + added, allowed=())
         log.info("device %s: broker role updated for areas %s", device_id, "/".join(areas))
 
     async def revoke_device(self, device_id: str) -> None:
         """Delete the device's client (which disconnects it) and its role."""
         async with self._lock:
             await self._delete_legacy_client(device_id)
-            await self._ignore_missing("deleteClient", username=device_username(device_id))
-            await self._ignore_missing("deleteRole", rolename=device_role(device_id))
+            await self.commands([("deleteClient", {"username": device_username(device_id)}),
+                                 ("deleteRole", {"rolename": device_role(device_id)})])
         log.info("device %s: broker account revoked", device_id)
 
     async def _delete_legacy_client(self, device_id: str) -> None:
