@@ -185,7 +185,9 @@ def test_a_warning_centres_alerts_are_its_own(fleet: Fleet, tmp_path: Path) -> N
     fleet.http.patch(f"{API}/areas/{flooded}", json={"geocodes": [f"VN-ADMIN:{geocode}"]}).raise_for_status()
     centre, centre_name = api_client(fleet, "alert", None)
     rogue, rogue_name = api_client(fleet, "alert", other)
-    for client in (centre, rogue):
+    # made before the alert sounds: the alert must still be on the air when it cancels it
+    supervisor, _ = api_client(fleet, "alert", None, cancels_others=True)
+    for client in (centre, rogue, supervisor):
         client.headers["Content-Type"] = "application/xml"
     identifier = f"lu-{secrets.token_hex(3)}"
     draft = rogue.post(f"{API}/alerts/cap", content=cap_alert(identifier, geocode, status="Draft"))
@@ -200,8 +202,6 @@ def test_a_warning_centres_alerts_are_its_own(fleet: Fleet, tmp_path: Path) -> N
     forged = rogue.post(f"{API}/alerts/cap", content=cancel)
     assert forged.json()["outcome"] == "nothing_to_cancel", forged.text
     assert fleet.http.get(f"{API}/broadcasts/{broadcast_id}").json()["status"] == "on_air"
-    supervisor, _ = api_client(fleet, "alert", None, cancels_others=True)
-    supervisor.headers["Content-Type"] = "application/xml"
     overseen = supervisor.post(f"{API}/alerts/cap", content=cancel)
     assert overseen.json()["outcome"] == "cancelled", "a client an admin let cancel others' alerts"
     assert fleet.http.get(f"{API}/broadcasts/{broadcast_id}").json()["status"] == "stopped"
