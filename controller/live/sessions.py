@@ -160,7 +160,8 @@ class LiveSession:
             span_ms = LIVE_SPAN_MS if self.ends_ms is None else max(1000, self.ends_ms - now_ms)
             broadcast.duration_ms = broadcast.max_lateness_ms = span_ms
             written = await publishing.go_on_air(self.services, session, broadcast, margin_ms=0,
-                                                 valid_until_ms=now_ms + lease_ms, source=self._source())
+                                                 valid_until_ms=self._lease_until(now_ms + lease_ms),
+                                                 source=self._source())
         self.start_ms, self.targets = now_ms, written.targets
         log.info("live %s: on the air (%s), %d targets", self.broadcast_id, self.kind, len(written.targets))
         return True
@@ -188,13 +189,18 @@ class LiveSession:
                 renewed_at = time.monotonic()
                 await self._renew()
 
+    def _lease_until(self, wanted_ms: int) -> int:
+        """A lease never outlasts a scheduled window: the receivers fall silent as it closes, however
+        late the withdrawal reaches them."""
+        return wanted_ms if self.ends_ms is None else min(wanted_ms, self.ends_ms)
+
     def _still_on_air(self) -> bool:
         with self.services.db.session() as session:
             broadcast = session.get(Broadcast, self.broadcast_id)
             return broadcast is not None and broadcast.status == "on_air"
 
     async def _renew(self) -> None:
-        until_ms = int(time.time() * 1000) + self.services.settings.live_lease_s * 1000
+        until_ms = self._lease_until(int(time.time() * 1000) + self.services.settings.live_lease_s * 1000)
         with self.services.db.session() as session:
             session.execute(update(Occurrence).where(Occurrence.broadcast_id == self.broadcast_id)
                             .values(valid_until_ms=until_ms))
