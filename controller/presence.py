@@ -166,6 +166,13 @@ class PresenceStore:
                 pipe.hdel(_PLAYING, device_id)
             await pipe.execute()
 
+    async def online_among(self, device_ids: list[str]) -> set[str]:
+        """Which of these devices are online, in one round trip (the online set's scores)."""
+        if not device_ids:
+            return set()
+        scores = await self.redis.zmscore(_ONLINE, device_ids)
+        return {device_id for device_id, score in zip(device_ids, scores, strict=True) if score is not None}
+
     async def fleet_now(self) -> FleetNow:
         """Which devices are online and what each plays, for the whole fleet in one round trip.
 
@@ -184,6 +191,12 @@ class PresenceStore:
     async def store_reported(self, device_id: str, reported: Reported) -> None:
         """Keep what the device says it applied."""
         await self.redis.set(_REPORTED + device_id, reported.model_dump_json())
+
+    async def store_reported_many(self, reports: dict[str, Reported]) -> None:
+        """Keep what many devices say they applied, in one round trip."""
+        if reports:
+            await self.redis.mset({_REPORTED + device_id: reported.model_dump_json()
+                                   for device_id, reported in reports.items()})
 
     async def reported(self, device_id: str) -> Reported | None:
         """What the device last said it applied."""

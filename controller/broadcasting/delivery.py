@@ -70,21 +70,6 @@ async def begin(redis: Redis, broadcast_id: str, reach: dict[str, tuple[str, str
         await pipe.execute()
 
 
-async def advance(redis: Redis, broadcast_id: str, device_id: str, state: str, detail: str = "") -> bool:
-    """Move a device forward to state (never back); returns whether it moved."""
-    raw = await redis.hget(_states(broadcast_id), device_id)
-    if raw is None:
-        return False
-    current = json.loads(text(raw))["state"]
-    if current in FINAL or RANK[state] <= RANK[current]:
-        return False
-    change = {"state": state, "at_ms": _now_ms(), **({"detail": detail[:200]} if detail else {})}
-    await redis.hset(_states(broadcast_id), device_id, json.dumps(change))
-    await redis.xadd(_log(broadcast_id), {"event": json.dumps({"device": device_id, **change})},
-                     maxlen=LOG_MAX, approximate=True)
-    return True
-
-
 async def events_after(redis: Redis, broadcast_id: str, last_id: str, wait_ms: int,
                        count: int = 500) -> list[tuple[str, str]]:
     """Up to count (event id, JSON event) from the log after last_id ("0" for all), waiting up to wait_ms."""
@@ -98,20 +83,9 @@ async def events_after(redis: Redis, broadcast_id: str, last_id: str, wait_ms: i
     return events
 
 
-async def on_receipt(redis: Redis, device_id: str, kind: str, data: dict[str, Any]) -> None:
-    """A device's stored receipt: advance the broadcast its occurrence belongs to, if any."""
-    state = RECEIPT_STATES.get(kind)
-    occurrence_id = data.get("occurrence")
-    if state is None or not isinstance(occurrence_id, str):
-        return
-    broadcast_id = await redis.get(_occurrence(occurrence_id[:64]))
-    if broadcast_id is not None:
-        await advance(redis, text(broadcast_id), device_id, state, str(data.get("reason", "")))
-
-
 async def on_receipts(redis: Redis, receipts: list[tuple[str, str, dict[str, Any]]]) -> int:
     """Many devices' stored receipts (device, kind, data), in order: advance the broadcasts they
-    belong to in three pipelined round trips; returns how many states moved."""
+    belong to, in three pipelined round trips; returns how many states moved."""
     wanted = [(device_id, RECEIPT_STATES[kind], data) for device_id, kind, data in receipts
               if kind in RECEIPT_STATES and isinstance(data.get("occurrence"), str)]
     if not wanted:
@@ -120,11 +94,17 @@ async def on_receipts(redis: Redis, receipts: list[tuple[str, str, dict[str, Any
         for _, _, data in wanted:
             pipe.get(_occurrence(data["occurrence"][:64]))
         owners = await pipe.execute()
-    moves = [(text(owner), device_id, state, data)
-             for (device_id, state, data), owner in zip(wanted, owners, strict=True) if owner is not None]
-    if not moves:
-        return 0
+    return await advance_many(redis, [
+        (text(owner), device_id, state, str(data.get("reason", "")))
+        for (device_id, state, data), owner in zip(wanted, owners, strict=True) if owner is not None])
+
+
+async def advance_many(redis: Redis, moves: list[tuple[str, str, str, str]]) -> int:
+    """Move devices forward (broadcast, device, state, detail), in order, never back, in two
+    pipelined round trips; returns how many moved."""
     pairs = list(dict.fromkeys((broadcast_id, device_id) for broadcast_id, device_id, _, _ in moves))
+    if not pairs:
+        return 0
     async with redis.pipeline(transaction=False) as pipe:
         for broadcast_id, device_id in pairs:
             pipe.hget(_states(broadcast_id), device_id)
@@ -133,13 +113,12 @@ async def on_receipts(redis: Redis, receipts: list[tuple[str, str, dict[str, Any
     moved = 0
     now = _now_ms()
     async with redis.pipeline(transaction=False) as pipe:
-        for broadcast_id, device_id, state, data in moves:
+        for broadcast_id, device_id, state, detail in moves:
             was = current[(broadcast_id, device_id)]
             if was is None or was in FINAL or RANK[state] <= RANK[was]:
                 continue
             current[(broadcast_id, device_id)] = state
-            detail = str(data.get("reason", ""))[:200]
-            change = {"state": state, "at_ms": now, **({"detail": detail} if detail else {})}
+            change = {"state": state, "at_ms": now, **({"detail": detail[:200]} if detail else {})}
             pipe.hset(_states(broadcast_id), device_id, json.dumps(change))
             pipe.xadd(_log(broadcast_id), {"event": json.dumps({"device": device_id, **change})},
                       maxlen=LOG_MAX, approximate=True)
@@ -152,15 +131,35 @@ async def on_receipts(redis: Redis, receipts: list[tuple[str, str, dict[str, Any
 async def on_reported(redis: Redis, device_id: str, device_version: int,
                       area_versions: dict[str, int]) -> None:
     """A device reported the versions it applied: acknowledge the broadcasts they carry."""
-    for raw in await redis.smembers(_device(device_id)):
-        broadcast_id = text(raw)
-        target = await redis.hget(_targets(broadcast_id), device_id)
+    await on_reports(redis, [(device_id, device_version, area_versions)])
+
+
+async def on_reports(redis: Redis, reports: list[tuple[str, int, dict[str, int]]]) -> int:
+    """Many devices' reports (device, device version, area versions): acknowledge the broadcasts
+    they carry, in four pipelined round trips; returns how many states moved."""
+    if not reports:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for device_id, _, _ in reports:
+            pipe.smembers(_device(device_id))
+        carried = await pipe.execute()
+    pairs = [(text(raw), report) for report, members in zip(reports, carried, strict=True) for raw in members]
+    if not pairs:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for broadcast_id, (device_id, _, _) in pairs:
+            pipe.hget(_targets(broadcast_id), device_id)
+        targets = await pipe.execute()
+    moves = []
+    for (broadcast_id, report), target in zip(pairs, targets, strict=True):
         if target is None:
             continue
+        device_id, device_version, area_versions = report
         scope, target_id, version = json.loads(text(target))
         applied = device_version if scope == "device" else area_versions.get(target_id, 0)
         if applied >= version:
-            await advance(redis, broadcast_id, device_id, "acknowledged")
+            moves.append((broadcast_id, device_id, "acknowledged", ""))
+    return await advance_many(redis, moves)
 
 
 async def snapshot(redis: Redis, broadcast_id: str) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from loalang_protocol import PROTOCOL_VERSION, topics
 from loalang_protocol.envelope import Rejected
@@ -30,6 +31,7 @@ from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Area, Device
 from ..fleet import commands, desired, history
+from .batching import Batches
 from .events import Dropped, EventIntake
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class DeviceBridge:
         self.services = services
         self.events = EventIntake(services, lambda topic, reason: self._drop("event", topic, reason))
         self._heard: dict[str, int] = {}  # device -> when last heard, written to presence in batches
+        self.reports: Batches[tuple[str, Reported]] = Batches("reports", self._keep_reports)
         self._stale_areas: set[str] = set()
         self._resync_task: asyncio.Task[None] | None = None
         link = services.link
@@ -81,7 +84,7 @@ class DeviceBridge:
     async def run(self) -> None:
         """The bridge's background work until cancelled: device events in batches, and when each
         device was last heard from, written every HEARD_FLUSH_S."""
-        await asyncio.gather(self.events.run(), self._write_heard())
+        await asyncio.gather(self.events.run(), self.reports.run(), self._write_heard())
 
     async def _write_heard(self) -> None:
         while True:
@@ -170,14 +173,25 @@ class DeviceBridge:
         await history.note_telemetry(self.services, device_id, telemetry)
 
     async def on_reported(self, device_id: str, payload: bytes, retained: bool) -> None:
-        """Keep the versions the device applied."""
+        """Queue the versions the device applied: kept and acknowledged in batches."""
         if not payload:
             return
-        reported = Reported.model_validate_json(payload)
-        self._known(device_id)
-        await self.services.presence.store_reported(device_id, reported)
-        await delivery.on_reported(self.services.redis, device_id, reported.applied.device,
-                                   dict(reported.applied.areas))
+        await self.reports.put((device_id, Reported.model_validate_json(payload)))
+
+    async def _keep_reports(self, batch: list[tuple[str, Reported]]) -> None:
+        """Keep each device's newest report, and acknowledge the broadcasts the reports carry."""
+        with self.services.db.session() as session:
+            known = set(session.scalars(select(Device.id).where(Device.id.in_({d for d, _ in batch}))))
+        newest: dict[str, Reported] = {}
+        for device_id, reported in batch:
+            if device_id in known:
+                newest[device_id] = reported
+            else:
+                self._drop("reported", topics.device(device_id, DeviceTopic.REPORTED), "unknown_device")
+        await self.services.presence.store_reported_many(newest)
+        await delivery.on_reports(self.services.redis, [
+            (device_id, reported.applied.device, dict(reported.applied.areas))
+            for device_id, reported in batch if device_id in known])
 
     async def on_reply(self, device_id: str, payload: bytes, retained: bool) -> None:
         """Keep a reply to a command."""

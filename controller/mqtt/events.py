@@ -35,6 +35,7 @@ from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
+from .batching import Batches
 
 log = logging.getLogger(__name__)
 
@@ -69,30 +70,20 @@ class Verified:
 
 
 class EventIntake:
-    """Queue of arrived events and the loop that handles them in batches."""
+    """Arrived events, handled in batches (a failed batch is not acknowledged: devices resend)."""
 
     def __init__(self, services: Services, drop: Callable[[str, str], None]) -> None:
         self.services = services
         self.drop = drop  # (topic, reason): counted and logged by the bridge
-        self.queue: asyncio.Queue[Arrived] = asyncio.Queue(QUEUE_LIMIT)
-        self.batches = 0
+        self.batches: Batches[Arrived] = Batches("device events", self.handle, MAX_BATCH, QUEUE_LIMIT)
 
     async def submit(self, device_id: str, payload: bytes) -> None:
         """Queue an event (waits while the queue is full)."""
-        await self.queue.put(Arrived(device_id, payload))
+        await self.batches.put(Arrived(device_id, payload))
 
     async def run(self) -> None:
-        """Handle batches until cancelled; a failing batch is logged and the loop goes on."""
-        while True:
-            batch = [await self.queue.get()]
-            while len(batch) < MAX_BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            try:
-                await self.handle(batch)
-            except Exception:
-                log.exception("a batch of %s device events failed; their devices will send them again",
-                              len(batch))
-            self.batches += 1
+        """Handle batches until cancelled."""
+        await self.batches.run()
 
     async def handle(self, batch: list[Arrived]) -> None:
         """Verify, store, advance deliveries and acknowledge one batch."""
@@ -178,23 +169,21 @@ class EventIntake:
                 Occurrence.id.in_(wanted))).tuples().all())
 
     async def _acknowledge(self, verified: list[Verified]) -> None:
-        """One signed acknowledgement per device and installation, all sent together."""
+        """One signed acknowledgement per device and installation, signed together, sent together."""
         seqs: dict[tuple[str, str], list[int]] = {}
         for item in verified:
             seqs.setdefault((item.device.id, item.event.install_id), []).append(item.event.seq)
-        results = await asyncio.gather(*(self._ack(device_id, install_id, sorted(numbers))
-                                         for (device_id, install_id), numbers in seqs.items()),
+        acks = [(topics.device(device_id, DeviceTopic.EVENT_ACK),
+                 EventAck(install_id=install_id, seqs=sorted(numbers)).model_dump())
+                for (device_id, install_id), numbers in seqs.items()]
+        sealed = await self.services.signer.seal_many(acks, ACK_TTL_S)
+        results = await asyncio.gather(*(self.services.link.publish(topic, payload, qos=1)
+                                         for (topic, _), payload in zip(acks, sealed, strict=True)),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             log.warning("%s of %s event acknowledgements not sent (%s); the devices will resend",
                         len(failed), len(results), failed[0])
-
-    async def _ack(self, device_id: str, install_id: str, seqs: list[int]) -> None:
-        topic = topics.device(device_id, DeviceTopic.EVENT_ACK)
-        ack = EventAck(install_id=install_id, seqs=seqs)
-        sealed = await self.services.signer.seal(topic, ack.model_dump(), ACK_TTL_S)
-        await self.services.link.publish(topic, sealed, qos=1)
 
 
 def _open(topic: str, device: Device | None, payload: bytes) -> Verified:
