@@ -77,8 +77,18 @@ class Settings(BaseSettings):
                                         "a relayed station may be on although they are private or local, "
                                         "e.g. 10.20.0.0/16 for a commune's own Icecast; by default only "
                                         "public addresses")
-    broadcast_margin_ms: int = Field(3000, ge=500, le=60_000, description="a broadcast starts this long "
-                                     "after the call, at the same instant on every target")
+    broadcast_margin_ms: int = Field(3000, ge=500, le=60_000, description="a broadcast starts at least this "
+                                     "long after the call, at the same instant on every target; longer "
+                                     "as it reaches more receivers (the next three settings)")
+    broadcast_margin_per_receiver_ms: float = Field(
+        1.0, ge=0, le=100, description="time added to a broadcast's start per receiver it reaches: the "
+        "fan-out of its desired state, measured by benchmarks/fanout.py")
+    media_downloads_per_s: float = Field(
+        250.0, ge=1, le=100_000, description="library downloads the controller serves a second, for the "
+        "start of a broadcast whose receivers may need its file")
+    media_download_mb_per_s: float = Field(
+        50.0, ge=0.1, le=10_000, description="megabytes a second the controller sends receivers downloading "
+        "a library file")
     telemetry_history_s: int = Field(300, ge=1, le=3600, description="a telemetry sample is kept at most "
                                      "this often per device, for charts")
     history_keep_days: int = Field(8, ge=7, le=400, description="days of telemetry and presence history kept")

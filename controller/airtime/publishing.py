@@ -9,6 +9,7 @@ the database does not hold.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -23,18 +24,15 @@ from ..fleet import desired
 TAKEN_OFF = ("on_air", "awaiting_confirmation")
 
 
-async def go_on_air(services: Services, session: Session, broadcast: Broadcast, *, margin_ms: int,
+async def go_on_air(services: Services, session: Session, broadcast: Broadcast, *,
+                    margin_ms: int | Callable[[int], int],
                     prelude_ms: int = 0, valid_until_ms: int | None = None,
                     source: dict[str, Any] | None = None) -> OnAir:
     """Write the broadcast's occurrences (committing them), track delivery from here, publish the targets."""
     written = broadcasts.put_on_air(session, broadcast, int(time.time() * 1000), margin_ms, prelude_ms,
                                     valid_until_ms, source)
     session.commit()
-    online = set()
-    for device_id in written.reach:
-        presence = await services.presence.get(device_id)
-        if presence is not None and presence.online:
-            online.add(device_id)
+    online = await services.presence.online_among(list(written.reach))
     await delivery.begin(services.redis, broadcast.id, written.reach, online, written.occurrences)
     await desired.publish_targets(services, written.targets)
     return written

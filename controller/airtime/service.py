@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..broadcasting import broadcasts, on_air
+from ..broadcasting.margin import start_margin_ms
 from ..context import Services
 from ..db.models import Area, Broadcast, Bulletin, Device, MediaItem, Occurrence, Schedule
 from ..errors import DomainError
@@ -171,8 +172,14 @@ class Airtime:
             if broadcast.live_kind == "relay":
                 self.live.start_relay(broadcast.id, broadcast.live_url or "")
             return
-        await publishing.go_on_air(self.services, session, broadcast,
-                                   margin_ms=self.services.settings.broadcast_margin_ms,
+        media = session.get(MediaItem, broadcast.media_sha256) if broadcast.media_sha256 else None
+        file_bytes = media.size if media is not None else 0
+        settings = self.services.settings
+
+        def margin(receivers: int) -> int:
+            return start_margin_ms(settings, receivers, file_bytes)
+
+        await publishing.go_on_air(self.services, session, broadcast, margin_ms=margin,
                                    prelude_ms=prelude_ms, valid_until_ms=valid_until_ms)
 
     async def confirm(self, who: Principal, broadcast_id: str) -> Broadcast:

@@ -10,6 +10,7 @@ gate's decision (controller/airtime); this module keeps the broadcast's records.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,9 +89,12 @@ class OnAir:
     reach: dict[str, tuple[str, str, int]]  # device -> (scope, target, version carrying the broadcast)
 
 
-def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: int, prelude_ms: int = 0,
-               valid_until_ms: int | None = None, source: dict[str, Any] | None = None) -> OnAir:
+def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: int | Callable[[int], int],
+               prelude_ms: int = 0, valid_until_ms: int | None = None,
+               source: dict[str, Any] | None = None) -> OnAir:
     """Write one occurrence per target at now + margin and give each target a new version.
+
+    margin_ms is a number, or a function of the number of devices reached (margin.py).
 
     With prelude_ms, each target first sounds the device's own attention signal for that long
     (an alert), and the file follows. valid_until_ms bounds when devices may still start it.
@@ -100,7 +104,9 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
         item = session.get(MediaItem, broadcast.media_sha256)
         assert item is not None
         source = {"type": "media", "sha256": item.sha256, "size": item.size}
-    broadcast.status, broadcast.start_ms = "on_air", now_ms + margin_ms + prelude_ms
+    reached = _reached(session, broadcast)
+    margin = margin_ms(len(reached)) if callable(margin_ms) else margin_ms
+    broadcast.status, broadcast.start_ms = "on_air", now_ms + margin + prelude_ms
     occurrences, targets = [], []
     versions: dict[str, int] = {}
     addressed = [("area", a) for a in broadcast.area_ids] + [("device", d) for d in broadcast.device_ids]
@@ -131,22 +137,24 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
         versions[f"{scope}:{target_id}"] = owner.desired_version
         occurrences.append(occurrence_id)
         targets.append(desired.target_key(scope, target_id))
-    return OnAir(occurrences, targets, _reach(session, broadcast, versions))
+    reach = {device_id: (scope, target, versions.get(f"{scope}:{target}", 0))
+             for device_id, (scope, target) in reached.items()}
+    return OnAir(occurrences, targets, reach)
 
 
-def _reach(session: Session, broadcast: Broadcast,
-           versions: dict[str, int]) -> dict[str, tuple[str, str, int]]:
+def _reached(session: Session, broadcast: Broadcast) -> dict[str, tuple[str, str]]:
+    """Every device the broadcast reaches, and through which target (scope, id)."""
     parents = parent_map(session)
     area_of = {d.id: d.area_id for d in session.scalars(select(Device))}
-    reach: dict[str, tuple[str, str, int]] = {}
+    reached: dict[str, tuple[str, str]] = {}
     for area_id in broadcast.area_ids:
         below = subtree(parents, area_id) if area_id in parents else set()
         for device_id, device_area in area_of.items():
-            if device_area in below and device_id not in reach:
-                reach[device_id] = ("area", area_id, versions.get(f"area:{area_id}", 0))
+            if device_area in below and device_id not in reached:
+                reached[device_id] = ("area", area_id)
     for device_id in broadcast.device_ids:
-        reach.setdefault(device_id, ("device", device_id, versions.get(f"device:{device_id}", 0)))
-    return reach
+        reached.setdefault(device_id, ("device", device_id))
+    return reached
 
 
 def reaching_only(session: Session, roots: list[str], now_ms: int) -> list[str]:

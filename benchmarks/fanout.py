@@ -1,0 +1,514 @@
+"""A province's fleet on one controller: fan-out, start accuracy and stop-all, measured.
+
+Starts the project's own Mosquitto, Redis and controller (SQLite), a province of 5 communes and
+10 villages, and N simulated receivers enrolled through the real API (`receiver-agent simulate`
+over several processes, on the null sound card, every 100th decoding). Once all are online and
+their clocks have settled:
+
+1. the raw floor: N bare subscribers on the same broker (over as many processes) receive one QoS 1
+   publication; the time until 99% and all have it;
+2. a 2 s library file broadcast to the province: POST to `acknowledged` and to `playing` for each
+   receiver (from the delivery log the console follows), the fraction of receivers whose `started`
+   receipt says they began within 20 ms of the shared instant;
+3. a 60 s file on the air everywhere, then stop-all: until 99% are `stopped`;
+
+with the controller's CPU and memory over each phase, the simulator's CPU apart, and what the
+controller shed by type. Prints one JSON line. `--root DIR` keeps the stack's files: a second run
+with the same DIR reuses the enrolled fleet (enrolling 10,000 takes a while).
+
+    .venv/bin/python benchmarks/fanout.py --count 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+import wave
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import redis as redis_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.stack import PASSWORD, controller_env, machine
+from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink
+from loalang_stack import broker, redis
+from loalang_stack.broker import CONTROLLER_USERNAME, BrokerConfig
+from loalang_stack.ports import free_port
+from loalang_stack.process import Server
+from loalang_stack.services import ControllerProcess
+
+API = "/api/v1"
+PROVINCE = "fan-tinh"
+COMMUNES = [f"fan-xa-{n}" for n in range(1, 6)]
+VILLAGES = [f"fan-thon-{n}" for n in range(1, 11)]
+PREFIX = "fan"
+PER_PROCESS = 2500
+FLOOR_TOPIC = "loa/v1/bench/floor"  # the controller's account may use every protocol topic
+
+
+# -- the stack ---------------------------------------------------------------------------------
+
+def raise_descriptor_limit(wanted: int = 65536) -> None:
+    """A socket per receiver and per floor subscriber, on both ends: more than the usual 20,000."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def ports(root: Path) -> dict[str, int]:
+    """The stack's ports, kept with its files (the receivers' configurations name the broker's)."""
+    path = root / "ports.json"
+    if path.exists():
+        kept: dict[str, int] = json.loads(path.read_text())
+        return kept
+    chosen = {"mqtt": free_port(), "redis": free_port(), "http": free_port()}
+    path.write_text(json.dumps(chosen))
+    return chosen
+
+
+class Stack:
+    """Broker, Redis and controller under root; stop() stops all three."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ports = ports(root)
+        self.config = BrokerConfig(root / "broker", self.ports["mqtt"])
+        self.mqtt, self.mqtt_password = broker.start(self.config)
+        self.redis = redis.start(root / "redis", self.ports["redis"])
+        env = {**controller_env(self.config, self.ports["redis"]), "LOALANG_DEVICE_KEEPALIVE_S": "60"}
+        self.controller = ControllerProcess(root / "controller", self.ports["http"], env)
+        self.controller.start(timeout=120)
+        self.http = httpx.Client(base_url=self.controller.url, timeout=120)
+        token = self.http.post(f"{API}/auth/token", data={"username": "admin", "password": PASSWORD}).json()
+        self.http.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+    @property
+    def controller_pid(self) -> int:
+        assert self.controller.server is not None and self.controller.server.process is not None
+        return self.controller.server.process.pid
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self.redis.stop()
+        self.mqtt.stop()
+
+
+def ensure_province(http: httpx.Client) -> None:
+    """A province of 5 communes, each with 2 villages."""
+    areas = [(PROVINCE, "province", None)]
+    areas += [(c, "commune", PROVINCE) for c in COMMUNES]
+    areas += [(v, "village", COMMUNES[i // 2]) for i, v in enumerate(VILLAGES)]
+    for area_id, level, parent in areas:
+        if http.get(f"{API}/areas/{area_id}").status_code == 404:
+            http.post(f"{API}/areas", json={"id": area_id, "name": area_id, "level": level,
+                                            "parent_id": parent}).raise_for_status()
+
+
+def simulation_dir(root: Path) -> Path:
+    """The receivers' files, in memory (/dev/shm when there is one): each board writes and syncs its
+    own card, so thousands sharing this machine's disk would measure the disk, not the fleet. A
+    symbolic link in root keeps it for a later run (until the machine restarts)."""
+    link = root / "sim"
+    if not link.exists():
+        shm = Path("/dev/shm")
+        target = Path(tempfile.mkdtemp(prefix="loalang-fanout-sim-", dir=shm if shm.is_dir() else root))
+        link.symlink_to(target)
+    return link
+
+
+def start_simulator(root: Path, stack: Stack, count: int, processes: int) -> Server:
+    argv = [str(Path(sys.executable).parent / "receiver-agent"), "--log-level", "WARNING", "simulate",
+            "--count", str(count), "--controller", stack.controller.url,
+            "--data-dir", str(simulation_dir(root)),
+            "--prefix", PREFIX, "--telemetry-interval", "60", "--processes", str(processes),
+            "--null-audio", "--decode-every", "100"]
+    for village in VILLAGES:
+        argv += ["--area", village]
+    simulator = Server("simulator", argv, root / "simulator.log",
+                       {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": PASSWORD})
+    simulator.start()
+    return simulator
+
+
+def online_count(stack: Stack) -> int:
+    """Receivers of the fleet online, from the controller's presence in Redis."""
+    client = redis_client.Redis(port=stack.ports["redis"])
+    try:
+        mine = PREFIX.encode() + b"-"
+        return sum(1 for member in client.zrange("loa:online", 0, -1) if member.startswith(mine))
+    finally:
+        client.close()
+
+
+def wait(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(what)
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+# -- CPU and memory -----------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int, tree: bool = False) -> float:
+    """CPU seconds used by the process (and its descendants still running, when tree)."""
+    total = 0.0
+    pids = [pid] + (descendants(pid) if tree else [])
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Meter:
+    """CPU of the controller and of the simulator over one phase."""
+
+    def __init__(self, controller_pid: int, simulator_pid: int) -> None:
+        self.pids = (controller_pid, simulator_pid)
+        self.started = time.monotonic()
+        self.before = (cpu_s(controller_pid), cpu_s(simulator_pid, tree=True))
+
+    def read(self) -> dict[str, float]:
+        wall = time.monotonic() - self.started
+        controller, simulator = cpu_s(self.pids[0]), cpu_s(self.pids[1], tree=True)
+        return {"wall_s": round(wall, 1),
+                "controller_cpu_pct": round(100 * (controller - self.before[0]) / wall),
+                "simulator_cpu_pct": round(100 * (simulator - self.before[1]) / wall),
+                "controller_rss_mb": rss_mb(self.pids[0])}
+
+
+# -- the raw floor ------------------------------------------------------------------------------
+
+def _floor_worker(port: int, password: str, ids: list[int], ready: Any, results: Any) -> None:
+    raise_descriptor_limit()
+
+    async def main() -> None:
+        arrivals: list[float] = []
+        links = []
+        for index in ids:
+            link = MqttLink(LinkSettings("127.0.0.1", port, f"floor-{index}", CONTROLLER_USERNAME, password,
+                                         keepalive=120, backoff=Backoff(window=2.0)))
+
+            async def arrived(topic: str, payload: bytes, retained: bool) -> None:
+                arrivals.append(time.time())
+
+            link.route(FLOOR_TOPIC, arrived)
+            links.append(link)
+        tasks = [asyncio.create_task(link.run()) for link in links]
+        for link in links:
+            await asyncio.wait_for(link.connected.wait(), 300)
+        ready.put(len(links))
+        deadline = time.monotonic() + 60
+        while len(arrivals) < len(links) and time.monotonic() < deadline:  # noqa: ASYNC110 - counting arrivals
+            await asyncio.sleep(0.05)
+        results.put(arrivals)
+        for link in links:
+            await link.close()
+        for task in tasks:
+            task.cancel()
+
+    asyncio.run(main())
+
+
+def raw_floor(port: int, password: str, count: int, processes: int) -> dict[str, float]:
+    """count bare subscribers receive one QoS 1 publication: ms until 99% and all have it."""
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Queue(), context.Queue()
+    workers = [context.Process(target=_floor_worker, args=(port, password, list(range(p, count, processes)),
+                                                            ready, results)) for p in range(processes)]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        ready.get(timeout=600)
+    time.sleep(1.0)
+
+    async def publish() -> float:
+        link = MqttLink(LinkSettings("127.0.0.1", port, "floor-publisher", CONTROLLER_USERNAME, password))
+        task = asyncio.create_task(link.run())
+        await asyncio.wait_for(link.connected.wait(), 30)
+        sent = time.time()
+        await link.publish(FLOOR_TOPIC, b"floor", qos=1)
+        await link.close()
+        task.cancel()
+        return sent
+
+    sent = asyncio.run(publish())
+    arrivals = sorted(t for _ in workers for t in results.get(timeout=120))
+    for worker in workers:
+        worker.join(timeout=30)
+    delays = [(t - sent) * 1000 for t in arrivals]
+    return {"received": len(delays), "p99_ms": round(percentile(delays, 99), 1) if delays else -1,
+            "max_ms": round(delays[-1], 1) if delays else -1}
+
+
+# -- broadcasting --------------------------------------------------------------------------------
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
+
+
+def upload_tone(http: httpx.Client, root: Path, seconds: float, frequency: float) -> str:
+    path = root / f"tone-{seconds:g}s.wav"
+    t = np.arange(int(48_000 * seconds)) / 48_000
+    samples = (np.sin(2 * np.pi * frequency * t) * 12_000).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48_000)
+        out.writeframes(samples.tobytes())
+    with path.open("rb") as data:
+        answer = http.post(f"{API}/media", files={"file": (path.name, data, "audio/wav")}).json()
+    job_id = answer.get("job_id")
+    if job_id:
+        wait(lambda: http.get(f"{API}/jobs/{job_id}").json()["state"] in ("done", "failed"), 120, "media job",
+             0.5)
+        answer = http.get(f"{API}/jobs/{job_id}").json()["result"]
+    return str(answer["sha256"])
+
+
+def delivery_log(stack: Stack, broadcast_id: str) -> list[dict[str, Any]]:
+    """Every state change the controller logged for the broadcast (what the console follows)."""
+    client = redis_client.Redis(port=stack.ports["redis"])
+    try:
+        entries = client.xrange(f"loa:delivery-log:{broadcast_id}")
+    finally:
+        client.close()
+    return [json.loads(fields[b"event"]) for _, fields in entries]
+
+
+def first_reached(log: list[dict[str, Any]], states: set[str]) -> dict[str, int]:
+    """When each device first reached one of states (or a later one)."""
+    reached: dict[str, int] = {}
+    for event in log:
+        if event["state"] in states and event["device"] not in reached:
+            reached[event["device"]] = event["at_ms"]
+    return reached
+
+
+def spread(times: dict[str, int], since_ms: float, count: int) -> dict[str, float]:
+    delays = sorted(t - since_ms for t in times.values())
+    if not delays:
+        return {"reached": 0}
+    result = {"reached": len(delays), "p50_ms": round(percentile(delays, 50)), "max_ms": round(delays[-1])}
+    if len(delays) >= math.ceil(0.99 * count):
+        result["p99_of_fleet_ms"] = round(delays[math.ceil(0.99 * count) - 1])
+    return result
+
+
+def started_late_ms(stack: Stack, start_ms: int) -> list[int]:
+    """Each receiver's `started` receipt for the broadcast: how late it says it began."""
+    database = stack.root / "controller" / "loalang.sqlite3"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        rows = connection.execute("SELECT data FROM device_events WHERE type = 'started'").fetchall()
+    late = []
+    for (data,) in rows:
+        body = json.loads(data)
+        if body.get("late_ms") is not None and abs(body.get("at_ms", 0) - start_ms) < 60_000:
+            late.append(int(body["late_ms"]))
+    return late
+
+
+def broadcast(stack: Stack, sha: str) -> tuple[dict[str, Any], float]:
+    """Broadcast the library file to the province now; returns it and when it was asked (epoch ms)."""
+    posted = time.time() * 1000
+    answer = stack.http.post(f"{API}/broadcasts", json={"level": "normal", "media_sha256": sha,
+                                                        "title": "fan-out", "area_ids": [PROVINCE]})
+    answer.raise_for_status()
+    created: dict[str, Any] = answer.json()
+    return created, posted
+
+
+def measure_broadcast(stack: Stack, sha: str, count: int) -> dict[str, Any]:
+    created, posted = broadcast(stack, sha)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        log = delivery_log(stack, created["id"])
+        done = first_reached(log, {"completed", "failed", "missed", "preempted", "stopped"})
+        if len(done) >= count:
+            break
+        time.sleep(2)
+    log = delivery_log(stack, created["id"])
+    late = started_late_ms(stack, created["start_ms"])
+    return {
+        "margin_ms": created["start_ms"] - round(posted),
+        "acknowledged": spread(first_reached(log, {"acknowledged", "downloading", "playing", "completed"}),
+                               posted, count),
+        "playing": spread(first_reached(log, {"playing"}), posted, count),
+        "completed": len(first_reached(log, {"completed"})),
+        "started_within_20ms": sum(1 for ms in late if abs(ms) <= 20),
+        "started_receipts": len(late),
+        "late_ms_p50": round(float(np.median(late))) if late else None,
+        "late_ms_max": max(late, key=abs) if late else None,
+    }
+
+
+def stopped_after(stack: Stack, occurrence_id: str) -> list[float]:
+    """When the controller stored each receiver's `stopped` receipt for the occurrence (epoch s)."""
+    database = stack.root / "controller" / "loalang.sqlite3"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        rows = connection.execute(
+            "SELECT received_at, data FROM device_events WHERE type = 'stopped'").fetchall()
+    return sorted(datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp() for at, data in rows
+                  if json.loads(data).get("occurrence") == occurrence_id)
+
+
+def measure_stop_all(stack: Stack, count: int) -> dict[str, Any]:
+    """A 60 s tone everywhere (nothing to download), then stop-all: until 99% have said `stopped`."""
+    start_ms = int(time.time() * 1000) + 5000
+    answer = stack.http.post(f"{API}/occurrences", json={
+        "area_id": PROVINCE, "level": "normal", "start_ms": start_ms, "duration_ms": 60_000,
+        "source": {"type": "tone", "frequency_hz": 523}})
+    answer.raise_for_status()
+    occurrence_id = answer.json()["id"]
+    time.sleep(max(0.0, start_ms / 1000 - time.time()) + 8)  # on the air everywhere, receipts in
+    asked = time.time()
+    stack.http.post(f"{API}/broadcasts/stop-all", json={"area_id": PROVINCE}).raise_for_status()
+    answered = time.time()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(stopped_after(stack, occurrence_id)) < count:
+        time.sleep(1.0)
+    delays = [(t - asked) * 1000 for t in stopped_after(stack, occurrence_id)]
+    result: dict[str, Any] = {"answered_ms": round((answered - asked) * 1000), "stopped": len(delays)}
+    if delays:
+        result.update(p50_ms=round(percentile(delays, 50)), max_ms=round(delays[-1]))
+    if len(delays) >= math.ceil(0.99 * count):
+        result["p99_of_fleet_ms"] = round(delays[math.ceil(0.99 * count) - 1])
+    return result
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+def profile(pid: int, seconds: int, out: Path, tree: bool = False) -> Server:
+    """py-spy sampling the process (and its children) for seconds: a collapsed-stack file."""
+    argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+            "--duration", str(seconds),
+            "--nonblocking", "--format", "raw", "--output", str(out), *(["--subprocesses"] if tree else [])]
+    spy = Server(f"py-spy {out.name}", argv, out.with_suffix(".log"))
+    spy.start()
+    return spy
+
+
+def top_functions(collapsed: Path, limit: int = 15) -> list[tuple[str, float]]:
+    """The functions most often on the stack (self time excluded: inclusive), as fractions of samples."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        samples = int(number)
+        total += samples
+        for frame in set(stack.split(";")):
+            counts[frame] = counts.get(frame, 0) + samples
+    ranked = sorted(counts.items(), key=lambda item: -item[1])[:limit]
+    return [(frame, round(n / total, 3)) for frame, n in ranked]
+
+
+def run(count: int, root: Path, processes: int, profile_dir: Path | None = None) -> dict[str, Any]:
+    raise_descriptor_limit()
+    root.mkdir(parents=True, exist_ok=True)
+    stack = Stack(root)
+    results: dict[str, Any] = {"count": count, "processes": processes, "machine": machine()}
+    simulator = None
+    try:
+        ensure_province(stack.http)
+        enrolled_before = sum(1 for _ in (root / "sim").glob(f"{PREFIX}-*/agent.toml"))
+        started = time.monotonic()
+        simulator = start_simulator(root, stack, count, processes)
+        wait(lambda: sum(1 for _ in (root / "sim").glob(f"{PREFIX}-*/agent.toml")) >= count, 7200,
+             "enrolment")
+        if enrolled_before < count:
+            results["enrolment_s"] = round(time.monotonic() - started, 1)
+            results["enrolled"] = count - enrolled_before
+        results["all_online_s"] = round(wait(lambda: online_count(stack) >= count, 900, "all online", 2.0), 1)
+        assert simulator.process is not None
+        time.sleep(20)  # the clocks settle
+        idle = Meter(stack.controller_pid, simulator.process.pid)
+        time.sleep(10)
+        results["idle"] = idle.read()
+        results["floor"] = raw_floor(stack.config.port, stack.mqtt_password, count, processes)
+        short = upload_tone(stack.http, root, 2.0, 440.0)
+        time.sleep(5)
+        spies = []
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            spies = [profile(stack.controller_pid, 25, profile_dir / "controller.txt"),
+                     profile(simulator.process.pid, 25, profile_dir / "simulator.txt", tree=True)]
+        phase = Meter(stack.controller_pid, simulator.process.pid)
+        results["broadcast"] = {**measure_broadcast(stack, short, count), **phase.read()}
+        for spy in spies:
+            assert spy.process is not None
+            spy.process.wait(timeout=120)
+        time.sleep(5)
+        phase = Meter(stack.controller_pid, simulator.process.pid)
+        results["stop_all"] = {**measure_stop_all(stack, count), **phase.read()}
+        status = stack.http.get(f"{API}/system/status").json()
+        results["shed"] = status.get("inbox", {}).get("shed", {})
+    finally:
+        if simulator is not None:
+            simulator.stop(timeout=60)
+        stack.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--processes", type=int, help=f"simulator processes (default: one per {PER_PROCESS})")
+    parser.add_argument("--root", type=Path, help="the stack's files; reused by a later run (default: new)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample the controller and the simulator with py-spy during the broadcast")
+    args = parser.parse_args()
+    root = args.root or Path(tempfile.mkdtemp(prefix="loalang-fanout-"))
+    processes = args.processes or max(1, math.ceil(args.count / PER_PROCESS))
+    print(json.dumps(run(args.count, root, processes, args.profile)))
+
+
+if __name__ == "__main__":
+    main()
