@@ -130,15 +130,23 @@ class Engine:
         self._wake.set()
 
     def _pause_s(self) -> float:
-        """Tick fast around activity, sleep up to IDLE_S otherwise (a simulator runs thousands)."""
-        if self.current is not None or self.interrupted or self._prepared:
+        """Sleep until the next thing to do, up to IDLE_S: a decoder to prepare, an amplifier to
+        switch on, a start to decide. Tick fast only in the last moments before a start, while a
+        stream plays and while an item waits to resume. The end of a play and a change of schedule
+        wake the loop at once. (A board spares its CPU; a simulator runs thousands.)"""
+        if self.interrupted or self._streams_started:
             return TICK_S
         now = self.time.now_ms()
         starts = [item.start_ms for _, item in self.schedule.pending() if item.start_ms > now]
-        if not starts:
+        if self._prepared and not starts:
+            return TICK_S  # a prepared item is due
+        decide_ms = self.amplifier.lead_s * 1000 + LOOKAHEAD_MS + 3 * TICK_S * 1000
+        if any(start - decide_ms <= now for start in starts):
+            return TICK_S
+        wakes = [w for start in starts for w in (start - PREPARE_MS, start - decide_ms) if w > now]
+        if not wakes:
             return IDLE_S
-        until_prepare = (min(starts) - PREPARE_MS - now) / 1000
-        return max(TICK_S, min(IDLE_S, until_prepare))
+        return max(TICK_S, min(IDLE_S, (min(wakes) - now) / 1000))
 
     async def tick(self) -> None:
         """One decision."""
@@ -266,6 +274,7 @@ class Engine:
         progress = Progress()
         task = asyncio.create_task(
             self._play(decoder, start_at, progress, occurrence, position_ms, resumed, first, attention))
+        task.add_done_callback(lambda _: self._wake.set())  # its end is looked at at once
         self.current = Current(item, occurrence, position_ms, task, decoder, progress, attention=attention)
 
     async def _play(self, decoder: PcmSource, start_at: float, progress: Progress, occurrence: Occurrence,
