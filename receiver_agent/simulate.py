@@ -39,6 +39,7 @@ from .sinks import make_sink
 log = logging.getLogger(__name__)
 
 ENROLMENT_WORKERS = 6
+MAX_THREADS = 64
 
 
 @dataclass
@@ -200,6 +201,10 @@ def _raise_descriptor_limit() -> None:
 async def run_agents(numbered: list[tuple[int, Path]], simulation: Simulation | None = None) -> None:
     """Run the receivers (numbered within the fleet) in this event loop until cancelled."""
     simulation = simulation or Simulation()
+    # Each board does its blocking work (syncing files, downloading) on its own CPU; here they share
+    # this process's threads, so there are more of them than asyncio's default of a few.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=min(MAX_THREADS, 4 + len(numbered) // 25)))
     agents = []
     for index, path in numbered:
         config = _configured(path, index, simulation)
