@@ -52,7 +52,7 @@ from .limits import MAX_BODY_BYTES, BodySizeLimit
 from .live.registry import LiveSessions
 from .media import speech
 from .media.store import MediaStore
-from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog, sheddable
+from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog, sender, sheddable
 from .presence import PresenceStore
 from .scheduling.leader import Leadership
 from .scheduling.scheduler import Scheduler
@@ -102,7 +102,7 @@ def build_link(settings: Settings) -> MqttLink:
     link = MqttLink(LinkSettings(
         host=settings.mqtt_host, port=settings.mqtt_port, client_id=f"controller-{settings.instance_id}",
         username=settings.mqtt_username, password=settings.broker_password(),
-        tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15, sheddable=sheddable,
+        tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15, sheddable=sheddable, source_of=sender,
         inbox=InboxLimits(kept_max=CONTROLLER_KEPT_MAX),
     ))
     link.set_will(

@@ -5,6 +5,10 @@ which is served first. What may be shed under load (telemetry, clock requests: t
 replaces it) waits in a short lane of its own: when that lane is full the oldest is dropped, and
 one that waited longer than it is worth is dropped when its turn comes. Every drop is counted by
 class, so overload is visible instead of silent.
+
+A source (a device) that sends sheddable messages faster than its fair rate is limited alone: a
+token bucket per source sheds its excess on arrival, counted under its class and against the
+source, so one flooding board cannot push everyone else's telemetry out of the lane.
 """
 
 from __future__ import annotations
@@ -21,27 +25,64 @@ T = TypeVar("T")
 Classifier = Callable[[str], str | None]
 """A topic's sheddable class (such as `telemetry`), or None for what must be kept."""
 
+SourceOf = Callable[[str], str | None]
+"""Who sent what arrived on a topic (a device id), or None when it is not limited per source."""
+
 KEPT_MAX = 10_000  # a bound that only a broken peer reaches; kept messages beyond it are counted
 SHED_LANE = 2_000
 SHED_STALE_S = 5.0
 
 
+SOURCES_TRACKED = 100_000  # buckets kept at most (a fleet); idle ones are forgotten beyond it
+FLOODERS_SHOWN = 10
+
+
 @dataclass(frozen=True)
 class InboxLimits:
-    """How much the sheddable lane holds and how long its messages stay worth handling."""
+    """How much the sheddable lane holds, how long its messages stay worth handling, and how many
+    sheddable messages one source may send (a second, and at once)."""
 
     shed_lane: int = SHED_LANE
     stale_s: float = SHED_STALE_S
     kept_max: int = KEPT_MAX
+    source_rate: float = 2.0
+    source_burst: float = 20.0
+
+
+class Buckets:
+    """A token bucket per source, refilled at rate up to burst; bounded in number."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens: dict[str, tuple[float, float]] = {}  # source -> (tokens, when counted)
+
+    def take(self, source: str, now: float) -> bool:
+        """Whether the source may send one more now."""
+        tokens, then = self._tokens.get(source, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        allowed = tokens >= 1.0
+        self._tokens[source] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._tokens) > SOURCES_TRACKED:
+            self._forget_full(now)
+        return allowed
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that have refilled (their sources are not flooding)."""
+        refill_s = self.burst / self.rate
+        self._tokens = {s: v for s, v in self._tokens.items() if now - v[1] < refill_s}
 
 
 class Inbox(Generic[T]):
     """Two lanes, the kept one first; counts what it sheds, by class."""
 
-    def __init__(self, classify: Classifier | None = None, limits: InboxLimits | None = None) -> None:
+    def __init__(self, classify: Classifier | None = None, limits: InboxLimits | None = None,
+                 source_of: SourceOf | None = None) -> None:
         self.classify = classify
         self.limits = limits or InboxLimits()
+        self.source_of = source_of
         self.shed: dict[str, int] = {}
+        self.flooded: dict[str, int] = {}  # source -> messages shed for its own excess
+        self._buckets = Buckets(self.limits.source_rate, self.limits.source_burst)
         self._kept: deque[T] = deque()
         self._sheddable: deque[tuple[str, float, T]] = deque()
         self._ready = asyncio.Event()
@@ -55,6 +96,11 @@ class Inbox(Generic[T]):
                 return
             self._kept.append(item)
         else:
+            source = self.source_of(topic) if self.source_of is not None else None
+            if source is not None and not self._buckets.take(source, time.monotonic()):
+                self._count(kind)
+                self._note_flood(source)
+                return
             if len(self._sheddable) >= self.limits.shed_lane:
                 self._count(self._sheddable.popleft()[0])
             self._sheddable.append((kind, time.monotonic(), item))
@@ -76,5 +122,15 @@ class Inbox(Generic[T]):
     def __len__(self) -> int:
         return len(self._kept) + len(self._sheddable)
 
+    def flooders(self) -> dict[str, int]:
+        """The sources shed most for their own excess, most first."""
+        ranked = sorted(self.flooded.items(), key=lambda item: -item[1])[:FLOODERS_SHOWN]
+        return dict(ranked)
+
     def _count(self, kind: str) -> None:
         self.shed[kind] = self.shed.get(kind, 0) + 1
+
+    def _note_flood(self, source: str) -> None:
+        if source not in self.flooded and len(self.flooded) >= SOURCES_TRACKED:
+            return  # counted by class all the same
+        self.flooded[source] = self.flooded.get(source, 0) + 1

@@ -22,7 +22,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from .inbox import Classifier, Inbox, InboxLimits
+from .inbox import Classifier, Inbox, InboxLimits, SourceOf
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class LinkSettings:
     ack_timeout: float = 10.0
     connect_timeout: float = 10.0
     sheddable: Classifier | None = None  # which incoming topics may be shed under load (see inbox.py)
+    source_of: SourceOf | None = None  # who sent a topic's messages, each limited alone (see inbox.py)
     inbox: InboxLimits = field(default_factory=InboxLimits)
 
 
@@ -88,7 +89,8 @@ class MqttLink:
         self._routes: list[tuple[str, Handler]] = []
         self._subscriptions: dict[str, int] = {}
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self.inbox: Inbox[paho.MQTTMessage] = Inbox(settings.sheddable, settings.inbox)
+        self.inbox: Inbox[paho.MQTTMessage] = Inbox(settings.sheddable, settings.inbox,
+                                                              settings.source_of)
         self._closing = False
         self._session_up = False
         self._lost = asyncio.Event()

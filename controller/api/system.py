@@ -22,14 +22,16 @@ SCOPED_SCAN = 5000  # entries read to find a scoped admin's page (page further w
 @router.get("/system/status", summary="Controller status and input counters")
 async def system_status(services: ServicesDep, principal: Admin) -> dict[str, object]:
     """Broker connection, signing key, the leading scheduler, the counters of dropped input, and the
-    inbox: messages waiting, and those shed under load by class (`telemetry`, `clock`)."""
+    inbox: messages waiting, those shed under load by class (`telemetry`, `clock`), and the devices
+    shed most for sending faster than their fair share (`flooding`)."""
     return {
         "instance": services.settings.instance_id,
         "broker_connected": services.link.connected.is_set(),
         "signing_key": services.keyring.signing.kid,
         "scheduler_leader": await current_holder(services.redis),
         "counters": services.counters.snapshot(),
-        "inbox": {"waiting": len(services.link.inbox), "shed": dict(services.link.inbox.shed)},
+        "inbox": {"waiting": len(services.link.inbox), "shed": dict(services.link.inbox.shed),
+                  "flooding": services.link.inbox.flooders()},
     }
 
 

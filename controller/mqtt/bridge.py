@@ -55,6 +55,12 @@ def sheddable(topic: str) -> str | None:
     return None
 
 
+def sender(topic: str) -> str | None:
+    """The device that published on a device topic (each is limited alone when it floods)."""
+    parsed = topics.parse(topic)
+    return parsed.ident if parsed is not None and parsed.family == "dev" else None
+
+
 def _micros() -> int:
     return time.time_ns() // 1000
 

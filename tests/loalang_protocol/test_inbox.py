@@ -64,3 +64,18 @@ def test_get_waits_for_the_next_message() -> None:
         inbox.put("loa/v1/dev/d/status", "birth")
         return await asyncio.wait_for(waiting, 1.0)
     assert asyncio.run(scenario()) == "birth"
+
+
+def test_a_flooding_source_is_limited_alone() -> None:
+    inbox: Inbox[str] = Inbox(by_leaf, InboxLimits(shed_lane=100, source_rate=1.0, source_burst=5),
+                              source_of=lambda topic: topic.split("/")[3])
+    for n in range(1_000):
+        inbox.put("loa/v1/dev/flood/telemetry", f"f{n}")
+    for n in range(3):
+        inbox.put(f"loa/v1/dev/quiet-{n}/telemetry", f"q{n}")
+    inbox.put("loa/v1/dev/flood/event", "receipt")
+    taken = drain(inbox)
+    assert taken[0] == "receipt", "what must be kept is never limited"
+    assert [t for t in taken if t.startswith("q")] == ["q0", "q1", "q2"], "the others come through"
+    assert len([t for t in taken if t.startswith("f")]) == 5, "the flooder gets its burst"
+    assert inbox.shed == {"telemetry": 995} and inbox.flooders() == {"flood": 995}
