@@ -45,8 +45,8 @@ class InboxLimits:
     shed_lane: int = SHED_LANE
     stale_s: float = SHED_STALE_S
     kept_max: int = KEPT_MAX
-    source_rate: float = 2.0
-    source_burst: float = 20.0
+    source_rate: float = 5.0  # a settling clock asks twice a second, telemetry comes once a minute
+    source_burst: float = 50.0
 
 
 class Buckets:
