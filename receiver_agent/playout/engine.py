@@ -92,6 +92,7 @@ class Engine:
         self._attention_sounded: set[str] = set()
         self._downloading_reported: set[str] = set()
         self._wake = asyncio.Event()
+        self._fetch_wake = asyncio.Event()
         self.streams: StreamReceiver | None = None  # set by the agent
         self._stream_players: dict[str, StreamPlayer] = {}
         self._streams_started: set[str] = set()
@@ -126,8 +127,9 @@ class Engine:
         return min(upcoming, key=lambda item: item.start_ms, default=None)
 
     def wake(self) -> None:
-        """Look again now (the schedule changed)."""
+        """Look again now (the schedule changed), and for files to fetch."""
         self._wake.set()
+        self._fetch_wake.set()
 
     def _pause_s(self) -> float:
         """Sleep until the next thing to do, up to IDLE_S: a decoder to prepare, an amplifier to
@@ -449,11 +451,13 @@ class Engine:
 
     async def _fetch_loop(self) -> None:
         while True:
+            self._fetch_wake.clear()
             try:
                 await self.fetch_due()
             except Exception:
                 log.exception("media fetch round failed; going on")
-            await asyncio.sleep(FETCH_INTERVAL_S)
+            with contextlib.suppress(TimeoutError):  # a new schedule is looked at at once
+                await asyncio.wait_for(self._fetch_wake.wait(), FETCH_INTERVAL_S)
 
     async def fetch_due(self) -> None:
         """Download what the schedule needs soonest, one file at a time."""
