@@ -28,6 +28,7 @@ import math
 import multiprocessing
 import os
 import resource
+import secrets
 import sqlite3
 import sys
 import tempfile
@@ -376,7 +377,11 @@ def measure_broadcast(stack: Stack, sha: str, count: int) -> dict[str, Any]:
         time.sleep(2)
     log = delivery_log(stack, created["id"])
     late = started_late_ms(stack, created["start_ms"])
+    downloaded = [t * 1000 - posted for t in stored_receipts(stack, "downloaded", posted / 1000)]
     return {
+        "downloaded": {"count": len(downloaded),
+                       "p50_ms": round(percentile(downloaded, 50)) if downloaded else None,
+                       "max_ms": round(downloaded[-1]) if downloaded else None},
         "margin_ms": created["start_ms"] - round(posted),
         "acknowledged": spread(first_reached(log, {"acknowledged", "downloading", "playing", "completed"}),
                                posted, count),
@@ -389,14 +394,20 @@ def measure_broadcast(stack: Stack, sha: str, count: int) -> dict[str, Any]:
     }
 
 
-def stopped_after(stack: Stack, occurrence_id: str) -> list[float]:
-    """When the controller stored each receiver's `stopped` receipt for the occurrence (epoch s)."""
+def stored_receipts(stack: Stack, kind: str, since_s: float, occurrence: str | None = None) -> list[float]:
+    """When the controller stored each receipt of this kind since then (for one occurrence), epoch s."""
     database = stack.root / "controller" / "loalang.sqlite3"
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        rows = connection.execute(
-            "SELECT received_at, data FROM device_events WHERE type = 'stopped'").fetchall()
-    return sorted(datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp() for at, data in rows
-                  if json.loads(data).get("occurrence") == occurrence_id)
+        rows = connection.execute("SELECT received_at, data FROM device_events WHERE type = ?",
+                                  (kind,)).fetchall()
+    stored = (datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp() for at, data in rows
+              if occurrence is None or json.loads(data).get("occurrence") == occurrence)
+    return sorted(t for t in stored if t >= since_s)
+
+
+def stopped_after(stack: Stack, occurrence_id: str) -> list[float]:
+    """When the controller stored each receiver's `stopped` receipt for the occurrence (epoch s)."""
+    return stored_receipts(stack, "stopped", 0.0, occurrence_id)
 
 
 def measure_stop_all(stack: Stack, count: int) -> dict[str, Any]:
@@ -472,7 +483,7 @@ def run(count: int, root: Path, processes: int, profile_dir: Path | None = None)
         time.sleep(10)
         results["idle"] = idle.read()
         results["floor"] = raw_floor(stack.config.port, stack.mqtt_password, count, processes)
-        short = upload_tone(stack.http, root, 2.0, 440.0)
+        short = upload_tone(stack.http, root, 2.0, 400.0 + secrets.randbelow(200))  # a new file each run
         time.sleep(5)
         spies = []
         if profile_dir is not None:
