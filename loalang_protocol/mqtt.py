@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,7 +97,6 @@ class MqttLink:
         self._lost = asyncio.Event()
         self._connect_result: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._misc_task: asyncio.Task[None] | None = None
         self.connections = 0
         self.bytes_sent = 0
         self.messages_in = 0
@@ -144,7 +144,7 @@ class MqttLink:
     async def run(self) -> None:
         """Connect and stay connected until close(); raises AuthenticationFailed."""
         self._loop = asyncio.get_running_loop()
-        self._misc_task = asyncio.create_task(self._misc_loop())
+        _Housekeeping.join(self)
         dispatcher = asyncio.create_task(self._dispatch_loop())
         try:
             while not self._closing:
@@ -164,8 +164,7 @@ class MqttLink:
                 await asyncio.sleep(delay)
         finally:
             dispatcher.cancel()
-            if self._misc_task:
-                self._misc_task.cancel()
+            _Housekeeping.leave(self)
 
     async def _connect_once(self) -> None:
         assert self._loop is not None
@@ -377,11 +376,10 @@ class MqttLink:
 
     # -- background loops -------------------------------------------------------------------
 
-    async def _misc_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            if self.client.socket() is not None:
-                self.client.loop_misc()
+    def housekeeping(self) -> None:
+        """paho's periodic work: keepalive pings and timeouts (called every second)."""
+        if self.client.socket() is not None:
+            self.client.loop_misc()
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -395,3 +393,35 @@ class MqttLink:
             await handler(message.topic, bytes(message.payload), bool(message.retain))
         except Exception:
             log.exception("mqtt %s: handler for %s failed", self.settings.client_id, message.topic)
+
+
+class _Housekeeping:
+    """One task per event loop calls every running link's housekeeping each second: a simulator's
+    thousands of links cost one wake-up a second, not one each."""
+
+    _links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[MqttLink]] = weakref.WeakKeyDictionary()
+    _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = \
+        weakref.WeakKeyDictionary()
+
+    @classmethod
+    def join(cls, link: MqttLink) -> None:
+        loop = asyncio.get_running_loop()
+        cls._links.setdefault(loop, set()).add(link)
+        task = cls._tasks.get(loop)
+        if task is None or task.done():
+            cls._tasks[loop] = loop.create_task(cls._run(loop))
+
+    @classmethod
+    def leave(cls, link: MqttLink) -> None:
+        for links in cls._links.values():
+            links.discard(link)
+
+    @classmethod
+    async def _run(cls, loop: asyncio.AbstractEventLoop) -> None:
+        while cls._links.get(loop):
+            await asyncio.sleep(1.0)
+            for link in list(cls._links.get(loop, ())):
+                try:
+                    link.housekeeping()
+                except Exception:
+                    log.exception("mqtt %s: housekeeping failed", link.settings.client_id)
