@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.02
 LOOKAHEAD_MS = 60
 IDLE_S = 1.0
+QUIET_S = 5.0  # nothing scheduled, nothing playing (the amplifier's watchdog allows 10 s)
 PREPARE_MS = 2000  # decoders start this long before their item, so the start never waits for ffmpeg
 FETCH_INTERVAL_S = 2.0
 FETCH_HORIZON_MS = 48 * 3600 * 1000
@@ -139,7 +140,10 @@ class Engine:
         if self.interrupted or self._streams_started:
             return TICK_S
         now = self.time.now_ms()
-        starts = [item.start_ms for _, item in self.schedule.pending() if item.start_ms > now]
+        pending = [item for _, item in self.schedule.pending()]
+        if not pending and self.current is None and not self._prepared:
+            return QUIET_S
+        starts = [item.start_ms for item in pending if item.start_ms > now]
         if self._prepared and not starts:
             return TICK_S  # a prepared item is due
         decide_ms = self.amplifier.lead_s * 1000 + LOOKAHEAD_MS + 3 * TICK_S * 1000
@@ -481,5 +485,6 @@ class Engine:
                     await self.record("download-failed", {"sha256": source.sha256, "reason": exc.reason,
                                                           "occurrence": occurrence.id})
             else:
+                self._wake.set()  # an item waiting for this file may start now
                 await self.record("downloaded", {"sha256": source.sha256, "size": source.size,
                                                  "occurrence": occurrence.id})
