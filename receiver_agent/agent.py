@@ -64,6 +64,8 @@ REBIRTH_WINDOW_S = 3.0
 MAX_LOG_UPLOAD_BYTES = 256 * 1024
 LIVE_CLOCK_INTERVAL_S = 10.0
 UNANSWERED_CAP_S = 60.0  # the longest wait between clock requests while none is answered
+RESEND_EVERY_S = 30.0  # unacknowledged events are looked at this often while connected...
+RESEND_AFTER_S = 60.0  # ...and sent again once they are this old
 
 
 class Agent:
@@ -171,6 +173,7 @@ class Agent:
         self._tasks = [
             asyncio.create_task(self._telemetry_loop()),
             asyncio.create_task(self._clock_loop()),
+            asyncio.create_task(self._resend_loop()),
             asyncio.create_task(self.engine.run()),
             asyncio.create_task(self._status_page()),
         ]
@@ -224,6 +227,19 @@ class Agent:
         sent = await self.outbox.flush(self._publish_event)
         if sent:
             log.info("device %s: resent %s unacknowledged events", self.device_id, sent)
+
+    async def _resend_loop(self) -> None:
+        """Send again, while connected, the events still unacknowledged long after they were sent
+        (a publish or its acknowledgement lost under load): a receipt must not wait for the next
+        reconnection, which may be days away."""
+        while True:
+            await asyncio.sleep(RESEND_EVERY_S)
+            if not self.link.connected.is_set():
+                continue
+            with contextlib.suppress(TimeoutError, NotConnected):
+                sent = await self.outbox.flush(self._publish_event, older_than_s=RESEND_AFTER_S)
+                if sent:
+                    log.info("device %s: sent %s unacknowledged events again", self.device_id, sent)
 
     async def publish_birth(self) -> None:
         """Announce this connection and the versions held, so the controller sends what is newer."""
@@ -496,6 +512,8 @@ class Agent:
         await asyncio.sleep(delay)
         with contextlib.suppress(NotConnected, asyncio.TimeoutError):
             await self.publish_birth()
+            # what was sent while no controller listened was lost: send the unacknowledged again
+            await self.outbox.flush(self._publish_event)
 
     async def _model(self, topic: str, model: Any, body: dict[str, Any]) -> Any:
         try:

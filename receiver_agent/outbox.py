@@ -68,10 +68,13 @@ class Outbox:
         """Unacknowledged events, oldest first."""
         return sorted(self.folder.glob("*.json"))
 
-    async def flush(self, publish: Publisher) -> int:
-        """Send every pending event; returns how many were sent."""
+    async def flush(self, publish: Publisher, older_than_s: float = 0.0) -> int:
+        """Send every pending event (written at least older_than_s ago); returns how many were sent."""
         sent = 0
+        cutoff = time.time() - older_than_s
         for path in self.pending():
+            if older_than_s and _written_at(path) > cutoff:
+                continue
             try:
                 payload = path.read_bytes()
             except FileNotFoundError:
@@ -86,3 +89,10 @@ class Outbox:
             return
         for seq in seqs:
             self._path(seq).unlink(missing_ok=True)
+
+
+def _written_at(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # acknowledged meanwhile

@@ -1,4 +1,5 @@
-"""Agents ride out a controller restart and a broker restart, and resynchronise."""
+"""Agents ride out a controller restart and a broker restart, and resynchronise; what they reported
+while no controller listened arrives when it is back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ import redis as redis_client
 
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, ping, wait_for
+from receiver_agent import config as config_file
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Fleet,
+    Stack,
+    new_commune,
+    ping,
+    receipts,
+    schedule,
+    tone_onset,
+    wait_for,
+)
 
 BIN = Path(sys.executable).parent
 FLEET_SIZE = 200
@@ -80,3 +92,27 @@ def test_broker_restart_with_200_agents(stack: Stack, fleet: Fleet, controller: 
         assert all(d["applied_version"] == d["desired_version"] for d in devices)
     finally:
         simulator.stop(timeout=15)
+
+
+def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
+        fleet: Fleet, controller: ControllerProcess) -> None:
+    _, (village,) = new_commune(fleet, villages=1)
+    device_id, config = fleet.enrolled_agent(area=village)
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 4000,
+                    duration_ms=1000, source={"type": "tone", "frequency_hz": 700})
+    held = config_file.load(config).data_dir / "schedule.json"
+    wait_for(lambda: held.exists() and tone in held.read_text(), 10.0, what="the tone on the agent's schedule")
+    connection = fleet.device(device_id)["presence"]["connection"]
+    controller.stop()  # the receipts of the play are published while no controller listens
+    card = config_file.load(config).data_dir / "card"
+    wait_for(lambda: tone_onset(card, 700), 15.0, what="the tone played")
+    time.sleep(2.0)
+    controller.start()
+    fleet.login()
+    completed = wait_for(lambda: [r for r in receipts(fleet, device_id, "completed")
+                                  if r["data"].get("occurrence") == tone], 20.0,
+                         what="the receipt sent again when the controller came back")
+    assert len(completed) == 1
+    assert fleet.device(device_id)["presence"]["connection"] == connection, "without reconnecting"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 from loalang_protocol.envelope import open_device_message
@@ -54,3 +56,20 @@ def test_events_are_signed_numbered_and_kept_until_acknowledged(tmp_path: Path) 
     assert len(outbox.pending()) == 1
     restarted = Outbox(tmp_path / "outbox", "loa-1", key, AgentState.load(tmp_path / "state.json"))
     assert restarted.record("played", {}) == 4, "numbering continues after a restart"
+
+
+def test_only_events_unacknowledged_for_long_are_sent_again_while_connected(tmp_path: Path) -> None:
+    state = AgentState.load(tmp_path / "state.json")
+    state.next_boot()
+    outbox = Outbox(tmp_path / "outbox", "loa-1", KeyPair.generate(), state)
+    old, new = outbox.record("completed", {"n": 1}), outbox.record("completed", {"n": 2})
+    long_ago = time.time() - 600
+    os.utime(outbox._path(old), (long_ago, long_ago))
+    sent: list[bytes] = []
+
+    async def publish(topic: str, payload: bytes) -> None:
+        sent.append(payload)
+
+    assert asyncio.run(outbox.flush(publish, older_than_s=60)) == 1
+    assert b'"seq":%d' % old in sent[0] and len(outbox.pending()) == 2, "sent again, kept until acknowledged"
+    assert new != old
