@@ -103,7 +103,7 @@ def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
     tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 4000,
                     duration_ms=1000, source={"type": "tone", "frequency_hz": 700})
     held = config_file.load(config).data_dir / "schedule.json"
-    wait_for(lambda: held.exists() and tone in held.read_text(), 10.0, what="the tone on the agent's schedule")
+    wait_for(lambda: held.exists() and tone in held.read_text(), 10.0, what="the tone on its schedule")
     connection = fleet.device(device_id)["presence"]["connection"]
     controller.stop()  # the receipts of the play are published while no controller listens
     card = config_file.load(config).data_dir / "card"
