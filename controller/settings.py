@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         1.0, ge=0, le=100, description="time added to a broadcast's start per receiver it reaches: the "
         "fan-out of its desired state, measured by benchmarks/fanout.py")
     media_downloads_per_s: float = Field(
-        250.0, ge=1, le=100_000, description="library downloads the controller serves a second, for the "
+        100.0, ge=1, le=100_000, description="library downloads the controller serves a second, for the "
         "start of a broadcast whose receivers may need its file")
     media_download_mb_per_s: float = Field(
         50.0, ge=0.1, le=10_000, description="megabytes a second the controller sends receivers downloading "
