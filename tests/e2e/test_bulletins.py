@@ -40,7 +40,8 @@ def login(controller: ControllerProcess, admin: httpx.Client, role: str, area: s
 @pytest.fixture
 def village(fleet: Fleet) -> Iterator[str]:
     """A village of its own under xa-mot that requires approval; its schedules are stopped afterwards,
-    and its approval ends (the shared commune's broadcasts reach it, and would need approval too)."""
+    and its approval and quiet hours end (the shared commune's broadcasts reach it, and would need
+    approval too, and would be refused in its quiet hours)."""
     area_id = f"thon-lich-{secrets.token_hex(3)}"
     created = fleet.http.post(f"{API}/areas", json={"id": area_id, "name": "Thôn Lịch", "level": "village",
                                                      "parent_id": "xa-mot", "approval": "required"})
@@ -49,7 +50,9 @@ def village(fleet: Fleet) -> Iterator[str]:
     for schedule in fleet.http.get(f"{API}/schedules").json():
         if area_id in schedule["area_ids"]:
             fleet.http.delete(f"{API}/schedules/{schedule['id']}")
-    fleet.http.patch(f"{API}/areas/{area_id}", json={"approval": "none"}).raise_for_status()
+    # a quiet hour left here would refuse, in that hour, every later test's schedule on the commune
+    fleet.http.patch(f"{API}/areas/{area_id}", json={"approval": "none", "quiet_start": None,
+                                                     "quiet_end": None}).raise_for_status()
 
 
 def bulletin_for(fleet: Fleet, tmp_path: Path, area_id: str, frequency: float = 440.0) -> dict[str, Any]:
