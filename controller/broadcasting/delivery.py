@@ -29,6 +29,27 @@ RECEIPT_STATES = {"downloading": "downloading", "started": "playing", "resumed":
                   "preempted": "preempted", "stopped": "stopped", "rejected": "failed"}
 
 
+_ADVANCE = """
+local ranks = {RANKS}
+local moved = 0
+for i = 2, #ARGV, 6 do
+  local states, log, device, state, rank, detail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    tonumber(ARGV[i + 4]), ARGV[i + 5]
+  local raw = redis.call('HGET', states, device)
+  if raw and ranks[cjson.decode(raw)['state']] < rank then
+    local change = {state = state, at_ms = tonumber(ARGV[1])}
+    if detail ~= '' then change['detail'] = detail end
+    redis.call('HSET', states, device, cjson.encode(change))
+    change['device'] = device
+    redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*', 'event', cjson.encode(change))
+    moved = moved + 1
+  end
+end
+return moved
+""".replace("{RANKS}", "{" + ", ".join(f"['{name}'] = {rank}" for name, rank in RANK.items()) + "}") \
+   .replace("LOG_MAX", str(LOG_MAX))
+
+
 def _states(broadcast_id: str) -> str:
     return f"loa:delivery:{broadcast_id}"
 
@@ -100,32 +121,16 @@ async def on_receipts(redis: Redis, receipts: list[tuple[str, str, dict[str, Any
 
 
 async def advance_many(redis: Redis, moves: list[tuple[str, str, str, str]]) -> int:
-    """Move devices forward (broadcast, device, state, detail), in order, never back, in two
-    pipelined round trips; returns how many moved."""
-    pairs = list(dict.fromkeys((broadcast_id, device_id) for broadcast_id, device_id, _, _ in moves))
-    if not pairs:
+    """Move devices forward (broadcast, device, state, detail), in order, never back, in one atomic
+    round trip (receipts and reports are handled by loops of their own: a read then a write could
+    move a device back); returns how many moved."""
+    if not moves:
         return 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for broadcast_id, device_id in pairs:
-            pipe.hget(_states(broadcast_id), device_id)
-        current = {pair: json.loads(text(raw))["state"] if raw is not None else None
-                   for pair, raw in zip(pairs, await pipe.execute(), strict=True)}
-    moved = 0
-    now = _now_ms()
-    async with redis.pipeline(transaction=False) as pipe:
-        for broadcast_id, device_id, state, detail in moves:
-            was = current[(broadcast_id, device_id)]
-            if was is None or was in FINAL or RANK[state] <= RANK[was]:
-                continue
-            current[(broadcast_id, device_id)] = state
-            change = {"state": state, "at_ms": now, **({"detail": detail[:200]} if detail else {})}
-            pipe.hset(_states(broadcast_id), device_id, json.dumps(change))
-            pipe.xadd(_log(broadcast_id), {"event": json.dumps({"device": device_id, **change})},
-                      maxlen=LOG_MAX, approximate=True)
-            moved += 1
-        if moved:
-            await pipe.execute()
-    return moved
+    arguments: list[str | int] = [_now_ms()]
+    for broadcast_id, device_id, state, detail in moves:
+        arguments += [_states(broadcast_id), _log(broadcast_id), device_id, state, RANK[state], detail[:200]]
+    moved = await redis.eval(_ADVANCE, 0, *arguments)
+    return int(moved)
 
 
 async def on_reported(redis: Redis, device_id: str, device_version: int,
