@@ -133,10 +133,6 @@ class PresenceStore:
                 for i in range(0, len(replies), 3)]
 
 
-    async def touch(self, device_id: str, now_ms: int) -> None:
-        """Note that the device was heard from; a device presumed silent is online again."""
-        await self.touch_many({device_id: now_ms})
-
     async def touch_many(self, heard: dict[str, int]) -> None:
         """Note when each device was last heard from, in one atomic round trip (devices that never
         connected are left alone); a device presumed silent is online again."""
@@ -187,10 +183,6 @@ class PresenceStore:
         """The latest telemetry as a dict."""
         raw = await self.redis.get(_TELEMETRY + device_id)
         return json.loads(raw) if raw else None
-
-    async def store_reported(self, device_id: str, reported: Reported) -> None:
-        """Keep what the device says it applied."""
-        await self.redis.set(_REPORTED + device_id, reported.model_dump_json())
 
     async def store_reported_many(self, reports: dict[str, Reported]) -> None:
         """Keep what many devices say they applied, in one round trip."""

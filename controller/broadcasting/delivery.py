@@ -133,12 +133,6 @@ async def advance_many(redis: Redis, moves: list[tuple[str, str, str, str]]) -> 
     return int(moved)
 
 
-async def on_reported(redis: Redis, device_id: str, device_version: int,
-                      area_versions: dict[str, int]) -> None:
-    """A device reported the versions it applied: acknowledge the broadcasts they carry."""
-    await on_reports(redis, [(device_id, device_version, area_versions)])
-
-
 async def on_reports(redis: Redis, reports: list[tuple[str, int, dict[str, int]]]) -> int:
     """Many devices' reports (device, device version, area versions): acknowledge the broadcasts
     they carry, in four pipelined round trips; returns how many states moved."""

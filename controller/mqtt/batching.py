@@ -23,7 +23,6 @@ class Batches(Generic[T]):
         self.handle = handle
         self.max_batch = max_batch
         self.queue: asyncio.Queue[T] = asyncio.Queue(limit)  # full: put() waits (the inbox holds the rest)
-        self.handled = 0
 
     async def put(self, item: T) -> None:
         """Queue an item (waits while the queue is full)."""
@@ -39,4 +38,3 @@ class Batches(Generic[T]):
                 await self.handle(batch)
             except Exception:
                 log.exception("%s: a batch of %s failed", self.name, len(batch))
-            self.handled += len(batch)

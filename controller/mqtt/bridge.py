@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from loalang_protocol import PROTOCOL_VERSION, topics
@@ -32,7 +31,7 @@ from ..context import Services
 from ..db.models import Area, Device
 from ..fleet import commands, desired, history
 from .batching import Batches
-from .events import Dropped, EventIntake
+from .events import Dropped, EventIntake, drop_reason
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +87,8 @@ class DeviceBridge:
             link.route(topics.all_devices(leaf), self._guarded(leaf.value, handler))
 
     async def run(self) -> None:
-        """The bridge's background work until cancelled: device events in batches, and when each
-        device was last heard from, written every HEARD_FLUSH_S."""
+        """The bridge's background work until cancelled: device events and reports in batches, and
+        when each device was last heard from, written every HEARD_FLUSH_S."""
         await asyncio.gather(self.events.run(), self.reports.run(), self._write_heard())
 
     async def _write_heard(self) -> None:
@@ -112,12 +111,8 @@ class DeviceBridge:
                 await handler(parsed.ident, payload, retained)
                 if not retained and name != "status":
                     self._heard[parsed.ident] = _micros() // 1000
-            except (Dropped, Rejected) as exc:
-                self._drop(name, topic, str(exc))
-            except ValidationError as exc:
-                self._drop(name, topic, f"invalid: {exc.errors()[0]['msg']}"[:200])
-            except (ValueError, UnicodeDecodeError) as exc:
-                self._drop(name, topic, f"malformed: {exc}"[:200])
+            except (Rejected, ValueError) as exc:  # Dropped, ValidationError and UnicodeDecodeError too
+                self._drop(name, topic, drop_reason(exc))
         return run
 
     def _drop(self, name: str, topic: str, reason: str) -> None:

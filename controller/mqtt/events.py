@@ -115,7 +115,7 @@ class EventIntake:
             try:
                 item = _open(topic, device, arrived.payload)
             except (Rejected, ValidationError, ValueError) as exc:
-                self.drop(topic, _reason(exc))
+                self.drop(topic, drop_reason(exc))
                 continue
             verified.setdefault(item.key, item)  # the same event twice in a batch: once
         return list(verified.values())
@@ -197,7 +197,8 @@ def _open(topic: str, device: Device | None, payload: bytes) -> Verified:
     return Verified(device, DeviceEvent.model_validate(opened.body), opened.signature)
 
 
-def _reason(exc: Exception) -> str:
+def drop_reason(exc: Exception) -> str:
+    """Why a device message is not acted on: its code first (counted), then what was wrong."""
     if isinstance(exc, ValidationError):
         return f"invalid: {exc.errors()[0]['msg']}"[:200]
     if isinstance(exc, Rejected | Dropped):

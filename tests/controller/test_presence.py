@@ -32,7 +32,7 @@ def test_presence_ordering_and_watchdog(stack: Stack) -> None:
         assert await store.expire_silent(now_ms=4_000 + 10_000, silence_ms=7_500) == [device]
         presence = await store.get(device)
         assert not presence.online and presence.offline_reason == "silent"
-        await store.touch(device, now_ms=15_000)
+        await store.touch_many({device: 15_000})
         assert (await store.get(device)).online
         assert await store.expire_silent(now_ms=16_000, silence_ms=7_500) == []
         # its own will (same connection) takes it offline for good
