@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,8 +112,7 @@ class Engine:
                 except Exception:
                     log.exception("playout tick failed; going on")
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._pause_s())
+                await _wait_at_most(self._wake, self._pause_s())
         finally:
             fetcher.cancel()
             await self.stop_current()
@@ -134,17 +133,19 @@ class Engine:
 
     def _pause_s(self) -> float:
         """Sleep until the next thing to do, up to IDLE_S: a decoder to prepare, an amplifier to
-        switch on, a start to decide (the player then times the start itself). Tick fast only at a
-        start, while a stream plays and while an item waits to resume. The end of a play and a
-        change of schedule wake the loop at once. (A board spares its CPU; a simulator wakes each
-        of its thousands a few times around a start instead of thirty.)"""
+        switch on, a start to decide. The player times a start itself, so an item handed to it is
+        no reason to tick. Tick fast only at a start, while a stream plays and while an item waits
+        to resume. The end of a play and a change of schedule wake the loop at once. (A board
+        spares its CPU; a simulator wakes each of its thousands a few times around a start instead
+        of thirty.)"""
         if self.interrupted or self._streams_started:
             return TICK_S
         now = self.time.now_ms()
         pending = [item for _, item in self.schedule.pending()]
         if not pending and self.current is None and not self._prepared:
             return QUIET_S
-        starts = [item.start_ms for item in pending if item.start_ms > now]
+        playing = self.current.item.id if self.current is not None else None
+        starts = [item.start_ms for item in pending if item.start_ms > now and item.id != playing]
         if self._prepared and not starts:
             return TICK_S  # a prepared item is due
         if any(start - LOOKAHEAD_MS <= now for start in starts):
@@ -183,6 +184,27 @@ class Engine:
                 await self._interrupt(action.item, action.position_ms)
             elif isinstance(action, Drop):
                 await self._drop(action.item, action.reason, action.position_ms)
+        await self._arm(situation, now)
+
+    async def _arm(self, situation: Situation, now: int) -> None:
+        """On a free air, hand a file's start to the player as the amplifier switches on, not at the
+        last moment: the player waits for the instant itself, and a busy moment just before it (a
+        slow board, thousands of simulated receivers in one process) no longer makes it late.
+        Only a start is taken from this early look; what it would cut, drop or resume is decided
+        at the usual moment, and an item that arrives meanwhile still interrupts the armed one."""
+        if self.current is not None or self.interrupted or not self.time.known:
+            return
+        ahead = int(self.amplifier.lead_s * 1000) + LOOKAHEAD_MS
+        files = tuple(item for item in situation.pending
+                      if not item.stream and item.start_ms > situation.now_ms)
+        if not files:
+            return
+        early = replace(situation, now_ms=now + ahead, playing=None, pending=files, interrupted=(),
+                        quiet_hours=self.schedule.quiet_at(now + ahead), playing_finished=False)
+        for action in decide(early):
+            if isinstance(action, Start) and action.position_ms == 0 and action.item.start_ms > now:
+                await self._start(action.item, 0, now)
+                return
 
     async def _playable_items(self, now: int) -> list[Item]:
         """Pending items whose audio is at hand; those whose file never came are missed.
@@ -462,8 +484,7 @@ class Engine:
                 await self.fetch_due()
             except Exception:
                 log.exception("media fetch round failed; going on")
-            with contextlib.suppress(TimeoutError):  # a new schedule is looked at at once
-                await asyncio.wait_for(self._fetch_wake.wait(), FETCH_INTERVAL_S)
+            await _wait_at_most(self._fetch_wake, FETCH_INTERVAL_S)  # a new schedule is looked at at once
 
     async def fetch_due(self) -> None:
         """Download what the schedule needs soonest, one file at a time."""
@@ -490,3 +511,14 @@ class Engine:
                 self._wake.set()  # an item waiting for this file may start now
                 await self.record("downloaded", {"sha256": source.sha256, "size": source.size,
                                                  "occurrence": occurrence.id})
+
+
+async def _wait_at_most(event: asyncio.Event, seconds: float) -> None:
+    """Until event is set or seconds have passed. A timer that sets the event costs a fraction of
+    `asyncio.wait_for`, which makes and cancels a task each time: a simulator wakes thousands of
+    these loops around a start."""
+    timer = asyncio.get_running_loop().call_later(seconds, event.set)
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()
