@@ -66,6 +66,7 @@ LIVE_CLOCK_INTERVAL_S = 10.0
 UNANSWERED_CAP_S = 60.0  # the longest wait between clock requests while none is answered
 RESEND_EVERY_S = 30.0  # unacknowledged events are looked at this often while connected...
 RESEND_AFTER_S = 60.0  # ...and sent again once they are this old
+PERIOD_JITTER = 0.25  # periodic work waits 75-100% of its period
 
 
 class Agent:
@@ -232,8 +233,9 @@ class Agent:
         """Send again, while connected, the events still unacknowledged long after they were sent
         (a publish or its acknowledgement lost under load): a receipt must not wait for the next
         reconnection, which may be days away."""
+        await asyncio.sleep(RESEND_EVERY_S * random.random())  # receivers that came up together spread out
         while True:
-            await asyncio.sleep(RESEND_EVERY_S)
+            await asyncio.sleep(_jittered(RESEND_EVERY_S))
             if not self.link.connected.is_set():
                 continue
             with contextlib.suppress(TimeoutError, NotConnected):
@@ -525,12 +527,17 @@ class Agent:
     # -- periodic work ---------------------------------------------------------------------
 
     async def _telemetry_loop(self) -> None:
+        first = True
         while True:
             if self.link.connected.is_set():
                 with contextlib.suppress(TimeoutError, NotConnected):
                     await self.send_telemetry()
             self.write_health()
-            await asyncio.sleep(self.telemetry_interval_s)
+            # the second report comes at a random part of the period: receivers that came up
+            # together spread out at once
+            period = self.telemetry_interval_s
+            await asyncio.sleep(period * random.random() if first else _jittered(period))
+            first = False
 
     @property
     def telemetry_interval_s(self) -> float:
@@ -601,3 +608,10 @@ def _signature_of(payload: bytes) -> str | None:
         return str(envelope.parse(payload)["sig"])
     except Rejected:
         return None
+
+
+def _jittered(period_s: float) -> float:
+    """A period shortened by a random part of up to PERIOD_JITTER: receivers that came up together
+    (after a power cut, a broker restart) drift apart instead of reporting in the same instant
+    forever, and a telemetry period stays within the keepalive it stands for."""
+    return period_s * (1 - PERIOD_JITTER * random.random())
