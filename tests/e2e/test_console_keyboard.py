@@ -66,8 +66,9 @@ def test_a_broadcast_is_chosen_confirmed_and_followed_with_the_keyboard(
     words_to_village(page, "Bà con chú ý: chiều nay cắt điện từ hai giờ đến bốn giờ.", village, "Phát ngay…")
     page.keyboard.press("Enter")  # the dialog's confirm button has the focus
 
-    delivered(page, device_id)
-    assert loud_after(config_file.load(config).data_dir / "card", 0), "the broadcast on the card"
+    delivered(page, device_id)  # "playing" is said as the audio is queued, a moment before it sounds
+    card = config_file.load(config).data_dir / "card"
+    wait_for(lambda: loud_after(card, 0), 10.0, what="the broadcast on the card")
     assert page.locator("#toast.error").count() == 0
 
 
