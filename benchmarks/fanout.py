@@ -8,8 +8,10 @@ their clocks have settled:
 1. the raw floor: N bare subscribers on the same broker (over as many processes) receive one QoS 1
    publication; the time until 99% and all have it;
 2. a 2 s library file broadcast to the province: POST to `acknowledged` and to `playing` for each
-   receiver (from the delivery log the console follows), the fraction of receivers whose `started`
-   receipt says they began within 20 ms of the shared instant;
+   receiver (from the delivery log the console follows), split by a subscriber of its own into
+   the receivers' part (POST to their `reported` at the broker) and the controller's (that report
+   to `acknowledged`), and the fraction of receivers whose `started` receipt says they began
+   within 20 ms of the shared instant;
 3. a 60 s file on the air everywhere, then stop-all: until 99% are `stopped`;
 
 with the controller's CPU and memory over each phase, the simulator's CPU apart, and what the
@@ -32,6 +34,7 @@ import secrets
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import wave
 from datetime import UTC, datetime
@@ -45,6 +48,7 @@ import redis as redis_client
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.stack import PASSWORD, controller_env, machine
+from loalang_protocol import topics
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink
 from loalang_stack import broker, redis
 from loalang_stack.broker import CONTROLLER_USERNAME, BrokerConfig
@@ -366,16 +370,74 @@ def broadcast(stack: Stack, sha: str) -> tuple[dict[str, Any], float]:
     return created, posted
 
 
+class ReportWatch:
+    """When each receiver's `reported` reached the broker: a subscriber of its own beside the
+    controller splits POST-to-acknowledged into the receivers' part (the desired state reaching
+    them and their report coming back) and the controller's (taking the report in)."""
+
+    def __init__(self, port: int, password: str) -> None:
+        self.arrivals: dict[str, float] = {}
+        self._settings = LinkSettings("127.0.0.1", port, "fanout-report-watch", CONTROLLER_USERNAME, password,
+                                      keepalive=120)
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> ReportWatch:
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise RuntimeError("the report watch did not connect")
+        time.sleep(1.0)  # the retained reports of before are in
+        self.arrivals.clear()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+
+    async def _run(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        link = MqttLink(self._settings)
+
+        async def reported(topic: str, payload: bytes, retained: bool) -> None:
+            device = topic.split("/")[-2]
+            if not retained:
+                self.arrivals.setdefault(device, time.time())
+
+        link.route(topics.all_devices(topics.DeviceTopic.REPORTED), reported)
+        task = asyncio.create_task(link.run())
+        await asyncio.wait_for(link.connected.wait(), 60)
+        self._ready.set()
+        await self._stop.wait()
+        await link.close()
+        task.cancel()
+
+
+def controller_part_ms(acknowledged: dict[str, int], arrivals: dict[str, float]) -> dict[str, Any]:
+    """Per receiver, from its report reaching the broker to the controller's `acknowledged`."""
+    delays = sorted(at_ms - arrivals[device] * 1000 for device, at_ms in acknowledged.items()
+                    if device in arrivals)
+    if not delays:
+        return {"count": 0}
+    return {"count": len(delays), "p50_ms": round(percentile(delays, 50)),
+            "p99_ms": round(percentile(delays, 99)), "max_ms": round(delays[-1])}
+
+
 def measure_broadcast(stack: Stack, sha: str, count: int) -> dict[str, Any]:
-    created, posted = broadcast(stack, sha)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        log = delivery_log(stack, created["id"])
-        done = first_reached(log, {"completed", "failed", "missed", "preempted", "stopped"})
-        if len(done) >= count:
-            break
-        time.sleep(2)
+    with ReportWatch(stack.config.port, stack.mqtt_password) as watch:
+        created, posted = broadcast(stack, sha)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            log = delivery_log(stack, created["id"])
+            done = first_reached(log, {"completed", "failed", "missed", "preempted", "stopped"})
+            if len(done) >= count:
+                break
+            time.sleep(2)
     log = delivery_log(stack, created["id"])
+    acknowledged = first_reached(log, {"acknowledged", "downloading", "playing", "completed"})
+    reports = {device: round(at * 1000) for device, at in watch.arrivals.items()}
     late = started_late_ms(stack, created["start_ms"])
     downloaded = [t * 1000 - posted for t in stored_receipts(stack, "downloaded", posted / 1000)]
     return {
@@ -383,8 +445,9 @@ def measure_broadcast(stack: Stack, sha: str, count: int) -> dict[str, Any]:
                        "p50_ms": round(percentile(downloaded, 50)) if downloaded else None,
                        "max_ms": round(downloaded[-1]) if downloaded else None},
         "margin_ms": created["start_ms"] - round(posted),
-        "acknowledged": spread(first_reached(log, {"acknowledged", "downloading", "playing", "completed"}),
-                               posted, count),
+        "acknowledged": spread(acknowledged, posted, count),
+        "reported_at_broker": spread(reports, posted, count),
+        "report_to_acknowledged": controller_part_ms(acknowledged, watch.arrivals),
         "playing": spread(first_reached(log, {"playing"}), posted, count),
         "completed": len(first_reached(log, {"completed"})),
         "started_within_20ms": sum(1 for ms in late if abs(ms) <= 20),
