@@ -13,6 +13,7 @@ their clocks have settled:
    to `acknowledged`), and the fraction of receivers whose `started` receipt says they began
    within 20 ms of the shared instant;
 3. a 60 s file on the air everywhere, then stop-all: until 99% are `stopped`;
+4. the broker restarted under the fleet: until every receiver is back, and what was shed;
 
 with the controller's CPU and memory over each phase, the simulator's CPU apart, and what the
 controller shed by type. Prints one JSON line. `--root DIR` keeps the stack's files: a second run
@@ -473,6 +474,40 @@ def stopped_after(stack: Stack, occurrence_id: str) -> list[float]:
     return stored_receipts(stack, "stopped", 0.0, occurrence_id)
 
 
+def fleet_connections(stack: Stack) -> dict[str, int]:
+    """Each receiver's connection count, as the controller knows it."""
+    devices = stack.http.get(f"{API}/devices", params={"q": PREFIX, "limit": 5000}).json()  # 5,000 at most
+    return {d["id"]: d["presence"]["connection"] for d in devices if d["id"].startswith(PREFIX + "-")}
+
+
+def measure_broker_restart(stack: Stack, count: int) -> dict[str, Any]:
+    """The broker restarted under the whole fleet: until every receiver is back (connected again
+    and seen by the controller), and what the controller shed meanwhile."""
+    before = fleet_connections(stack)
+    shed_before = stack.http.get(f"{API}/system/status").json().get("inbox", {}).get("shed", {})
+    stack.mqtt.stop()
+    stack.mqtt, _ = broker.start(stack.config)
+    restarted = time.monotonic()
+
+    def back() -> int:
+        now = fleet_connections(stack)
+        return sum(1 for device, connection in before.items() if now.get(device, 0) > connection)
+
+    counts: list[tuple[float, int]] = []
+    while time.monotonic() - restarted < 300:
+        counts.append((time.monotonic() - restarted, back()))
+        if counts[-1][1] >= count:
+            break
+        time.sleep(2.0)
+    shed_after = stack.http.get(f"{API}/system/status").json().get("inbox", {}).get("shed", {})
+    reached = {pct: next((round(t, 1) for t, n in counts if n >= math.ceil(pct / 100 * count)), None)
+               for pct in (50, 99, 100)}
+    return {"back": counts[-1][1], "back_50pct_s": reached[50], "back_99pct_s": reached[99],
+            "back_all_s": reached[100],
+            "shed_meanwhile": {kind: n - shed_before.get(kind, 0) for kind, n in shed_after.items()
+                               if n - shed_before.get(kind, 0)}}
+
+
 def measure_stop_all(stack: Stack, count: int) -> dict[str, Any]:
     """A 60 s tone everywhere (nothing to download), then stop-all: until 99% have said `stopped`."""
     start_ms = int(time.time() * 1000) + 5000
@@ -561,6 +596,9 @@ def run(count: int, root: Path, processes: int, profile_dir: Path | None = None)
         time.sleep(5)
         phase = Meter(stack.controller_pid, simulator.process.pid)
         results["stop_all"] = {**measure_stop_all(stack, count), **phase.read()}
+        time.sleep(5)
+        phase = Meter(stack.controller_pid, simulator.process.pid)
+        results["broker_restart"] = {**measure_broker_restart(stack, count), **phase.read()}
         status = stack.http.get(f"{API}/system/status").json()
         results["shed"] = status.get("inbox", {}).get("shed", {})
     finally:
