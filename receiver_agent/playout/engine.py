@@ -196,9 +196,9 @@ class Engine:
             return
         ahead = int(self.amplifier.lead_s * 1000) + LOOKAHEAD_MS
         files = tuple(item for item in situation.pending
-                      if not item.stream and item.start_ms > situation.now_ms)
+                      if not item.stream and situation.now_ms < item.start_ms <= now + ahead)
         if not files:
-            return
+            return  # nothing in the window: no early look on this tick
         early = replace(situation, now_ms=now + ahead, playing=None, pending=files, interrupted=(),
                         quiet_hours=self.schedule.quiet_at(now + ahead), playing_finished=False)
         for action in decide(early):
