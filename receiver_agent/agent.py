@@ -233,9 +233,10 @@ class Agent:
         """Send again, while connected, the events still unacknowledged long after they were sent
         (a publish or its acknowledgement lost under load): a receipt must not wait for the next
         reconnection, which may be days away."""
-        await asyncio.sleep(RESEND_EVERY_S * random.random())  # receivers that came up together spread out
+        wait = RESEND_EVERY_S * random.random()  # receivers that came up together spread out at once
         while True:
-            await asyncio.sleep(_jittered(RESEND_EVERY_S))
+            await asyncio.sleep(wait)
+            wait = _jittered(RESEND_EVERY_S)
             if not self.link.connected.is_set():
                 continue
             with contextlib.suppress(TimeoutError, NotConnected):
@@ -527,17 +528,14 @@ class Agent:
     # -- periodic work ---------------------------------------------------------------------
 
     async def _telemetry_loop(self) -> None:
-        first = True
+        wait = self.telemetry_interval_s * random.random()  # those that came up together spread out at once
         while True:
             if self.link.connected.is_set():
                 with contextlib.suppress(TimeoutError, NotConnected):
                     await self.send_telemetry()
             self.write_health()
-            # the second report comes at a random part of the period: receivers that came up
-            # together spread out at once
-            period = self.telemetry_interval_s
-            await asyncio.sleep(period * random.random() if first else _jittered(period))
-            first = False
+            await asyncio.sleep(wait)
+            wait = _jittered(self.telemetry_interval_s)
 
     @property
     def telemetry_interval_s(self) -> float:
