@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,17 @@ def make_engine(tmp_path: Path, receipts: Receipts) -> Engine:
         attention=tmp_path / "attention.wav", volume=lambda: 70, decode=False)
 
 
+@asynccontextmanager
+async def running(*engines: Engine) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(engine.run()) for engine in engines]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def tone(occurrence_id: str, start_ms: int, level: str = "normal") -> dict[str, Any]:
     return {"id": occurrence_id, "level": level, "start_ms": start_ms, "duration_ms": 1000,
             "source": {"type": "tone", "frequency_hz": 440}}
@@ -51,8 +64,7 @@ def test_a_start_is_handed_to_the_player_as_the_amplifier_switches_on(tmp_path: 
         engine = make_engine(tmp_path, receipts)
         start_ms = int(time.time() * 1000) + 1500
         engine.schedule.take("device", 0, [tone("o-first", start_ms)], None, start_ms - 1500)
-        running = asyncio.create_task(engine.run())
-        try:
+        async with running(engine):
             while time.time() * 1000 < start_ms - 250:
                 await asyncio.sleep(0.01)
             assert engine.current is not None and engine.current.item.id == "o-first", \
@@ -61,9 +73,6 @@ def test_a_start_is_handed_to_the_player_as_the_amplifier_switches_on(tmp_path: 
             started = await wait_for_receipt(receipts, "started", "o-first")
             assert abs(started["late_ms"]) <= 20
             await wait_for_receipt(receipts, "completed", "o-first")
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
 
     asyncio.run(scenario())
 
@@ -84,14 +93,9 @@ def test_receivers_sharing_a_busy_processor_all_start_on_time(tmp_path: Path) ->
                 await _start(*args)
 
             engine._start = start  # type: ignore[method-assign]
-        running = [asyncio.create_task(engine.run()) for engine in engines]
-        try:
+        async with running(*engines):
             late = [(await wait_for_receipt(receipts, "started", f"o-{n}"))["late_ms"] for n in range(20)]
             assert max(abs(ms) for ms in late) <= 20, late
-        finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
 
     asyncio.run(scenario())
 
@@ -102,8 +106,7 @@ def test_an_emergency_still_cuts_in_before_an_armed_item_sounds(tmp_path: Path) 
         engine = make_engine(tmp_path, receipts)
         start_ms = int(time.time() * 1000) + 1500
         engine.schedule.take("device", 0, [tone("o-normal", start_ms)], None, start_ms - 1500)
-        running = asyncio.create_task(engine.run())
-        try:
+        async with running(engine):
             while engine.current is None:
                 await asyncio.sleep(0.01)
             engine.schedule.take("area", 1, [tone("o-alarm", start_ms, "emergency")], None, start_ms - 400)
@@ -114,8 +117,5 @@ def test_an_emergency_still_cuts_in_before_an_armed_item_sounds(tmp_path: Path) 
             assert cut["position_ms"] == 0, "the armed item had not sounded"
             assert not any(kind == "started" and data["occurrence"] == "o-normal"
                            and data["at_ms"] < alarm["at_ms"] for kind, data in receipts)
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
 
     asyncio.run(scenario())
