@@ -475,9 +475,19 @@ def stopped_after(stack: Stack, occurrence_id: str) -> list[float]:
 
 
 def fleet_connections(stack: Stack) -> dict[str, int]:
-    """Each receiver's connection count, as the controller knows it."""
-    devices = stack.http.get(f"{API}/devices", params={"q": PREFIX, "limit": 5000}).json()  # 5,000 at most
-    return {d["id"]: d["presence"]["connection"] for d in devices if d["id"].startswith(PREFIX + "-")}
+    """Each receiver's connection number, from the controller's presence in Redis (the device list
+    of the API stops at 5,000)."""
+    client = redis_client.Redis(port=stack.ports["redis"])
+    try:
+        keys = list(client.scan_iter(match=f"loa:presence:{PREFIX}-*", count=1000))
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(key, "conn")
+            values = pipe.execute()
+    finally:
+        client.close()
+    return {key.decode().removeprefix("loa:presence:"): int(value)
+            for key, value in zip(keys, values, strict=True) if value is not None}
 
 
 def measure_broker_restart(stack: Stack, count: int) -> dict[str, Any]:
