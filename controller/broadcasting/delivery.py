@@ -176,5 +176,15 @@ def summary(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"devices": len(states), "by_state": counts, "finished": finished}
 
 
+def all_played_out(states: dict[str, dict[str, Any]]) -> bool:
+    """Every device the broadcast reached has reached a final state.
+
+    An offline device has not: it may still come back within the lateness and play, and a device
+    enrolled into a target area later receives the broadcast too, so a broadcast that reached no
+    device is never over early.
+    """
+    return bool(states) and all(value["state"] in FINAL for value in states.values())
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)

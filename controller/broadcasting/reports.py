@@ -18,7 +18,11 @@ GRACE_MS = 10_000
 
 
 async def finish_reports(services: Services) -> None:
-    """Store the final delivery report of broadcasts that are over (run every few seconds)."""
+    """Store the final delivery report of broadcasts that are over (run every few seconds).
+
+    Over means every device has finished with it, or its time (with the lateness) has passed; until
+    then it can still be stopped or cancelled.
+    """
     now = int(time.time() * 1000)
     ended = []
     with services.db.session() as session:
@@ -30,7 +34,7 @@ async def finish_reports(services: Services) -> None:
             states = await delivery.snapshot(services.redis, broadcast.id)
             summary = delivery.summary(states)
             ends = (broadcast.start_ms or now) + broadcast.duration_ms + broadcast.max_lateness_ms + GRACE_MS
-            if summary["finished"] or now > ends or broadcast.live_kind:
+            if delivery.all_played_out(states) or now > ends or broadcast.live_kind:
                 broadcast.report = {**summary, "devices": states, "at_ms": now}
                 if broadcast.status == "on_air":
                     broadcast.status = "done"
