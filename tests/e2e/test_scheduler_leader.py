@@ -102,8 +102,9 @@ def test_one_controller_schedules_and_the_other_takes_over_when_it_dies(
     before = wait_for(lambda: len(stored(database, schedule_id)) == 7 and stored(database, schedule_id), 10.0,
                       what="a week of occurrences written by the leader")
     assert len(set(before.values())) == 1, "one epoch wrote them"
-    leader_log = (in_charge.data_dir / "controller.log").read_text()
-    assert "occurrences added" in leader_log
+    # the leader logs what it wrote just after the commit the rows were read from
+    wait_for(lambda: "occurrences added" in (in_charge.data_dir / "controller.log").read_text(), 5.0,
+             what="the leader's log of what it wrote")
     assert "occurrences added" not in (standby.data_dir / "controller.log").read_text()
 
     assert in_charge.server is not None and in_charge.server.process is not None
