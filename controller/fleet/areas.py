@@ -25,7 +25,7 @@ class AreaError(DomainError):
 
 def parent_map(session: Session) -> dict[str, str | None]:
     """Every area id with its parent id."""
-    return dict(session.execute(select(Area.id, Area.parent_id)).tuples().all())
+    return {area_id: parent for area_id, parent in session.execute(select(Area.id, Area.parent_id))}
 
 
 def chain(parents: dict[str, str | None], area_id: str) -> list[str]:
