@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test check lint typecheck install system-packages venv clean
+.PHONY: demo test test-fast check lint typecheck install system-packages venv clean
 
 install: system-packages venv
 
@@ -29,9 +29,18 @@ API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/te
 	tests/e2e/test_bulletins.py tests/e2e/test_broadcasts.py tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py \
 	tests/e2e/test_airtime_gate.py
 
+# Two workers (this project's machines have two cores): most end-to-end time is spent waiting for
+# audio to play out in real time, so two stacks side by side nearly halve the run. A module's tests
+# stay on one worker (--dist loadfile): they share its browser and its fixtures.
+PARALLEL := -n 2 --dist loadfile
+
+# Everything that needs no broker, Redis or controller process: the first thing to run while working.
+test-fast: venv
+	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) --ignore=tests/e2e
+
 test: install check
-	$(PY) -m pytest -q -p no:cacheprovider --durations=25
-	LOALANG_TEST_DATABASE=postgresql $(PY) -m pytest -q -p no:cacheprovider -m "not sounds" $(API_TESTS)
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25 $(PARALLEL)
+	LOALANG_TEST_DATABASE=postgresql $(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) -m "not sounds" $(API_TESTS)
 
 clean:
 	rm -rf data/demo .pytest_cache .mypy_cache .ruff_cache
