@@ -54,7 +54,7 @@ from .media import speech
 from .media.store import MediaStore
 from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog, sender, sheddable
 from .presence import PresenceStore
-from .scheduling.leader import Leadership
+from .scheduling.leader import Leadership, fence_reader
 from .scheduling.scheduler import Scheduler
 from .security.passwords import hash_password
 from .security.roles import Role
@@ -159,7 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
         reports = asyncio.create_task(reporter(services), name="delivery-reports")
         scheduler = asyncio.create_task(
-            Scheduler(services, Leadership(services.redis, settings.instance_id), airtime).run(),
+            Scheduler(services, Leadership(services.redis, settings.instance_id, fence_reader(services.db)),
+                      airtime).run(),
             name="scheduler")
         try:
             await asyncio.wait_for(services.link.connected.wait(), BROKER_WAIT_S)

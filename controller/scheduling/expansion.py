@@ -71,8 +71,12 @@ def planned(session: Session, now_ms: int, ahead_ms: int = AHEAD_MS) -> dict[str
 
 
 def apply(session: Session, wanted: dict[str, dict[str, Any]], now_ms: int, epoch: int,
-          holder: str) -> Expansion:
-    """Write the difference between wanted and the stored future occurrences, fenced by epoch."""
+          holder: str, republish: bool = False) -> Expansion:
+    """Write the difference between wanted and the stored future occurrences, fenced by epoch.
+
+    republish: also name every target of a stored future occurrence, for a new leader's first
+    expansion (an old leader may have written rows and lost its lock before publishing them).
+    """
     fence(session, epoch, holder)
     stored = {row.id: row for row in session.scalars(
         select(Occurrence).where(Occurrence.schedule_id.is_not(None), Occurrence.start_ms >= now_ms))}
@@ -97,7 +101,8 @@ def apply(session: Session, wanted: dict[str, dict[str, Any]], now_ms: int, epoc
         owner = session.get(Area, target) if scope == "area" else session.get(Device, target)
         if owner is not None:
             owner.desired_version += 1
-    return Expansion(added, len(withdrawn), sorted(changed))
+    kept = {_target_key(row.area_id, row.device_id) for row_id, row in stored.items() if row_id in wanted}
+    return Expansion(added, len(withdrawn), sorted(changed | kept if republish else changed))
 
 
 def _target_exists(fields: dict[str, Any], areas: set[str], devices: set[str]) -> bool:

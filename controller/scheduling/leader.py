@@ -6,17 +6,23 @@ takes a new epoch (a Redis counter), and every write the scheduler makes first m
 database's fence to its epoch, refusing when the fence already holds a newer one: a leader that
 was paused (a frozen process, a long garbage collection) and wakes after another took over is
 refused at its next write, and so never publishes what it computed.
+
+The database holds the truth: a new epoch is always above the fence, so a Redis that came back
+empty (its counter at 0 again) costs nothing but the lock's few seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from sqlalchemy.orm import Session
 
 from ..db.models import SchedulerFence, utcnow
+from ..db.session import Database
 from ..redis_text import text
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# the next epoch, never at or below the database's fence
+NEXT_EPOCH = """
+local epoch = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if epoch <= floor then
+  epoch = floor + 1
+  redis.call('SET', KEYS[1], epoch)
+end
+return epoch
+"""
 
 
 class Superseded(RuntimeError):
@@ -38,9 +54,11 @@ class Superseded(RuntimeError):
 class Leadership:
     """This controller's claim to be the scheduler."""
 
-    def __init__(self, redis: Redis, instance_id: str, ttl_s: float = 5.0) -> None:
+    def __init__(self, redis: Redis, instance_id: str, fence_epoch: Callable[[], int] = lambda: 0,
+                 ttl_s: float = 5.0) -> None:
         self.redis = redis
         self.instance_id = instance_id
+        self.fence_epoch = fence_epoch
         self.ttl_ms = int(ttl_s * 1000)
         self.epoch: int | None = None
         self._token = ""
@@ -60,7 +78,8 @@ class Leadership:
         token = f"{self.instance_id}:{secrets.token_hex(6)}"
         if await self.redis.set(LOCK_KEY, token, nx=True, px=self.ttl_ms):
             self._token = token
-            self.epoch = int(await self.redis.incr(EPOCH_KEY))
+            floor = await asyncio.to_thread(self.fence_epoch)
+            self.epoch = int(await self.redis.eval(NEXT_EPOCH, 1, EPOCH_KEY, floor))
             log.info("scheduler: %s leads, epoch %s", self.instance_id, self.epoch)
         return self.epoch is not None
 
@@ -83,6 +102,15 @@ async def current_holder(redis: Redis) -> str | None:
     """The instance id of the leader, for status pages."""
     holder = await redis.get(LOCK_KEY)
     return text(holder).rsplit(":", 1)[0] if holder is not None else None
+
+
+def fence_reader(db: Database) -> Callable[[], int]:
+    """Reads the epoch the database's fence holds now (0 before any leader wrote)."""
+    def read() -> int:
+        with db.session() as session:
+            row = session.get(SchedulerFence, 1)
+            return row.epoch if row is not None else 0
+    return read
 
 
 def fence(session: Session, epoch: int, holder: str) -> None:

@@ -3,6 +3,7 @@ and the new leader writes no occurrence the old one already wrote."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from loalang_protocol import topics
-from loalang_protocol.topics import StreamTopic
+from loalang_protocol.topics import AreaTopic, StreamTopic
 from loalang_stack import broker
 from loalang_stack.icecast import Icecast
 from loalang_stack.ports import free_port
@@ -175,3 +176,72 @@ def test_a_new_leader_takes_up_a_scheduled_relay_the_dead_one_was_running(
     http.delete(f"{API}/schedules/{schedule_id}").raise_for_status()
     wait_for(lambda: relay_broadcasts(http, schedule_id)[1]["status"] == "done", 10.0,
              what="the relay ended with its schedule")
+
+
+def retained_occurrences(stack: Stack, area_id: str) -> list[str]:
+    """The occurrence ids in an area's retained desired state, as the broker holds it now."""
+    received = subprocess.run(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-u", broker.CONTROLLER_USERNAME,
+         "-P", controller_password(stack), "-t", topics.area(area_id, AreaTopic.DESIRED), "-C", "1",
+         "-W", "3"], capture_output=True, timeout=15)
+    if received.returncode != 0:
+        return []
+    return [item["id"] for item in json.loads(received.stdout)["body"]["occurrences"]]
+
+
+def soonest_play(database: str, schedule_id: str) -> str:
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        query = text("SELECT id FROM occurrences WHERE schedule_id = :s ORDER BY start_ms")
+        row_id = connection.execute(query, {"s": schedule_id}).scalars().first()
+    engine.dispose()
+    return str(row_id)
+
+
+def fence_epoch(database: str) -> int:
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        epoch = connection.execute(text("SELECT epoch FROM scheduler_fence")).scalar_one_or_none()
+    engine.dispose()
+    return int(epoch or 0)
+
+
+def test_after_redis_comes_back_empty_a_new_schedule_is_written_within_seconds(
+        stack: Stack, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'own.sqlite3'}"
+    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": database,
+           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/4", "LOALANG_INSTANCE_ID": "ctl-w"}
+    controller = ControllerProcess(tmp_path / "w", free_port(), env)
+    subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", "4", "FLUSHDB"], check=True,
+                   capture_output=True)
+    try:
+        for _ in range(3):  # leaders come and go: the database's fence climbs
+            controller.start()
+            wait_for(lambda: leader(controller) == "ctl-w", 10.0, what="the controller leading")
+            controller.stop()
+        controller.start()
+        wait_for(lambda: fence_epoch(database) >= 4, 10.0, what="the fourth leader's fence")
+        http = admin(controller)
+        http.post(f"{API}/areas", json={"id": "tinh-xoa", "name": "Tỉnh Xoá", "level": "province",
+                                        **quiet_hours_away_from_now()}).raise_for_status()
+        http.post(f"{API}/areas", json={"id": "thon-xoa", "name": "Thôn Xoá", "level": "village",
+                                        "parent_id": "tinh-xoa"}).raise_for_status()
+        with write_steps_wav(tmp_path / "tin.wav", [440.0]).open("rb") as wav:
+            job = http.post(f"{API}/media", files={"file": ("tin.wav", wav, "audio/wav")}).json()["job_id"]
+        done = wait_for(lambda: http.get(f"{API}/jobs/{job}").json().get("result"), 30.0, what="media")
+
+        wiped = subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", "4", "FLUSHDB"],
+                               capture_output=True, text=True)
+        assert wiped.stdout.strip() == "OK"
+        http = admin(controller)  # the wipe took the login with it
+        wiped_at = time.monotonic()
+        schedule_id = daily_schedule(http, done["sha256"], "thon-xoa")
+        wait_for(lambda: len(stored(database, schedule_id)) == 7, 10.0,
+                 what="the week written after the wipe")
+        wait_for(lambda: fence_epoch(database) > 4, 10.0, what="a new epoch above the old fence, not refused")
+        soonest = soonest_play(database, schedule_id)
+        wait_for(lambda: soonest in retained_occurrences(stack, "thon-xoa"), 10.0,
+                 what="the next play in the area's retained desired state")
+        print(f"written and published {time.monotonic() - wiped_at:.1f} s after the wipe")
+    finally:
+        controller.stop()
