@@ -124,7 +124,7 @@ async def start_services(settings: Settings) -> Services:
     accounts = MosquittoDynsec(link, settings.mqtt_username)
     services = Services(
         settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
-        accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(redis, settings.token_ttl_s),
+        accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(db, settings.token_ttl_s),
         counters=Counters(), media=MediaStore(settings.data_dir / "media"), jobs=Jobs(redis),
         speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,
                              settings.piper_model),

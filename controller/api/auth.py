@@ -108,8 +108,7 @@ async def current_session(request: Request, services: ServicesDep) -> ConsoleSes
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     with services.db.session() as session:
         user = UserPublic.model_validate(session.get(User, principal.user_id))
-    ttl = await services.redis.ttl(services.tokens.key(token))
-    return console_session(services, user, token, max(int(ttl), 0))
+    return console_session(services, user, token, await services.tokens.remaining_s(token))
 
 
 @router.delete("/session", status_code=204, summary="Log out of the console")

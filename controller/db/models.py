@@ -107,6 +107,18 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LoginSession(Base):
+    """A login token, by its hash: the truth behind Redis's copy, so that a Redis lost or wiped
+    logs nobody out (and a token revoked stays revoked)."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)  # the user's session epoch when it was issued
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class ApiClient(Base):
     """Another system (a CAP source, a provincial information system) calling the API with its own key."""
 

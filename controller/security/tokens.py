@@ -1,6 +1,8 @@
-"""Opaque login tokens kept in Redis, so that they can be revoked at once.
+"""Opaque login tokens kept in the database by their hash, so that they can be revoked at once
+and outlive a Redis that was lost or wiped.
 
-The same token serves as a bearer token for API callers and as the console's session cookie.
+The same token serves as a bearer token for API callers and as the console's session cookie. Each
+request already reads its user from the database; the token is one more read by primary key.
 """
 
 from __future__ import annotations
@@ -8,15 +10,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
-from redis.asyncio import Redis
+from sqlalchemy import delete
 
-_PREFIX = "loa:token:"
+from ..db.models import LoginSession
+from ..db.session import Database
+
 SESSION_COOKIE = "loalang_session"
+LONGEST_TOKEN = 200
 
 
-def _key(token: str) -> str:
-    return _PREFIX + hashlib.sha256(token.encode()).hexdigest()
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def csrf_token_for(session_token: str) -> str:
@@ -30,32 +40,44 @@ def csrf_matches(session_token: str, presented: str | None) -> bool:
 
 
 class TokenStore:
-    """Issues and resolves API tokens; only their hashes are stored."""
+    """Issues and resolves login tokens; only their hashes are stored."""
 
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
-        self.redis = redis
+    def __init__(self, db: Database, ttl_s: int) -> None:
+        self.db = db
         self.ttl_s = ttl_s
 
-    def key(self, token: str) -> str:
-        """The Redis key a token is stored under (by its hash)."""
-        return _key(token)
-
     async def issue(self, user_id: int, epoch: int) -> str:
-        """A new token for user_id, valid for the configured lifetime or until the user's epoch moves."""
+        """A new token for user_id, valid for the configured lifetime or until the user's epoch moves.
+
+        Tokens that have expired are removed here, so the table holds only live sessions.
+        """
         token = secrets.token_urlsafe(32)
-        await self.redis.set(_key(token), f"{user_id} {epoch}", ex=self.ttl_s)
+        now = _now_ms()
+        with self.db.session() as session:
+            session.execute(delete(LoginSession).where(LoginSession.expires_ms < now))
+            session.add(LoginSession(token_hash=_hash(token), user_id=user_id, epoch=epoch,
+                                     expires_ms=now + self.ttl_s * 1000))
         return token
 
     async def resolve(self, token: str) -> tuple[int, int] | None:
         """The user id and session epoch a token was issued for, or None when unknown or expired."""
-        if not token or len(token) > 200:
-            return None
-        value = await self.redis.get(_key(token))
-        if value is None:
-            return None
-        user_id, _, epoch = (value.decode() if isinstance(value, bytes) else str(value)).partition(" ")
-        return int(user_id), int(epoch or 0)
+        row = self._live(token)
+        return (row.user_id, row.epoch) if row is not None else None
+
+    async def remaining_s(self, token: str) -> int:
+        """How many seconds the token has left (0 when unknown or expired)."""
+        row = self._live(token)
+        return max((row.expires_ms - _now_ms()) // 1000, 0) if row is not None else 0
 
     async def revoke(self, token: str) -> None:
         """Forget a token."""
-        await self.redis.delete(_key(token))
+        if token and len(token) <= LONGEST_TOKEN:
+            with self.db.session() as session:
+                session.execute(delete(LoginSession).where(LoginSession.token_hash == _hash(token)))
+
+    def _live(self, token: str) -> LoginSession | None:
+        if not token or len(token) > LONGEST_TOKEN:
+            return None
+        with self.db.session() as session:
+            row = session.get(LoginSession, _hash(token))
+        return row if row is not None and row.expires_ms > _now_ms() else None
