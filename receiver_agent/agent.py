@@ -105,7 +105,7 @@ class Agent:
         self._data_counted = 0
         self._security_times: deque[float] = deque(maxlen=MAX_SECURITY_EVENTS_PER_MINUTE)
         self._recent_commands: deque[str] = deque(maxlen=256)
-        self._controllers_online: set[str] = set()
+        self._controllers_online: dict[str, int] = {}  # instance -> the time of its online state
         self._rebirth: asyncio.Task[None] | None = None
         self._record_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -484,37 +484,47 @@ class Agent:
             self.clock.answer(reply)
 
     async def on_controller_state(self, topic: str, payload: bytes, retained: bool) -> None:
-        """When a controller comes (back) online, announce ourselves again so it can resync."""
+        """When a controller comes (back) online, announce ourselves again so it can resync; when
+        one that was online connects again (the broker restarted), send it what it may have missed.
+
+        A controller publishes its online state once subscribed, with the time it connected, so a
+        live online state with a new time means it listens again. After a broker restart this
+        agent may have reconnected, and sent its unacknowledged events, before the controller did.
+        """
         try:
             state = ControllerState.model_validate_json(payload)
         except ValidationError:
             self.dropped += 1
             log.warning("device %s: unreadable controller state on %s dropped", self.device_id, topic)
             return
-        was_online = state.instance in self._controllers_online
-        if state.online:
-            self._controllers_online.add(state.instance)
-            if not was_online and not retained:
-                self._schedule_rebirth(state.instance)
-        else:
-            self._controllers_online.discard(state.instance)
+        seen = self._controllers_online.get(state.instance)
+        if not state.online:
+            self._controllers_online.pop(state.instance, None)
+            return
+        self._controllers_online[state.instance] = state.ts
+        if retained or seen == state.ts:
+            return
+        self._schedule_rebirth(state.instance, birth=seen is None)
 
-    def _schedule_rebirth(self, instance: str) -> None:
-        """Announce ourselves to a controller that came back, after a random pause.
+    def _schedule_rebirth(self, instance: str, birth: bool) -> None:
+        """Announce ourselves (birth) to a controller that came back, or only send it the events it
+        has not acknowledged, after a random pause.
 
         Every agent sees the controller come back at the same moment; the pause spreads the
-        fleet's births over REBIRTH_WINDOW_S instead of one burst.
+        fleet's births and resends over REBIRTH_WINDOW_S instead of one burst.
         """
         if self._rebirth is not None and not self._rebirth.done():
             return
         delay = random.uniform(0, REBIRTH_WINDOW_S)
-        log.info("device %s: controller %s online; birth in %.1f s", self.device_id, instance, delay)
-        self._rebirth = asyncio.create_task(self._rebirth_after(delay))
+        log.info("device %s: controller %s online; %s in %.1f s", self.device_id, instance,
+                 "birth" if birth else "unacknowledged events", delay)
+        self._rebirth = asyncio.create_task(self._rebirth_after(delay, birth))
 
-    async def _rebirth_after(self, delay: float) -> None:
+    async def _rebirth_after(self, delay: float, birth: bool) -> None:
         await asyncio.sleep(delay)
         with contextlib.suppress(NotConnected, asyncio.TimeoutError):
-            await self.publish_birth()
+            if birth:
+                await self.publish_birth()
             # what was sent while no controller listened was lost: send the unacknowledged again
             await self.outbox.flush(self._publish_event)
 

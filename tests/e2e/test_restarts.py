@@ -4,6 +4,7 @@ while no controller listened arrives when it is back."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import redis as redis_client
 
+from loalang_stack import broker
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
@@ -116,3 +118,39 @@ def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
                          what="the receipt sent again when the controller came back")
     assert len(completed) == 1
     assert fleet.device(device_id)["presence"]["connection"] == connection, "without reconnecting"
+
+
+def test_receipts_sent_before_the_controller_was_back_on_a_restarted_broker_arrive_within_seconds(
+        stack: Stack, fleet: Fleet, controller: ControllerProcess) -> None:
+    """The broker is killed; the agent reconnects and sends its receipts before the controller is
+    back on the broker (held here with SIGSTOP), so nobody hears them. When the controller is back
+    it says so, and the agent sends them again at once, not a minute later."""
+    _, (village,) = new_commune(fleet, villages=1)
+    device_id, config = fleet.enrolled_agent(area=village)
+    agent = fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 5000,
+                    duration_ms=1000, source={"type": "tone", "frequency_hz": 750})
+    held = config_file.load(config).data_dir / "schedule.json"
+    wait_for(lambda: held.exists() and tone in held.read_text(), 10.0, what="the tone on its schedule")
+    assert controller.server is not None
+    controller.server.signal(signal.SIGSTOP)
+    try:
+        stack.broker.signal(signal.SIGKILL)  # killed: no will, and the retained state says online
+        assert stack.broker.process is not None
+        stack.broker.process.wait(10)
+        card = config_file.load(config).data_dir / "card"
+        wait_for(lambda: tone_onset(card, 750), 15.0, what="the tone played with no broker")
+        time.sleep(1.5)  # the tone ends: its completed receipt waits in the outbox
+        stack.broker, _ = broker.start(stack.broker_config)
+        wait_for(lambda: "resent" in agent.log_file.read_text(), 20.0,
+                 what="the agent back on the broker, its receipts sent to nobody")
+    finally:
+        controller.server.signal(signal.SIGCONT)
+    back = time.monotonic()
+    fleet.login()
+    completed = wait_for(lambda: [r for r in receipts(fleet, device_id, "completed")
+                                  if r["data"].get("occurrence") == tone], 30.0,
+                         what="the receipt sent again when the controller was back")
+    print(f"receipt in the air log {time.monotonic() - back:.1f} s after the controller was let go")
+    assert len(completed) == 1
