@@ -30,15 +30,11 @@ def _settings() -> Settings:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the API (migrating the database first)."""
-    import uvicorn
-
     from .app import create_app
+    from .server import serve as run_server
 
     settings = _settings()
-    certificate, key = settings.https_cert_file, settings.https_key_file
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_level=args.log_level.lower(), proxy_headers=False, server_header=False,
-                ssl_certfile=str(certificate) if certificate else None, ssl_keyfile=str(key) if key else None)
+    run_server(create_app(settings), settings, args.log_level.lower())
     return 0
 
 

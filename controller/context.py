@@ -3,7 +3,8 @@ and the CLI."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -39,3 +40,5 @@ class Services:
     media: MediaStore
     jobs: Jobs
     speech: SpeechEngine
+    # set when the server begins to shut down: open event streams end at once instead of holding it
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +22,7 @@ from ..live.sources import SourceError, check_relay_url, shown_url
 from ..media import speech
 from .deps import AirtimeDep, PrincipalDep, ServicesDep, ViewerDep
 from .schemas import Name, SlugField, _In
+from .streams import event_stream
 
 router = APIRouter(tags=["broadcasts"])
 STREAM_MAX_S = 3600
@@ -198,12 +199,10 @@ async def delivery_events(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
     with services.db.session() as session:
         visible_broadcast(session, principal, broadcast_id)
-    return StreamingResponse(_stream(services, broadcast_id, last_event_id or "0"),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return event_stream(services, _stream(services, broadcast_id, last_event_id or "0"))
 
 
-async def _stream(services: Services, broadcast_id: str, last_id: str) -> AsyncIterator[str]:
+async def _stream(services: Services, broadcast_id: str, last_id: str) -> AsyncGenerator[str, None]:
     deadline = time.monotonic() + STREAM_MAX_S
     kept_alive = time.monotonic()
     while time.monotonic() < deadline:

@@ -6,7 +6,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, status
@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from .. import feed
 from ..context import Services
 from .deps import ServicesDep, ViewerDep
+from .streams import event_stream
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["devices"])
@@ -39,12 +40,11 @@ async def follow_feed(
     """
     if last_event_id is not None and not EVENT_ID.fullmatch(last_event_id):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
-    return StreamingResponse(_stream(services, principal.scope, last_event_id),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return event_stream(services, _stream(services, principal.scope, last_event_id))
 
 
-async def _stream(services: Services, scope: set[str] | None, last_id: str | None) -> AsyncIterator[str]:
+async def _stream(services: Services, scope: set[str] | None,
+                  last_id: str | None) -> AsyncGenerator[str, None]:
     if last_id is None:
         last_id = await feed.last_id(services.redis)
         for event_id, event in await _recent(services, scope):
