@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -54,6 +55,7 @@ from .media import speech
 from .media.store import MediaStore
 from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog, sender, sheddable
 from .presence import PresenceStore
+from .scheduling.bulletins import SPEECH_JOB, speech_interrupted
 from .scheduling.leader import Leadership, fence_reader
 from .scheduling.scheduler import Scheduler
 from .security.passwords import hash_password
@@ -125,10 +127,14 @@ async def start_services(settings: Settings) -> Services:
     services = Services(
         settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
         accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(db, settings.token_ttl_s),
-        counters=Counters(), media=MediaStore(settings.data_dir / "media"), jobs=Jobs(redis),
+        counters=Counters(), media=MediaStore(settings.data_dir / "media", settings.instance_id),
+        jobs=Jobs(redis, settings.instance_id),
         speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,
                              settings.piper_model),
     )
+    services.media.remove_leftovers()
+    services.jobs.on_interrupted(SPEECH_JOB, partial(speech_interrupted, db))
+    await services.jobs.open()
 
     async def on_connected() -> None:
         await link.publish(topics.controller_state(settings.instance_id),

@@ -200,7 +200,7 @@ async def _speak(services: Services, principal: Principal, bulletin: Bulletin) -
             bulletins.media_ready(session, bulletin.id, item["sha256"], None)
         return item
 
-    return await services.jobs.start("bulletin.speech", principal.username, job)
+    return await services.jobs.start(bulletins.SPEECH_JOB, principal.username, job, subject=bulletin.id)
 
 
 @router.get("/bulletins", response_model=list[BulletinPublic], summary="List bulletins in your scope")

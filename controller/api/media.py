@@ -7,7 +7,6 @@ Uploads and speech are jobs: the call answers 202 with the job's id at once, and
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -48,6 +47,8 @@ class JobPublic(BaseModel):
     progress: float = Field(description="0 to 1")
     result: dict[str, Any] | None = None
     error: str | None = None
+    error_code: str | None = Field(None, description="a stable code for some errors: `job_interrupted` when "
+                                   "the controller running the job stopped (send the file or text again)")
 
 
 class MediaPublic(BaseModel):
@@ -176,18 +177,18 @@ def _owner_area(principal: Principal, area_id: str | None) -> str | None:
 def _receive(services: Services, source: BinaryIO) -> tuple[Path, int]:
     """Copy the upload beside the store (413 over the limit); returns the copy and its size."""
     limit = services.settings.media_max_upload_mb * 1_000_000
-    fd, name = tempfile.mkstemp(dir=services.media.folder, prefix=".incoming-")
+    fd, path = services.media.temporary_file(".incoming-")
     size = 0
     with os.fdopen(fd, "wb") as out:
         while chunk := source.read(CHUNK):
             size += len(chunk)
             if size > limit:
                 out.close()
-                os.unlink(name)
+                path.unlink()
                 raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                                     f"the file is over {services.settings.media_max_upload_mb} MB")
             out.write(chunk)
-    return Path(name), size
+    return path, size
 
 
 async def _started(services: Services, kind: str, principal: Principal, job: Any) -> JobStarted:

@@ -8,7 +8,6 @@ are stored once.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +33,13 @@ class Ingest:
 
 
 async def check_upload(services: Services, upload: Path, size: int) -> probe.AudioInfo:
-    """Probe an upload before any job starts; removes it and raises MediaRejected when refused."""
+    """Probe an upload before any job starts; removes it and raises MediaRejected when refused.
+
+    It is removed too when the check is cancelled (the controller stopping): no job will take it.
+    """
     try:
         return await probe.probe(upload, size, services.settings.media_max_duration_s)
-    except probe.MediaRejected:
+    except BaseException:
         _discard(upload)
         raise
 
@@ -56,7 +58,7 @@ async def from_upload(services: Services, upload: Path, info: probe.AudioInfo, i
 async def from_text(services: Services, engine: speech.SpeechEngine, ingest: Ingest,
                     progress: Callable[[float], None]) -> dict[str, Any]:
     """Speak ingest.text with engine and store the result; returns the stored item's fields."""
-    work = Path(tempfile.mkdtemp(prefix="speech-", dir=services.media.folder))
+    work = services.media.temporary_folder("speech-")
     try:
         wav = work / "speech.wav"
         try:

@@ -33,9 +33,9 @@ async def run(args: Sequence[str], timeout_s: float, on_line: Callable[[str], No
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
     tail: deque[str] = deque(maxlen=STDERR_LINES)
     try:
-        stdout, _, _ = await asyncio.wait_for(asyncio.gather(
-            _read_stdout(process, on_line), _read_stderr(process, tail), _write_stdin(process, stdin)),
-            timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: a cancelled gather's error would go unread
+            stdout, _, _ = await asyncio.gather(
+                _read_stdout(process, on_line), _read_stderr(process, tail), _write_stdin(process, stdin))
         code = await process.wait()
     except TimeoutError:
         raise ToolFailed(f"{os.path.basename(args[0])} took longer than {timeout_s:.0f} s") from None

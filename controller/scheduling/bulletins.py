@@ -16,10 +16,13 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..db.models import Bulletin, MediaItem, utcnow
+from ..db.session import Database
 from ..errors import DomainError
 from ..fleet.areas import effective
 
 LEVELS = ("background", "normal", "priority", "emergency")
+SPEECH_JOB = "bulletin.speech"  # the kind of a bulletin's speech job; the job's subject is the bulletin
+SPEECH_INTERRUPTED = "the controller stopped while the text was being spoken; draft the bulletin again"
 
 
 class BulletinError(DomainError):
@@ -60,6 +63,12 @@ def media_ready(session: Session, bulletin_id: str, sha: str | None, error: str 
         bulletin.status, bulletin.note = "failed", (error or "speech failed")[:500]
     else:
         bulletin.status, bulletin.media_sha256 = "draft", sha
+
+
+def speech_interrupted(db: Database, bulletin_id: str) -> None:
+    """The speech job of a bulletin was cut off by its controller's end: the bulletin has failed."""
+    with db.session() as session:
+        media_ready(session, bulletin_id, None, SPEECH_INTERRUPTED)
 
 
 def approval_required(session: Session, area_id: str) -> bool:

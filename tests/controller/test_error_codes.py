@@ -19,3 +19,11 @@ def test_each_error_code_is_said_in_both_languages() -> None:
     for code in sorted(codes):
         assert f"err_{code}:" in vietnamese, f"no Vietnamese sentence for {code}"
         assert f"err_{code}:" in english, f"no English sentence for {code}"
+
+
+def test_a_failed_jobs_error_code_is_said_in_both_languages() -> None:
+    from controller.jobs import INTERRUPTED
+
+    table = (ROOT / "controller" / "web" / "js" / "errors.js").read_text()
+    vietnamese, english = table.split("\n  en: {\n")
+    assert f"err_{INTERRUPTED}:" in vietnamese and f"err_{INTERRUPTED}:" in english

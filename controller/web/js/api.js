@@ -84,13 +84,33 @@ export function follow(path, onEvent, onEnd) {
   return () => source.close();
 }
 
-/** Wait for a background job (transcoding, speech) to end; returns its result. */
+const JOB_POLL_MS = 500;
+const AWAY_MAX_MS = 60000;  // how long a controller that restarts is waited for
+
+/** Wait for a background job (transcoding, speech) to end; returns its result. While the controller
+ *  does not answer (it restarts) it keeps asking for a minute, so that a job the restart cut off
+ *  ends with the console's sentence for its error code, not with a network error. */
 export async function job(jobId, onProgress) {
+  let answered = Date.now();
   for (;;) {
-    const state = await call("GET", `/jobs/${encodeURIComponent(jobId)}`);
-    if (state.state === "done") return state.result;
-    if (state.state === "failed") throw new ApiError(422, state.error || "failed");
-    if (onProgress && typeof state.progress === "number") onProgress(state.progress);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    let state = null;
+    try {
+      state = await call("GET", `/jobs/${encodeURIComponent(jobId)}`);
+      answered = Date.now();
+    } catch (error) {
+      if (!away(error) || Date.now() - answered > AWAY_MAX_MS) throw error;
+    }
+    if (state && state.state === "done") return state.result;
+    if (state && state.state === "failed") {
+      const answer = { code: state.error_code || null, detail: state.error || "failed" };
+      throw new ApiError(422, message(answer, "failed"), answer);
+    }
+    if (state && onProgress && typeof state.progress === "number") onProgress(state.progress);
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
   }
+}
+
+/** Whether an error means the controller is not there for now (no answer, or a proxy's 502-504). */
+function away(error) {
+  return !(error instanceof ApiError) || [502, 503, 504].includes(error.status);
 }
