@@ -220,24 +220,30 @@ class ReplayGuard:
     """Remembers the newest counter accepted per topic.
 
     A retained message delivered again (same counter, same signature) is a repeat, not an
-    attack; an older counter, the same counter with other content, or the same message
-    delivered live a second time is a replay.
+    attack; a retained message with an older counter is stale: a broker restored from an older
+    save serves what it had then, and the newer state is already held. Neither is applied. Live,
+    an older counter, the same counter with other content, or the same message a second time is a
+    replay.
     """
 
     NEW = "new"
     REPEAT = "repeat"
+    STALE = "stale"
 
     def __init__(self, state: dict[str, list[Any]] | None = None) -> None:
         self.state: dict[str, list[Any]] = dict(state or {})
 
     def check(self, topic: str, opened: Opened, retained: bool = True) -> str:
-        """Return NEW or REPEAT (only for a retained delivery), or raise Rejected('replayed')."""
+        """Return NEW, or REPEAT or STALE (only for a retained delivery), or raise
+        Rejected('replayed')."""
         last = self.state.get(topic)
         if last is not None:
             last_counter = (int(last[0]), int(last[1]))
             same = opened.counter.as_tuple() == last_counter and opened.signature == last[2]
             if same and retained:
                 return self.REPEAT
+            if retained and opened.counter.as_tuple() < last_counter:
+                return self.STALE
             if opened.counter.as_tuple() <= last_counter:
                 raise Rejected("replayed", f"counter {opened.counter.as_tuple()} is not newer")
         return self.NEW

@@ -265,8 +265,8 @@ class Agent:
     async def _open(self, topic: str, payload: bytes, retained: bool = False) -> Opened | None:
         """Verify a controller message; None for a harmless repeat or after reporting a rejection.
 
-        A retained message delivered again (on every reconnect) is a repeat; the same payload
-        delivered live a second time is a replay.
+        A retained message delivered again (on every reconnect) is a repeat, and an older one
+        stale; the same payload delivered live a second time is a replay.
         """
         last = self.guard.state.get(topic)
         if retained and last is not None and _signature_of(payload) == last[2]:
@@ -274,7 +274,11 @@ class Agent:
         try:
             opened = self.verifier.open(topic, payload, self.time.now_ms(), clock_trusted=self.time.known)
             self.time.note_signed_time(opened.issued_ms)
-            if self.guard.check(topic, opened, retained) == ReplayGuard.REPEAT:
+            verdict = self.guard.check(topic, opened, retained)
+            if verdict == ReplayGuard.STALE:
+                log.info("device %s: an older retained copy on %s ignored (a restored broker)",
+                         self.device_id, topic)
+            if verdict != ReplayGuard.NEW:
                 return None
         except Rejected as exc:
             await self._reject(topic, exc.reason, exc.detail)

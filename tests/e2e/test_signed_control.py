@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from loalang_protocol import envelope
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, issue_certificate
 from loalang_protocol.messages import Command
+from loalang_stack import broker
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, mqtt_publish, ping, security_events, wait_for
 
@@ -102,3 +104,38 @@ def test_rotated_signing_key_certified_by_root_is_accepted(
     wait_for(lambda: fleet.device(device_id)["applied_version"] == version["desired_version"], 10.0,
              what="the new key's desired state applied")
     assert _reasons(fleet, device_id) == []
+
+
+def test_an_older_retained_state_from_a_restored_broker_is_not_an_attack(stack: Stack, fleet: Fleet) -> None:
+    """The broker saves its retained messages every 30 s; killed, it comes back with the older ones.
+    The agent keeps the newer state it holds, and reports no replay."""
+    device_id = _started(fleet)
+
+    def applied(volume: int) -> int:
+        version = int(fleet.http.patch(f"/api/v1/devices/{device_id}/settings", json={"volume": volume}
+                                       ).json()["desired_version"])
+        wait_for(lambda: fleet.device(device_id)["applied_version"] == version, 10.0,
+                 what=f"v{version} applied")
+        return version
+
+    applied(40)
+    saved = stack.broker_config.data_dir / "mosquitto.db"
+    before = saved.stat().st_mtime_ns if saved.exists() else 0
+    stack.broker.signal(signal.SIGUSR1)  # Mosquitto saves its retained messages now
+    wait_for(lambda: saved.exists() and saved.stat().st_mtime_ns != before, 10.0, what="the broker's save")
+    newer = applied(41)
+    connection = fleet.device(device_id)["presence"]["connection"]
+    rejected = fleet.device(device_id)["telemetry"]["rejected_messages"]
+    stack.broker.signal(signal.SIGKILL)  # the newer state was never saved
+    assert stack.broker.process is not None
+    stack.broker.process.wait(10)
+    stack.broker, _ = broker.start(stack.broker_config)
+    back = lambda: fleet.online(device_id) and fleet.device(device_id)["presence"]["connection"] > connection  # noqa: E731
+    wait_for(back, 30.0, what="the agent back on the restored broker")
+    assert ping(fleet, device_id, timeout=15)["ok"] is True
+    asked = time.time() * 1000
+    telemetry = wait_for(lambda: (t := fleet.device(device_id)["telemetry"]) and t["ts"] > asked and t, 10.0,
+                         what="the agent's telemetry after the restart")
+    assert telemetry["rejected_messages"] == rejected, "an older retained copy is not an attack"
+    assert "replayed" not in _reasons(fleet, device_id)
+    assert fleet.device(device_id)["applied_version"] == newer, "the newer state is kept"

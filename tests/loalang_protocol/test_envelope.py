@@ -473,10 +473,20 @@ def test_replay_guard_older_counter(
     older = verifier.open(TOPIC, seal(TOPIC, BODY, signer, Counter(1, 4), 60, cert, issued_ms=NOW), now=NOW)
     guard.accept(TOPIC, newer)
     with pytest.raises(Rejected) as info:
-        guard.check(TOPIC, older)
+        guard.check(TOPIC, older, retained=False)
     assert info.value.reason == "replayed"
     with pytest.raises(Rejected):
-        guard.check(TOPIC, _opened(0, 999))  # older epoch, whatever the sequence
+        guard.check(TOPIC, _opened(0, 999), retained=False)  # older epoch, whatever the sequence
+
+
+def test_replay_guard_an_older_retained_copy_is_stale_not_an_attack() -> None:
+    """A broker restarted from its last save serves the retained state it held then."""
+    guard = ReplayGuard()
+    guard.accept(TOPIC, _opened(1, 10))
+    assert guard.check(TOPIC, _opened(1, 9, "sig-old"), retained=True) == ReplayGuard.STALE
+    assert guard.check(TOPIC, _opened(0, 999, "sig-older"), retained=True) == ReplayGuard.STALE
+    with pytest.raises(Rejected):
+        guard.check(TOPIC, _opened(1, 10, "sig-other"), retained=True)  # the same counter, other content
 
 
 def test_replay_guard_same_counter_other_signature(
@@ -506,7 +516,7 @@ def test_replay_guard_is_per_topic() -> None:
     guard.accept(TOPIC, _opened(1, 10))
     assert guard.check(OTHER_TOPIC, _opened(1, 1)) == ReplayGuard.NEW
     with pytest.raises(Rejected):
-        guard.check(TOPIC, _opened(1, 1))
+        guard.check(TOPIC, _opened(1, 1), retained=False)
 
 
 def test_replay_guard_check_alone_does_not_record() -> None:
@@ -524,7 +534,7 @@ def test_replay_guard_state_survives_json_persistence() -> None:
     with pytest.raises(Rejected):
         restored.check(TOPIC, _opened(3, 7, "sig-y"))
     with pytest.raises(Rejected):
-        restored.check(TOPIC, _opened(3, 6, "sig-z"))
+        restored.check(TOPIC, _opened(3, 6, "sig-z"), retained=False)
     assert restored.check(TOPIC, _opened(3, 8, "sig-z")) == ReplayGuard.NEW
 
 
