@@ -16,7 +16,7 @@ from tests.browser import accessibility_violations, keyboard_log_in, log_in, tab
 from tests.e2e.test_broadcasts import commune
 from tests.e2e.test_console import start_agents
 from tests.e2e.test_live import loud_after
-from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, upload_media, wait_for, write_steps_wav
 
 API = "/api/v1"
 
@@ -131,6 +131,13 @@ def phone_session(controller: ControllerProcess, browser: Any, tmp_path_factory:
     fleet.http.post(f"{API}/areas", json={"id": long_id, "level": "village", "parent_id": "xa-mot",
                                           "name": long_name}).raise_for_status()
     device_id = fleet.register(area=long_id, name="Cụm loa " + "nhà-văn-hoá-thôn-" * 5)[0]
+    # a schedule, so that its page shows its table (with the long names in it)
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path_factory.mktemp("tin") / "tin.wav", [500.0]))
+    bulletin = fleet.http.post(f"{API}/bulletins", json={
+        "title": "Tin " + "ĐồngBằng" * 12, "media_sha256": sha, "area_id": long_id}).json()
+    fleet.http.post(f"{API}/bulletins/{bulletin['id']}/submit").raise_for_status()
+    fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json={
+        "kind": "daily", "start_local": "2030-01-01T09:00", "area_ids": [long_id]}).raise_for_status()
     context = browser.new_context(viewport={"width": 360, "height": 740})
     try:
         page = context.new_page()
