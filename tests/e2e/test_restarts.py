@@ -102,16 +102,20 @@ def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
     device_id, config = fleet.enrolled_agent(area=village)
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    # an agent plays nothing scheduled until it knows the time: learn it before the controller goes
+    wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("time_known"), 15.0, what="time known")
     tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 4000,
                     duration_ms=1000, source={"type": "tone", "frequency_hz": 700})
     held = config_file.load(config).data_dir / "schedule.json"
     wait_for(lambda: held.exists() and tone in held.read_text(), 10.0, what="the tone on its schedule")
     connection = fleet.device(device_id)["presence"]["connection"]
     controller.stop()  # the receipts of the play are published while no controller listens
-    card = config_file.load(config).data_dir / "card"
-    wait_for(lambda: tone_onset(card, 700), 15.0, what="the tone played")
-    time.sleep(2.0)
-    controller.start()
+    try:
+        card = config_file.load(config).data_dir / "card"
+        wait_for(lambda: tone_onset(card, 700), 15.0, what="the tone played")
+        time.sleep(2.0)
+    finally:
+        controller.start()  # the session's controller: the next tests need it whatever happened here
     fleet.login()
     completed = wait_for(lambda: [r for r in receipts(fleet, device_id, "completed")
                                   if r["data"].get("occurrence") == tone], 20.0,
@@ -129,6 +133,7 @@ def test_receipts_sent_before_the_controller_was_back_on_a_restarted_broker_arri
     device_id, config = fleet.enrolled_agent(area=village)
     agent = fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("time_known"), 15.0, what="time known")
     tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 5000,
                     duration_ms=1000, source={"type": "tone", "frequency_hz": 750})
     held = config_file.load(config).data_dir / "schedule.json"
