@@ -9,6 +9,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from .ports import wait_for_port
@@ -55,7 +56,20 @@ def start(log_dir: Path, port: int) -> tuple[Server, str, Path]:
     ]), log_dir / "postgres.log")
     server.start()
     wait_for_port("127.0.0.1", port, timeout=30)
-    env = {**os.environ, "PGPASSWORD": PASSWORD}
-    subprocess.run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE],
-                   check=True, capture_output=True, env=env)
+    _create_database(port)
     return server, f"postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}", folder
+
+
+def _create_database(port: int, timeout: float = 30.0) -> None:
+    """Create the database once the server accepts connections (its port opens while it is still
+    starting up, and a loaded machine makes that last)."""
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    deadline = time.monotonic() + timeout
+    while True:
+        created = subprocess.run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE],
+                                 capture_output=True, text=True, env=env)
+        if created.returncode == 0:
+            return
+        if "starting up" not in created.stderr or time.monotonic() > deadline:
+            raise RuntimeError(f"createdb failed: {created.stderr.strip()[:500]}")
+        time.sleep(0.2)
