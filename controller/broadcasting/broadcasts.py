@@ -104,7 +104,7 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
         item = session.get(MediaItem, broadcast.media_sha256)
         assert item is not None
         source = {"type": "media", "sha256": item.sha256, "size": item.size}
-    reached = _reached(session, broadcast)
+    reached = reached_devices(session, broadcast)
     margin = margin_ms(len(reached)) if callable(margin_ms) else margin_ms
     broadcast.status, broadcast.start_ms = "on_air", now_ms + margin + prelude_ms
     occurrences, targets = [], []
@@ -142,7 +142,7 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
     return OnAir(occurrences, targets, reach)
 
 
-def _reached(session: Session, broadcast: Broadcast) -> dict[str, tuple[str, str]]:
+def reached_devices(session: Session, broadcast: Broadcast) -> dict[str, tuple[str, str]]:
     """Every device the broadcast reaches, and through which target (scope, id)."""
     parents = parent_map(session)
     area_of = {d.id: d.area_id for d in session.scalars(select(Device))}

@@ -62,6 +62,10 @@ def _log(broadcast_id: str) -> str:
     return f"loa:delivery-log:{broadcast_id}"
 
 
+def _tracked(broadcast_id: str) -> str:
+    return f"loa:delivery-tracked:{broadcast_id}"
+
+
 def _occurrence(occurrence_id: str) -> str:
     return f"loa:occurrence-broadcast:{occurrence_id}"
 
@@ -88,7 +92,13 @@ async def begin(redis: Redis, broadcast_id: str, reach: dict[str, tuple[str, str
         pipe.expire(_states(broadcast_id), KEEP_S)
         pipe.expire(_targets(broadcast_id), KEEP_S)
         pipe.expire(_log(broadcast_id), KEEP_S)
+        pipe.set(_tracked(broadcast_id), len(reach), ex=KEEP_S)  # even when it reaches nobody
         await pipe.execute()
+
+
+async def tracked(redis: Redis, broadcast_id: str) -> bool:
+    """Whether Redis holds the broadcast's delivery record (gone when Redis lost its data)."""
+    return bool(await redis.exists(_tracked(broadcast_id)))
 
 
 async def events_after(redis: Redis, broadcast_id: str, last_id: str, wait_ms: int,

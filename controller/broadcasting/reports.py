@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..context import Services
 from ..db.models import Broadcast, Occurrence
 from . import delivery, on_air
+from .rebuild import rebuild
 
 log = logging.getLogger(__name__)
 GRACE_MS = 10_000
@@ -32,6 +33,9 @@ async def finish_reports(services: Services) -> None:
             if broadcast.report or _live_and_leased(session, broadcast, now):
                 continue
             states = await delivery.snapshot(services.redis, broadcast.id)
+            if not states and not await delivery.tracked(services.redis, broadcast.id):
+                await rebuild(services, broadcast.id)  # Redis lost it
+                states = await delivery.snapshot(services.redis, broadcast.id)
             summary = delivery.summary(states)
             ends = (broadcast.start_ms or now) + broadcast.duration_ms + broadcast.max_lateness_ms + GRACE_MS
             if delivery.all_played_out(states) or now > ends or broadcast.live_kind:
