@@ -11,7 +11,6 @@ from functools import partial
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
-from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
@@ -19,7 +18,7 @@ from loalang_protocol import topics
 from loalang_protocol.inbox import InboxLimits
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 
-from . import __version__
+from . import __version__, redis_client
 from .airtime.service import Airtime
 from .api import (
     alerts,
@@ -68,9 +67,6 @@ from .web import ConsoleFiles, field_page
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
 CONTROLLER_KEPT_MAX = 200_000  # a province's births, reports and receipts after an outage all wait
-# Longer than the longest blocking read (the event feed waits 15 s for an event), short enough that
-# a Redis that stops answering is noticed.
-REDIS_SOCKET_TIMEOUT_S = 30.0
 
 
 def load_keyring(settings: Settings) -> Keyring:
@@ -120,7 +116,7 @@ async def start_services(settings: Settings) -> Services:
     await asyncio.to_thread(migrate, settings.sqlalchemy_url())
     ensure_admin(db, settings)
     keyring = load_keyring(settings)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S)
+    redis = redis_client.connect(settings.redis_url)
     await redis.ping()
     link = build_link(settings)
     accounts = MosquittoDynsec(link, settings.mqtt_username)
@@ -213,11 +209,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def field_view(device_id: SlugField) -> FileResponse:
         return field_page(settings.map_tile_url)
 
-    @app.get("/healthz", tags=["system"], summary="Liveness and broker connection")
+    @app.get("/healthz", tags=["system"], summary="Broker and Redis connections")
     async def healthz(request: Request) -> JSONResponse:
         services: Services = request.app.state.services
-        ok = services.link.connected.is_set()
-        return JSONResponse({"ok": ok, "broker": ok}, status_code=200 if ok else 503)
+        broker, redis = services.link.connected.is_set(), await redis_client.reachable(services.redis)
+        ok = broker and redis
+        return JSONResponse({"ok": ok, "broker": broker, "redis": redis}, status_code=200 if ok else 503,
+                            headers=None if ok else {"Retry-After": str(redis_client.RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -226,6 +224,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(DomainError)
     async def refused(request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
+
+    for unreachable in redis_client.UNREACHABLE:
+        app.add_exception_handler(unreachable, redis_client.answer_unreachable)
 
     @app.exception_handler(DataError)
     async def unstorable_value(request: Request, exc: DataError) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from .. import audit
+from .. import audit, redis_client
 from ..db.models import AuditEntry
 from ..scheduling.leader import current_holder
 from ..security.roles import Permission
@@ -21,14 +21,17 @@ SCOPED_SCAN = 5000  # entries read to find a scoped admin's page (page further w
 
 @router.get("/system/status", summary="Controller status and input counters")
 async def system_status(services: ServicesDep, principal: Admin) -> dict[str, object]:
-    """Broker connection, signing key, the leading scheduler, the counters of dropped input, and the
-    inbox: messages waiting, those shed under load by class (`telemetry`, `clock`), and the devices
-    shed most for sending faster than their fair share (`flooding`)."""
+    """Broker and Redis connections, signing key, the leading scheduler (null while Redis is
+    unreachable), the counters of dropped input, and the inbox: messages waiting, those shed under
+    load by class (`telemetry`, `clock`), and the devices shed most for sending faster than their
+    fair share (`flooding`)."""
+    redis_connected = await redis_client.reachable(services.redis)
     return {
         "instance": services.settings.instance_id,
         "broker_connected": services.link.connected.is_set(),
+        "redis_connected": redis_connected,
         "signing_key": services.keyring.signing.kid,
-        "scheduler_leader": await current_holder(services.redis),
+        "scheduler_leader": await current_holder(services.redis) if redis_connected else None,
         "counters": services.counters.snapshot(),
         "inbox": {"waiting": len(services.link.inbox), "shed": dict(services.link.inbox.shed),
                   "flooding": services.link.inbox.flooders()},

@@ -1,0 +1,117 @@
+"""Redis lost under a running controller: while it is gone the API answers 503 with Retry-After and
+the code `redis_unavailable` (never a 500), what needs only the database still answers, and once
+Redis is back the same calls answer again without restarting anything.
+
+Each test runs its own Redis and controller (on the session's broker), so stopping Redis disturbs
+no other test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loalang_stack import redis
+from loalang_stack.ports import free_port
+from loalang_stack.process import Server
+from loalang_stack.services import ControllerProcess
+from tests.testkit import Fleet, Stack, api_client, wait_for
+
+API = "/api/v1"
+
+
+@dataclass
+class OwnRedis:
+    """A Redis server of the test's own, which the test stops and starts again on the same port."""
+
+    root: Path
+    port: int
+    server: Server
+    starts: int = 0
+
+    def stop(self) -> None:
+        """Stop it (it keeps nothing on disk)."""
+        self.server.stop()
+
+    def start_empty(self) -> None:
+        """Start a new server on the same port, with an empty data folder."""
+        self.starts += 1
+        self.server = redis.start(self.root / f"redis-{self.starts}", self.port)
+
+
+@dataclass
+class Own:
+    """The test's controller and the Redis it uses."""
+
+    controller: ControllerProcess
+    redis: OwnRedis
+
+
+@pytest.fixture
+def own(stack: Stack, tmp_path: Path) -> Iterator[Own]:
+    port = free_port()
+    store = OwnRedis(tmp_path, port, redis.start(tmp_path / "redis-0", port))
+    env = {**stack.controller_env(), "LOALANG_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+           "LOALANG_INSTANCE_ID": "ctl-redis-loss"}
+    controller = ControllerProcess(tmp_path / "controller", free_port(), env)
+    try:
+        controller.start()
+        yield Own(controller, store)
+    finally:
+        controller.stop()
+        store.stop()
+
+
+@pytest.fixture
+def own_fleet(own: Own, tmp_path: Path) -> Iterator[Fleet]:
+    helper = Fleet(own.controller, tmp_path / "fleet")
+    helper.ensure_areas()
+    yield helper
+    helper.close()
+
+
+def unparameterised_gets(client: httpx.Client) -> list[str]:
+    """Every GET path of the API that takes no path parameter."""
+    paths = client.get("/openapi.json").json()["paths"]
+    return sorted(path for path, methods in paths.items() if "get" in methods and "{" not in path)
+
+
+def test_api_answers_503_while_redis_is_down_and_200_once_it_is_back(own: Own, own_fleet: Fleet) -> None:
+    device_id, _ = own_fleet.register()
+    client, _ = api_client(own_fleet, "admin", None)  # its key is kept in the database, not in Redis
+    reads = unparameterised_gets(client)
+    assert client.get(f"{API}/devices/{device_id}").status_code == 200
+
+    own.redis.stop()
+    started = time.monotonic()
+    answer = client.get(f"{API}/devices/{device_id}")  # presence lives in Redis
+    took = time.monotonic() - started
+    print(f"answered {answer.status_code} in {took * 1000:.0f} ms with Redis stopped")
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "redis_unavailable"
+    assert int(answer.headers["Retry-After"]) > 0
+    assert took < 3.0
+
+    assert client.get(f"{API}/areas").status_code == 200, "areas are read from the database alone"
+    health = httpx.get(f"{own.controller.url}/healthz")
+    assert health.status_code == 503 and health.json() == {"ok": False, "broker": True, "redis": False}
+    status = client.get(f"{API}/system/status")
+    assert status.status_code == 200 and status.json()["redis_connected"] is False
+    for path in reads:
+        with client.stream("GET", path, timeout=20) as reply:
+            body = reply.read() if reply.status_code != 200 else b""
+        assert reply.status_code != 500 and b"Traceback" not in body, (path, reply.status_code, body)
+
+    own.redis.start_empty()
+    wait_for(lambda: client.get(f"{API}/devices/{device_id}").status_code == 200, 10.0,
+             what="the device read again with Redis back")
+    health = httpx.get(f"{own.controller.url}/healthz")
+    assert health.status_code == 200 and health.json() == {"ok": True, "broker": True, "redis": True}
+    assert client.get(f"{API}/system/status").json()["redis_connected"] is True
+    assert own.controller.server is not None and own.controller.server.process is not None
+    assert own.controller.server.process.poll() is None, "the controller kept running"
