@@ -1,8 +1,16 @@
-"""Live device state in Redis: presence, last telemetry and applied desired-state versions."""
+"""Live device state in Redis: presence, last telemetry and applied desired-state versions.
+
+Redis is a cache of what devices say, not the truth: when it comes back empty, telemetry from a
+device with no presence makes it online again at once, without its connection's boot and number
+(until its next birth says them); and a marker key that is gone, or a birth, will or report that
+could not be written, tells the controller to ask the broker for every device's retained birth
+and report again (mqtt/bridge.py).
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,6 +26,7 @@ _TELEMETRY = "loa:telemetry:"
 _REPORTED = "loa:reported:"
 _ONLINE = "loa:online"
 _PLAYING = "loa:playing"  # hash: device id -> the occurrence its latest telemetry says is on the air
+_KEPT = "loa:presence-kept"  # set while Redis keeps presence; gone after a restart without data or a flush
 # Atomic, so a device heard from meanwhile is never marked offline by mistake.
 _EXPIRE_SILENT = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -44,6 +53,21 @@ for i = 2, #ARGV, 2 do
     end
   end
 end
+"""
+# Atomic, so that telemetry from a device whose presence Redis lost makes it online, and never
+# undoes a birth or a will: an existing presence hash is left alone.
+_TELEMETRY_SCRIPT = """
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
+else
+  redis.call('HDEL', KEYS[2], ARGV[4])
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('HSET', KEYS[3], 'online', 1, 'boot', 0, 'conn', 0, 'install_id', '', 'since_ms', ARGV[3],
+           'last_seen_ms', ARGV[3], 'agent_version', ARGV[5], 'offline_reason', '', 'connected_ms', 0)
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+return 1
 """
 _FLEET_NOW = """
 return cjson.encode({redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[2])})
@@ -87,6 +111,16 @@ class PresenceStore:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self.unwritten = False  # a birth, will or report could not be written: Redis did not answer
+
+    def note_unwritten(self) -> None:
+        """Remember that a birth, will or report was lost because Redis did not answer."""
+        self.unwritten = True
+
+    def take_unwritten(self) -> bool:
+        """Whether one was lost since the last call."""
+        unwritten, self.unwritten = self.unwritten, False
+        return unwritten
 
     async def apply_status(self, device_id: str, status: DeviceStatus, now_ms: int) -> bool:
         """Record a birth or a will unless an older connection's message arrives late; True if applied."""
@@ -152,15 +186,18 @@ class PresenceStore:
         )
         return [text(member) for member in cast("list[bytes | str]", result)]
 
-    async def store_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
-        """Keep the latest telemetry, and what it says is on the air in the fleet's index."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(_TELEMETRY + device_id, telemetry.model_dump_json())
-            if telemetry.playing:
-                pipe.hset(_PLAYING, device_id, telemetry.playing)
-            else:
-                pipe.hdel(_PLAYING, device_id)
-            await pipe.execute()
+    async def store_telemetry(self, device_id: str, telemetry: Telemetry, now_ms: int | None = None) -> bool:
+        """Keep the latest telemetry, and what it says is on the air in the fleet's index; a device
+        with no presence (Redis lost it) is online again. True when presence was made so."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        made = await self.redis.eval(
+            _TELEMETRY_SCRIPT, 4, _TELEMETRY + device_id, _PLAYING, _PRESENCE + device_id, _ONLINE,
+            telemetry.model_dump_json(), telemetry.playing or "", now_ms, device_id, telemetry.agent_version)
+        return bool(made)
+
+    async def mark_kept(self, now_ms: int) -> bool:
+        """Set the marker that Redis keeps presence; True when it was gone (Redis was emptied)."""
+        return bool(await self.redis.set(_KEPT, now_ms, nx=True))
 
     async def online_among(self, device_ids: list[str]) -> set[str]:
         """Which of these devices are online, in one round trip (the online set's scores)."""

@@ -1,10 +1,11 @@
 """The controller's Redis client, and what the API answers while Redis cannot be reached.
 
-Redis holds live state only (presence, telemetry, deliveries, login sessions, rate limits, the
-scheduler's lock); what must survive is in the database. While Redis is unreachable, a request
+Redis holds live state only (presence, telemetry, deliveries, rate limits, the scheduler's
+lock); what must survive is in the database. While Redis is unreachable, a request
 that needs it is answered 503 with Retry-After and the code `redis_unavailable`, never a 500;
-requests that need only the database are answered as usual. A connection that a Redis restart
-broke is opened again on the next command instead of failing it.
+requests that need only the database are answered as usual. Presence is rebuilt once Redis is
+back (mqtt/bridge.py), and a connection that a Redis restart broke is opened again on the next
+command instead of failing it.
 """
 
 from __future__ import annotations

@@ -24,12 +24,14 @@ from loalang_protocol.messages import (
     Reported,
     Telemetry,
 )
+from loalang_protocol.mqtt import NotConnected
 from loalang_protocol.topics import DeviceTopic
 
 from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Area, Device
 from ..fleet import commands, desired, history
+from ..redis_client import UNREACHABLE
 from .batching import Batches
 from .events import Dropped, EventIntake, drop_reason
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_DEVICE_PAYLOAD = 64 * 1024
 RESYNC_DEBOUNCE_S = 1.0
 HEARD_FLUSH_S = 0.25  # a device heard from is in presence this soon (the watchdog allows 1.5 keepalives)
+RETAINED_LEAVES = (DeviceTopic.STATUS, DeviceTopic.REPORTED)  # what the broker holds for each device
 
 
 SHEDDABLE = {"/" + DeviceTopic.TELEMETRY.value: "telemetry", "/" + DeviceTopic.CLOCK_REQUEST.value: "clock"}
@@ -97,6 +100,8 @@ class DeviceBridge:
             heard, self._heard = self._heard, {}
             try:
                 await self.services.presence.touch_many(heard)
+            except UNREACHABLE:
+                pass  # the watchdog tells once that Redis is gone
             except Exception:
                 log.exception("presence of %s devices not written; next time", len(heard))
 
@@ -113,6 +118,11 @@ class DeviceBridge:
                     self._heard[parsed.ident] = _micros() // 1000
             except (Rejected, ValueError) as exc:  # Dropped, ValidationError and UnicodeDecodeError too
                 self._drop(name, topic, drop_reason(exc))
+            except UNREACHABLE:  # counted, not logged: the watchdog tells once that Redis is gone, and
+                # asks for the births and reports lost meanwhile again when it is back
+                self.services.counters.add(f"dropped.{name}.redis_unavailable")
+                if name == DeviceTopic.STATUS.value:
+                    self.services.presence.note_unwritten()
         return run
 
     def _drop(self, name: str, topic: str, reason: str) -> None:
@@ -167,10 +177,13 @@ class DeviceBridge:
             await desired.publish_area(self.services, area_id)
 
     async def on_telemetry(self, device_id: str, payload: bytes, retained: bool) -> None:
-        """Keep the latest telemetry."""
+        """Keep the latest telemetry; a device whose presence Redis lost is online again."""
         telemetry = Telemetry.model_validate_json(payload)
         self._known(device_id)
-        await self.services.presence.store_telemetry(device_id, telemetry)
+        now_ms = _micros() // 1000
+        if await self.services.presence.store_telemetry(device_id, telemetry, now_ms):
+            log.info("device %s: online (heard from; its presence was lost with Redis)", device_id)
+            await history.note_presence(self.services, device_id, True, now_ms, "heard")
         await history.note_telemetry(self.services, device_id, telemetry)
 
     async def on_reported(self, device_id: str, payload: bytes, retained: bool) -> None:
@@ -189,10 +202,14 @@ class DeviceBridge:
                 newest[device_id] = reported
             else:
                 self._drop("reported", topics.device(device_id, DeviceTopic.REPORTED), "unknown_device")
-        await self.services.presence.store_reported_many(newest)
-        await delivery.on_reports(self.services.redis, [
-            (device_id, reported.applied.device, dict(reported.applied.areas))
-            for device_id, reported in batch if device_id in known])
+        try:
+            await self.services.presence.store_reported_many(newest)
+            await delivery.on_reports(self.services.redis, [
+                (device_id, reported.applied.device, dict(reported.applied.areas))
+                for device_id, reported in batch if device_id in known])
+        except UNREACHABLE:  # asked for again when Redis is back, like births
+            self.services.counters.add("dropped.reported.redis_unavailable", len(batch))
+            self.services.presence.note_unwritten()
 
     async def on_reply(self, device_id: str, payload: bytes, retained: bool) -> None:
         """Keep a reply to a command."""
@@ -220,19 +237,80 @@ class DeviceBridge:
 
 
 async def presence_watchdog(services: Services, interval_s: float = 1.0) -> None:
-    """Mark offline the devices silent for longer than 1.5 keepalives.
+    """Keep presence true every interval_s: see PresenceWatchdog."""
+    await PresenceWatchdog(services).run(interval_s)
 
-    Devices send at least once per keepalive.
+
+class PresenceWatchdog:
+    """Marks offline the devices silent for longer than 1.5 keepalives (devices send at least once
+    per keepalive), and rebuilds presence when Redis lost it.
+
+    Redis lost presence when the marker it keeps is gone (restarted without its data, flushed), or
+    when it did not answer (a birth, will or report of that time was not written). Then
+    the controller subscribes again to the devices' retained topics, and the broker sends every
+    device's latest birth or will and report again, as at a controller's start; they are applied
+    under the usual ordering rules. Telemetry alone already brings a connected device back online
+    (on_telemetry); the births add its connection, and the wills of the devices that are gone.
     """
-    silence_ms = int(1500 * services.settings.device_keepalive_s)
-    while True:
-        await asyncio.sleep(interval_s)
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.silence_ms = int(1500 * services.settings.device_keepalive_s)
+        self.started = False
+        self.unreachable = False
+        self.rebuild = False
+
+    async def run(self, interval_s: float) -> None:
+        """Step every interval_s until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.step()
+            except Exception:
+                log.exception("presence watchdog failed; retrying")
+
+    async def step(self) -> None:
+        """One look: was presence lost, which devices fell silent, and a rebuild when one is due."""
         try:
-            for device_id in await services.presence.expire_silent(_micros() // 1000, silence_ms):
-                log.info("device %s: offline (silent for %.1f s)", device_id, silence_ms / 1000)
-                await history.note_presence(services, device_id, False, _micros() // 1000, "silent")
-        except Exception:
-            log.exception("presence watchdog failed; retrying")
+            await self._check_kept()
+            await self._expire_silent()
+        except UNREACHABLE as exc:
+            if not self.unreachable:
+                log.warning("Redis unreachable (%s): presence is rebuilt when it answers again", exc)
+            self.unreachable = True
+            return
+        if self.rebuild:
+            await self._ask_for_births()
+
+    async def _check_kept(self) -> None:
+        emptied = await self.services.presence.mark_kept(_micros() // 1000) and self.started
+        unwritten = self.services.presence.take_unwritten()
+        if self.unreachable:
+            log.warning("Redis reachable again; rebuilding presence")
+        elif emptied:  # (at start, the first subscription brings every birth anyway)
+            log.warning("Redis lost presence (restarted without its data, or flushed); rebuilding it")
+        elif unwritten:
+            log.warning("births or reports were not written while Redis did not answer; rebuilding presence")
+        self.rebuild = self.rebuild or self.unreachable or emptied or unwritten
+        self.unreachable, self.started = False, True
+
+    async def _expire_silent(self) -> None:
+        for device_id in await self.services.presence.expire_silent(_micros() // 1000, self.silence_ms):
+            log.info("device %s: offline (silent for %.1f s)", device_id, self.silence_ms / 1000)
+            await history.note_presence(self.services, device_id, False, _micros() // 1000, "silent")
+
+    async def _ask_for_births(self) -> None:
+        """Subscribe again to the retained device topics: the broker sends what they hold again. (A
+        link that is down subscribes again when it reconnects, with the same effect.)"""
+        link = self.services.link
+        try:
+            if link.connected.is_set():
+                for leaf in RETAINED_LEAVES:
+                    await link.subscribe(topics.all_devices(leaf))
+        except (NotConnected, TimeoutError) as exc:
+            log.warning("presence: asking the broker for the retained births failed (%s); next time", exc)
+            return
+        self.rebuild = False
 
 
 def controller_state(instance_id: str, online: bool) -> bytes:

@@ -1,6 +1,6 @@
 """Redis lost under a running controller: while it is gone the API answers 503 with Retry-After and
 the code `redis_unavailable` (never a 500), what needs only the database still answers, and once
-Redis is back the same calls answer again without restarting anything.
+Redis is back, empty, every connected agent is shown online again without restarting anything.
 
 Each test runs its own Redis and controller (on the session's broker), so stopping Redis disturbs
 no other test.
@@ -8,6 +8,7 @@ no other test.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,12 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis as redis_client
 
-from loalang_stack import redis
+from loalang_protocol import topics
+from loalang_protocol.topics import DeviceTopic
+from loalang_stack import broker, redis
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, api_client, wait_for
+from tests.testkit import Fleet, Stack, api_client, controller_password, wait_for
 
 API = "/api/v1"
 
@@ -115,3 +119,70 @@ def test_api_answers_503_while_redis_is_down_and_200_once_it_is_back(own: Own, o
     assert client.get(f"{API}/system/status").json()["redis_connected"] is True
     assert own.controller.server is not None and own.controller.server.process is not None
     assert own.controller.server.process.poll() is None, "the controller kept running"
+
+
+def connections(fleet: Fleet, device_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Each device's boot and connection number as the API shows them."""
+    shown = {}
+    for device_id in device_ids:
+        presence = fleet.device(device_id)["presence"] or {}
+        shown[device_id] = (presence.get("boot", -1), presence.get("connection", -1))
+    return shown
+
+
+@pytest.mark.parametrize("loss", ["restarted empty", "flushed"])
+def test_agents_are_shown_online_again_after_redis_comes_back_empty(own: Own, own_fleet: Fleet,
+                                                                    loss: str) -> None:
+    devices = []
+    for area in ("thon-a", "thon-b", "thon-c"):
+        device_id, config = own_fleet.enrolled_agent(area=area)
+        own_fleet.start(config)
+        devices.append(device_id)
+    wait_for(lambda: all(own_fleet.online(d) for d in devices), 20.0, what="three agents online")
+    before = connections(own_fleet, devices)
+
+    if loss == "restarted empty":
+        own.redis.stop()
+        time.sleep(1.5)  # long enough for the controller to notice it gone
+        own.redis.start_empty()
+    else:
+        redis_client.Redis(port=own.redis.port).flushall()
+    lost = time.monotonic()
+    own_fleet.login()  # a fresh login: what is tested here is presence, not sessions
+
+    wait_for(lambda: all(own_fleet.online(d) for d in devices), 30.0, interval=0.2,
+             what="every agent shown online again")
+    print(f"Redis {loss}: every agent online again after {time.monotonic() - lost:.1f} s")
+    wait_for(lambda: connections(own_fleet, devices) == before, 10.0,
+             what="each device's boot and connection number as before (nothing restarted or reconnected)")
+    assert all(agent.process is not None and agent.process.poll() is None for agent in own_fleet.agents)
+    assert own.controller.server is not None and own.controller.server.process is not None
+    assert own.controller.server.process.poll() is None, "the controller kept running"
+
+
+def clear_retained(stack: Stack, topic: str) -> None:
+    """Remove the broker's retained message on topic (an empty retained message, sent as the controller)."""
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(stack.mqtt_port),
+                    "-u", broker.CONTROLLER_USERNAME, "-P", controller_password(stack),
+                    "-t", topic, "-q", "1", "-r", "-n"], check=True, timeout=10, capture_output=True)
+
+
+def test_telemetry_alone_brings_agents_back_when_the_broker_kept_no_birth(own: Own, own_fleet: Fleet,
+                                                                         stack: Stack) -> None:
+    """A broker that keeps no retained message (or lost them): the devices' telemetry is enough."""
+    devices = []
+    for area in ("thon-a", "thon-b"):
+        device_id, config = own_fleet.enrolled_agent(area=area)
+        own_fleet.start(config)
+        devices.append(device_id)
+    wait_for(lambda: all(own_fleet.online(d) for d in devices), 20.0, what="two agents online")
+    for device_id in devices:
+        clear_retained(stack, topics.device(device_id, DeviceTopic.STATUS))
+
+    redis_client.Redis(port=own.redis.port).flushall()
+    lost = time.monotonic()
+    own_fleet.login()  # a fresh login: what is tested here is presence, not sessions
+    wait_for(lambda: all(own_fleet.online(d) for d in devices), 30.0, interval=0.2,
+             what="every agent shown online again")
+    print(f"from telemetry alone: every agent online again after {time.monotonic() - lost:.1f} s")
+    assert set(connections(own_fleet, devices).values()) == {(0, 0)}, "its connection unknown until a birth"
