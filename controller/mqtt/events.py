@@ -100,7 +100,7 @@ class EventIntake:
             if item.event.type.startswith("security"):
                 log.warning("device %s: security event %s %s", item.device.id, item.event.type,
                             item.event.data)
-        await self._advance_deliveries(fresh)
+        await self._advance_deliveries(verified, fresh)
         await self._acknowledge(verified)
 
     def _verify(self, batch: list[Arrived]) -> list[Verified]:
@@ -147,13 +147,18 @@ class EventIntake:
                 session.execute(insert(StoredEvent), rows)
         return {v.key for v in verified} - {tuple(k) for k in stored_before}
 
-    async def _advance_deliveries(self, fresh: list[Verified]) -> None:
+    async def _advance_deliveries(self, verified: list[Verified], fresh: list[Verified]) -> None:
+        """Move deliveries on by every receipt, stored now or before: one stored while Redis could not
+        be written was not acknowledged, and comes again for this. The feed tells only new ones."""
+        every = [v for v in verified if v.event.type in delivery.RECEIPT_STATES]
+        if not every:
+            return
+        await delivery.on_receipts(self.services.redis,
+                                   [(v.device.id, v.event.type, v.event.data) for v in every])
         receipts = [v for v in fresh if v.event.type in delivery.RECEIPT_STATES]
         if not receipts:
             return
         titles = self._titles({v.event.data.get("occurrence") for v in receipts})
-        await delivery.on_receipts(self.services.redis,
-                                   [(v.device.id, v.event.type, v.event.data) for v in receipts])
         await feed.publish_many(self.services.redis, [
             ("receipt", [item.device.area_id], {
                 "device_id": item.device.id, "device_name": item.device.name, "receipt": item.event.type,
@@ -165,8 +170,8 @@ class EventIntake:
         if not wanted:
             return {}
         with self.services.db.session() as session:
-            return dict(session.execute(select(Occurrence.id, Occurrence.title).where(
-                Occurrence.id.in_(wanted))).tuples().all())
+            return {occurrence_id: title for occurrence_id, title in session.execute(
+                select(Occurrence.id, Occurrence.title).where(Occurrence.id.in_(wanted)))}
 
     async def _acknowledge(self, verified: list[Verified]) -> None:
         """One signed acknowledgement per device and installation, signed together, sent together."""
