@@ -116,7 +116,8 @@ async def start_services(settings: Settings) -> Services:
     await asyncio.to_thread(migrate, settings.sqlalchemy_url())
     ensure_admin(db, settings)
     keyring = load_keyring(settings)
-    redis = redis_client.connect(settings.redis_url)
+    redis = redis_client.connect(settings.redis_url, settings.sentinel_addresses(),
+                                 settings.redis_sentinel_master)
     await redis.ping()
     link = build_link(settings)
     accounts = MosquittoDynsec(link, settings.mqtt_username)

@@ -16,7 +16,9 @@ import logging
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -36,12 +38,25 @@ HEALTH_TIMEOUT_S = 1.0
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
-def connect(url: str) -> Redis:
-    """A client for url that retries a command whose connection broke (not one that timed out)."""
+def connect(url: str, sentinels: list[tuple[str, int]] | None = None, master: str = "") -> Redis:
+    """A client for url that retries a command whose connection broke (not one that timed out).
+
+    With sentinels, the master is the one they name (url gives the database and password): after a
+    failover the next command finds the promoted replica, and a connection to a demoted master is
+    dropped when it refuses a write.
+    """
     retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), RETRIES,
                   supported_errors=(RedisConnectionError,))
-    return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
-                          retry=retry)
+    if not sentinels:
+        return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
+                              retry=retry)
+    target = parse_url(url)
+    asked = {"socket_timeout": CONNECT_TIMEOUT_S, "socket_connect_timeout": CONNECT_TIMEOUT_S}
+    watched = Sentinel(sentinels, sentinel_kwargs=asked)
+    client: Redis = watched.master_for(
+        master, redis_class=Redis, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
+        retry=retry, db=target.get("db", 0), password=target.get("password"))
+    return client
 
 
 async def reachable(redis: Redis) -> bool:

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default is SQLite under data_dir (postgresql+psycopg://...)"
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state")
+    redis_sentinels: str = Field(
+        "", description="Redis Sentinels as host:port,host:port; when set, the master is asked of them "
+                        "(redis_url then gives only the database number and password)")
+    redis_sentinel_master: str = Field("loalang", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                                       description="the master's name the Sentinels watch")
     mqtt_host: str = Field("127.0.0.1", description="broker host")
     mqtt_port: int = Field(1883, description="broker port")
     mqtt_username: str = Field("loalang-controller", description="the controller's broker account")
@@ -125,6 +130,22 @@ class Settings(BaseSettings):
     def _relay_networks(self) -> Settings:
         self.relay_networks()  # a bad network stops the controller at start
         return self
+
+    @model_validator(mode="after")
+    def _sentinels(self) -> Settings:
+        self.sentinel_addresses()  # a bad address stops the controller at start
+        return self
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The Sentinels to ask for the Redis master; ValueError names a bad entry."""
+        addresses = []
+        for entry in filter(None, (part.strip() for part in self.redis_sentinels.split(","))):
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"LOALANG_REDIS_SENTINELS: {entry!r} is not host:port such as "
+                                 "redis-s1:26379")
+            addresses.append((host.strip("[]"), int(port)))
+        return addresses
 
     def relay_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """The networks a relayed station may be on although private; ValueError names a bad one."""

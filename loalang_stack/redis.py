@@ -9,15 +9,43 @@ from .ports import wait_for_port
 from .process import Server
 
 
-def start(data_dir: Path, port: int, address: str = "127.0.0.1") -> Server:
-    """Start redis-server on address:port with its files in data_dir, and wait for it."""
+def _binary() -> str:
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def start(data_dir: Path, port: int, address: str = "127.0.0.1", replica_of: int | None = None) -> Server:
+    """Start redis-server on address:port with its files in data_dir, and wait for it; with
+    replica_of, as a replica of the Redis on that port of the same address."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     argv = [
-        binary, "--port", str(port), "--bind", address, "--dir", str(data_dir),
+        _binary(), "--port", str(port), "--bind", address, "--dir", str(data_dir),
         "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no",
     ]
-    server = Server("redis", argv, data_dir / "redis.log")
+    if replica_of is not None:
+        argv += ["--replicaof", address, str(replica_of)]
+    return _started(Server("redis", argv, data_dir / "redis.log"), address, port)
+
+
+def start_sentinel(data_dir: Path, port: int, master_name: str, master_port: int,
+                   address: str = "127.0.0.1", down_after_ms: int = 2000,
+                   failover_timeout_ms: int = 10_000) -> Server:
+    """Start a Redis Sentinel watching the master on master_port (quorum 1: the tests' one
+    sentinel decides alone; production runs three). Sentinel rewrites its own configuration file,
+    so it gets one of its own in data_dir."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "sentinel.conf"
+    config.write_text("\n".join([
+        f"port {port}", f"bind {address}", f"dir {data_dir}", "protected-mode yes",
+        f"sentinel monitor {master_name} {address} {master_port} 1",
+        f"sentinel down-after-milliseconds {master_name} {down_after_ms}",
+        f"sentinel failover-timeout {master_name} {failover_timeout_ms}",
+        f"sentinel parallel-syncs {master_name} 1", "",
+    ]))
+    argv = [_binary(), str(config), "--sentinel"]
+    return _started(Server("redis-sentinel", argv, data_dir / "sentinel.log"), address, port)
+
+
+def _started(server: Server, address: str, port: int) -> Server:
     server.start()
     try:
         wait_for_port(address, port)

@@ -178,3 +178,35 @@ def test_the_proxy_serves_the_console_over_https_with_its_certificate_read_only(
     assert proxy["depends_on"]["controller"]["condition"] == "service_healthy"
     caddyfile = (ROOT / "proxy" / "Caddyfile").read_text()
     assert "reverse_proxy controller:8000" in caddyfile and "tls /certs/" in caddyfile
+
+
+REDIS_HA_FILE = ROOT / "docker-compose.redis-ha.yml"
+
+
+def redis_ha() -> dict[str, Any]:
+    """The Redis high-availability overlay as data."""
+    return yaml.safe_load(REDIS_HA_FILE.read_text())
+
+
+def test_the_redis_ha_overlay_matches_the_compose_specification() -> None:
+    result = validate_compose(REDIS_HA_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_controller_asks_the_sentinels_that_watch_the_master_it_names() -> None:
+    overlay = redis_ha()["services"]
+    sentinels = {name for name in overlay if name.startswith("redis-sentinel-")}
+    assert len(sentinels) == 3, "three Sentinels: two can agree while one is away"
+    environment = overlay["controller"]["environment"]
+    asked = {entry.split(":")[0] for entry in environment["LOALANG_REDIS_SENTINELS"].split(",")}
+    assert asked == sentinels
+    master = environment["LOALANG_REDIS_SENTINEL_MASTER"]
+    for name in sentinels:
+        script = overlay[name]["command"][-1]
+        assert f"sentinel monitor {master} redis 6379 2" in script, "quorum of two, watching `redis`"
+        assert overlay[name]["healthcheck"]["test"][0] == "CMD"
+        assert overlay["controller"]["depends_on"][name]["condition"] == "service_healthy"
+    replica = overlay["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1:replica.index("--replicaof") + 3] == ["redis", "6379"]
+    assert set(overlay) - sentinels - {"redis-replica", "controller"} == set(), "it adds nothing else"
+    assert set(overlay["redis-replica"]["depends_on"]) <= set(services())
