@@ -199,7 +199,7 @@ async def delivery_events(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
     with services.db.session() as session:
         visible_broadcast(session, principal, broadcast_id)
-    return event_stream(services, _stream(services, broadcast_id, last_event_id or "0"))
+    return await event_stream(services, _stream(services, broadcast_id, last_event_id or "0"))
 
 
 async def _stream(services: Services, broadcast_id: str, last_id: str) -> AsyncGenerator[str, None]:

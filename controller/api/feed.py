@@ -40,7 +40,7 @@ async def follow_feed(
     """
     if last_event_id is not None and not EVENT_ID.fullmatch(last_event_id):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
-    return event_stream(services, _stream(services, principal.scope, last_event_id))
+    return await event_stream(services, _stream(services, principal.scope, last_event_id))
 
 
 async def _stream(services: Services, scope: set[str] | None,

@@ -14,12 +14,20 @@ import contextlib
 from collections.abc import AsyncGenerator
 
 from fastapi.responses import StreamingResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from .. import redis_client
 from ..context import Services
 
 
-def event_stream(services: Services, events: AsyncGenerator[str, None]) -> StreamingResponse:
-    """A text/event-stream response of events (already formatted) that ends when the controller stops."""
+async def event_stream(services: Services, events: AsyncGenerator[str, None]) -> StreamingResponse:
+    """A text/event-stream response of events (already formatted) that ends when the controller stops.
+
+    The events come from Redis: while it does not answer, the request gets the 503 other calls get
+    (redis_unavailable), not a stream that opens and closes at once."""
+    if not await redis_client.reachable(services.redis):
+        await events.aclose()
+        raise RedisConnectionError("Redis did not answer before the stream opened")  # 503, Retry-After
     return StreamingResponse(until_stopping(events, services.stopping), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -110,6 +110,9 @@ def test_api_answers_503_while_redis_is_down_and_200_once_it_is_back(own: Own, o
         with client.stream("GET", path, timeout=20) as reply:
             body = reply.read() if reply.status_code != 200 else b""
         assert reply.status_code != 500 and b"Traceback" not in body, (path, reply.status_code, body)
+    feed = client.get(f"{API}/feed", timeout=20)
+    assert feed.status_code == 503 and feed.json()["code"] == "redis_unavailable", "not a stream that closes"
+    assert int(feed.headers["Retry-After"]) > 0
 
     own.redis.start_empty()
     wait_for(lambda: client.get(f"{API}/devices/{device_id}").status_code == 200, 10.0,
