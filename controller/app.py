@@ -46,6 +46,7 @@ from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
 from .errors import DomainError
+from .fleet import desired
 from .jobs import Jobs
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
@@ -66,6 +67,7 @@ from .web import ConsoleFiles, field_page
 
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
+BROKER_SAVE_WINDOW_MS = 60_000  # Mosquitto saves retained messages every 30 s (broker/*.conf), and a margin
 CONTROLLER_KEPT_MAX = 200_000  # a province's births, reports and receipts after an outage all wait
 
 
@@ -137,6 +139,11 @@ async def start_services(settings: Settings) -> Services:
         await link.publish(topics.controller_state(settings.instance_id),
                            controller_state(settings.instance_id, True), qos=1, retain=True)
         await accounts.prepare()
+        if link.lost_at is not None:  # a broker restored from its last save holds older copies
+            try:
+                await desired.republish_since(services, int(link.lost_at * 1000) - BROKER_SAVE_WINDOW_MS)
+            except Exception:  # the next change or horizon refresh publishes them anyway
+                log.exception("desired states not published again after the reconnection")
 
     link.on_connected = on_connected
     return services

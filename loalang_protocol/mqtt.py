@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import ssl
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class MqttLink:
         self._closing = False
         self._session_up = False
         self._lost = asyncio.Event()
+        self.lost_at: float | None = None  # wall time the last connection was lost
         self._connect_result: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections = 0
@@ -278,6 +280,8 @@ class MqttLink:
 
     def _mark_lost(self) -> None:
         was_connected = self.connected.is_set()
+        if was_connected:
+            self.lost_at = time.time()
         self._session_up = False
         self.connected.clear()
         for future in self._pending.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -56,7 +57,6 @@ def test_expired_message_is_rejected_and_reported(stack: Stack, fleet: Fleet,
     device_id = _started(fleet)
     keys = controller.data_dir / "keys"
     signing = KeyPair.load(keys / "signing.key")
-    import json
 
     cert = json.loads((keys / "signing.cert.json").read_text())
     topic = _command_topic(device_id)
@@ -139,3 +139,14 @@ def test_an_older_retained_state_from_a_restored_broker_is_not_an_attack(stack: 
     assert telemetry["rejected_messages"] == rejected, "an older retained copy is not an attack"
     assert "replayed" not in _reasons(fleet, device_id)
     assert fleet.device(device_id)["applied_version"] == newer, "the newer state is kept"
+    wait_for(lambda: retained_version(stack, f"loa/v1/dev/{device_id}/desired") == newer, 10.0,
+             what="the controller's current state back on the broker for boards that start afresh")
+
+
+def retained_version(stack: Stack, topic: str) -> int | None:
+    """The version of the desired state the broker holds on topic now."""
+    received = subprocess.run(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-u", "loalang-controller",
+         "-P", stack.broker_config.password_file.read_text().strip(), "-t", topic, "-C", "1", "-W", "3"],
+        capture_output=True, timeout=15)
+    return int(json.loads(received.stdout)["body"]["version"]) if received.returncode == 0 else None
