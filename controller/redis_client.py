@@ -28,9 +28,9 @@ from .errors import DomainError
 
 log = logging.getLogger(__name__)
 
-# Longer than the longest blocking read (the event feed waits 15 s for an event), short enough that
-# a Redis that stops answering is noticed.
-SOCKET_TIMEOUT_S = 30.0
+# Longer than the longest blocking read (the event feed waits 5 s for an event), short enough that
+# a Redis that hangs (accepts connections, answers nothing) fails a request within seconds.
+SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 2.0  # an unreachable host fails a request this soon
 RETRIES = 2  # a connection broken by a restart is opened again; a Redis that is down fails at once
 RETRY_AFTER_S = 5

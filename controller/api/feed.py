@@ -24,7 +24,8 @@ router = APIRouter(tags=["devices"])
 EVENT_ID = re.compile(r"[0-9]{1,15}-[0-9]{1,10}")
 RECENT = 20  # events shown at once to a new reader
 STREAM_MAX_S = 3600  # a reader reconnects (with Last-Event-ID) after this long
-WAIT_MS = 15_000  # a keep-alive comment after this long without an event
+WAIT_MS = 5_000  # one blocking read at most this long: well inside the Redis client's socket timeout
+KEEPALIVE_S = 15.0  # a comment after this long without an event keeps proxies from closing the stream
 
 
 @router.get("/feed", summary="Follow the fleet's events as server-sent events",
@@ -50,16 +51,19 @@ async def _stream(services: Services, scope: set[str] | None,
         for event_id, event in await _recent(services, scope):
             yield _message(event_id, event)
     deadline = time.monotonic() + STREAM_MAX_S
+    spoken = time.monotonic()
     while time.monotonic() < deadline:
         try:
             events = await feed.after(services.redis, last_id, WAIT_MS)
         except RedisError as exc:  # end the stream cleanly: the reader reconnects with Last-Event-ID
             log.warning("feed: reading the events failed (%s); the stream ends", exc)
             return
-        if not events:
+        if not events and time.monotonic() - spoken >= KEEPALIVE_S:
+            spoken = time.monotonic()
             yield ": still here\n\n"
         for last_id, event in events:
             if feed.visible(event, scope):
+                spoken = time.monotonic()
                 yield _message(last_id, event)
 
 

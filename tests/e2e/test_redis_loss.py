@@ -8,6 +8,7 @@ no other test.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -189,3 +190,20 @@ def test_telemetry_alone_brings_agents_back_when_the_broker_kept_no_birth(own: O
              what="every agent shown online again")
     print(f"from telemetry alone: every agent online again after {time.monotonic() - lost:.1f} s")
     assert set(connections(own_fleet, devices).values()) == {(0, 0)}, "its connection unknown until a birth"
+
+
+def test_a_redis_that_hangs_costs_a_request_seconds_not_half_a_minute(own: Own, own_fleet: Fleet) -> None:
+    device_id, _ = own_fleet.register()
+    client, _ = api_client(own_fleet, "admin", None)
+    own.redis.server.signal(signal.SIGSTOP)  # it keeps its connections and answers nothing
+    try:
+        started = time.monotonic()
+        answer = client.get(f"{API}/devices/{device_id}", timeout=60)
+        took = time.monotonic() - started
+    finally:
+        own.redis.server.signal(signal.SIGCONT)
+    print(f"answered {answer.status_code} after {took:.1f} s with Redis frozen")
+    assert answer.status_code == 503 and answer.json()["code"] == "redis_unavailable", answer.text
+    assert took < 20.0, "before: the 30 s socket timeout, and more with its retries"
+    wait_for(lambda: client.get(f"{API}/devices/{device_id}").status_code == 200, 15.0,
+             what="answered again once Redis answers")
