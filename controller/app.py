@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError
 
 from loalang_protocol import topics
 from loalang_protocol.inbox import InboxLimits
-from loalang_protocol.mqtt import LinkSettings, MqttLink
+from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink
 
 from . import __version__, redis_client
 from .airtime.service import Airtime
@@ -104,6 +104,9 @@ def build_link(settings: Settings) -> MqttLink:
         username=settings.mqtt_username, password=settings.broker_password(),
         tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15, sheddable=sheddable, source_of=sender,
         inbox=InboxLimits(kept_max=CONTROLLER_KEPT_MAX),
+        # One client, not a fleet: back within a second or two of the broker (live audio reaches
+        # nobody until then); a broker is not hurt by one client trying every few seconds.
+        backoff=Backoff(window=0.5, cap=3.0),
     ))
     link.set_will(
         topics.controller_state(settings.instance_id), controller_state(settings.instance_id, False)

@@ -29,12 +29,23 @@ async def go_on_air(services: Services, session: Session, broadcast: Broadcast, 
                     prelude_ms: int = 0, valid_until_ms: int | None = None,
                     source: dict[str, Any] | None = None) -> OnAir:
     """Write the broadcast's occurrences (committing them), track delivery from here, publish the targets."""
+    written = await write_on_air(services, session, broadcast, margin_ms=margin_ms, prelude_ms=prelude_ms,
+                                 valid_until_ms=valid_until_ms, source=source)
+    await desired.publish_targets(services, written.targets)
+    return written
+
+
+async def write_on_air(services: Services, session: Session, broadcast: Broadcast, *,
+                       margin_ms: int | Callable[[int], int],
+                       prelude_ms: int = 0, valid_until_ms: int | None = None,
+                       source: dict[str, Any] | None = None) -> OnAir:
+    """go_on_air without the publication: for a live session, which publishes its targets itself
+    (again and again while the broker is away)."""
     written = broadcasts.put_on_air(session, broadcast, int(time.time() * 1000), margin_ms, prelude_ms,
                                     valid_until_ms, source)
     session.commit()
     online = await services.presence.online_among(list(written.reach))
     await delivery.begin(services.redis, broadcast.id, written.reach, online, written.occurrences)
-    await desired.publish_targets(services, written.targets)
     return written
 
 
@@ -44,15 +55,20 @@ async def take_off_air(services: Services, actor: str, broadcast_ids: list[str],
     their targets again and tell the feed; returns those withdrawn. status: `stopped` by someone,
     or `done` when the broadcast ended by itself."""
     withdrawn, targets, news = [], set(), []
+    now_ms = int(time.time() * 1000)
     with services.db.session() as session:
         query = select(Broadcast).where(Broadcast.id.in_(broadcast_ids), Broadcast.status.in_(TAKEN_OFF))
         for broadcast in session.scalars(query):
             targets.update(broadcasts.withdraw(session, actor, broadcast))
             broadcast.status = status
+            if broadcast.live_kind and broadcast.start_ms is not None:  # it lasted until now
+                broadcast.duration_ms, broadcast.max_lateness_ms = max(1, now_ms - broadcast.start_ms), 0
             withdrawn.append(broadcast.id)
             news.append(on_air.news(session, broadcast, **told))
-    await publish(services, sorted(targets))
-    await on_air.announce(services, news)
+    try:
+        await publish(services, sorted(targets))
+    finally:  # the change is committed: the feed hears of it even while the broker is away
+        await on_air.announce(services, news)
     return withdrawn
 
 

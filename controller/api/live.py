@@ -4,8 +4,10 @@
 session cookie; other callers may send a bearer token) sends binary messages of 48 kHz mono
 signed 16-bit little-endian PCM, each at most one second long, as they are captured; closing the
 socket ends the broadcast. The controller answers with JSON text messages: `{"state": "on_air",
-"stream": ...}` when the first audio went out, and `{"state": "ended", "reason": ...}` at the end.
-A page of another site cannot open it: the Origin must be the controller's own.
+"stream": ...}` when the first audio went out (and again when it goes out again after the broker
+was away), `{"state": "interrupted", "reason": "broker_unreachable"}` while the broker takes none,
+and `{"state": "ended", "reason": ...}` at the end. A page of another site cannot open it: the
+Origin must be the controller's own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from ..broadcasting.broadcasts import target_areas
 from ..db.models import Broadcast
 from ..live.registry import LiveError, LiveSessions
+from ..live.sessions import LiveSession
 from ..live.sources import MicrophoneFeed
 from ..security.roles import Permission, allows
 from .deps import Principal, resolve_token, session_cookie
@@ -40,7 +43,7 @@ async def microphone(websocket: WebSocket, broadcast_id: str) -> None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, problem)
         return
     try:
-        feed = live.attach_microphone(broadcast_id)
+        session, feed = live.attach_microphone(broadcast_id)
     except LiveError as exc:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, str(exc))
         return
@@ -48,7 +51,7 @@ async def microphone(websocket: WebSocket, broadcast_id: str) -> None:
     log.info("live %s: microphone of %s connected", broadcast_id, principal.username if principal else "?")
     receiver = asyncio.create_task(_receive(websocket, feed))
     ended = asyncio.create_task(live.wait(broadcast_id))
-    announcer = asyncio.create_task(_announce_on_air(websocket, live, broadcast_id))
+    announcer = asyncio.create_task(_announce(websocket, session))
     try:
         await asyncio.wait({receiver, ended}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -76,15 +79,19 @@ async def _receive(websocket: WebSocket, feed: MicrophoneFeed) -> None:
             feed.push(block)
 
 
-async def _announce_on_air(websocket: WebSocket, live: LiveSessions, broadcast_id: str) -> None:
-    """Tell the console when its audio is on the air, and where."""
+async def _announce(websocket: WebSocket, session: LiveSession) -> None:
+    """Tell the console when its audio is on the air, and where; and while the broker takes none."""
+    told = None
     while True:
-        session = live.session(broadcast_id)
-        if session is not None and session.start_ms is not None:
-            await websocket.send_json({"state": "on_air", "stream": broadcast_id,
+        session.changed.clear()
+        state = None if session.start_ms is None else "on_air" if session.delivering else "interrupted"
+        if state == "on_air" and state != told:
+            await websocket.send_json({"state": "on_air", "stream": session.broadcast_id,
                                        "start_ms": session.start_ms, "latency_ms": session.latency_ms})
-            return
-        await asyncio.sleep(0.05)
+        elif state == "interrupted" and state != told:
+            await websocket.send_json({"state": "interrupted", "reason": "broker_unreachable"})
+        told = state
+        await session.changed.wait()
 
 
 async def _authenticate(websocket: WebSocket) -> Principal | None:

@@ -24,6 +24,7 @@ LOG_MAX = 200_000  # events kept per broadcast (a few per device)
 FINAL = ("completed", "failed", "missed", "preempted", "stopped")
 RANK = {"offline": 0, "pending": 1, "acknowledged": 2, "downloading": 3, "playing": 4,
         **dict.fromkeys(FINAL, 5)}
+UNTOLD = {"pending": "missed", "acknowledged": "missed", "downloading": "missed", "playing": "stopped"}
 RECEIPT_STATES = {"downloading": "downloading", "started": "playing", "resumed": "playing",
                   "completed": "completed", "failed": "failed", "missed": "missed", "skipped": "missed",
                   "preempted": "preempted", "stopped": "stopped", "rejected": "failed"}
@@ -194,6 +195,20 @@ def all_played_out(states: dict[str, dict[str, Any]]) -> bool:
     device is never over early.
     """
     return bool(states) and all(value["state"] in FINAL for value in states.values())
+
+
+async def close(redis: Redis, broadcast_id: str,
+                states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A live broadcast over: the devices that never told how it ended for them get the end the
+    controller knows, since none can play it past its lease (a receipt lost, or not sent yet when the
+    broker was away). `playing` becomes `stopped`, one that never played `missed`, each with the
+    detail `no_receipt`; an offline device stays offline. Returns every device's state now."""
+    moves = [(broadcast_id, device_id, UNTOLD[value["state"]], "no_receipt")
+             for device_id, value in states.items() if value["state"] in UNTOLD]
+    if not moves:
+        return states
+    await advance_many(redis, moves)
+    return await snapshot(redis, broadcast_id)
 
 
 def _now_ms() -> int:

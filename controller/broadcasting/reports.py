@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..context import Services
@@ -22,13 +23,18 @@ async def finish_reports(services: Services) -> None:
     """Store the final delivery report of broadcasts that are over (run every few seconds).
 
     Over means every device has finished with it, or its time (with the lateness) has passed; until
-    then it can still be stopped or cancelled.
+    then it can still be stopped or cancelled. A live broadcast that ended (stopped, or done by
+    itself) waits for its receivers' receipts until its lease has run out too, the longest a
+    receiver can still be playing it; the devices that never told are then closed (delivery.close).
     """
     now = int(time.time() * 1000)
+    lease_ms = services.settings.live_lease_s * 1000
     ended = []
     with services.db.session() as session:
-        open_ones = session.scalars(select(Broadcast).where(Broadcast.status.in_(("on_air", "stopped")),
-                                                            Broadcast.start_ms.is_not(None)))
+        live_done = and_(Broadcast.status == "done", Broadcast.live_kind.is_not(None),
+                         Broadcast.start_ms + Broadcast.duration_ms > now - delivery.KEEP_S * 1000)
+        open_ones = session.scalars(select(Broadcast).where(
+            or_(Broadcast.status.in_(("on_air", "stopped")), live_done), Broadcast.start_ms.is_not(None)))
         for broadcast in open_ones:
             if broadcast.report or _live_and_leased(session, broadcast, now):
                 continue
@@ -36,14 +42,25 @@ async def finish_reports(services: Services) -> None:
             if not states and not await delivery.tracked(services.redis, broadcast.id):
                 await rebuild(services, broadcast.id)  # Redis lost it
                 states = await delivery.snapshot(services.redis, broadcast.id)
-            summary = delivery.summary(states)
-            ends = (broadcast.start_ms or now) + broadcast.duration_ms + broadcast.max_lateness_ms + GRACE_MS
-            if delivery.all_played_out(states) or now > ends or broadcast.live_kind:
-                broadcast.report = {**summary, "devices": states, "at_ms": now}
-                if broadcast.status == "on_air":
-                    broadcast.status = "done"
-                    ended.append(on_air.news(session, broadcast))
+            if not _over(broadcast, states, now, lease_ms):
+                continue
+            if broadcast.live_kind:
+                states = await delivery.close(services.redis, broadcast.id, states)
+            broadcast.report = {**delivery.summary(states), "devices": states, "at_ms": now}
+            if broadcast.status == "on_air":
+                broadcast.status = "done"
+                ended.append(on_air.news(session, broadcast))
     await on_air.announce(services, ended)
+
+
+def _over(broadcast: Broadcast, states: dict[str, dict[str, Any]], now: int, lease_ms: int) -> bool:
+    """Every device has finished with the broadcast, or none can play it any more."""
+    if delivery.all_played_out(states):
+        return True
+    if broadcast.live_kind and broadcast.status == "on_air":
+        return True  # its lease ran out while on the air: its controller is gone
+    ends = (broadcast.start_ms or now) + broadcast.duration_ms + broadcast.max_lateness_ms + GRACE_MS
+    return now > ends + (lease_ms if broadcast.live_kind else 0)
 
 
 def _live_and_leased(session: Session, broadcast: Broadcast, now: int) -> bool:

@@ -32,13 +32,14 @@ class LiveSessions:
         session = LiveSession(self.services, broadcast_id, "relay", ends_ms)
         self._start(session, stations.station_pcm(url, allowed))
 
-    def attach_microphone(self, broadcast_id: str) -> MicrophoneFeed:
-        """A feed for the console's microphone; one at a time per broadcast."""
+    def attach_microphone(self, broadcast_id: str) -> tuple[LiveSession, MicrophoneFeed]:
+        """The session of the console's microphone and the feed it reads; one at a time per broadcast."""
         if broadcast_id in self._running:
             raise LiveError("this broadcast already has its source")
         feed = MicrophoneFeed()
-        self._start(LiveSession(self.services, broadcast_id, "microphone"), feed.blocks())
-        return feed
+        session = LiveSession(self.services, broadcast_id, "microphone")
+        self._start(session, feed.blocks())
+        return session, feed
 
     def session(self, broadcast_id: str) -> LiveSession | None:
         """The running session of a broadcast, if this controller runs it."""

@@ -5,8 +5,10 @@
 window.loalangCaptured = [];
 const KEPT_BLOCKS = 30000;  // 10 minutes
 
-/** Open the microphone and send it to the live broadcast; onState gets "on_air", "ended" or "closed",
- *  onLevel the block's peak (0..1). Resolves to a function that stops talking. */
+/** Open the microphone and send it to the live broadcast; onState gets the controller's "on_air",
+ *  "interrupted" (the broker takes no audio for now) and "ended" (with the message, whose reason
+ *  says why), then "closed"; onLevel gets the block's peak (0..1). Resolves to a function that
+ *  stops talking. */
 export async function talk(broadcastId, { onState, onLevel }) {
   const microphone = await navigator.mediaDevices.getUserMedia({
     audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
@@ -26,7 +28,7 @@ export async function talk(broadcastId, { onState, onLevel }) {
   };
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
-    onState(message.state);
+    onState(message.state, message);
     if (message.state === "ended") stop();
   });
   socket.addEventListener("close", stop);

@@ -11,12 +11,22 @@ addStrings({
     confirm_password: "Mật khẩu xác nhận", mic_level: "Mức micro",
     ready: "Sẵn sàng", speaking: "Đang nói…", on_air_now: "Đang phát",
     station_url: "Địa chỉ luồng của đài (http/https)",
-    relay_start: "Bắt đầu tiếp sóng", relaying: "Đang tiếp sóng", mic_failed: "Không mở được micro: {reason}" },
+    relay_start: "Bắt đầu tiếp sóng", relaying: "Đang tiếp sóng", mic_failed: "Không mở được micro: {reason}",
+    interrupted: "Gián đoạn: mất kết nối tới broker, các cụm loa chưa nghe được", ended_because: "Đã dừng: {reason}",
+    end_stopped: "dừng theo yêu cầu", end_source_ended: "nguồn đã kết thúc",
+    end_source_silent: "nguồn im lặng quá lâu", end_source_failed: "nguồn bị lỗi",
+    end_source_refused: "nguồn bị từ chối", end_window_ended: "hết khung giờ",
+    end_controller_stopped: "máy chủ điều khiển đã dừng", end_error: "lỗi ở máy chủ" },
   en: { live_talk: "Talk live", live_relay: "Relay a station", talk: "Talk", stop: "Stop",
     confirm_password: "Confirm with your password", mic_level: "Microphone level",
     ready: "Ready", speaking: "Speaking…", on_air_now: "On air",
     station_url: "The station's stream address (http/https)",
-    relay_start: "Start relaying", relaying: "Relaying", mic_failed: "Could not open the microphone: {reason}" },
+    relay_start: "Start relaying", relaying: "Relaying", mic_failed: "Could not open the microphone: {reason}",
+    interrupted: "Interrupted: the broker is unreachable, the clusters hear nothing for now",
+    ended_because: "Ended: {reason}", end_stopped: "stopped", end_source_ended: "the source ended",
+    end_source_silent: "the source was silent too long", end_source_failed: "the source failed",
+    end_source_refused: "the source was refused", end_window_ended: "its time window closed",
+    end_controller_stopped: "the controller stopped", end_error: "a server error" },
 });
 
 /** Render the live page into main; returns the function that stops talking when leaving it. */
@@ -66,15 +76,23 @@ export async function render(main) {
       live: { kind: "microphone" }, area_ids: chosen(), confirm_password: password.value || null }));
     if (!broadcast) return false;
     broadcastId = broadcast.id;
+    let toldWhy = false;  // the controller said why it ended: the socket's close says no more
     stopTalking = await busy(null, () => talk(broadcast.id, {
       onLevel: (peak) => { meter.value = peak; },
-      onState: (state) => {
+      onState: (state, message = {}) => {
         if (state === "on_air") light(t("on_air_now"), true);
-        if (state === "ended" || state === "closed") { light(t("ended"), false); reset(); }
+        if (state === "interrupted") light(t("interrupted"), false);
+        if (state === "ended") { toldWhy = true; light(endedBecause(message.reason), false); reset(); }
+        if (state === "closed") { if (!toldWhy) light(t("ended"), false); reset(); }
       },
     }), "mic_failed");
     if (!stopTalking) await busy(null, () => call("POST", `/broadcasts/${broadcast.id}/stop`));  // no voice
     return Boolean(stopTalking);
+  }
+
+  function endedBecause(reason) {
+    const key = `end_${reason}`;
+    return t("ended_because", { reason: t(key) === key ? reason : t(key) });
   }
 
   function reset() {
