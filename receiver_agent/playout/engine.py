@@ -163,6 +163,7 @@ class Engine:
         if self.streams is not None:
             await self.streams.sync()
         finished = await self._collect_finished()
+        await self._stop_withdrawn()
         items = await self._playable_items(now)
         self._prepare_amplifier(items, now)
         await self._prepare_decoders(items, now)
@@ -428,6 +429,27 @@ class Engine:
             log.info("stopped %s (%s)", ", ".join(item_id for item_id, _ in stopped), reason)
         self.wake()
         return [item_id for item_id, _ in stopped]
+
+    async def _stop_withdrawn(self) -> None:
+        """A file item the controller withdrew (its broadcast stopped) falls silent now, and one
+        waiting to resume never does; each gets a `stopped` receipt. (A stop command does this at
+        once; the withdrawal does it too when that command was lost, for example while the broker
+        was away. Live streams end by their own rule: _end_streams_gone.)"""
+        current = self.current
+        withdrawn: list[tuple[str, int]] = []
+        gone = current is not None and self.schedule.occurrence(current.item.id) is None
+        if current is not None and gone and not current.item.stream:
+            withdrawn.append((current.item.id, self._position_ms(current)))
+            await self.stop_current()
+            self.amplifier.release()
+        for item_id, waiting in list(self.interrupted.items()):
+            if not waiting.item.stream and self.schedule.occurrence(item_id) is None:
+                del self.interrupted[item_id]
+                withdrawn.append((item_id, waiting.cut_at_ms))
+        for item_id, position in withdrawn:
+            await self.record("stopped", {"occurrence": item_id, "position_ms": position,
+                                          "reason": "withdrawn"})
+            log.info("occurrence %s stopped (withdrawn)", item_id)
 
     async def stop_current(self) -> None:
         """Stop the item on air at once (flushing the card)."""
