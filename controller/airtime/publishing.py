@@ -8,6 +8,7 @@ the database does not hold.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loalang_protocol.mqtt import NotConnected
+
 from ..broadcasting import broadcasts, delivery, on_air
 from ..broadcasting.broadcasts import OnAir
 from ..context import Services
 from ..db.models import Broadcast
 from ..fleet import desired
+
+log = logging.getLogger(__name__)
 
 TAKEN_OFF = ("on_air", "awaiting_confirmation")
 
@@ -67,6 +72,11 @@ async def take_off_air(services: Services, actor: str, broadcast_ids: list[str],
             news.append(on_air.news(session, broadcast, **told))
     try:
         await publish(services, sorted(targets))
+    except (NotConnected, TimeoutError) as exc:
+        # Committed: each device gets the withdrawal when the broker is back (its birth shows it
+        # holds an older state, and the controller sends the current one).
+        log.warning("broker unreachable (%s): %d withdrawn broadcasts reach their devices when it is back",
+                    type(exc).__name__, len(withdrawn))
     finally:  # the change is committed: the feed hears of it even while the broker is away
         await on_air.announce(services, news)
     return withdrawn

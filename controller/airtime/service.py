@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loalang_protocol.mqtt import NotConnected
+
 from .. import audit
 from ..broadcasting import broadcasts, on_air
 from ..broadcasting.margin import start_margin_ms
@@ -70,6 +72,7 @@ class Stopped:
     areas: list[str]
     broadcasts_withdrawn: list[str]
     command_ids: list[str]
+    broker_reached: bool  # false: the broker was away; devices stop as they come back to it
 
 
 class Airtime:
@@ -223,8 +226,13 @@ class Airtime:
         for broadcast_id in withdrawn:
             self.live.stop(broadcast_id)
         reason = {"reason": f"stop-all by {who.username}"[:64]}
-        command_ids = [await commands.send_to_area(self.services, area, "stop", reason) for area in roots]
-        return Stopped(roots, withdrawn, command_ids)
+        try:
+            command_ids = [await commands.send_to_area(self.services, area, "stop", reason) for area in roots]
+        except (NotConnected, TimeoutError):
+            log.warning("stop-all by %s: broker unreachable; the withdrawals reach devices when it is back",
+                        who.username)
+            return Stopped(roots, withdrawn, [], broker_reached=False)
+        return Stopped(roots, withdrawn, command_ids, broker_reached=self.services.link.connected.is_set())
 
     def _may_stop(self, who: Principal) -> None:
         if not allows(who.role, Permission.SCHEDULE):

@@ -104,6 +104,8 @@ class StopResult(BaseModel):
     areas: list[str]
     broadcasts_withdrawn: list[str]
     command_ids: list[str]
+    broker_reached: bool = Field(description="false while the broker is unreachable: the withdrawals are "
+                                             "recorded and reach each device as it comes back")
 
 
 @router.post("/broadcasts", response_model=BroadcastPublic, status_code=201, summary="Broadcast now")
@@ -229,4 +231,4 @@ async def stop_all(body: StopRequest, airtime: AirtimeDep, principal: PrincipalD
     """
     stopped = await airtime.stop_all(principal, body.area_id)
     return StopResult(areas=stopped.areas, broadcasts_withdrawn=stopped.broadcasts_withdrawn,
-                      command_ids=stopped.command_ids)
+                      command_ids=stopped.command_ids, broker_reached=stopped.broker_reached)

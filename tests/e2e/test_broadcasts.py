@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import threading
 import time
 from pathlib import Path
@@ -13,11 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from loalang_stack import broker
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import (
     ADMIN_PASSWORD,
     Fleet,
+    Stack,
     dominant_frequencies,
     receipts,
     tone_onset,
@@ -176,3 +179,37 @@ def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp
         late = max(heard) - stop_at
         assert late < 2.0, f"{device_id} still sounded {late:.1f} s after the stop"
     assert fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["status"] == "stopped"
+
+
+def test_stop_all_while_the_broker_is_away_is_recorded_and_reaches_the_agents_when_it_is_back(
+        fleet: Fleet, stack: Stack, tmp_path: Path) -> None:
+    commune_id, villages = commune(fleet)
+    device_id, config = fleet.enrolled_agent(area=villages[0])
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "dai.wav", [330.0] * 40))
+    broadcast = fleet.http.post(f"{API}/broadcasts", json={"level": "normal", "media_sha256": sha,
+                                                           "area_ids": [commune_id]}).json()
+    wait_for(lambda: receipts(fleet, device_id, "started"), 20.0, what="playing")
+
+    stack.broker.signal(signal.SIGKILL)
+    assert stack.broker.process is not None
+    stack.broker.process.wait(10)
+    try:
+        wait_for(lambda: not fleet.http.get("/healthz").json().get("broker", True), 10.0,
+                 what="the controller seeing the broker gone")
+        stopped = fleet.http.post(f"{API}/broadcasts/stop-all", json={"area_id": commune_id})
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["broadcasts_withdrawn"] == [broadcast["id"]]
+        assert stopped.json()["broker_reached"] is False, "the operator is told it has not reached them yet"
+        assert fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()["status"] == "stopped"
+    finally:
+        stack.broker, _ = broker.start(stack.broker_config)
+    back_at = time.time()
+    wait_for(lambda: receipts(fleet, device_id, "stopped"), 30.0,
+             what="the agent stopped once the broker is back")
+    time.sleep(2)
+    heard = [wall for wall, _ in dominant_frequencies(config_file.load(config).data_dir / "card")]
+    late = max(heard) - back_at
+    print(f"the agent fell silent {late:.1f} s after the broker came back")
+    assert late < 20.0, "silenced by the withdrawal as soon as it is back on the broker"

@@ -186,7 +186,9 @@ function stopAllButton(onStopped) {
       if (!(await confirmDialog(t("stop_all_confirm"), { danger: true, confirmLabel: t("stop_all") }))) return;
       await busy(button, async () => {
         const result = await call("POST", "/broadcasts/stop-all", {});
-        say(t("stopped_n", { n: result.broadcasts_withdrawn.length }), "ok");
+        const stopped = t("stopped_n", { n: result.broadcasts_withdrawn.length });
+        say(result.broker_reached ? stopped : `${stopped} ${t("stopped_broker_away")}`,
+          result.broker_reached ? "ok" : "error");
         onStopped();
       });
     },
