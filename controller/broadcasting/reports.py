@@ -31,10 +31,13 @@ async def finish_reports(services: Services) -> None:
     lease_ms = services.settings.live_lease_s * 1000
     ended = []
     with services.db.session() as session:
-        live_done = and_(Broadcast.status == "done", Broadcast.live_kind.is_not(None),
-                         Broadcast.start_ms + Broadcast.duration_ms > now - delivery.KEEP_S * 1000)
+        # ended ones are looked at only while their report can still be due: the table grows for ever
+        ends = Broadcast.start_ms + Broadcast.duration_ms + Broadcast.max_lateness_ms
+        recent = ends > now - delivery.KEEP_S * 1000
+        live_done = and_(Broadcast.status == "done", Broadcast.live_kind.is_not(None), recent)
+        stopped = and_(Broadcast.status == "stopped", recent)
         open_ones = session.scalars(select(Broadcast).where(
-            or_(Broadcast.status.in_(("on_air", "stopped")), live_done), Broadcast.start_ms.is_not(None)))
+            or_(Broadcast.status == "on_air", stopped, live_done), Broadcast.start_ms.is_not(None)))
         for broadcast in open_ones:
             if broadcast.report or _live_and_leased(session, broadcast, now):
                 continue
