@@ -81,7 +81,8 @@ class SpeechRequest(_In):
 async def upload(
     services: ServicesDep,
     principal: Editor,
-    file: Annotated[UploadFile, File(description="MP3, WAV, OGG, M4A, FLAC... any audio ffmpeg reads")],
+    file: Annotated[UploadFile, File(description="WAV, MP3, OGG, FLAC, M4A/MP4, WebM/MKA, AAC, AIFF or AMR "
+                                                 "audio (others: `audio_format_not_accepted`)")],
     title: Annotated[str | None, Form(max_length=200)] = None,
     area_id: Annotated[str | None, Form(max_length=48)] = None,
 ) -> JobStarted:

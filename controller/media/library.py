@@ -48,7 +48,7 @@ async def from_upload(services: Services, upload: Path, info: probe.AudioInfo, i
                       progress: Callable[[float], None]) -> dict[str, Any]:
     """Transcode a checked upload (which this removes); returns the stored item's fields."""
     try:
-        return await _store(services, upload, info.duration_s, ingest, progress)
+        return await _store(services, upload, info, ingest, progress)
     except probe.MediaRejected as exc:
         raise JobFailed(str(exc)) from None
     finally:
@@ -67,19 +67,20 @@ async def from_text(services: Services, engine: speech.SpeechEngine, ingest: Ing
             raise JobFailed(f"{engine.name} could not speak the text: {str(exc)[:200]}") from None
         progress(0.3)
         info = await probe.probe(wav, _size(wav), services.settings.media_max_duration_s)
-        return await _store(services, wav, info.duration_s, ingest, lambda done: progress(0.3 + 0.7 * done))
+        return await _store(services, wav, info, ingest, lambda done: progress(0.3 + 0.7 * done))
     except probe.MediaRejected as exc:
         raise JobFailed(f"the spoken text: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def _store(services: Services, source: Path, duration_s: float, ingest: Ingest,
+async def _store(services: Services, source: Path, checked: probe.AudioInfo, ingest: Ingest,
                  progress: Callable[[float], None]) -> dict[str, Any]:
     encoded = source.with_name(source.name + ".opus")
     try:
         bitrate = services.settings.media_bitrate_kbps
-        measured = await transcode.transcode(source, encoded, duration_s, bitrate, progress)
+        measured = await transcode.transcode(source, checked.demuxer, encoded, checked.duration_s, bitrate,
+                                             progress)
         info = await probe.probe(encoded, _size(encoded), services.settings.media_max_duration_s)
         sha, size = _keep(services, encoded)
     except tools.ToolFailed as exc:

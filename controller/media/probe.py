@@ -1,17 +1,27 @@
-"""Checking an upload before anything is done with it: is it audio, how long, does it decode cleanly."""
+"""Checking an upload before anything is done with it: is it audio, how long, does it decode cleanly.
+
+ffmpeg picks a demuxer from the content, and some demuxers read other files: a concat list or an
+HLS playlist names files or URLs to open. An upload is therefore probed with an allow-list of audio
+containers, and every later read forces the demuxer found and reads local files only.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 
+from ..errors import DomainError
 from . import tools
 
 PROBE_TIMEOUT_S = 30
 TRUNCATED_BELOW = 0.9  # decoded length under 90 % of the announced one: cut short
+AUDIO_DEMUXERS = ("wav", "mp3", "ogg", "flac", "mov", "matroska", "aac", "aiff", "amr")
+ACCEPTED_FORMATS = "WAV, MP3, OGG, FLAC, M4A/MP4, WebM/MKA, AAC, AIFF, AMR"
+LOCAL_FILES_ONLY = "file"  # ffmpeg's protocol_whitelist: no URLs, no pipes, no nested protocols
 
 
 class MediaRejected(ValueError):
@@ -23,6 +33,7 @@ class AudioInfo:
     """What ffprobe found."""
 
     format_name: str
+    demuxer: str  # on AUDIO_DEMUXERS; every later read of the file forces it
     codec: str
     duration_s: float
     channels: int
@@ -30,15 +41,22 @@ class AudioInfo:
 
 
 async def probe(path: Path, size: int, max_duration_s: float) -> AudioInfo:
-    """The file's audio stream; raises MediaRejected for an empty, non-audio, too long or broken file."""
+    """The file's audio stream; raises MediaRejected for an empty, non-audio, too long or broken file.
+
+    A file in a container not on AUDIO_DEMUXERS (or in none ffmpeg knows) raises DomainError
+    `audio_format_not_accepted`.
+    """
     if size == 0:
         raise MediaRejected("the file is empty")
-    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+    args = ["ffprobe", "-v", "error", "-format_whitelist", ",".join(AUDIO_DEMUXERS),
+            "-protocol_whitelist", LOCAL_FILES_ONLY, "-show_format", "-show_streams", "-of", "json",
+            str(path)]
     try:
         out, _ = await tools.run(args, PROBE_TIMEOUT_S)
         found = json.loads(out)
     except (tools.ToolFailed, ValueError):
-        raise MediaRejected("not an audio file ffmpeg can read") from None
+        raise _not_accepted() from None
+    demuxer = allowed_demuxer(str(found.get("format", {}).get("format_name", "")))
     audio = [s for s in found.get("streams", []) if s.get("codec_type") == "audio"]
     if not audio:
         raise MediaRejected("the file has no audio")
@@ -49,23 +67,36 @@ async def probe(path: Path, size: int, max_duration_s: float) -> AudioInfo:
     if duration > max_duration_s:
         raise MediaRejected(f"the audio is {duration / 60:.0f} minutes long; the limit is "
                             f"{max_duration_s / 60:.0f} minutes")
-    decoded = await decoded_seconds(path, max_duration_s)
+    decoded = await decoded_seconds(path, demuxer, max_duration_s)
     if decoded < duration * TRUNCATED_BELOW:
         raise MediaRejected(f"the file is cut short: its audio ends after {decoded:.1f} s of "
                             f"{duration:.1f} s")
-    return AudioInfo(format_name=str(container.get("format_name", "")),
+    return AudioInfo(format_name=str(container.get("format_name", "")), demuxer=demuxer,
                      codec=str(stream.get("codec_name", "")), duration_s=decoded,
                      channels=int(stream.get("channels") or 0),
                      sample_rate=int(stream.get("sample_rate") or 0))
 
 
-async def decoded_seconds(path: Path, max_duration_s: float) -> float:
+def allowed_demuxer(format_name: str) -> str:
+    """The demuxer on AUDIO_DEMUXERS that ffprobe's format_name names ("mov,mp4,m4a,..." is mov)."""
+    for name in format_name.split(","):
+        if name in AUDIO_DEMUXERS:
+            return name
+    raise _not_accepted()
+
+
+def audio_input(path: Path, demuxer: str) -> Any:
+    """An ffmpeg-python input that reads path with demuxer forced and local files only."""
+    return ffmpeg.input(str(path), f=allowed_demuxer(demuxer), protocol_whitelist=LOCAL_FILES_ONLY)
+
+
+async def decoded_seconds(path: Path, demuxer: str, max_duration_s: float) -> float:
     """Decode the whole file once and return how long its audio really is.
 
     Decoding errors reject the file (a damaged file); so does a file whose audio ends well before
     the length its header announces (a truncated upload decodes without an error).
     """
-    args = (ffmpeg.input(str(path)).output("-", format="null")
+    args = (audio_input(path, demuxer).output("-", format="null")
             .global_args("-nostdin", "-hide_banner", "-v", "error", "-xerror", "-progress", "pipe:1",
                          "-nostats").compile())
     reached = [0.0]
@@ -82,6 +113,11 @@ async def decoded_seconds(path: Path, max_duration_s: float) -> float:
     if errors.strip():
         raise MediaRejected(f"the audio is damaged: {errors.strip().splitlines()[-1][:200]}")
     return reached[0]
+
+
+def _not_accepted() -> DomainError:
+    return DomainError("audio_format_not_accepted",
+                       f"not an audio file the library accepts ({ACCEPTED_FORMATS})", 422, "file")
 
 
 def _seconds(value: object) -> float | None:

@@ -14,9 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import ffmpeg
-
-from . import tools
+from . import probe, tools
 from .probe import MediaRejected
 
 TARGET_LUFS = -16.0
@@ -40,14 +38,17 @@ class Loudness:
 Progress = Callable[[float], None]
 
 
-async def transcode(source: Path, target: Path, duration_s: float, bitrate_kbps: int,
+async def transcode(source: Path, demuxer: str, target: Path, duration_s: float, bitrate_kbps: int,
                     progress: Progress | None = None) -> Loudness:
-    """Measure, then write target as normalised Opus; progress gets 0..1. Returns the measurement."""
+    """Measure, then write target as normalised Opus; progress gets 0..1. Returns the measurement.
+
+    source is read with demuxer (the one its probe found) forced, and as a local file only.
+    """
     report = progress or (lambda _: None)
-    measured = await measure(source, duration_s, lambda done: report(0.5 * done))
+    measured = await measure(source, demuxer, duration_s, lambda done: report(0.5 * done))
     if measured.integrated < SILENT_BELOW_LUFS:
         raise MediaRejected("the audio is silent")
-    args = (ffmpeg.input(str(source))
+    args = (probe.audio_input(source, demuxer)
             .output(str(target), af=_normalise(measured), ac=1, ar=SAMPLE_RATE, acodec="libopus",
                     audio_bitrate=f"{bitrate_kbps}k", vn=None, map_metadata=-1, format="ogg")
             .global_args(*_quiet_with_progress()).overwrite_output().compile())
@@ -57,10 +58,10 @@ async def transcode(source: Path, target: Path, duration_s: float, bitrate_kbps:
     return measured
 
 
-async def measure(source: Path, duration_s: float, progress: Progress) -> Loudness:
+async def measure(source: Path, demuxer: str, duration_s: float, progress: Progress) -> Loudness:
     """The first loudnorm pass: integrated loudness, true peak, range, threshold and offset."""
     analysis = f"loudnorm=I={TARGET_LUFS}:TP={TRUE_PEAK_DB}:LRA={LOUDNESS_RANGE_LU}:print_format=json"
-    args = (ffmpeg.input(str(source)).output("-", af=analysis, vn=None, format="null")
+    args = (probe.audio_input(source, demuxer).output("-", af=analysis, vn=None, format="null")
             .global_args("-nostdin", "-hide_banner", "-v", "info", "-progress", "pipe:1", "-nostats")
             .compile())
     _, stderr = await tools.run(args, _time_limit(duration_s), _progress_parser(duration_s, progress))

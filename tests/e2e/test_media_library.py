@@ -94,7 +94,8 @@ def test_vietnamese_text_is_spoken_into_the_library(fleet: Fleet, controller: Co
     ("notes.mp3", lambda p: p.write_text("Đây là một tệp văn bản, không phải âm thanh.\n" * 50),
      "not an audio file"),
     ("picture.wav", lambda p: make_audio(p.with_suffix(".png"), "color=c=red:s=32x32:d=1", "-frames:v", "1")
-     .rename(p), "no audio"),
+     .rename(p), "not an audio file"),
+    ("video.mp4", lambda p: make_audio(p, "color=c=red:s=32x32:d=1", "-c:v", "mpeg4"), "no audio"),
     ("silence.wav", lambda p: make_audio(p, "anullsrc=r=48000:cl=mono:d=3"), None),
     ("too-long.mp3", lambda p: make_audio(p, "sine=f=300:d=660", "-c:a", "libmp3lame", "-b:a", "8k"),
      "the limit is 10 minutes"),
@@ -115,6 +116,44 @@ def test_refused_uploads_say_why(fleet: Fleet, tmp_path: Path, name: str, make: 
         assert reason in response.json()["detail"]
     assert len(fleet.http.get(f"{API}/media").json()) == before
     assert not list((fleet.controller.data_dir / "media").glob(".incoming-*")), "nothing left behind"
+
+
+@pytest.mark.parametrize("name, codec", [
+    ("tone.wav", ()), ("tone.mp3", ("-c:a", "libmp3lame")), ("tone.ogg", ("-c:a", "libopus")),
+    ("tone.oga", ("-c:a", "libvorbis", "-f", "ogg")), ("tone.flac", ()), ("tone.m4a", ("-c:a", "aac")),
+    ("tone.aac", ("-c:a", "aac")), ("recording.webm", ("-c:a", "libopus")),
+    ("tone.mka", ("-c:a", "flac")), ("tone.aiff", ()),
+])
+def test_each_accepted_audio_container_is_stored(fleet: Fleet, tmp_path: Path, name: str,
+                                                 codec: tuple[str, ...]) -> None:
+    path = make_audio(tmp_path / name, "sine=f=440:d=4", *codec)
+    started = upload(fleet.http, path, title=name)
+    assert started.status_code == 202, started.text
+    assert abs(wait_job(fleet, started.json()["job_id"])["duration_ms"] - 4000) < 100
+
+
+def test_uploads_that_would_read_other_files_are_refused(fleet: Fleet, controller: ControllerProcess,
+                                                         tmp_path: Path) -> None:
+    started = upload(fleet.http, write_steps_wav(tmp_path / "stored.wav", [523.0, 659.0]))
+    stored = wait_job(fleet, started.json()["job_id"])["sha256"]
+    media = controller.data_dir / "media"
+    local = make_audio(tmp_path / "local.mp3", "sine=f=880:d=3", "-c:a", "libmp3lame")
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:5\n#EXTINF:3,\n{local}\n#EXT-X-ENDLIST\n"
+    hostile = {
+        "sibling.ffconcat": f"ffconcat version 1.0\nfile '{stored}'\nduration 2\n",  # beside the upload
+        "absolute.ffconcat": f"ffconcat version 1.0\nfile '{media / stored}'\n",
+        "playlist.m3u8": playlist,
+        "notes.txt": "Thông báo họp thôn lúc 14 giờ.\n" * 40,
+    }
+    before = {m["sha256"] for m in fleet.http.get(f"{API}/media").json()}
+    for name, text in hostile.items():
+        (tmp_path / name).write_text(text)
+        response = upload(fleet.http, tmp_path / name)
+        assert response.status_code == 422, (name, response.text)
+        assert response.json()["code"] == "audio_format_not_accepted", (name, response.text)
+        assert "not an audio file" in response.json()["detail"]
+    assert {m["sha256"] for m in fleet.http.get(f"{API}/media").json()} == before, "nothing stored"
+    assert not list(media.glob(".incoming-*")), "nothing left behind"
 
 
 def test_a_truncated_mp3_is_refused(fleet: Fleet, tmp_path: Path) -> None:
