@@ -234,7 +234,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        wait = None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+        return JSONResponse(exc.body(), status_code=exc.status, headers=wait)
 
     for unreachable in redis_client.UNREACHABLE:
         app.add_exception_handler(unreachable, redis_client.answer_unreachable)

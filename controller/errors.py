@@ -10,8 +10,11 @@ from __future__ import annotations
 class DomainError(ValueError):
     """Something a caller asked cannot be done; code is stable, message says why in English.
 
-    field names the request field at fault, where there is one.
+    field names the request field at fault, where there is one; retry_after_s, when set, is sent as
+    `Retry-After`.
     """
+
+    retry_after_s: int | None = None
 
     def __init__(self, code: str, message: str, status: int = 409, field: str | None = None) -> None:
         super().__init__(message)

@@ -18,7 +18,6 @@ from ..errors import DomainError
 from ..fleet.areas import chain, parent_map, subtree
 from ..fleet.policies import InheritedPolicies, QuietSpan
 from ..fleet.quiet import span_in_quiet
-from ..security.passwords import verify_password
 from ..security.principal import Principal
 from ..security.roles import Role
 from . import rules
@@ -65,13 +64,16 @@ class Ask:
 class Grant:
     """A yes: the areas whose policies applied, and the confirmation still to come, if any.
 
-    confirmation is None (none needed, or the password was given and right) or
-    `second_approver` (the broadcast or schedule waits for someone else's confirmation).
+    confirmation is None (none needed, or the password was given) or `second_approver` (the
+    broadcast or schedule waits for someone else's confirmation). When confirmed_by_password, the
+    grant holds only once the airtime service has verified the ask's confirm_password against
+    password_hash (off the event loop, within the limit of wrong passwords).
     """
 
     areas: tuple[str, ...]
     confirmation: str | None
     confirmed_by_password: bool = False
+    password_hash: str | None = field(default=None, repr=False)
 
 
 def check(session: Session, ask: Ask) -> Grant:
@@ -214,9 +216,12 @@ def _confirmed(session: Session, policies: InheritedPolicies, ask: Ask, areas: l
     if not ask.confirm_password:
         raise Refused("confirmation_required", f"confirm the {ask.level} with your password", 403,
                       CONFIRM_FIELD)
-    if not verify_password(user.password_hash, ask.confirm_password):
-        raise Refused("confirmation_wrong", "the confirmation password is wrong", 403, CONFIRM_FIELD)
-    return Grant(tuple(areas), None, confirmed_by_password=True)
+    return Grant(tuple(areas), None, confirmed_by_password=True, password_hash=user.password_hash)
+
+
+def wrong_confirmation() -> Refused:
+    """The refusal of a confirmation password that does not match."""
+    return Refused("confirmation_wrong", "the confirmation password is wrong", 403, CONFIRM_FIELD)
 
 
 def check_command(session: Session, who: Principal, reach: Reach, target: str, name: str,

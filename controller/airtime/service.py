@@ -37,6 +37,7 @@ from ..live.registry import LiveSessions
 from ..live.sources import SourceError
 from ..media import library, speech
 from ..media.library import Ingest
+from ..security.attempts import TooManyAttempts, password_right
 from ..security.principal import Principal
 from ..security.roles import Permission, allows
 from . import gate, publishing, rules
@@ -84,18 +85,28 @@ class Airtime:
 
     # -- the decision --------------------------------------------------------------------
 
-    def authorise(self, ask: Ask) -> Grant:
-        """The gate's decision on ask, audited; raises Refused (audited too)."""
+    async def authorise(self, ask: Ask) -> Grant:
+        """The gate's decision on ask, audited; raises Refused or TooManyAttempts (audited too)."""
         try:
             with self.services.db.session() as session:
                 grant = gate.check(session, ask)
+            if grant.confirmed_by_password:
+                await self._verify_confirmation(ask, grant)
+            with self.services.db.session() as session:
                 audit.record(session, ask.who.username, "airtime.grant", _targets(ask), **ask.described(),
                              confirmation=grant.confirmation,
                              confirmed_by_password=grant.confirmed_by_password)
-                return grant
-        except Refused as refusal:
+            return grant
+        except (Refused, TooManyAttempts) as refusal:
             self._refused(ask.who, _targets(ask), refusal, **ask.described())
             raise
+
+    async def _verify_confirmation(self, ask: Ask, grant: Grant) -> None:
+        """The confirmation password against the user's, counted with the failed logins of the user
+        name and address (verified off the event loop)."""
+        if not await password_right(self.services.redis, ask.who.username, ask.who.address or "unknown",
+                                    grant.password_hash, ask.confirm_password or ""):
+            raise gate.wrong_confirmation()
 
     def _refused(self, who: Principal, targets: list[str], refusal: DomainError, **detail: Any) -> None:
         with self.services.db.session() as session:
@@ -110,7 +121,7 @@ class Airtime:
         media, duration_ms = self._known_file(request)
         if request.live_kind == "relay":
             await self._check_station(request.live_url or "")
-        grant = self.authorise(Ask(
+        grant = await self.authorise(Ask(
             who=who, road=Road.LIVE if request.live_kind else Road.BROADCAST, level=request.level,
             area_ids=request.area_ids, device_ids=request.device_ids, source=_source_kind(request),
             media_sha256=media, bulletin_id=request.bulletin_id, duration_ms=duration_ms,
@@ -262,7 +273,7 @@ class Airtime:
         if (area_id is None) == (device_id is None):
             raise DomainError("one_target", "give exactly one of area_id and device_id", 422, "area_id")
         source = fields.get("source") or {}
-        self.authorise(Ask(
+        await self.authorise(Ask(
             who=who, road=Road.OCCURRENCE, level=str(fields.get("level")),
             area_ids=(area_id,) if area_id else (), device_ids=(device_id,) if device_id else (),
             source=str(source.get("type", "?"))[:16],
@@ -292,12 +303,12 @@ class Airtime:
 
     # -- schedules -----------------------------------------------------------------------
 
-    def authorise_schedule(self, who: Principal, bulletin: Bulletin, area_ids: list[str],
+    async def authorise_schedule(self, who: Principal, bulletin: Bulletin, area_ids: list[str],
                            device_ids: list[str], quiet_override: bool,
                            confirm_password: str | None) -> Grant:
         """May who schedule this bulletin to these targets? (Each play's quiet hours are checked where
         the schedule is made.)"""
-        return self.authorise(Ask(
+        return await self.authorise(Ask(
             who=who, road=Road.SCHEDULE, level=bulletin.level, area_ids=tuple(area_ids),
             device_ids=tuple(device_ids), source="relay" if bulletin.relay_url else "bulletin",
             bulletin_id=bulletin.id, quiet_override=quiet_override, confirm_password=confirm_password))
@@ -328,7 +339,7 @@ class Airtime:
     async def sound_alert(self, who: Principal, fields: dict[str, Any], item: MediaItem, prelude_ms: int,
                           valid_until_ms: int | None) -> Broadcast:
         """Put a warning centre's alert on the air (its attention signal first), inside its scope."""
-        self.authorise(Ask(
+        await self.authorise(Ask(
             who=who, road=Road.ALERT, level=fields["level"], area_ids=tuple(fields["area_ids"]),
             device_ids=tuple(fields["device_ids"]), source="alert", media_sha256=item.sha256,
             duration_ms=item.duration_ms, quiet_override=True))

@@ -17,17 +17,14 @@ from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import User
-from ..security.passwords import verify_password
+from ..security.attempts import give_back, take_attempt
+from ..security.passwords import verify_in_pool
 from ..security.roles import permissions_of
 from ..security.tokens import SESSION_COOKIE, csrf_token_for
 from .deps import ServicesDep, console_user, session_cookie
 from .schemas import UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-MAX_ATTEMPTS = 10  # per user name and address
-MAX_ATTEMPTS_PER_ADDRESS = 100  # whatever the user names tried
-WINDOW_S = 300
 
 
 class Token(BaseModel):
@@ -123,28 +120,17 @@ async def close_session(request: Request, response: Response, services: Services
 async def _authenticate(
     request: Request, services: Services, username: str, password: str
 ) -> tuple[int, int]:
-    """The user id and session epoch for a right user name and password; 401 or 429 otherwise."""
+    """The user id and session epoch for a right user name and password; 401 or 429 otherwise.
+
+    The attempt is counted before anything else, so that one over the limit costs next to nothing.
+    """
     client = request.client.host if request.client else "unknown"
-    limit_key = f"loa:login:{username[:64]}:{client}"
-    address_key = f"loa:login-from:{client}"
-    per_user, per_address = await services.redis.mget(limit_key, address_key)
-    if int(per_user or 0) >= MAX_ATTEMPTS or int(per_address or 0) >= MAX_ATTEMPTS_PER_ADDRESS:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts; wait 5 minutes")
+    await take_attempt(services.redis, username, client)
     with services.db.session() as session:
         user = session.scalars(select(User).where(User.username == username[:64])).first()
-        ok = verify_password(user.password_hash if user else None, password[:1024])
-        account = (user.id, user.session_epoch) if ok and user is not None and not user.disabled else None
-    if account is None:
-        await _count(services, limit_key)
-        await _count(services, address_key)
+        stored_hash = user.password_hash if user is not None else None
+        account = (user.id, user.session_epoch) if user is not None and not user.disabled else None
+    if not await verify_in_pool(stored_hash, password[:1024]) or account is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    await services.redis.delete(limit_key)
+    await give_back(services.redis, username, client)
     return account
-
-
-async def _count(services: Services, key: str) -> int:
-    """Count an attempt in a window of WINDOW_S that starts with the first attempt."""
-    attempts = int(await services.redis.incr(key))
-    if attempts == 1:
-        await services.redis.expire(key, WINDOW_S)
-    return attempts

@@ -269,7 +269,7 @@ async def create_schedule(bulletin_id: str, body: ScheduleCreate, services: Serv
     `POST /schedules/{id}/confirm` and plays nothing until then. The scheduler publishes the
     plays of the coming days within a second or two.
     """
-    confirmation = _decided(airtime, principal, _visible(services, principal, bulletin_id), body)
+    confirmation = await _decided(airtime, principal, _visible(services, principal, bulletin_id), body)
     with services.db.session() as session:
         bulletin = session.get(Bulletin, bulletin_id)
         assert bulletin is not None
@@ -280,11 +280,11 @@ async def create_schedule(bulletin_id: str, body: ScheduleCreate, services: Serv
     return public
 
 
-def _decided(airtime: Airtime, principal: Principal, bulletin: Bulletin,
-             body: ScheduleCreate) -> Confirmation:
+async def _decided(airtime: Airtime, principal: Principal, bulletin: Bulletin,
+                   body: ScheduleCreate) -> Confirmation:
     """Ask the airtime gate; the schedule's confirmation: who confirmed by password, or awaiting."""
-    grant = airtime.authorise_schedule(principal, bulletin, body.area_ids, body.device_ids,
-                                       body.quiet_override, body.confirm_password)
+    grant = await airtime.authorise_schedule(principal, bulletin, body.area_ids, body.device_ids,
+                                             body.quiet_override, body.confirm_password)
     if grant.confirmation == "second_approver":
         return schedules.AWAITING
     return principal.username if grant.confirmed_by_password else None
@@ -327,7 +327,7 @@ async def replace_schedule(schedule_id: str, body: ScheduleCreate, services: Ser
     if old is None or bulletin is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
     ensure_in_scope(principal, bulletin.area_id)
-    confirmation = _decided(airtime, principal, bulletin, body)
+    confirmation = await _decided(airtime, principal, bulletin, body)
     with services.db.session() as session:
         old = session.get(Schedule, schedule_id[:48])
         assert old is not None

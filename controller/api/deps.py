@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC
 from typing import Annotated, Any
 
@@ -74,7 +75,7 @@ async def current_principal(
         principal = await _cookie_principal(request, services)
     if principal is None:
         raise unauthorised
-    return principal
+    return replace(principal, address=request.client.host if request.client else None)
 
 
 async def console_user(request: Request, services: Services) -> Principal | None:

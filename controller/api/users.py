@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi import Path as FastApiPath
 from sqlalchemy import select
 
 from .. import accounts, audit
 from ..db.models import ApiClient, User
-from ..security.passwords import hash_password, verify_password
+from ..security.attempts import password_right
+from ..security.passwords import hash_in_pool
 from ..security.roles import Permission
 from .deps import Principal, PrincipalDep, ServicesDep, require
 from .schemas import (
@@ -39,15 +40,26 @@ async def me(services: ServicesDep, principal: PrincipalDep) -> User:
 
 
 @router.post("/users/me/password", status_code=204, summary="Change your own password")
-async def change_own_password(body: PasswordChange, services: ServicesDep, principal: PrincipalDep) -> None:
-    """Give the current password and a new one; every login of yours ends, log in again."""
+async def change_own_password(body: PasswordChange, request: Request, services: ServicesDep,
+                              principal: PrincipalDep) -> None:
+    """Give the current password and a new one; every login of yours ends, log in again.
+
+    Wrong current passwords count with the failed logins of your user name and address (429 over
+    the limit)."""
     with services.db.session() as session:
         user = session.get(User, principal.user_id) if principal.user_id is not None else None
         if user is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no password")
-        if not verify_password(user.password_hash, body.current_password):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
-        user.password_hash = hash_password(body.new_password)
+        stored = user.password_hash
+    client = request.client.host if request.client else "unknown"
+    if not await password_right(services.redis, principal.username, client, stored, body.current_password):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
+    new_hash = await hash_in_pool(body.new_password)
+    with services.db.session() as session:
+        user = session.get(User, principal.user_id)
+        if user is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no password")
+        user.password_hash = new_hash
         user.session_epoch += 1
         audit.record(session, principal.username, "user.password", [user.username])
 

@@ -10,7 +10,8 @@ class Principal:
     """The authenticated caller (a user, or an API client) and the areas they may see and address.
 
     scope None means the whole tree. username is what the audit log records: the user name, or
-    `client:<id>` for an API client.
+    `client:<id>` for an API client. address is the client's network address, where the caller
+    came by HTTP (password checks are limited per user name and address).
     """
 
     user_id: int | None
@@ -18,6 +19,7 @@ class Principal:
     role: str
     scope: set[str] | None
     area_id: str | None = None
+    address: str | None = None
 
     @property
     def is_client(self) -> bool:

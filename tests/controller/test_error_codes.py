@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RAISED = re.compile(r'(?:Refused|\w+Error)\(\s*"([a-z_]+)"')
+RAISED = re.compile(r'(?:Refused|\w+Error|super\(\)\.__init__)\(\s*"([a-z_]+)"')
 
 
 def test_each_error_code_is_said_in_both_languages() -> None:
