@@ -6,7 +6,8 @@ import itertools
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -15,6 +16,7 @@ import httpx
 
 from loalang_stack import broker
 from loalang_stack.broker import BrokerConfig
+from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess, agent_process
 from receiver_agent import config as config_file
@@ -179,6 +181,38 @@ class Fleet:
         for occurrence_id in self.occurrences:
             self.http.delete(f"/api/v1/occurrences/{occurrence_id}")
         self.http.close()
+
+
+@contextmanager
+def own_controller(stack: Stack, root: Path, **settings: str) -> Iterator[ControllerProcess]:
+    """A controller of the test's own on the session's broker, with its own SQLite database (a test
+    that stops or wipes what it uses disturbs no other); settings are LOALANG_* variables."""
+    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": f"sqlite:///{root / 'own.sqlite3'}", **settings}
+    controller = ControllerProcess(root / "controller", free_port(), env)
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def own_fleet(stack: Stack, root: Path, **settings: str) -> Iterator[Fleet]:
+    """A fleet driver over own_controller, its areas made."""
+    with own_controller(stack, root, **settings) as controller:
+        fleet = Fleet(controller, root / "fleet")
+        try:
+            fleet.ensure_areas()
+            yield fleet
+        finally:
+            fleet.close()
+
+
+def flush_redis(stack: Stack, database: str) -> None:
+    """Empty one database of the session's Redis, as a Redis that came back without its data."""
+    wiped = subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", database, "FLUSHDB"],
+                           capture_output=True, text=True, timeout=10)
+    assert wiped.stdout.strip() == "OK", wiped.stderr
 
 
 def controller_password(stack: Stack) -> str:

@@ -3,43 +3,30 @@ receipts, so a broadcast playing when Redis was wiped still ends with a true rep
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loalang_stack.ports import free_port
-from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, upload_media, wait_for, write_steps_wav
+from tests.testkit import Fleet, Stack, flush_redis, own_fleet, upload_media, wait_for, write_steps_wav
 
 API = "/api/v1"
 REDIS_DB = "9"  # this test's controller's own Redis database, wiped at will
 
 
 @pytest.fixture
-def own_fleet(stack: Stack, tmp_path: Path) -> Iterator[Fleet]:
-    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": f"sqlite:///{tmp_path / 'own.sqlite3'}",
-           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/{REDIS_DB}",
-           "LOALANG_INSTANCE_ID": "ctl-rebuild"}
-    subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", REDIS_DB, "FLUSHDB"], check=True,
-                   capture_output=True)
-    controller = ControllerProcess(tmp_path / "controller", free_port(), env)
-    controller.start()
-    fleet = Fleet(controller, tmp_path / "fleet")
-    try:
-        fleet.ensure_areas()
-        yield fleet
-    finally:
-        fleet.close()
-        controller.stop()
+def fleet_on_own_redis(stack: Stack, tmp_path: Path) -> Iterator[Fleet]:
+    flush_redis(stack, REDIS_DB)
+    with own_fleet(stack, tmp_path, LOALANG_REDIS_URL=f"redis://127.0.0.1:{stack.redis_port}/{REDIS_DB}",
+                   LOALANG_INSTANCE_ID="ctl-rebuild") as driver:
+        yield driver
 
 
 @pytest.mark.sounds
 def test_a_broadcast_playing_when_redis_is_wiped_ends_with_a_true_report(
-        own_fleet: Fleet, stack: Stack, tmp_path: Path) -> None:
-    fleet = own_fleet
+        fleet_on_own_redis: Fleet, stack: Stack, tmp_path: Path) -> None:
+    fleet = fleet_on_own_redis
     agents = [fleet.enrolled_agent(area="thon-a") for _ in range(2)]
     for device_id, config in agents:
         fleet.start(config)
@@ -55,9 +42,7 @@ def test_a_broadcast_playing_when_redis_is_wiped_ends_with_a_true_report(
         return states
 
     wait_for(lambda: {s["state"] for s in delivery().values()} == {"playing"}, 30.0, what="both playing")
-    wiped = subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", REDIS_DB, "FLUSHDB"],
-                           capture_output=True, text=True, timeout=10)
-    assert wiped.stdout.strip() == "OK"
+    flush_redis(stack, REDIS_DB)
 
     rebuilt = wait_for(lambda: len(delivery()) == 2 and delivery(), 10.0, what="the delivery rebuilt")
     assert {s["state"] for s in rebuilt.values()} <= {"playing", "completed"}, rebuilt

@@ -3,42 +3,29 @@ revoked."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
-from tests.testkit import ADMIN_PASSWORD, Stack
+from tests.testkit import ADMIN_PASSWORD, Stack, flush_redis, own_controller
 
 API = "/api/v1"
 REDIS_DB = "7"  # this test's controller's own Redis database, wiped at will
 
 
 @pytest.fixture
-def own_controller(stack: Stack, tmp_path: Path) -> Iterator[ControllerProcess]:
-    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": f"sqlite:///{tmp_path / 'own.sqlite3'}",
-           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/{REDIS_DB}"}
-    controller = ControllerProcess(tmp_path / "controller", free_port(), env)
-    controller.start()
-    try:
+def controller_on_own_redis(stack: Stack, tmp_path: Path) -> Iterator[ControllerProcess]:
+    with own_controller(stack, tmp_path,
+                        LOALANG_REDIS_URL=f"redis://127.0.0.1:{stack.redis_port}/{REDIS_DB}") as controller:
         yield controller
-    finally:
-        controller.stop()
-
-
-def wipe_redis(stack: Stack) -> None:
-    wiped = subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", REDIS_DB, "FLUSHDB"],
-                           capture_output=True, text=True, timeout=10)
-    assert wiped.stdout.strip() == "OK", wiped.stderr
 
 
 def test_a_console_session_and_a_bearer_token_survive_a_wiped_redis(
-        own_controller: ControllerProcess, stack: Stack) -> None:
-    url = own_controller.url
+        controller_on_own_redis: ControllerProcess, stack: Stack) -> None:
+    url = controller_on_own_redis.url
     bearer = httpx.post(f"{url}{API}/auth/token",
                         data={"username": "admin", "password": ADMIN_PASSWORD}).json()["access_token"]
     console = httpx.Client(base_url=url, timeout=15)
@@ -46,7 +33,7 @@ def test_a_console_session_and_a_bearer_token_survive_a_wiped_redis(
     assert opened.status_code == 200, opened.text
     csrf = opened.json()["csrf_token"]
 
-    wipe_redis(stack)
+    flush_redis(stack, REDIS_DB)
     again = console.get(f"{API}/auth/session")
     assert again.status_code == 200 and again.json()["user"]["username"] == "admin", "still logged in"
     assert 0 < again.json()["expires_in"] <= opened.json()["expires_in"]
@@ -57,7 +44,7 @@ def test_a_console_session_and_a_bearer_token_survive_a_wiped_redis(
     assert created.status_code == 201, "the operator's work goes on without logging in again"
 
     assert console.delete(f"{API}/auth/session").status_code == 204
-    wipe_redis(stack)
+    flush_redis(stack, REDIS_DB)
     assert console.get(f"{API}/auth/session", cookies={"loalang_session": opened.cookies["loalang_session"]}
                        ).status_code == 204, "a session ended stays ended"
     console.close()

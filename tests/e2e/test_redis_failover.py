@@ -16,8 +16,7 @@ import pytest
 from loalang_stack import redis
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
-from loalang_stack.services import ControllerProcess
-from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, own_fleet, wait_for
 
 API = "/api/v1"
 MASTER_NAME = "loalang-test"
@@ -54,19 +53,10 @@ def replicated(tmp_path: Path) -> Iterator[Replicated]:
 
 @pytest.fixture
 def fleet_on_sentinel(stack: Stack, replicated: Replicated, tmp_path: Path) -> Iterator[Fleet]:
-    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": f"sqlite:///{tmp_path / 'own.sqlite3'}",
-           "LOALANG_REDIS_URL": "redis://ignored/0", "LOALANG_INSTANCE_ID": "ctl-sentinel",
-           "LOALANG_REDIS_SENTINELS": f"127.0.0.1:{replicated.sentinel_port}",
-           "LOALANG_REDIS_SENTINEL_MASTER": MASTER_NAME}
-    controller = ControllerProcess(tmp_path / "controller", free_port(), env)
-    controller.start()
-    fleet = Fleet(controller, tmp_path / "fleet")
-    try:
-        fleet.ensure_areas()
+    with own_fleet(stack, tmp_path, LOALANG_REDIS_URL="redis://ignored/0", LOALANG_INSTANCE_ID="ctl-sentinel",
+                   LOALANG_REDIS_SENTINELS=f"127.0.0.1:{replicated.sentinel_port}",
+                   LOALANG_REDIS_SENTINEL_MASTER=MASTER_NAME) as fleet:
         yield fleet
-    finally:
-        fleet.close()
-        controller.stop()
 
 
 def test_the_controller_follows_a_failover_to_the_replica(fleet_on_sentinel: Fleet,

@@ -25,7 +25,7 @@ from loalang_stack import broker, redis
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, api_client, controller_password, wait_for
+from tests.testkit import Fleet, Stack, api_client, controller_password, own_controller, wait_for
 
 API = "/api/v1"
 
@@ -61,14 +61,11 @@ class Own:
 def own(stack: Stack, tmp_path: Path) -> Iterator[Own]:
     port = free_port()
     store = OwnRedis(tmp_path, port, redis.start(tmp_path / "redis-0", port))
-    env = {**stack.controller_env(), "LOALANG_REDIS_URL": f"redis://127.0.0.1:{port}/0",
-           "LOALANG_INSTANCE_ID": "ctl-redis-loss"}
-    controller = ControllerProcess(tmp_path / "controller", free_port(), env)
     try:
-        controller.start()
-        yield Own(controller, store)
+        with own_controller(stack, tmp_path, LOALANG_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+                            LOALANG_INSTANCE_ID="ctl-redis-loss") as controller:
+            yield Own(controller, store)
     finally:
-        controller.stop()
         store.stop()
 
 

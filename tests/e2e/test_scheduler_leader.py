@@ -26,6 +26,7 @@ from tests.testkit import (
     ADMIN_PASSWORD,
     Stack,
     controller_password,
+    flush_redis,
     quiet_hours_away_from_now,
     wait_for,
     write_steps_wav,
@@ -213,8 +214,7 @@ def test_after_redis_comes_back_empty_a_new_schedule_is_written_within_seconds(
     env = {**stack.controller_env(), "LOALANG_DATABASE_URL": database,
            "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/4", "LOALANG_INSTANCE_ID": "ctl-w"}
     controller = ControllerProcess(tmp_path / "w", free_port(), env)
-    subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", "4", "FLUSHDB"], check=True,
-                   capture_output=True)
+    flush_redis(stack, "4")
     try:
         for _ in range(3):  # leaders come and go: the database's fence climbs
             controller.start()
@@ -231,9 +231,7 @@ def test_after_redis_comes_back_empty_a_new_schedule_is_written_within_seconds(
             job = http.post(f"{API}/media", files={"file": ("tin.wav", wav, "audio/wav")}).json()["job_id"]
         done = wait_for(lambda: http.get(f"{API}/jobs/{job}").json().get("result"), 30.0, what="media")
 
-        wiped = subprocess.run(["redis-cli", "-p", str(stack.redis_port), "-n", "4", "FLUSHDB"],
-                               capture_output=True, text=True)
-        assert wiped.stdout.strip() == "OK"
+        flush_redis(stack, "4")
         http = admin(controller)  # the wipe took the login with it
         wiped_at = time.monotonic()
         schedule_id = daily_schedule(http, done["sha256"], "thon-xoa")
