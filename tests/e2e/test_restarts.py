@@ -96,18 +96,25 @@ def test_broker_restart_with_200_agents(stack: Stack, fleet: Fleet, controller: 
         simulator.stop(timeout=15)
 
 
-def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
-        fleet: Fleet, controller: ControllerProcess) -> None:
+def agent_with_a_tone_ahead(fleet: Fleet, hz: float, in_ms: int) -> tuple[str, Path, Server, str]:
+    """An agent online in a village of its own, knowing the time (it plays nothing scheduled
+    before), with a 1 s tone on its schedule in_ms from now; returns (device, config, process,
+    occurrence)."""
     _, (village,) = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=village)
-    fleet.start(config)
+    agent = fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
-    # an agent plays nothing scheduled until it knows the time: learn it before the controller goes
     wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("time_known"), 15.0, what="time known")
-    tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 4000,
-                    duration_ms=1000, source={"type": "tone", "frequency_hz": 700})
+    tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + in_ms,
+                    duration_ms=1000, source={"type": "tone", "frequency_hz": hz})
     held = config_file.load(config).data_dir / "schedule.json"
     wait_for(lambda: held.exists() and tone in held.read_text(), 10.0, what="the tone on its schedule")
+    return device_id, config, agent, tone
+
+
+def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
+        fleet: Fleet, controller: ControllerProcess) -> None:
+    device_id, config, _, tone = agent_with_a_tone_ahead(fleet, 700, in_ms=4000)
     connection = fleet.device(device_id)["presence"]["connection"]
     controller.stop()  # the receipts of the play are published while no controller listens
     try:
@@ -129,15 +136,7 @@ def test_receipts_sent_before_the_controller_was_back_on_a_restarted_broker_arri
     """The broker is killed; the agent reconnects and sends its receipts before the controller is
     back on the broker (held here with SIGSTOP), so nobody hears them. When the controller is back
     it says so, and the agent sends them again at once, not a minute later."""
-    _, (village,) = new_commune(fleet, villages=1)
-    device_id, config = fleet.enrolled_agent(area=village)
-    agent = fleet.start(config)
-    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
-    wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("time_known"), 15.0, what="time known")
-    tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 5000,
-                    duration_ms=1000, source={"type": "tone", "frequency_hz": 750})
-    held = config_file.load(config).data_dir / "schedule.json"
-    wait_for(lambda: held.exists() and tone in held.read_text(), 10.0, what="the tone on its schedule")
+    device_id, config, agent, tone = agent_with_a_tone_ahead(fleet, 750, in_ms=5000)
     assert controller.server is not None
     controller.server.signal(signal.SIGSTOP)
     try:
