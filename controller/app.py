@@ -46,7 +46,7 @@ from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
 from .errors import DomainError
-from .fleet import desired
+from .fleet import horizon
 from .jobs import Jobs
 from .keyring import Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
@@ -144,7 +144,7 @@ async def start_services(settings: Settings) -> Services:
         await accounts.prepare()
         if link.lost_at is not None:  # a broker restored from its last save holds older copies
             try:
-                await desired.republish_since(services, int(link.lost_at * 1000) - BROKER_SAVE_WINDOW_MS)
+                await horizon.republish_since(services, int(link.lost_at * 1000) - BROKER_SAVE_WINDOW_MS)
             except Exception:  # the next change or horizon refresh publishes them anyway
                 log.exception("desired states not published again after the reconnection")
 

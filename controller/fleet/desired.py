@@ -21,7 +21,6 @@ from loalang_protocol.topics import AreaTopic, DeviceTopic
 
 from ..context import Services
 from ..db.models import Area, Device, Occurrence
-from ..redis_text import text
 from .areas import DEFAULT_TIMEZONE, chain, effective, parent_map
 from .policies import DEFAULT_QUIET
 
@@ -120,28 +119,6 @@ async def publish_targets(services: Services, keys: list[str]) -> None:
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:
         raise failures[0]
-
-
-async def republish_since(services: Services, since_ms: int) -> list[str]:
-    """Publish again every target last published since since_ms; returns them.
-
-    A broker saves its retained messages every so often (Mosquitto: 30 s); one that died comes back
-    with the copies of its last save, older than what was published after it. Agents holding the
-    newer state ignore the older copy, but one that starts afresh would take it until its birth
-    is answered: publishing those targets again when the controller reconnects puts the current
-    state back on the broker.
-    """
-    raw = await services.redis.hgetall(PUBLISHED_KEY)
-    recent = []
-    for key, value in raw.items():
-        parts = text(value).split()
-        if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) >= since_ms:
-            recent.append(text(key))
-    await publish_targets(services, recent)
-    if recent:
-        log.info("desired state of %d targets published again after the broker connection came back",
-                 len(recent))
-    return recent
 
 
 def target_key(scope: str, target: str) -> str:

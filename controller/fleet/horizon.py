@@ -115,3 +115,22 @@ def _bump(services: Services, keys: list[str], fenced: tuple[int, str] | None) -
             row = session.get(Area, target) if scope == "area" else session.get(Device, target)
             if row is not None:
                 row.desired_version += 1
+
+
+async def republish_since(services: Services, since_ms: int) -> list[str]:
+    """Publish again every target last published since since_ms; returns them.
+
+    A broker saves its retained messages every so often (Mosquitto: 30 s); one that died comes back
+    with the copies of its last save, older than what was published after it. Agents holding the
+    newer state ignore the older copy, but one that starts afresh would take it until its birth
+    is answered: publishing those targets again when the controller reconnects puts the current
+    state back on the broker.
+    """
+    raw = await services.redis.hgetall(desired.PUBLISHED_KEY)
+    recent = [text(key) for key, value in raw.items()
+              if (record := parse_record(value)) is not None and record.published_ms >= since_ms]
+    await desired.publish_targets(services, recent)
+    if recent:
+        log.info("desired state of %d targets published again after the broker connection came back",
+                 len(recent))
+    return recent
