@@ -58,6 +58,7 @@ from .presence import PresenceStore
 from .scheduling.bulletins import SPEECH_JOB, speech_interrupted
 from .scheduling.leader import Leadership, fence_reader
 from .scheduling.scheduler import Scheduler
+from .security.attempts import Attempts
 from .security.passwords import hash_password
 from .security.roles import Role
 from .security.tokens import TokenStore
@@ -129,6 +130,7 @@ async def start_services(settings: Settings) -> Services:
     services = Services(
         settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
         accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(db, settings.token_ttl_s),
+        attempts=Attempts(redis, db),
         counters=Counters(), media=MediaStore(settings.data_dir / "media", settings.instance_id),
         jobs=Jobs(redis, settings.instance_id),
         speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,

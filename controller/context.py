@@ -18,6 +18,7 @@ from .keyring import Keyring
 from .media.speech import SpeechEngine
 from .media.store import MediaStore
 from .presence import PresenceStore
+from .security.attempts import Attempts
 from .security.tokens import TokenStore
 from .settings import Settings
 from .signer import Signer
@@ -36,6 +37,7 @@ class Services:
     accounts: BrokerAccounts
     presence: PresenceStore
     tokens: TokenStore
+    attempts: Attempts
     counters: Counters
     media: MediaStore
     jobs: Jobs

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .broker_accounts.base import DEVICE_ACCOUNT_PREFIX
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 PLACEHOLDER_SECRETS = {"", "admin", "change-me", "changeme", "password"}
 
 
@@ -82,6 +84,10 @@ class Settings(BaseSettings):
                                         "a relayed station may be on although they are private or local, "
                                         "e.g. 10.20.0.0/16 for a commune's own Icecast; by default only "
                                         "public addresses")
+    trusted_proxies: str = Field("", max_length=2000, description="addresses (CIDR, comma-separated) of the "
+                                 "reverse proxies in front of the controller, e.g. 172.30.0.0/24: only their "
+                                 "X-Forwarded-For names a client's address (for login limits and the audit "
+                                 "log); empty: the header is ignored")
     broadcast_margin_ms: int = Field(3000, ge=500, le=60_000, description="a broadcast starts at least this "
                                      "long after the call, at the same instant on every target; longer "
                                      "as it reaches more receivers (the next three settings)")
@@ -127,8 +133,9 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _relay_networks(self) -> Settings:
+    def _networks(self) -> Settings:
         self.relay_networks()  # a bad network stops the controller at start
+        self.proxy_networks()
         return self
 
     @model_validator(mode="after")
@@ -147,16 +154,13 @@ class Settings(BaseSettings):
             addresses.append((host.strip("[]"), int(port)))
         return addresses
 
-    def relay_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    def relay_networks(self) -> list[Network]:
         """The networks a relayed station may be on although private; ValueError names a bad one."""
-        networks = []
-        for text in filter(None, (part.strip() for part in self.relay_allowed_networks.split(","))):
-            try:
-                networks.append(ipaddress.ip_network(text, strict=False))
-            except ValueError:
-                raise ValueError(f"LOALANG_RELAY_ALLOWED_NETWORKS: {text!r} is not a network "
-                                 "such as 10.20.0.0/16") from None
-        return networks
+        return parse_networks(self.relay_allowed_networks, "LOALANG_RELAY_ALLOWED_NETWORKS")
+
+    def proxy_networks(self) -> list[Network]:
+        """The reverse proxies whose X-Forwarded-For is believed; ValueError names a bad one."""
+        return parse_networks(self.trusted_proxies, "LOALANG_TRUSTED_PROXIES")
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -182,3 +186,15 @@ class Settings(BaseSettings):
         if self.mqtt_password_file is not None:
             return self.mqtt_password_file.read_text().strip()
         raise ValueError("set LOALANG_MQTT_PASSWORD or LOALANG_MQTT_PASSWORD_FILE")
+
+
+
+def parse_networks(text: str, setting: str) -> list[Network]:
+    """Comma-separated CIDR networks; ValueError names the setting and the bad entry."""
+    networks = []
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{setting}: {entry!r} is not a network such as 10.20.0.0/16") from None
+    return networks

@@ -37,7 +37,7 @@ from ..live.registry import LiveSessions
 from ..live.sources import SourceError
 from ..media import library, speech
 from ..media.library import Ingest
-from ..security.attempts import TooManyAttempts, password_right
+from ..security.attempts import TooManyAttempts
 from ..security.principal import Principal
 from ..security.roles import Permission, allows
 from . import gate, publishing, rules
@@ -104,8 +104,8 @@ class Airtime:
     async def _verify_confirmation(self, ask: Ask, grant: Grant) -> None:
         """The confirmation password against the user's, counted with the failed logins of the user
         name and address (verified off the event loop)."""
-        if not await password_right(self.services.redis, ask.who.username, ask.who.address or "unknown",
-                                    grant.password_hash, ask.confirm_password or ""):
+        if not await self.services.attempts.password_right(ask.who.username, ask.who.address or "unknown",
+                                                           grant.password_hash, ask.confirm_password or ""):
             raise gate.wrong_confirmation()
 
     def _refused(self, who: Principal, targets: list[str], refusal: DomainError, **detail: Any) -> None:

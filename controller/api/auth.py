@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import User
-from ..security.attempts import give_back, take_attempt
+from ..security.client_address import client_address
 from ..security.passwords import verify_in_pool
 from ..security.roles import permissions_of
 from ..security.tokens import SESSION_COOKIE, csrf_token_for
@@ -124,13 +124,13 @@ async def _authenticate(
 
     The attempt is counted before anything else, so that one over the limit costs next to nothing.
     """
-    client = request.client.host if request.client else "unknown"
-    await take_attempt(services.redis, username, client)
+    client = client_address(request, services.settings)
+    await services.attempts.take_login(username, client)
     with services.db.session() as session:
         user = session.scalars(select(User).where(User.username == username[:64])).first()
         stored_hash = user.password_hash if user is not None else None
         account = (user.id, user.session_epoch) if user is not None and not user.disabled else None
     if not await verify_in_pool(stored_hash, password[:1024]) or account is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    await give_back(services.redis, username, client)
+    await services.attempts.login_right(username, client)
     return account

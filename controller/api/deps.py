@@ -18,6 +18,7 @@ from ..fleet.areas import parent_map, subtree
 from ..live import stations
 from ..live.sources import SourceError
 from ..security import api_keys
+from ..security.client_address import client_address
 from ..security.principal import Principal as Principal
 from ..security.roles import Permission, allows
 from ..security.tokens import SESSION_COOKIE, csrf_matches
@@ -75,7 +76,7 @@ async def current_principal(
         principal = await _cookie_principal(request, services)
     if principal is None:
         raise unauthorised
-    return replace(principal, address=request.client.host if request.client else None)
+    return replace(principal, address=client_address(request, services.settings))
 
 
 async def console_user(request: Request, services: Services) -> Principal | None:

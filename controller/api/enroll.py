@@ -10,6 +10,7 @@ from ..broker_accounts.base import device_username
 from ..context import Services
 from ..fleet import broker_endpoint, devices
 from ..fleet.devices import DeviceError, EnrolmentRefused
+from ..security.client_address import client_address
 from .deps import ServicesDep
 from .schemas import BrokerCredentials, EnrollRequest, EnrollResponse
 
@@ -31,7 +32,7 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
 
     Twenty failed attempts from one address block it for ten minutes.
     """
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request, services.settings)
     failures_key = f"loa:enroll-failures:{address}"
     failures = int(await services.redis.get(failures_key) or 0)
     if failures >= MAX_FAILURES_PER_ADDRESS:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from .. import accounts, audit
 from ..db.models import ApiClient, User
-from ..security.attempts import password_right
+from ..security.client_address import client_address
 from ..security.passwords import hash_in_pool
 from ..security.roles import Permission
 from .deps import Principal, PrincipalDep, ServicesDep, require
@@ -51,8 +51,8 @@ async def change_own_password(body: PasswordChange, request: Request, services: 
         if user is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no password")
         stored = user.password_hash
-    client = request.client.host if request.client else "unknown"
-    if not await password_right(services.redis, principal.username, client, stored, body.current_password):
+    client = client_address(request, services.settings)
+    if not await services.attempts.password_right(principal.username, client, stored, body.current_password):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
     new_hash = await hash_in_pool(body.new_password)
     with services.db.session() as session:
