@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from ..context import Services
-from . import stations
+from . import station_proxy
 from .sessions import LiveSession
 from .sources import MicrophoneFeed, shown_url
 
@@ -30,7 +30,7 @@ class LiveSessions:
         log.info("live %s: relaying %s", broadcast_id, shown_url(url))
         allowed = self.services.settings.relay_networks()
         session = LiveSession(self.services, broadcast_id, "relay", ends_ms)
-        self._start(session, stations.station_pcm(url, allowed))
+        self._start(session, station_proxy.station_pcm(url, allowed))
 
     def attach_microphone(self, broadcast_id: str) -> tuple[LiveSession, MicrophoneFeed]:
         """The session of the console's microphone and the feed it reads; one at a time per broadcast."""

@@ -51,9 +51,11 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def relay_arguments(url: str) -> list[str]:
-    """ffmpeg's arguments to pull a station and give it as PCM on stdout."""
+def relay_arguments(url: str, proxy: str) -> list[str]:
+    """ffmpeg's arguments to pull a station through proxy (every connection, redirects and HLS
+    segments included) and give it as PCM on stdout."""
     stream = ffmpeg.input(check_relay_url(url), protocol_whitelist=PROTOCOLS, rw_timeout=READ_TIMEOUT_US,
+                          http_proxy=proxy,
                           formatprobesize=PROBE_BYTES, probesize=PROBE_BYTES, analyzeduration=PROBE_US,
                           reconnect=1, reconnect_streamed=1, reconnect_delay_max=4)
     output = ffmpeg.output(stream, "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
@@ -61,9 +63,9 @@ def relay_arguments(url: str) -> list[str]:
     return args
 
 
-async def relay_pcm(url: str) -> AsyncIterator[bytes]:
+async def relay_pcm(url: str, proxy: str) -> AsyncIterator[bytes]:
     """The station's audio as PCM blocks, as ffmpeg delivers them; ends when the station does."""
-    async for block in tools.stream(relay_arguments(url), block_bytes=FRAME_BYTES * 2):
+    async for block in tools.stream(relay_arguments(url, proxy), block_bytes=FRAME_BYTES * 2):
         yield block
 
 

@@ -4,20 +4,21 @@ A relay makes the controller fetch the URL an operator typed. Left open, that is
 controller's own network: its Redis, its broker's admin port, a cloud's metadata service. So a
 station must resolve to public addresses only, unless its network is named in
 `LOALANG_RELAY_ALLOWED_NETWORKS` (a commune's own Icecast on the office LAN, say). The check is
-made when the broadcast or bulletin is created (a refusal says why) and again each time the relay
-starts, since a name can point elsewhere by then.
+made when the broadcast or bulletin is created (a refusal says why), and then on every connection
+the relay makes (station_proxy.py): at its start, on each redirect and for each segment of an HLS
+playlist, since a name can point elsewhere by then and a station can send ffmpeg anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from ..settings import Settings
-from .sources import SourceError, relay_pcm
+from .sources import SourceError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -44,26 +45,35 @@ async def check_station(url: str, allowed: list[Network]) -> None:
     A host that cannot be resolved now passes: the relay's start checks again and fails there.
     """
     parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise SourceError("the station URL's port is not a number from 1 to 65535") from None
+    with contextlib.suppress(Unresolved):
+        await checked_address(parts.hostname or "", port, allowed)
+
+
+class Unresolved(SourceError):
+    """A station's host has no address now."""
+
+
+async def checked_address(host: str, port: int, allowed: list[Network]) -> Address:
+    """The address to connect to for host: its first, once every address it resolves to is allowed.
+
+    SourceError when one is not (a name with one private address among public ones is refused whole),
+    Unresolved when it has none.
+    """
     try:
         infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
             host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S)
     except (OSError, TimeoutError, UnicodeError):
-        return
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        raise Unresolved(f"the station's host {host[:100]} cannot be resolved") from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
         if forbidden(address, allowed):
-            raise SourceError(f"the station's host {host} is at {address}, a private or local address: only "
-                              "public stations can be relayed, unless LOALANG_RELAY_ALLOWED_NETWORKS "
+            raise SourceError(f"the station's host {host[:100]} is at {address}, a private or local address: "
+                              "only public stations can be relayed, unless LOALANG_RELAY_ALLOWED_NETWORKS "
                               "names its network")
-
-
-async def station_pcm(url: str, allowed: list[Network]) -> AsyncIterator[bytes]:
-    """The station's audio as PCM blocks, once its address is checked again (SourceError if refused)."""
-    await check_station(url, allowed)
-    async for block in relay_pcm(url):
-        yield block
+    if not addresses:
+        raise Unresolved(f"the station's host {host[:100]} has no address")
+    return addresses[0]

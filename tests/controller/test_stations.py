@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from controller.live.sources import SourceError
-from controller.live.stations import check_station, forbidden, station_pcm
+from controller.live.station_proxy import station_pcm
+from controller.live.stations import check_station, forbidden
 from controller.settings import Settings
 
 LAN = [ipaddress.ip_network("10.20.0.0/16")]

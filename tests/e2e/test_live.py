@@ -31,9 +31,11 @@ from tests.testkit import (
     ADMIN_PASSWORD,
     BrokerGate,
     Fleet,
+    HttpSite,
     Stack,
     dominant_frequencies,
     mqtt_publish,
+    own_fleet,
     receipts,
     route_through,
     schedule,
@@ -342,3 +344,31 @@ def test_a_scheduled_background_relay_airs_in_its_window_and_yields_to_a_bulleti
     plays = fleet.http.get(f"{API}/schedule-preview", params={
         "area_id": villages[0], "date": datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()})
     assert any(p["relay"] and p["schedule_id"] == schedule_id for p in plays.json()), plays.text
+
+
+def test_a_station_that_redirects_into_the_controllers_network_reaches_nothing(
+        stack: Stack, tmp_path: Path) -> None:
+    """The relay's first host is a station it may reach (127.0.0.2 here); it answers with a redirect to
+    127.0.0.1, which stands for the controller's own network. ffmpeg would follow it; the controller
+    refuses the hop, nothing inside is asked, and the session ends as refused, audited."""
+    inside = HttpSite("127.0.0.1", {"/secret": lambda: (200, {"Content-Type": "audio/mpeg"}, b"\xff" * 4096)})
+    station = HttpSite("127.0.0.2", {"/radio.mp3": lambda: (302, {"Location": f"{inside.url}/secret"}, b"")})
+    try:
+        with own_fleet(stack, tmp_path, LOALANG_RELAY_ALLOWED_NETWORKS="127.0.0.2/32") as fleet:
+            created = fleet.http.post(f"{API}/broadcasts", json={
+                "level": "live", "live": {"kind": "relay", "url": f"{station.url}/radio.mp3"},
+                "area_ids": ["thon-a"], "confirm_password": ADMIN_PASSWORD})
+            assert created.status_code == 201, created.text
+            broadcast_id = created.json()["id"]
+
+            def ended() -> dict[str, Any] | None:
+                entries = fleet.http.get(f"{API}/audit", params={"limit": 50}).json()
+                return next((e for e in entries if e["action"] == "broadcast.live_end"
+                             and broadcast_id in e["targets"]), None)
+            entry = wait_for(ended, 30.0, what="the relay's end")
+            assert entry["detail"]["reason"] == "source_refused", entry
+        assert station.requests == ["/radio.mp3"], station.requests
+        assert inside.requests == [], "the redirect reached inside"
+    finally:
+        station.close()
+        inside.close()
