@@ -33,6 +33,7 @@ class LiveStack:
     controller: ControllerProcess
     mqtt_port: int
     mqtt_password: str  # the controller's broker account
+    redis_port: int
 
 
 def controller_env(config: BrokerConfig, redis_port: int) -> dict[str, str]:
@@ -45,21 +46,22 @@ def controller_env(config: BrokerConfig, redis_port: int) -> dict[str, str]:
 
 
 @contextmanager
-def live_stack(root: Path) -> Iterator[LiveStack]:
-    """Start broker, Redis and controller under root; the agents and all three are stopped at the end."""
+def live_stack(root: Path, **settings: str) -> Iterator[LiveStack]:
+    """Start broker, Redis and controller (with extra LOALANG_* settings) under root; the agents and all
+    three are stopped at the end."""
     with ExitStack() as started:
         config = BrokerConfig(root / "broker", free_port())
         mqtt_server, password = broker.start(config)
         started.callback(mqtt_server.stop)
         redis_port = free_port()
         started.callback(redis.start(root / "redis", redis_port).stop)
-        env = controller_env(config, redis_port)
+        env = {**controller_env(config, redis_port), **settings}
         controller = ControllerProcess(root / "controller", free_port(), env)
         started.callback(controller.stop)
         controller.start()
         fleet = Fleet(controller, root / "agents", password=PASSWORD)
         started.callback(fleet.close)
-        yield LiveStack(fleet, controller, config.port, password)
+        yield LiveStack(fleet, controller, config.port, password, redis_port)
 
 
 def machine() -> str:

@@ -74,6 +74,8 @@ class StationProxy:
             await self._relay_one(client_reader, client)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
             pass  # a broken or hostile request: its connection simply ends
+        except asyncio.CancelledError:
+            pass  # the relay ended: the connection ends with it (the task is the connection's own)
         finally:
             self._pipes.discard(task)
             client.close()
