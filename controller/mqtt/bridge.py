@@ -3,7 +3,8 @@
 Every handler validates its input and drops what is malformed with a log line and a
 counter; one bad message never stops the others. A device's word is trusted only about itself:
 a birth makes the controller publish again only the states of the device's own chain (its area
-and those above it, by the controller's records).
+and those above it, by the controller's records), and each device is limited alone in what it
+may send (DEVICE_LIMITS, applied by the link's inbox; floods.py tells an operator).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from loalang_protocol import PROTOCOL_VERSION, topics
 from loalang_protocol.envelope import Rejected
+from loalang_protocol.inbox import SourceLimit
 from loalang_protocol.messages import (
     ClockReply,
     ClockRequest,
@@ -39,6 +41,7 @@ from ..fleet.areas import MAX_DEPTH
 from ..redis_client import UNREACHABLE
 from .batching import Batches
 from .events import Dropped, EventIntake, drop_reason
+from .floods import FloodWatch
 from .resync import AreaResync
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,27 @@ def sheddable(topic: str) -> str | None:
     if not topic.startswith(topics.PREFIX + "/dev/"):
         return None
     for leaf, kind in SHEDDABLE.items():
+        if topic.endswith(leaf):
+            return kind
+    return None
+
+
+KEPT_LEAVES = {"/" + leaf.value: leaf.value for leaf in (
+    DeviceTopic.STATUS, DeviceTopic.EVENT, DeviceTopic.REPLY, DeviceTopic.REPORTED)}
+DEVICE_LIMITS = {  # per device, far above what a sound board sends (see docs/protocol.md)
+    DeviceTopic.STATUS.value: SourceLimit(rate=0.5, burst=20),  # a birth and a will per connection
+    DeviceTopic.EVENT.value: SourceLimit(rate=20.0, burst=500),  # a backlog of receipts at reconnection
+    DeviceTopic.REPLY.value: SourceLimit(rate=2.0, burst=20),
+    DeviceTopic.REPORTED.value: SourceLimit(rate=2.0, burst=20),
+}
+
+
+def kept_class(topic: str) -> str | None:
+    """The class of what a device sends that is kept (births, events, replies, reports), each
+    limited per device by DEVICE_LIMITS."""
+    if not topic.startswith(topics.PREFIX + "/dev/"):
+        return None
+    for leaf, kind in KEPT_LEAVES.items():
         if topic.endswith(leaf):
             return kind
     return None
@@ -91,7 +115,9 @@ class DeviceBridge:
         self._heard: dict[str, int] = {}  # device -> when last heard, written to presence in batches
         self.reports: Batches[tuple[str, Reported]] = Batches("reports", self._keep_reports)
         self.resync = AreaResync(partial(desired.publish_area, services))
+        self.floods = FloodWatch(services)
         link = services.link
+        link.inbox.on_flood = self.floods.note
         handlers = {
             DeviceTopic.STATUS: self.on_status,
             DeviceTopic.TELEMETRY: self.on_telemetry,
@@ -105,9 +131,10 @@ class DeviceBridge:
 
     async def run(self) -> None:
         """The bridge's background work until cancelled: device events and reports in batches, when
-        each device was last heard from (written every HEARD_FLUSH_S), and the areas births showed
-        stale."""
-        await asyncio.gather(self.events.run(), self.reports.run(), self._write_heard(), self.resync.run())
+        each device was last heard from (written every HEARD_FLUSH_S), the areas births showed stale,
+        and the floods to tell."""
+        await asyncio.gather(self.events.run(), self.reports.run(), self._write_heard(), self.resync.run(),
+                             self.floods.run())
 
     async def _write_heard(self) -> None:
         while True:
