@@ -96,7 +96,7 @@ def _micros() -> int:
     return time.time_ns() // 1000
 
 
-def _chain(session: Session, area_id: str) -> dict[str, int]:
+def own_chain(session: Session, area_id: str) -> dict[str, int]:
     """The area and those above it, by the controller's records, with their desired versions."""
     chain: dict[str, int] = {}
     current = session.get(Area, area_id)
@@ -206,7 +206,7 @@ class DeviceBridge:
         if status.held.device < device.desired_version:
             await desired.publish_device(self.services, device.id)
         with self.services.db.session() as session:
-            chain = _chain(session, device.area_id)
+            chain = own_chain(session, device.area_id)
             foreign = status.held.areas.keys() - chain.keys()
             if foreign:
                 self.services.counters.add("ignored.status.foreign_area", len(foreign))
