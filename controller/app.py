@@ -53,7 +53,15 @@ from .limits import MAX_BODY_BYTES, BodySizeLimit
 from .live.registry import LiveSessions
 from .media import speech
 from .media.store import MediaStore
-from .mqtt.bridge import DeviceBridge, controller_state, presence_watchdog, sender, sheddable
+from .mqtt.bridge import (
+    DEVICE_LIMITS,
+    DeviceBridge,
+    controller_state,
+    kept_class,
+    presence_watchdog,
+    sender,
+    sheddable,
+)
 from .presence import PresenceStore
 from .scheduling.bulletins import SPEECH_JOB, speech_interrupted
 from .scheduling.leader import Leadership, fence_reader
@@ -104,7 +112,8 @@ def build_link(settings: Settings) -> MqttLink:
         host=settings.mqtt_host, port=settings.mqtt_port, client_id=f"controller-{settings.instance_id}",
         username=settings.mqtt_username, password=settings.broker_password(),
         tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15, sheddable=sheddable, source_of=sender,
-        inbox=InboxLimits(kept_max=CONTROLLER_KEPT_MAX),
+        kept_class=kept_class,
+        inbox=InboxLimits(kept_max=CONTROLLER_KEPT_MAX, kept_per_source=DEVICE_LIMITS),
         # One client, not a fleet: back within a second or two of the broker (live audio reaches
         # nobody until then); a broker is not hurt by one client trying every few seconds.
         backoff=Backoff(window=0.5, cap=3.0),

@@ -77,6 +77,7 @@ class LinkSettings:
     connect_timeout: float = 10.0
     sheddable: Classifier | None = None  # which incoming topics may be shed under load (see inbox.py)
     source_of: SourceOf | None = None  # who sent a topic's messages, each limited alone (see inbox.py)
+    kept_class: Classifier | None = None  # the class of a kept topic, for limits per source (inbox.py)
     inbox: InboxLimits = field(default_factory=InboxLimits)
 
 
@@ -92,7 +93,7 @@ class MqttLink:
         self._subscriptions: dict[str, int] = {}
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self.inbox: Inbox[paho.MQTTMessage] = Inbox(settings.sheddable, settings.inbox,
-                                                              settings.source_of)
+                                                    settings.source_of, settings.kept_class)
         self._closing = False
         self._session_up = False
         self._lost = asyncio.Event()

@@ -422,10 +422,11 @@ class Agent:
         return True, "reboot requested"
 
     async def _upload_logs(self) -> tuple[bool, str]:
-        """Send the recent log lines to the controller, signed like every device request."""
+        """Send the recent log lines to the controller, signed (body included) like every device request."""
         body = logbuffer.RECENT.text(self.device_id).encode()[-MAX_LOG_UPLOAD_BYTES:]
         path = f"/api/v1/devices/{self.device_id}/logs"
-        headers = {**sign_request(self.key, self.device_id, "POST", path), "Content-Type": "text/plain"}
+        headers = {**sign_request(self.key, self.device_id, "POST", path, body=body),
+                   "Content-Type": "text/plain"}
         request = urllib.request.Request(self.config.controller_url.rstrip("/") + path, data=body,  # noqa: S310
                                          headers=headers, method="POST")
         try:

@@ -2,7 +2,8 @@
 
 Each event is numbered within the install id, signed with the device's key and written
 durably (one file per event, written atomically) before it is sent; it is sent again after
-every reconnect until its acknowledgement arrives.
+every reconnect until its acknowledgement arrives. A long backlog (a board offline for weeks) goes
+SENT_AT_ONCE at a time, oldest first, so that it never looks like a flood to the controller.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .storage import read_json, write_atomic, write_json
 log = logging.getLogger(__name__)
 
 EVENT_TTL_S = 365 * 86400  # receipts are evidence; their signature stays checkable for a year
+SENT_AT_ONCE = 200  # a backlog goes in parts, well under the controller's limit per device (500 at once)
 Publisher = Callable[[str, bytes], Awaitable[None]]
 
 
@@ -68,11 +70,14 @@ class Outbox:
         """Unacknowledged events, oldest first."""
         return sorted(self.folder.glob("*.json"))
 
-    async def flush(self, publish: Publisher, older_than_s: float = 0.0) -> int:
-        """Send every pending event (written at least older_than_s ago); returns how many were sent."""
+    async def flush(self, publish: Publisher, older_than_s: float = 0.0, at_most: int = SENT_AT_ONCE) -> int:
+        """Send the oldest pending events (written at least older_than_s ago), at most at_most of them;
+        returns how many were sent. The rest go at the next resend."""
         sent = 0
         cutoff = time.time() - older_than_s
         for path in self.pending():
+            if sent >= at_most:
+                break
             if older_than_s and _written_at(path) > cutoff:
                 continue
             try:

@@ -24,11 +24,12 @@ Viewer = Annotated[Principal, Depends(require(Permission.VIEW))]
 
 @router.post("/api/v1/devices/{device_id}/logs", status_code=201, summary="A device uploads its log")
 async def upload_log(device_id: str, request: Request, services: ServicesDep) -> dict[str, object]:
-    """Store a device's recent log (signed by the device itself); the oldest uploads are pruned."""
-    device = authenticated_device(request, services)
+    """Store a device's recent log (signed, body included, by the device itself); the oldest uploads
+    are pruned."""
+    body = await request.body()  # within the request body limit (limits.py)
+    device = authenticated_device(request, services, body)
     if device.id != device_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a device may upload only its own log")
-    body = await request.body()
     if len(body) > MAX_LOG_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"a log is at most {MAX_LOG_BYTES} bytes")
     folder = services.settings.data_dir / "device-logs" / device_id

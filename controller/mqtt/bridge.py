@@ -1,7 +1,10 @@
 """Handlers for everything devices publish, and the controller's own presence.
 
 Every handler validates its input and drops what is malformed with a log line and a
-counter; one bad message never stops the others.
+counter; one bad message never stops the others. A device's word is trusted only about itself:
+a birth makes the controller publish again only the states of the device's own chain (its area
+and those above it, by the controller's records), and each device is limited alone in what it
+may send (DEVICE_LIMITS, applied by the link's inbox; floods.py tells an operator).
 """
 
 from __future__ import annotations
@@ -9,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from loalang_protocol import PROTOCOL_VERSION, topics
 from loalang_protocol.envelope import Rejected
+from loalang_protocol.inbox import SourceLimit
 from loalang_protocol.messages import (
     ClockReply,
     ClockRequest,
@@ -31,14 +37,16 @@ from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Area, Device
 from ..fleet import commands, desired, history
+from ..fleet.areas import MAX_DEPTH
 from ..redis_client import UNREACHABLE
 from .batching import Batches
 from .events import Dropped, EventIntake, drop_reason
+from .floods import FloodWatch
+from .resync import AreaResync
 
 log = logging.getLogger(__name__)
 
 MAX_DEVICE_PAYLOAD = 64 * 1024
-RESYNC_DEBOUNCE_S = 1.0
 HEARD_FLUSH_S = 0.25  # a device heard from is in presence this soon (the watchdog allows 1.5 keepalives)
 RETAINED_LEAVES = (DeviceTopic.STATUS, DeviceTopic.REPORTED)  # what the broker holds for each device
 
@@ -57,6 +65,27 @@ def sheddable(topic: str) -> str | None:
     return None
 
 
+KEPT_LEAVES = {"/" + leaf.value: leaf.value for leaf in (
+    DeviceTopic.STATUS, DeviceTopic.EVENT, DeviceTopic.REPLY, DeviceTopic.REPORTED)}
+DEVICE_LIMITS = {  # per device, far above what a sound board sends (see docs/protocol.md)
+    DeviceTopic.STATUS.value: SourceLimit(rate=0.5, burst=20),  # a birth and a will per connection
+    DeviceTopic.EVENT.value: SourceLimit(rate=20.0, burst=500),  # a backlog of receipts at reconnection
+    DeviceTopic.REPLY.value: SourceLimit(rate=2.0, burst=20),
+    DeviceTopic.REPORTED.value: SourceLimit(rate=2.0, burst=20),
+}
+
+
+def kept_class(topic: str) -> str | None:
+    """The class of what a device sends that is kept (births, events, replies, reports), each
+    limited per device by DEVICE_LIMITS."""
+    if not topic.startswith(topics.PREFIX + "/dev/"):
+        return None
+    for leaf, kind in KEPT_LEAVES.items():
+        if topic.endswith(leaf):
+            return kind
+    return None
+
+
 def sender(topic: str) -> str | None:
     """The device that published on a device topic (each is limited alone when it floods)."""
     parsed = topics.parse(topic)
@@ -67,6 +96,16 @@ def _micros() -> int:
     return time.time_ns() // 1000
 
 
+def own_chain(session: Session, area_id: str) -> dict[str, int]:
+    """The area and those above it, by the controller's records, with their desired versions."""
+    chain: dict[str, int] = {}
+    current = session.get(Area, area_id)
+    while current is not None and current.id not in chain and len(chain) <= MAX_DEPTH:
+        chain[current.id] = current.desired_version
+        current = session.get(Area, current.parent_id) if current.parent_id is not None else None
+    return chain
+
+
 class DeviceBridge:
     """Routes device topics to their handlers."""
 
@@ -75,9 +114,10 @@ class DeviceBridge:
         self.events = EventIntake(services, lambda topic, reason: self._drop("event", topic, reason))
         self._heard: dict[str, int] = {}  # device -> when last heard, written to presence in batches
         self.reports: Batches[tuple[str, Reported]] = Batches("reports", self._keep_reports)
-        self._stale_areas: set[str] = set()
-        self._resync_task: asyncio.Task[None] | None = None
+        self.resync = AreaResync(partial(desired.publish_area, services))
+        self.floods = FloodWatch(services)
         link = services.link
+        link.inbox.on_flood = self.floods.note
         handlers = {
             DeviceTopic.STATUS: self.on_status,
             DeviceTopic.TELEMETRY: self.on_telemetry,
@@ -90,9 +130,11 @@ class DeviceBridge:
             link.route(topics.all_devices(leaf), self._guarded(leaf.value, handler))
 
     async def run(self) -> None:
-        """The bridge's background work until cancelled: device events and reports in batches, and
-        when each device was last heard from, written every HEARD_FLUSH_S."""
-        await asyncio.gather(self.events.run(), self.reports.run(), self._write_heard())
+        """The bridge's background work until cancelled: device events and reports in batches, when
+        each device was last heard from (written every HEARD_FLUSH_S), the areas births showed stale,
+        and the floods to tell."""
+        await asyncio.gather(self.events.run(), self.reports.run(), self._write_heard(), self.resync.run(),
+                             self.floods.run())
 
     async def _write_heard(self) -> None:
         while True:
@@ -159,22 +201,17 @@ class DeviceBridge:
             await self._resync(device, status)
 
     async def _resync(self, device: Device, status: DeviceStatus) -> None:
+        """Publish again what the birth shows stale: the device's own state, and the areas of its
+        own chain that it names; areas outside its chain are ignored, counted."""
         if status.held.device < device.desired_version:
             await desired.publish_device(self.services, device.id)
         with self.services.db.session() as session:
-            versions = {a.id: a.desired_version for a in session.query(Area).filter(
-                Area.id.in_(list(status.held.areas) or [""]))}
-        stale = {a for a, v in versions.items() if status.held.areas.get(a, 0) < v}
-        if stale:
-            self._stale_areas |= stale
-            if self._resync_task is None or self._resync_task.done():
-                self._resync_task = asyncio.create_task(self._flush_stale_areas())
-
-    async def _flush_stale_areas(self) -> None:
-        await asyncio.sleep(RESYNC_DEBOUNCE_S)
-        stale, self._stale_areas = self._stale_areas, set()
-        for area_id in sorted(stale):
-            await desired.publish_area(self.services, area_id)
+            chain = own_chain(session, device.area_id)
+            foreign = status.held.areas.keys() - chain.keys()
+            if foreign:
+                self.services.counters.add("ignored.status.foreign_area", len(foreign))
+                log.info("device %s: birth names %s areas outside its own; ignored", device.id, len(foreign))
+        self.resync.want(a for a, held in status.held.areas.items() if a in chain and held < chain[a])
 
     async def on_telemetry(self, device_id: str, payload: bytes, retained: bool) -> None:
         """Keep the latest telemetry; a device whose presence Redis lost is online again."""

@@ -1,12 +1,13 @@
 """The link's inbox: the kept lane first and never shed; the sheddable lane bounded, oldest shed first,
-stale ones shed at their turn; every shed counted by class."""
+stale ones shed at their turn; every shed counted by class. A source over its own limit, for a
+sheddable class or a kept class the limits name, is shed alone, and named to the flood sink."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from loalang_protocol.inbox import Inbox, InboxLimits
+from loalang_protocol.inbox import Inbox, InboxLimits, SourceLimit
 
 
 def by_leaf(topic: str) -> str | None:
@@ -79,3 +80,19 @@ def test_a_flooding_source_is_limited_alone() -> None:
     assert [t for t in taken if t.startswith("q")] == ["q0", "q1", "q2"], "the others come through"
     assert len([t for t in taken if t.startswith("f")]) == 5, "the flooder gets its burst"
     assert inbox.shed == {"telemetry": 995} and inbox.flooders() == {"flood": 995}
+
+
+def test_a_source_flooding_a_kept_class_sheds_only_its_own_excess_and_is_named() -> None:
+    limits = InboxLimits(kept_per_source={"event": SourceLimit(rate=1.0, burst=3)})
+    inbox: Inbox[str] = Inbox(by_leaf, limits, source_of=lambda topic: topic.split("/")[3],
+                              kept_class=lambda topic: topic.rsplit("/", 1)[1])
+    told: list[tuple[str, str]] = []
+    inbox.on_flood = lambda source, kind: told.append((source, kind))
+    for n in range(100):
+        inbox.put("loa/v1/dev/flood/event", f"f{n}")
+    inbox.put("loa/v1/dev/quiet/event", "receipt")
+    inbox.put("loa/v1/dev/flood/status", "birth")  # a class the limits do not name is kept
+    taken = drain(inbox)
+    assert taken == ["f0", "f1", "f2", "receipt", "birth"]
+    assert inbox.shed == {"event": 97} and inbox.flooders() == {"flood": 97}
+    assert told == [("flood", "event")] * 97

@@ -73,3 +73,18 @@ def test_only_events_unacknowledged_for_long_are_sent_again_while_connected(tmp_
     assert asyncio.run(outbox.flush(publish, older_than_s=60)) == 1
     assert b'"seq":%d' % old in sent[0] and len(outbox.pending()) == 2, "sent again, kept until acknowledged"
     assert new != old
+
+
+def test_a_backlog_goes_in_parts_oldest_first(tmp_path: Path) -> None:
+    state = AgentState.load(tmp_path / "state.json")
+    state.next_boot()
+    outbox = Outbox(tmp_path / "outbox", "loa-1", KeyPair.generate(), state)
+    for n in range(5):
+        outbox.record("completed", {"n": n})
+    sent: list[bytes] = []
+
+    async def publish(topic: str, payload: bytes) -> None:
+        sent.append(payload)
+
+    assert asyncio.run(outbox.flush(publish, at_most=2)) == 2
+    assert b'"seq":1' in sent[0] and b'"seq":2' in sent[1]

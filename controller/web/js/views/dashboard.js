@@ -11,9 +11,11 @@ import { eventName } from "../device-parts.js";
 
 addStrings({
   vi: { dash_on_air: "bắt đầu phát", dash_done: "đã phát xong", dash_stopped: "đã dừng",
-    dash_awaiting_confirmation: "chờ xác nhận" },
+    dash_awaiting_confirmation: "chờ xác nhận",
+    dash_flood: "gửi tin dồn dập bất thường, phần vượt mức bị bỏ (mật khẩu của cụm loa có thể đã lộ)" },
   en: { dash_on_air: "on the air", dash_done: "finished", dash_stopped: "stopped",
-    dash_awaiting_confirmation: "awaiting confirmation" },
+    dash_awaiting_confirmation: "awaiting confirmation",
+    dash_flood: "sends far more than a cluster should; its excess is dropped (its password may be stolen)" },
 });
 
 const RECONCILE_MS = 60_000;
@@ -203,5 +205,6 @@ function describe(event) {
     return [`${event.device_name || event.device_id}: ${eventName(event.receipt)}`, event.title].filter(Boolean).join(" · ");
   }
   if (event.type === "broadcast") return `«${event.title}» ${t(`dash_${event.status}`)}`;
+  if (event.type === "security") return `${event.device_name || event.device_id}: ${t("dash_flood")}`;
   return `${event.type} ${ago(event.at_ms)}`;
 }
