@@ -53,14 +53,14 @@ class Enrolment:
     root_public_key: str
 
 
-def issue_claim_code(session: Session, device: Device, ttl_s: int) -> IssuedCode:
-    """Make a new one-time code for device; earlier unused codes stop working."""
+def issue_claim_code(session: Session, device: Device, ttl_s: int, root_public_key: str) -> IssuedCode:
+    """Make a new one-time code for device, naming root_public_key; earlier unused codes stop working."""
     now = datetime.now(UTC)
     session.execute(
         update(ClaimCode).where(ClaimCode.device_id == device.id, ClaimCode.used_at.is_(None))
         .values(expires_at=now)
     )
-    code = claim_codes.new_code()
+    code = claim_codes.new_code(root_public_key)
     expires = now + timedelta(seconds=ttl_s)
     session.add(ClaimCode(device_id=device.id, code_hash=claim_codes.code_hash(code), expires_at=expires))
     return IssuedCode(code, expires)
@@ -84,7 +84,8 @@ def register_device(
                         is_test=is_test, volume=70, desired_version=0)
         session.add(device)
         session.flush()
-        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s)
+        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s,
+                                services.keyring.root_public)
         audit.record(session, actor, "device.create", [device_id], area=area_id)
     return device, code
 
@@ -95,7 +96,8 @@ def new_claim_code(services: Services, actor: str, device_id: str) -> IssuedCode
         device = session.get(Device, device_id)
         if device is None:
             raise DeviceError("unknown_device", f"device {device_id!r} does not exist", 404)
-        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s)
+        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s,
+                                services.keyring.root_public)
         audit.record(session, actor, "device.claim_code", [device_id])
     return code
 
