@@ -18,7 +18,7 @@ from ..broker_accounts.base import DeviceAccount
 from ..context import Services
 from ..db.models import Area, ClaimCode, Device
 from ..errors import DomainError
-from . import claim_codes, desired
+from . import claim_codes, desired, device_keys
 from .areas import chain, parent_map, unique_id
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
             device.public_key = public_key
             device.key_id = kid
             device.enrolled_at = datetime.now(UTC)
+            device_keys.start_key(session, device_id, public_key, kid, device.enrolled_at)
             device.enrolment_count += 1
             device.desired_version += 1
             audit.record(session, f"device:{device_id}", "device.enrol", [device_id], key_id=kid)
@@ -197,6 +198,7 @@ async def delete_device(services: Services, actor: str, device_id: str) -> None:
     with services.db.session() as session:
         device = _get(session, device_id)
         session.delete(device)
+        device_keys.end_keys(session, device_id, datetime.now(UTC))
         audit.record(session, actor, "device.delete", [device_id])
 
 
