@@ -7,6 +7,7 @@ import getpass
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,47 @@ def broker_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def receipts_verify(args: argparse.Namespace) -> int:
+    """Check the stored device events of a period against the keys the devices held then; exit 1 when
+    any fails, 2 when the check cannot run."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db.session import Database
+    from .reports.evidence import render, verify_receipts
+
+    since, until = _moment(args.since, "--since"), _moment(args.until, "--until")
+    if since is not None and until is not None and since >= until:
+        return _cannot_check("--since must come before --until")
+    database = Database(_settings().sqlalchemy_url())
+    try:
+        summary = verify_receipts(database, since, until, args.device)
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]  # not the SQL, not the URL
+        return _cannot_check(f"cannot read the database ({cause}); is LOALANG_DATABASE_URL right, and "
+                             "was `radio-controller migrate` run?")
+    finally:
+        database.engine.dispose()
+    print("\n".join(render(summary, since, until)))
+    return 1 if summary.failed else 0
+
+
+def _cannot_check(reason: str) -> int:
+    print(reason, file=sys.stderr)
+    return 2  # 1 means that a receipt failed its check
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time from the command line; without an offset it is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        sys.exit(_cannot_check(f"{option}: {text!r} is not an ISO 8601 time such as 2026-12-01 or "
+                               "2026-12-01T07:00+07:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="radio-controller", description=__doc__)
@@ -110,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     certify.add_argument("--root-key", required=True, help="the root private key file")
     certify.add_argument("--days", type=int, default=90)
     certify.set_defaults(func=keys_certify)
+    receipts = sub.add_parser("receipts", help="device receipts as evidence").add_subparsers(
+        dest="receipts_command", required=True)
+    check = receipts.add_parser("verify", help="check stored receipts against the keys the devices held "
+                                "then; exit 1 when any fails")
+    check.add_argument("--since", help="first time (ISO 8601; UTC without an offset), by when it occurred")
+    check.add_argument("--until", help="end of the period (excluded)")
+    check.add_argument("--device", help="one device's receipts only")
+    check.set_defaults(func=receipts_verify)
     binit = sub.add_parser("broker-init", help="write the broker's first dynamic-security file")
     binit.add_argument("--dynsec-file", required=True)
     binit.set_defaults(func=broker_init)

@@ -28,7 +28,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
     try:
         config = enroll(args.controller, args.code, Path(args.config),
-                        Path(args.data_dir) if args.data_dir else None)
+                        Path(args.data_dir) if args.data_dir else None, args.allow_plain_http)
     except EnrolmentError as exc:
         print(f"enrolment failed: {exc}", file=sys.stderr)
         return 2
@@ -96,7 +96,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     registrar = Registrar(args.controller, args.admin_user, password) if password else None
     try:
         paths = prepare_receivers(Path(args.data_dir), args.count, args.area or ["default"], registrar,
-                                  args.controller, args.prefix)
+                                  args.controller, args.prefix, args.allow_plain_http)
     except EnrolmentError as exc:
         print(f"cannot enrol simulated receivers: {exc}", file=sys.stderr)
         return 2
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--code", required=True, help="the one-time claim code shown in the console")
     enroll.add_argument("--config", default=DEFAULT_CONFIG)
     enroll.add_argument("--data-dir", help="where key, state and media live (default: the config's folder)")
+    _plain_http_option(enroll)
     enroll.set_defaults(func=cmd_enroll)
     run = sub.add_parser("run", help="run the agent")
     run.add_argument("--config", default=DEFAULT_CONFIG)
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the null sound card and no decoder: time kept, nothing sounded (thousands)")
     simulate.add_argument("--decode-every", type=int, default=0, metavar="N",
                           help="with --null-audio, every Nth receiver still decodes onto the simulated card")
+    _plain_http_option(simulate)
     simulate.set_defaults(func=cmd_simulate)
     status = sub.add_parser("status", help="print the device's state from disk, even offline")
     status.add_argument("--config", default=DEFAULT_CONFIG)
@@ -188,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--config", default=DEFAULT_CONFIG)
     doctor.set_defaults(func=cmd_doctor)
     return parser
+
+
+def _plain_http_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-plain-http", action="store_true",
+                        help="lab only: enrol over plain http:// to another machine (a closed network such "
+                             "as the Docker demo's); the claim code crosses in clear")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from loalang_protocol import claim_code
 from loalang_protocol.keys import KeyPair
 
 from . import config as config_file
@@ -48,10 +51,18 @@ def _post_json(url: str, body: dict[str, Any], timeout: float = 20.0) -> dict[st
         raise EnrolmentError("the controller's answer is not JSON") from None
 
 
-def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | None = None) -> AgentConfig:
-    """Enrol this device and write its configuration; the private key never leaves data_dir."""
-    if not controller_url.startswith(("http://", "https://")):
-        raise EnrolmentError("--controller must be an http:// or https:// URL")
+def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | None = None,
+           allow_plain_http: bool = False) -> AgentConfig:
+    """Enrol this device and write its configuration; the private key never leaves data_dir.
+
+    The root key in the answer must match the claim code's fingerprint. Plain http:// is refused
+    but to this machine itself, unless allow_plain_http (a closed lab network) says otherwise.
+    """
+    check_controller_url(controller_url, allow_plain_http)
+    try:
+        claim_code.split(code)
+    except claim_code.ClaimCodeError as exc:
+        raise EnrolmentError(str(exc)) from None
     data_dir = data_dir or config_path.parent
     key = KeyPair.generate()
     answer = _post_json(controller_url.rstrip("/") + "/api/v1/enroll",
@@ -75,6 +86,7 @@ def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | N
         raise EnrolmentError(f"the controller's answer is not usable: {config_file.describe(exc)}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise EnrolmentError(f"the controller's answer is incomplete: {exc}"[:300]) from None
+    _check_root_key(code, config.root_public_key)
     _reset_state_if_other_device(config_path, data_dir, config.device_id)
     key.save(config.key_file)
     if ca_pem is not None:
@@ -83,6 +95,39 @@ def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | N
         ca_path.unlink(missing_ok=True)  # left by an earlier enrolment over TLS
     config_file.save(config, config_path)
     return config
+
+
+def check_controller_url(url: str, allow_plain_http: bool = False) -> None:
+    """Refuse a URL that is not http(s), and plain http to anything but this machine (the claim
+    code would cross the network in clear, and the answer could be changed on the way)."""
+    if not url.startswith(("http://", "https://")):
+        raise EnrolmentError("--controller must be an http:// or https:// URL")
+    if url.startswith("https://") or allow_plain_http or _is_loopback(urllib.parse.urlsplit(url).hostname):
+        return
+    raise EnrolmentError(
+        f"refusing plain http:// to {url}: the claim code would cross the network in clear; use the "
+        "controller's https:// address (plain http is only for this machine itself: localhost, 127.0.0.1)"
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost: its address is not known before it is looked up
+
+
+def _check_root_key(code: str, root_public_key: str) -> None:
+    """Refuse an answer whose root key is not the one the claim code names."""
+    if not claim_code.matches_root_key(code, root_public_key):
+        raise EnrolmentError(
+            "the controller's root key does not match the claim code's fingerprint: the answer was "
+            "changed on the way or the code is for another controller; nothing was written"
+        )
 
 
 def _checked_pem(ca_pem: Any) -> str | None:

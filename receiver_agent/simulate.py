@@ -108,8 +108,9 @@ class Registrar:
 
 
 def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Registrar | None,
-                      controller_url: str, prefix: str = "sim") -> list[Path]:
-    """Make sure count receivers are enrolled under root; returns their configuration files."""
+                      controller_url: str, prefix: str = "sim", allow_plain_http: bool = False) -> list[Path]:
+    """Make sure count receivers are enrolled under root; returns their configuration files
+    (allow_plain_http: see enrolment.enroll)."""
     paths = [root / f"{prefix}-{index + 1}" / "agent.toml" for index in range(count)]
     missing = [index for index, path in enumerate(paths) if not path.exists()]
     if not missing:
@@ -123,7 +124,7 @@ def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Regis
         device_id, area = f"{prefix}-{index + 1}", areas[index % len(areas)]
         code = registrar.claim_code(device_id, area, 18.67 + random.uniform(-0.05, 0.05),
                                     105.68 + random.uniform(-0.05, 0.05))
-        enroll(controller_url, code, paths[index])
+        enroll(controller_url, code, paths[index], allow_plain_http=allow_plain_http)
         log.info("simulated receiver %s enrolled in %s", device_id, area)
 
     # A workshop enrols boards side by side (the controller sends their broker accounts one at a time,

@@ -228,7 +228,8 @@ class SettingsApplied(BaseModel):
 class EnrollRequest(_In):
     """What a device sends to enrol."""
 
-    code: Annotated[str, StringConstraints(min_length=4, max_length=40)] = Field(examples=["K7QM-2XWD-9RTA"])
+    code: Annotated[str, StringConstraints(min_length=4, max_length=40)] = Field(
+        examples=["K7QM-2XWD-9RTA-3F8H-PQ2Z"])
     public_key: Annotated[str, StringConstraints(min_length=40, max_length=60)] = Field(
         description="the device's Ed25519 public key, 32 bytes in URL-safe base64"
     )

@@ -78,6 +78,22 @@ class Device(Base):
     area: Mapped[Area] = relationship()
 
 
+class DeviceKey(Base):
+    """A public key a device held, and when: receipts stay verifiable after it enrols again.
+
+    No foreign key to devices: the history outlives a deleted device, as its receipts do.
+    """
+
+    __tablename__ = "device_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(48), index=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: still held
+
+
 class ClaimCode(Base):
     """A one-time enrolment code; only its hash is stored."""
 
@@ -152,6 +168,8 @@ class DeviceEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     signature: Mapped[str] = mapped_column(String(100))
+    # the signed message as received (None: stored before it was kept); loaded only when asked for
+    envelope: Mapped[str | None] = mapped_column(Text, deferred=True)
 
 
 class AuditEntry(Base):

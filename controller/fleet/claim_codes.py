@@ -1,24 +1,22 @@
-"""One-time enrolment codes: short enough to type from the console, stored only as a hash."""
+"""One-time enrolment codes: short enough to type from the console, stored only as a hash.
+
+The format (secret and root key fingerprint) is the protocol's: loalang_protocol.claim_code.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-GROUPS, GROUP_LENGTH = 3, 4
+from loalang_protocol import claim_code
+from loalang_protocol.keys import b64decode
 
-
-def new_code() -> str:
-    """A random code like 'K7QM-2XWD-9RTA' (60 bits)."""
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(GROUPS * GROUP_LENGTH))
-    return "-".join(raw[i:i + GROUP_LENGTH] for i in range(0, len(raw), GROUP_LENGTH))
+normalise = claim_code.normalise
 
 
-def normalise(code: str) -> str:
-    """Upper case, no separators, and the usual misreadings mapped (O->0, I/L->1)."""
-    cleaned = code.strip().upper().replace("-", "").replace(" ", "")
-    return cleaned.translate(str.maketrans("OIL", "011"))
+def new_code(root_public_key: str) -> str:
+    """A random code like 'K7QM-2XWD-9RTA-3F8H-PQ2Z': 60 random bits, then the fingerprint of the
+    root public key (base64, as the keyring holds it) that the board checks at enrolment."""
+    return claim_code.compose(claim_code.new_secret(), b64decode(root_public_key))
 
 
 def code_hash(code: str) -> str:

@@ -18,7 +18,7 @@ from ..broker_accounts.base import DeviceAccount
 from ..context import Services
 from ..db.models import Area, ClaimCode, Device
 from ..errors import DomainError
-from . import claim_codes, desired
+from . import claim_codes, desired, device_keys
 from .areas import chain, parent_map, unique_id
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,14 @@ class Enrolment:
     root_public_key: str
 
 
-def issue_claim_code(session: Session, device: Device, ttl_s: int) -> IssuedCode:
-    """Make a new one-time code for device; earlier unused codes stop working."""
+def issue_claim_code(session: Session, device: Device, ttl_s: int, root_public_key: str) -> IssuedCode:
+    """Make a new one-time code for device, naming root_public_key; earlier unused codes stop working."""
     now = datetime.now(UTC)
     session.execute(
         update(ClaimCode).where(ClaimCode.device_id == device.id, ClaimCode.used_at.is_(None))
         .values(expires_at=now)
     )
-    code = claim_codes.new_code()
+    code = claim_codes.new_code(root_public_key)
     expires = now + timedelta(seconds=ttl_s)
     session.add(ClaimCode(device_id=device.id, code_hash=claim_codes.code_hash(code), expires_at=expires))
     return IssuedCode(code, expires)
@@ -84,7 +84,8 @@ def register_device(
                         is_test=is_test, volume=70, desired_version=0)
         session.add(device)
         session.flush()
-        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s)
+        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s,
+                                services.keyring.root_public)
         audit.record(session, actor, "device.create", [device_id], area=area_id)
     return device, code
 
@@ -95,7 +96,8 @@ def new_claim_code(services: Services, actor: str, device_id: str) -> IssuedCode
         device = session.get(Device, device_id)
         if device is None:
             raise DeviceError("unknown_device", f"device {device_id!r} does not exist", 404)
-        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s)
+        code = issue_claim_code(session, device, services.settings.claim_code_ttl_s,
+                                services.keyring.root_public)
         audit.record(session, actor, "device.claim_code", [device_id])
     return code
 
@@ -144,6 +146,7 @@ async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
             device.public_key = public_key
             device.key_id = kid
             device.enrolled_at = datetime.now(UTC)
+            device_keys.start_key(session, device_id, public_key, kid, device.enrolled_at)
             device.enrolment_count += 1
             device.desired_version += 1
             audit.record(session, f"device:{device_id}", "device.enrol", [device_id], key_id=kid)
@@ -195,6 +198,7 @@ async def delete_device(services: Services, actor: str, device_id: str) -> None:
     with services.db.session() as session:
         device = _get(session, device_id)
         session.delete(device)
+        device_keys.end_keys(session, device_id, datetime.now(UTC))
         audit.record(session, actor, "device.delete", [device_id])
 
 

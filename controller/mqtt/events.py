@@ -5,7 +5,8 @@ A province's fleet sends its receipts in the same second: `received` as a broadc
 commit, several Redis round trips and a wait for the broker's acknowledgement of its reply, and
 the controller fell minutes behind. Here the MQTT handler only queues the raw message; a batch
 loop takes whatever has queued (up to MAX_BATCH), reads the devices in one query, verifies each
-signature, stores every new event in one transaction (a resend is skipped by the unique key),
+signature, stores every new event with its envelope as received (the evidence that the device signed
+it; reports/evidence.py checks it again) in one transaction (a resend is skipped by the unique key),
 advances deliveries in one Redis pipeline, and acknowledges each device once, the
 acknowledgements sent together. An event is acknowledged only once it is stored: if storing
 fails, nothing is acknowledged and the devices send again.
@@ -63,6 +64,7 @@ class Verified:
     device: Device
     event: DeviceEvent
     signature: str
+    envelope: str  # the payload as received: the evidence that the device signed the event
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -199,7 +201,8 @@ def _open(topic: str, device: Device | None, payload: bytes) -> Verified:
         raise Dropped("not_enrolled")
     device_key = public_from_text(device.public_key)
     opened = open_device_message(topic, payload, lambda kid: device_key if kid == device.key_id else None)
-    return Verified(device, DeviceEvent.model_validate(opened.body), opened.signature)
+    envelope = payload.decode("utf-8")  # JSON on the wire is UTF-8; anything else is dropped as malformed
+    return Verified(device, DeviceEvent.model_validate(opened.body), opened.signature, envelope)
 
 
 def drop_reason(exc: Exception) -> str:
@@ -215,4 +218,4 @@ def _row(item: Verified) -> dict[str, Any]:
     event = item.event
     return {"device_id": item.device.id, "install_id": event.install_id, "seq": event.seq, "type": event.type,
             "occurred_at": datetime.fromtimestamp(event.ts / 1000, UTC), "received_at": datetime.now(UTC),
-            "data": event.data, "signature": item.signature}
+            "data": event.data, "signature": item.signature, "envelope": item.envelope}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the loalang receiver agent on Raspberry Pi OS (Debian 12, arm64) and enrol it.
-#   sudo ./install-receiver.sh --controller https://radio.example.vn --code K7QM-2XWD-9RTA [--wheel FILE]
+#   sudo ./install-receiver.sh --controller https://radio.example.vn --code K7QM-2XWD-9RTA-3F8H-PQ2Z [--wheel FILE]
 # Safe to run again: it upgrades the agent and keeps the enrolment unless a new code is given.
 set -euo pipefail
 

@@ -6,6 +6,8 @@ import pytest
 
 from controller.fleet import claim_codes
 from controller.fleet.areas import AreaError, chain, subtree
+from loalang_protocol import claim_code
+from loalang_protocol.keys import KeyPair
 
 
 def test_chain_and_subtree_of_a_deep_tree() -> None:
@@ -24,11 +26,13 @@ def test_a_cycle_is_reported_not_followed_forever() -> None:
 
 
 def test_claim_codes_are_random_and_forgiving_to_type() -> None:
-    codes = {claim_codes.new_code() for _ in range(200)}
+    root = KeyPair.generate().public_text
+    codes = {claim_codes.new_code(root) for _ in range(200)}
     assert len(codes) == 200
     code = next(iter(codes))
-    assert len(code) == 14 and code.count("-") == 2
+    assert len(code) == 24 and code.count("-") == 4
     assert not set(code.replace("-", "")) & set("ILOU")
     typed = code.lower().replace("-", " ")
     assert claim_codes.code_hash(typed) == claim_codes.code_hash(code)
     assert claim_codes.code_hash("0O1I-L000-0000") == claim_codes.code_hash("0011-1000-0000")
+    assert claim_code.matches_root_key(typed, root)

@@ -31,6 +31,7 @@ from controller.fleet.broker_endpoint import (
     device_tls_ca_file,
 )
 from controller.settings import Settings
+from loalang_protocol import claim_code
 from loalang_protocol.keys import KeyPair
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 from loalang_stack import broker
@@ -348,10 +349,14 @@ def fake_controller() -> Iterator[FakeController]:
     fake.close()
 
 
+ROOT_KEY = KeyPair.generate()
+CODE = claim_code.compose("K7QM2XWD9RTA", ROOT_KEY.public_bytes)  # names ROOT_KEY
+
+
 def enrol_answer(b: TlsBroker, tls: bool = True, ca_pem: str | None = None) -> dict[str, Any]:
     """An enrolment answer that points at the TLS test broker with the controller's account."""
     return {
-        "device_id": "loa-tls-1", "areas": ["thon-a"], "root_public_key": KeyPair.generate().public_text,
+        "device_id": "loa-tls-1", "areas": ["thon-a"], "root_public_key": ROOT_KEY.public_text,
         "controller_url": "http://127.0.0.1:8000",
         "broker": {"host": "localhost", "port": b.tls_port if tls else b.config.port,
                    "username": CONTROLLER_USERNAME, "password": b.password, "client_id": "loa-tls-1",
@@ -366,7 +371,7 @@ async def test_enrolment_stores_the_broker_ca_and_the_agent_connects_with_it(
     pem = tls_broker.ca_file.read_text()
     fake_controller.answer = enrol_answer(tls_broker, ca_pem=pem)
     config_path = tmp_path / "etc" / "agent.toml"
-    config = enroll(fake_controller.url, "K7QM-2XWD-9RTA", config_path, tmp_path / "data")
+    config = enroll(fake_controller.url, CODE, config_path, tmp_path / "data")
 
     assert fake_controller.requests[0]["path"] == "/api/v1/enroll"
     ca_file = config_path.parent / BROKER_CA_FILE
@@ -390,7 +395,7 @@ def test_enrolment_without_tls_stores_no_ca(
     config_path = tmp_path / "agent.toml"
     (tmp_path / BROKER_CA_FILE).write_text("left by an earlier enrolment")
     fake_controller.answer = enrol_answer(tls_broker, tls=False)
-    config = enroll(fake_controller.url, "K7QM-2XWD-9RTA", config_path)
+    config = enroll(fake_controller.url, CODE, config_path)
     assert config.broker.tls_ca_file is None
     assert config_file.load(config_path).broker.tls_ca_file is None
     assert not (tmp_path / BROKER_CA_FILE).exists()
@@ -403,10 +408,10 @@ def test_enrolment_refuses_a_ca_that_is_not_a_certificate(
     for broken in ("", "not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"):
         fake_controller.answer = enrol_answer(tls_broker, ca_pem=broken)
         with pytest.raises(EnrolmentError, match="not valid PEM"):
-            enroll(fake_controller.url, "K7QM-2XWD-9RTA", config_path)
+            enroll(fake_controller.url, CODE, config_path)
     fake_controller.answer = enrol_answer(tls_broker, ca_pem=12345)
     with pytest.raises(EnrolmentError, match="incomplete"):
-        enroll(fake_controller.url, "K7QM-2XWD-9RTA", config_path)
+        enroll(fake_controller.url, CODE, config_path)
     assert not config_path.exists()
     assert not (tmp_path / BROKER_CA_FILE).exists()
 
@@ -417,6 +422,6 @@ def test_enrolment_over_tls_without_a_ca_uses_the_system_bundle(
     if not Path(ssl.get_default_verify_paths().cafile or "/nonexistent").is_file():
         pytest.skip("this system has no CA bundle")
     fake_controller.answer = enrol_answer(tls_broker, ca_pem=None)
-    config = enroll(fake_controller.url, "K7QM-2XWD-9RTA", tmp_path / "agent.toml")
+    config = enroll(fake_controller.url, CODE, tmp_path / "agent.toml")
     assert config.broker.tls_ca_file == ssl.get_default_verify_paths().cafile
     assert not (tmp_path / BROKER_CA_FILE).exists()

@@ -75,6 +75,28 @@ def test_a_registered_device_enrols_with_the_code_shown_moves_and_is_in_the_audi
     assert accessibility_violations(page) == []
 
 
+GROUP_LINES = """[...document.querySelector('.secret-value').childNodes].filter(n => n.nodeType === 3)
+  .map(n => { const r = document.createRange(); r.selectNodeContents(n);
+              return new Set([...r.getClientRects()].map(q => Math.round(q.top))).size; })"""
+
+
+def test_a_new_claim_code_on_a_phone_breaks_between_its_groups(
+    open_page: Any, controller: ControllerProcess, fleet: Fleet
+) -> None:
+    device_id, _ = fleet.register("thon-a")
+    page, _ = open_page(360, 740)
+    page.goto(f"{controller.url}/console/#/admin/devices")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    row = page.locator("tbody tr", has_text=device_id)
+    row.get_by_role("button", name="Mã kích hoạt mới").click()
+    confirm(page)
+    code = page.locator(".secret-value").inner_text().strip()
+    assert len(code) == 24 and code.count("-") == 4, "five groups, copied without the break hints"
+    assert page.evaluate(GROUP_LINES) == [1] * 9, "every group (and dash) on one line"
+    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1], f"no horizontal scroll at 360 px: {width}"
+
+
 def test_a_commune_operator_is_created_through_the_page(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
     commune_id, _ = commune(fleet, villages=1)

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from loalang_protocol.keys import KeyPair
+from loalang_protocol import claim_code
+from loalang_protocol.keys import KeyPair, b64decode
 from loalang_stack.ports import free_port
 from receiver_agent import config as config_file
 from receiver_agent.cli import main
@@ -29,6 +30,7 @@ from receiver_agent.config import AgentConfig, AudioConfig, BrokerConfig, Config
 
 AGENT = Path(sys.executable).parent / "receiver-agent"
 ROOT_KEY = KeyPair.generate().public_text
+CODE = claim_code.compose("K7QM2XWD9RTA", b64decode(ROOT_KEY))  # names ROOT_KEY
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -244,7 +246,7 @@ def fake() -> Iterator[FakeController]:
     controller.close()
 
 
-def enroll_args(url: str, folder: Path, code: str = "K7QM-2XWD-9RTA") -> list[str]:
+def enroll_args(url: str, folder: Path, code: str = CODE) -> list[str]:
     return ["enroll", "--controller", url, "--code", code, "--config", str(folder / "agent.toml")]
 
 
@@ -267,6 +269,28 @@ def test_enroll_needs_an_http_url_variants(tmp_path: Path, capsys: pytest.Captur
     folder = tmp_path / "board"
     result = cli_in_process(capsys, *enroll_args(url, folder))
     one_line_error(result, "enrolment failed: ", "http:// or https://")
+    assert_nothing_written(folder)
+
+
+@pytest.mark.parametrize("url", ["http://radio.example.vn", "http://10.1.2.3:8000", "http://[fd00::2]:8000",
+                                 "http://127.0.0.1.example.vn", "http://localhost.example.vn"])
+def test_enroll_refuses_plain_http_to_another_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      url: str) -> None:
+    folder = tmp_path / "board"
+    one_line_error(cli_in_process(capsys, *enroll_args(url, folder)), "enrolment failed: refusing plain http://",
+                   "https://")
+    assert_nothing_written(folder)
+
+
+@pytest.mark.parametrize("code", ["K7QM-2XWD-9RTA", "K7QM-2XWD"])
+def test_enroll_refuses_a_code_without_a_fingerprint_before_asking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake: FakeController, code: str
+) -> None:
+    folder = tmp_path / "board"
+    result = cli_in_process(capsys, *enroll_args(fake.url, folder, code))
+    reason = "new claim code" if code.count("-") == 2 else "5 groups of 4"
+    one_line_error(result, "enrolment failed: ", reason)
+    assert fake.requests == 0
     assert_nothing_written(folder)
 
 

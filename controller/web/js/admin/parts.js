@@ -107,11 +107,16 @@ export function redraw(render, body, context) {
 
 /** A secret shown once (a claim code, a key): large, selectable, with a copy button. */
 export function secretBox(heading, secret, note, extra) {
-  const value = h("output", { class: "secret-value" }, secret);
+  const value = h("output", { class: "secret-value" }, breakableAtDashes(secret));
   return h("div", { class: "secret", role: "region", "aria-label": heading },
     h("h3", {}, heading), value,
     h("button", { type: "button", onclick: () => copy(secret) }, t("adm_copy")),
     note ? h("p", { class: "hint" }, note) : null, extra || null);
+}
+
+/** A claim code's groups, each kept whole on a narrow screen (a <wbr> is not copied with the text). */
+function breakableAtDashes(text) {
+  return text.split("-").flatMap((part, index) => (index ? ["-", h("wbr"), part] : [part]));
 }
 
 async function copy(text) {
