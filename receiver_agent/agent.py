@@ -268,13 +268,15 @@ class Agent:
         A retained message delivered again (on every reconnect) is a repeat, and an older one
         stale; the same payload delivered live a second time is a replay.
         """
+        known_now = self._known_now()
         last = self.guard.state.get(topic)
         if retained and last is not None and _signature_of(payload) == last[2]:
             return None
         try:
-            opened = self.verifier.open(topic, payload, self.time.now_ms(), clock_trusted=self.time.known)
+            trusted = known_now is not None
+            opened = self.verifier.open(topic, payload, self.time.now_ms(), clock_trusted=trusted)
             self.time.note_signed_time(opened.issued_ms)
-            verdict = self.guard.check(topic, opened, retained)
+            verdict = self.guard.check(topic, opened, retained, known_now)
             if verdict == ReplayGuard.STALE:
                 log.info("device %s: an older retained copy on %s ignored (a restored broker)",
                          self.device_id, topic)
@@ -293,6 +295,31 @@ class Agent:
             return  # flood: counted in telemetry, not each written to disk
         self._security_times.append(now)
         await self.record_event("security-rejected", {"topic": topic[:200], "reason": reason})
+
+    def _known_now(self) -> int | None:
+        """The time when it is known, else None. Once it is known, a held counter whose epoch is
+        too far ahead of it (taken while the time was unknown; no controller signs one) is
+        forgotten, with the desired-state version that came with it."""
+        if not self.time.known:
+            return None
+        now = self.time.now_ms()
+        ahead = self.guard.forget_ahead(now)
+        for topic in ahead:
+            log.warning("device %s: the counter held for %s was ahead of the time; forgotten",
+                        self.device_id, topic)
+            self._forget_held_version(topic)
+        if ahead:
+            self.state.save()
+        return now
+
+    def _forget_held_version(self, topic: str) -> None:
+        parsed = topics.parse(topic)
+        if parsed is None or parsed.leaf != DeviceTopic.DESIRED:
+            return
+        if parsed.family == "dev":
+            self.state.held_device = 0
+        else:
+            self.state.held_areas.pop(parsed.ident, None)
 
     def _accept(self, topic: str, opened: Opened) -> None:
         self.guard.accept(topic, opened)
