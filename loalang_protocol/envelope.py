@@ -198,7 +198,10 @@ class ControllerVerifier:
 
         A device whose clock cannot be trusted (after a boot without time) checks validity at
         the message's own issue time instead: the signature, the certificate and the replay
-        counter still hold, and the clock exchange's nonce makes its replies fresh.
+        counter still hold, and the clock exchange's nonce makes its replies fresh. Such a message
+        may be old (a broker can replay one on a topic the device holds no counter for), so the
+        agent lets nothing from a message issued before the newest it ever verified make a sound
+        until the time is known (docs/playout.md).
         """
         doc = parse(payload)
         current = (now_ms() if now is None else now) if clock_trusted else doc["iat"]

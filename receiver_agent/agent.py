@@ -321,15 +321,24 @@ class Agent:
         else:
             self.state.held_areas.pop(parsed.ident, None)
 
+    def _older_than_seen(self, opened: Opened) -> bool:
+        """Whether a message was issued before the newest one ever verified while the time is
+        unknown: it may be a replay, and nothing in it plays until the time is known."""
+        return not self.time.known and opened.issued_ms < self.state.newest_signed_ms
+
     def _accept(self, topic: str, opened: Opened) -> None:
         self.guard.accept(topic, opened)
+        known = self.time.known
+        self.state.note_signed(opened.issued_ms,
+                               self.time.now_ms() + envelope.ALLOWED_CLOCK_SKEW_MS if known else None)
         self.state.save()
 
     # -- desired state ---------------------------------------------------------------------
 
     async def _desired(self, topic: str, payload: bytes, retained: bool, scope: str,
-                       target: str | None) -> DesiredState | None:
-        """Verify a desired state addressed to this topic's target; None when it is not to be applied."""
+                       target: str | None) -> tuple[DesiredState, bool] | None:
+        """Verify a desired state addressed to this topic's target; None when it is not to be applied,
+        else the state and whether its items must wait for the time (_older_than_seen)."""
         if not payload:
             return None  # a cleared retained message
         opened = await self._open(topic, payload, retained)
@@ -338,20 +347,25 @@ class Agent:
         desired: DesiredState | None = await self._model(topic, DesiredState, opened.body)
         if desired is None or desired.scope != scope or desired.target != target:
             return None
+        needs_time = self._older_than_seen(opened)
+        if needs_time:
+            log.warning("device %s: %s issued before the newest message seen, while the time is unknown: "
+                        "its items wait for the time", self.device_id, topic)
         self._accept(topic, opened)
-        return desired
+        return desired, needs_time
 
     async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Apply the device's own desired state: settings and area membership."""
-        desired = await self._desired(topic, payload, retained, "device", self.device_id)
-        if desired is None or desired.version <= self.state.held_device:
+        taken = await self._desired(topic, payload, retained, "device", self.device_id)
+        if taken is None or taken[0].version <= self.state.held_device:
             return
+        desired, needs_time = taken
         if desired.settings.volume is not None:
             self.sink.set_volume(desired.settings.volume)
             self.state.volume = desired.settings.volume
         if desired.areas:
             await self._set_areas(desired.areas)
-        await self._take_schedule("device", len(self.areas), desired)
+        await self._take_schedule("device", len(self.areas), desired, needs_time)
         self.state.held_device = desired.version
         self.state.save()
         log.info("device %s: desired state v%s applied", self.device_id, desired.version)
@@ -360,18 +374,19 @@ class Agent:
     async def on_area_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Take an area's desired state."""
         parsed = topics.parse(topic)
-        desired = await self._desired(topic, payload, retained, "area", parsed.ident if parsed else None)
-        if desired is not None and desired.version > self.state.held_areas.get(desired.target, 0):
+        taken = await self._desired(topic, payload, retained, "area", parsed.ident if parsed else None)
+        if taken is not None and taken[0].version > self.state.held_areas.get(taken[0].target, 0):
+            desired, needs_time = taken
             depth = self.areas.index(desired.target) if desired.target in self.areas else 0
-            await self._take_schedule(desired.target, depth, desired)
+            await self._take_schedule(desired.target, depth, desired, needs_time)
             self.state.held_areas[desired.target] = desired.version
             self.state.save()
             await self.report()
 
-    async def _take_schedule(self, source: str, depth: int, desired: DesiredState) -> None:
+    async def _take_schedule(self, source: str, depth: int, desired: DesiredState, needs_time: bool) -> None:
         """Store the occurrences; each one refused gets a receipt and the others still play."""
         for rejection in self.schedule.take(source, depth, desired.occurrences, desired.quiet_hours,
-                                            self.time.now_ms()):
+                                            self.time.now_ms(), needs_time):
             log.warning("device %s: occurrence %s rejected: %s", self.device_id, rejection.occurrence_id,
                         rejection.reason)
             await self.record_event("rejected", {"occurrence": rejection.occurrence_id,

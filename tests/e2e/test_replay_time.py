@@ -1,4 +1,5 @@
-"""Replay protection that holds over time: an epoch far ahead cannot block a topic."""
+"""Replay protection that holds over time: an epoch far ahead cannot block a topic, and an old
+message replayed to a board that does not know the time yet cannot make it speak."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from loalang_protocol import envelope, topics
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, issue_certificate
 from loalang_protocol.messages import DesiredState
-from loalang_protocol.topics import DeviceTopic
+from loalang_protocol.topics import AreaTopic, DeviceTopic
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent import health
@@ -25,7 +26,9 @@ from tests.testkit import (
     new_commune,
     own_fleet,
     ping,
+    receipts,
     security_events,
+    tone_onset,
     wait_for,
 )
 
@@ -65,6 +68,13 @@ def _device_state(device_id: str, version: int) -> dict[str, Any]:
     return DesiredState(scope="device", target=device_id, version=version).model_dump()
 
 
+def _emergency_state(area_id: str, version: int, occurrence: str, frequency_hz: float, start_ms: int
+                     ) -> dict[str, Any]:
+    tone = {"id": occurrence, "level": "emergency", "start_ms": start_ms, "duration_ms": 2000,
+            "issued_ms": start_ms, "source": {"type": "tone", "frequency_hz": frequency_hz}}
+    return DesiredState(scope="area", target=area_id, version=version, occurrences=[tone]).model_dump()
+
+
 def _applied(fleet: Fleet, device_id: str, volume: int) -> int:
     """Change the device's volume through the API and wait until the agent applied that version."""
     response = fleet.http.patch(f"/api/v1/devices/{device_id}/settings", json={"volume": volume})
@@ -100,6 +110,11 @@ class Board:
     config: Path
     commune: str
     village: str
+
+    @property
+    def card(self) -> Path:
+        """Where the simulated sound card records."""
+        return self.data_dir / "card"
 
     @property
     def data_dir(self) -> Path:
@@ -142,6 +157,43 @@ def board_with_known_time(stack: Stack, root: Path) -> Iterator[Board]:
         yield Board(fleet, device_id, config, commune, village)
 
 
+def _scheduled(board: Board, occurrence: str) -> bool:
+    data = json.loads((board.data_dir / "schedule.json").read_text())
+    return any(o["id"] == occurrence for source in data["sources"].values() for o in source["occurrences"])
+
+
+def test_an_old_emergency_replayed_while_the_time_is_unknown_waits_and_a_fresh_one_plays(
+        stack: Stack, tmp_path: Path) -> None:
+    with board_with_known_time(stack, tmp_path) as board:
+        controller = board.fleet.controller
+        village_topic = topics.area(board.village, AreaTopic.DESIRED)
+        board.restart_without_time()
+        month_ago = _now_ms() - 25 * DAY_MS
+        replayed = _sign(controller, village_topic,
+                         _emergency_state(board.village, 900, "o-thang-truoc", 1000, month_ago),
+                         Counter(_counter(stack).epoch, 1), month_ago, ttl_s=30 * 24 * 3600)
+        mqtt_publish(stack, village_topic, replayed)  # a compromised broker serves a month-old capture
+        wait_for(lambda: _scheduled(board, "o-thang-truoc"), 10.0, what="the replayed state taken")
+        fresh_start = _now_ms() + 3000
+        commune_topic = topics.area(board.commune, AreaTopic.DESIRED)
+        mqtt_publish(stack, commune_topic, _sign(  # as the controller publishes it now
+            controller, commune_topic, _emergency_state(board.commune, 900, "o-bao-moi", 1500, fresh_start),
+            _counter(stack), _now_ms()))
+        wait_for(lambda: tone_onset(board.card, 1500), 20.0, what="the fresh emergency played")
+        assert tone_onset(board.card, 1000) is None, "the month-old emergency must not play"
+        board.controller_back()
+        fleet = board.fleet
+
+        def missed_late() -> bool:
+            return any(r["data"] == {"occurrence": "o-thang-truoc", "reason": "late", "position_ms": 0}
+                       for r in receipts(fleet, board.device_id, "missed"))
+
+        wait_for(missed_late, 20.0, what="the old emergency recorded as missed, late")
+        completed = receipts(fleet, board.device_id, "completed")
+        assert any(r["data"]["occurrence"] == "o-bao-moi" for r in completed)
+        assert tone_onset(board.card, 1000) is None
+
+
 def test_an_epoch_far_ahead_taken_while_the_time_was_unknown_is_forgotten_once_it_is_known(
         stack: Stack, tmp_path: Path) -> None:
     with board_with_known_time(stack, tmp_path) as board:
@@ -161,3 +213,13 @@ def _held_epoch(board: Board, topic: str) -> int:
     """The epoch of the counter the board holds for topic (0 for none), from its state file."""
     held = json.loads((board.data_dir / "state.json").read_text())["replay"].get(topic)
     return int(held[0]) if held else 0
+
+
+def _counter(stack: Stack) -> Counter:
+    """The own controller's next replay counter, taken from its Redis as its signer does."""
+    import redis as redis_client
+
+    store = redis_client.Redis(port=stack.redis_port, db=REDIS_DB)
+    epoch = store.get("loa:sig:epoch")
+    assert epoch is not None, "the controller has signed before"
+    return Counter(int(epoch), int(store.incr("loa:sig:seq")))  # type: ignore[arg-type]

@@ -73,3 +73,23 @@ def test_only_events_unacknowledged_for_long_are_sent_again_while_connected(tmp_
     assert asyncio.run(outbox.flush(publish, older_than_s=60)) == 1
     assert b'"seq":%d' % old in sent[0] and len(outbox.pending()) == 2, "sent again, kept until acknowledged"
     assert new != old
+
+
+def test_newest_signed_time_is_kept_raised_and_capped_by_a_known_time(tmp_path: Path) -> None:
+    state = AgentState.load(tmp_path / "state.json")
+    state.note_signed(5_000, None)
+    state.note_signed(4_000, None)
+    assert state.newest_signed_ms == 5_000, "an older message does not lower the mark"
+    state.note_signed(10**15, None)
+    assert state.newest_signed_ms == 10**15, "while the time is unknown, a signed issue time raises it"
+    state.note_signed(6_000, 7_000)
+    assert state.newest_signed_ms == 7_000, "once the time is known, a mark ahead of it comes down"
+    state.save()
+    WRITER.flush()
+    assert AgentState.load(tmp_path / "state.json").newest_signed_ms == 7_000
+
+
+def test_a_bad_newest_signed_time_on_disk_reads_as_none(tmp_path: Path) -> None:
+    for bad in ('"soon"', "-5", "true", "1.5"):
+        (tmp_path / "state.json").write_text(f'{{"install_id": "i-1", "newest_signed_ms": {bad}}}')
+        assert AgentState.load(tmp_path / "state.json").newest_signed_ms == 0
