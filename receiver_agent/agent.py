@@ -425,6 +425,9 @@ class Agent:
         command = await self._model(topic, Command, opened.body)
         if command is None:
             return
+        if self._older_than_seen(opened):  # it cannot wait for the time as an item can: refused
+            await self._reject(topic, "older_than_seen", "issued before the newest message verified")
+            return
         self._accept(topic, opened)
         if command.id in self._recent_commands:
             return

@@ -14,7 +14,7 @@ from typing import Any
 from loalang_protocol import envelope, topics
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, issue_certificate
-from loalang_protocol.messages import DesiredState
+from loalang_protocol.messages import Command, DesiredState
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
@@ -223,3 +223,26 @@ def _counter(stack: Stack) -> Counter:
     epoch = store.get("loa:sig:epoch")
     assert epoch is not None, "the controller has signed before"
     return Counter(int(epoch), int(store.incr("loa:sig:seq")))  # type: ignore[arg-type]
+
+
+def _tone_command(frequency_hz: float) -> dict[str, Any]:
+    return Command(id=f"c-{time.time_ns()}", name="test-tone",
+                   args={"frequency_hz": frequency_hz, "seconds": 1.0}).model_dump()
+
+
+def test_an_old_command_replayed_while_the_time_is_unknown_is_refused_and_a_fresh_one_runs(
+        stack: Stack, tmp_path: Path) -> None:
+    with board_with_known_time(stack, tmp_path) as board:
+        controller = board.fleet.controller
+        topic = topics.area(board.village, AreaTopic.COMMAND)
+        board.restart_without_time()
+        month_ago = _now_ms() - 25 * DAY_MS
+        old = _sign(controller, topic, _tone_command(1000), Counter(_counter(stack).epoch, 1), month_ago, 120)
+        mqtt_publish(stack, topic, old)  # a compromised broker serves a month-old capture
+        fresh = _sign(controller, topic, _tone_command(1500), _counter(stack), _now_ms(), 120)
+        mqtt_publish(stack, topic, fresh)  # as the controller sends it now
+        wait_for(lambda: tone_onset(board.card, 1500), 15.0, what="the fresh test tone played")
+        assert tone_onset(board.card, 1000) is None, "the month-old command must not sound"
+        board.controller_back()
+        wait_for(lambda: "older_than_seen" in _reasons(board.fleet, board.device_id), 20.0,
+                 what="the refusal reported as a security event")
