@@ -198,7 +198,10 @@ class ControllerVerifier:
 
         A device whose clock cannot be trusted (after a boot without time) checks validity at
         the message's own issue time instead: the signature, the certificate and the replay
-        counter still hold, and the clock exchange's nonce makes its replies fresh.
+        counter still hold, and the clock exchange's nonce makes its replies fresh. Such a message
+        may be old (a broker can replay one on a topic the device holds no counter for), so the
+        agent lets nothing from a message issued before the newest it ever verified make a sound
+        until the time is known (docs/playout.md).
         """
         doc = parse(payload)
         current = (now_ms() if now is None else now) if clock_trusted else doc["iat"]
@@ -224,6 +227,13 @@ class ReplayGuard:
     save serves what it had then, and the newer state is already held. Neither is applied. Live,
     an older counter, the same counter with other content, or the same message a second time is a
     replay.
+
+    The epoch is the time in milliseconds when the controller fleet's counter was created, so a
+    real one is never ahead of the real time. While the device knows the time, a counter whose
+    epoch is more than ALLOWED_CLOCK_SKEW_MS ahead of it is refused (`epoch_ahead`): one message
+    with a huge epoch, signed by any key that was ever valid, would otherwise block the topic for
+    good. A held counter that far ahead (accepted while the time was unknown) is forgotten once
+    the time is known, so the controller's next real message is accepted.
     """
 
     NEW = "new"
@@ -233,9 +243,12 @@ class ReplayGuard:
     def __init__(self, state: dict[str, list[Any]] | None = None) -> None:
         self.state: dict[str, list[Any]] = dict(state or {})
 
-    def check(self, topic: str, opened: Opened, retained: bool = True) -> str:
+    def check(self, topic: str, opened: Opened, retained: bool = True, now_ms: int | None = None) -> str:
         """Return NEW, or REPEAT or STALE (only for a retained delivery), or raise
-        Rejected('replayed')."""
+        Rejected('replayed'), or Rejected('epoch_ahead') when now_ms (the device's time, None
+        while unknown) shows the epoch too far ahead."""
+        if now_ms is not None and epoch_ahead(opened.counter, now_ms):
+            raise Rejected("epoch_ahead", f"epoch {opened.counter.epoch} is ahead of the time {now_ms}")
         last = self.state.get(topic)
         if last is not None:
             last_counter = (int(last[0]), int(last[1]))
@@ -251,3 +264,17 @@ class ReplayGuard:
     def accept(self, topic: str, opened: Opened) -> None:
         """Record opened as the newest message on topic."""
         self.state[topic] = [opened.counter.epoch, opened.counter.seq, opened.signature]
+
+    def forget_ahead(self, now_ms: int) -> list[str]:
+        """Forget the held counters whose epoch is too far ahead of now_ms (the device's known
+        time); returns their topics."""
+        ahead = [topic for topic, last in self.state.items()
+                 if epoch_ahead(Counter(int(last[0]), int(last[1])), now_ms)]
+        for topic in ahead:
+            del self.state[topic]
+        return ahead
+
+
+def epoch_ahead(counter: Counter, now_ms: int) -> bool:
+    """Whether a counter's epoch lies further ahead of now_ms than a controller's clock may be."""
+    return counter.epoch > now_ms + ALLOWED_CLOCK_SKEW_MS

@@ -268,13 +268,15 @@ class Agent:
         A retained message delivered again (on every reconnect) is a repeat, and an older one
         stale; the same payload delivered live a second time is a replay.
         """
+        known_now = self._known_now()
         last = self.guard.state.get(topic)
         if retained and last is not None and _signature_of(payload) == last[2]:
             return None
         try:
-            opened = self.verifier.open(topic, payload, self.time.now_ms(), clock_trusted=self.time.known)
+            trusted = known_now is not None
+            opened = self.verifier.open(topic, payload, self.time.now_ms(), clock_trusted=trusted)
             self.time.note_signed_time(opened.issued_ms)
-            verdict = self.guard.check(topic, opened, retained)
+            verdict = self.guard.check(topic, opened, retained, known_now)
             if verdict == ReplayGuard.STALE:
                 log.info("device %s: an older retained copy on %s ignored (a restored broker)",
                          self.device_id, topic)
@@ -294,15 +296,49 @@ class Agent:
         self._security_times.append(now)
         await self.record_event("security-rejected", {"topic": topic[:200], "reason": reason})
 
+    def _known_now(self) -> int | None:
+        """The time when it is known, else None. Once it is known, a held counter whose epoch is
+        too far ahead of it (taken while the time was unknown; no controller signs one) is
+        forgotten, with the desired-state version that came with it."""
+        if not self.time.known:
+            return None
+        now = self.time.now_ms()
+        ahead = self.guard.forget_ahead(now)
+        for topic in ahead:
+            log.warning("device %s: the counter held for %s was ahead of the time; forgotten",
+                        self.device_id, topic)
+            self._forget_held_version(topic)
+        if ahead:
+            self.state.save()
+        return now
+
+    def _forget_held_version(self, topic: str) -> None:
+        parsed = topics.parse(topic)
+        if parsed is None or parsed.leaf != DeviceTopic.DESIRED:
+            return
+        if parsed.family == "dev":
+            self.state.held_device = 0
+        else:
+            self.state.held_areas.pop(parsed.ident, None)
+
+    def _older_than_seen(self, opened: Opened) -> bool:
+        """Whether a message was issued before the newest one ever verified while the time is
+        unknown: it may be a replay, and nothing in it plays until the time is known."""
+        return not self.time.known and opened.issued_ms < self.state.newest_signed_ms
+
     def _accept(self, topic: str, opened: Opened) -> None:
         self.guard.accept(topic, opened)
+        known = self.time.known
+        self.state.note_signed(opened.issued_ms,
+                               self.time.now_ms() + envelope.ALLOWED_CLOCK_SKEW_MS if known else None)
         self.state.save()
 
     # -- desired state ---------------------------------------------------------------------
 
     async def _desired(self, topic: str, payload: bytes, retained: bool, scope: str,
-                       target: str | None) -> DesiredState | None:
-        """Verify a desired state addressed to this topic's target; None when it is not to be applied."""
+                       target: str | None) -> tuple[DesiredState, bool] | None:
+        """Verify a desired state addressed to this topic's target; None when it is not to be applied,
+        else the state and whether its items must wait for the time (_older_than_seen)."""
         if not payload:
             return None  # a cleared retained message
         opened = await self._open(topic, payload, retained)
@@ -311,20 +347,25 @@ class Agent:
         desired: DesiredState | None = await self._model(topic, DesiredState, opened.body)
         if desired is None or desired.scope != scope or desired.target != target:
             return None
+        needs_time = self._older_than_seen(opened)
+        if needs_time:
+            log.warning("device %s: %s issued before the newest message seen, while the time is unknown: "
+                        "its items wait for the time", self.device_id, topic)
         self._accept(topic, opened)
-        return desired
+        return desired, needs_time
 
     async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Apply the device's own desired state: settings and area membership."""
-        desired = await self._desired(topic, payload, retained, "device", self.device_id)
-        if desired is None or desired.version <= self.state.held_device:
+        taken = await self._desired(topic, payload, retained, "device", self.device_id)
+        if taken is None or taken[0].version <= self.state.held_device:
             return
+        desired, needs_time = taken
         if desired.settings.volume is not None:
             self.sink.set_volume(desired.settings.volume)
             self.state.volume = desired.settings.volume
         if desired.areas:
             await self._set_areas(desired.areas)
-        await self._take_schedule("device", len(self.areas), desired)
+        await self._take_schedule("device", len(self.areas), desired, needs_time)
         self.state.held_device = desired.version
         self.state.save()
         log.info("device %s: desired state v%s applied", self.device_id, desired.version)
@@ -333,18 +374,19 @@ class Agent:
     async def on_area_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Take an area's desired state."""
         parsed = topics.parse(topic)
-        desired = await self._desired(topic, payload, retained, "area", parsed.ident if parsed else None)
-        if desired is not None and desired.version > self.state.held_areas.get(desired.target, 0):
+        taken = await self._desired(topic, payload, retained, "area", parsed.ident if parsed else None)
+        if taken is not None and taken[0].version > self.state.held_areas.get(taken[0].target, 0):
+            desired, needs_time = taken
             depth = self.areas.index(desired.target) if desired.target in self.areas else 0
-            await self._take_schedule(desired.target, depth, desired)
+            await self._take_schedule(desired.target, depth, desired, needs_time)
             self.state.held_areas[desired.target] = desired.version
             self.state.save()
             await self.report()
 
-    async def _take_schedule(self, source: str, depth: int, desired: DesiredState) -> None:
+    async def _take_schedule(self, source: str, depth: int, desired: DesiredState, needs_time: bool) -> None:
         """Store the occurrences; each one refused gets a receipt and the others still play."""
         for rejection in self.schedule.take(source, depth, desired.occurrences, desired.quiet_hours,
-                                            self.time.now_ms()):
+                                            self.time.now_ms(), needs_time):
             log.warning("device %s: occurrence %s rejected: %s", self.device_id, rejection.occurrence_id,
                         rejection.reason)
             await self.record_event("rejected", {"occurrence": rejection.occurrence_id,
@@ -382,6 +424,9 @@ class Agent:
             return
         command = await self._model(topic, Command, opened.body)
         if command is None:
+            return
+        if self._older_than_seen(opened):  # it cannot wait for the time as an item can: refused
+            await self._reject(topic, "older_than_seen", "issued before the newest message verified")
             return
         self._accept(topic, opened)
         if command.id in self._recent_commands:

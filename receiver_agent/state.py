@@ -1,4 +1,5 @@
-"""What the agent remembers across restarts: boot counter, install id, replay counters, applied state."""
+"""What the agent remembers across restarts: boot counter, install id, replay counters, applied state,
+and the newest signed issue time it verified."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class AgentState:
     data_month: str = ""
     data_month_bytes: int = 0
     replay: dict[str, list[Any]] = field(default_factory=dict)
+    newest_signed_ms: int = 0  # the newest issue time of a controller message ever verified
 
     @classmethod
     def load(cls, path: Path) -> AgentState:
@@ -45,6 +47,7 @@ class AgentState:
             data_month=str(data.get("data_month", "")),
             data_month_bytes=int(data.get("data_month_bytes", 0)),
             replay=dict(data.get("replay", {})),
+            newest_signed_ms=_non_negative_int(data.get("newest_signed_ms")),
         )
 
     def save(self, now: bool = False) -> None:
@@ -53,8 +56,15 @@ class AgentState:
             "install_id": self.install_id, "boot": self.boot,
             "held_device": self.held_device, "held_areas": self.held_areas, "volume": self.volume,
             "areas": self.areas, "data_month": self.data_month, "data_month_bytes": self.data_month_bytes,
-            "replay": self.replay,
+            "replay": self.replay, "newest_signed_ms": self.newest_signed_ms,
         })
+
+    def note_signed(self, issued_ms: int, bound_ms: int | None) -> None:
+        """Raise the newest signed issue time to issued_ms; when the time is known, bound_ms (that
+        time plus the allowed skew) caps it, so that a mark pushed ahead while the time was
+        unknown comes back down."""
+        newest = max(self.newest_signed_ms, issued_ms)
+        self.newest_signed_ms = newest if bound_ms is None else min(newest, bound_ms)
 
     def next_boot(self) -> int:
         """Count a start of the agent and save it before anything else happens."""
@@ -62,3 +72,6 @@ class AgentState:
         self.save(now=True)
         return self.boot
 
+
+def _non_negative_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

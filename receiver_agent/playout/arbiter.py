@@ -10,7 +10,9 @@ Rules (docs/playout.md):
   otherwise it is recorded as preempted.
 - During quiet hours only emergencies play, unless the occurrence carries a signed override.
 - While the time is unknown nothing scheduled plays; an emergency, which carries fresh
-  timestamps of its own, still does. Items whose chance passed meanwhile are missed for that reason.
+  timestamps of its own, still does, unless it came in a message issued before the newest one
+  the device had verified (`needs_time`: perhaps replayed). Items whose chance passed meanwhile
+  are missed for that reason; a `needs_time` item judged late once the time is known is simply late.
 
 No I/O and no clock: the engine passes the time in and carries the actions out.
 """
@@ -53,6 +55,7 @@ class Item:
     valid_until_ms: int | None = None
     quiet_override: bool = False
     stream: bool = False  # a live stream: no position; it goes on where it is while its lease holds
+    needs_time: bool = False  # from a message older than one already seen: plays only with a known time
 
     @property
     def window_end_ms(self) -> int:
@@ -165,12 +168,13 @@ def _eligible(situation: Situation, plan: _Plan) -> list[Item]:
     now = situation.now_ms
     eligible = []
     for item in situation.pending:
-        if not situation.time_known and item.level != Level.EMERGENCY:
+        if not situation.time_known and (item.level != Level.EMERGENCY or item.needs_time):
             continue  # nothing scheduled plays while the time is unknown
         if item.start_ms > now:
             continue
         if item.too_late(now):
-            missed_blind = item.start_ms + item.max_lateness_ms < situation.time_known_since_ms
+            blind_window = item.start_ms + item.max_lateness_ms < situation.time_known_since_ms
+            missed_blind = blind_window and not item.needs_time
             plan.drop(item, "time_unknown" if missed_blind else "late")
         elif situation.quiet_hours and item.level != Level.EMERGENCY and not item.quiet_override:
             plan.drop(item, "quiet_hours")

@@ -3,6 +3,8 @@
 Each occurrence is validated on its own, so one bad item is rejected (with a receipt) and the
 rest still play. Everything is saved atomically, so after a restart or with no network the
 agent plays from disk; occurrences that already ended are remembered so they never replay.
+A source taken while the time was unknown from a message older than one already seen is marked
+`needs_time`: its items wait until the time is known (docs/playout.md).
 """
 
 from __future__ import annotations
@@ -45,13 +47,15 @@ class Schedule:
         data = read_json(path, {})
         self._sources: dict[str, dict[str, Any]] = dict(data.get("sources", {}))
         self.done: set[str] = set(data.get("done", []))
-        self._occurrences: dict[str, tuple[Occurrence, int]] = {}
+        # id -> (occurrence, depth, needs_time)
+        self._occurrences: dict[str, tuple[Occurrence, int, bool]] = {}
         self._quiet: QuietHours | None = None
         self._rebuild()
 
     def take(self, source: str, depth: int, raw: list[dict[str, Any]], quiet: QuietHours | None,
-             now_ms: int) -> list[Rejection]:
-        """Replace the occurrences that came from source; returns the ones refused."""
+             now_ms: int, needs_time: bool = False) -> list[Rejection]:
+        """Replace the occurrences that came from source; returns the ones refused. With needs_time
+        they play only once the time is known."""
         kept, rejected = [], []
         for entry in raw:
             occurrence_id = str(entry.get("id", "?"))[:48] if isinstance(entry, dict) else "?"
@@ -66,7 +70,7 @@ class Schedule:
                 rejected.append(Rejection(occurrence.id, "start_ms is too far in the future"))
             else:
                 kept.append(occurrence.model_dump())
-        self._sources[source] = {"depth": depth, "occurrences": kept,
+        self._sources[source] = {"depth": depth, "occurrences": kept, "needs_time": needs_time,
                                  "quiet": quiet.model_dump() if quiet else None}
         self._rebuild()
         self.save()
@@ -76,9 +80,10 @@ class Schedule:
         self._occurrences = {}
         deepest = -1
         for source in self._sources.values():
+            needs_time = source.get("needs_time") is True
             for raw in source.get("occurrences", []):
                 occurrence = Occurrence.model_validate(raw)
-                self._occurrences[occurrence.id] = (occurrence, int(source["depth"]))
+                self._occurrences[occurrence.id] = (occurrence, int(source["depth"]), needs_time)
             if source.get("quiet") and int(source["depth"]) > deepest:
                 deepest, self._quiet = int(source["depth"]), QuietHours.model_validate(source["quiet"])
         self.done &= set(self._occurrences)
@@ -99,12 +104,12 @@ class Schedule:
 
     def pending(self) -> list[tuple[Occurrence, Item]]:
         """Occurrences not done yet, with their arbiter items."""
-        return [(occ, to_item(occ, depth)) for occ, depth in self._occurrences.values()
-                if occ.id not in self.done]
+        return [(occ, to_item(occ, depth, needs_time)) for occ, depth, needs_time
+                in self._occurrences.values() if occ.id not in self.done]
 
     def media_needed(self, now_ms: int, horizon_ms: int) -> list[Occurrence]:
         """Occurrences with a file to fetch that start within the horizon, soonest first."""
-        wanted = [occ for occ, _ in self._occurrences.values() if occ.source.type == "media"
+        wanted = [occ for occ, _, _ in self._occurrences.values() if occ.source.type == "media"
                   and occ.id not in self.done and occ.start_ms <= now_ms + horizon_ms]
         return sorted(wanted, key=lambda occ: occ.start_ms)
 
@@ -122,11 +127,12 @@ class Schedule:
         return start <= local or local < end if start > end else start <= local < end
 
 
-def to_item(occurrence: Occurrence, depth: int) -> Item:
+def to_item(occurrence: Occurrence, depth: int, needs_time: bool = False) -> Item:
     """The arbiter's view of an occurrence."""
     return Item(
         id=occurrence.id, level=Level[occurrence.level.upper()], start_ms=occurrence.start_ms,
         duration_ms=occurrence.duration_ms, area_depth=depth, issued_ms=occurrence.issued_ms,
         max_lateness_ms=occurrence.max_lateness_ms, valid_until_ms=occurrence.valid_until_ms,
         quiet_override=occurrence.quiet_override, stream=occurrence.source.type == "stream",
+        needs_time=needs_time,
     )

@@ -543,3 +543,29 @@ def test_replay_guard_does_not_share_callers_state_dict() -> None:
     guard = ReplayGuard(initial)
     guard.accept(TOPIC, _opened(1, 1))
     assert initial == {}
+
+
+def test_replay_guard_refuses_an_epoch_far_ahead_of_the_known_time() -> None:
+    """A real epoch is when the controller's counter was made: never ahead of the time."""
+    guard = ReplayGuard()
+    guard.accept(TOPIC, _opened(NOW - 86_400_000, 7))
+    assert guard.check(TOPIC, _opened(NOW + ALLOWED_CLOCK_SKEW_MS, 1, "sig-b"), now_ms=NOW) == ReplayGuard.NEW
+    with pytest.raises(Rejected) as info:
+        guard.check(TOPIC, _opened(NOW + ALLOWED_CLOCK_SKEW_MS + 1, 1, "sig-c"), now_ms=NOW)
+    assert info.value.reason == "epoch_ahead"
+    huge = _opened(2**62, 1, "sig-d")
+    assert guard.check(TOPIC, huge, now_ms=None) == ReplayGuard.NEW, "no bound while the time is unknown"
+
+
+def test_replay_guard_forgets_a_counter_held_ahead_of_the_time_once_known() -> None:
+    """Taken while the time was unknown, a huge epoch would block the topic for good."""
+    guard = ReplayGuard()
+    guard.accept(TOPIC, _opened(2**62, 1, "sig-forged"))
+    guard.accept(OTHER_TOPIC, _opened(NOW - 1000, 5))
+    real = _opened(NOW - 1000, 6, "sig-real")
+    with pytest.raises(Rejected):
+        guard.check(TOPIC, real, retained=False)
+    assert guard.forget_ahead(NOW) == [TOPIC]
+    assert guard.check(TOPIC, real, retained=False, now_ms=NOW) == ReplayGuard.NEW
+    assert guard.state == {OTHER_TOPIC: [NOW - 1000, 5, "sig-a"]}, "counters within the bound are kept"
+    assert guard.forget_ahead(NOW) == []

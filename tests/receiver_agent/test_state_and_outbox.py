@@ -88,3 +88,23 @@ def test_a_backlog_goes_in_parts_oldest_first(tmp_path: Path) -> None:
 
     assert asyncio.run(outbox.flush(publish, at_most=2)) == 2
     assert b'"seq":1' in sent[0] and b'"seq":2' in sent[1]
+
+
+def test_newest_signed_time_is_kept_raised_and_capped_by_a_known_time(tmp_path: Path) -> None:
+    state = AgentState.load(tmp_path / "state.json")
+    state.note_signed(5_000, None)
+    state.note_signed(4_000, None)
+    assert state.newest_signed_ms == 5_000, "an older message does not lower the mark"
+    state.note_signed(10**15, None)
+    assert state.newest_signed_ms == 10**15, "while the time is unknown, a signed issue time raises it"
+    state.note_signed(6_000, 7_000)
+    assert state.newest_signed_ms == 7_000, "once the time is known, a mark ahead of it comes down"
+    state.save()
+    WRITER.flush()
+    assert AgentState.load(tmp_path / "state.json").newest_signed_ms == 7_000
+
+
+def test_a_bad_newest_signed_time_on_disk_reads_as_none(tmp_path: Path) -> None:
+    for bad in ('"soon"', "-5", "true", "1.5"):
+        (tmp_path / "state.json").write_text(f'{{"install_id": "i-1", "newest_signed_ms": {bad}}}')
+        assert AgentState.load(tmp_path / "state.json").newest_signed_ms == 0
