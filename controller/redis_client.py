@@ -43,7 +43,9 @@ def connect(url: str, sentinels: list[tuple[str, int]] | None = None, master: st
 
     With sentinels, the master is the one they name (url gives the database and password): after a
     failover the next command finds the promoted replica, and a connection to a demoted master is
-    dropped when it refuses a write.
+    dropped when it refuses a write. The Sentinels are asked with the same password (requirepass in
+    their configuration): a Sentinel that anybody may ask could be told by anybody to name another
+    master.
     """
     retry = Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), RETRIES,
                   supported_errors=(RedisConnectionError,))
@@ -51,11 +53,13 @@ def connect(url: str, sentinels: list[tuple[str, int]] | None = None, master: st
         return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
                               retry=retry)
     target = parse_url(url)
-    asked = {"socket_timeout": CONNECT_TIMEOUT_S, "socket_connect_timeout": CONNECT_TIMEOUT_S}
+    password = target.get("password")
+    asked = {"socket_timeout": CONNECT_TIMEOUT_S, "socket_connect_timeout": CONNECT_TIMEOUT_S,
+             "password": password}
     watched = Sentinel(sentinels, sentinel_kwargs=asked)
     client: Redis = watched.master_for(
         master, redis_class=Redis, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
-        retry=retry, db=target.get("db", 0), password=target.get("password"))
+        retry=retry, db=target.get("db", 0), username=target.get("username"), password=password)
     return client
 
 

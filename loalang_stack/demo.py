@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -79,10 +80,12 @@ def main() -> int:
         broker_config = BrokerConfig(DEMO_DIR / "broker", mqtt_port)
         mqtt, _ = broker.start(broker_config)
         started.append(mqtt)
-        started.append(redis.start(DEMO_DIR / "redis", redis_port))
+        redis_password = secrets.token_urlsafe(24)  # a fresh one each run: the demo's Redis keeps nothing
+        started.append(redis.start(DEMO_DIR / "redis", redis_port, password=redis_password))
         controller = ControllerProcess(DEMO_DIR / "controller", http_port, {
             "LOALANG_ENVIRONMENT": "demo", "LOALANG_ADMIN_PASSWORD": password,
-            "LOALANG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOALANG_MQTT_PORT": str(mqtt_port),
+            "LOALANG_REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
+            "LOALANG_MQTT_PORT": str(mqtt_port),
             "LOALANG_MQTT_PASSWORD_FILE": str(broker_config.password_file.resolve()),
             "LOALANG_DEVICE_KEEPALIVE_S": "30",
         })
