@@ -48,7 +48,7 @@ from .db.session import Database, migrate
 from .errors import DomainError
 from .fleet import horizon
 from .jobs import Jobs
-from .keyring import Keyring, KeyringError, init_keys
+from .keyring import KEYS_DIR, Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
 from .live.registry import LiveSessions
 from .media import speech
@@ -82,7 +82,7 @@ CONTROLLER_KEPT_MAX = 200_000  # a province's births, reports and receipts after
 
 def load_keyring(settings: Settings) -> Keyring:
     """The signing keys; demo and test controllers make their own on first start."""
-    folder = settings.data_dir / "keys"
+    folder = settings.data_dir / KEYS_DIR
     try:
         return Keyring.load(folder)
     except KeyringError:

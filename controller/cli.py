@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -25,8 +26,14 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        sys.exit("configuration error:\n" + "\n".join(lines))
+        sys.exit("configuration error:\n" + "\n".join(_error_line(error) for error in exc.errors()))
+
+
+def _error_line(error: ErrorDetails) -> str:
+    """One configuration error: the field when there is one, and the message (never the value)."""
+    field = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"  {field}: {message}" if field else f"  {message}"
 
 
 def serve(args: argparse.Namespace) -> int:

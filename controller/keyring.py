@@ -25,6 +25,7 @@ ROOT_KEY = "root.key"
 ROOT_PUBLIC = "root.pub"
 SIGNING_KEY = "signing.key"
 SIGNING_CERT = "signing.cert.json"
+KEYS_DIR = "keys"  # the controller's key folder, inside its data folder
 
 
 class KeyringError(RuntimeError):

@@ -10,16 +10,17 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .broker_accounts.base import DEVICE_ACCOUNT_PREFIX
+from .production import production_problems
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-PLACEHOLDER_SECRETS = {"", "admin", "change-me", "changeme", "password"}
 
 
 class Settings(BaseSettings):
     """Everything the controller needs to start; see docs/configuration.md."""
 
-    model_config = SettingsConfigDict(env_prefix="LOALANG_", extra="forbid", secrets_dir=None)
+    # hide_input_in_errors: a validation error never repeats the values, among which are the secrets.
+    model_config = SettingsConfigDict(env_prefix="LOALANG_", extra="forbid", secrets_dir=None,
+                                      hide_input_in_errors=True)
 
     environment: Literal["production", "demo", "test"] = Field(
         "production", description="demo and test allow placeholder secrets; production refuses them"
@@ -31,16 +32,19 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default is SQLite under data_dir (postgresql+psycopg://...)"
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state; production "
+                           "requires a password in it (redis://:PASSWORD@host:6379/0)")
     redis_sentinels: str = Field(
         "", description="Redis Sentinels as host:port,host:port; when set, the master is asked of them "
-                        "(redis_url then gives only the database number and password)")
+                        "(redis_url then gives only the database number and password, which the Sentinels "
+                        "are asked with too)")
     redis_sentinel_master: str = Field("loalang", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                                        description="the master's name the Sentinels watch")
     mqtt_host: str = Field("127.0.0.1", description="broker host")
     mqtt_port: int = Field(1883, description="broker port")
     mqtt_username: str = Field("loalang-controller", description="the controller's broker account")
-    mqtt_password: SecretStr | None = Field(None, description="its password")
+    mqtt_password: SecretStr | None = Field(None, description="its password (production: 16+ characters, "
+                                            "no placeholder)")
     mqtt_password_file: Path | None = Field(None, description="file holding the broker password")
     mqtt_tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker over TLS")
     device_mqtt_host: str | None = Field(
@@ -60,7 +64,10 @@ class Settings(BaseSettings):
                                          "HTTPS itself, which browsers require to give a page the microphone")
     https_key_file: Path | None = Field(None, description="private key (PEM) of https_cert_file")
     admin_username: str = Field("admin", description="admin created on first start")
-    admin_password: SecretStr = Field(SecretStr(""), description="admin password (first start only)")
+    admin_password: SecretStr = Field(SecretStr(""), description="admin password (first start only; "
+                                      "production refuses placeholders and fewer than 16 characters)")
+    allow_online_root_key: bool = Field(False, description="let production start with the root private "
+                                        "key (root.key) in its key folder; it belongs offline")
     token_ttl_s: int = Field(8 * 3600, description="lifetime of an API token")
     claim_code_ttl_s: int = Field(7 * 24 * 3600, description="lifetime of an enrolment claim code")
     signing_cert_days: int = Field(90, description="validity of auto-issued signing certificates")
@@ -163,14 +170,10 @@ class Settings(BaseSettings):
         return parse_networks(self.trusted_proxies, "LOALANG_TRUSTED_PROXIES")
 
     @model_validator(mode="after")
-    def _refuse_placeholders(self) -> Settings:
-        if self.environment == "production":
-            for name in ("admin_password",):
-                value = getattr(self, name).get_secret_value()
-                if value in PLACEHOLDER_SECRETS or len(value) < 12:
-                    raise ValueError(
-                        f"LOALANG_{name.upper()} must be set to a real secret (12+ characters) in production"
-                    )
+    def _production_ready(self) -> Settings:
+        problems = production_problems(self) if self.environment == "production" else []
+        if problems:
+            raise ValueError("production refuses to start:\n    " + "\n    ".join(problems))
         return self
 
     def sqlalchemy_url(self) -> str:

@@ -21,7 +21,12 @@ this file matches them.
 ## Controller
 
 Environment variables with the prefix `LOALANG_` (or a `.env`-style environment from the service
-manager). In `production` the controller refuses to start with a placeholder admin password.
+manager). In `production` the controller refuses to start when the admin password, the broker
+password (or its file's content), the database URL's password (a database server's; SQLite has none)
+or the Redis URL's password (required there) is missing, a placeholder (`change-me...`, `example`,
+`password`, `secret`, ...) or shorter than 16 characters, and while the root private key (`root.key`)
+is in `DATA_DIR/keys` unless `LOALANG_ALLOW_ONLINE_ROOT_KEY=true`. The error names the setting, never
+its value; see docs/operations.md for the production set-up.
 
 | Variable | Default | Meaning |
 |---|---|---|
