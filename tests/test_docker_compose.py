@@ -1,7 +1,10 @@
-"""docker-compose.yml and the compose broker's configuration, checked without a Docker engine."""
+"""docker-compose.yml (production), its demo and Redis overlays, and the compose broker's
+configuration, checked without a Docker engine."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DEMO_FILE = ROOT / "docker-compose.demo.yml"
+DEMO_ENV = ROOT / "demo.env"
 BROKER_CONF = ROOT / "broker" / "compose" / "mosquitto.conf"
 SCHEMA_NAME = "vendor.compose-spec"
 VENDORED_SCHEMA = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
@@ -72,8 +77,9 @@ def test_vendored_compose_schema_is_present() -> None:
     assert VENDORED_SCHEMA.is_file(), VENDORED_SCHEMA
 
 
-def test_compose_file_matches_the_compose_specification() -> None:
-    result = validate_compose(COMPOSE_FILE)
+@pytest.mark.parametrize("path", [COMPOSE_FILE, DEMO_FILE], ids=lambda path: path.name)
+def test_compose_file_matches_the_compose_specification(path: Path) -> None:
+    result = validate_compose(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -99,8 +105,7 @@ def test_broken_compose_file_is_rejected(tmp_path: Path, breakage: str) -> None:
 
 
 def test_the_expected_services_are_defined() -> None:
-    assert set(services()) == {"broker-init", "broker", "redis", "postgres", "controller", "proxy",
-                               "receivers"}
+    assert set(services()) == {"broker-init", "broker", "redis", "postgres", "controller", "proxy"}
     assert one_shot_services() == {"broker-init"}
 
 
@@ -173,7 +178,7 @@ def test_compose_broker_config_follows_the_template() -> None:
 
 def test_the_proxy_serves_the_console_over_https_with_its_certificate_read_only() -> None:
     proxy = services()["proxy"]
-    assert "443:443" in proxy["ports"]
+    assert proxy["ports"] == ["443:443"]
     assert any(v.startswith("./certs:") and v.endswith(":ro") for v in proxy["volumes"])
     assert proxy["depends_on"]["controller"]["condition"] == "service_healthy"
     caddyfile = (ROOT / "proxy" / "Caddyfile").read_text()
@@ -210,3 +215,97 @@ def test_the_controller_asks_the_sentinels_that_watch_the_master_it_names() -> N
     assert replica[replica.index("--replicaof") + 1:replica.index("--replicaof") + 3] == ["redis", "6379"]
     assert set(overlay) - sentinels - {"redis-replica", "controller"} == set(), "it adds nothing else"
     assert set(overlay["redis-replica"]["depends_on"]) <= set(services())
+
+
+SECRET_VARIABLE = re.compile(r"\$\{([A-Z_]*(?:PASSWORD|SECRET|TOKEN)[A-Z_]*)(:?[-?+]?)([^}]*)\}")
+
+
+def test_production_publishes_only_the_proxys_https_port() -> None:
+    published = {name for name, service in services().items() if service.get("ports")}
+    assert published == {"proxy"}, "the controller, broker, Redis and PostgreSQL are not published"
+    assert "ports" not in services()["controller"]
+
+
+def test_the_controller_redis_postgres_and_broker_are_on_the_internal_network() -> None:
+    assert compose()["networks"]["backend"]["internal"] is True
+    for name in ("broker", "redis", "postgres"):
+        assert services()[name]["networks"] == ["backend"], name
+    assert services()["controller"]["networks"] == ["backend", "frontend"]
+    assert list(services()["proxy"]["networks"]) == ["frontend"]
+
+
+def test_the_controller_trusts_the_forwarded_address_of_the_proxy_only() -> None:
+    proxy_address = services()["proxy"]["networks"]["frontend"]["ipv4_address"]
+    subnet = compose()["networks"]["frontend"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
+    trusted = services()["controller"]["environment"]["LOALANG_TRUSTED_PROXIES"]
+    assert trusted == f"{proxy_address}/32"
+
+
+def test_the_controller_runs_in_production() -> None:
+    environment = services()["controller"]["environment"]
+    assert environment["LOALANG_ENVIRONMENT"] == "production", "not overridable from .env"
+    assert environment["LOALANG_PUBLIC_URL"].startswith("${LOALANG_PUBLIC_URL:?")
+
+
+@pytest.mark.parametrize("path", [COMPOSE_FILE, ROOT / "docker-compose.redis-ha.yml"], ids=lambda p: p.name)
+def test_every_secret_must_be_given_and_has_no_default(path: Path) -> None:
+    text = path.read_text()
+    secrets = SECRET_VARIABLE.findall(text)
+    assert secrets, "no secret found: the pattern is stale"
+    for name, operator, _ in secrets:
+        assert operator == ":?", f"${{{name}}} must be written ${{{name}:?message}}"
+    assert not re.search(r"change-?me|example-password", text, re.IGNORECASE), "a placeholder is left"
+
+
+def test_production_requires_each_secret() -> None:
+    required = {found[0] for found in SECRET_VARIABLE.findall(COMPOSE_FILE.read_text())}
+    assert required == {"LOALANG_MQTT_PASSWORD", "LOALANG_MQTT_HEALTHCHECK_PASSWORD",
+                        "LOALANG_REDIS_PASSWORD", "POSTGRES_PASSWORD", "LOALANG_ADMIN_PASSWORD"}
+
+
+def test_redis_requires_the_password_the_controller_gives() -> None:
+    redis = services()["redis"]
+    command = redis["command"]
+    assert command[command.index("--requirepass") + 1].startswith("${LOALANG_REDIS_PASSWORD:?")
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${LOALANG_REDIS_PASSWORD:?"), "healthcheck"
+    url = services()["controller"]["environment"]["LOALANG_REDIS_URL"]
+    assert url.startswith("redis://:${LOALANG_REDIS_PASSWORD:?") and url.endswith("@redis:6379/0")
+
+
+def test_the_redis_ha_overlay_asks_for_the_password_everywhere() -> None:
+    overlay = redis_ha()["services"]
+    replica = overlay["redis-replica"]["command"]
+    for option in ("--requirepass", "--masterauth"):
+        assert replica[replica.index(option) + 1].startswith("${LOALANG_REDIS_PASSWORD:?"), option
+    for name in ("redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"):
+        script = overlay[name]["command"][-1]
+        assert 'requirepass "%s"' in script and 'sentinel auth-pass loalang "%s"' in script, name
+        assert overlay[name]["environment"]["REDISCLI_AUTH"].startswith("${LOALANG_REDIS_PASSWORD:?")
+    for name in ("redis-replica", "redis-sentinel-1"):
+        assert overlay[name]["networks"] == ["backend"], name
+
+
+def demo() -> dict[str, Any]:
+    """The demo overlay as data."""
+    return yaml.safe_load(DEMO_FILE.read_text())
+
+
+def test_the_demo_overlay_adds_the_simulated_receivers_in_demo_mode() -> None:
+    overlay = demo()["services"]
+    receivers = overlay["receivers"]
+    assert receivers["command"][:2] == ["receiver-agent", "simulate"]
+    assert receivers["depends_on"]["controller"]["condition"] == "service_healthy"
+    assert receivers["healthcheck"]["test"][0] == "CMD"
+    assert overlay["controller"]["environment"] == {"LOALANG_ENVIRONMENT": "demo"}
+    assert overlay["controller"]["ports"] == ["127.0.0.1:8000:8000"], "loopback only"
+    assert set(overlay) == {"controller", "proxy", "receivers"}
+
+
+def test_demo_env_gives_every_variable_the_files_require() -> None:
+    required = set()
+    for path in (COMPOSE_FILE, DEMO_FILE):
+        required |= set(re.findall(r"\$\{([A-Z_]+):\?", path.read_text()))
+    given = {line.split("=", 1)[0] for line in DEMO_ENV.read_text().splitlines()
+             if line and not line.startswith("#")}
+    assert required <= given, required - given
