@@ -1,4 +1,5 @@
-"""What the agent remembers across restarts: boot counter, install id, replay counters, applied state."""
+"""What the agent remembers across restarts: boot counter, install id, replay counters, applied state and
+the list of revoked signing keys."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class AgentState:
     data_month: str = ""
     data_month_bytes: int = 0
     replay: dict[str, list[Any]] = field(default_factory=dict)
+    revocation: dict[str, Any] | None = None  # the newest root-signed list of revoked keys, as received
 
     @classmethod
     def load(cls, path: Path) -> AgentState:
@@ -45,6 +47,7 @@ class AgentState:
             data_month=str(data.get("data_month", "")),
             data_month_bytes=int(data.get("data_month_bytes", 0)),
             replay=dict(data.get("replay", {})),
+            revocation=data.get("revocation") if isinstance(data.get("revocation"), dict) else None,
         )
 
     def save(self, now: bool = False) -> None:
@@ -53,7 +56,7 @@ class AgentState:
             "install_id": self.install_id, "boot": self.boot,
             "held_device": self.held_device, "held_areas": self.held_areas, "volume": self.volume,
             "areas": self.areas, "data_month": self.data_month, "data_month_bytes": self.data_month_bytes,
-            "replay": self.replay,
+            "replay": self.replay, "revocation": self.revocation,
         })
 
     def next_boot(self) -> int:
