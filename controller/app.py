@@ -153,6 +153,7 @@ async def start_services(settings: Settings) -> Services:
                 log.exception("desired states not published again after the reconnection")
 
     link.on_connected = on_connected
+    link.route(revocations.topic_of(services), partial(revocations.on_broker_copy, services))
     return services
 
 

@@ -4,6 +4,10 @@ The list is made offline with the root key (`radio-controller keys revoke`); the
 checks it against the root public key, keeps it (`revoked.json`) and publishes it, retained, on the
 revocation topic of its root, at every connection to the broker and whenever it changes. The
 envelope around it is the controller's, but devices trust the list for its root signature alone.
+
+Each instance also reads that topic: it adopts a newer list another instance took (several may
+run, each with its own key folder), puts its own back over an older one, and removes a list its
+root did not sign, so that boards coming online later do not meet it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import asyncio
 import logging
 from typing import Any
 
-from loalang_protocol import topics
+from loalang_protocol import envelope, topics
+from loalang_protocol.envelope import Rejected
 from loalang_protocol.keys import public_from_text
 from loalang_protocol.mqtt import NotConnected
 from loalang_protocol.revocation import RevocationError, RevocationList, check_revocation_list, is_newer
@@ -93,3 +98,40 @@ def _refuse_unless_usable(services: Services, candidate: RevocationList,
         raise DomainError("revokes_signing_key", f"the list revokes {services.keyring.signing.kid}, the key "
                           "this controller signs with: certify a new signing key and restart first", 409,
                           "revoked")
+
+
+async def on_broker_copy(services: Services, topic: str, payload: bytes, retained: bool) -> None:
+    """Compare what the broker holds on the revocation topic with the list held, and converge."""
+    if not payload:
+        return  # cleared: the next connection publishes the list held
+    try:
+        seen = check_revocation_list(envelope.parse(payload)["body"],
+                                     public_from_text(services.keyring.root_public))
+    except (Rejected, RevocationError) as exc:
+        log.warning("a revocation list its root did not sign was on the broker: %s", exc)
+        await _put_back(services, topic)
+        return
+    async with _replacing:
+        current = held(services)
+        if is_newer(seen, current):
+            await asyncio.to_thread(store_revocations, services.settings.data_dir / "keys", seen)
+            _log_adopted(services, seen)
+            return
+    if current is not None and seen.serial < current.serial:
+        await publish(services)
+
+
+async def _put_back(services: Services, topic: str) -> None:
+    """Replace an untrusted list on the broker with the list held, or remove it when there is none."""
+    if held(services) is None:
+        await services.link.publish(topic, b"", qos=1, retain=True)
+    else:
+        await publish(services)
+
+
+def _log_adopted(services: Services, seen: RevocationList) -> None:
+    log.warning("revocation list %s taken from the broker (another controller instance published it)",
+                seen.serial)
+    if services.keyring.signing.kid in seen.revoked:
+        log.error("this controller's signing key %s is revoked: certify a new one and restart",
+                  services.keyring.signing.kid)

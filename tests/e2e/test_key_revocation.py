@@ -16,12 +16,16 @@ import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import httpx
+
 from loalang_protocol import envelope, topics
 from loalang_protocol.canonical import canonical_json
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import KeyPair, b64decode, b64encode, key_id
 from loalang_protocol.messages import Command
 from loalang_stack.broker import CONTROLLER_USERNAME
+from loalang_stack.ports import free_port
+from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import (
     Fleet,
@@ -205,3 +209,41 @@ def test_a_list_not_signed_by_the_root_is_refused_by_agents_and_the_api(stack: S
         refused = scoped.put("/api/v1/system/keys/revocations", json=forged)
         assert refused.status_code == 403 and refused.json()["code"] == "whole_tree_only", refused.text
         assert fleet.http.get("/api/v1/system/keys").json()["revocations"] is None
+
+
+def _serial_on_broker(stack: Stack, topic: str) -> int | None:
+    """The serial of the revocation list the broker holds on topic now (None: none, or unreadable)."""
+    received = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-u",
+                               CONTROLLER_USERNAME, "-P", controller_password(stack), "-t", topic, "-C", "1",
+                               "-W", "2", "-i", f"peek-{time.time_ns()}"], capture_output=True, timeout=15)
+    if received.returncode != 0 or not received.stdout.strip():
+        return None
+    return int(json.loads(received.stdout)["body"]["serial"])
+
+
+def test_every_controller_instance_converges_on_the_newest_list(stack: Stack, tmp_path: Path) -> None:
+    """Several controllers, each with its own copy of the key folder: a list given to one reaches the
+    others' folders, and a list its root did not sign does not stay on the broker."""
+    with _own_fleet(stack, tmp_path, "ctl-keys-a", "14") as fleet:
+        keys = fleet.controller.data_dir / "keys"
+        other = ControllerProcess(tmp_path / "other", free_port(),
+                                  {**fleet.controller.env, "LOALANG_INSTANCE_ID": "ctl-keys-b"})
+        shutil.copytree(keys, other.data_dir / "keys")
+        other.start()
+        try:
+            other_http = httpx.Client(base_url=other.url, timeout=15)
+            other_http.headers["Authorization"] = fleet.http.headers["Authorization"]
+            document = _revoke_offline(fleet, tmp_path / "offline", KeyPair.generate().kid)
+            answer = fleet.http.put("/api/v1/system/keys/revocations", json=document)
+            assert answer.status_code == 200, answer.text
+            wait_for(lambda: other_http.get("/api/v1/system/keys").json()["revocations"] == document, 5.0,
+                     what="the other instance holding the list")
+
+            signing = KeyPair.load(keys / "signing.key")
+            topic = _revocation_topic(fleet)
+            publish_as_controller(stack, fleet.controller, topic,
+                                  _list_signed_by(signing, key_id(_root_public(fleet)), [signing.kid], 99))
+            wait_for(lambda: _serial_on_broker(stack, topic) == 1, 10.0,
+                     what="the root's list back on the broker in place of the forged one")
+        finally:
+            other.stop()
