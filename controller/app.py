@@ -18,7 +18,7 @@ from loalang_protocol import topics
 from loalang_protocol.inbox import InboxLimits
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink
 
-from . import __version__, redis_client
+from . import __version__, redis_client, revocations
 from .airtime.service import Airtime
 from .api import (
     alerts,
@@ -153,6 +153,10 @@ async def start_services(settings: Settings) -> Services:
         await link.publish(topics.controller_state(settings.instance_id),
                            controller_state(settings.instance_id, True), qos=1, retain=True)
         await accounts.prepare()
+        try:
+            await revocations.publish(services)
+        except Exception:  # the devices keep the list they hold; the next connection publishes it again
+            log.exception("the revocation list was not published")
         if link.lost_at is not None:  # a broker restored from its last save holds older copies
             try:
                 await horizon.republish_since(services, int(link.lost_at * 1000) - BROKER_SAVE_WINDOW_MS)
@@ -160,6 +164,7 @@ async def start_services(settings: Settings) -> Services:
                 log.exception("desired states not published again after the reconnection")
 
     link.on_connected = on_connected
+    link.route(revocations.topic_of(services), partial(revocations.on_broker_copy, services))
     return services
 
 

@@ -72,15 +72,39 @@ def keys_init(args: argparse.Namespace) -> int:
 
 
 def keys_certify(args: argparse.Namespace) -> int:
-    """Rotate the signing key: make a new one certified by the root key."""
+    """Rotate the signing key: make a new one certified by the root key (and revoke the previous one)."""
+    from loalang_protocol.keys import KeyPair
+
     from .keyring import KeyringError, certify_new_signing_key
 
+    folder = Path(args.dir)
     try:
-        kid = certify_new_signing_key(Path(args.dir), Path(args.root_key), args.days)
+        previous = KeyPair.load(folder / "signing.key").kid if args.revoke_previous else None
+        kid = certify_new_signing_key(folder, Path(args.root_key), args.days)
     except (KeyringError, OSError, ValueError) as exc:
         sys.exit(f"cannot certify a new signing key: {exc}")
     print(f"new signing key {kid}; restart the controller to use it")
+    if previous is not None:
+        _revoke(folder, Path(args.root_key), previous)
     return 0
+
+
+def keys_revoke(args: argparse.Namespace) -> int:
+    """Add a signing key to the root-signed revocation list in the key folder."""
+    _revoke(Path(args.dir), Path(args.root_key), args.kid)
+    return 0
+
+
+def _revoke(folder: Path, root_key: Path, kid: str) -> None:
+    from .keyring import REVOKED_LIST, KeyringError, revoke_key
+
+    try:
+        revocations = revoke_key(folder, root_key, kid)
+    except (KeyringError, OSError, ValueError) as exc:
+        sys.exit(f"cannot revoke {kid}: {exc}")
+    print(f"{kid} revoked: {folder / REVOKED_LIST} is list {revocations.serial} "
+          f"({len(revocations.revoked)} key(s)); send it to the controller with "
+          "PUT /api/v1/system/keys/revocations, or install it in the controller's key folder and restart it")
 
 
 def broker_init(args: argparse.Namespace) -> int:
@@ -158,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     certify.add_argument("--dir", required=True)
     certify.add_argument("--root-key", required=True, help="the root private key file")
     certify.add_argument("--days", type=int, default=90)
+    certify.add_argument("--revoke-previous", action="store_true",
+                         help="also revoke the signing key being replaced")
     certify.set_defaults(func=keys_certify)
     receipts = sub.add_parser("receipts", help="device receipts as evidence").add_subparsers(
         dest="receipts_command", required=True)
@@ -167,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--until", help="end of the period (excluded)")
     check.add_argument("--device", help="one device's receipts only")
     check.set_defaults(func=receipts_verify)
+    revoke = keys.add_parser("revoke", help="add a signing key to the root-signed revocation list")
+    revoke.add_argument("kid", help="the key id to revoke (16 hex digits)")
+    revoke.add_argument("--root-key", required=True, help="the root private key file")
+    default_keys = Path(os.environ.get("LOALANG_DATA_DIR", "data/controller")) / "keys"
+    revoke.add_argument("--dir", default=str(default_keys),
+                        help="key folder holding root.pub and signing.cert.json (default: DATA_DIR/keys)")
+    revoke.set_defaults(func=keys_revoke)
     binit = sub.add_parser("broker-init", help="write the broker's first dynamic-security file")
     binit.add_argument("--dynsec-file", required=True)
     binit.set_defaults(func=broker_init)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +172,12 @@ class ControllerVerifier:
         self.purpose = purpose
         self.revoked: set[str] = set()
         self._known: dict[str, tuple[Ed25519PublicKey, int]] = {}
+
+    def use_revocations(self, revoked: Iterable[str]) -> None:
+        """Refuse every key in revoked from now on, and forget what was learned about them."""
+        self.revoked = set(revoked)
+        for kid in self.revoked:
+            self._known.pop(kid, None)
 
     def key_for(self, doc: dict[str, Any], now: int) -> Ed25519PublicKey:
         """Find the signing key named by the envelope, checking its certificate when new."""

@@ -77,6 +77,8 @@ class Telemetry(_Strict):
     stream_bytes: int = Field(0, ge=0, description="live stream bytes received since the agent started")
     stream_chunks: int = Field(0, ge=0, description="live audio chunks accepted since the agent started")
     stream_rejected: int = Field(0, ge=0, description="live chunks dropped as forged, replayed or malformed")
+    revocation_serial: int | None = Field(None, ge=0, description="serial of the root-signed list of "
+                                          "revoked signing keys held (none: no key revoked yet)")
 
 
 class Reported(_Strict):

@@ -83,6 +83,14 @@ def controller_state(instance_id: str) -> str:
 ALL_CONTROLLER_STATES = f"{PREFIX}/ctl/+/state"
 
 
+def revocations(root_kid: str) -> str:
+    """Retained, root-signed list of revoked signing keys, for every device of that root (read only)."""
+    return f"{PREFIX}/keys/{check_slug(root_kid, 'root key id')}/revoked"
+
+
+ALL_REVOCATIONS = f"{PREFIX}/keys/+/revoked"
+
+
 def all_devices(leaf: DeviceTopic) -> str:
     """Subscription filter for one leaf of every device (controller side)."""
     return f"{PREFIX}/dev/+/{leaf.value}"
@@ -90,7 +98,7 @@ def all_devices(leaf: DeviceTopic) -> str:
 
 @dataclass(frozen=True)
 class ParsedTopic:
-    """What a topic addresses: family ('dev', 'area', 'stream', 'ctl'), the id and the leaf."""
+    """What a topic addresses: family ('dev', 'area', 'stream', 'ctl', 'keys'), the id and the leaf."""
 
     family: str
     ident: str
@@ -111,6 +119,7 @@ def parse(topic: str) -> ParsedTopic | None:
         "area": {t.value for t in AreaTopic},
         "stream": {t.value for t in StreamTopic},
         "ctl": {"state"},
+        "keys": {"revoked"},
     }
     if leaf not in known.get(family, set()):
         return None

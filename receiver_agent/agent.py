@@ -51,6 +51,7 @@ from .outbox import Outbox
 from .playout.engine import Engine
 from .playout.schedule import Schedule
 from .relays import make_relay
+from .revocations import Revocations
 from .state import AgentState
 from .storage import WRITER, write_json
 from .streams import StreamReceiver
@@ -79,6 +80,7 @@ class Agent:
         self.state = AgentState.load(config.data_dir / "state.json")
         self.key = KeyPair.load(config.key_file)
         self.verifier = ControllerVerifier(public_from_text(config.root_public_key))
+        self.revocations = Revocations(self.state, self.verifier, self.device_id)
         self.guard = ReplayGuard(self.state.replay)
         self.state.replay = self.guard.state
         self.outbox = Outbox(config.data_dir / "outbox", self.device_id, self.key, self.state)
@@ -128,6 +130,7 @@ class Agent:
         for area_id in self.areas:
             self._route_area(link, area_id)
         link.route(topics.ALL_CONTROLLER_STATES, self.on_controller_state)
+        link.route(self.revocations.topic, self._counted(self.on_revocations))
         return link
 
     def _route_device_topics(self, link: MqttLink) -> None:
@@ -533,6 +536,15 @@ class Agent:
             self._accept(topic, opened)
             self.clock.answer(reply)
 
+    async def on_revocations(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Take a newer root-signed list of revoked signing keys; report one the root did not sign."""
+        if not payload:
+            return  # a cleared retained message: the list held stays
+        try:
+            self.revocations.take(payload)
+        except Rejected as exc:
+            await self._reject(topic, exc.reason, exc.detail)
+
     async def on_controller_state(self, topic: str, payload: bytes, retained: bool) -> None:
         """When a controller comes (back) online, announce ourselves again so it can resync; when
         one that was online connects again (the broker restarted), send it what it may have missed.
@@ -631,6 +643,7 @@ class Agent:
             stream_bytes=self.streams.counters.bytes, stream_chunks=self.streams.counters.chunks,
             stream_rejected=self.streams.counters.forged + self.streams.counters.replayed
             + self.streams.counters.malformed,
+            revocation_serial=self.revocations.serial,
         )
 
     async def send_telemetry(self) -> None:

@@ -16,12 +16,13 @@ from typing import Any
 
 from loalang_protocol import envelope, topics
 from loalang_protocol.envelope import Counter
+from loalang_protocol.files import write_atomic
 from loalang_protocol.keys import KeyPair
 from loalang_protocol.messages import DeviceEvent
 from loalang_protocol.topics import DeviceTopic
 
 from .state import AgentState
-from .storage import read_json, write_atomic, write_json
+from .storage import read_json, write_json
 
 log = logging.getLogger(__name__)
 

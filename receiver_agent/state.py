@@ -1,5 +1,5 @@
 """What the agent remembers across restarts: boot counter, install id, replay counters, applied state,
-and the newest signed issue time it verified."""
+the newest signed issue time it verified, and the list of revoked signing keys."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class AgentState:
     data_month_bytes: int = 0
     replay: dict[str, list[Any]] = field(default_factory=dict)
     newest_signed_ms: int = 0  # the newest issue time of a controller message ever verified
+    revocation: dict[str, Any] | None = None  # the newest root-signed list of revoked keys, as received
 
     @classmethod
     def load(cls, path: Path) -> AgentState:
@@ -48,6 +49,7 @@ class AgentState:
             data_month_bytes=int(data.get("data_month_bytes", 0)),
             replay=dict(data.get("replay", {})),
             newest_signed_ms=_non_negative_int(data.get("newest_signed_ms")),
+            revocation=data.get("revocation") if isinstance(data.get("revocation"), dict) else None,
         )
 
     def save(self, now: bool = False) -> None:
@@ -56,7 +58,7 @@ class AgentState:
             "install_id": self.install_id, "boot": self.boot,
             "held_device": self.held_device, "held_areas": self.held_areas, "volume": self.volume,
             "areas": self.areas, "data_month": self.data_month, "data_month_bytes": self.data_month_bytes,
-            "replay": self.replay, "newest_signed_ms": self.newest_signed_ms,
+            "replay": self.replay, "newest_signed_ms": self.newest_signed_ms, "revocation": self.revocation,
         })
 
     def note_signed(self, issued_ms: int, bound_ms: int | None) -> None:

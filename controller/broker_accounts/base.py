@@ -56,16 +56,18 @@ class TopicGrants:
 
 
 def device_grants(device_id: str, areas: tuple[str, ...]) -> TopicGrants:
-    """Publish only its own device topics; subscribe to its own, its areas' and streams one by one."""
+    """Publish only its own device topics; subscribe to its own, its areas', streams one by one and the
+    revocation list of its root."""
     publish = tuple(topics.device(device_id, leaf) for leaf in topics.DEVICE_PUBLISHES)
     subscribe = [topics.device(device_id, leaf) for leaf in topics.DEVICE_RECEIVES]
     for area_id in areas:
         subscribe += [topics.area(area_id, leaf) for leaf in AreaTopic]
     subscribe.append(topics.ALL_CONTROLLER_STATES)
     streams = tuple(f"{topics.PREFIX}/stream/+/{leaf.value}" for leaf in StreamTopic)
-    # A single stream may be subscribed to (pattern); a wildcard over all streams may not.
+    # A single stream may be subscribed to (pattern); a wildcard over all streams may not. The
+    # root-signed revocation lists are read-only for devices: nothing grants a device to publish them.
     denied = (*streams, f"{topics.PREFIX}/stream/#")
-    return TopicGrants(publish, tuple(subscribe), streams, denied)
+    return TopicGrants(publish, tuple(subscribe), (*streams, topics.ALL_REVOCATIONS), denied)
 
 
 class BrokerAccounts(Protocol):

@@ -73,7 +73,7 @@ def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet
         f"loa/v1/dev/{device_id}/cmd", f"loa/v1/dev/{device_id}/desired", f"loa/v1/dev/{other_id}/cmd",
         "loa/v1/area/thon-a/desired", "loa/v1/area/thon-a/cmd", "loa/v1/area/xa-mot/cmd",
         "loa/v1/stream/s1/chunk", "loa/v1/stream/s1/meta", "loa/v1/ctl/ctl-1/state",
-        "$CONTROL/dynamic-security/v1",
+        "loa/v1/keys/0123456789abcdef/revoked", "$CONTROL/dynamic-security/v1",
     ]
     allowed = f"loa/v1/dev/{device_id}/telemetry"
     monitor = Monitor(stack)
@@ -96,7 +96,8 @@ def test_device_subscriptions_are_limited(stack: Stack, fleet: Fleet, device) ->
         result = sub(stack, creds, topic, wait=1)
         assert "denied" in result.stderr, f"subscription to {topic} was not refused: {result.stderr!r}"
     for topic in [f"loa/v1/dev/{device_id}/cmd", "loa/v1/area/thon-a/desired", "loa/v1/area/xa-mot/cmd",
-                  "loa/v1/area/tinh-thu/desired", "loa/v1/stream/s1/chunk"]:
+                  "loa/v1/area/tinh-thu/desired", "loa/v1/stream/s1/chunk",
+                  "loa/v1/keys/0123456789abcdef/revoked"]:
         result = sub(stack, creds, topic, wait=1)
         assert "denied" not in result.stderr, f"{topic} should be allowed: {result.stderr!r}"
 

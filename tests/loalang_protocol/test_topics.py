@@ -35,6 +35,8 @@ def test_builders_spell_the_expected_topics() -> None:
     assert topics.controller_state("ctl-a") == "loa/v1/ctl/ctl-a/state"
     assert topics.all_devices(DeviceTopic.STATUS) == "loa/v1/dev/+/status"
     assert ALL_CONTROLLER_STATES == "loa/v1/ctl/+/state"
+    assert topics.revocations("0123456789abcdef") == "loa/v1/keys/0123456789abcdef/revoked"
+    assert parse("loa/v1/keys/0123456789abcdef/revoked") == ParsedTopic("keys", "0123456789abcdef", "revoked")
 
 
 def test_device_leaves_are_split_between_publish_and_receive() -> None:

@@ -58,6 +58,10 @@ addStrings({
     err_unknown_media: "Không có tệp này trong thư viện.",
     err_unknown_occurrence: "Không tìm thấy lượt phát.",
     err_whole_tree_only: "Chỉ quản trị viên toàn hệ thống mới làm được việc này.",
+    err_revocation_invalid: "Danh sách khoá bị thu hồi không đúng định dạng.",
+    err_revocation_not_newer: "Danh sách khoá bị thu hồi này không mới hơn danh sách đang dùng.",
+    err_revocation_not_root_signed: "Danh sách khoá bị thu hồi không được ký bằng khoá gốc của hệ thống.",
+    err_revokes_signing_key: "Danh sách thu hồi chính khoá ký đang dùng: hãy cấp khoá ký mới và khởi động lại trước.",
   },
   en: {
     err_area_exists: "An area with this id exists already.",
@@ -114,5 +118,9 @@ addStrings({
     err_unknown_media: "There is no such file in the library.",
     err_unknown_occurrence: "The play was not found.",
     err_whole_tree_only: "Only admins of the whole system may do this.",
+    err_revocation_invalid: "The list of revoked keys is not well formed.",
+    err_revocation_not_newer: "This list of revoked keys is not newer than the one in use.",
+    err_revocation_not_root_signed: "The list of revoked keys is not signed by this system's root key.",
+    err_revokes_signing_key: "The list revokes the signing key in use: certify a new signing key and restart first.",
   },
 });
