@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from loalang_stack.settings_doc import render
@@ -25,3 +26,13 @@ def test_every_doc_the_readme_links_exists() -> None:
     for name in ("architecture", "protocol", "security", "operations", "benchmarks", "configuration"):
         if f"docs/{name}.md" in readme:
             assert (ROOT / "docs" / f"{name}.md").exists(), name
+
+
+def test_every_test_the_security_table_names_exists() -> None:
+    written = (ROOT / "docs" / "security.md").read_text()
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", written)
+    assert len(named) >= 40, "the table names the tests that prove each defence"
+    for path, name in named:
+        source = ROOT / path
+        assert source.is_file(), f"docs/security.md names {path}, which is gone"
+        assert f"def {name}(" in source.read_text(), f"docs/security.md names {path}::{name}, which is gone"
