@@ -1,6 +1,7 @@
 """Wrong passwords are limited per user name and address wherever a password is checked (logins,
 emergency confirmations, password changes), atomically, and checked off the event loop: a flood of
-them leaves the rest of the API answering."""
+them leaves the rest of the API answering. How fast it answers meanwhile is measured by
+benchmarks/login_flood.py (docs/benchmarks.md), not asserted here."""
 
 from __future__ import annotations
 
@@ -91,7 +92,6 @@ def test_a_flood_of_wrong_logins_is_limited_and_the_api_keeps_answering(
           f"max {max(health_s) * 1000:.0f} ms over {len(health_s)} probes, statuses {dict(health)}")
     assert statuses[401] <= LIMIT and statuses[401] + statuses[429] == FLOOD, statuses
     too_many(next(answer for answer in answers if answer.status_code == 429))
-    assert p99 < 1.0, f"/healthz p99 {p99:.2f} s while the logins were checked"
     assert set(health) == {200}, f"/healthz answered {dict(health)} while the logins were checked"
 
 
