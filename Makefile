@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast check lint typecheck install system-packages venv clean
+.PHONY: demo test test-fast coverage check lint typecheck install system-packages venv clean
 
 install: system-packages venv
 
@@ -44,3 +44,10 @@ test: install check
 
 clean:
 	rm -rf data/demo .pytest_cache .mypy_cache .ruff_cache
+
+# Line coverage of the controller, the agent and the protocol over the whole suite (the processes the
+# tests start included); slower than `make test`, so not part of it. The figures are in
+# docs/architecture.md's testing section.
+coverage: venv
+	rm -rf .coverage-data
+	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) --cov --cov-report=term-skip-covered
