@@ -68,6 +68,9 @@ UNANSWERED_CAP_S = 60.0  # the longest wait between clock requests while none is
 RESEND_EVERY_S = 30.0  # unacknowledged events are looked at this often while connected...
 RESEND_AFTER_S = 60.0  # ...and sent again once they are this old
 PERIOD_JITTER = 0.25  # periodic work waits 75-100% of its period
+# A message signed this little before the newest one seen is not taken for a replay: an emergency
+# signed a moment before a clock reply may still arrive after it, and must not wait for the time.
+FRESH_MARGIN_MS = 10_000
 
 
 class Agent:
@@ -325,9 +328,10 @@ class Agent:
             self.state.held_areas.pop(parsed.ident, None)
 
     def _older_than_seen(self, opened: Opened) -> bool:
-        """Whether a message was issued before the newest one ever verified while the time is
-        unknown: it may be a replay, and nothing in it plays until the time is known."""
-        return not self.time.known and opened.issued_ms < self.state.newest_signed_ms
+        """Whether a message was issued before the newest one ever verified (by more than
+        FRESH_MARGIN_MS) while the time is unknown: it may be a replay, and nothing in it plays until
+        the time is known."""
+        return not self.time.known and opened.issued_ms < self.state.newest_signed_ms - FRESH_MARGIN_MS
 
     def _accept(self, topic: str, opened: Opened) -> None:
         self.guard.accept(topic, opened)
