@@ -127,7 +127,8 @@ def target_key(scope: str, target: str) -> str:
 
 
 async def _note_published(services: Services, key: str, horizon_end_ms: int, published_ms: int) -> None:
-    await services.redis.hset(PUBLISHED_KEY, key, f"{horizon_end_ms} {published_ms}")
+    await services.redis.hset(PUBLISHED_KEY, key,
+                              f"{horizon_end_ms} {published_ms} {services.keyring.signing.kid}")
 
 
 def _now_ms() -> int:

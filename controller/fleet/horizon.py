@@ -5,14 +5,16 @@ scheduled further out reaches the devices only when it enters that horizon; and 
 message expires `desired_ttl_s` after it was signed. Every `horizon_refresh_s` the keeper (run
 by the leading scheduler) publishes again (with a new version) each area or device whose horizon
 has gained an occurrence since its last publication, or whose publication is half-way to
-expiry, or of which no publication is on record (Redis was emptied, or the target predates the
-record).
+expiry, or was signed by another key than the controller's (after a rotation, so that a new board
+never meets a retained state signed by a key since revoked), or of which no publication is on record
+(Redis was emptied, or the target predates the record).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -28,19 +30,26 @@ from . import desired
 log = logging.getLogger(__name__)
 
 
+KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
 @dataclass(frozen=True)
 class Publication:
     """What the record says of a target's last publication."""
 
     horizon_end_ms: int
     published_ms: int
+    kid: str | None = None  # the signing key's id (None in records written before it was kept)
 
 
 def parse_record(raw: bytes | str) -> Publication | None:
-    """A publication record ("<horizon end ms> <published ms>"), or None when unreadable."""
+    """A publication record ("<horizon end ms> <published ms> [<signing key id>]"), or None when
+    unreadable."""
     try:
-        end, published = text(raw).split()
-        return Publication(int(end), int(published))
+        end, published, *kid = text(raw).split()
+        if len(kid) > 1 or (kid and not KEY_ID.match(kid[0])):
+            return None
+        return Publication(int(end), int(published), kid[0] if kid else None)
     except (ValueError, TypeError, UnicodeDecodeError):
         return None
 
@@ -53,8 +62,10 @@ class Plan:
     gone: list[str]
 
 
-def plan(services: Services, records: dict[str, Publication | None], now_ms: int) -> Plan:
-    """The targets (`area:ID`, `device:ID`) whose published desired state is out of date."""
+def plan(services: Services, records: dict[str, Publication | None], now_ms: int,
+         signing_kid: str | None = None) -> Plan:
+    """The targets (`area:ID`, `device:ID`) whose published desired state is out of date (or, when
+    signing_kid is given, signed by another key)."""
     horizon_end = now_ms + services.settings.schedule_horizon_s * 1000
     refresh_before = now_ms - services.settings.desired_ttl_s * 1000 // 2
     with services.db.session() as session:
@@ -68,7 +79,8 @@ def plan(services: Services, records: dict[str, Publication | None], now_ms: int
     for key in targets:
         record = records.get(key)
         if (record is None or record.published_ms < refresh_before
-                or newest.get(key, 0) > record.horizon_end_ms):
+                or newest.get(key, 0) > record.horizon_end_ms
+                or (signing_kid is not None and record.kid != signing_kid)):
             stale.append(key)
     return Plan(stale, sorted(set(records) - set(targets)))
 
@@ -95,7 +107,7 @@ async def refresh(services: Services, now_ms: int | None = None,
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     raw = await services.redis.hgetall(desired.PUBLISHED_KEY)
     records = {text(key): parse_record(value) for key, value in raw.items()}
-    todo = await asyncio.to_thread(plan, services, records, now_ms)
+    todo = await asyncio.to_thread(plan, services, records, now_ms, services.keyring.signing.kid)
     if todo.gone:
         await services.redis.hdel(desired.PUBLISHED_KEY, *todo.gone)
     if todo.stale:

@@ -74,3 +74,15 @@ def test_unreadable_records_count_as_missing(raw: bytes | str) -> None:
 
 def test_a_record_reads_back() -> None:
     assert parse_record(b"200 100") == Publication(200, 100)
+    assert parse_record(b"200 100 0123456789abcdef") == Publication(200, 100, "0123456789abcdef")
+
+
+def test_a_state_signed_by_another_key_is_published_again(services: Any) -> None:
+    """After a rotation, retained states signed by the old key are replaced (a board that starts
+    afresh would otherwise meet a state signed by a key perhaps revoked since)."""
+    current, old = "0123456789abcdef", "fedcba9876543210"
+    records = {"area:tinh": Publication(NOW + 48 * HOUR_MS, NOW, current),
+               "area:thon": Publication(NOW + 48 * HOUR_MS, NOW, old)}
+    assert plan(services, records, NOW, current).stale == ["area:thon"]
+    unknown = {"area:tinh": fresh(), "area:thon": Publication(NOW + 48 * HOUR_MS, NOW, current)}
+    assert plan(services, unknown, NOW, current).stale == ["area:tinh"], "a record without a key is old"
