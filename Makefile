@@ -27,7 +27,7 @@ typecheck: venv
 # those whose subject is what agents play (marked `sounds`): their database work is the same as the rest.
 API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/test_media_library.py \
 	tests/e2e/test_bulletins.py tests/e2e/test_broadcasts.py tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py \
-	tests/e2e/test_airtime_gate.py
+	tests/e2e/test_airtime_gate.py tests/e2e/test_api_times.py
 
 # Two workers (this project's machines have two cores): most end-to-end time is spent waiting for
 # audio to play out in real time, so two stacks side by side nearly halve the run. A module's tests

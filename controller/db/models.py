@@ -18,12 +18,37 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     """Timezone-aware current time."""
     return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC and always read back with its offset.
+
+    PostgreSQL keeps the offset (timestamptz); SQLite keeps none, and a naive time read from it would
+    be taken for local time by a browser (seven hours off in Vietnam). So a time is converted to UTC
+    before it is stored (a naive one is taken to be UTC already), and every time read is given UTC's
+    offset: the API never answers a naive one.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -50,7 +75,7 @@ class Area(Base):
     geocodes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # CAP "valueName:value" codes
     emergency_confirm: Mapped[str | None] = mapped_column(String(16))  # None: inherited
     desired_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     parent: Mapped[Area | None] = relationship(remote_side="Area.id")
 
@@ -68,12 +93,12 @@ class Device(Base):
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     public_key: Mapped[str | None] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(16))
-    enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enrolled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     enrolment_count: Mapped[int] = mapped_column(Integer, default=0)
     volume: Mapped[int] = mapped_column(Integer, default=70)
     data_budget_mb: Mapped[int | None] = mapped_column(Integer)  # monthly mobile data allowance
     desired_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     area: Mapped[Area] = relationship()
 
@@ -90,8 +115,8 @@ class DeviceKey(Base):
     device_id: Mapped[str] = mapped_column(String(48), index=True)
     key_id: Mapped[str] = mapped_column(String(16))
     public_key: Mapped[str] = mapped_column(String(64))
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: still held
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())  # None: still held
 
 
 class ClaimCode(Base):
@@ -102,9 +127,9 @@ class ClaimCode(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class User(Base):
@@ -120,7 +145,7 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(200), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)  # raised to end every login at once
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class LoginSession(Base):
@@ -149,8 +174,8 @@ class ApiClient(Base):
     # A warning centre whose Cancel and Update may also end alerts other clients of its scope put on the air.
     cancels_others: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class DeviceEvent(Base):
@@ -164,8 +189,8 @@ class DeviceEvent(Base):
     install_id: Mapped[str] = mapped_column(String(48))
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(48), index=True)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     signature: Mapped[str] = mapped_column(String(100))
     # the signed message as received (None: stored before it was kept); loaded only when asked for
@@ -178,7 +203,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -225,7 +250,7 @@ class MediaItem(Base):
     loudness_lufs: Mapped[float | None] = mapped_column(Float)  # of the original, before normalising
     area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Bulletin(Base):
@@ -246,9 +271,9 @@ class Bulletin(Base):
     status: Mapped[str] = mapped_column(String(16))  # preparing, draft, pending, approved, rejected, failed
     note: Mapped[str] = mapped_column(String(500), default="")
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(64))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False)  # approved by an approver, not by itself
 
 
@@ -274,8 +299,8 @@ class Schedule(Base):
     awaiting_confirmation: Mapped[bool] = mapped_column(Boolean, default=False)  # for a second approver
     confirmed_by: Mapped[str | None] = mapped_column(String(64))  # who confirmed an emergency schedule
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class SchedulerFence(Base):
@@ -286,7 +311,7 @@ class SchedulerFence(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     holder: Mapped[str] = mapped_column(String(64), default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Broadcast(Base):
@@ -314,7 +339,7 @@ class Broadcast(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     confirmed_by: Mapped[str | None] = mapped_column(String(64))
     stopped_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
@@ -336,7 +361,7 @@ class CapAlertRecord(Base):
     detail: Mapped[str] = mapped_column(String(500), default="")
     broadcast_id: Mapped[str | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="SET NULL"))
     client: Mapped[str] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class PresenceChange(Base):
