@@ -83,8 +83,15 @@ def test_the_device_page_charts_a_week_and_its_actions_ask_reach_the_device_and_
         happenings.all_inner_texts()
     assert accessibility_violations(page) == []
 
-    page.locator("input[name=volume]").fill("35")
+    volume_field = page.locator("input[name=volume]")
+    volume_field.fill("")  # an empty field is refused at the field, never read as 0
     page.get_by_role("button", name="Đặt âm lượng").click()
+    assert page.locator("dialog").count() == 0, "nothing is asked of an empty volume"
+    assert "0 đến 100" in volume_field.evaluate("field => field.validationMessage")
+    assert fleet.device(device_id)["volume"] != 0
+    volume_field.fill("35")
+    page.get_by_role("button", name="Đặt âm lượng").click()
+    assert "35%" in page.get_by_role("dialog").inner_text(), "the confirmation shows the number"
     page.get_by_role("dialog").get_by_role("button", name="Huỷ").click()  # asked first: nothing sent
     assert wait_for(lambda: page.locator("dialog").count() == 0, 5.0, what="the dialog closed")
     assert fleet.device(device_id)["volume"] != 35

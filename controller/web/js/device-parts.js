@@ -69,8 +69,9 @@ function summary(event) {
 
 /** The maintenance buttons; each asks first, is audited by the server, and shows the device's reply. */
 export function actions(device, onDone) {
-  const volume = h("input", { type: "number", min: 0, max: 100, step: 5, name: "volume",
-    value: String(device.volume), "aria-label": t("volume") });
+  const volume = h("input", { type: "number", min: 0, max: 100, step: 1, name: "volume", required: true,
+    value: String(device.volume ?? ""), "aria-label": t("volume"),
+    oninput: () => volume.setCustomValidity("") });
   const setVolume = h("button", { type: "submit" }, t("set_volume"));
   const commands = [
     [t("test_tone"), "test-tone", { frequency_hz: 1000, seconds: 2 }],
@@ -86,16 +87,31 @@ export function actions(device, onDone) {
       type: "button", class: name === "reboot" ? "danger" : "",
       onclick: (event) => command(device, label, name, args, event.currentTarget),
     }, label)),
-    h("form", { class: "inline", onsubmit: async (event) => {
+    h("form", { class: "inline", novalidate: true, onsubmit: async (event) => {
       event.preventDefault();
-      const action = `${t("set_volume")} ${volume.value}`;
+      const level = wantedVolume(volume);
+      if (level === null) return;
+      const action = t("set_volume_to", { level });
       if (!(await confirmDialog(t("action_confirm", { action, device: device.name })))) return;
       await busy(setVolume, async () => {
-        await call("PATCH", `/devices/${device.id}/settings`, { volume: Number(volume.value) });
+        await call("PATCH", `/devices/${device.id}/settings`, { volume: level });
         say(t("action_sent", { action }), "ok");
         if (onDone) await onDone();
       });
     } }, volume, setVolume));
+}
+
+/** The volume typed (a whole number from 0 to 100), or null after saying at the field what is wrong:
+ *  an empty field is never read as 0. */
+function wantedVolume(input) {
+  const level = input.valueAsNumber;
+  if (input.value.trim() === "" || !Number.isInteger(level) || level < 0 || level > 100) {
+    input.setCustomValidity(t("volume_invalid"));
+    input.reportValidity();
+    return null;
+  }
+  input.setCustomValidity("");
+  return level;
 }
 
 async function command(device, label, name, args, button) {
