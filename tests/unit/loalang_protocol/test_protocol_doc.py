@@ -18,7 +18,7 @@ from loalang_protocol import envelope, messages, topics
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import KeyPair
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 HEADING = re.compile(r"^(#{1,6}) ")
 WIRE_MODELS = sorted(
     (model for _, model in inspect.getmembers(messages, inspect.isclass)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from loalang_stack.settings_doc import render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_configuration_reference_matches_the_settings() -> None:

@@ -6,7 +6,7 @@ import configparser
 import subprocess
 from pathlib import Path
 
-DEPLOY = Path(__file__).resolve().parents[2] / "receiver_agent" / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "receiver_agent" / "deploy"
 
 
 def test_unit_restarts_the_agent_and_switches_the_amplifier_off_after_it() -> None:

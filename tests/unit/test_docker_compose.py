@@ -14,7 +14,7 @@ import check_jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEMO_FILE = ROOT / "docker-compose.demo.yml"
 DEMO_ENV = ROOT / "demo.env"

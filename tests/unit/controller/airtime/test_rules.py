@@ -9,7 +9,7 @@ from controller.airtime import rules
 from controller.airtime.rules import Command, Level, Reach, Road, Verdict
 from controller.security.roles import Role
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "airtime.md"
+DOC = Path(__file__).resolve().parents[4] / "docs" / "airtime.md"
 
 
 def test_the_docs_show_the_table_the_code_uses() -> None:
