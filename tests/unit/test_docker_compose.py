@@ -14,6 +14,8 @@ import check_jsonschema
 import pytest
 import yaml
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEMO_FILE = ROOT / "docker-compose.demo.yml"

@@ -16,6 +16,8 @@ from loalang_stack import broker
 from tests.mqttfaults import MalformedPacket, MqttFaults, droppable, remaining_length, split_packets
 from tests.testkit import Stack, controller_password, wait_for
 
+pytestmark = pytest.mark.unit
+
 PINGRESP = b"\xd0\x00"
 PUBACK = b"\x40\x02\x00\x07"
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from controller.mqtt.resync import AreaResync
+
+pytestmark = pytest.mark.unit
 
 
 def test_an_area_asked_for_within_its_gap_waits_for_it_and_then_goes_once() -> None:

@@ -9,6 +9,8 @@ from controller.fleet.areas import AreaError, chain, subtree
 from loalang_protocol import claim_code
 from loalang_protocol.keys import KeyPair
 
+pytestmark = pytest.mark.unit
+
 
 def test_chain_and_subtree_of_a_deep_tree() -> None:
     parents: dict[str, str | None] = {

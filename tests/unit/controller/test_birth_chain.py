@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from controller.db.models import Area
 from controller.db.session import Database, migrate
 from controller.mqtt.bridge import DEVICE_LIMITS, kept_class, own_chain, sheddable
 from loalang_protocol import topics
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_chain_is_the_area_and_those_above_it_with_their_versions(tmp_path: Path) -> None:

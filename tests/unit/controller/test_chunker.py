@@ -10,6 +10,8 @@ import pytest
 
 from controller.live.chunker import SAMPLE_RATE, Chunker, ChunkerSettings
 
+pytestmark = pytest.mark.unit
+
 T0_US = 1_800_000_000_000_000
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[3]
 RAISED = re.compile(r'(?:Refused|\w+Error|super\(\)\.__init__)\(\s*"([a-z_]+)"')
 

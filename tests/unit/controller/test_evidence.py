@@ -22,6 +22,8 @@ from loalang_protocol.envelope import Counter, seal
 from loalang_protocol.keys import KeyPair
 from loalang_protocol.topics import DeviceTopic
 
+pytestmark = pytest.mark.unit
+
 DEVICE = "loa-chung-cu"
 START = datetime(2026, 11, 1, tzinfo=UTC)
 RE_ENROLLED = START + timedelta(days=10)

@@ -15,6 +15,8 @@ from controller.scheduling.leader import Leadership, Superseded, fence, fence_re
 from controller.scheduling.scheduler import CHANGES_KEY, note_change
 from tests.testkit import Stack
 
+pytestmark = pytest.mark.unit
+
 
 def test_an_older_epoch_is_refused_and_the_newer_holds(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fence.sqlite3'}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from controller import feed
@@ -18,6 +19,8 @@ from controller.db.session import Database, migrate
 from controller.mqtt import floods
 from controller.mqtt.floods import FloodWatch
 from tests.testkit import Stack
+
+pytestmark = pytest.mark.unit
 
 
 def services(tmp_path: Path, stack: Stack) -> Any:

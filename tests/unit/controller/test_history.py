@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from controller.db.models import PresenceChange
 from controller.db.session import Database, migrate
 from controller.fleet.history import prune, uptime, uptime_percent
+
+pytestmark = pytest.mark.unit
 
 HOUR = 3_600_000
 

@@ -12,6 +12,8 @@ from controller.db.models import Area, Occurrence
 from controller.db.session import Database, migrate
 from controller.fleet.horizon import Publication, parse_record, plan
 
+pytestmark = pytest.mark.unit
+
 HOUR_MS = 3600 * 1000
 NOW = 1_800_000_000_000
 

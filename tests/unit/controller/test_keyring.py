@@ -18,6 +18,8 @@ from controller.keyring import (
 )
 from loalang_protocol.keys import KeyPair
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:

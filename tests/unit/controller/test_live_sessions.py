@@ -20,6 +20,8 @@ from controller.settings import Settings
 from loalang_protocol.chunks import AudioChunk
 from loalang_protocol.mqtt import NotConnected
 
+pytestmark = pytest.mark.unit
+
 
 class Link:
     """Takes publications while up, refuses them (NotConnected) while down."""

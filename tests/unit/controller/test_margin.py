@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from controller.broadcasting.margin import MAX_MARGIN_MS, start_margin_ms
 from controller.settings import Settings
+
+pytestmark = pytest.mark.unit
 
 
 def settings() -> Settings:

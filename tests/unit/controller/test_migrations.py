@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -12,6 +13,8 @@ from sqlalchemy import create_engine, text
 
 from controller.db.models import Base
 from controller.db.session import MIGRATIONS_DIR, migrate
+
+pytestmark = pytest.mark.unit
 
 
 def test_migrations_match_the_models_and_downgrade_cleanly(tmp_path: Path) -> None:

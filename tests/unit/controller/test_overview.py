@@ -7,6 +7,7 @@ import asyncio
 import secrets
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from controller.db.models import Area, Device
@@ -16,6 +17,8 @@ from controller.fleet.overview import overview
 from controller.presence import FleetNow, PresenceStore
 from loalang_protocol.messages import DeviceStatus, Telemetry
 from tests.testkit import Stack
+
+pytestmark = pytest.mark.unit
 
 OWN_DB = 5  # a Redis database of this test's own, so the fleet-wide indexes hold only its devices
 

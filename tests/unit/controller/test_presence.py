@@ -6,6 +6,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import cast
 
+import pytest
 from redis.asyncio import Redis
 
 from controller import redis_client
@@ -17,6 +18,8 @@ from loalang_protocol.messages import DeviceStatus, Telemetry
 from loalang_protocol.topics import DeviceTopic
 from loalang_stack.ports import free_port
 from tests.testkit import Stack
+
+pytestmark = pytest.mark.unit
 
 
 def _status(online: bool, boot: int, conn: int, install: str = "i-1") -> DeviceStatus:

@@ -12,6 +12,8 @@ from pydantic import SecretStr, ValidationError
 from controller.production import production_problems, weakness
 from controller.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 GOOD = "rX7-kq2Lm9vB4tZw"
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from controller.scheduling.recurrence import Recurrence, RecurrenceError
 
+pytestmark = pytest.mark.unit
+
 VN = "Asia/Ho_Chi_Minh"  # UTC+7 all year
 
 

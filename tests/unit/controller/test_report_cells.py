@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from controller.api.devices import _data_use
 from controller.api.reports import _cell
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_formula_at_the_start_of_a_cell_is_neutralised() -> None:

@@ -7,12 +7,15 @@ import asyncio
 import itertools
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from controller.keyring import Keyring, init_keys
 from controller.signer import EPOCH_KEY, SEQ_KEY, Signer
 from loalang_protocol import envelope
 from tests.testkit import Stack
+
+pytestmark = pytest.mark.unit
 
 
 def test_counters_increase_in_a_batch_across_calls_and_after_a_wipe(stack: Stack, tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from controller.live.sources import SourceError
 from controller.live.station_proxy import USER, StationProxy, station_pcm
 from tests.testkit import HttpSite, self_signed
 
+pytestmark = pytest.mark.unit
+
 STATION = "127.0.0.2"
 INSIDE = "127.0.0.1"
 MP3 = {"Content-Type": "audio/mpeg"}

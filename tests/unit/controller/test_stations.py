@@ -13,6 +13,8 @@ from controller.live.station_proxy import station_pcm
 from controller.live.stations import check_station, forbidden
 from controller.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 LAN = [ipaddress.ip_network("10.20.0.0/16")]
 
 

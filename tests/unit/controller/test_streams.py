@@ -7,7 +7,11 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 
+import pytest
+
 from controller.api.streams import until_stopping
+
+pytestmark = pytest.mark.unit
 
 
 class Events:

@@ -25,6 +25,8 @@ from loalang_protocol.chunks import (
 )
 from loalang_protocol.keys import KeyPair
 
+pytestmark = pytest.mark.unit
+
 TOPIC = topics.stream("live-1", topics.StreamTopic.CHUNK)
 OTHER_TOPIC = topics.stream("live-2", topics.StreamTopic.CHUNK)
 HEADER_SIZE = 23  # documented layout: offsets 0..22

@@ -8,6 +8,8 @@ import pytest
 from loalang_protocol import claim_code
 from loalang_protocol.keys import KeyPair, b64decode, b64encode
 
+pytestmark = pytest.mark.unit
+
 
 def test_the_fingerprint_is_fixed_by_the_format() -> None:
     """docs/protocol.md: 40 bits of scrypt(raw key, salt: domain and secret), 5 bits a character."""

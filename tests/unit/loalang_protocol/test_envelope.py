@@ -32,6 +32,8 @@ from loalang_protocol.keys import (
     issue_certificate,
 )
 
+pytestmark = pytest.mark.unit
+
 NOW_S = 1_700_000_000.0
 NOW = int(NOW_S * 1000)
 TOPIC = topics.device("dev-1", topics.DeviceTopic.DESIRED)

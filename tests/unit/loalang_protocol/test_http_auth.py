@@ -3,6 +3,8 @@ under an old-style signature are refused, each with its code; an old agent's GET
 
 from __future__ import annotations
 
+import pytest
+
 from loalang_protocol.http_auth import (
     BODY_HASH_HEADER,
     DOMAIN_V1,
@@ -14,6 +16,8 @@ from loalang_protocol.http_auth import (
     sign_request,
 )
 from loalang_protocol.keys import KeyPair, b64encode
+
+pytestmark = pytest.mark.unit
 
 PATH = "/api/v1/devices/loa-1/logs"
 KEY = KeyPair.generate()

@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from loalang_protocol.inbox import Inbox, InboxLimits, SourceLimit
+
+pytestmark = pytest.mark.unit
 
 
 def by_leaf(topic: str) -> str | None:

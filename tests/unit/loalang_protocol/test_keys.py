@@ -28,6 +28,8 @@ from loalang_protocol.keys import (
     verify_raw,
 )
 
+pytestmark = pytest.mark.unit
+
 NOW = 1_700_000_000.0
 NOW_MS = int(NOW * 1000)
 

@@ -24,6 +24,8 @@ from loalang_protocol.messages import (
 )
 from loalang_protocol.slugs import is_slug
 
+pytestmark = pytest.mark.unit
+
 STATUS = {"online": True, "boot": 3, "conn": 1, "install_id": "inst-1"}
 
 

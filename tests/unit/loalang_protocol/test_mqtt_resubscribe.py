@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from loalang_protocol.mqtt import LinkSettings, MqttLink
+
+pytestmark = pytest.mark.unit
 
 
 def test_routes_added_and_removed_while_resubscribing_are_honoured() -> None:

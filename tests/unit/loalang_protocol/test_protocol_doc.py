@@ -18,6 +18,8 @@ from loalang_protocol import envelope, messages, topics
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import KeyPair
 
+pytestmark = pytest.mark.unit
+
 DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 HEADING = re.compile(r"^(#{1,6}) ")
 WIRE_MODELS = sorted(

@@ -20,6 +20,8 @@ from loalang_protocol.revocation import (
     root_kid,
 )
 
+pytestmark = pytest.mark.unit
+
 ROOT = KeyPair.generate()
 ROOT_PUBLIC = ROOT.private.public_key()
 KID = "0123456789abcdef"

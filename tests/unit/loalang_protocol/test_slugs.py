@@ -8,6 +8,8 @@ import pytest
 
 from loalang_protocol.slugs import SLUG_MAX_LENGTH, InvalidSlug, check_slug, is_slug, slugify
 
+pytestmark = pytest.mark.unit
+
 VALID = [
     "a",
     "0",

@@ -18,6 +18,8 @@ from loalang_protocol.topics import (
     parse,
 )
 
+pytestmark = pytest.mark.unit
+
 BAD_IDS = ["#", "+", "a/b", "a+b", "a#", "", "A", "dev.1", "a b", "thôn", "-a", "a-", "a--b", "/", "a" * 49]
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from receiver_agent.audio.alsa import AlsaSink
 
+pytestmark = pytest.mark.unit
+
 
 def test_null_device_takes_audio_and_reports_its_delay() -> None:
     sink = AlsaSink("null", "Master")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from receiver_agent.amplifier import Amplifier, FileRelay
 from tests.testkit import wait_for
+
+pytestmark = pytest.mark.unit
 
 
 def relay_file(tmp_path: Path) -> Path:

@@ -17,6 +17,8 @@ from receiver_agent.playout.arbiter import (
     decide,
 )
 
+pytestmark = pytest.mark.unit
+
 T = 1_000_000  # an instant, ms
 MIN = 60_000
 

@@ -28,6 +28,8 @@ from receiver_agent import config as config_file
 from receiver_agent.cli import main
 from receiver_agent.config import AgentConfig, AudioConfig, BrokerConfig, ConfigError
 
+pytestmark = pytest.mark.unit
+
 AGENT = Path(sys.executable).parent / "receiver-agent"
 ROOT_KEY = KeyPair.generate().public_text
 CODE = claim_code.compose("K7QM2XWD9RTA", b64decode(ROOT_KEY))  # names ROOT_KEY

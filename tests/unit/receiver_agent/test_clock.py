@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loalang_protocol.messages import ClockReply
 from receiver_agent import clock
 from receiver_agent.clock import ClockSync
+
+pytestmark = pytest.mark.unit
 
 
 def test_offset_from_the_lowest_round_trip(monkeypatch) -> None:

@@ -6,6 +6,10 @@ import configparser
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.unit
+
 DEPLOY = Path(__file__).resolve().parents[3] / "receiver_agent" / "deploy"
 
 

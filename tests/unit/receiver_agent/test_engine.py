@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loalang_protocol.keys import KeyPair
 from receiver_agent.amplifier import Amplifier, FileRelay
 from receiver_agent.audio.null import NullSoundCard
@@ -17,6 +19,8 @@ from receiver_agent.media.cache import MediaCache
 from receiver_agent.playout.engine import Engine
 from receiver_agent.playout.schedule import Schedule
 from receiver_agent.timekeeper import TimeKeeper
+
+pytestmark = pytest.mark.unit
 
 Receipts = list[tuple[str, dict[str, Any]]]
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from receiver_agent.audio.null import BUFFER_S, NullSoundCard
 from receiver_agent.audio.sink import SAMPLE_BYTES, SAMPLE_RATE
 from receiver_agent.playout.player import Player, Progress
 from receiver_agent.playout.silence import SilentDecoder
+
+pytestmark = pytest.mark.unit
 
 ONE_SECOND = bytes(SAMPLE_RATE * SAMPLE_BYTES)
 

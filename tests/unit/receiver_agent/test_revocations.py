@@ -15,6 +15,8 @@ from receiver_agent.revocations import Revocations
 from receiver_agent.state import AgentState
 from receiver_agent.storage import WRITER
 
+pytestmark = pytest.mark.unit
+
 ROOT = KeyPair.generate()
 OLD, NEW = "0123456789abcdef", "fedcba9876543210"
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from receiver_agent.playout.schedule import Schedule
 from receiver_agent.storage import WRITER
+
+pytestmark = pytest.mark.unit
 
 NOW = 1_800_000_000_000
 

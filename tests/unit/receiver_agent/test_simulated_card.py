@@ -7,10 +7,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from receiver_agent.audio.simulated import PERIOD_S, SimulatedSoundCard, read_recording
 from receiver_agent.audio.sink import SAMPLE_RATE
 from receiver_agent.audio.tone import sine
+
+pytestmark = pytest.mark.unit
 
 
 def _dominant_hz(pcm: bytes) -> float:

@@ -7,12 +7,16 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from loalang_protocol.envelope import open_device_message
 from loalang_protocol.keys import KeyPair
 from loalang_protocol.messages import DeviceEvent
 from receiver_agent.outbox import Outbox
 from receiver_agent.state import AgentState
 from receiver_agent.storage import WRITER
+
+pytestmark = pytest.mark.unit
 
 
 def test_state_round_trip_and_boot_counter(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import opuslib
+import pytest
 
 from loalang_protocol.chunks import AudioChunk, Codec
 from receiver_agent.audio.simulated import SimulatedSoundCard, read_recording
@@ -33,6 +34,8 @@ from receiver_agent.playout.stream import (
     stretch,
 )
 from tests.testkit import tone_onset
+
+pytestmark = pytest.mark.unit
 
 LATENCY_MS = 200.0
 CHUNK_MS = 200

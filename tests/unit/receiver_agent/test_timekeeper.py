@@ -6,8 +6,12 @@ import itertools
 import threading
 import time
 
+import pytest
+
 from receiver_agent.timekeeper import SystemClockStatus
 from tests.testkit import wait_for
+
+pytestmark = pytest.mark.unit
 
 
 def test_status_is_asked_once_then_renewed_without_waiting() -> None:

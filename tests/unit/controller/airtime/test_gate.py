@@ -19,6 +19,8 @@ from controller.security.passwords import hash_password, verify_password
 from controller.security.principal import Principal
 from controller.security.roles import Role
 
+pytestmark = pytest.mark.unit
+
 PASSWORD = "a-strong-password"
 TREE = {"tinh": None, "xa-1": "tinh", "thon-1a": "xa-1", "thon-1b": "xa-1", "xa-2": "tinh", "thon-2a": "xa-2"}
 DEVICES = {"loa-1a": "thon-1a", "loa-1b": "thon-1b", "loa-2a": "thon-2a", "loa-x1": "xa-1"}

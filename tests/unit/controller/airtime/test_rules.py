@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from controller.airtime import rules
 from controller.airtime.rules import Command, Level, Reach, Road, Verdict
 from controller.security.roles import Role
+
+pytestmark = pytest.mark.unit
 
 DOC = Path(__file__).resolve().parents[4] / "docs" / "airtime.md"
 

@@ -8,6 +8,8 @@ import pytest
 
 from controller.security.client_address import MAX_HOPS, forwarded_client
 
+pytestmark = pytest.mark.unit
+
 PROXIES = [ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("fd00::/64")]
 
 
