@@ -34,13 +34,18 @@ API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/te
 # stay on one worker (--dist loadfile): they share its browser and its fixtures.
 PARALLEL := -n 2 --dist loadfile
 
-# Everything that needs no broker, Redis or controller process: the first thing to run while working.
+# Each test module declares one tier (tests/unit/test_tiers.py checks it), so the two tiers together run
+# every test once. The fast tier (tests/unit, `-m unit`) starts no controller process: the first thing to
+# run while working, and the first thing `make test` runs, so a broken unit fails in a minute, not fifteen.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider $(PARALLEL)
+
 test-fast: venv
-	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) --ignore=tests/e2e
+	$(PYTEST) -m unit
 
 test: install check
-	$(PY) -m pytest -q -p no:cacheprovider --durations=25 $(PARALLEL)
-	LOALANG_TEST_DATABASE=postgresql $(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) -m "not sounds" $(API_TESTS)
+	$(PYTEST) -m unit
+	$(PYTEST) -m e2e --durations=25
+	LOALANG_TEST_DATABASE=postgresql $(PYTEST) -m "not sounds" $(API_TESTS)
 
 clean:
 	rm -rf data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""Small rules of the reports: spreadsheet cells that cannot run, the data-budget warning."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.api.devices import _data_use
+from controller.api.reports import _cell
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_formula_at_the_start_of_a_cell_is_neutralised() -> None:
+    assert _cell('=HYPERLINK("http://x")') == "'=HYPERLINK(\"http://x\")"
+    assert _cell("+84 912") == "'+84 912" and _cell("@SUM(A1)") == "'@SUM(A1)"
+    assert _cell("Bản tin") == "Bản tin" and _cell(None) == "" and _cell(12) == 12
+
+
+def test_the_data_budget_warns_at_80_percent() -> None:
+    assert _data_use(None, {"data_month_bytes": 10}) == {"data_budget_mb": None}
+    assert _data_use(100, {"data_month_bytes": 79_000_000}) == {
+        "data_budget_mb": 100, "data_used_pct": 79.0, "data_warning": False}
+    assert _data_use(100, {"data_month_bytes": 80_000_000})["data_warning"] is True
+    assert _data_use(100, None) == {"data_budget_mb": 100}

@@ -1,0 +1,78 @@
+"""The simulated sound card plays at its own fixed rate, records what it played and when, and
+reports its delay like ALSA."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from receiver_agent.audio.simulated import PERIOD_S, SimulatedSoundCard, read_recording
+from receiver_agent.audio.sink import SAMPLE_RATE
+from receiver_agent.audio.tone import sine
+
+pytestmark = pytest.mark.unit
+
+
+def _dominant_hz(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(float)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / SAMPLE_RATE)[int(np.argmax(spectrum))])
+
+
+def test_tone_is_recorded_at_its_frequency_and_in_real_time(tmp_path: Path) -> None:
+    card = SimulatedSoundCard(tmp_path)
+    tone = sine(1000, 0.4)
+    written_at = time.time()
+    assert card.write(tone) == len(tone)
+    assert card.delay_frames() > 0.3 * SAMPLE_RATE
+    time.sleep(0.7)
+    card.close()
+    pcm, times = read_recording(tmp_path)
+    assert abs(_dominant_hz(pcm[: len(tone)]) - 1000) < 5
+    assert len(times) >= 40
+    assert times[0][1] - written_at < 0.05, "playback starts at once"
+    spacing = np.diff([t for _, t in times[:40]])
+    assert abs(float(np.median(spacing)) - PERIOD_S) < 0.002
+    assert abs((times[39][1] - times[0][1]) - 39 * PERIOD_S) < 0.03, "no drift over 400 ms"
+
+
+def test_delay_shrinks_as_the_card_plays(tmp_path: Path) -> None:
+    card = SimulatedSoundCard(tmp_path)
+    card.write(sine(440, 0.3))
+    first = card.delay_frames()
+    time.sleep(0.15)
+    later = card.delay_frames()
+    card.close()
+    assert first - later > 0.1 * SAMPLE_RATE
+
+
+def test_buffer_is_bounded_and_underrun_is_recorded(tmp_path: Path) -> None:
+    card = SimulatedSoundCard(tmp_path)
+    too_much = sine(440, 2.0)
+    accepted = card.write(too_much)
+    assert 0 < accepted < len(too_much), "a real card's buffer is finite"
+    time.sleep(0.8)
+    card.close()
+    assert card.underruns == 1
+    assert "underrun" in (tmp_path / "card.events").read_text()
+
+
+def test_volume_scales_the_samples(tmp_path: Path) -> None:
+    card = SimulatedSoundCard(tmp_path)
+    card.set_volume(25)
+    card.write(sine(500, 0.2, amplitude=0.8))
+    time.sleep(0.4)
+    card.close()
+    pcm, _ = read_recording(tmp_path)
+    peak = np.abs(np.frombuffer(pcm, dtype="<i2")).max()
+    assert 0.15 * 32767 < peak < 0.25 * 32767
+
+
+def test_idle_card_writes_nothing(tmp_path: Path) -> None:
+    card = SimulatedSoundCard(tmp_path)
+    time.sleep(0.1)
+    card.close()
+    assert read_recording(tmp_path) == (b"", [])

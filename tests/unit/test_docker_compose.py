@@ -1,0 +1,313 @@
+"""docker-compose.yml (production), its demo and Redis overlays, and the compose broker's
+configuration, checked without a Docker engine."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import check_jsonschema
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DEMO_FILE = ROOT / "docker-compose.demo.yml"
+DEMO_ENV = ROOT / "demo.env"
+BROKER_CONF = ROOT / "broker" / "compose" / "mosquitto.conf"
+SCHEMA_NAME = "vendor.compose-spec"
+VENDORED_SCHEMA = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
+ONE_SHOT_CONDITION = "service_completed_successfully"
+
+
+def compose() -> dict[str, Any]:
+    """The compose file as data (YAML merge keys resolved)."""
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def services() -> dict[str, dict[str, Any]]:
+    """The services of the compose file by name."""
+    return compose()["services"]
+
+
+def one_shot_services() -> set[str]:
+    """Services others wait for to complete: the init jobs, which run once and exit."""
+    return {
+        name
+        for service in services().values()
+        for name, dependency in (service.get("depends_on") or {}).items()
+        if isinstance(dependency, dict) and dependency.get("condition") == ONE_SHOT_CONDITION
+    }
+
+
+def validate_compose(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run check-jsonschema (from this interpreter's environment) with the vendored compose spec."""
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(tool), "--builtin-schema", SCHEMA_NAME, str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def broker_settings(path: Path = BROKER_CONF) -> dict[str, list[str]]:
+    """A mosquitto configuration file as option -> values (an option may repeat)."""
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "${")):
+            option, _, value = line.partition(" ")
+            settings.setdefault(option, []).append(value.strip())
+    return settings
+
+
+def volume_target(service: dict[str, Any], source: str) -> str:
+    """Where a service mounts the named volume or host path `source`."""
+    for volume in service.get("volumes", []):
+        parts = volume.split(":")
+        if parts[0] == source:
+            return parts[1]
+    raise AssertionError(f"{source} is not mounted")
+
+
+def test_vendored_compose_schema_is_present() -> None:
+    assert VENDORED_SCHEMA.is_file(), VENDORED_SCHEMA
+
+
+@pytest.mark.parametrize("path", [COMPOSE_FILE, DEMO_FILE], ids=lambda path: path.name)
+def test_compose_file_matches_the_compose_specification(path: Path) -> None:
+    result = validate_compose(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+BREAKAGES = {
+    "invalid depends_on condition": lambda doc: doc["services"]["controller"]["depends_on"]["redis"].update(
+        condition="service_ready"
+    ),
+    "unknown service key": lambda doc: doc["services"]["redis"].update(healthckeck={"test": ["CMD", "true"]}),
+    "depends_on entry without condition": lambda doc: doc["services"]["controller"]["depends_on"][
+        "postgres"
+    ].clear(),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_broken_compose_file_is_rejected(tmp_path: Path, breakage: str) -> None:
+    document = compose()
+    BREAKAGES[breakage](document)
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = validate_compose(broken)
+    assert result.returncode != 0, f"{breakage} was accepted:\n{result.stdout}"
+
+
+def test_the_expected_services_are_defined() -> None:
+    assert set(services()) == {"broker-init", "broker", "redis", "postgres", "controller", "proxy"}
+    assert one_shot_services() == {"broker-init"}
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    for name, service in services().items():
+        if name in one_shot_services():
+            assert service.get("restart", "no") == "no", f"{name} runs once and must not restart"
+            continue
+        healthcheck = service.get("healthcheck")
+        assert healthcheck, f"{name} has no healthcheck"
+        assert not healthcheck.get("disable"), f"{name} disables its healthcheck"
+        assert healthcheck["test"][0] in {"CMD", "CMD-SHELL"}, name
+
+
+def test_every_dependency_has_a_condition_its_target_can_meet() -> None:
+    all_services = services()
+    for name, service in all_services.items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on must be a mapping with conditions"
+        for target, dependency in depends_on.items():
+            assert target in all_services, f"{name} depends on unknown {target}"
+            condition = dependency.get("condition")
+            assert condition in {"service_healthy", ONE_SHOT_CONDITION}, f"{name} -> {target}: {condition}"
+            if condition == "service_healthy":
+                assert all_services[target].get("healthcheck"), f"{name} waits for {target}'s health"
+
+
+def test_controller_waits_for_a_healthy_broker_redis_and_postgres() -> None:
+    depends_on = services()["controller"]["depends_on"]
+    for target in ("broker", "redis", "postgres"):
+        assert depends_on[target]["condition"] == "service_healthy", target
+
+
+def test_broker_starts_only_after_its_accounts_are_written() -> None:
+    all_services = services()
+    assert all_services["broker"]["depends_on"]["broker-init"]["condition"] == ONE_SHOT_CONDITION
+    command = all_services["broker-init"]["command"]
+    assert command[:2] == ["radio-controller", "broker-init"]
+    dynsec_file = Path(broker_settings()["plugin_opt_config_file"][0])
+    broker_mount = volume_target(all_services["broker"], "broker-data")
+    init_mount = volume_target(all_services["broker-init"], "broker-data")
+    assert dynsec_file.parent == Path(broker_mount)
+    assert str(Path(init_mount) / dynsec_file.name) in command
+
+
+def test_broker_uses_the_compose_configuration_read_only() -> None:
+    volumes = services()["broker"]["volumes"]
+    assert "./broker/compose/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in volumes
+
+
+def test_compose_broker_refuses_anonymous_clients_and_loads_dynamic_security() -> None:
+    settings = broker_settings()
+    assert settings["allow_anonymous"] == ["false"]
+    assert settings["per_listener_settings"] == ["false"]
+    assert settings["plugin"] == ["/usr/lib/mosquitto_dynamic_security.so"]
+    assert settings["plugin_opt_config_file"] == ["/mosquitto/data/dynamic-security.json"]
+    assert settings["listener"] == ["1883 0.0.0.0"]
+    assert settings["persistence"] == ["true"]
+    assert settings["max_packet_size"] == ["2097152"]
+    assert "${" not in BROKER_CONF.read_text(), "unfilled template field"
+
+
+def test_compose_broker_config_follows_the_template() -> None:
+    template = broker_settings(ROOT / "broker" / "mosquitto.conf.template")
+    compose_settings = broker_settings()
+    templated = {option for option, values in template.items() if any("${" in v for v in values)}
+    for option in set(template) - templated:
+        assert compose_settings.get(option) == template[option], option
+
+
+def test_the_proxy_serves_the_console_over_https_with_its_certificate_read_only() -> None:
+    proxy = services()["proxy"]
+    assert proxy["ports"] == ["443:443"]
+    assert any(v.startswith("./certs:") and v.endswith(":ro") for v in proxy["volumes"])
+    assert proxy["depends_on"]["controller"]["condition"] == "service_healthy"
+    caddyfile = (ROOT / "proxy" / "Caddyfile").read_text()
+    assert "reverse_proxy controller:8000" in caddyfile and "tls /certs/" in caddyfile
+
+
+REDIS_HA_FILE = ROOT / "docker-compose.redis-ha.yml"
+
+
+def redis_ha() -> dict[str, Any]:
+    """The Redis high-availability overlay as data."""
+    return yaml.safe_load(REDIS_HA_FILE.read_text())
+
+
+def test_the_redis_ha_overlay_matches_the_compose_specification() -> None:
+    result = validate_compose(REDIS_HA_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_controller_asks_the_sentinels_that_watch_the_master_it_names() -> None:
+    overlay = redis_ha()["services"]
+    sentinels = {name for name in overlay if name.startswith("redis-sentinel-")}
+    assert len(sentinels) == 3, "three Sentinels: two can agree while one is away"
+    environment = overlay["controller"]["environment"]
+    asked = {entry.split(":")[0] for entry in environment["LOALANG_REDIS_SENTINELS"].split(",")}
+    assert asked == sentinels
+    master = environment["LOALANG_REDIS_SENTINEL_MASTER"]
+    for name in sentinels:
+        script = overlay[name]["command"][-1]
+        assert f"sentinel monitor {master} redis 6379 2" in script, "quorum of two, watching `redis`"
+        assert overlay[name]["healthcheck"]["test"][0] == "CMD"
+        assert overlay["controller"]["depends_on"][name]["condition"] == "service_healthy"
+    replica = overlay["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1:replica.index("--replicaof") + 3] == ["redis", "6379"]
+    assert set(overlay) - sentinels - {"redis-replica", "controller"} == set(), "it adds nothing else"
+    assert set(overlay["redis-replica"]["depends_on"]) <= set(services())
+
+
+SECRET_VARIABLE = re.compile(r"\$\{([A-Z_]*(?:PASSWORD|SECRET|TOKEN)[A-Z_]*)(:?[-?+]?)([^}]*)\}")
+
+
+def test_production_publishes_only_the_proxys_https_port() -> None:
+    published = {name for name, service in services().items() if service.get("ports")}
+    assert published == {"proxy"}, "the controller, broker, Redis and PostgreSQL are not published"
+    assert "ports" not in services()["controller"]
+
+
+def test_the_controller_redis_postgres_and_broker_are_on_the_internal_network() -> None:
+    assert compose()["networks"]["backend"]["internal"] is True
+    for name in ("broker", "redis", "postgres"):
+        assert services()[name]["networks"] == ["backend"], name
+    assert services()["controller"]["networks"] == ["backend", "frontend"]
+    assert list(services()["proxy"]["networks"]) == ["frontend"]
+
+
+def test_the_controller_trusts_the_forwarded_address_of_the_proxy_only() -> None:
+    proxy_address = services()["proxy"]["networks"]["frontend"]["ipv4_address"]
+    subnet = compose()["networks"]["frontend"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
+    trusted = services()["controller"]["environment"]["LOALANG_TRUSTED_PROXIES"]
+    assert trusted == f"{proxy_address}/32"
+
+
+def test_the_controller_runs_in_production() -> None:
+    environment = services()["controller"]["environment"]
+    assert environment["LOALANG_ENVIRONMENT"] == "production", "not overridable from .env"
+    assert environment["LOALANG_PUBLIC_URL"].startswith("${LOALANG_PUBLIC_URL:?")
+
+
+@pytest.mark.parametrize("path", [COMPOSE_FILE, ROOT / "docker-compose.redis-ha.yml"], ids=lambda p: p.name)
+def test_every_secret_must_be_given_and_has_no_default(path: Path) -> None:
+    text = path.read_text()
+    secrets = SECRET_VARIABLE.findall(text)
+    assert secrets, "no secret found: the pattern is stale"
+    for name, operator, _ in secrets:
+        assert operator == ":?", f"${{{name}}} must be written ${{{name}:?message}}"
+    assert not re.search(r"change-?me|example-password", text, re.IGNORECASE), "a placeholder is left"
+
+
+def test_production_requires_each_secret() -> None:
+    required = {found[0] for found in SECRET_VARIABLE.findall(COMPOSE_FILE.read_text())}
+    assert required == {"LOALANG_MQTT_PASSWORD", "LOALANG_MQTT_HEALTHCHECK_PASSWORD",
+                        "LOALANG_REDIS_PASSWORD", "POSTGRES_PASSWORD", "LOALANG_ADMIN_PASSWORD"}
+
+
+def test_redis_requires_the_password_the_controller_gives() -> None:
+    redis = services()["redis"]
+    command = redis["command"]
+    assert command[command.index("--requirepass") + 1].startswith("${LOALANG_REDIS_PASSWORD:?")
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${LOALANG_REDIS_PASSWORD:?"), "healthcheck"
+    url = services()["controller"]["environment"]["LOALANG_REDIS_URL"]
+    assert url.startswith("redis://:${LOALANG_REDIS_PASSWORD:?") and url.endswith("@redis:6379/0")
+
+
+def test_the_redis_ha_overlay_asks_for_the_password_everywhere() -> None:
+    overlay = redis_ha()["services"]
+    replica = overlay["redis-replica"]["command"]
+    for option in ("--requirepass", "--masterauth"):
+        assert replica[replica.index(option) + 1].startswith("${LOALANG_REDIS_PASSWORD:?"), option
+    for name in ("redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"):
+        script = overlay[name]["command"][-1]
+        assert 'requirepass "%s"' in script and 'sentinel auth-pass loalang "%s"' in script, name
+        assert overlay[name]["environment"]["REDISCLI_AUTH"].startswith("${LOALANG_REDIS_PASSWORD:?")
+    for name in ("redis-replica", "redis-sentinel-1"):
+        assert overlay[name]["networks"] == ["backend"], name
+
+
+def demo() -> dict[str, Any]:
+    """The demo overlay as data."""
+    return yaml.safe_load(DEMO_FILE.read_text())
+
+
+def test_the_demo_overlay_adds_the_simulated_receivers_in_demo_mode() -> None:
+    overlay = demo()["services"]
+    receivers = overlay["receivers"]
+    assert receivers["command"][:2] == ["receiver-agent", "simulate"]
+    assert receivers["depends_on"]["controller"]["condition"] == "service_healthy"
+    assert receivers["healthcheck"]["test"][0] == "CMD"
+    assert overlay["controller"]["environment"] == {"LOALANG_ENVIRONMENT": "demo"}
+    assert overlay["controller"]["ports"] == ["127.0.0.1:8000:8000"], "loopback only"
+    assert set(overlay) == {"controller", "proxy", "receivers"}
+
+
+def test_demo_env_gives_every_variable_the_files_require() -> None:
+    required = set()
+    for path in (COMPOSE_FILE, DEMO_FILE):
+        required |= set(re.findall(r"\$\{([A-Z_]+):\?", path.read_text()))
+    given = {line.split("=", 1)[0] for line in DEMO_ENV.read_text().splitlines()
+             if line and not line.startswith("#")}
+    assert required <= given, required - given
