@@ -26,8 +26,8 @@ tests/mqttfaults.py proxy, which holds every packet from the broker for up to 40
 of the QoS 0 publications (stream chunks, clock replies); the faults section tells what the
 proxies did and which offsets the agents learned.
 
-    .venv/bin/python benchmarks/live.py --seconds 30
-    .venv/bin/python benchmarks/live.py --seconds 30 --faults
+    .venv/bin/python -m benchmarks.live --seconds 30
+    .venv/bin/python -m benchmarks.live --seconds 30 --faults
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -53,8 +52,6 @@ import opuslib
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect as ws_connect
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.stack import PASSWORD, LiveStack, live_stack, machine
 from controller.settings import Settings
