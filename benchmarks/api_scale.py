@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 
 from benchmarks.stack import PASSWORD, SETTINGS, machine
 from controller.presence import PresenceStore
+from controller.scheduling.scheduler import note_change
 from loalang_protocol.messages import DeviceStatus, HeldVersions, Telemetry
 from loalang_stack.stack import running
 from tests.testkit import write_steps_wav
@@ -200,7 +201,7 @@ def full_expansion(database: Path, redis_url: str, log: Path, expected: int) -> 
 
 async def _signal(redis_url: str) -> None:
     client = Redis.from_url(redis_url)
-    await client.incr("loa:scheduler:changes")
+    await note_change(client)
     await client.aclose()
 
 
