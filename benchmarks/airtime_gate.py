@@ -6,7 +6,7 @@ emergencies by a second approver, and times the gate's decision for a province-w
 (every area it reaches: approval, quiet hours and confirmation of each), a commune's broadcast and
 one device's test tone.
 
-    .venv/bin/python benchmarks/airtime_gate.py --communes 300 --villages 10 --devices 2
+    .venv/bin/python -m benchmarks.airtime_gate --communes 300 --villages 10 --devices 2
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ week of presence changes into the database (for the uptime each listed device sh
    then deletes every scheduled occurrence from the database and tells the scheduler that
    schedules changed: the time until it has written and published the week again is the figure.
 
-    .venv/bin/python benchmarks/api_scale.py --devices 5000
-    .venv/bin/python benchmarks/api_scale.py --devices 10000 --dashboard-only   # step 2 alone
+    .venv/bin/python -m benchmarks.api_scale --devices 5000
+    .venv/bin/python -m benchmarks.api_scale --devices 10000 --dashboard-only   # step 2 alone
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -37,17 +35,13 @@ from zoneinfo import ZoneInfo
 import httpx
 from redis.asyncio import Redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from benchmarks.stack import PASSWORD, SETTINGS, machine
 from controller.presence import PresenceStore
+from controller.scheduling.scheduler import note_change
 from loalang_protocol.messages import DeviceStatus, HeldVersions, Telemetry
-from loalang_stack import broker, redis
-from loalang_stack.broker import BrokerConfig
-from loalang_stack.ports import free_port
-from loalang_stack.services import ControllerProcess
+from loalang_stack.stack import running
 from tests.testkit import write_steps_wav
 
-PASSWORD = "benchmark-admin-password"
 REGIONS, COMMUNES_PER_REGION, VILLAGES_PER_COMMUNE = 5, 20, 5
 PLAYING_EVERY = 10  # every tenth device's telemetry says it plays
 
@@ -207,7 +201,7 @@ def full_expansion(database: Path, redis_url: str, log: Path, expected: int) -> 
 
 async def _signal(redis_url: str) -> None:
     client = Redis.from_url(redis_url)
-    await client.incr("loa:scheduler:changes")
+    await note_change(client)
     await client.aclose()
 
 
@@ -237,19 +231,11 @@ def main() -> None:
                         help="time the dashboard's reading alone (no device pages, no schedules)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="loalang-scale-"))
-    config = BrokerConfig(root / "broker", free_port())
-    mqtt, _ = broker.start(config)
-    redis_port = free_port()
-    redis_server = redis.start(root / "redis", redis_port)
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    controller = ControllerProcess(root / "controller", free_port(), {
-        "LOALANG_ENVIRONMENT": "test", "LOALANG_ADMIN_PASSWORD": PASSWORD, "LOALANG_REDIS_URL": redis_url,
-        "LOALANG_MQTT_PORT": str(config.port), "LOALANG_MQTT_PASSWORD_FILE": str(config.password_file),
-        "LOALANG_LOG_LEVEL": "INFO",
-    })
-    controller.start()
     result: dict[str, object] = {"devices": args.devices}
-    try:
+    with running(root, {**SETTINGS, "LOALANG_LOG_LEVEL": "INFO"}) as stack:
+        controller = stack.controller
+        assert controller is not None
+        redis_url = stack.redis_url
         http = httpx.Client(base_url=controller.url, timeout=120)
         token = http.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
         http.headers["Authorization"] = f"Bearer {token['access_token']}"
@@ -267,11 +253,7 @@ def main() -> None:
         print(json.dumps(result), file=sys.stderr)
         if not args.dashboard_only:
             result.update(schedules_expanded(http, root, redis_url, communes + villages))
-    finally:
-        controller.stop()
-        redis_server.stop()
-        mqtt.stop()
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    result["machine"] = machine()
     print(json.dumps(result))
 
 

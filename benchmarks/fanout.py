@@ -19,7 +19,7 @@ with the controller's CPU and memory over each phase, the simulator's CPU apart,
 controller shed by type. Prints one JSON line. `--root DIR` keeps the stack's files: a second run
 with the same DIR reuses the enrolled fleet (enrolling 10,000 takes a while).
 
-    .venv/bin/python benchmarks/fanout.py --count 1000
+    .venv/bin/python -m benchmarks.fanout --count 1000
 """
 
 from __future__ import annotations
@@ -46,16 +46,13 @@ import httpx
 import numpy as np
 import redis as redis_client
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.stack import PASSWORD, controller_env, machine
+from benchmarks.stack import PASSWORD, SETTINGS, machine
 from loalang_protocol import topics
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink
-from loalang_stack import broker, redis
 from loalang_stack.broker import CONTROLLER_USERNAME, BrokerConfig
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
-from loalang_stack.services import ControllerProcess
+from loalang_stack.stack import LocalStack
 
 API = "/api/v1"
 PROVINCE = "fan-tinh"
@@ -89,20 +86,33 @@ def ports(root: Path) -> dict[str, int]:
 
 
 class Stack:
-    """Broker, Redis and controller under root; stop() stops all three."""
+    """Broker, Redis and controller under root (a LocalStack, on the ports kept in root), and an admin's
+    HTTP client; stop() stops them and the simulator."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.ports = ports(root)
-        self.config = BrokerConfig(root / "broker", self.ports["mqtt"])
-        self.mqtt, self.mqtt_password = broker.start(self.config)
-        self.redis = redis.start(root / "redis", self.ports["redis"])
-        env = {**controller_env(self.config, self.ports["redis"]), "LOALANG_DEVICE_KEEPALIVE_S": "60"}
-        self.controller = ControllerProcess(root / "controller", self.ports["http"], env)
-        self.controller.start(timeout=120)
+        self.servers = LocalStack(root)
+        try:
+            self.servers.start_broker(self.ports["mqtt"])
+            self.servers.start_redis(self.ports["redis"])
+            self.controller = self.servers.start_controller(
+                {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "60"}, self.ports["http"], timeout=120)
+        except BaseException:
+            self.servers.stop()
+            raise
         self.http = httpx.Client(base_url=self.controller.url, timeout=120)
         token = self.http.post(f"{API}/auth/token", data={"username": "admin", "password": PASSWORD}).json()
         self.http.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+    @property
+    def config(self) -> BrokerConfig:
+        assert self.servers.broker_config is not None
+        return self.servers.broker_config
+
+    @property
+    def mqtt_password(self) -> str:
+        return self.servers.mqtt_password
 
     @property
     def controller_pid(self) -> int:
@@ -110,9 +120,8 @@ class Stack:
         return self.controller.server.process.pid
 
     def stop(self) -> None:
-        self.controller.stop()
-        self.redis.stop()
-        self.mqtt.stop()
+        self.http.close()
+        self.servers.stop()
 
 
 def ensure_province(http: httpx.Client) -> None:
@@ -139,17 +148,12 @@ def simulation_dir(root: Path) -> Path:
 
 
 def start_simulator(root: Path, stack: Stack, count: int, processes: int) -> Server:
-    argv = [str(Path(sys.executable).parent / "receiver-agent"), "--log-level", "WARNING", "simulate",
-            "--count", str(count), "--controller", stack.controller.url,
-            "--data-dir", str(simulation_dir(root)),
-            "--prefix", PREFIX, "--telemetry-interval", "60", "--processes", str(processes),
-            "--null-audio", "--decode-every", "100"]
-    for village in VILLAGES:
-        argv += ["--area", village]
-    simulator = Server("simulator", argv, root / "simulator.log",
-                       {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": PASSWORD})
-    simulator.start()
-    return simulator
+    """`receiver-agent simulate` over processes, on the null sound card (every 100th decoding); the
+    stack stops it first."""
+    return stack.servers.start_simulator(
+        count, VILLAGES, PASSWORD, ["--prefix", PREFIX, "--telemetry-interval", "60",
+                                    "--processes", str(processes), "--null-audio", "--decode-every", "100"],
+        data_dir=simulation_dir(root), log_level="WARNING", stop_timeout=60)
 
 
 def online_count(stack: Stack) -> int:
@@ -495,8 +499,7 @@ def measure_broker_restart(stack: Stack, count: int) -> dict[str, Any]:
     and seen by the controller), and what the controller shed meanwhile."""
     before = fleet_connections(stack)
     shed_before = stack.http.get(f"{API}/system/status").json().get("inbox", {}).get("shed", {})
-    stack.mqtt.stop()
-    stack.mqtt, _ = broker.start(stack.config)
+    stack.servers.restart_broker()
     restarted = time.monotonic()
 
     def back() -> int:
@@ -573,7 +576,6 @@ def run(count: int, root: Path, processes: int, profile_dir: Path | None = None)
     root.mkdir(parents=True, exist_ok=True)
     stack = Stack(root)
     results: dict[str, Any] = {"count": count, "processes": processes, "machine": machine()}
-    simulator = None
     try:
         ensure_province(stack.http)
         enrolled_before = sum(1 for _ in (root / "sim").glob(f"{PREFIX}-*/agent.toml"))
@@ -612,9 +614,7 @@ def run(count: int, root: Path, processes: int, profile_dir: Path | None = None)
         status = stack.http.get(f"{API}/system/status").json()
         results["shed"] = status.get("inbox", {}).get("shed", {})
     finally:
-        if simulator is not None:
-            simulator.stop(timeout=60)
-        stack.stop()
+        stack.stop()  # the simulator first
     return results
 
 

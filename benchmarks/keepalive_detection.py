@@ -4,7 +4,7 @@ A client connects with a last will and keepalive K, then is frozen (SIGSTOP), as
 would be. The time from the freeze to the will's arrival is what presence would show without
 the controller's own watchdog. Prints one JSON line per keepalive.
 
-    .venv/bin/python benchmarks/keepalive_detection.py --keepalive 5 10 20 --trials 3
+    .venv/bin/python -m benchmarks.keepalive_detection --keepalive 5 10 20 --trials 3
 """
 
 from __future__ import annotations
@@ -17,16 +17,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from loalang_stack import broker
-from loalang_stack.broker import CONTROLLER_USERNAME, BrokerConfig
-from loalang_stack.ports import free_port
+from loalang_stack.broker import CONTROLLER_USERNAME
+from loalang_stack.stack import LocalStack
 
 
 def measure(keepalive: int, trials: int) -> dict[str, object]:
     """Freeze trials clients with this keepalive and time each will."""
-    config = BrokerConfig(Path(tempfile.mkdtemp(prefix="loalang-ka-")), free_port())
-    server, password = broker.start(config)
-    base = ["-h", "127.0.0.1", "-p", str(config.port), "-u", CONTROLLER_USERNAME, "-P", password]
+    with LocalStack(Path(tempfile.mkdtemp(prefix="loalang-ka-"))) as stack:
+        stack.start_broker()
+        return {"keepalive_s": keepalive, "will_after_freeze_s": freeze(stack, keepalive, trials),
+                "spec_1_5x_s": 1.5 * keepalive}
+
+
+def freeze(stack: LocalStack, keepalive: int, trials: int) -> list[float]:
+    """The delays from each freeze to its will."""
+    base = ["-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-u", CONTROLLER_USERNAME,
+            "-P", stack.mqtt_password]
     monitor = subprocess.Popen(["mosquitto_sub", *base, "-i", "monitor", "-t", "loa/v1/bench/will"],
                                stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
@@ -45,8 +51,7 @@ def measure(keepalive: int, trials: int) -> dict[str, object]:
             client.kill()
     finally:
         monitor.kill()
-        server.stop()
-    return {"keepalive_s": keepalive, "will_after_freeze_s": delays, "spec_1_5x_s": 1.5 * keepalive}
+    return delays
 
 
 def main() -> None:

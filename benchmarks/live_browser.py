@@ -21,14 +21,13 @@ join the stream a little after it starts). captured_burst_spacing_ms (the bursts
 in the WAV) tells how steady the page's capture times are. The page keeps at most 600 s of
 captured blocks.
 
-    .venv/bin/python benchmarks/live_browser.py --seconds 60
+    .venv/bin/python -m benchmarks.live_browser --seconds 60
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import wave
 from collections.abc import Iterator
@@ -37,8 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.live import (
     AGENTS,

@@ -13,7 +13,7 @@ latency: every receiver would drop it. Its lead is how long before that it arriv
 --names one: every login names the same user, from one address (as a guesser at one account would);
 --names many: every login names another user, from one address (the per-address limit holds them).
 
-    .venv/bin/python benchmarks/login_flood.py --rounds 5
+    .venv/bin/python -m benchmarks.login_flood --rounds 5
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,13 +35,10 @@ import paho.mqtt.client as mqtt
 import redis
 from paho.mqtt.enums import CallbackAPIVersion
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from benchmarks.stack import PASSWORD, live_stack, machine
 from loalang_protocol import chunks, topics
 from loalang_protocol.topics import StreamTopic
-from loalang_stack import broker, icecast
-from loalang_stack.ports import free_port
+from loalang_stack import broker
 from tests.testkit import wait_for
 
 API = "/api/v1"
@@ -131,7 +127,7 @@ def run(rounds: int, names: str) -> None:
     print(f"machine: {machine()}; {FLOOD} wrong logins a round, names: {names}")
     with tempfile.TemporaryDirectory(prefix="loalang-flood-") as folder, \
             live_stack(Path(folder), LOALANG_RELAY_ALLOWED_NETWORKS="127.0.0.0/8") as stack:
-        station = icecast.start(Path(folder) / "icecast", free_port())
+        station = stack.servers.start_icecast()  # stopped with the stack
         source = subprocess.Popen(
             ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", TONE, "-ac", "1",
              "-c:a", "libmp3lame", "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3",
@@ -169,7 +165,6 @@ def run(rounds: int, names: str) -> None:
             counts.close()
             source.kill()
             source.wait()
-            station.stop()
 
 
 def main() -> None:

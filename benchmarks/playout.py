@@ -7,7 +7,7 @@ Then a third agent plays a 32 kbit/s Opus file while memory and CPU of the agent
 are sampled; the CPU of the simulated card's clock thread (which writes the recording, and which
 a board's ALSA driver replaces) is counted apart.
 
-    .venv/bin/python benchmarks/playout.py --starts 30
+    .venv/bin/python -m benchmarks.playout --starts 30
 """
 
 from __future__ import annotations
@@ -15,25 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from loalang_stack import broker, redis
-from loalang_stack.broker import BrokerConfig
-from loalang_stack.ports import free_port
-from loalang_stack.services import ControllerProcess
+from benchmarks.stack import live_stack, machine
 from receiver_agent.audio.simulated import THREAD_NAME, read_recording
 from tests.testkit import Fleet, upload_media
-
-PASSWORD = "benchmark-admin-password"
 
 
 def onset_near(card: Path, expected_s: float) -> float | None:
@@ -121,19 +112,9 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=30, help="items per agent (two agents)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="loalang-playout-"))
-    config = BrokerConfig(root / "broker", free_port())
-    mqtt, _ = broker.start(config)
-    redis_port = free_port()
-    redis_server = redis.start(root / "redis", redis_port)
-    controller = ControllerProcess(root / "controller", free_port(), {
-        "LOALANG_ENVIRONMENT": "test", "LOALANG_ADMIN_PASSWORD": PASSWORD,
-        "LOALANG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOALANG_MQTT_PORT": str(config.port),
-        "LOALANG_MQTT_PASSWORD_FILE": str(config.password_file), "LOALANG_LOG_LEVEL": "WARNING",
-    })
-    controller.start()
-    fleet = Fleet(controller, root / "agents", password=PASSWORD)
     result: dict[str, object] = {}
-    try:
+    with live_stack(root) as stack:
+        fleet = stack.fleet
         fleet.ensure_areas()
         agents = [fleet.enrolled_agent(area="thon-a", telemetry_s=30) for _ in range(2)]
         for _, cfg in agents:
@@ -158,12 +139,7 @@ def main() -> None:
         result["start_error_ms_p99"] = round(float(np.percentile(errors, 99)), 2)
         result["start_error_ms_max"] = round(max(errors), 2)
         measure_resources(fleet, root, result)
-    finally:
-        fleet.close()
-        controller.stop()
-        redis_server.stop()
-        mqtt.stop()
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    result["machine"] = machine()
     print(json.dumps(result))
 
 

@@ -4,16 +4,13 @@ Starts the project's own Mosquitto, Redis and controller, enrols N simulated rec
 process, `receiver-agent simulate`), waits until all are online, restarts the broker and measures
 how the fleet comes back. Prints one JSON line of results.
 
-    .venv/bin/python benchmarks/reconnect_storm.py --count 200
+    .venv/bin/python -m benchmarks.reconnect_storm --count 200
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -22,13 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from loalang_stack import broker, redis
-from loalang_stack.broker import BrokerConfig
-from loalang_stack.ports import free_port
-from loalang_stack.process import Server
-from loalang_stack.services import ControllerProcess
-
-PASSWORD = "benchmark-admin-password"
+from benchmarks.stack import PASSWORD, SETTINGS, machine
+from loalang_stack.stack import running
 
 
 def _devices(http: httpx.Client, prefix: str) -> list[dict]:
@@ -55,30 +47,18 @@ def _rss_mb(pid: int) -> float:
 def run(count: int) -> dict[str, object]:
     """Measure one storm with count receivers."""
     root = Path(tempfile.mkdtemp(prefix="loalang-bench-"))
-    config = BrokerConfig(root / "broker", free_port())
-    mqtt, _ = broker.start(config)
-    redis_port = free_port()
-    redis_server = redis.start(root / "redis", redis_port)
-    controller = ControllerProcess(root / "controller", free_port(), {
-        "LOALANG_ENVIRONMENT": "test", "LOALANG_ADMIN_PASSWORD": PASSWORD,
-        "LOALANG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOALANG_MQTT_PORT": str(config.port),
-        "LOALANG_MQTT_PASSWORD_FILE": str(config.password_file), "LOALANG_DEVICE_KEEPALIVE_S": "30",
-        "LOALANG_LOG_LEVEL": "WARNING",
-    })
-    controller.start()
-    http = httpx.Client(base_url=controller.url, timeout=60)
-    token = http.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
-    http.headers["Authorization"] = f"Bearer {token['access_token']}"
-    for area_id, level, parent in (("p", "province", None), ("c", "commune", "p"), ("v", "village", "c")):
-        http.post("/api/v1/areas", json={"id": area_id, "name": area_id, "level": level, "parent_id": parent})
-    simulator = Server("simulator", [
-        str(Path(sys.executable).parent / "receiver-agent"), "--log-level", "WARNING", "simulate",
-        "--count", str(count), "--controller", controller.url, "--data-dir", str(root / "sim"),
-        "--area", "v", "--prefix", "b", "--telemetry-interval", "30",
-    ], root / "simulator.log", {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": PASSWORD})
     results: dict[str, object] = {"count": count}
-    try:
-        simulator.start()
+    with running(root, {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "30"}) as stack:
+        assert stack.controller is not None
+        http = httpx.Client(base_url=stack.controller.url, timeout=60)
+        token = http.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
+        http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        for area_id, level, parent in (("p", "province", None), ("c", "commune", "p"), ("v", "village", "c")):
+            http.post("/api/v1/areas", json={"id": area_id, "name": area_id, "level": level,
+                                             "parent_id": parent})
+        simulator = stack.start_simulator(count, ["v"], PASSWORD,
+                                          ["--prefix", "b", "--telemetry-interval", "30"],
+                                          data_dir=root / "sim", log_level="WARNING", stop_timeout=30)
         started = time.monotonic()
         _wait(lambda: any((root / "sim").glob(f"b-{count}/agent.toml")), 3600)
         results["enrol_s_per_device"] = round((time.monotonic() - started) / count, 3)
@@ -87,8 +67,7 @@ def run(count: int) -> dict[str, object]:
         assert simulator.process is not None
         results["simulator_rss_mb"] = round(_rss_mb(simulator.process.pid), 1)
         before = {d["id"]: d["presence"]["connection"] for d in _devices(http, "b-")}
-        mqtt.stop()
-        mqtt, _ = broker.start(config)
+        stack.restart_broker()
         restarted = time.time()
 
         def back() -> bool:
@@ -103,12 +82,7 @@ def run(count: int) -> dict[str, object]:
         results["reconnect_first_s"] = round(times[0], 2)
         results["reconnect_last_s"] = round(times[-1], 2)
         results["reconnect_busiest_second"] = max(per_second.values())
-    finally:
-        simulator.stop(timeout=30)
-        controller.stop()
-        redis_server.stop()
-        mqtt.stop()
-    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    results["machine"] = machine()
     return results
 
 

@@ -21,11 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from . import broker, redis
-from .broker import BrokerConfig
 from .ports import PortTaken, port_from_env
-from .process import Server
-from .services import ControllerProcess, _program
+from .stack import LocalStack
 
 log = logging.getLogger("demo")
 
@@ -74,48 +71,29 @@ def main() -> int:
         print(f"cannot start the demo: {exc}", file=sys.stderr)
         return 2
     password = os.environ.get("LOALANG_ADMIN_PASSWORD", "admin")
-    started: list[Server] = []
-    controller: ControllerProcess | None = None
     try:
-        broker_config = BrokerConfig(DEMO_DIR / "broker", mqtt_port)
-        mqtt, _ = broker.start(broker_config)
-        started.append(mqtt)
-        redis_password = secrets.token_urlsafe(24)  # a fresh one each run: the demo's Redis keeps nothing
-        started.append(redis.start(DEMO_DIR / "redis", redis_port, password=redis_password))
-        controller = ControllerProcess(DEMO_DIR / "controller", http_port, {
-            "LOALANG_ENVIRONMENT": "demo", "LOALANG_ADMIN_PASSWORD": password,
-            "LOALANG_REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
-            "LOALANG_MQTT_PORT": str(mqtt_port),
-            "LOALANG_MQTT_PASSWORD_FILE": str(broker_config.password_file.resolve()),
-            "LOALANG_DEVICE_KEEPALIVE_S": "30",
-        })
-        controller.start()
-        create_areas(controller.url, password)
-        receivers = Server("receivers", [
-            _program("receiver-agent"), "simulate", "--count", "3", "--controller", controller.url,
-            "--data-dir", str(DEMO_DIR / "receivers"), "--area", "thon-dong", "--area", "thon-doai",
-            "--telemetry-interval", "10",
-        ], DEMO_DIR / "receivers.log", {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": password})
-        receivers.start()
-        started.append(receivers)
-        print(f"\nloalang is running.\n  console:  {controller.url}\n  API docs: {controller.url}/docs\n"
-              f"  login:    admin / {password}\n  logs:     {DEMO_DIR}/*.log, {DEMO_DIR}/*/*.log\n"
-              "Press Ctrl-C to stop everything.\n", flush=True)
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-        stop.wait()
+        with LocalStack(DEMO_DIR) as stack:  # stops everything it started, also on an error
+            stack.start_broker(mqtt_port)
+            # a fresh Redis password each run: the demo's Redis keeps nothing
+            stack.start_redis(redis_port, password=secrets.token_urlsafe(24))
+            controller = stack.start_controller({
+                "LOALANG_ENVIRONMENT": "demo", "LOALANG_ADMIN_PASSWORD": password,
+                "LOALANG_DEVICE_KEEPALIVE_S": "30",
+            }, http_port)
+            create_areas(controller.url, password)
+            stack.start_simulator(3, ["thon-dong", "thon-doai"], password,
+                                  ["--telemetry-interval", "10"])
+            print(f"\nloalang is running.\n  console:  {controller.url}\n  API docs: {controller.url}/docs\n"
+                  f"  login:    admin / {password}\n  logs:     {DEMO_DIR}/*.log, {DEMO_DIR}/*/*.log\n"
+                  "Press Ctrl-C to stop everything.\n", flush=True)
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            stop.wait()
+            print("stopping...", flush=True)
     except (RuntimeError, OSError, urllib.error.URLError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
-    finally:
-        print("stopping...", flush=True)
-        for server in reversed(started[2:]):
-            server.stop()
-        if controller is not None:
-            controller.stop()
-        for server in reversed(started[:2]):
-            server.stop()
     return 0
 
 

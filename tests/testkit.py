@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -18,50 +17,35 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from loalang_stack import broker
-from loalang_stack.broker import BrokerConfig
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess, agent_process
+from loalang_stack.stack import LocalStack
 from receiver_agent import config as config_file
 
 ADMIN_PASSWORD = "test-admin-password"
 
 
-@dataclass
-class Stack:
-    """Running broker and Redis."""
-
-    root: Path
-    broker_config: BrokerConfig
-    broker: Server
-    controller_password: str
-    redis: Server
-    redis_port: int
+class Stack(LocalStack):
+    """The session's running broker and Redis (started in tests/conftest.py), and the settings a test
+    controller gets."""
 
     @property
-    def mqtt_port(self) -> int:
-        """The broker's port."""
-        return self.broker_config.port
+    def controller_password(self) -> str:
+        """The controller's broker password."""
+        return self.mqtt_password
 
     def controller_env(self) -> dict[str, str]:
         """LOALANG_* settings pointing a controller at this stack."""
         return {
             "LOALANG_ENVIRONMENT": "test",
-            "LOALANG_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "LOALANG_MQTT_HOST": "127.0.0.1",
-            "LOALANG_MQTT_PORT": str(self.mqtt_port),
-            "LOALANG_MQTT_PASSWORD_FILE": str(self.broker_config.password_file),
+            **super().controller_env(),
             "LOALANG_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "LOALANG_DEVICE_KEEPALIVE_S": "5",
             "LOALANG_MEDIA_MAX_UPLOAD_MB": "5",  # small limits, so that tests can go past them cheaply
             "LOALANG_MEDIA_MAX_DURATION_S": "600",
             "LOALANG_RELAY_ALLOWED_NETWORKS": "127.0.0.0/8",  # the tests' own Icecast stations
         }
-
-    def restart_broker(self) -> None:
-        """Stop and start the broker on the same port with the same state."""
-        self.broker.stop()
-        self.broker, _ = broker.start(self.broker_config)
 
 
 T = TypeVar("T")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from loalang_stack import icecast, postgres
 from loalang_stack.icecast import Icecast
-from loalang_stack.ports import free_port
-from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
+from loalang_stack.stack import LocalStack
 from tests.browser import PageErrors, chromium
 from tests.testkit import Fleet, Stack
 
@@ -28,21 +25,10 @@ def controller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     postgresql, with the same Alembic migrations); `make test` runs the API tests both ways.
     """
     root = tmp_path_factory.mktemp("controller")
-    env = stack.controller_env()
-    database: tuple[Server, Path] | None = None
-    if os.environ.get("LOALANG_TEST_DATABASE") == "postgresql":
-        server, url, cluster = postgres.start(root, free_port())
-        env["LOALANG_DATABASE_URL"] = url
-        database = (server, cluster)
-    process = ControllerProcess(root, free_port(), env)
-    try:
-        process.start()
-        yield process
-    finally:
-        process.stop()
-        if database is not None:
-            database[0].stop()
-            shutil.rmtree(database[1], ignore_errors=True)
+    with LocalStack(root) as servers:  # stops the controller, then its database
+        if os.environ.get("LOALANG_TEST_DATABASE") == "postgresql":
+            servers.start_postgres()
+        yield servers.start_controller(stack.controller_env(), folder=root)
 
 
 @pytest.fixture
@@ -60,17 +46,17 @@ CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1)))
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[Icecast]:
     """A local Icecast2 server with a station playing a chirp for a minute."""
-    server = icecast.start(tmp_path / "icecast", free_port())
-    source = subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", CHIRP,
-         "-ac", "1", "-c:a", "libmp3lame",
-         "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")])
-    try:
-        yield server
-    finally:
-        source.kill()
-        source.wait()
-        server.stop()
+    with LocalStack(tmp_path) as servers:
+        server = servers.start_icecast()
+        source = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", CHIRP,
+             "-ac", "1", "-c:a", "libmp3lame",
+             "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")])
+        try:
+            yield server
+        finally:
+            source.kill()
+            source.wait()
 
 
 @pytest.fixture(scope="module")
