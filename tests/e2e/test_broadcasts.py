@@ -22,6 +22,7 @@ from tests.testkit import (
     Fleet,
     Stack,
     dominant_frequencies,
+    new_commune,
     receipts,
     tone_onset,
     upload_media,
@@ -32,22 +33,6 @@ from tests.testkit import (
 API = "/api/v1"
 RANK = {"offline": 0, "pending": 1, "acknowledged": 2, "downloading": 3, "playing": 4, "completed": 5,
         "failed": 5, "missed": 5, "preempted": 5, "stopped": 5}
-
-
-def commune(fleet: Fleet, villages: int = 2, **policy: str) -> tuple[str, list[str]]:
-    """A commune of its own under the test province, with villages."""
-    suffix = secrets.token_hex(3)
-    commune_id = f"xa-phat-{suffix}"
-    created = fleet.http.post(f"{API}/areas", json={"id": commune_id, "name": "Xã Phát", "level": "commune",
-                                                     "parent_id": "tinh-thu", **policy})
-    assert created.status_code == 201, created.text
-    village_ids = []
-    for index in range(villages):
-        village = f"thon-phat-{index}-{suffix}"
-        fleet.http.post(f"{API}/areas", json={"id": village, "name": f"Thôn {index}", "level": "village",
-                                              "parent_id": commune_id}).raise_for_status()
-        village_ids.append(village)
-    return commune_id, village_ids
 
 
 def follow(controller: ControllerProcess, token: str, broadcast_id: str,
@@ -71,7 +56,7 @@ def follow(controller: ControllerProcess, token: str, broadcast_id: str,
 @pytest.mark.sounds
 def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
         fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet)
+    commune_id, villages = new_commune(fleet)
     agents = [fleet.enrolled_agent(area=villages[i % 2]) for i in range(3)]
     for _, config in agents:
         fleet.start(config)
@@ -126,7 +111,7 @@ def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
 
 def test_an_emergency_is_confirmed_by_password_or_by_a_second_approver(
         fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet, villages=1)
+    commune_id, villages = new_commune(fleet, villages=1)
     sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "bao.wav", [1000.0]))
     alarm = {"level": "emergency", "media_sha256": sha, "area_ids": [commune_id]}
     assert fleet.http.post(f"{API}/broadcasts", json=alarm).status_code == 403, "no password"
@@ -154,7 +139,7 @@ def test_an_emergency_is_confirmed_by_password_or_by_a_second_approver(
 
 @pytest.mark.sounds
 def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet)
+    commune_id, villages = new_commune(fleet)
     agents = [fleet.enrolled_agent(area=village) for village in villages]
     for _, config in agents:
         fleet.start(config)
@@ -183,7 +168,7 @@ def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp
 
 def test_stop_all_while_the_broker_is_away_is_recorded_and_reaches_the_agents_when_it_is_back(
         fleet: Fleet, stack: Stack, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet)
+    commune_id, villages = new_commune(fleet)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")

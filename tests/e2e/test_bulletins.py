@@ -11,12 +11,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.testkit import Fleet, receipts, tone_onset, upload_media, wait_for, wait_job, write_steps_wav
+from tests.testkit import (
+    Fleet,
+    receipts,
+    tone_onset,
+    upload_media,
+    user_client,
+    wait_for,
+    wait_job,
+    write_steps_wav,
+)
 
 API = "/api/v1"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -25,16 +33,6 @@ PASSWORD = "mat-khau-dai-du"
 
 def local(instant: float) -> datetime:
     return datetime.fromtimestamp(instant, VN)
-
-
-def login(controller: ControllerProcess, admin: httpx.Client, role: str, area: str) -> httpx.Client:
-    username = f"{role}.{secrets.token_hex(3)}"
-    created = admin.post(f"{API}/users", json={"username": username, "password": PASSWORD, "role": role,
-                                               "area_id": area})
-    assert created.status_code == 201, created.text
-    token = httpx.post(f"{controller.url}{API}/auth/token",
-                       data={"username": username, "password": PASSWORD}).json()["access_token"]
-    return httpx.Client(base_url=controller.url, timeout=15, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture
@@ -81,7 +79,7 @@ def test_a_weekly_bulletin_is_approved_scheduled_and_played_by_three_agents(
     assert submitted["status"] == "pending", "the village requires approval"
     own = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/approve", json={})
     assert own.status_code == 403, "nobody approves their own bulletin"
-    with login(controller, fleet.http, "approver", "xa-mot") as approver:
+    with user_client(fleet, "approver", "xa-mot")[0] as approver:
         pending = approver.get(f"{API}/bulletins", params={"status": "pending"}).json()
         assert bulletin["id"] in {b["id"] for b in pending}
         approved = approver.post(f"{API}/bulletins/{bulletin['id']}/approve", json={"note": "Được"})
@@ -141,7 +139,7 @@ def test_quiet_hours_are_refused_unless_overridden(fleet: Fleet, village: str, t
 
 def test_a_commune_operator_schedules_only_inside_its_commune(fleet: Fleet, controller: ControllerProcess,
                                                               tmp_path: Path) -> None:
-    with login(controller, fleet.http, "operator", "xa-mot") as operator:
+    with user_client(fleet, "operator", "xa-mot")[0] as operator:
         sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "a.wav", [500.0]))
         bulletin = operator.post(f"{API}/bulletins", json={"title": "Tin xã", "media_sha256": sha}).json()
         assert bulletin["area_id"] == "xa-mot"

@@ -30,9 +30,19 @@ from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent.audio.simulated import read_recording
 from tests.e2e.conftest import CHIRP
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import API, lag_ms, loud_after, start_relay, wall_clock_audio
-from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, wait_for, wait_for_settled_clocks
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    API,
+    Fleet,
+    Stack,
+    lag_ms,
+    loud_after,
+    new_commune,
+    start_relay,
+    wait_for,
+    wait_for_settled_clocks,
+    wall_clock_audio,
+)
 
 pytestmark = pytest.mark.sounds
 
@@ -88,7 +98,7 @@ def kill_broker_for(stack: Stack, seconds: float) -> float:
 
 def started_agents(fleet: Fleet, count: int) -> tuple[list[str], list[Path]]:
     """Agents in a village of their own, online, their clocks settled: the village and their cards."""
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(count)]
     for _, config in agents:
         reconnect_quickly(config)

@@ -20,16 +20,20 @@ import pytest
 
 from loalang_stack.icecast import Icecast
 from receiver_agent import config as config_file
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import (
+from tests.mqttfaults import MqttFaults
+from tests.testkit import (
     API,
+    Fleet,
+    Stack,
     lag_ms,
+    learned_offset_ms,
     loud_after,
+    new_commune,
+    route_through,
     start_relay,
+    wait_for,
     wall_clock_audio,
 )
-from tests.mqttfaults import MqttFaults
-from tests.testkit import Fleet, Stack, learned_offset_ms, route_through, wait_for
 
 CLOCK_ERRORS_S = (-0.4, 0.0, 0.7)
 JITTER_MS = 40.0
@@ -80,7 +84,7 @@ def pair_lags_ms(cards: list[Path], first_window: float) -> dict[tuple[int, int]
 def test_agents_with_wrong_clocks_behind_jitter_and_loss_play_the_same_sample_at_once(
         fleet: Fleet, station: Icecast, poor_links: list[MqttFaults]) -> None:
     began = time.monotonic()
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     agents = [start_behind(fleet, villages[0], proxy, error)
               for proxy, error in zip(poor_links, CLOCK_ERRORS_S, strict=True)]
     for (device_id, config), error in zip(agents, CLOCK_ERRORS_S, strict=True):
