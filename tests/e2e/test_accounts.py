@@ -12,6 +12,8 @@ import pytest
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, login, new_commune, user_client
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 PASSWORD = "mat-khau-dai-du"
 

@@ -34,6 +34,8 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 FORBIDDEN_HZ = 1700.0  # what every refused ask tries to play
 ALLOWED_HZ = 600.0

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import (
@@ -19,6 +21,8 @@ from tests.testkit import (
     security_events,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 

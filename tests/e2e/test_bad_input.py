@@ -14,6 +14,8 @@ import pytest
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, mqtt_publish, ping, wait_for
 
+pytestmark = pytest.mark.e2e
+
 rng = random.Random(20261126)
 
 

@@ -30,6 +30,8 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 RANK = {"offline": 0, "pending": 1, "acknowledged": 2, "downloading": 3, "playing": 4, "completed": 5,
         "failed": 5, "missed": 5, "preempted": 5, "stopped": 5}

@@ -11,6 +11,8 @@ import pytest
 from loalang_stack.broker import CONTROLLER_USERNAME
 from tests.testkit import Fleet, Stack, broker_credentials, mosquitto_args, mqtt_pub, mqtt_sub, wait_for
 
+pytestmark = pytest.mark.e2e
+
 
 class Monitor:
     """A subscriber with the controller's account, to see what really reaches the broker's topics."""

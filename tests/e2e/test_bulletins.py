@@ -26,6 +26,8 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 PASSWORD = "mat-khau-dai-du"

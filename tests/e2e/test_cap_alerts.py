@@ -17,6 +17,8 @@ from tests.testkit import CAP_SENDER as SENDER
 from tests.testkit import Fleet, dominant_frequencies, receipts, wait_for
 from tests.testkit import cap_alert as cap
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
@@ -21,6 +23,8 @@ from tests.testkit import (
     tone_onset,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 def test_an_operator_sees_only_their_commune_and_stops_everything_in_it(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
@@ -25,6 +26,8 @@ from tests.testkit import (
     wait_for,
     write_steps_wav,
 )
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 

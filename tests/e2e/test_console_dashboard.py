@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from tests.browser import log_in
 from tests.testkit import OPERATOR_PASSWORD, Fleet, new_commune, operator_of, start_agents, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 ANNOUNCEMENT = " ".join(["Thông báo của xã về lịch tiêm phòng cho trẻ em vào sáng thứ Bảy."] * 4)

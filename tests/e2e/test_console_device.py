@@ -9,12 +9,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from controller.db.models import TelemetrySample
 from controller.db.session import Database
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
 from tests.testkit import ADMIN_PASSWORD, Fleet, new_commune, receipts, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 WEEK_DAYS = 7

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
 from tests.testkit import ADMIN_PASSWORD, Fleet, loud_after, new_commune, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from loalang_stack.icecast import Icecast
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
 from tests.testkit import ADMIN_PASSWORD, Fleet, loud_after, new_commune, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def test_the_live_page_relays_a_station_and_stops_it(fleet: Fleet, controller: ControllerProcess,

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
 from tests.testkit import (
@@ -24,6 +26,8 @@ from tests.testkit import (
     wait_for,
     write_steps_wav,
 )
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

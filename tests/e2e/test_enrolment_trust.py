@@ -21,6 +21,8 @@ import pytest
 from loalang_protocol.keys import KeyPair
 from tests.testkit import BIN, Fleet, self_signed
 
+pytestmark = pytest.mark.e2e
+
 ATTACKER_ROOT = KeyPair.generate()
 
 

@@ -10,9 +10,12 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from loalang_stack.services import ControllerProcess
 from tests.testkit import OPERATOR_PASSWORD, Fleet, login, new_commune, operator_of, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from redis.asyncio import Redis
 
 from controller.presence import PresenceStore
 from loalang_protocol.messages import DeviceStatus, Telemetry
 from tests.testkit import Fleet, Stack, new_commune, user_client
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 

@@ -18,6 +18,8 @@ from receiver_agent import config as config_file
 from receiver_agent.storage import read_json
 from tests.testkit import Fleet, Stack, quiet_hours_away_from_now, tone_onset, wait_for
 
+pytestmark = pytest.mark.e2e
+
 HORIZON_S = 10
 
 

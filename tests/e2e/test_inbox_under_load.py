@@ -10,11 +10,14 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, Stack, new_commune, receipts, schedule, wait_for
+
+pytestmark = pytest.mark.e2e
 
 FLOOD = 80_000
 FLOOD_S = 6.0

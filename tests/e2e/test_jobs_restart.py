@@ -25,6 +25,8 @@ from loalang_stack.services import ControllerProcess
 from tests.browser import log_in
 from tests.testkit import ADMIN_PASSWORD, Stack, quiet_hours_away_from_now, wait_for
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 REDIS_DB = 5
 STORED = re.compile(r"[0-9a-f]{64}")

@@ -47,6 +47,8 @@ from tests.testkit import (
     wait_for_settled_clocks,
 )
 
+pytestmark = pytest.mark.e2e
+
 
 def stream_bytes(fleet: Fleet, device_id: str) -> int:
     telemetry = fleet.device(device_id).get("telemetry") or {}

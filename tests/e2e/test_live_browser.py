@@ -28,6 +28,8 @@ from tests.testkit import (
     wall_clock_audio,
 )
 
+pytestmark = pytest.mark.e2e
+
 SENTENCE = "Xin chào bà con. Đây là bản tin thử nghiệm của xã, phát trực tiếp từ văn phòng."
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

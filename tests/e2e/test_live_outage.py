@@ -44,7 +44,7 @@ from tests.testkit import (
     wall_clock_audio,
 )
 
-pytestmark = pytest.mark.sounds
+pytestmark = [pytest.mark.e2e, pytest.mark.sounds]
 
 OUTAGE_S = 5.0
 BACK_WITHIN_S = 20.0  # from the broker's return to the station on every card

@@ -35,6 +35,8 @@ from tests.testkit import (
     wall_clock_audio,
 )
 
+pytestmark = pytest.mark.e2e
+
 CLOCK_ERRORS_S = (-0.4, 0.0, 0.7)
 JITTER_MS = 40.0
 LOSS = 0.02

@@ -23,6 +23,8 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 LOGIN_LIMIT = 10  # wrong logins per user name and address in 5 minutes
 ADDRESS_LIMIT = 100  # wrong logins per address, whatever the names

@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import (
@@ -20,6 +22,8 @@ from tests.testkit import (
     wait_for,
     write_steps_wav,
 )
+
+pytestmark = pytest.mark.e2e
 
 
 def _agent(fleet: Fleet, **settings: object) -> tuple[str, Path]:

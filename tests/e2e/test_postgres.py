@@ -15,6 +15,8 @@ from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, ping, wait_for
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def pg_controller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:

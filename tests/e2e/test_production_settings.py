@@ -24,6 +24,8 @@ from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import BIN, Stack
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 ADMIN = "rX7-kq2Lm9vB4tZw"  # 16 characters, nothing of a placeholder
 REDIS_PASSWORD = "Hn3-pW8qL2xVt6Rk-zY4"

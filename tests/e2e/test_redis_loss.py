@@ -27,6 +27,8 @@ from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, api_client, controller_password, own_controller, wait_for
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 
 

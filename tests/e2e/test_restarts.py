@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import redis as redis_client
 
 from loalang_stack import broker
@@ -27,6 +28,8 @@ from tests.testkit import (
     tone_onset,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 FLEET_SIZE = 200

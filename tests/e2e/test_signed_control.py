@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from loalang_protocol import envelope
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, issue_certificate
@@ -16,6 +18,8 @@ from loalang_protocol.messages import Command
 from loalang_stack import broker
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, mqtt_publish, ping, security_events, wait_for
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import (
@@ -20,6 +22,8 @@ from tests.testkit import (
     wait_for,
     write_steps_wav,
 )
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 COUNT = 6
