@@ -742,3 +742,59 @@ def start_relay(fleet: Fleet, station: Icecast, areas: list[str], level: str = "
     body: dict[str, Any] = created.json()
     return body
 
+
+def recorded_until(card: Path) -> float:
+    """The wall time of the last period the simulated card recorded (0 before the first)."""
+    from receiver_agent.audio.simulated import read_recording
+
+    _, times = read_recording(card)
+    return times[-1][1] if times else 0.0
+
+
+def wait_recorded(cards: list[Path], until: float, slack_s: float = 15.0) -> None:
+    """Wait until every card has recorded past the wall time until (at most slack_s after it)."""
+    wait_for(lambda: all(recorded_until(card) > until for card in cards), until - time.time() + slack_s,
+             interval=0.2, what=f"the cards recording past {until:.1f}")
+
+
+class TopicWatch:
+    """A subscriber with the controller's broker account that keeps what reaches topic; it is ready
+    when the broker has acknowledged the subscription (SUBACK), so nothing published after is missed."""
+
+    def __init__(self, stack: Stack, topic: str = "loa/v1/#", timeout: float = 10.0) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-watch-{time.time_ns()}",
+                                  protocol=MQTTProtocolVersion.MQTTv311)
+        self.client.username_pw_set(broker.CONTROLLER_USERNAME, controller_password(stack))
+        self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._keep
+        self.client.connect("127.0.0.1", stack.mqtt_port)
+        self.client.loop_start()
+        if not subscribed.wait(timeout):
+            self.close()
+            raise AssertionError(f"no SUBACK for {topic} within {timeout} s")
+
+    def _keep(self, client: Any, userdata: Any, message: Any) -> None:
+        with self._lock:
+            self.messages.append((message.topic, bytes(message.payload)))
+
+    def lines(self) -> list[str]:
+        """Everything seen so far, as mosquitto_sub -v prints it: topic, a space, the payload."""
+        with self._lock:
+            return [f"{topic} {payload.decode(errors='replace')}" for topic, payload in self.messages]
+
+    def payloads(self) -> list[bytes]:
+        """The payloads seen so far, oldest first."""
+        with self._lock:
+            return [payload for _, payload in self.messages]
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.loop_stop()
+        self.client.disconnect()

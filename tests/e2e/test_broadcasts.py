@@ -152,14 +152,16 @@ def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp
                                                            "area_ids": [commune_id]}).json()
     for device_id, _ in agents:
         wait_for(lambda d=device_id: receipts(fleet, d, "started"), 20.0, what="playing")
-    time.sleep(2)
+    for device_id, config in agents:
+        card = config_file.load(config).data_dir / "card"
+        wait_for(lambda c=card: dominant_frequencies(c), 10.0, what=f"{device_id} heard")
     stop_at = time.time()
     stopped = fleet.http.post(f"{API}/broadcasts/stop-all", json={"area_id": commune_id})
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["broadcasts_withdrawn"] == [broadcast["id"]]
     for device_id, _ in agents:
         wait_for(lambda d=device_id: receipts(fleet, d, "stopped"), 10.0, what=f"{device_id} stopped")
-    time.sleep(3)
+    time.sleep(3)  # the cards record on: a sound 2 s after the stop would be on them now
     for device_id, config in agents:
         heard = [wall for wall, _ in dominant_frequencies(config_file.load(config).data_dir / "card")]
         assert heard and min(heard) < stop_at, "it was playing"
@@ -195,7 +197,7 @@ def test_stop_all_while_the_broker_is_away_is_recorded_and_reaches_the_agents_wh
     back_at = time.time()
     wait_for(lambda: receipts(fleet, device_id, "stopped"), 30.0,
              what="the agent stopped once the broker is back")
-    time.sleep(2)
+    time.sleep(2)  # the card records on: a sound after the stop would be on it now
     heard = [wall for wall, _ in dominant_frequencies(config_file.load(config).data_dir / "card")]
     late = max(heard) - back_at
     print(f"the agent fell silent {late:.1f} s after the broker came back")

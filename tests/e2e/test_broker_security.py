@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from loalang_stack.broker import CONTROLLER_USERNAME
-from tests.testkit import Fleet, Stack, broker_credentials, mosquitto_args, mqtt_pub, mqtt_sub, wait_for
+from tests.testkit import (
+    Fleet,
+    Stack,
+    TopicWatch,
+    broker_credentials,
+    mqtt_pub,
+    mqtt_sub,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-class Monitor:
-    """A subscriber with the controller's account, to see what really reaches the broker's topics."""
-
-    def __init__(self, stack: Stack, topic: str = "loa/v1/#") -> None:
-        password = stack.broker_config.password_file.read_text().strip()
-        account = mosquitto_args(stack, CONTROLLER_USERNAME, password, f"monitor-{time.time_ns()}")
-        self.process = subprocess.Popen(["mosquitto_sub", *account, "-t", topic, "-v"],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)
-
-    def lines(self) -> list[str]:
-        """Everything seen so far (stops the monitor)."""
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=5)
-        return out.splitlines()
 
 
 @pytest.fixture
@@ -48,13 +36,16 @@ def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet
         "loa/v1/keys/0123456789abcdef/revoked", "$CONTROL/dynamic-security/v1",
     ]
     allowed = f"loa/v1/dev/{device_id}/telemetry"
-    monitor = Monitor(stack)
-    for topic in forbidden:
-        mqtt_pub(stack, creds, topic, "forged")
-    mqtt_pub(stack, creds, allowed, "own-topic-marker")
-    time.sleep(0.5)
-    seen = monitor.lines()
-    assert any(line == f"{allowed} own-topic-marker" for line in seen), "the allowed publish must arrive"
+    watch = TopicWatch(stack)  # subscribed (SUBACK) before anything is published
+    try:
+        for topic in forbidden:
+            mqtt_pub(stack, creds, topic, "forged")
+        mqtt_pub(stack, creds, allowed, "own-topic-marker")
+        # each publish was acknowledged before the next began: a leaked one would arrive before the marker
+        wait_for(lambda: f"{allowed} own-topic-marker" in watch.lines(), 5.0, what="the allowed publish")
+        seen = watch.lines()
+    finally:
+        watch.close()
     leaked = [line for line in seen if line.endswith(" forged")]
     assert leaked == []
 

@@ -104,10 +104,9 @@ def test_a_weekly_bulletin_is_approved_scheduled_and_played_by_three_agents(
     ours = [p for p in preview if p["schedule_id"] == schedule["id"]]
     assert [(p["start_local"], p["quiet"]) for p in ours] == [(start.strftime("%H:%M"), False)]
 
-    time.sleep(max(0.0, at - time.time() + 4))
     for device_id, config in agents:
-        onset = tone_onset(config_file.load(config).data_dir / "card", 440)
-        assert onset is not None, f"{device_id} did not play"
+        card = config_file.load(config).data_dir / "card"
+        onset = wait_for(lambda c=card: tone_onset(c, 440), at - time.time() + 5, what=f"{device_id} playing")
         assert abs(onset - at) < 0.3, f"{device_id} started {onset - at:+.3f} s from the schedule"
         wait_for(lambda d=device_id: receipts(fleet, d, "completed"), 10.0, what="completed receipt")
     audit = {e["action"] for e in fleet.http.get(f"{API}/audit", params={"limit": 100}).json()}
@@ -185,10 +184,10 @@ def test_an_edited_schedule_plays_at_its_new_time_only(fleet: Fleet, village: st
     assert edited.json()["id"] in active and old["id"] not in active
     assert fleet.http.put(f"{API}/schedules/{old['id']}", json=once).status_code == 409, "stopped already"
 
-    time.sleep(max(0.0, moved_to.timestamp() - time.time() + 3))
-    onset = tone_onset(config_file.load(config).data_dir / "card", 550)
-    assert onset is not None and abs(onset - moved_to.timestamp()) < 0.3, "played at the new time, once"
-    assert len(receipts(fleet, device_id, "started")) == 1
+    card = config_file.load(config).data_dir / "card"
+    onset = wait_for(lambda: tone_onset(card, 550), moved_to.timestamp() - time.time() + 5, what="the play")
+    assert abs(onset - moved_to.timestamp()) < 0.3, "played at the new time, once"
+    assert len(wait_for(lambda: receipts(fleet, device_id, "started"), 10.0, what="started receipt")) == 1
     audit = fleet.http.get(f"{API}/audit", params={"limit": 20}).json()
     assert any(e["action"] == "schedule.replace" and e["targets"][:2] == [old["id"], edited.json()["id"]]
                for e in audit)

@@ -65,7 +65,7 @@ def test_an_operator_sees_only_their_commune_and_stops_everything_in_it(
     page.get_by_role("dialog").get_by_role("button", name="Dừng tất cả").click()
     page.locator("#toast", has_text="Đã dừng").wait_for(timeout=10_000)
     stopped_at = time.time()
-    time.sleep(3)
+    time.sleep(3)  # the cards record on: a sound 2 s after the stop would be on them now
     for card in cards:
         assert loud_after(card, stopped_at + 2) is None, "silent within 2 s of the stop"
     assert fleet.http.get(f"{API}/broadcasts/{broadcast.json()['id']}").json()["status"] == "stopped"

@@ -45,6 +45,8 @@ from tests.testkit import (
     start_relay,
     wait_for,
     wait_for_settled_clocks,
+    wait_recorded,
+    wall_clock_audio,
 )
 
 pytestmark = pytest.mark.e2e
@@ -75,7 +77,8 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
     cards = [config_file.load(config).data_dir / "card" for _, config in targeted]
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on the card")
-    time.sleep(4)
+    compared_from = max(wall_clock_audio(card)[0] for card in cards) + 1.0  # as playing_skew_ms compares
+    wait_recorded(cards, compared_from + 1.5)
     skew_ms = playing_skew_ms(cards)
     print(f"skew between the two cards: {skew_ms:.3f} ms")
     assert skew_ms < 5, f"the same sample at the same instant on both cards: {skew_ms:.2f} ms apart"
@@ -84,7 +87,7 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
 
     stopped = fleet.http.post(f"{API}/broadcasts/{broadcast['id']}/stop")
     assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
-    time.sleep(4)
+    time.sleep(4)  # the cards record on: the last 1.5 s of it must be silent
     for card in cards:
         assert loud_after(card, time.time() - 1.5) is None, "silent after the stop"
     wait_for(lambda: stream_bytes(fleet, targeted[0][0]) > 10_000, 10.0, what="telemetry of stream bytes")
@@ -133,7 +136,7 @@ def test_an_emergency_live_stream_cuts_into_a_bulletin_which_resumes_after(
         return any(r["data"].get("audio") == "stream" for r in receipts(fleet, device_id, "started"))
 
     wait_for(stream_started, 20.0, what="the emergency stream on the air")
-    time.sleep(3)
+    time.sleep(3)  # the stream airs a while before it ends and the bulletin resumes
     fleet.http.post(f"{API}/broadcasts/{warning['id']}/stop").raise_for_status()
     def bulletin_completed() -> bool:
         return any(r["data"]["occurrence"] == bulletin for r in receipts(fleet, device_id, "completed"))

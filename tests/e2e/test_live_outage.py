@@ -41,6 +41,7 @@ from tests.testkit import (
     start_relay,
     wait_for,
     wait_for_settled_clocks,
+    wait_recorded,
     wall_clock_audio,
 )
 
@@ -135,7 +136,7 @@ def test_a_relay_plays_again_on_every_receiver_after_the_broker_is_back(
     broadcast = start_relay(fleet, long_station, villages)
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on the card")
-    time.sleep(2)
+    time.sleep(2)  # the session runs steadily a while before the outage
 
     killed = time.time()
     back = kill_broker_for(stack, OUTAGE_S)
@@ -143,9 +144,9 @@ def test_a_relay_plays_again_on_every_receiver_after_the_broker_is_back(
     response = fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()
     assert response["status"] == "on_air", "the session lived through the outage"
 
-    time.sleep(4)
-    recordings = [wall_clock_audio(card) for card in cards]
     compared_from = max(resumed) + 2.0
+    wait_recorded(cards, compared_from + 1.5)  # a one-second window from then, and the periods after it
+    recordings = [wall_clock_audio(card) for card in cards]
     skews = [abs(lag_ms(recordings[0], other, compared_from)) for other in recordings[1:]]
     print("skew to the first card after the outage: " + ", ".join(f"{s:.3f} ms" for s in skews))
     assert max(skews) < 5, "the same sample at the same instant on every card again"

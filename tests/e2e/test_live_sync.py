@@ -32,6 +32,7 @@ from tests.testkit import (
     route_through,
     start_relay,
     wait_for,
+    wait_recorded,
     wall_clock_audio,
 )
 
@@ -100,7 +101,7 @@ def test_agents_with_wrong_clocks_behind_jitter_and_loss_play_the_same_sample_at
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on every card")
     first_window = time.time() + SETTLE_S
-    time.sleep(SETTLE_S + WINDOWS + 0.5)
+    wait_recorded(cards, first_window + WINDOWS + 0.5)
     lags = pair_lags_ms(cards, first_window)
     fleet.http.post(f"{API}/broadcasts/{broadcast['id']}/stop").raise_for_status()
 

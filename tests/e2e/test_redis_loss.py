@@ -145,8 +145,11 @@ def test_agents_are_shown_online_again_after_redis_comes_back_empty(own: Own, ow
     before = connections(own_fleet, devices)
 
     if loss == "restarted empty":
+        log = own.controller.data_dir / "controller.log"
+        noticed = log.read_text().count("Redis unreachable (")
         own.redis.stop()
-        time.sleep(1.5)  # long enough for the controller to notice it gone
+        wait_for(lambda: log.read_text().count("Redis unreachable (") > noticed, 10.0,
+                 what="the controller noticing Redis gone")
         own.redis.start_empty()
     else:
         redis_client.Redis(port=own.redis.port).flushall()
