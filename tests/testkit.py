@@ -377,10 +377,18 @@ USER_PASSWORD = "mat-khau-dai-du-32"
 OPERATOR_PASSWORD = "mat-khau-van-hanh-1"
 
 
+def token_request(url: str, username: str, password: str, forwarded_for: str | None = None,
+                  timeout: float = 30) -> httpx.Response:
+    """One login attempt through the API, as sent through a proxy that forwards the client's address
+    when forwarded_for is given; the answer as it came (tests of refusals and limits read it)."""
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return httpx.post(f"{url}{API}/auth/token", data={"username": username, "password": password},
+                      headers=headers, timeout=timeout)
+
+
 def login(url: str, username: str, password: str = ADMIN_PASSWORD, timeout: float = 30) -> httpx.Client:
     """Log in through the API as username; returns a client that carries the user's token."""
-    answer = httpx.post(f"{url}{API}/auth/token", data={"username": username, "password": password},
-                        timeout=timeout)
+    answer = token_request(url, username, password, timeout=timeout)
     assert answer.status_code == 200, answer.text
     return httpx.Client(base_url=url, timeout=timeout,
                         headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
