@@ -66,10 +66,13 @@ def start_behind(fleet: Fleet, area: str, proxy: MqttFaults, clock_error_s: floa
     return device_id, config
 
 
-def knows_the_time(config: Path, clock_error_s: float) -> bool:
+SETTLED_MS = 3.0  # how close a settled estimate is to the error put into the agent's clock
+
+
+def knows_the_time(config: Path, clock_error_s: float, within_ms: float = 30.0) -> bool:
     """Whether the agent's offset to the controller's clock makes up for its clock's error."""
     offset = learned_offset_ms(config)
-    return offset is not None and abs(offset + clock_error_s * 1000) < 30
+    return offset is not None and abs(offset + clock_error_s * 1000) < within_ms
 
 
 def card_of(config: Path) -> Path:
@@ -94,7 +97,10 @@ def test_agents_with_wrong_clocks_behind_jitter_and_loss_play_the_same_sample_at
         wait_for(lambda d=device_id: fleet.online(d), 15.0, what=f"{device_id} online through its proxy")
         wait_for(lambda c=config, e=error: knows_the_time(c, e), 15.0,
                  what=f"{device_id} learning the controller's time ({error:+.1f} s off)")
-    time.sleep(3)  # the first estimates are followed by better ones (the fastest round trip wins)
+    # the first estimates are followed by better ones (the fastest round trip wins): wait for those
+    for (device_id, config), error in zip(agents, CLOCK_ERRORS_S, strict=True):
+        wait_for(lambda c=config, e=error: knows_the_time(c, e, SETTLED_MS), 30.0,
+                 what=f"{device_id}'s estimate within {SETTLED_MS} ms of its clock's error")
 
     broadcast = start_relay(fleet, station, villages)
     cards = [card_of(config) for _, config in agents]
