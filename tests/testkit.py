@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
@@ -23,7 +23,13 @@ from loalang_stack.services import ControllerProcess, agent_process
 from loalang_stack.stack import LocalStack
 from receiver_agent import config as config_file
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from loalang_stack.icecast import Icecast
+
 ADMIN_PASSWORD = "test-admin-password"
+API = "/api/v1"
 
 
 class Stack(LocalStack):
@@ -368,6 +374,24 @@ def new_commune(fleet: Fleet, villages: int = 2, **policy: Any) -> tuple[str, li
 
 
 USER_PASSWORD = "mat-khau-dai-du-32"
+OPERATOR_PASSWORD = "mat-khau-van-hanh-1"
+
+
+def token_request(url: str, username: str, password: str, forwarded_for: str | None = None,
+                  timeout: float = 30) -> httpx.Response:
+    """One login attempt through the API, as sent through a proxy that forwards the client's address
+    when forwarded_for is given; the answer as it came (tests of refusals and limits read it)."""
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return httpx.post(f"{url}{API}/auth/token", data={"username": username, "password": password},
+                      headers=headers, timeout=timeout)
+
+
+def login(url: str, username: str, password: str = ADMIN_PASSWORD, timeout: float = 30) -> httpx.Client:
+    """Log in through the API as username; returns a client that carries the user's token."""
+    answer = token_request(url, username, password, timeout=timeout)
+    assert answer.status_code == 200, answer.text
+    return httpx.Client(base_url=url, timeout=timeout,
+                        headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
 
 
 def user_client(fleet: Fleet, role: str, area_id: str | None) -> tuple[httpx.Client, str]:
@@ -375,12 +399,30 @@ def user_client(fleet: Fleet, role: str, area_id: str | None) -> tuple[httpx.Cli
     import secrets
 
     username = f"{role}.{secrets.token_hex(3)}"
-    fleet.http.post("/api/v1/users", json={"username": username, "password": USER_PASSWORD, "role": role,
-                                           "area_id": area_id}).raise_for_status()
-    token = httpx.post(f"{fleet.controller.url}/api/v1/auth/token",
-                       data={"username": username, "password": USER_PASSWORD}).json()["access_token"]
-    return httpx.Client(base_url=fleet.controller.url, timeout=30,
-                        headers={"Authorization": f"Bearer {token}"}), username
+    fleet.http.post(f"{API}/users", json={"username": username, "password": USER_PASSWORD, "role": role,
+                                          "area_id": area_id}).raise_for_status()
+    return login(fleet.controller.url, username, USER_PASSWORD), username
+
+
+def operator_of(fleet: Fleet, area_id: str) -> str:
+    """A new operator user (password OPERATOR_PASSWORD) scoped to area_id; returns the user name."""
+    import secrets
+
+    username = f"vanhanh-{secrets.token_hex(3)}"
+    created = fleet.http.post(f"{API}/users", json={"username": username, "password": OPERATOR_PASSWORD,
+                                                    "role": "operator", "area_id": area_id,
+                                                    "full_name": "Nguyễn Thị Vận Hành"})
+    assert created.status_code == 201, created.text
+    return username
+
+
+def start_agents(fleet: Fleet, area_id: str, count: int) -> list[tuple[str, Path]]:
+    """Enrol and start count agents in area_id, each seen online; returns their ids and configurations."""
+    agents = [fleet.enrolled_agent(area=area_id) for _ in range(count)]
+    for device_id, config in agents:
+        fleet.start(config)
+        wait_for(lambda d=device_id: fleet.online(d), 10.0, what=f"{device_id} online")
+    return agents
 
 
 def api_client(fleet: Fleet, role: str, area_id: str | None, **extra: Any) -> tuple[httpx.Client, str]:
@@ -606,3 +648,161 @@ class HttpSite:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def broker_credentials(config: Path) -> tuple[str, str, str]:
+    """An enrolled agent's broker user name, password and client id."""
+    settings = config_file.load(config).broker
+    return settings.username, settings.password, settings.client_id
+
+
+def mosquitto_args(stack: Stack, username: str | None, password: str | None, client_id: str) -> list[str]:
+    """Connection arguments of mosquitto_sub and mosquitto_pub for the session's broker."""
+    args = ["-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-i", client_id, "-V", "mqttv311"]
+    if username is not None:
+        args += ["-u", username]
+    if password is not None:
+        args += ["-P", password]
+    return args
+
+
+def mqtt_sub(stack: Stack, creds: tuple[str | None, str | None, str], topic: str, wait: int = 1
+             ) -> subprocess.CompletedProcess[str]:
+    """mosquitto_sub with creds (user name, password, client id) for wait seconds."""
+    return subprocess.run(["mosquitto_sub", *mosquitto_args(stack, *creds), "-t", topic, "-W", str(int(wait)),
+                           "-v"], capture_output=True, text=True, timeout=wait + 10)
+
+
+def mqtt_pub(stack: Stack, creds: tuple[str | None, str | None, str], topic: str, payload: str = "x"
+             ) -> subprocess.CompletedProcess[str]:
+    """mosquitto_pub one message at QoS 1 with creds (user name, password, client id)."""
+    return subprocess.run(["mosquitto_pub", *mosquitto_args(stack, *creds), "-t", topic, "-m", payload,
+                           "-q", "1"], capture_output=True, text=True, timeout=10)
+
+
+Recording = tuple[float, "np.ndarray", list[tuple[int, float]]]  # first wall time, samples, time log
+SEARCH_SAMPLES = 480  # lags are looked for within 10 ms either way
+
+
+def wall_clock_audio(card: Path) -> Recording:
+    """What the simulated card played, with the wall time of its first period and its time log."""
+    import numpy as np
+
+    from receiver_agent.audio.simulated import read_recording
+
+    pcm, times = read_recording(card)
+    return times[0][1], np.frombuffer(pcm, dtype="<i2").astype(float), times
+
+
+def samples_at(recording: Recording, start: float, length_s: float) -> np.ndarray:
+    """The samples that left the card from wall time start on, using its time log.
+
+    Each line of the log is written when the card's thread woke up for that period, a little after
+    the period began; of the 20 periods from start on, the one that woke up earliest tells best.
+    """
+    from receiver_agent.audio.simulated import PERIOD_S
+
+    _, samples, times = recording
+    following = [(index, wall) for index, wall in times if wall >= start][:20]
+    period, at = min(following, key=lambda line: line[1] - (line[0] - following[0][0]) * PERIOD_S)
+    first = period * 480 - round((at - start) * 48000)
+    return samples[first:first + int(length_s * 48000)]
+
+
+def lag_ms(first: Recording, second: Recording, start: float, window_s: float = 1.0) -> float:
+    """How much later second plays what first plays from wall time start on (ms; negative: earlier)."""
+    import numpy as np
+
+    segments = [samples_at(r, start, window_s) for r in (first, second)]
+    padded = np.concatenate([np.zeros(SEARCH_SAMPLES), segments[1], np.zeros(SEARCH_SAMPLES)])
+    lag = int(np.argmax(np.correlate(padded, segments[0], "valid"))) - SEARCH_SAMPLES
+    return lag / 48.0
+
+
+def playing_skew_ms(cards: list[Path], window_s: float = 1.0) -> float:
+    """How far apart the same audio leaves two cards: cross-correlation of the recordings in wall time."""
+    recordings = [wall_clock_audio(card) for card in cards]
+    start = max(r[0] for r in recordings) + 1.0
+    return abs(lag_ms(recordings[0], recordings[1], start, window_s))
+
+
+def loud_after(card: Path, after: float) -> float | None:
+    """When the card first played something loud after the wall time given (None: never)."""
+    import numpy as np
+
+    from receiver_agent.audio.simulated import read_recording
+
+    pcm, times = read_recording(card)
+    pcm = pcm[: len(pcm) - len(pcm) % 960]  # the card may be half-way through writing a period
+    samples = np.frombuffer(pcm, dtype="<i2").astype(float).reshape(-1, 480)
+    for index, wall in times:
+        if wall > after and index < len(samples) and np.sqrt(np.mean(samples[index] ** 2)) > 300:
+            return wall
+    return None
+
+
+def start_relay(fleet: Fleet, station: Icecast, areas: list[str], level: str = "live") -> dict[str, Any]:
+    """Start a live broadcast relaying the station to areas (confirmed with the admin's password)."""
+    created = fleet.http.post(f"{API}/broadcasts", json={
+        "level": level, "live": {"kind": "relay", "url": station.listen_url("station.mp3")},
+        "area_ids": areas, "confirm_password": ADMIN_PASSWORD})
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def recorded_until(card: Path) -> float:
+    """The wall time of the last period the simulated card recorded (0 before the first)."""
+    from receiver_agent.audio.simulated import read_recording
+
+    _, times = read_recording(card)
+    return times[-1][1] if times else 0.0
+
+
+def wait_recorded(cards: list[Path], until: float, slack_s: float = 15.0) -> None:
+    """Wait until every card has recorded past the wall time until (at most slack_s after it)."""
+    wait_for(lambda: all(recorded_until(card) > until for card in cards), until - time.time() + slack_s,
+             interval=0.2, what=f"the cards recording past {until:.1f}")
+
+
+class TopicWatch:
+    """A subscriber with the controller's broker account that keeps what reaches topic; it is ready
+    when the broker has acknowledged the subscription (SUBACK), so nothing published after is missed."""
+
+    def __init__(self, stack: Stack, topic: str = "loa/v1/#", timeout: float = 10.0) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-watch-{time.time_ns()}",
+                                  protocol=MQTTProtocolVersion.MQTTv311)
+        self.client.username_pw_set(broker.CONTROLLER_USERNAME, controller_password(stack))
+        self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._keep
+        self.client.connect("127.0.0.1", stack.mqtt_port)
+        self.client.loop_start()
+        if not subscribed.wait(timeout):
+            self.close()
+            raise AssertionError(f"no SUBACK for {topic} within {timeout} s")
+
+    def _keep(self, client: Any, userdata: Any, message: Any) -> None:
+        with self._lock:
+            self.messages.append((message.topic, bytes(message.payload)))
+
+    def lines(self) -> list[str]:
+        """Everything seen so far, as mosquitto_sub -v prints it: topic, a space, the payload."""
+        with self._lock:
+            return [f"{topic} {payload.decode(errors='replace')}" for topic, payload in self.messages]
+
+    def payloads(self) -> list[bytes]:
+        """The payloads seen so far, oldest first."""
+        with self._lock:
+            return [payload for _, payload in self.messages]
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.loop_stop()
+        self.client.disconnect()

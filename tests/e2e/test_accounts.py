@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, new_commune, user_client
+from tests.testkit import Fleet, login, new_commune, user_client
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 PASSWORD = "mat-khau-dai-du"
@@ -37,17 +39,10 @@ def client_for(controller: ControllerProcess, token: str) -> httpx.Client:
     return httpx.Client(base_url=controller.url, timeout=15, headers={"Authorization": f"Bearer {token}"})
 
 
-def login(controller: ControllerProcess, username: str, password: str = PASSWORD) -> httpx.Client:
-    response = httpx.post(f"{controller.url}{API}/auth/token",
-                          data={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return client_for(controller, response.json()["access_token"])
-
-
 @pytest.fixture
 def commune_operator(admin: Fleet, controller: ControllerProcess) -> Iterator[httpx.Client]:
     user = new_user(admin.http, "operator", "xa-mot")
-    with login(controller, user["username"]) as client:
+    with login(controller.url, user["username"], PASSWORD) as client:
         yield client
 
 
@@ -77,7 +72,7 @@ def test_a_scoped_admin_manages_only_the_users_of_its_subtree(admin: Fleet,
                                                               controller: ControllerProcess) -> None:
     outsider = new_user(admin.http, "viewer", "xa-hai")
     commune_admin = new_user(admin.http, "admin", "xa-mot")
-    with login(controller, commune_admin["username"]) as http:
+    with login(controller.url, commune_admin["username"], PASSWORD) as http:
         village = http.post(f"{API}/users", json=user_body("operator", "thon-a"))
         assert village.status_code == 201, village.text
         for area_id in ("xa-hai", None):
@@ -97,7 +92,7 @@ def test_a_scoped_admin_manages_only_the_users_of_its_subtree(admin: Fleet,
 def test_logins_end_when_the_password_changes_or_the_user_is_disabled(
         admin: Fleet, controller: ControllerProcess) -> None:
     user = new_user(admin.http, "viewer", "xa-mot", full_name="Trần Thị B")
-    first = login(controller, user["username"])
+    first = login(controller.url, user["username"], PASSWORD)
     assert first.get(f"{API}/users/me").json()["full_name"] == "Trần Thị B"
     wrong = first.post(f"{API}/users/me/password",
                        json={"current_password": "doan-bua", "new_password": "x" * 12})
@@ -106,7 +101,7 @@ def test_logins_end_when_the_password_changes_or_the_user_is_disabled(
                          json={"current_password": PASSWORD, "new_password": "mat-khau-moi-dai"})
     assert changed.status_code == 204
     assert first.get(f"{API}/areas").status_code == 401, "the old login ended"
-    second = login(controller, user["username"], "mat-khau-moi-dai")
+    second = login(controller.url, user["username"], "mat-khau-moi-dai")
     assert second.get(f"{API}/areas").status_code == 200
     renamed = admin.http.patch(f"{API}/users/{user['id']}", json={"full_name": "Trần Thị C"})
     assert renamed.status_code == 200 and second.get(f"{API}/areas").status_code == 200

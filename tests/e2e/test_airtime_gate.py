@@ -34,6 +34,8 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 FORBIDDEN_HZ = 1700.0  # what every refused ask tries to play
 ALLOWED_HZ = 600.0
@@ -98,7 +100,7 @@ def test_a_technician_sounds_only_a_short_tone_on_a_device_of_its_own(
     chime = technician.post(f"{API}/devices/{device_id}/commands", json={"name": "chime"})
     assert chime.status_code == 202, chime.text
     wait_for(lambda: {650, 900} <= heard(config, since), 10.0, what="the device's chime (660 and 880 Hz)")
-    time.sleep(max(0.0, since + 5 - time.time()))
+    time.sleep(max(0.0, since + 5 - time.time()))  # a refused siren would have sounded by now
     assert FORBIDDEN_HZ not in heard(config, since), "a refused siren played"
     codes = {e["detail"]["code"] for e in audit_entries(fleet, "airtime.refuse", name)}
     assert codes == {"role_not_allowed", "quiet_override_not_allowed"}
@@ -311,7 +313,7 @@ def test_every_cell_of_the_rules_table(fleet: Fleet, controller: ControllerProce
                 if road is Road.ALERT and level not in rules.LEVELS_ON[road]:
                     continue  # an alert's level follows its severity: nobody can ask for these
                 check_cell(walk, http, name, role, road, level, rules.verdict(role, road, level), password)
-    time.sleep(4)
+    time.sleep(4)  # a refused cell's tone would have sounded by now
     assert FORBIDDEN_HZ not in heard(config, since), "a refused cell was heard"
 
 

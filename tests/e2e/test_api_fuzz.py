@@ -20,6 +20,8 @@ from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from tests.testkit import ADMIN_PASSWORD, Stack
 
+pytestmark = pytest.mark.e2e
+
 EXAMPLES_PER_OPERATION = 25
 STREAMS = {"/api/v1/feed"}
 

@@ -24,6 +24,8 @@ from loalang_protocol.slugs import is_slug
 from loalang_stack.services import ControllerProcess
 from tests.testkit import ADMIN_PASSWORD, Fleet, Stack
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 LEAK = re.compile(r'Traceback|File "|\.py\b|site-packages|/work/|/tmp/|sqlalchemy|sqlite|IntegrityError'
                   r"|pydantic_core|redis\.exceptions", re.IGNORECASE)

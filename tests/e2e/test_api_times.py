@@ -16,6 +16,8 @@ import pytest
 
 from tests.testkit import Fleet, receipts, upload_media, wait_for, write_steps_wav
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(?P<offset>Z|[+-]\d\d:?\d\d)?$")
 

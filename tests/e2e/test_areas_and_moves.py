@@ -7,10 +7,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.e2e.test_broker_security import _creds, sub
-from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, ping, security_events, wait_for
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Fleet,
+    Stack,
+    broker_credentials,
+    mqtt_sub,
+    ping,
+    security_events,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 
@@ -46,7 +58,7 @@ def test_moved_device_follows_its_new_area(stack: Stack, fleet: Fleet) -> None:
     device_id, config = fleet.enrolled_agent(area="thon-a")
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 5.0, what="online")
-    creds = _creds(config)
+    creds = broker_credentials(config)
     fleet.http.post(f"/api/v1/devices/{device_id}/move", json={"area_id": "thon-c"}).raise_for_status()
     assert fleet.device(device_id)["area_id"] == "thon-c"
     version = fleet.device(device_id)["desired_version"]
@@ -59,8 +71,8 @@ def test_moved_device_follows_its_new_area(stack: Stack, fleet: Fleet) -> None:
     assert device_id not in area_replies(fleet, "xa-mot", old)
     assert security_events(fleet, device_id) == []
     fleet.agents[-1].stop()
-    assert "denied" in sub(stack, creds, "loa/v1/area/thon-a/cmd").stderr
-    assert "denied" not in sub(stack, creds, "loa/v1/area/thon-c/cmd").stderr
+    assert "denied" in mqtt_sub(stack, creds, "loa/v1/area/thon-a/cmd").stderr
+    assert "denied" not in mqtt_sub(stack, creds, "loa/v1/area/thon-c/cmd").stderr
 
 
 def test_agent_restart_repeats_retained_state_without_security_events(fleet: Fleet) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 from pathlib import Path
 
 import pytest
 
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, mqtt_publish, ping, wait_for
+
+pytestmark = pytest.mark.e2e
 
 rng = random.Random(20261126)
 
@@ -111,9 +112,8 @@ def test_agent_drops_bad_controller_messages(stack: Stack, fleet: Fleet, running
     for index, (name, payload) in enumerate(PAYLOADS):
         mqtt_publish(stack, topics[index % len(topics)], payload)
         assert ping(fleet, device_id)["ok"] is True, f"no ping after {name}"
-    time.sleep(1.5)  # one telemetry period
-    telemetry = fleet.device(device_id)["telemetry"]
-    assert telemetry["rejected_messages"] >= len(PAYLOADS) - 1
+    wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("rejected_messages", 0)
+             >= len(PAYLOADS) - 1, 10.0, what="telemetry counting the rejected messages")
     log = (config.parent / "agent.log").read_text()
     assert log.count("rejected message on") + log.count("unreadable controller state") >= len(PAYLOADS) - 1
     assert fleet.online(device_id)

@@ -22,6 +22,7 @@ from tests.testkit import (
     Fleet,
     Stack,
     dominant_frequencies,
+    new_commune,
     receipts,
     tone_onset,
     upload_media,
@@ -29,25 +30,11 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 RANK = {"offline": 0, "pending": 1, "acknowledged": 2, "downloading": 3, "playing": 4, "completed": 5,
         "failed": 5, "missed": 5, "preempted": 5, "stopped": 5}
-
-
-def commune(fleet: Fleet, villages: int = 2, **policy: str) -> tuple[str, list[str]]:
-    """A commune of its own under the test province, with villages."""
-    suffix = secrets.token_hex(3)
-    commune_id = f"xa-phat-{suffix}"
-    created = fleet.http.post(f"{API}/areas", json={"id": commune_id, "name": "Xã Phát", "level": "commune",
-                                                     "parent_id": "tinh-thu", **policy})
-    assert created.status_code == 201, created.text
-    village_ids = []
-    for index in range(villages):
-        village = f"thon-phat-{index}-{suffix}"
-        fleet.http.post(f"{API}/areas", json={"id": village, "name": f"Thôn {index}", "level": "village",
-                                              "parent_id": commune_id}).raise_for_status()
-        village_ids.append(village)
-    return commune_id, village_ids
 
 
 def follow(controller: ControllerProcess, token: str, broadcast_id: str,
@@ -71,7 +58,7 @@ def follow(controller: ControllerProcess, token: str, broadcast_id: str,
 @pytest.mark.sounds
 def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
         fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet)
+    commune_id, villages = new_commune(fleet)
     agents = [fleet.enrolled_agent(area=villages[i % 2]) for i in range(3)]
     for _, config in agents:
         fleet.start(config)
@@ -126,7 +113,7 @@ def test_a_commune_hears_one_instant_and_delivery_is_followed_to_the_end(
 
 def test_an_emergency_is_confirmed_by_password_or_by_a_second_approver(
         fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet, villages=1)
+    commune_id, villages = new_commune(fleet, villages=1)
     sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "bao.wav", [1000.0]))
     alarm = {"level": "emergency", "media_sha256": sha, "area_ids": [commune_id]}
     assert fleet.http.post(f"{API}/broadcasts", json=alarm).status_code == 403, "no password"
@@ -154,7 +141,7 @@ def test_an_emergency_is_confirmed_by_password_or_by_a_second_approver(
 
 @pytest.mark.sounds
 def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet)
+    commune_id, villages = new_commune(fleet)
     agents = [fleet.enrolled_agent(area=village) for village in villages]
     for _, config in agents:
         fleet.start(config)
@@ -165,14 +152,16 @@ def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp
                                                            "area_ids": [commune_id]}).json()
     for device_id, _ in agents:
         wait_for(lambda d=device_id: receipts(fleet, d, "started"), 20.0, what="playing")
-    time.sleep(2)
+    for device_id, config in agents:
+        card = config_file.load(config).data_dir / "card"
+        wait_for(lambda c=card: dominant_frequencies(c), 10.0, what=f"{device_id} heard")
     stop_at = time.time()
     stopped = fleet.http.post(f"{API}/broadcasts/stop-all", json={"area_id": commune_id})
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["broadcasts_withdrawn"] == [broadcast["id"]]
     for device_id, _ in agents:
         wait_for(lambda d=device_id: receipts(fleet, d, "stopped"), 10.0, what=f"{device_id} stopped")
-    time.sleep(3)
+    time.sleep(3)  # the cards record on: a sound 2 s after the stop would be on them now
     for device_id, config in agents:
         heard = [wall for wall, _ in dominant_frequencies(config_file.load(config).data_dir / "card")]
         assert heard and min(heard) < stop_at, "it was playing"
@@ -183,7 +172,7 @@ def test_stop_all_silences_every_agent_in_scope_within_seconds(fleet: Fleet, tmp
 
 def test_stop_all_while_the_broker_is_away_is_recorded_and_reaches_the_agents_when_it_is_back(
         fleet: Fleet, stack: Stack, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet)
+    commune_id, villages = new_commune(fleet)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
@@ -208,7 +197,7 @@ def test_stop_all_while_the_broker_is_away_is_recorded_and_reaches_the_agents_wh
     back_at = time.time()
     wait_for(lambda: receipts(fleet, device_id, "stopped"), 30.0,
              what="the agent stopped once the broker is back")
-    time.sleep(2)
+    time.sleep(2)  # the card records on: a sound after the stop would be on it now
     heard = [wall for wall, _ in dominant_frequencies(config_file.load(config).data_dir / "card")]
     late = max(heard) - back_at
     print(f"the agent fell silent {late:.1f} s after the broker came back")

@@ -2,67 +2,27 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from loalang_stack.broker import CONTROLLER_USERNAME
-from receiver_agent import config as config_file
-from tests.testkit import Fleet, Stack, wait_for
+from tests.testkit import (
+    Fleet,
+    Stack,
+    TopicWatch,
+    broker_credentials,
+    mqtt_pub,
+    mqtt_sub,
+    wait_for,
+)
 
-
-def _creds(config: Path) -> tuple[str, str, str]:
-    broker = config_file.load(config).broker
-    return broker.username, broker.password, broker.client_id
-
-
-def _args(stack: Stack, username: str | None, password: str | None, client_id: str) -> list[str]:
-    args = ["-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-i", client_id, "-V", "mqttv311"]
-    if username is not None:
-        args += ["-u", username]
-    if password is not None:
-        args += ["-P", password]
-    return args
-
-
-def sub(stack: Stack, creds: tuple[str | None, str | None, str], topic: str, wait: int = 1
-        ) -> subprocess.CompletedProcess[str]:
-    """mosquitto_sub for wait seconds."""
-    return subprocess.run(["mosquitto_sub", *_args(stack, *creds), "-t", topic, "-W", str(int(wait)), "-v"],
-                          capture_output=True, text=True, timeout=wait + 10)
-
-
-def pub(stack: Stack, creds: tuple[str | None, str | None, str], topic: str, payload: str = "x"
-        ) -> subprocess.CompletedProcess[str]:
-    """mosquitto_pub one message at QoS 1."""
-    return subprocess.run(["mosquitto_pub", *_args(stack, *creds), "-t", topic, "-m", payload, "-q", "1"],
-                          capture_output=True, text=True, timeout=10)
-
-
-class Monitor:
-    """A subscriber with the controller's account, to see what really reaches the broker's topics."""
-
-    def __init__(self, stack: Stack, topic: str = "loa/v1/#") -> None:
-        password = stack.broker_config.password_file.read_text().strip()
-        self.process = subprocess.Popen(
-            ["mosquitto_sub", *_args(stack, CONTROLLER_USERNAME, password, f"monitor-{time.time_ns()}"),
-             "-t", topic, "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        time.sleep(0.5)
-
-    def lines(self) -> list[str]:
-        """Everything seen so far (stops the monitor)."""
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=5)
-        return out.splitlines()
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def device(fleet: Fleet) -> tuple[str, Path, tuple[str, str, str]]:
     device_id, config = fleet.enrolled_agent(area="thon-a")
-    return device_id, config, _creds(config)
+    return device_id, config, broker_credentials(config)
 
 
 def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet, device) -> None:
@@ -76,13 +36,16 @@ def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet
         "loa/v1/keys/0123456789abcdef/revoked", "$CONTROL/dynamic-security/v1",
     ]
     allowed = f"loa/v1/dev/{device_id}/telemetry"
-    monitor = Monitor(stack)
-    for topic in forbidden:
-        pub(stack, creds, topic, "forged")
-    pub(stack, creds, allowed, "own-topic-marker")
-    time.sleep(0.5)
-    seen = monitor.lines()
-    assert any(line == f"{allowed} own-topic-marker" for line in seen), "the allowed publish must arrive"
+    watch = TopicWatch(stack)  # subscribed (SUBACK) before anything is published
+    try:
+        for topic in forbidden:
+            mqtt_pub(stack, creds, topic, "forged")
+        mqtt_pub(stack, creds, allowed, "own-topic-marker")
+        # each publish was acknowledged before the next began: a leaked one would arrive before the marker
+        wait_for(lambda: f"{allowed} own-topic-marker" in watch.lines(), 5.0, what="the allowed publish")
+        seen = watch.lines()
+    finally:
+        watch.close()
     leaked = [line for line in seen if line.endswith(" forged")]
     assert leaked == []
 
@@ -93,22 +56,22 @@ def test_device_subscriptions_are_limited(stack: Stack, fleet: Fleet, device) ->
     for topic in ["#", "loa/v1/#", f"loa/v1/dev/{other_id}/cmd", f"loa/v1/dev/{other_id}/desired",
                   "loa/v1/dev/+/cmd", "loa/v1/area/thon-b/desired", "loa/v1/area/xa-hai/cmd",
                   "loa/v1/stream/+/chunk", "loa/v1/stream/#", "$SYS/#"]:
-        result = sub(stack, creds, topic, wait=1)
+        result = mqtt_sub(stack, creds, topic, wait=1)
         assert "denied" in result.stderr, f"subscription to {topic} was not refused: {result.stderr!r}"
     for topic in [f"loa/v1/dev/{device_id}/cmd", "loa/v1/area/thon-a/desired", "loa/v1/area/xa-mot/cmd",
                   "loa/v1/area/tinh-thu/desired", "loa/v1/stream/s1/chunk",
                   "loa/v1/keys/0123456789abcdef/revoked"]:
-        result = sub(stack, creds, topic, wait=1)
+        result = mqtt_sub(stack, creds, topic, wait=1)
         assert "denied" not in result.stderr, f"{topic} should be allowed: {result.stderr!r}"
 
 
 def test_identity_and_credentials_are_enforced(stack: Stack, device) -> None:
     device_id, _, (username, password, client_id) = device
     topic = f"loa/v1/dev/{device_id}/cmd"
-    assert "not authorised" in sub(stack, (username, password, "someone-else"), topic).stderr
-    assert "not authorised" in sub(stack, (username, "wrong-password", client_id), topic).stderr
-    assert "not authorised" in sub(stack, (None, None, client_id), topic).stderr
-    assert "not authorised" in sub(stack, ("nobody", "nothing-here", "nobody"), topic).stderr
+    assert "not authorised" in mqtt_sub(stack, (username, password, "someone-else"), topic).stderr
+    assert "not authorised" in mqtt_sub(stack, (username, "wrong-password", client_id), topic).stderr
+    assert "not authorised" in mqtt_sub(stack, (None, None, client_id), topic).stderr
+    assert "not authorised" in mqtt_sub(stack, ("nobody", "nothing-here", "nobody"), topic).stderr
 
 
 def test_deleted_device_is_cut_off_within_5_seconds(stack: Stack, fleet: Fleet, device) -> None:
@@ -118,7 +81,7 @@ def test_deleted_device_is_cut_off_within_5_seconds(stack: Stack, fleet: Fleet, 
     log = config.parent / "agent.log"
     fleet.http.delete(f"/api/v1/devices/{device_id}").raise_for_status()
     wait_for(lambda: "connection lost" in log.read_text(), 5.0, what="session cut within 5 s")
-    assert "not authorised" in sub(stack, creds, f"loa/v1/dev/{device_id}/cmd").stderr
+    assert "not authorised" in mqtt_sub(stack, creds, f"loa/v1/dev/{device_id}/cmd").stderr
     # the agent's next attempt (within its backoff window) is refused, and it stops
     wait_for(lambda: agent.process.poll() is not None, 15.0, what="agent refused")
     assert agent.process.returncode == 3  # the agent's exit code for refused credentials
@@ -133,10 +96,10 @@ def test_reenrolled_device_old_credentials_stop_working(stack: Stack, fleet: Fle
     assert result.returncode == 0, result.stderr
     log = config.parent / "agent.log"
     wait_for(lambda: "connection lost" in log.read_text(), 5.0, what="old session cut within 5 s")
-    assert "not authorised" in sub(stack, old_creds, f"loa/v1/dev/{device_id}/cmd").stderr
+    assert "not authorised" in mqtt_sub(stack, old_creds, f"loa/v1/dev/{device_id}/cmd").stderr
     wait_for(lambda: agent.process.poll() is not None, 15.0, what="old agent refused")
-    new_creds = _creds(tmp_path / "replacement" / "agent.toml")
-    assert "denied" not in sub(stack, new_creds, f"loa/v1/dev/{device_id}/cmd", wait=1).stderr
+    new_creds = broker_credentials(tmp_path / "replacement" / "agent.toml")
+    assert "denied" not in mqtt_sub(stack, new_creds, f"loa/v1/dev/{device_id}/cmd", wait=1).stderr
 
 
 def test_claim_code_works_once(fleet: Fleet, tmp_path: Path) -> None:

@@ -40,6 +40,8 @@ from loalang_stack.ports import free_port
 from receiver_agent import config as config_file
 from receiver_agent.enrolment import BROKER_CA_FILE, EnrolmentError, enroll
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 MAKE_TLS = ROOT / "broker" / "make-tls.sh"
 LOCAL = "127.0.0.1"

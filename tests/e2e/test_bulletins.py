@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.testkit import Fleet, receipts, tone_onset, upload_media, wait_for, wait_job, write_steps_wav
+from tests.testkit import (
+    Fleet,
+    receipts,
+    tone_onset,
+    upload_media,
+    user_client,
+    wait_for,
+    wait_job,
+    write_steps_wav,
+)
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -25,16 +35,6 @@ PASSWORD = "mat-khau-dai-du"
 
 def local(instant: float) -> datetime:
     return datetime.fromtimestamp(instant, VN)
-
-
-def login(controller: ControllerProcess, admin: httpx.Client, role: str, area: str) -> httpx.Client:
-    username = f"{role}.{secrets.token_hex(3)}"
-    created = admin.post(f"{API}/users", json={"username": username, "password": PASSWORD, "role": role,
-                                               "area_id": area})
-    assert created.status_code == 201, created.text
-    token = httpx.post(f"{controller.url}{API}/auth/token",
-                       data={"username": username, "password": PASSWORD}).json()["access_token"]
-    return httpx.Client(base_url=controller.url, timeout=15, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_a_weekly_bulletin_is_approved_scheduled_and_played_by_three_agents(
     assert submitted["status"] == "pending", "the village requires approval"
     own = fleet.http.post(f"{API}/bulletins/{bulletin['id']}/approve", json={})
     assert own.status_code == 403, "nobody approves their own bulletin"
-    with login(controller, fleet.http, "approver", "xa-mot") as approver:
+    with user_client(fleet, "approver", "xa-mot")[0] as approver:
         pending = approver.get(f"{API}/bulletins", params={"status": "pending"}).json()
         assert bulletin["id"] in {b["id"] for b in pending}
         approved = approver.post(f"{API}/bulletins/{bulletin['id']}/approve", json={"note": "Được"})
@@ -104,10 +104,9 @@ def test_a_weekly_bulletin_is_approved_scheduled_and_played_by_three_agents(
     ours = [p for p in preview if p["schedule_id"] == schedule["id"]]
     assert [(p["start_local"], p["quiet"]) for p in ours] == [(start.strftime("%H:%M"), False)]
 
-    time.sleep(max(0.0, at - time.time() + 4))
     for device_id, config in agents:
-        onset = tone_onset(config_file.load(config).data_dir / "card", 440)
-        assert onset is not None, f"{device_id} did not play"
+        card = config_file.load(config).data_dir / "card"
+        onset = wait_for(lambda c=card: tone_onset(c, 440), at - time.time() + 5, what=f"{device_id} playing")
         assert abs(onset - at) < 0.3, f"{device_id} started {onset - at:+.3f} s from the schedule"
         wait_for(lambda d=device_id: receipts(fleet, d, "completed"), 10.0, what="completed receipt")
     audit = {e["action"] for e in fleet.http.get(f"{API}/audit", params={"limit": 100}).json()}
@@ -141,7 +140,7 @@ def test_quiet_hours_are_refused_unless_overridden(fleet: Fleet, village: str, t
 
 def test_a_commune_operator_schedules_only_inside_its_commune(fleet: Fleet, controller: ControllerProcess,
                                                               tmp_path: Path) -> None:
-    with login(controller, fleet.http, "operator", "xa-mot") as operator:
+    with user_client(fleet, "operator", "xa-mot")[0] as operator:
         sha, _ = upload_media(fleet, write_steps_wav(tmp_path / "a.wav", [500.0]))
         bulletin = operator.post(f"{API}/bulletins", json={"title": "Tin xã", "media_sha256": sha}).json()
         assert bulletin["area_id"] == "xa-mot"
@@ -185,10 +184,10 @@ def test_an_edited_schedule_plays_at_its_new_time_only(fleet: Fleet, village: st
     assert edited.json()["id"] in active and old["id"] not in active
     assert fleet.http.put(f"{API}/schedules/{old['id']}", json=once).status_code == 409, "stopped already"
 
-    time.sleep(max(0.0, moved_to.timestamp() - time.time() + 3))
-    onset = tone_onset(config_file.load(config).data_dir / "card", 550)
-    assert onset is not None and abs(onset - moved_to.timestamp()) < 0.3, "played at the new time, once"
-    assert len(receipts(fleet, device_id, "started")) == 1
+    card = config_file.load(config).data_dir / "card"
+    onset = wait_for(lambda: tone_onset(card, 550), moved_to.timestamp() - time.time() + 5, what="the play")
+    assert abs(onset - moved_to.timestamp()) < 0.3, "played at the new time, once"
+    assert len(wait_for(lambda: receipts(fleet, device_id, "started"), 10.0, what="started receipt")) == 1
     audit = fleet.http.get(f"{API}/audit", params={"limit": 20}).json()
     assert any(e["action"] == "schedule.replace" and e["targets"][:2] == [old["id"], edited.json()["id"]]
                for e in audit)

@@ -17,6 +17,8 @@ from tests.testkit import CAP_SENDER as SENDER
 from tests.testkit import Fleet, dominant_frequencies, receipts, wait_for
 from tests.testkit import cap_alert as cap
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 
 
@@ -77,18 +79,18 @@ def test_an_alert_sounds_where_its_geocode_matches_and_cancel_stops_it(
     second = warning_centre.post(f"{API}/alerts/cap", content=cap("lu-2", geocode, instruction=long_text))
     assert second.json()["outcome"] == "broadcast" and second.json()["broadcast_id"] != broadcast_id
     wait_for(lambda: len(receipts(fleet, wet_id, "started")) >= 4, 30.0, what="the second alert speaking")
-    time.sleep(2)
+    time.sleep(2)  # it speaks a while: the Cancel cuts it off mid-sentence
     cancelled_at = time.time()
     cancel = warning_centre.post(f"{API}/alerts/cap", content=cap(
         "lu-2-huy", geocode, msg_type="Cancel", references=f"{SENDER},lu-2,2026-11-27T00:00:00+00:00"))
     assert cancel.json()["outcome"] == "cancelled", cancel.text
     wait_for(lambda: receipts(fleet, wet_id, "stopped"), 10.0, what="stopped")
-    time.sleep(3)
+    time.sleep(3)  # the card records on: a sound 2 s after the Cancel would be on it now
     assert max(w for w, _ in heard(wet, posted_at)) < cancelled_at + 2.0, "silent within 2 s of the Cancel"
 
     draft = warning_centre.post(f"{API}/alerts/cap", content=cap("lu-3", geocode, status="Draft"))
     assert draft.json()["outcome"] == "not_sounded"
-    time.sleep(6)
+    time.sleep(6)  # long enough for an alert to be sounding, had the Draft been aired
     assert not heard(wet, cancelled_at + 2.0), "a Draft never sounds"
 
 

@@ -10,11 +10,14 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from loalang_stack import broker
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, controller_password, learned_offset_ms, new_commune, wait_for
+
+pytestmark = pytest.mark.e2e
 
 AGENTS = 4
 SILENT_S = 14.0  # under the controller's broker keepalive (15 s, so 22 s before the broker drops it)

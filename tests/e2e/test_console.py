@@ -4,43 +4,33 @@ axe-core (no serious or critical violation) and must log no JavaScript error."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
+
+import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import loud_after
-from tests.testkit import ADMIN_PASSWORD, Fleet, tone_onset, wait_for
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    OPERATOR_PASSWORD,
+    Fleet,
+    loud_after,
+    new_commune,
+    operator_of,
+    start_agents,
+    tone_onset,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
-OPERATOR_PASSWORD = "mat-khau-van-hanh-1"
-
-
-def operator_of(fleet: Fleet, area_id: str) -> str:
-    """A new operator user scoped to area_id; returns the user name."""
-    username = f"vanhanh-{secrets.token_hex(3)}"
-    created = fleet.http.post(f"{API}/users", json={"username": username, "password": OPERATOR_PASSWORD,
-                                                    "role": "operator", "area_id": area_id,
-                                                    "full_name": "Nguyễn Thị Vận Hành"})
-    assert created.status_code == 201, created.text
-    return username
-
-
-def start_agents(fleet: Fleet, area_id: str, count: int) -> list[tuple[str, Any]]:
-    agents = [fleet.enrolled_agent(area=area_id) for _ in range(count)]
-    for device_id, config in agents:
-        fleet.start(config)
-        wait_for(lambda d=device_id: fleet.online(d), 10.0, what=f"{device_id} online")
-    return agents
-
-
 def test_an_operator_sees_only_their_commune_and_stops_everything_in_it(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
-    commune_id, villages = commune(fleet, villages=1)
-    _, other_villages = commune(fleet, villages=1)
+    commune_id, villages = new_commune(fleet, villages=1)
+    _, other_villages = new_commune(fleet, villages=1)
     ours = start_agents(fleet, villages[0], 3)
     theirs, their_config = fleet.enrolled_agent(area=other_villages[0])
     fleet.start(their_config)
@@ -75,7 +65,7 @@ def test_an_operator_sees_only_their_commune_and_stops_everything_in_it(
     page.get_by_role("dialog").get_by_role("button", name="Dừng tất cả").click()
     page.locator("#toast", has_text="Đã dừng").wait_for(timeout=10_000)
     stopped_at = time.time()
-    time.sleep(3)
+    time.sleep(3)  # the cards record on: a sound 2 s after the stop would be on them now
     for card in cards:
         assert loud_after(card, stopped_at + 2) is None, "silent within 2 s of the stop"
     assert fleet.http.get(f"{API}/broadcasts/{broadcast.json()['id']}").json()["status"] == "stopped"
@@ -83,7 +73,7 @@ def test_an_operator_sees_only_their_commune_and_stops_everything_in_it(
 
 def test_the_field_view_fits_a_phone_and_sounds_a_test_tone(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     [(device_id, config)] = start_agents(fleet, villages[0], 1)
     page, _ = open_page(360, 740)
     page.goto(f"{controller.url}/d/{device_id}")

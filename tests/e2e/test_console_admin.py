@@ -13,11 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
-from tests.e2e.test_broadcasts import commune
-from tests.testkit import ADMIN_PASSWORD, Fleet, receipts, upload_media, wait_for, write_steps_wav
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Fleet,
+    new_commune,
+    receipts,
+    upload_media,
+    wait_for,
+    write_steps_wav,
+)
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 
@@ -36,7 +46,7 @@ def admin_page(open_page: Any, controller: ControllerProcess, section: str) -> A
 
 def test_a_registered_device_enrols_with_the_code_shown_moves_and_is_in_the_audit_log(
         fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
-    _, villages = commune(fleet, villages=2)
+    _, villages = new_commune(fleet, villages=2)
     name = f"Cụm loa đình làng {secrets.token_hex(2)}"
     page = admin_page(open_page, controller, "devices")
     page.fill("input[name=device_name]", name)
@@ -99,7 +109,7 @@ def test_a_new_claim_code_on_a_phone_breaks_between_its_groups(
 
 def test_a_commune_operator_is_created_through_the_page(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
-    commune_id, _ = commune(fleet, villages=1)
+    commune_id, _ = new_commune(fleet, villages=1)
     username = f"vanhanh-{secrets.token_hex(3)}"
     page = admin_page(open_page, controller, "users")
     page.fill("input[name=new_username]", username)
@@ -125,7 +135,7 @@ def test_a_commune_operator_is_created_through_the_page(
 
 def test_each_section_is_accessible_and_an_api_client_key_works_once_shown(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
-    commune_id, _ = commune(fleet, villages=1)
+    commune_id, _ = new_commune(fleet, villages=1)
     page = admin_page(open_page, controller, "areas")
     page.locator(f"button[data-area={commune_id}]").click()
     page.fill("input[name=child_name]", "Thôn Mới")
@@ -165,7 +175,7 @@ def test_each_section_is_accessible_and_an_api_client_key_works_once_shown(
 
 def test_reports_plot_a_played_broadcast_and_download_csv(
         fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
-    commune_id, villages = commune(fleet, villages=1)
+    commune_id, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from tests.browser import log_in
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_console import OPERATOR_PASSWORD, operator_of, start_agents
-from tests.testkit import Fleet, wait_for
+from tests.testkit import OPERATOR_PASSWORD, Fleet, new_commune, operator_of, start_agents, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 ANNOUNCEMENT = " ".join(["Thông báo của xã về lịch tiêm phòng cho trẻ em vào sáng thứ Bảy."] * 4)
@@ -17,7 +19,7 @@ ANNOUNCEMENT = " ".join(["Thông báo của xã về lịch tiêm phòng cho tr�
 
 def test_the_dashboard_follows_plays_stops_and_dropouts_from_the_feed(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
-    commune_id, villages = commune(fleet, villages=1)
+    commune_id, villages = new_commune(fleet, villages=1)
     agents = start_agents(fleet, villages[0], 2)
     page, _ = open_page()
     device_reads: list[str] = []

@@ -9,13 +9,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from controller.db.models import TelemetrySample
 from controller.db.session import Database
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
-from tests.e2e.test_broadcasts import commune
-from tests.testkit import ADMIN_PASSWORD, Fleet, receipts, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, new_commune, receipts, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 WEEK_DAYS = 7
@@ -51,7 +54,7 @@ def seed_week_of_telemetry(controller: ControllerProcess, device_id: str) -> dat
 
 def test_the_device_page_charts_a_week_and_its_actions_ask_reach_the_device_and_are_audited(
         fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config, env=modem_stub(tmp_path / "modem"))
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")

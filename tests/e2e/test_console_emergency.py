@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import loud_after
-from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, loud_after, new_commune, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 
 
 def test_an_emergency_is_confirmed_with_the_password_and_followed_to_the_clusters(
         fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(2)]
     for device_id, config in agents:
         fleet.start(config)

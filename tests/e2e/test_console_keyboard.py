@@ -13,10 +13,18 @@ from loalang_protocol.messages import SLUG_MAX_LENGTH
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, keyboard_log_in, log_in, tab_to
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_console import start_agents
-from tests.e2e.test_live import loud_after
-from tests.testkit import ADMIN_PASSWORD, Fleet, upload_media, wait_for, write_steps_wav
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Fleet,
+    loud_after,
+    new_commune,
+    start_agents,
+    upload_media,
+    wait_for,
+    write_steps_wav,
+)
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 
@@ -31,7 +39,7 @@ def delivered(page: Any, device_id: str, states: str = "completed") -> None:
 def one_cluster_and_a_page(fleet: Fleet, controller: ControllerProcess, open_page: Any,
                            route: str) -> tuple[Any, str, str, Path]:
     """A village with one running cluster, and the console's page at route, logged in by keyboard."""
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     [(device_id, config)] = start_agents(fleet, villages[0], 1)
     page, _ = open_page()
     page.goto(f"{controller.url}/console/#/{route}")

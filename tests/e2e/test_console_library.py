@@ -15,6 +15,8 @@ from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
 from tests.testkit import ADMIN_PASSWORD, Fleet, write_steps_wav
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 PASSWORD = "mat-khau-thu-vien-1"
 LOADED_DURATION = """audio => new Promise((resolve, reject) => {

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from loalang_stack.icecast import Icecast
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import loud_after
-from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, loud_after, new_commune, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def test_the_live_page_relays_a_station_and_stops_it(fleet: Fleet, controller: ControllerProcess,
                                                        station: Icecast, open_page: Any) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")

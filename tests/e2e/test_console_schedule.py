@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
-from tests.e2e.test_broadcasts import commune
 from tests.testkit import (
     ADMIN_PASSWORD,
     USER_PASSWORD,
@@ -25,6 +26,8 @@ from tests.testkit import (
     wait_for,
     write_steps_wav,
 )
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -56,7 +59,7 @@ def confirm(page: Any, expect: str) -> None:
 def test_a_bulletin_is_scheduled_seen_on_the_week_edited_and_stopped(
         fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
     quiet = quiet_hours_away_from_now()
-    _, villages = commune(fleet, villages=1, **quiet)
+    _, villages = new_commune(fleet, villages=1, **quiet)
     title = f"Bản tin lịch {secrets.token_hex(2)}"
     bulletin_id = approved_bulletin(fleet, tmp_path, villages[0], title)
     today = datetime.now(VN).date()
@@ -127,7 +130,7 @@ def test_a_bulletin_is_scheduled_seen_on_the_week_edited_and_stopped(
 
 def test_a_recording_is_broadcast_now_to_a_village_and_followed_to_completion(
         fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
-    _, villages = commune(fleet, villages=2)
+    _, villages = new_commune(fleet, villages=2)
     agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(3)]
     for _, config in agents:
         fleet.start(config)

@@ -9,8 +9,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, receipts, schedule, wait_for
+
+pytestmark = pytest.mark.e2e
 
 KILLS = 20
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.testkit import Fleet, Stack, flush_redis, own_fleet, upload_media, wait_for, write_steps_wav
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 REDIS_DB = "9"  # this test's controller's own Redis database, wiped at will
 

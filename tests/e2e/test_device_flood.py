@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from loalang_stack import broker
@@ -33,6 +34,8 @@ from tests.testkit import (
     tone_onset,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 FLOOD_S = 10.0
 PER_SECOND = 200  # of each kind

@@ -12,6 +12,8 @@ import pytest
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, wait_for
 
+pytestmark = pytest.mark.e2e
+
 BIN = Path(sys.executable).parent
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from tests.testkit import Fleet, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def test_enrolled_device_is_online_within_3_seconds(fleet: Fleet) -> None:

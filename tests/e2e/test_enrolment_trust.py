@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from loalang_protocol.keys import KeyPair
-from tests.e2e.test_https import self_signed
-from tests.testkit import BIN, Fleet
+from tests.testkit import BIN, Fleet, self_signed
+
+pytestmark = pytest.mark.e2e
 
 ATTACKER_ROOT = KeyPair.generate()
 

@@ -10,11 +10,12 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from loalang_stack.services import ControllerProcess
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_console import OPERATOR_PASSWORD, operator_of
-from tests.testkit import Fleet, wait_for
+from tests.testkit import OPERATOR_PASSWORD, Fleet, login, new_commune, operator_of, wait_for
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 
@@ -62,17 +63,11 @@ class FeedReader:
         return items
 
 
-def operator_client(controller: ControllerProcess, username: str) -> httpx.Client:
-    token = httpx.post(f"{controller.url}{API}/auth/token",
-                       data={"username": username, "password": OPERATOR_PASSWORD}).json()["access_token"]
-    return httpx.Client(base_url=controller.url, headers={"Authorization": f"Bearer {token}"})
-
-
 def test_a_reader_sees_its_own_communes_events_through_quiet_spells_and_resumes_after_the_last(
         fleet: Fleet, controller: ControllerProcess) -> None:
-    ours_commune, ours = commune(fleet, villages=1)
-    _, theirs = commune(fleet, villages=1)
-    with operator_client(controller, operator_of(fleet, ours_commune)) as client:
+    ours_commune, ours = new_commune(fleet, villages=1)
+    _, theirs = new_commune(fleet, villages=1)
+    with login(controller.url, operator_of(fleet, ours_commune), OPERATOR_PASSWORD) as client:
         reader = FeedReader(client)
         time.sleep(7)  # longer than a Redis client's default read timeout: the stream must stay open
         assert not reader.ended.is_set(), reader.seen()

@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from redis.asyncio import Redis
 
 from controller.presence import PresenceStore
 from loalang_protocol.messages import DeviceStatus, Telemetry
-from tests.e2e.test_broadcasts import commune
-from tests.testkit import Fleet, Stack, user_client
+from tests.testkit import Fleet, Stack, new_commune, user_client
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 
 
 def test_the_dashboards_reading_of_every_cluster_holds_only_the_callers(fleet: Fleet, stack: Stack) -> None:
-    commune_id, villages = commune(fleet, villages=1)
-    _, other_villages = commune(fleet, villages=1)
+    commune_id, villages = new_commune(fleet, villages=1)
+    _, other_villages = new_commune(fleet, villages=1)
     idle, playing, never = (fleet.register(area=villages[0])[0] for _ in range(3))
     theirs, _ = fleet.register(area=other_villages[0])
     asyncio.run(births(stack, {idle: None, playing: "occ-sang", theirs: None}))

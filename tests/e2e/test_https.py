@@ -14,6 +14,8 @@ from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from tests.testkit import ADMIN_PASSWORD, Stack, self_signed
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 
 

@@ -10,11 +10,14 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, Stack, new_commune, receipts, schedule, wait_for
+
+pytestmark = pytest.mark.e2e
 
 FLOOD = 80_000
 FLOOD_S = 6.0
@@ -60,7 +63,8 @@ def test_a_receipt_is_kept_while_telemetry_floods(fleet: Fleet, stack: Stack,
     flood_started_ms = int(time.time() * 1000)
     flood.start()
     try:
-        time.sleep(1.0)  # the flood is on
+        wait_for(lambda: (fleet.device(flooder_id)["telemetry"] or {}).get("agent_version") == "flood", 10.0,
+                 what="the flood reaching the controller")
         tone = schedule(fleet, area_id=village, level="normal", start_ms=int(time.time() * 1000) + 3000,
                         duration_ms=1000, source={"type": "tone", "frequency_hz": 500})
         played = lambda: [r for r in receipts(fleet, player_id, "completed")  # noqa: E731

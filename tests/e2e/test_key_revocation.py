@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from loalang_protocol import envelope, topics
 from loalang_protocol.canonical import canonical_json
@@ -41,6 +42,8 @@ from tests.testkit import (
     user_client,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 KEEPALIVE_S = 5.0  # LOALANG_DEVICE_KEEPALIVE_S of the test stack

@@ -25,33 +25,40 @@ from loalang_protocol.topics import StreamTopic
 from loalang_stack.icecast import Icecast
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from receiver_agent.audio.simulated import PERIOD_S, read_recording
-from tests.e2e.test_broadcasts import commune
 from tests.testkit import (
     ADMIN_PASSWORD,
+    API,
     BrokerGate,
     Fleet,
     HttpSite,
     Stack,
     dominant_frequencies,
+    loud_after,
     mqtt_publish,
+    new_commune,
     own_fleet,
+    playing_skew_ms,
     receipts,
     route_through,
     schedule,
     security_events,
+    start_relay,
     wait_for,
     wait_for_settled_clocks,
+    wait_recorded,
+    wall_clock_audio,
 )
 
-API = "/api/v1"
+pytestmark = pytest.mark.e2e
+
+
 def stream_bytes(fleet: Fleet, device_id: str) -> int:
     telemetry = fleet.device(device_id).get("telemetry") or {}
     return int(telemetry.get("stream_bytes", -1))
 
 
 def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Fleet, station: Icecast) -> None:
-    _, villages = commune(fleet)
+    _, villages = new_commune(fleet)
     targeted = [fleet.enrolled_agent(area=villages[0]) for _ in range(2)]
     bystander = fleet.enrolled_agent(area=villages[1])
     for _, config in [*targeted, bystander]:
@@ -70,7 +77,8 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
     cards = [config_file.load(config).data_dir / "card" for _, config in targeted]
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on the card")
-    time.sleep(4)
+    compared_from = max(wall_clock_audio(card)[0] for card in cards) + 1.0  # as playing_skew_ms compares
+    wait_recorded(cards, compared_from + 1.5)
     skew_ms = playing_skew_ms(cards)
     print(f"skew between the two cards: {skew_ms:.3f} ms")
     assert skew_ms < 5, f"the same sample at the same instant on both cards: {skew_ms:.2f} ms apart"
@@ -79,7 +87,7 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
 
     stopped = fleet.http.post(f"{API}/broadcasts/{broadcast['id']}/stop")
     assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
-    time.sleep(4)
+    time.sleep(4)  # the cards record on: the last 1.5 s of it must be silent
     for card in cards:
         assert loud_after(card, time.time() - 1.5) is None, "silent after the stop"
     wait_for(lambda: stream_bytes(fleet, targeted[0][0]) > 10_000, 10.0, what="telemetry of stream bytes")
@@ -87,69 +95,12 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
     assert loud_after(config_file.load(bystander[1]).data_dir / "card", 0) is None
 
 
-Recording = tuple[float, np.ndarray, list[tuple[int, float]]]
-SEARCH_SAMPLES = 480  # lags are looked for within 10 ms either way
-
-
-def playing_skew_ms(cards: list[Path], window_s: float = 1.0) -> float:
-    """How far apart the same audio leaves two cards: cross-correlation of the recordings in wall time."""
-    recordings = [wall_clock_audio(card) for card in cards]
-    start = max(r[0] for r in recordings) + 1.0
-    return abs(lag_ms(recordings[0], recordings[1], start, window_s))
-
-
-def lag_ms(first: Recording, second: Recording, start: float, window_s: float = 1.0) -> float:
-    """How much later second plays what first plays from wall time start on (ms; negative: earlier)."""
-    segments = [samples_at(r, start, window_s) for r in (first, second)]
-    padded = np.concatenate([np.zeros(SEARCH_SAMPLES), segments[1], np.zeros(SEARCH_SAMPLES)])
-    lag = int(np.argmax(np.correlate(padded, segments[0], "valid"))) - SEARCH_SAMPLES
-    return lag / 48.0
-
-
-def wall_clock_audio(card: Path) -> Recording:
-    pcm, times = read_recording(card)
-    return times[0][1], np.frombuffer(pcm, dtype="<i2").astype(float), times
-
-
-def samples_at(recording: Recording, start: float, length_s: float) -> np.ndarray:
-    """The samples that left the card from wall time start on, using its time log.
-
-    Each line of the log is written when the card's thread woke up for that period, a little after
-    the period began; of the 20 periods from start on, the one that woke up earliest tells best.
-    """
-    _, samples, times = recording
-    following = [(index, wall) for index, wall in times if wall >= start][:20]
-    period, at = min(following, key=lambda line: line[1] - (line[0] - following[0][0]) * PERIOD_S)
-    first = period * 480 - round((at - start) * 48000)
-    return samples[first:first + int(length_s * 48000)]
-
-
-def loud_after(card: Path, after: float) -> float | None:
-    """When the card first played something loud after the wall time given (None: never)."""
-    pcm, times = read_recording(card)
-    pcm = pcm[: len(pcm) - len(pcm) % 960]  # the card may be half-way through writing a period
-    samples = np.frombuffer(pcm, dtype="<i2").astype(float).reshape(-1, 480)
-    for index, wall in times:
-        if wall > after and index < len(samples) and np.sqrt(np.mean(samples[index] ** 2)) > 300:
-            return wall
-    return None
-
-
-def start_relay(fleet: Fleet, station: Icecast, areas: list[str], level: str = "live") -> dict[str, Any]:
-    created = fleet.http.post(f"{API}/broadcasts", json={
-        "level": level, "live": {"kind": "relay", "url": station.listen_url("station.mp3")},
-        "area_ids": areas, "confirm_password": ADMIN_PASSWORD})
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
-    return body
-
-
 def test_an_agent_cut_off_for_three_seconds_rejoins_the_live_session_by_itself(
         fleet: Fleet, stack: Stack, station: Icecast) -> None:
     gate = BrokerGate(stack.mqtt_port)
     gate.open()
     try:
-        _, villages = commune(fleet, villages=1)
+        _, villages = new_commune(fleet, villages=1)
         device_id, config = fleet.enrolled_agent(area=villages[0])
         route_through(config, gate)
         fleet.start(config)
@@ -172,7 +123,7 @@ def test_an_agent_cut_off_for_three_seconds_rejoins_the_live_session_by_itself(
 
 def test_an_emergency_live_stream_cuts_into_a_bulletin_which_resumes_after(
         fleet: Fleet, station: Icecast) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
@@ -185,7 +136,7 @@ def test_an_emergency_live_stream_cuts_into_a_bulletin_which_resumes_after(
         return any(r["data"].get("audio") == "stream" for r in receipts(fleet, device_id, "started"))
 
     wait_for(stream_started, 20.0, what="the emergency stream on the air")
-    time.sleep(3)
+    time.sleep(3)  # the stream airs a while before it ends and the bulletin resumes
     fleet.http.post(f"{API}/broadcasts/{warning['id']}/stop").raise_for_status()
     def bulletin_completed() -> bool:
         return any(r["data"]["occurrence"] == bulletin for r in receipts(fleet, device_id, "completed"))
@@ -203,7 +154,7 @@ def test_an_emergency_live_stream_cuts_into_a_bulletin_which_resumes_after(
 
 def test_forged_and_replayed_chunks_are_dropped_and_counted(fleet: Fleet, stack: Stack,
                                                             station: Icecast) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
@@ -228,7 +179,7 @@ def test_forged_and_replayed_chunks_are_dropped_and_counted(fleet: Fleet, stack:
 
 def test_the_microphone_socket_carries_pcm_to_the_agents(fleet: Fleet,
                                                          controller: ControllerProcess) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(2)]
     for device_id, config in agents:
         fleet.start(config)
@@ -260,7 +211,7 @@ def test_the_microphone_socket_carries_pcm_to_the_agents(fleet: Fleet,
 
 def test_the_microphone_socket_refuses_the_wrong_callers_and_data(fleet: Fleet,
                                                                   controller: ControllerProcess) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     created = fleet.http.post(f"{API}/broadcasts", json={
         "level": "live", "live": {"kind": "microphone"}, "area_ids": villages,
         "confirm_password": ADMIN_PASSWORD}).json()
@@ -321,7 +272,7 @@ def relay_schedule(fleet: Fleet, station: Icecast, area_id: str, opened_s_ago: i
 
 def test_a_scheduled_background_relay_airs_in_its_window_and_yields_to_a_bulletin(
         fleet: Fleet, station: Icecast) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")

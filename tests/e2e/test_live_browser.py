@@ -17,9 +17,18 @@ import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import loud_after, samples_at, wall_clock_audio
-from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for, wait_for_settled_clocks
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Fleet,
+    loud_after,
+    new_commune,
+    samples_at,
+    wait_for,
+    wait_for_settled_clocks,
+    wall_clock_audio,
+)
+
+pytestmark = pytest.mark.e2e
 
 SENTENCE = "Xin chào bà con. Đây là bản tin thử nghiệm của xã, phát trực tiếp từ văn phòng."
 CHROMIUM = "/usr/bin/chromium"
@@ -84,7 +93,7 @@ def mouth_to_speaker_s(walls: list[float], captured: np.ndarray, card: Path) -> 
 
 def test_a_browser_microphone_is_heard_on_three_agents(fleet: Fleet, controller: ControllerProcess,
                                                        page: Any) -> None:
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(3)]
     for device_id, config in agents:
         fleet.start(config)

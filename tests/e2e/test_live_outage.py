@@ -30,11 +30,22 @@ from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent.audio.simulated import read_recording
 from tests.e2e.conftest import CHIRP
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import API, lag_ms, loud_after, start_relay, wall_clock_audio
-from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, wait_for, wait_for_settled_clocks
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    API,
+    Fleet,
+    Stack,
+    lag_ms,
+    loud_after,
+    new_commune,
+    start_relay,
+    wait_for,
+    wait_for_settled_clocks,
+    wait_recorded,
+    wall_clock_audio,
+)
 
-pytestmark = pytest.mark.sounds
+pytestmark = [pytest.mark.e2e, pytest.mark.sounds]
 
 OUTAGE_S = 5.0
 BACK_WITHIN_S = 20.0  # from the broker's return to the station on every card
@@ -88,7 +99,7 @@ def kill_broker_for(stack: Stack, seconds: float) -> float:
 
 def started_agents(fleet: Fleet, count: int) -> tuple[list[str], list[Path]]:
     """Agents in a village of their own, online, their clocks settled: the village and their cards."""
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     agents = [fleet.enrolled_agent(area=villages[0]) for _ in range(count)]
     for _, config in agents:
         reconnect_quickly(config)
@@ -125,7 +136,7 @@ def test_a_relay_plays_again_on_every_receiver_after_the_broker_is_back(
     broadcast = start_relay(fleet, long_station, villages)
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on the card")
-    time.sleep(2)
+    time.sleep(2)  # the session runs steadily a while before the outage
 
     killed = time.time()
     back = kill_broker_for(stack, OUTAGE_S)
@@ -133,9 +144,9 @@ def test_a_relay_plays_again_on_every_receiver_after_the_broker_is_back(
     response = fleet.http.get(f"{API}/broadcasts/{broadcast['id']}").json()
     assert response["status"] == "on_air", "the session lived through the outage"
 
-    time.sleep(4)
-    recordings = [wall_clock_audio(card) for card in cards]
     compared_from = max(resumed) + 2.0
+    wait_recorded(cards, compared_from + 1.5)  # a one-second window from then, and the periods after it
+    recordings = [wall_clock_audio(card) for card in cards]
     skews = [abs(lag_ms(recordings[0], other, compared_from)) for other in recordings[1:]]
     print("skew to the first card after the outage: " + ", ".join(f"{s:.3f} ms" for s in skews))
     assert max(skews) < 5, "the same sample at the same instant on every card again"

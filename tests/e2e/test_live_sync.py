@@ -20,16 +20,23 @@ import pytest
 
 from loalang_stack.icecast import Icecast
 from receiver_agent import config as config_file
-from tests.e2e.test_broadcasts import commune
-from tests.e2e.test_live import (
+from tests.mqttfaults import MqttFaults
+from tests.testkit import (
     API,
+    Fleet,
+    Stack,
     lag_ms,
+    learned_offset_ms,
     loud_after,
+    new_commune,
+    route_through,
     start_relay,
+    wait_for,
+    wait_recorded,
     wall_clock_audio,
 )
-from tests.mqttfaults import MqttFaults
-from tests.testkit import Fleet, Stack, learned_offset_ms, route_through, wait_for
+
+pytestmark = pytest.mark.e2e
 
 CLOCK_ERRORS_S = (-0.4, 0.0, 0.7)
 JITTER_MS = 40.0
@@ -59,10 +66,13 @@ def start_behind(fleet: Fleet, area: str, proxy: MqttFaults, clock_error_s: floa
     return device_id, config
 
 
-def knows_the_time(config: Path, clock_error_s: float) -> bool:
+SETTLED_MS = 3.0  # how close a settled estimate is to the error put into the agent's clock
+
+
+def knows_the_time(config: Path, clock_error_s: float, within_ms: float = 30.0) -> bool:
     """Whether the agent's offset to the controller's clock makes up for its clock's error."""
     offset = learned_offset_ms(config)
-    return offset is not None and abs(offset + clock_error_s * 1000) < 30
+    return offset is not None and abs(offset + clock_error_s * 1000) < within_ms
 
 
 def card_of(config: Path) -> Path:
@@ -80,21 +90,24 @@ def pair_lags_ms(cards: list[Path], first_window: float) -> dict[tuple[int, int]
 def test_agents_with_wrong_clocks_behind_jitter_and_loss_play_the_same_sample_at_once(
         fleet: Fleet, station: Icecast, poor_links: list[MqttFaults]) -> None:
     began = time.monotonic()
-    _, villages = commune(fleet, villages=1)
+    _, villages = new_commune(fleet, villages=1)
     agents = [start_behind(fleet, villages[0], proxy, error)
               for proxy, error in zip(poor_links, CLOCK_ERRORS_S, strict=True)]
     for (device_id, config), error in zip(agents, CLOCK_ERRORS_S, strict=True):
         wait_for(lambda d=device_id: fleet.online(d), 15.0, what=f"{device_id} online through its proxy")
         wait_for(lambda c=config, e=error: knows_the_time(c, e), 15.0,
                  what=f"{device_id} learning the controller's time ({error:+.1f} s off)")
-    time.sleep(3)  # the first estimates are followed by better ones (the fastest round trip wins)
+    # the first estimates are followed by better ones (the fastest round trip wins): wait for those
+    for (device_id, config), error in zip(agents, CLOCK_ERRORS_S, strict=True):
+        wait_for(lambda c=config, e=error: knows_the_time(c, e, SETTLED_MS), 30.0,
+                 what=f"{device_id}'s estimate within {SETTLED_MS} ms of its clock's error")
 
     broadcast = start_relay(fleet, station, villages)
     cards = [card_of(config) for _, config in agents]
     for card in cards:
         wait_for(lambda c=card: loud_after(c, 0), 30.0, what="the station on every card")
     first_window = time.time() + SETTLE_S
-    time.sleep(SETTLE_S + WINDOWS + 0.5)
+    wait_recorded(cards, first_window + WINDOWS + 0.5)
     lags = pair_lags_ms(cards, first_window)
     fleet.http.post(f"{API}/broadcasts/{broadcast['id']}/stop").raise_for_status()
 

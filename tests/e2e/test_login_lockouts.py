@@ -8,7 +8,6 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
@@ -18,10 +17,13 @@ from tests.testkit import (
     Stack,
     new_commune,
     own_fleet,
+    token_request,
     upload_media,
     user_client,
     write_steps_wav,
 )
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 LOGIN_LIMIT = 10  # wrong logins per user name and address in 5 minutes
@@ -48,17 +50,10 @@ def counts_kept(stack: Stack) -> Iterator[redis.Redis]:
     client.close()
 
 
-def login(url: str, username: str, password: str, forwarded_for: str | None = None) -> httpx.Response:
-    """One login, as sent through a proxy that forwards the client's address when given."""
-    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-    return httpx.post(f"{url}{API}/auth/token", data={"username": username, "password": password},
-                      headers=headers, timeout=30)
-
-
 def flood(url: str, count: int, forwarded_for: str | None = None, username: str | None = None) -> list[int]:
     """count wrong logins (for new user names each unless one is given); their statuses."""
-    return [login(url, username or f"doan-{secrets.token_hex(3)}", f"sai-{n}", forwarded_for).status_code
-            for n in range(count)]
+    return [token_request(url, username or f"doan-{secrets.token_hex(3)}", f"sai-{n}",
+                          forwarded_for).status_code for n in range(count)]
 
 
 def lockouts(fleet: Fleet, username: str) -> list[dict[str, object]]:
@@ -73,10 +68,11 @@ def test_behind_a_trusted_proxy_a_flood_locks_out_only_its_own_address(
         _, operator = user_client(fleet, "operator", "xa-mot")
         statuses = flood(fleet.controller.url, ADDRESS_LIMIT + 5, forwarded_for=ATTACKER)
         assert statuses.count(429) >= 5 and set(statuses) == {401, 429}, statuses
-        refused = login(fleet.controller.url, operator, USER_PASSWORD, forwarded_for=ATTACKER)
+        refused = token_request(fleet.controller.url, operator, USER_PASSWORD, forwarded_for=ATTACKER)
         assert refused.status_code == 429, "the flooding address itself stays locked out"
         # the operator comes through the same proxy from the office
-        office = login(fleet.controller.url, operator, USER_PASSWORD, forwarded_for=f"{OFFICE}, {LOCAL}")
+        office = token_request(fleet.controller.url, operator, USER_PASSWORD,
+                               forwarded_for=f"{OFFICE}, {LOCAL}")
         assert office.status_code == 200, office.text
         locked = [e["detail"] for e in fleet.http.get(f"{API}/audit", params={"limit": 200}).json()
                   if e["action"] == "auth.lockout"]
@@ -88,11 +84,11 @@ def test_a_client_cannot_choose_the_address_it_is_counted_under(
     """The session controller trusts no proxy: a forwarded address from anyone else is ignored."""
     _, operator = user_client(fleet, "operator", "xa-mot")
     url = fleet.controller.url
-    statuses = [login(url, operator, f"sai-{n}", forwarded_for=f"192.0.2.{n + 1}").status_code
+    statuses = [token_request(url, operator, f"sai-{n}", forwarded_for=f"192.0.2.{n + 1}").status_code
                 for n in range(LOGIN_LIMIT + 1)]
     assert statuses == [401] * LOGIN_LIMIT + [429], statuses
     # the right password is refused too until the window ends: the count was the real address's
-    assert login(url, operator, USER_PASSWORD, forwarded_for="192.0.2.200").status_code == 429
+    assert token_request(url, operator, USER_PASSWORD, forwarded_for="192.0.2.200").status_code == 429
 
 
 def test_a_login_flood_keeps_no_operator_from_confirming_an_emergency(
@@ -103,7 +99,7 @@ def test_a_login_flood_keeps_no_operator_from_confirming_an_emergency(
     # someone guesses the operator's password from the office's own address, past every limit
     statuses = flood(fleet.controller.url, LOGIN_LIMIT + 5, username=username)
     assert statuses.count(429) == 5, statuses
-    assert login(fleet.controller.url, username, USER_PASSWORD).status_code == 429
+    assert token_request(fleet.controller.url, username, USER_PASSWORD).status_code == 429
     alarm = {"level": "emergency", "media_sha256": sha, "area_ids": [commune_id],
              "confirm_password": USER_PASSWORD}
     with operator:

@@ -12,6 +12,8 @@ import pytest
 from loalang_stack.services import ControllerProcess
 from tests.testkit import ADMIN_PASSWORD, Stack, flush_redis, own_controller
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 REDIS_DB = "7"  # this test's controller's own Redis database, wiped at will
 

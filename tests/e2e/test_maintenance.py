@@ -9,7 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.testkit import Fleet, schedule, wait_for
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 

@@ -6,12 +6,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from loalang_protocol.http_auth import sign_request
 from loalang_protocol.keys import KeyPair
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, upload_media, write_steps_wav
+
+pytestmark = pytest.mark.e2e
 
 
 def test_only_a_device_signing_with_its_enrolled_key_gets_media(fleet: Fleet, controller: ControllerProcess,

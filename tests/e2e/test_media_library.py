@@ -14,6 +14,8 @@ import pytest
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, wait_for, wait_job, write_steps_wav
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 
 

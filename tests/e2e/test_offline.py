@@ -27,6 +27,8 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def gate(stack: Stack) -> BrokerGate:

@@ -21,6 +21,8 @@ import redis
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, new_commune, upload_media, user_client, write_steps_wav
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 LIMIT = 10  # wrong passwords per user name and address in 5 minutes
 FLOOD = 300

@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, schedule, tone_onset, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def _card(config: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, ping, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,5 @@ def test_controller_on_postgresql(pg_controller: ControllerProcess, tmp_path: Pa
                  what="applied")
         audit = fleet.http.get("/api/v1/audit").json()
         assert {"device.create", "device.enrol", "device.volume"} <= {entry["action"] for entry in audit}
-        time.sleep(0.1)
     finally:
         fleet.close()

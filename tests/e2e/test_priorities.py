@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from receiver_agent import config as config_file
 from tests.testkit import (
     Fleet,
@@ -18,6 +20,8 @@ from tests.testkit import (
     wait_for,
     write_steps_wav,
 )
+
+pytestmark = pytest.mark.e2e
 
 STEPS = [300.0 + 50 * i for i in range(10)]  # 1 s each: the frequency tells the position
 

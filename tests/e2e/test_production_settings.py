@@ -14,7 +14,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
@@ -22,9 +21,10 @@ from loalang_stack import postgres, redis
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.testkit import BIN, Stack
+from tests.testkit import BIN, Stack, token_request
 
-API = "/api/v1"
+pytestmark = pytest.mark.e2e
+
 ADMIN = "rX7-kq2Lm9vB4tZw"  # 16 characters, nothing of a placeholder
 REDIS_PASSWORD = "Hn3-pW8qL2xVt6Rk-zY4"
 WEAK_POSTGRES_PASSWORD = "change-me-postgres"  # docker-compose.yml's former default
@@ -171,11 +171,9 @@ def test_production_refuses_the_root_private_key_online(production: dict[str, st
     assert "root.key" in result.stderr
 
 
-def login(controller: ControllerProcess) -> int:
+def admin_login_status(controller: ControllerProcess) -> int:
     """The status of the admin's login (which also takes an attempt from Redis's rate limit)."""
-    answer = httpx.post(f"{controller.url}{API}/auth/token", data={"username": "admin", "password": ADMIN},
-                        timeout=10)
-    return answer.status_code
+    return token_request(controller.url, "admin", ADMIN, timeout=10).status_code
 
 
 def test_production_starts_with_real_secrets_and_the_root_key_offline(production: dict[str, str],
@@ -183,7 +181,7 @@ def test_production_starts_with_real_secrets_and_the_root_key_offline(production
     controller = ControllerProcess(data_dir, free_port(), production)
     controller.start()
     try:
-        assert login(controller) == 200
+        assert admin_login_status(controller) == 200
     finally:
         controller.stop()
 
@@ -194,6 +192,6 @@ def test_production_starts_with_the_root_key_online_when_told(production: dict[s
     controller = ControllerProcess(online_root_dir, free_port(), allowed)
     controller.start()
     try:
-        assert login(controller) == 200
+        assert admin_login_status(controller) == 200
     finally:
         controller.stop()

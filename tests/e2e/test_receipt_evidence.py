@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import undefer
 
@@ -18,6 +19,8 @@ from controller.db.models import DeviceEvent as StoredEvent
 from controller.db.session import Database
 from loalang_stack.services import ControllerProcess
 from tests.testkit import BIN, Fleet, receipts, schedule, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def play_a_tone(fleet: Fleet, device_id: str, hz: float) -> str:

@@ -18,6 +18,8 @@ from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from tests.testkit import ADMIN_PASSWORD, Fleet, Stack, own_fleet, wait_for
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 MASTER_NAME = "loalang-test"
 

@@ -27,6 +27,8 @@ from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Fleet, Stack, api_client, controller_password, own_controller, wait_for
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 
 
@@ -143,8 +145,11 @@ def test_agents_are_shown_online_again_after_redis_comes_back_empty(own: Own, ow
     before = connections(own_fleet, devices)
 
     if loss == "restarted empty":
+        log = own.controller.data_dir / "controller.log"
+        noticed = log.read_text().count("Redis unreachable (")
         own.redis.stop()
-        time.sleep(1.5)  # long enough for the controller to notice it gone
+        wait_for(lambda: log.read_text().count("Redis unreachable (") > noticed, 10.0,
+                 what="the controller noticing Redis gone")
         own.redis.start_empty()
     else:
         redis_client.Redis(port=own.redis.port).flushall()

@@ -17,6 +17,8 @@ from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from tests.testkit import ADMIN_PASSWORD, Stack, own_controller
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 PASSWORD = "Hn3-pW8qL2xVt6Rk-zY4"
 MASTER_NAME = "loalang-secured"

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loalang_protocol import envelope, topics
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, issue_certificate
@@ -31,6 +33,8 @@ from tests.testkit import (
     tone_onset,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 DAY_MS = 24 * 3600 * 1000
 YEAR_MS = 365 * DAY_MS

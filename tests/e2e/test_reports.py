@@ -11,7 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.testkit import Fleet, receipts, upload_media, wait_for, write_steps_wav
+
+pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import redis as redis_client
 
 from loalang_stack import broker
@@ -27,6 +28,8 @@ from tests.testkit import (
     tone_onset,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 FLEET_SIZE = 200
@@ -112,6 +115,11 @@ def agent_with_a_tone_ahead(fleet: Fleet, hz: float, in_ms: int) -> tuple[str, P
     return device_id, config, agent, tone
 
 
+def completed_in_outbox(config: Path) -> bool:
+    """Whether a completed receipt waits in the agent's outbox for the controller's acknowledgement."""
+    return any(b'"completed"' in event.read_bytes() for event in (config.parent / "outbox").glob("*.json"))
+
+
 def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
         fleet: Fleet, controller: ControllerProcess) -> None:
     device_id, config, _, tone = agent_with_a_tone_ahead(fleet, 700, in_ms=4000)
@@ -120,7 +128,7 @@ def test_receipts_made_while_the_controller_was_down_arrive_without_a_reconnect(
     try:
         card = config_file.load(config).data_dir / "card"
         wait_for(lambda: tone_onset(card, 700), 15.0, what="the tone played")
-        time.sleep(2.0)
+        wait_for(lambda: completed_in_outbox(config), 10.0, what="the completed receipt, unacknowledged")
     finally:
         controller.start()  # the session's controller: the next tests need it whatever happened here
     fleet.login()
@@ -145,7 +153,7 @@ def test_receipts_sent_before_the_controller_was_back_on_a_restarted_broker_arri
         stack.broker.process.wait(10)
         card = config_file.load(config).data_dir / "card"
         wait_for(lambda: tone_onset(card, 750), 15.0, what="the tone played with no broker")
-        time.sleep(1.5)  # the tone ends: its completed receipt waits in the outbox
+        wait_for(lambda: completed_in_outbox(config), 10.0, what="the completed receipt in the outbox")
         stack.broker, _ = broker.start(stack.broker_config)
         wait_for(lambda: "resent" in agent.log_file.read_text(), 20.0,
                  what="the agent back on the broker, its receipts sent to nobody")

@@ -32,6 +32,8 @@ from tests.testkit import (
     write_steps_wav,
 )
 
+pytestmark = pytest.mark.e2e
+
 API = "/api/v1"
 
 

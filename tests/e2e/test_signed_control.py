@@ -9,13 +9,17 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from loalang_protocol import envelope
 from loalang_protocol.envelope import Counter
 from loalang_protocol.keys import PURPOSE_CONTROL, KeyPair, issue_certificate
 from loalang_protocol.messages import Command
 from loalang_stack import broker
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, mqtt_publish, ping, security_events, wait_for
+from tests.testkit import Fleet, Stack, TopicWatch, mqtt_publish, ping, security_events, wait_for
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 
@@ -69,14 +73,12 @@ def test_expired_message_is_rejected_and_reported(stack: Stack, fleet: Fleet,
 def test_replayed_command_is_rejected_and_retained_repeat_is_not(stack: Stack, fleet: Fleet) -> None:
     device_id = _started(fleet)
     topic = _command_topic(device_id)
-    password = stack.broker_config.password_file.read_text().strip()
-    capture = subprocess.Popen(
-        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(stack.mqtt_port), "-u", "loalang-controller", "-P",
-         password, "-i", f"capture-{time.time_ns()}", "-t", topic, "-C", "1", "-N"],
-        stdout=subprocess.PIPE)
-    time.sleep(0.5)
-    assert ping(fleet, device_id)["ok"] is True
-    recorded, _ = capture.communicate(timeout=10)
+    capture = TopicWatch(stack, topic)  # subscribed (SUBACK) before the ping is sent
+    try:
+        assert ping(fleet, device_id)["ok"] is True
+        recorded = wait_for(capture.payloads, 10.0, what="the signed command captured")[0]
+    finally:
+        capture.close()
     assert recorded.startswith(b"{")
     mqtt_publish(stack, topic, recorded)
     wait_for(lambda: "replayed" in _reasons(fleet, device_id), 5.0, what="replay reported")

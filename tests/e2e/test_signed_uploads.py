@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, wait_for
+
+pytestmark = pytest.mark.e2e
 
 FORWARDED = ("content-type", "range", "x-loa-device", "x-loa-time", "x-loa-content-sha256", "x-loa-signature")
 

@@ -8,10 +8,22 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.e2e.test_broadcasts import commune
-from tests.testkit import ADMIN_PASSWORD, Fleet, receipts, tone_onset, upload_media, wait_for, write_steps_wav
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    Fleet,
+    new_commune,
+    receipts,
+    tone_onset,
+    upload_media,
+    wait_for,
+    write_steps_wav,
+)
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 COUNT = 6
@@ -29,7 +41,7 @@ def workers(pid: int) -> list[int]:
 
 def test_a_simulated_fleet_in_two_processes_starts_at_the_instant_and_decodes_a_sample(
         fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
-    commune_id, [village] = commune(fleet, villages=1)
+    commune_id, [village] = new_commune(fleet, villages=1)
     prefix = f"mo-{village[-6:]}"
     simulator = Server("simulator", [
         str(BIN / "receiver-agent"), "simulate", "--count", str(COUNT), "--controller", controller.url,

@@ -10,6 +10,8 @@ import pytest
 from loalang_stack.process import Server
 from loalang_stack.stack import LocalStack
 
+pytestmark = pytest.mark.e2e
+
 
 def _running(server: Server | None) -> bool:
     return server is not None and server.process is not None and server.process.poll() is None
