@@ -70,7 +70,7 @@ KEPT_LEAVES = {"/" + leaf.value: leaf.value for leaf in (
 DEVICE_LIMITS = {  # per device, far above what a sound board sends (see docs/protocol.md)
     DeviceTopic.STATUS.value: SourceLimit(rate=0.5, burst=20),  # a birth and a will per connection
     DeviceTopic.EVENT.value: SourceLimit(rate=20.0, burst=500),  # a backlog of receipts at reconnection
-    DeviceTopic.REPLY.value: SourceLimit(rate=2.0, burst=20),
+    DeviceTopic.REPLY.value: SourceLimit(rate=5.0, burst=60),  # one a command: a technician's checks in a row
     DeviceTopic.REPORTED.value: SourceLimit(rate=2.0, burst=20),
 }
 
