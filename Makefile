@@ -25,9 +25,12 @@ typecheck: venv
 
 # The API tests run a second time against PostgreSQL (the first run uses the SQLite default), all but
 # those whose subject is what agents play (marked `sounds`): their database work is the same as the rest.
-API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/test_media_library.py \
-	tests/e2e/test_bulletins.py tests/e2e/test_broadcasts.py tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py \
-	tests/e2e/test_airtime_gate.py tests/e2e/test_api_times.py
+# The library's and broadcasts' tests are left out of this pass: their rows (media, broadcasts,
+# receipts) are written and read on PostgreSQL by the bulletin, report and airtime tests too, and
+# their time goes to ffmpeg and to audio playing out, which the database does not change.
+API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/test_bulletins.py \
+	tests/e2e/test_cap_alerts.py tests/e2e/test_reports.py tests/e2e/test_airtime_gate.py \
+	tests/e2e/test_api_times.py
 
 # Two workers (this project's machines have two cores): most end-to-end time is spent waiting for
 # audio to play out in real time, so two stacks side by side nearly halve the run. A module's tests

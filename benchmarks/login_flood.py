@@ -28,7 +28,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -39,7 +38,7 @@ from benchmarks.stack import PASSWORD, live_stack, machine
 from loalang_protocol import chunks, topics
 from loalang_protocol.topics import StreamTopic
 from loalang_stack import broker
-from tests.testkit import wait_for
+from tests.testkit import wait_for, wrong_login
 
 API = "/api/v1"
 FLOOD = 300
@@ -53,24 +52,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[int(share * (len(ordered) - 1))] if ordered else float("nan")
 
 
-async def wrong_login(url: str, username: str, number: int) -> int:
-    """One wrong login over its own connection; its HTTP status."""
-    address = urlsplit(url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    body = urlencode({"username": username, "password": f"guess-{number}"}).encode()
-    writer.write(f"POST {API}/auth/token HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: close\r\n"
-                 f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
-                 .encode() + body)
-    head = await reader.readline()
-    await reader.read()
-    writer.close()
-    return int(head.split()[1])
-
-
 async def flood(url: str, names: str, round_number: int) -> list[int]:
     def name(n: int) -> str:
         return f"guess-{round_number}" if names == "one" else f"guess-{round_number}-{n}"
-    return list(await asyncio.gather(*(wrong_login(url, name(n), n) for n in range(FLOOD))))
+    answers = await asyncio.gather(*(wrong_login(url, name(n), n) for n in range(FLOOD)))
+    return [answer.status_code for answer in answers]
 
 
 class ChunkListener:

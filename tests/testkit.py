@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import ssl
 import subprocess
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -806,3 +808,19 @@ class TopicWatch:
         """Disconnect."""
         self.client.loop_stop()
         self.client.disconnect()
+
+
+async def wrong_login(url: str, username: str, number: int) -> httpx.Response:
+    """One wrong login over a connection of its own, written by hand: an HTTP client library would
+    take a core of this machine's two for the flood and slow the controller it measures."""
+    address = urlsplit(url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    body = urlencode({"username": username, "password": f"guess-{number}"}).encode()
+    writer.write(f"POST /api/v1/auth/token HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: close\r\n"
+                 f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
+                 .encode() + body)
+    head, _, content = (await reader.read()).partition(b"\r\n\r\n")
+    writer.close()
+    status, *fields = head.decode().split("\r\n")
+    headers = {name: value for name, _, value in (field.partition(": ") for field in fields)}
+    return httpx.Response(int(status.split()[1]), headers=headers, content=content)

@@ -12,14 +12,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 import redis
 
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, new_commune, upload_media, user_client, write_steps_wav
+from tests.testkit import Fleet, Stack, new_commune, upload_media, user_client, write_steps_wav, wrong_login
 
 pytestmark = pytest.mark.e2e
 
@@ -48,22 +47,6 @@ def too_many(response: httpx.Response) -> None:
     assert response.status_code == 429, f"{response.status_code}: {response.text[:300]}"
     assert response.json()["code"] == "too_many_password_attempts", response.text
     assert 0 < int(response.headers["Retry-After"]) <= 300, response.headers
-
-
-async def wrong_login(url: str, username: str, number: int) -> httpx.Response:
-    """One wrong login over a connection of its own, written by hand: an HTTP client library would
-    take a core of this machine's two for the flood and slow the controller it measures."""
-    address = urlsplit(url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    body = urlencode({"username": username, "password": f"guess-{number}"}).encode()
-    writer.write(f"POST {API}/auth/token HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: close\r\n"
-                 f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
-                 .encode() + body)
-    head, _, content = (await reader.read()).partition(b"\r\n\r\n")
-    writer.close()
-    status, *fields = head.decode().split("\r\n")
-    headers = {name: value for name, _, value in (field.partition(": ") for field in fields)}
-    return httpx.Response(int(status.split()[1]), headers=headers, content=content)
 
 
 async def flood(url: str, username: str) -> list[httpx.Response]:
