@@ -16,20 +16,6 @@ from loalang_stack.stack import LocalStack
 from tests.browser import PageErrors, chromium
 from tests.testkit import Fleet, Stack
 
-# The modules that take longest run first: each of the two workers takes whole modules
-# (--dist loadfile), and one left alone with a long module at the end would make the run that much
-# longer. Ranked from `make test`'s slowest durations; the others keep their order after these.
-SLOW_FIRST = ("test_live", "test_restarts", "test_replay_time", "test_crashes", "test_offline",
-              "test_jobs_restart", "test_cap_alerts", "test_broadcasts", "test_live_outage",
-              "test_live_sync", "test_priorities", "test_redis_loss", "test_bulletins")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the slowest end-to-end modules first (a stable sort: tests keep their order inside)."""
-    rank = {name: index for index, name in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1] if item.module else "",
-                                         len(SLOW_FIRST)))
-
 
 @pytest.fixture(scope="session")
 def controller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
