@@ -29,7 +29,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 import redis
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,11 +37,10 @@ from benchmarks.stack import PASSWORD, live_stack, machine
 from loalang_protocol import chunks, topics
 from loalang_protocol.topics import StreamTopic
 from loalang_stack import broker
-from tests.testkit import wait_for, wrong_login
+from tests.testkit import probe_health_during, wait_for, wrong_login
 
 API = "/api/v1"
 FLOOD = 300
-PROBE_EVERY_S = 0.02
 LATENCY_MS = 500  # LOALANG_LIVE_LATENCY_MS's default
 TONE = "aevalsrc=exprs=0.4*sin(2*PI*1000*t):s=48000"  # lavfi sine made an MP3 ffmpeg could not probe
 
@@ -84,24 +82,6 @@ class ChunkListener:
         self._client.disconnect()
 
 
-def probe_during(url: str, action: threading.Thread) -> list[float]:
-    """/healthz every PROBE_EVERY_S while action runs; each probe's time from when it was due."""
-    delays: list[float] = []
-    statuses = Counter[int]()
-    with httpx.Client(base_url=url, timeout=30) as probe:
-        action.start()
-        due = time.monotonic()
-        while action.is_alive() or not delays:
-            time.sleep(max(0.0, due - time.monotonic()))
-            statuses[probe.get("/healthz").status_code] += 1
-            delays.append(time.monotonic() - due)
-            due += PROBE_EVERY_S
-    action.join()
-    if set(statuses) != {200}:
-        print(f"  /healthz answered {dict(statuses)}")
-    return delays
-
-
 def chunk_figures(received: list[tuple[float, float]]) -> str:
     leads = [pts + LATENCY_MS / 1000 - arrived for arrived, pts in received]
     late = sum(1 for lead in leads if lead < 0)
@@ -137,7 +117,9 @@ def run(rounds: int, names: str) -> None:
                 action = threading.Thread(target=lambda r=round_number, kept=answers: kept.extend(
                     asyncio.run(flood(url, names, r))))
                 start = time.time()
-                delays = probe_during(url, action)
+                delays, statuses = probe_health_during(url, action)
+                if set(statuses) != {200}:
+                    print(f"  /healthz answered {dict(statuses)}")
                 end = time.time()
                 p99, worst = percentile(delays, 0.99) * 1000, max(delays) * 1000
                 print(f"round {round_number + 1}: {dict(Counter(answers))} in {end - start:.1f} s; "

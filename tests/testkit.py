@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -824,3 +825,21 @@ async def wrong_login(url: str, username: str, number: int) -> httpx.Response:
     status, *fields = head.decode().split("\r\n")
     headers = {name: value for name, _, value in (field.partition(": ") for field in fields)}
     return httpx.Response(int(status.split()[1]), headers=headers, content=content)
+
+
+def probe_health_during(url: str, action: threading.Thread, every_s: float = 0.02
+                        ) -> tuple[list[float], Counter[int]]:
+    """Start action and GET /healthz every every_s while it runs: each probe's delay, timed from when
+    it was due (a stall delays every probe due during it, not just one), and the statuses answered."""
+    delays: list[float] = []
+    statuses = Counter[int]()
+    with httpx.Client(base_url=url, timeout=30) as probe:
+        action.start()
+        due = time.monotonic()
+        while action.is_alive() or not delays:
+            time.sleep(max(0.0, due - time.monotonic()))
+            statuses[probe.get("/healthz").status_code] += 1
+            delays.append(time.monotonic() - due)
+            due += every_s
+    action.join()
+    return delays, statuses

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,16 @@ import pytest
 import redis
 
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, new_commune, upload_media, user_client, write_steps_wav, wrong_login
+from tests.testkit import (
+    Fleet,
+    Stack,
+    new_commune,
+    probe_health_during,
+    upload_media,
+    user_client,
+    write_steps_wav,
+    wrong_login,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +34,6 @@ API = "/api/v1"
 LIMIT = 10  # wrong passwords per user name and address in 5 minutes
 FLOOD = 300
 ADDRESS_KEY = "loa:login-from:127.0.0.1"
-PROBE_EVERY_S = 0.02
 
 
 @pytest.fixture
@@ -59,18 +66,7 @@ def test_a_flood_of_wrong_logins_is_limited_and_the_api_keeps_answering(
     _, username = user_client(fleet, "operator", "xa-mot")
     answers: list[httpx.Response] = []
     flooding = threading.Thread(target=lambda: answers.extend(asyncio.run(flood(controller.url, username))))
-    health_s: list[float] = []
-    health = Counter[int]()
-    with httpx.Client(base_url=controller.url, timeout=30) as probe:
-        flooding.start()
-        due = time.monotonic()
-        while flooding.is_alive() or not health_s:
-            time.sleep(max(0.0, due - time.monotonic()))
-            health[probe.get("/healthz").status_code] += 1
-            # from when the probe was due: a stall delays every probe due during it, not just one
-            health_s.append(time.monotonic() - due)
-            due += PROBE_EVERY_S
-    flooding.join()
+    health_s, health = probe_health_during(controller.url, flooding)
     statuses = Counter(answer.status_code for answer in answers)
     p99 = sorted(health_s)[int(0.99 * (len(health_s) - 1))]
     print(f"{FLOOD} wrong logins: {dict(statuses)}; /healthz p99 {p99 * 1000:.0f} ms, "
