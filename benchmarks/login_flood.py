@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -37,7 +36,7 @@ from benchmarks.stack import PASSWORD, live_stack, machine
 from loalang_protocol import chunks, topics
 from loalang_protocol.topics import StreamTopic
 from loalang_stack import broker
-from tests.testkit import probe_health_during, wait_for, wrong_login
+from tests.testkit import playing_station, probe_health_during, wait_for, wrong_login
 
 API = "/api/v1"
 FLOOD = 300
@@ -92,19 +91,15 @@ def chunk_figures(received: list[tuple[float, float]]) -> str:
 def run(rounds: int, names: str) -> None:
     print(f"machine: {machine()}; {FLOOD} wrong logins a round, names: {names}")
     with tempfile.TemporaryDirectory(prefix="loalang-flood-") as folder, \
-            live_stack(Path(folder), LOALANG_RELAY_ALLOWED_NETWORKS="127.0.0.0/8") as stack:
-        station = stack.servers.start_icecast()  # stopped with the stack
-        source = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", TONE, "-ac", "1",
-             "-c:a", "libmp3lame", "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3",
-             station.source_url("tone.mp3")], stdout=subprocess.DEVNULL)
+            live_stack(Path(folder), LOALANG_RELAY_ALLOWED_NETWORKS="127.0.0.0/8") as stack, \
+            playing_station(Path(folder) / "station", TONE, seconds=3600) as station:
         counts = redis.Redis(port=stack.redis_port)
         try:
             listener = ChunkListener(stack.mqtt_port, stack.mqtt_password)
             stack.fleet.ensure_areas()
             time.sleep(2)  # the station is mounted
             created = stack.fleet.http.post(f"{API}/broadcasts", json={
-                "level": "live", "live": {"kind": "relay", "url": station.listen_url("tone.mp3")},
+                "level": "live", "live": {"kind": "relay", "url": station.listen_url("station.mp3")},
                 "area_ids": ["thon-a"], "confirm_password": PASSWORD})
             created.raise_for_status()
             wait_for(lambda: len(listener.chunks) > 20, 30.0, what="the stream's chunks")
@@ -131,8 +126,6 @@ def run(rounds: int, names: str) -> None:
             listener.close()
         finally:
             counts.close()
-            source.kill()
-            source.wait()
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from loalang_stack import broker
+from loalang_stack.icecast import Icecast
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess, agent_process
@@ -843,3 +844,25 @@ def probe_health_during(url: str, action: threading.Thread, every_s: float = 0.0
             due += every_s
     action.join()
     return delays, statuses
+
+
+# A one-second chirp (300 to 1100 Hz), over and over: its cross-correlation has one sharp peak.
+CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1))):s=48000"
+
+
+@contextmanager
+def playing_station(root: Path, source: str = CHIRP, seconds: int = 60) -> Iterator[Icecast]:
+    """A local Icecast2 server with a station (mount `station.mp3`) playing an ffmpeg aevalsrc source
+    as MP3 at 64 kbit/s for seconds; everything is stopped afterwards."""
+    with LocalStack(root) as servers:
+        server = servers.start_icecast()
+        feeder = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+             "-i", f"{source}:d={seconds}", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k",
+             "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")],
+            stdout=subprocess.DEVNULL)
+        try:
+            yield server
+        finally:
+            feeder.kill()
+            feeder.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from loalang_stack.icecast import Icecast
 from loalang_stack.services import ControllerProcess
 from loalang_stack.stack import LocalStack
 from tests.browser import PageErrors, chromium
-from tests.testkit import Fleet, Stack
+from tests.testkit import Fleet, Stack, playing_station
 
 
 @pytest.fixture(scope="session")
@@ -40,23 +39,11 @@ def fleet(controller: ControllerProcess, tmp_path: Path) -> Iterator[Fleet]:
     helper.close()
 
 
-CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1))):s=48000:d=60"
-
-
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[Icecast]:
     """A local Icecast2 server with a station playing a chirp for a minute."""
-    with LocalStack(tmp_path) as servers:
-        server = servers.start_icecast()
-        source = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", CHIRP,
-             "-ac", "1", "-c:a", "libmp3lame",
-             "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")])
-        try:
-            yield server
-        finally:
-            source.kill()
-            source.wait()
+    with playing_station(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,13 +22,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
-from loalang_stack import broker, icecast
+from loalang_stack import broker
 from loalang_stack.icecast import Icecast
-from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent.audio.simulated import read_recording
-from tests.e2e.conftest import CHIRP
 from tests.testkit import (
     ADMIN_PASSWORD,
     API,
@@ -38,6 +35,7 @@ from tests.testkit import (
     lag_ms,
     loud_after,
     new_commune,
+    playing_station,
     start_relay,
     wait_for,
     wait_for_settled_clocks,
@@ -55,17 +53,8 @@ STATION_S = 180
 @pytest.fixture
 def long_station(tmp_path: Path) -> Iterator[Icecast]:
     """The chirp station of conftest, for three minutes: the relay must outlast the outage."""
-    server = icecast.start(tmp_path / "icecast", free_port())
-    source = subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
-         "-i", CHIRP.replace(":d=60", f":d={STATION_S}"), "-ac", "1", "-c:a", "libmp3lame",
-         "-b:a", "64k", "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")])
-    try:
+    with playing_station(tmp_path, seconds=STATION_S) as server:
         yield server
-    finally:
-        source.kill()
-        source.wait()
-        server.stop()
 
 
 def reconnect_quickly(config: Path) -> None:
