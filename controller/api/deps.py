@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -115,7 +114,7 @@ def _client_principal(services: Services, client_id: str, key: str) -> Principal
             return None
         now = utcnow()
         last = client.last_used_at
-        if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=UTC))).total_seconds() > 60:
+        if last is None or (now - last).total_seconds() > 60:
             client.last_used_at = now  # written at most once a minute
         scope = None if client.area_id is None else subtree(parent_map(session), client.area_id)
         return Principal(None, f"client:{client.id}", client.role, scope, client.area_id)

@@ -61,13 +61,9 @@ async def to_public(services: Services, device: Device) -> DevicePublic:
 def week_uptime(session: Session, devices: Sequence[Device]) -> dict[str, float]:
     """Uptime over the last 7 days (or since enrolment, when later) of the enrolled devices given."""
     now_ms = int(time.time() * 1000)
-    windows = {d.id: max(now_ms - UPTIME_WINDOW_MS, _epoch_ms(d.enrolled_at)) for d in devices
+    windows = {d.id: max(now_ms - UPTIME_WINDOW_MS, int(d.enrolled_at.timestamp() * 1000)) for d in devices
                if d.enrolled_at is not None}
     return history.uptime_percent(session, windows, now_ms)
-
-
-def _epoch_ms(value: datetime) -> int:
-    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def public_with(device: Device, live: LiveState, uptime_pct: float | None = None) -> DevicePublic:

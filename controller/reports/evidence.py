@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -141,7 +141,7 @@ def check_event(row: StoredEvent, envelope: str, keys: list[DeviceKey]) -> None:
         doc = parse(envelope.encode("utf-8"))
     except (Rejected, ValueError) as exc:
         raise Unproven("malformed", str(exc)[:200]) from None
-    public = key_held_then(keys, doc["kid"], _utc(row.received_at))
+    public = key_held_then(keys, doc["kid"], row.received_at)
     try:
         opened = verify(topic, doc, public, now=doc["iat"])  # its time window was checked on arrival
     except Rejected as exc:
@@ -158,8 +158,8 @@ def key_held_then(keys: list[DeviceKey], kid: str, received_at: datetime) -> Ed2
     if not named:
         raise Unproven("unknown_key", f"the device never held key {kid[:20]}")
     for key in named:
-        start, end = _utc(key.valid_from) - KEY_CHANGE_GRACE, key.valid_until
-        if start <= received_at and (end is None or received_at <= _utc(end) + KEY_CHANGE_GRACE):
+        start, end = key.valid_from - KEY_CHANGE_GRACE, key.valid_until
+        if start <= received_at and (end is None or received_at <= end + KEY_CHANGE_GRACE):
             return public_from_text(key.public_key)
     raise Unproven("key_not_held_then",
                         f"the device did not hold key {kid[:20]} at {received_at:%Y-%m-%d %H:%M:%S} UTC")
@@ -178,13 +178,8 @@ def signed_fields(opened: Opened) -> dict[str, Any]:
 def stored_fields(row: StoredEvent) -> dict[str, Any]:
     """What the stored row says of the event."""
     return {"install_id": row.install_id, "seq": row.seq, "type": row.type,
-            "occurred_ms": round(_utc(row.occurred_at).timestamp() * 1000), "data": row.data,
+            "occurred_ms": round(row.occurred_at.timestamp() * 1000), "data": row.data,
             "signature": row.signature}
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite gives back naive times: they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def render(summary: Summary, since: datetime | None, until: datetime | None) -> list[str]:
