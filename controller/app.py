@@ -9,10 +9,8 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
-from sqlalchemy.exc import DataError
 
 from loalang_protocol import topics
 from loalang_protocol.inbox import InboxLimits
@@ -29,6 +27,7 @@ from .api import (
     device_logs,
     devices,
     enroll,
+    error_answers,
     feed,
     fleet,
     live,
@@ -45,7 +44,6 @@ from .context import Services
 from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
-from .errors import DomainError
 from .fleet import horizon
 from .jobs import Jobs
 from .keyring import KEYS_DIR, Keyring, KeyringError, init_keys
@@ -168,12 +166,6 @@ async def start_services(settings: Settings) -> Services:
     return services
 
 
-def validation_details(exc: RequestValidationError) -> list[dict[str, object]]:
-    """Where and what is wrong, without echoing the input (it may be huge, secret or not JSON)."""
-    return [{"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:300],
-             "type": str(error.get("type", ""))} for error in exc.errors()[:20]]
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; settings come from the environment when not given."""
     settings = settings or Settings()
@@ -244,27 +236,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"ok": ok, "broker": broker, "redis": redis}, status_code=200 if ok else 503,
                             headers=None if ok else {"Retry-After": str(redis_client.RETRY_AFTER_S)})
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_details(exc)}, status_code=422)
-
-    @app.exception_handler(DomainError)
-    async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        wait = None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
-        return JSONResponse(exc.body(), status_code=exc.status, headers=wait)
-
-    for unreachable in redis_client.UNREACHABLE:
-        app.add_exception_handler(unreachable, redis_client.answer_unreachable)
-
-    @app.exception_handler(DataError)
-    async def unstorable_value(request: Request, exc: DataError) -> JSONResponse:
-        log.info("refused a value the database cannot store on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "a value cannot be stored (for example a NUL character or a number "
-                                       "out of range)"}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
-
+    error_answers.install(app)
     return app

@@ -16,12 +16,19 @@ class DomainError(ValueError):
 
     retry_after_s: int | None = None
 
-    def __init__(self, code: str, message: str, status: int = 409, field: str | None = None) -> None:
+    def __init__(self, code: str, message: str, status: int = 409, field: str | None = None,
+                 retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.field = field
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str] | None:
+        """Headers the answer carries besides its body (Retry-After when set)."""
+        return None if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
 
     def body(self) -> dict[str, object]:
         """The answer's JSON body."""

@@ -49,6 +49,7 @@ HEARTBEAT_S = 5.0
 STALE_S = 30.0  # six missed heartbeats: the controller running the job is gone
 OPEN_STATES = ("queued", "running")
 INTERRUPTED = "job_interrupted"
+INTERNAL_ERROR = "internal_error"
 INTERRUPTED_MESSAGE = "the controller stopped before this job finished; send the file or text again"
 
 # Set fields of an open job; returns 0 (and drops it from the index) when it has ended already.
@@ -74,7 +75,11 @@ return 1
 
 
 class JobFailed(Exception):
-    """A job cannot finish; the message is shown to the operator as the job's error."""
+    """A job cannot finish; code is stable (the console says it in its own words), message in English."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 JobBody = Callable[[Callable[[float], None]], Awaitable[dict[str, Any]]]
@@ -162,10 +167,12 @@ class Jobs:
             try:
                 result = await body(progress)
             except JobFailed as exc:
-                await self._write(job_id, ended=True, state="failed", error=str(exc)[:500])
+                await self._write(job_id, ended=True, state="failed", error=str(exc)[:500],
+                                  error_code=exc.code)
             except Exception:
                 log.exception("job %s failed", job_id)
-                await self._write(job_id, ended=True, state="failed", error="internal error")
+                await self._write(job_id, ended=True, state="failed", error="internal error",
+                                  error_code=INTERNAL_ERROR)
             else:
                 await asyncio.gather(*pending)
                 await self._write(job_id, ended=True, state="done", progress=1.0, result=result)

@@ -31,7 +31,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         if "\x00" in scope.get("path", ""):
-            await _answer(send, 404, "not found")  # no id holds a NUL character
+            await _answer(send, 404, "not_found", "not found")  # no id holds a NUL character
             return
         limit = self.exceptions.get(scope.get("path", ""), self.default_max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -63,12 +63,12 @@ class BodySizeLimit:
 
     async def _refuse(self, send: Send, limit: int) -> None:
         size = f"{round(limit / 1_000_000)} MB" if limit >= 1_000_000 else f"{limit // 1024} KiB"
-        await _answer(send, 413, f"request body is over {size}")
+        await _answer(send, 413, "too_large", f"request body is over {size}")
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
-    """A JSON error answer sent before the application saw the request."""
-    body = json.dumps({"detail": detail}).encode()
+async def _answer(send: Send, status: int, code: str, detail: str) -> None:
+    """A JSON error answer, with its stable code, sent before the application saw the request."""
+    body = json.dumps({"detail": detail, "code": code}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})

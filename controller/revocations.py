@@ -84,8 +84,9 @@ def _checked(services: Services, document: dict[str, Any]) -> RevocationList:
     try:
         return check_revocation_list(document, public_from_text(services.keyring.root_public))
     except RevocationError as exc:
-        code = "revocation_not_root_signed" if exc.reason == "not_root_signed" else "revocation_invalid"
-        raise DomainError(code, str(exc), 422) from None
+        signed_by_root = exc.reason != "not_root_signed"
+        raise DomainError("revocation_invalid" if signed_by_root else "revocation_not_root_signed", str(exc),
+                          422) from None
 
 
 def _refuse_unless_usable(services: Services, candidate: RevocationList,

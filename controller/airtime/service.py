@@ -172,8 +172,8 @@ class Airtime:
             ingest = Ingest(title=request.title or text[:60], kind="speech", actor=who.username,
                             area_id=who.area_id, text=text)
             stored = await library.from_text(self.services, self.services.speech, ingest, lambda _: None)
-        except (ValueError, JobFailed) as exc:
-            raise DomainError("speech_failed", str(exc), 422, "text") from None
+        except JobFailed as exc:
+            raise DomainError(exc.code, str(exc), 422, "text") from None
         with self.services.db.session() as session:
             return _item(session, stored["sha256"]), ingest.title
 

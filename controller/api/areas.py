@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from .. import audit
@@ -36,7 +36,8 @@ async def add_area(
 ) -> Area:
     """Create an area under a parent inside the caller's scope (a root only for unscoped admins)."""
     if body.parent_id is None and principal.scope is not None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin of the whole tree may add a root")
+        raise DomainError("whole_tree_only", "only an admin of the whole tree may add a root", 403,
+                          "parent_id")
     if body.parent_id is not None:
         ensure_in_scope(principal, body.parent_id)
     fields = body.model_dump(exclude={"name", "level", "parent_id", "id"})
@@ -73,7 +74,7 @@ async def get_area(area_id: str, services: ServicesDep, principal: ViewerDep) ->
     with services.db.session() as session:
         area = session.get(Area, area_id)
     if area is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such area")
+        raise DomainError("unknown_area", "no such area", 404)
     ensure_in_scope(principal, area_id)
     return area
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import User
+from ..errors import DomainError
 from ..security.client_address import client_address
 from ..security.passwords import verify_in_pool
 from ..security.roles import permissions_of
@@ -131,6 +132,6 @@ async def _authenticate(
         stored_hash = user.password_hash if user is not None else None
         account = (user.id, user.session_epoch) if user is not None and not user.disabled else None
     if not await verify_in_pool(stored_hash, password[:1024]) or account is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+        raise DomainError("wrong_login", "wrong user name or password", 401, "password")
     await services.attempts.login_right(username, client)
     return account

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
@@ -198,7 +198,7 @@ async def delivery_events(
     themselves) gets only the events after it.
     """
     if last_event_id is not None and not EVENT_ID.fullmatch(last_event_id):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
+        raise DomainError("bad_event_id", "Last-Event-ID is not an id this stream sent", 400, "Last-Event-ID")
     with services.db.session() as session:
         visible_broadcast(session, principal, broadcast_id)
     return await event_stream(services, _stream(services, broadcast_id, last_event_id or "0"))

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import or_, select
 
 from ..airtime.service import Airtime
 from ..context import Services
 from ..db.models import Area, Bulletin, Schedule
+from ..errors import DomainError
 from ..jobs import JobFailed
 from ..live.sources import MAX_URL_LENGTH, SourceError, check_relay_url, shown_url
 from ..media import library, speech
@@ -164,16 +165,13 @@ async def create_bulletin(body: BulletinCreate, services: ServicesDep, principal
     """A draft from a library file, or from text (spoken in the background: `preparing` until done)."""
     area_id = body.area_id or principal.area_id
     if area_id is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give the bulletin's area_id")
+        raise DomainError("area_required", "give the bulletin's area_id", 422, "area_id")
     ensure_in_scope(principal, area_id)
     if body.relay_url is not None:
-        await ensure_station_allowed(services, body.relay_url)
+        await ensure_station_allowed(services, body.relay_url, "relay_url")
     fields = body.model_dump() | {"area_id": area_id}
     if body.text is not None:
-        try:
-            fields["text"] = speech.clean_text(body.text)
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        fields["text"] = speech.clean_text(body.text)
     with services.db.session() as session:
         bulletin = bulletins.create(session, principal.username, fields)
     if bulletin.text is not None and bulletin.media_sha256 is None:
@@ -310,7 +308,7 @@ async def stop_schedule(schedule_id: str, services: ServicesDep, principal: Sche
         schedule = session.get(Schedule, schedule_id)
         bulletin = session.get(Bulletin, schedule.bulletin_id) if schedule else None
         if schedule is None or bulletin is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
+            raise DomainError("unknown_schedule", "no such schedule", 404)
         ensure_in_scope(principal, bulletin.area_id)
         schedules.deactivate(session, principal.username, schedule)
     await note_change(services.redis)
@@ -325,7 +323,7 @@ async def replace_schedule(schedule_id: str, body: ScheduleCreate, services: Ser
         old = session.get(Schedule, schedule_id[:48])
         bulletin = session.get(Bulletin, old.bulletin_id) if old else None
     if old is None or bulletin is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
+        raise DomainError("unknown_schedule", "no such schedule", 404)
     ensure_in_scope(principal, bulletin.area_id)
     confirmation = await _decided(airtime, principal, bulletin, body)
     with services.db.session() as session:
@@ -348,7 +346,7 @@ async def confirm_schedule(schedule_id: str, services: ServicesDep, airtime: Air
         bulletin = session.get(Bulletin, schedule.bulletin_id) if schedule else None
         if schedule is None or bulletin is None or not principal.can_see(bulletin.area_id) or not all(
                 principal.can_see(area) for area in schedules.target_areas(session, schedule)):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schedule")
+            raise DomainError("unknown_schedule", "no such schedule", 404)
         airtime.confirm_schedule(principal, schedule)
         schedules.confirm(session, principal.username, schedule)
         public = describe(schedule)
@@ -366,7 +364,7 @@ async def schedule_preview(
     ensure_in_scope(principal, area_id)
     with services.db.session() as session:
         if session.get(Area, area_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such area")
+            raise DomainError("unknown_area", "no such area", 404)
         return preview.day(session, area_id, day)
 
 
@@ -387,6 +385,6 @@ def _visible(services: Services, principal: Principal, bulletin_id: str) -> Bull
     with services.db.session() as session:
         bulletin = session.get(Bulletin, bulletin_id[:48])
     if bulletin is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such bulletin")
+        raise DomainError("unknown_bulletin", "no such bulletin", 404)
     ensure_in_scope(principal, bulletin.area_id)
     return bulletin

@@ -6,13 +6,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
 from ..airtime.service import Airtime
 from ..context import Services
 from ..db.models import ApiClient, User, utcnow
+from ..errors import DomainError
 from ..fleet.areas import parent_map, subtree
 from ..live import stations
 from ..live.sources import SourceError
@@ -24,6 +25,17 @@ from ..security.tokens import SESSION_COOKIE, csrf_matches
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class NotAuthenticated(DomainError):
+    """No login, or one that ended: 401 asking for a bearer token."""
+
+    def __init__(self) -> None:
+        super().__init__("not_authenticated", "not authenticated", 401)
+
+    def headers(self) -> dict[str, str]:
+        """A 401 names the scheme that authenticates."""
+        return {"WWW-Authenticate": "Bearer"}
 
 
 def get_services(request: Request) -> Services:
@@ -66,15 +78,12 @@ async def current_principal(
     401 when missing, unknown or expired; 403 when a cookie-only request that changes something
     lacks the session's CSRF token.
     """
-    unauthorised = HTTPException(
-        status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"}
-    )
     if bearer:
         principal = await resolve_token(services, bearer)
     else:
         principal = await _cookie_principal(request, services)
     if principal is None:
-        raise unauthorised
+        raise NotAuthenticated()
     return replace(principal, address=client_address(request, services.settings))
 
 
@@ -90,7 +99,7 @@ async def _cookie_principal(request: Request, services: Services) -> Principal |
     principal = await _user_principal(services, cookie) if cookie else None
     if principal is not None and cookie is not None and request.method not in SAFE_METHODS \
             and not csrf_matches(cookie, request.headers.get("x-csrf-token")):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong X-CSRF-Token header")
+        raise DomainError("csrf_token_wrong", "missing or wrong X-CSRF-Token header", 403)
     return principal
 
 
@@ -128,9 +137,7 @@ def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Princip
 
     async def check(principal: PrincipalDep) -> Principal:
         if not allows(principal.role, permission):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"role {principal.role} may not {permission.value}"
-            )
+            raise DomainError("role_not_allowed", f"role {principal.role} may not {permission.value}", 403)
         return principal
 
     return check
@@ -139,16 +146,16 @@ def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Princip
 def ensure_in_scope(principal: Principal, area_id: str) -> None:
     """403 when area_id is outside the caller's scope."""
     if not principal.can_see(area_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "outside your area")
+        raise DomainError("outside_scope", "outside your area", 403)
 
 
 ViewerDep = Annotated[Principal, Depends(require(Permission.VIEW))]
 """The caller, who must be allowed to view (every role but `alert`)."""
 
 
-async def ensure_station_allowed(services: Services, url: str) -> None:
+async def ensure_station_allowed(services: Services, url: str, field: str = "url") -> None:
     """422 with the reason unless a station to relay is on an address the settings allow."""
     try:
         await stations.check_configured(url, services.settings)
     except SourceError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise DomainError("station_not_allowed", str(exc), 422, field) from None

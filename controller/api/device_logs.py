@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
 from ..db.models import Device
+from ..errors import DomainError
 from ..security.device_auth import authenticated_device
 from ..security.roles import Permission
 from .deps import Principal, ServicesDep, ensure_in_scope, require
@@ -29,9 +30,9 @@ async def upload_log(device_id: str, request: Request, services: ServicesDep) ->
     body = await request.body()  # within the request body limit (limits.py)
     device = authenticated_device(request, services, body)
     if device.id != device_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a device may upload only its own log")
+        raise DomainError("not_own_log", "a device may upload only its own log", 403)
     if len(body) > MAX_LOG_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"a log is at most {MAX_LOG_BYTES} bytes")
+        raise DomainError("log_too_large", f"a log is at most {MAX_LOG_BYTES} bytes", 413)
     folder = services.settings.data_dir / "device-logs" / device_id
     folder.mkdir(parents=True, exist_ok=True)
     name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ".log"
@@ -45,7 +46,7 @@ def _folder_in_scope(device_id: str, services: ServicesDep, principal: Principal
     with services.db.session() as session:
         device = session.get(Device, device_id[:48])
     if device is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
+        raise DomainError("unknown_device", "no such device", 404)
     ensure_in_scope(principal, device.area_id)
     return services.settings.data_dir / "device-logs" / device.id
 
@@ -63,5 +64,5 @@ async def read_log(device_id: str, name: str, services: ServicesDep, principal: 
     """One uploaded log as text."""
     folder = _folder_in_scope(device_id, services, principal)
     if not NAME_RE.match(name) or not (folder / name).is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such log")
+        raise DomainError("unknown_log", "no such log", 404)
     return (folder / name).read_text(errors="replace")

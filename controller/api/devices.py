@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -107,7 +107,7 @@ def _load(services: Services, principal: Principal, device_id: str) -> Device:
     with services.db.session() as session:
         device = session.get(Device, device_id)
     if device is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
+        raise DomainError("unknown_device", "no such device", 404)
     ensure_in_scope(principal, device.area_id)
     return device
 
@@ -221,7 +221,7 @@ async def command_reply(
     deadline = time.monotonic() + wait_s
     while (reply := (await commands.replies(services, command_id)).get(device_id)) is None:
         if time.monotonic() >= deadline:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no reply yet")
+            raise DomainError("no_reply_yet", "no reply yet", 404)
         await asyncio.sleep(REPLY_POLL_S)
     return reply
 
@@ -265,7 +265,7 @@ async def change_device(device_id: str, body: DeviceChange, services: ServicesDe
     _load(services, principal, device_id)
     changes = body.model_dump(exclude_unset=True)
     if changes.get("name", "") is None or changes.get("is_test", False) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "only data_budget_mb may be null")
+        raise DomainError("null_not_allowed", "only data_budget_mb may be null", 422)
     with services.db.session() as session:
         device = session.get(Device, device_id)
         assert device is not None

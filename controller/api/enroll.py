@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+import logging
+
+from fastapi import APIRouter, Request
 
 from loalang_protocol.mqtt import NotConnected
 
 from ..broker_accounts.base import device_username
 from ..context import Services
+from ..errors import DomainError
 from ..fleet import broker_endpoint, devices
 from ..fleet.devices import DeviceError, EnrolmentRefused
 from ..security.client_address import client_address
 from .deps import ServicesDep
 from .schemas import BrokerCredentials, EnrollRequest, EnrollResponse
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["enrolment"])
 
@@ -36,26 +41,27 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
     failures_key = f"loa:enroll-failures:{address}"
     failures = int(await services.redis.get(failures_key) or 0)
     if failures >= MAX_FAILURES_PER_ADDRESS:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed enrolments; wait 10 minutes")
+        raise DomainError("too_many_enrolments", "too many failed enrolments; wait 10 minutes", 429,
+                          retry_after_s=600)
     settings = services.settings
     try:
         ca_pem = broker_endpoint.device_ca_pem(settings)
     except broker_endpoint.BrokerEndpointError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+        log.error("enrolment refused: %s", exc)
+        raise DomainError("broker_not_configured", "the controller cannot read the broker's CA certificate",
+                          503) from None
     try:
         result = await devices.enrol(services, body.code, body.public_key)
     except EnrolmentRefused:
         await _count_failure(services, failures_key)
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "claim code is not valid (unknown, used or expired)"
-        ) from None
+        raise DomainError("claim_code_invalid", "claim code is not valid (unknown, used or expired)", 403,
+                          "code") from None
     except DeviceError:
         await _count_failure(services, failures_key)
         raise
     except (NotConnected, TimeoutError):
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "the broker cannot be reached just now; the claim code is still valid, "
-                            "try again in a minute", headers={"Retry-After": "30"}) from None
+        raise DomainError("broker_unreachable", "the broker cannot be reached just now; the claim code is "
+                          "still valid, try again in a minute", 503, retry_after_s=30) from None
     return EnrollResponse(
         device_id=result.device_id, areas=result.areas, root_public_key=result.root_public_key,
         controller_url=settings.public_url,

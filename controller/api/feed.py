@@ -9,12 +9,13 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, status
+from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
 from .. import feed
 from ..context import Services
+from ..errors import DomainError
 from .deps import ServicesDep, ViewerDep
 from .streams import event_stream
 
@@ -40,7 +41,7 @@ async def follow_feed(
     the events after it.
     """
     if last_event_id is not None and not EVENT_ID.fullmatch(last_event_id):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
+        raise DomainError("bad_event_id", "Last-Event-ID is not an id this stream sent", 400, "Last-Event-ID")
     return await event_stream(services, _stream(services, principal.scope, last_event_id))
 
 

@@ -10,17 +10,17 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import MediaItem
+from ..errors import DomainError
 from ..fleet.areas import chain, parent_map
 from ..media import library, speech
 from ..media.library import Ingest
-from ..media.probe import MediaRejected
 from ..security.device_auth import authenticated_device
 from ..security.roles import Permission
 from .deps import Principal, PrincipalDep, ServicesDep, ViewerDep, ensure_in_scope, require
@@ -93,10 +93,7 @@ async def upload(
     owner = _owner_area(principal, area_id)
     name = os.path.basename(file.filename or "upload")[:200]
     incoming, size = _receive(services, file.file)
-    try:
-        info = await library.check_upload(services, incoming, size)
-    except MediaRejected as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    info = await library.check_upload(services, incoming, size)
     ingest = Ingest(title=(title or Path(name).stem or "upload").strip()[:200], kind="upload",
                     actor=principal.username, area_id=owner, original_name=name)
 
@@ -109,10 +106,7 @@ async def upload(
 @router.post("/api/v1/media/speech", response_model=JobStarted, status_code=202, summary="Speak text")
 async def speak(body: SpeechRequest, services: ServicesDep, principal: Editor) -> JobStarted:
     """Synthesise the text (espeak-ng, voice vi, or Piper when configured), then store it like an upload."""
-    try:
-        text = speech.clean_text(body.text)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    text = speech.clean_text(body.text)
     ingest = Ingest(title=body.title, kind="speech", actor=principal.username,
                     area_id=_owner_area(principal, body.area_id), text=text)
 
@@ -127,7 +121,7 @@ async def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -
     """A job you started (an admin of the whole tree sees every job)."""
     record = await services.jobs.get(job_id)
     if record is None or (record.get("owner") != principal.username and principal.scope is not None):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+        raise DomainError("unknown_job", "no such job", 404)
     return record
 
 
@@ -153,7 +147,7 @@ async def preview(sha256: str, services: ServicesDep, principal: ViewerDep) -> F
     item = _usable_item(services, principal, sha256)
     path = services.media.path(item.sha256)
     if path is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "the file is missing from the store")
+        raise DomainError("media_file_missing", "the file is missing from the store", 404)
     return FileResponse(path, media_type="audio/ogg")
 
 
@@ -163,7 +157,7 @@ async def download(sha256: str, request: Request, services: ServicesDep) -> File
     authenticated_device(request, services)
     path = services.media.path(sha256)
     if path is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media")
+        raise DomainError("unknown_media", "no such media", 404)
     return FileResponse(path, media_type="application/octet-stream")
 
 
@@ -186,8 +180,8 @@ def _receive(services: Services, source: BinaryIO) -> tuple[Path, int]:
             if size > limit:
                 out.close()
                 path.unlink()
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                    f"the file is over {services.settings.media_max_upload_mb} MB")
+                limit_mb = services.settings.media_max_upload_mb
+                raise DomainError("file_too_large", f"the file is over {limit_mb} MB", 413, "file")
             out.write(chunk)
     return path, size
 
@@ -214,7 +208,7 @@ def _usable_item(services: Services, principal: Principal, sha256: str) -> Media
     with services.db.session() as session:
         item = session.get(MediaItem, sha256[:64])
     if item is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media")
+        raise DomainError("unknown_media", "no such media", 404)
     if not _visible(principal, _usable_areas(services, principal), item.area_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "outside your area")
+        raise DomainError("outside_scope", "outside your area", 403)
     return item

@@ -10,13 +10,14 @@ from datetime import time as clock
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
 from .. import __version__
 from ..context import Services
 from ..db.models import Area, Bulletin, Device
+from ..errors import DomainError
 from ..fleet import history
 from ..fleet.areas import DEFAULT_TIMEZONE, chain, parent_map, subtree
 from ..reports import plays
@@ -33,8 +34,8 @@ def _window(from_date: date | None, to_date: date | None) -> tuple[int, int]:
     today = datetime.now(ZONE).date()
     first, last = from_date or to_date or today, to_date or from_date or today
     if last < first or (last - first).days > 92:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "give a window of 1 to 93 days, from_date not after to_date")
+        raise DomainError("bad_window", "give a window of 1 to 93 days, from_date not after to_date", 422,
+                          "to_date")
     start = datetime.combine(first, clock(0), ZONE)
     end = datetime.combine(last + timedelta(days=1), clock(0), ZONE)
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
@@ -49,7 +50,7 @@ def _devices(services: Services, principal: Principal, area_id: str | None) -> s
             return None
         parents = parent_map(session)
         if area_id is not None and area_id not in parents:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such area")
+            raise DomainError("unknown_area", "no such area", 404)
         allowed = subtree(parents, area_id) if area_id else set(principal.scope or ())
         return {d.id for d in session.scalars(select(Device)) if d.area_id in allowed}
 
@@ -122,7 +123,7 @@ async def report_bulletin(bulletin_id: str, services: ServicesDep, principal: Vi
     with services.db.session() as session:
         bulletin = session.get(Bulletin, bulletin_id[:48])
         if bulletin is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such bulletin")
+            raise DomainError("unknown_bulletin", "no such bulletin", 404)
         ensure_in_scope(principal, bulletin.area_id)
         start = int(bulletin.created_at.timestamp() * 1000)  # nothing of it played before it existed
         rows = [row for row in plays.plays(session, start - 86_400_000, int(time.time() * 1000) + 60_000,

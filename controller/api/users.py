@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as FastApiPath
 from sqlalchemy import select
 
 from .. import accounts, audit
 from ..db.models import ApiClient, User
+from ..errors import DomainError
 from ..security.client_address import client_address
 from ..security.passwords import hash_in_pool
 from ..security.roles import Permission
@@ -35,7 +36,7 @@ async def me(services: ServicesDep, principal: PrincipalDep) -> User:
     with services.db.session() as session:
         user = session.get(User, principal.user_id) if principal.user_id is not None else None
     if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no user record")
+        raise DomainError("not_a_user", "API clients have no user record", 404)
     return user
 
 
@@ -49,16 +50,16 @@ async def change_own_password(body: PasswordChange, request: Request, services: 
     with services.db.session() as session:
         user = session.get(User, principal.user_id) if principal.user_id is not None else None
         if user is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no password")
+            raise DomainError("not_a_user", "API clients have no password", 404)
         stored = user.password_hash
     client = client_address(request, services.settings)
     if not await services.attempts.password_right(principal.username, client, stored, body.current_password):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
+        raise DomainError("current_password_wrong", "the current password is wrong", 403, "current_password")
     new_hash = await hash_in_pool(body.new_password)
     with services.db.session() as session:
         user = session.get(User, principal.user_id)
         if user is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "API clients have no password")
+            raise DomainError("not_a_user", "API clients have no password", 404)
         user.password_hash = new_hash
         user.session_epoch += 1
         audit.record(session, principal.username, "user.password", [user.username])
@@ -91,7 +92,7 @@ async def change_user(user_id: UserId, body: UserUpdate, services: ServicesDep, 
     """Change a user's password, role, area, name or disabled flag (not your own role, area or flag)."""
     changes = body.model_dump(exclude_unset=True)
     if any(changes.get(name, "") is None for name in ("password", "role", "disabled", "full_name")):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "only area_id may be null")
+        raise DomainError("null_not_allowed", "only area_id may be null", 422)
     with services.db.session() as session:
         return accounts.update_user(session, principal.username, principal.user_id, principal.scope,
                                     user_id, changes)

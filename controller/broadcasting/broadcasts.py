@@ -25,10 +25,7 @@ from ..fleet.areas import parent_map, subtree
 
 
 class BroadcastError(DomainError):
-    """A broadcast cannot do what was asked; the message says why."""
-
-    def __init__(self, message: str, status: int = 409, code: str = "broadcast_conflict") -> None:
-        super().__init__(code, message, status)
+    """A broadcast cannot do what was asked; code and message say why."""
 
 
 def new_id() -> str:
@@ -73,9 +70,10 @@ def create(session: Session, actor: str, fields: dict[str, Any], item: MediaItem
 def confirm(session: Session, actor: str, broadcast: Broadcast) -> None:
     """A second approver confirms an emergency (not its author)."""
     if broadcast.status != "awaiting_confirmation":
-        raise BroadcastError(f"a broadcast {broadcast.status.replace('_', ' ')} needs no confirmation")
+        state = broadcast.status.replace("_", " ")
+        raise BroadcastError("nothing_to_confirm", f"a broadcast {state} needs no confirmation")
     if broadcast.created_by == actor:
-        raise BroadcastError("the second approver must be someone else", 403)
+        raise BroadcastError("same_person", "the second approver must be someone else", 403)
     broadcast.confirmed_by = actor
     audit.record(session, actor, "broadcast.confirm", [broadcast.id])
 

@@ -7,6 +7,7 @@ are stored once.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from ..context import Services
 from ..db.models import MediaItem
 from ..jobs import JobFailed
 from . import probe, speech, tools, transcode
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ async def from_upload(services: Services, upload: Path, info: probe.AudioInfo, i
     try:
         return await _store(services, upload, info, ingest, progress)
     except probe.MediaRejected as exc:
-        raise JobFailed(str(exc)) from None
+        raise JobFailed(exc.code, exc.message) from None
     finally:
         _discard(upload)
 
@@ -64,12 +67,13 @@ async def from_text(services: Services, engine: speech.SpeechEngine, ingest: Ing
         try:
             await engine.synthesize(ingest.text or "", wav)
         except tools.ToolFailed as exc:
-            raise JobFailed(f"{engine.name} could not speak the text: {str(exc)[:200]}") from None
+            log.warning("%s could not speak a text: %s", engine.name, str(exc)[:300])
+            raise JobFailed("speech_failed", "the text could not be spoken") from None
         progress(0.3)
         info = await probe.probe(wav, _size(wav), services.settings.media_max_duration_s)
         return await _store(services, wav, info, ingest, lambda done: progress(0.3 + 0.7 * done))
     except probe.MediaRejected as exc:
-        raise JobFailed(f"the spoken text: {exc}") from None
+        raise JobFailed(exc.code, f"the spoken text: {exc.message}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -84,7 +88,8 @@ async def _store(services: Services, source: Path, checked: probe.AudioInfo, ing
         info = await probe.probe(encoded, _size(encoded), services.settings.media_max_duration_s)
         sha, size = _keep(services, encoded)
     except tools.ToolFailed as exc:
-        raise JobFailed(f"the audio could not be converted: {str(exc)[:200]}") from None
+        log.warning("could not convert %s: %s", ingest.original_name or ingest.kind, str(exc)[:300])
+        raise JobFailed("media_conversion_failed", "the audio could not be converted") from None
     finally:
         _discard(encoded)
     with services.db.session() as session:

@@ -8,6 +8,7 @@ containers, and every later read forces the demuxer found and reads local files 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import ffmpeg
 from ..errors import DomainError
 from . import tools
 
+log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 30
 TRUNCATED_BELOW = 0.9  # decoded length under 90 % of the announced one: cut short
 AUDIO_DEMUXERS = ("wav", "mp3", "ogg", "flac", "mov", "matroska", "aac", "aiff", "amr")
@@ -24,8 +26,11 @@ ACCEPTED_FORMATS = "WAV, MP3, OGG, FLAC, M4A/MP4, WebM/MKA, AAC, AIFF, AMR"
 LOCAL_FILES_ONLY = "file"  # ffmpeg's protocol_whitelist: no URLs, no pipes, no nested protocols
 
 
-class MediaRejected(ValueError):
-    """The file cannot become a bulletin; the message names the reason for the operator."""
+class MediaRejected(DomainError):
+    """The file cannot become a bulletin: a stable code for the reason, 422 on the `file` field."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message, 422, "file")
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ async def probe(path: Path, size: int, max_duration_s: float) -> AudioInfo:
     `audio_format_not_accepted`.
     """
     if size == 0:
-        raise MediaRejected("the file is empty")
+        raise MediaRejected("media_empty", "the file is empty")
     args = ["ffprobe", "-v", "error", "-format_whitelist", ",".join(AUDIO_DEMUXERS),
             "-protocol_whitelist", LOCAL_FILES_ONLY, "-show_format", "-show_streams", "-of", "json",
             str(path)]
@@ -59,18 +64,18 @@ async def probe(path: Path, size: int, max_duration_s: float) -> AudioInfo:
     demuxer = allowed_demuxer(str(found.get("format", {}).get("format_name", "")))
     audio = [s for s in found.get("streams", []) if s.get("codec_type") == "audio"]
     if not audio:
-        raise MediaRejected("the file has no audio")
+        raise MediaRejected("media_no_audio", "the file has no audio")
     stream, container = audio[0], found.get("format", {})
     duration = _seconds(stream.get("duration")) or _seconds(container.get("duration"))
     if duration is None or duration <= 0.05:
-        raise MediaRejected("the audio has no length")
+        raise MediaRejected("media_no_length", "the audio has no length")
     if duration > max_duration_s:
-        raise MediaRejected(f"the audio is {duration / 60:.0f} minutes long; the limit is "
+        raise MediaRejected("media_too_long", f"the audio is {duration / 60:.0f} minutes long; the limit is "
                             f"{max_duration_s / 60:.0f} minutes")
     decoded = await decoded_seconds(path, demuxer, max_duration_s)
     if decoded < duration * TRUNCATED_BELOW:
-        raise MediaRejected(f"the file is cut short: its audio ends after {decoded:.1f} s of "
-                            f"{duration:.1f} s")
+        raise MediaRejected("media_cut_short", f"the file is cut short: its audio ends after {decoded:.1f} s "
+                                               f"of {duration:.1f} s")
     return AudioInfo(format_name=str(container.get("format_name", "")), demuxer=demuxer,
                      codec=str(stream.get("codec_name", "")), duration_s=decoded,
                      channels=int(stream.get("channels") or 0),
@@ -109,9 +114,11 @@ async def decoded_seconds(path: Path, demuxer: str, max_duration_s: float) -> fl
     try:
         _, errors = await tools.run(args, PROBE_TIMEOUT_S + max_duration_s / 20, on_progress)
     except tools.ToolFailed as exc:
-        raise MediaRejected(f"the audio is damaged: {str(exc)[:200]}") from None
+        log.info("refused damaged audio %s: %s", path.name, str(exc)[:300])
+        raise MediaRejected("media_damaged", "the audio is damaged") from None
     if errors.strip():
-        raise MediaRejected(f"the audio is damaged: {errors.strip().splitlines()[-1][:200]}")
+        log.info("refused damaged audio %s: %s", path.name, errors.strip().splitlines()[-1][:300])
+        raise MediaRejected("media_damaged", "the audio is damaged")
     return reached[0]
 
 

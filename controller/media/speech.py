@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Protocol
 
+from ..errors import DomainError
 from . import tools
 
 MAX_TEXT_CHARS = 5000
@@ -26,12 +27,13 @@ class SpeechEngine(Protocol):
 
 
 def clean_text(text: str) -> str:
-    """Text as engines get it: control characters removed, whitespace folded; ValueError when empty."""
+    """Text as engines get it: control characters removed, whitespace folded; DomainError when empty or
+    too long."""
     cleaned = " ".join(CONTROL_CHARACTERS.sub(" ", text).split())
     if not cleaned:
-        raise ValueError("the text is empty")
+        raise DomainError("text_empty", "the text is empty", 422, "text")
     if len(cleaned) > MAX_TEXT_CHARS:
-        raise ValueError(f"the text is over {MAX_TEXT_CHARS} characters")
+        raise DomainError("text_too_long", f"the text is over {MAX_TEXT_CHARS} characters", 422, "text")
     return cleaned
 
 

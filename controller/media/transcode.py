@@ -47,7 +47,7 @@ async def transcode(source: Path, demuxer: str, target: Path, duration_s: float,
     report = progress or (lambda _: None)
     measured = await measure(source, demuxer, duration_s, lambda done: report(0.5 * done))
     if measured.integrated < SILENT_BELOW_LUFS:
-        raise MediaRejected("the audio is silent")
+        raise MediaRejected("media_silent", "the audio is silent")
     args = (probe.audio_input(source, demuxer)
             .output(str(target), af=_normalise(measured), ac=1, ar=SAMPLE_RATE, acodec="libopus",
                     audio_bitrate=f"{bitrate_kbps}k", vn=None, map_metadata=-1, format="ogg")

@@ -26,11 +26,7 @@ SPEECH_INTERRUPTED = "the controller stopped while the text was being spoken; dr
 
 
 class BulletinError(DomainError):
-    """A bulletin or schedule cannot do what was asked; the message says why."""
-
-    def __init__(self, message: str, status: int = 409, code: str = "bulletin_conflict",
-                 field: str | None = None) -> None:
-        super().__init__(code, message, status, field)
+    """A bulletin or schedule cannot do what was asked; code and message say why."""
 
 
 def new_id() -> str:
@@ -42,7 +38,7 @@ def create(session: Session, actor: str, fields: dict[str, Any]) -> Bulletin:
     """A new draft; with text instead of a file it waits for its speech job (job_id in fields)."""
     sha = fields.get("media_sha256")
     if sha is not None and session.get(MediaItem, sha) is None:
-        raise BulletinError("no such media in the library", 422)
+        raise BulletinError("unknown_media", "no such media in the library", 422, "media_sha256")
     relay_url = fields.get("relay_url")
     bulletin = Bulletin(id=new_id(), title=fields["title"], level=fields["level"], media_sha256=sha,
                         relay_url=relay_url, duration_ms=fields.get("duration_ms") if relay_url else None,
@@ -79,7 +75,7 @@ def approval_required(session: Session, area_id: str) -> bool:
 def submit(session: Session, actor: str, bulletin: Bulletin) -> Bulletin:
     """Ask for approval, or approve at once where the area needs none."""
     if bulletin.status not in ("draft", "rejected"):
-        raise BulletinError(f"a {bulletin.status} bulletin cannot be submitted")
+        raise BulletinError("bulletin_wrong_state", f"a {bulletin.status} bulletin cannot be submitted")
     if approval_required(session, bulletin.area_id):
         bulletin.status = "pending"
     else:
@@ -92,9 +88,10 @@ def submit(session: Session, actor: str, bulletin: Bulletin) -> Bulletin:
 def decide(session: Session, actor: str, bulletin: Bulletin, approve: bool, note: str = "") -> Bulletin:
     """An approver approves or rejects a pending bulletin (not one of their own)."""
     if bulletin.status != "pending":
-        raise BulletinError(f"a {bulletin.status} bulletin cannot be {'approved' if approve else 'rejected'}")
+        verb = "approved" if approve else "rejected"
+        raise BulletinError("bulletin_wrong_state", f"a {bulletin.status} bulletin cannot be {verb}")
     if bulletin.created_by == actor:
-        raise BulletinError("an approver cannot approve their own bulletin", 403)
+        raise BulletinError("own_bulletin", "an approver cannot approve their own bulletin", 403)
     bulletin.status = "approved" if approve else "rejected"
     bulletin.reviewed = approve
     bulletin.decided_by, bulletin.decided_at, bulletin.note = actor, utcnow(), note[:500]
@@ -106,10 +103,11 @@ def decide(session: Session, actor: str, bulletin: Bulletin, approve: bool, note
 def play_length_ms(session: Session, bulletin: Bulletin) -> int:
     """How long one play lasts, when the bulletin may be scheduled (approved, with its file or station)."""
     if bulletin.status != "approved":
-        raise BulletinError(f"only an approved bulletin can be scheduled; this one is {bulletin.status}")
+        raise BulletinError("bulletin_not_approved",
+                            f"only an approved bulletin can be scheduled; this one is {bulletin.status}")
     if bulletin.relay_url and bulletin.duration_ms:
         return bulletin.duration_ms
     item = session.get(MediaItem, bulletin.media_sha256) if bulletin.media_sha256 else None
     if item is None:
-        raise BulletinError("the bulletin has no file")
+        raise BulletinError("bulletin_not_playable", "the bulletin has no file")
     return item.duration_ms

@@ -73,14 +73,16 @@ def create(session: Session, actor: str, bulletin: Bulletin, fields: dict[str, A
         recurrence = recurrence_of(schedule)
         first = recurrence.next_after(int(time.time() * 1000) - length_ms + 1)  # a window may be open
         if first is None:
-            raise BulletinError("the schedule has no play from now on", 422)
+            raise BulletinError("schedule_no_play", "the schedule has no play from now on", 422)
         upcoming = recurrence.between(first, first + QUIET_CHECK_DAYS * 86_400_000)
+    except BulletinError:
+        raise
     except (RecurrenceError, ValueError) as exc:
-        raise BulletinError(str(exc), 422) from None
+        raise BulletinError("recurrence_invalid", str(exc), 422) from None
     quiet = quiet_conflicts(session, schedule, upcoming, length_ms)
     if quiet and not schedule.quiet_override:
-        raise BulletinError(f"{len(quiet)} plays fall in quiet hours, the first at {quiet[0]}; "
-                            "set quiet_override to schedule them anyway", 422)
+        raise BulletinError("quiet_hours", f"{len(quiet)} plays fall in quiet hours, the first at "
+                                           f"{quiet[0]}; set quiet_override to schedule them anyway", 422)
     session.add(schedule)
     audit.record(session, actor, "schedule.create", [schedule.id, bulletin.id], kind=schedule.kind,
                  start=schedule.start_local, areas=area_ids, devices=device_ids,
@@ -112,7 +114,7 @@ def replace(session: Session, actor: str, old: Schedule, bulletin: Bulletin, fie
     """Edit a schedule: the new one and the stopping of the old are one change, so the scheduler
     never sees both (or neither); raises BulletinError, leaving the old one as it was."""
     if not old.active:
-        raise BulletinError("the schedule was stopped; schedule the bulletin anew", 409)
+        raise BulletinError("schedule_stopped", "the schedule was stopped; schedule the bulletin anew", 409)
     schedule = create(session, actor, bulletin, fields, confirmation)
     old.active = False
     audit.record(session, actor, "schedule.replace", [old.id, schedule.id, bulletin.id])

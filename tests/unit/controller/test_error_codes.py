@@ -1,33 +1,120 @@
-"""Every stable error code the controller raises has the console's own sentence, in Vietnamese and
-in English (controller/web/js/errors.js)."""
+"""Every stable error code the API can return has the console's own sentence, in Vietnamese and in
+English (controller/web/js/errors.js), and the Vietnamese sentence has no English word in it.
+
+The codes are collected from the source: the first argument of every DomainError (and of its
+subclasses, JobFailed and MediaRejected) raised in controller/, plus the codes of the API's error
+handlers, the device refusals and the job states.
+"""
 
 from __future__ import annotations
 
+import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from controller.api.error_answers import handler_codes
+from controller.jobs import INTERNAL_ERROR, INTERRUPTED
+from loalang_protocol.http_auth import Refusal
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[3]
-RAISED = re.compile(r'(?:Refused|\w+Error|super\(\)\.__init__)\(\s*"([a-z_]+)"')
+TABLE = ROOT / "controller" / "web" / "js" / "errors.js"
+CODE = re.compile(r"[a-z][a-z0-9_]+")
+ENTRY = re.compile(r'^\s*err_([a-z0-9_]+):\s*"((?:[^"\\]|\\.)*)",?$', re.MULTILINE)
+# Names and abbreviations a Vietnamese sentence may carry as they are.
+PROPER_NAMES = {"wav", "mp3", "ogg", "flac", "m4a", "webm", "aac", "aiff", "amr", "redis", "cap", "id",
+                "json", "url", "http", "https", "mb", "kib", "csrf", "ffmpeg"}
+# Vietnamese words spelled like an English word of the English table.
+VIETNAMESE_HOMOGRAPHS = {"do", "an", "to", "con", "tin", "hay", "ban", "long", "sang", "bang", "the", "in",
+                         "a", "i", "so", "may"}
 
 
-def test_each_error_code_is_said_in_both_languages() -> None:
-    sources = (path.read_text() for path in (ROOT / "controller").rglob("*.py"))
-    codes = {code for source in sources for code in RAISED.findall(source)}
-    assert len(codes) > 20, codes
-    table = (ROOT / "controller" / "web" / "js" / "errors.js").read_text()
-    vietnamese, english = table.split("\n  en: {\n")
-    for code in sorted(codes):
-        assert f"err_{code}:" in vietnamese, f"no Vietnamese sentence for {code}"
-        assert f"err_{code}:" in english, f"no English sentence for {code}"
+def _trees() -> list[ast.AST]:
+    return [ast.parse(path.read_text()) for path in (ROOT / "controller").rglob("*.py")]
 
 
-def test_a_failed_jobs_error_code_is_said_in_both_languages() -> None:
-    from controller.jobs import INTERRUPTED
+def error_classes(trees: list[ast.AST]) -> set[str]:
+    """DomainError, the classes derived from it, and JobFailed (a job's error code)."""
+    found = {"DomainError", "JobFailed"}
+    classes = [node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    while True:
+        more = {c.name for c in classes if any(isinstance(b, ast.Name) and b.id in found for b in c.bases)}
+        if more <= found:
+            return found
+        found |= more
 
-    table = (ROOT / "controller" / "web" / "js" / "errors.js").read_text()
-    vietnamese, english = table.split("\n  en: {\n")
-    assert f"err_{INTERRUPTED}:" in vietnamese and f"err_{INTERRUPTED}:" in english
+
+def _callee(node: ast.Call, classes: set[str]) -> bool:
+    """Whether a call builds an error that carries a code: an error class, or super().__init__ in one."""
+    function = node.func
+    if isinstance(function, ast.Name):
+        return function.id in classes
+    return isinstance(function, ast.Attribute) and function.attr == "__init__" \
+        and isinstance(function.value, ast.Call) and isinstance(function.value.func, ast.Name) \
+        and function.value.func.id == "super"
+
+
+def _first_argument_strings(node: ast.Call) -> Iterator[str]:
+    if not node.args:
+        return
+    for part in ast.walk(node.args[0]):
+        if isinstance(part, ast.Constant) and isinstance(part.value, str) and CODE.fullmatch(part.value):
+            yield part.value
+
+
+def raised_codes() -> set[str]:
+    """Codes given as the first argument of an error class's constructor (or its super().__init__)."""
+    trees = _trees()
+    classes = error_classes(trees)
+    calls = [node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    return {code for call in calls if _callee(call, classes) for code in _first_argument_strings(call)}
+
+
+def every_code() -> set[str]:
+    """Every code the API can return."""
+    device_refusals = {refusal.value for refusal in Refusal}
+    return raised_codes() | handler_codes() | device_refusals | {INTERRUPTED, INTERNAL_ERROR}
+
+
+def tables() -> tuple[dict[str, str], dict[str, str]]:
+    """The Vietnamese and the English sentences, by code."""
+    vietnamese, english = TABLE.read_text().split("\n  en: {\n")
+    return dict(ENTRY.findall(vietnamese)), dict(ENTRY.findall(english))
+
+
+def english_words(english: dict[str, str]) -> set[str]:
+    """Every word of the English table (the words an English sentence is made of)."""
+    words = {word.lower() for text in english.values() for word in re.findall(r"[A-Za-z]+", text)}
+    return words - PROPER_NAMES - VIETNAMESE_HOMOGRAPHS
+
+
+def test_the_collection_finds_the_codes_of_every_kind_of_error() -> None:
+    codes = every_code()
+    assert {"wrong_login", "confirmation_wrong", "unknown_area", "bad_id", "invalid_input", "not_found",
+            "internal_error", "media_damaged", "device_signature_invalid", "job_interrupted"} <= codes
+    assert len(codes) > 100, sorted(codes)
+
+
+@pytest.mark.parametrize("code", sorted(every_code()))
+def test_each_error_code_is_said_in_both_languages(code: str) -> None:
+    vietnamese, english = tables()
+    assert vietnamese.get(code), f"no Vietnamese sentence for {code}"
+    assert english.get(code), f"no English sentence for {code}"
+
+
+def test_no_vietnamese_sentence_has_an_english_word() -> None:
+    vietnamese, english = tables()
+    known = english_words(english)
+    found = {code: sorted({word for word in re.findall(r"\w+", text) if word.lower() in known})
+             for code, text in vietnamese.items()}
+    assert {code: words for code, words in found.items() if words} == {}
+
+
+def test_the_check_would_see_an_english_word() -> None:
+    _, english = tables()
+    sentence = "Không đăng nhập được: wrong user name or password"
+    assert {word for word in re.findall(r"\w+", sentence) if word.lower() in english_words(english)}
