@@ -10,6 +10,7 @@ import pytest
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
+from tests.console_words import english_in
 from tests.testkit import ADMIN_PASSWORD, Fleet, loud_after, new_commune, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -38,12 +39,18 @@ def test_an_emergency_is_confirmed_with_the_password_and_followed_to_the_cluster
 
     page.get_by_role("button", name="Phát cảnh báo…").click()
     dialog = page.get_by_role("dialog")
-    dialog.locator("input[name=confirm_password]").fill("not the password")
+    secret = dialog.locator("input[name=confirm_password]")
+    secret.fill("not the password")
     dialog.get_by_role("button", name="Phát cảnh báo…").click()
-    page.locator("#toast.error").wait_for(timeout=10_000)  # a wrong password airs nothing
-    page.get_by_role("button", name="Phát cảnh báo…").click()
-    dialog.locator("input[name=confirm_password]").fill(ADMIN_PASSWORD)
+    # a wrong password airs nothing, is said next to the field, and the dialog stays for another try
+    dialog.locator("input[name=confirm_password][aria-invalid=true]").wait_for(timeout=10_000)
+    said = dialog.locator(f"#{secret.get_attribute('aria-describedby')}").inner_text().strip()
+    assert said == "Mật khẩu xác nhận không đúng." and english_in(said) == []
+    assert page.locator("#toast.error").count() == 0, "no error bar left to cover the stop button"
+    assert accessibility_violations(page) == []
+    secret.fill(ADMIN_PASSWORD)
     dialog.get_by_role("button", name="Phát cảnh báo…").click()
+    dialog.wait_for(state="detached", timeout=10_000)
 
     board = page.locator(".delivery")
     for device_id, _ in agents:
@@ -53,6 +60,7 @@ def test_an_emergency_is_confirmed_with_the_password_and_followed_to_the_cluster
         card = config_file.load(config).data_dir / "card"
         wait_for(lambda c=card: loud_after(c, 0), 10.0, what="the warning on the card")
     assert accessibility_violations(page) == []
+    assert page.locator("#toast.error").count() == 0, "no error bar over the stop button while it plays"
     page.get_by_role("button", name="Dừng cảnh báo").click()
     page.get_by_role("dialog").get_by_role("button", name="Dừng cảnh báo").click()
     page.locator("#toast", has_text="Đã dừng").wait_for(timeout=10_000)

@@ -146,5 +146,5 @@ def test_an_approver_cannot_approve_their_own_bulletin(
     queued = page.locator(f".approval-queue tr[data-bulletin={bulletin['id']}]")
     assert "radio.example.vn" in queued.inner_text()
     queued.get_by_role("button", name="Duyệt").click()
-    page.locator("#toast.error", has_text="cannot approve their own").wait_for(timeout=10_000)
+    page.locator("#toast.error", has_text="không được tự duyệt bản tin").wait_for(timeout=10_000)
     assert fleet.http.get(f"{API}/bulletins/{bulletin['id']}").json()["status"] == "pending"

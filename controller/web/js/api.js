@@ -26,15 +26,16 @@ function headers(json) {
   return result;
 }
 
+/** The console's sentence for an error answer: for invalid input, the one for the kind of mistake
+ *  in the first field at fault, else the one for the answer's code; the server's text only for a
+ *  code the console does not know (never pydantic's words). */
 function message(answer, fallback) {
-  const code = answer && typeof answer.code === "string" ? `err_${answer.code}` : null;
-  if (code && t(code) !== code) return t(code);
   const detail = answer && answer.detail;
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail) && detail.length) {
-    return detail.map((d) => [d.loc && d.loc.slice(1).join("."), d.msg].filter(Boolean).join(": ")).join("; ");
+  const first = Array.isArray(detail) && detail.length ? detail[0] : null;
+  for (const code of [first && first.code, answer && answer.code, first && "invalid_input"]) {
+    if (typeof code === "string" && t(`err_${code}`) !== `err_${code}`) return t(`err_${code}`);
   }
-  return fallback;
+  return typeof detail === "string" ? detail : fallback;
 }
 
 /** Call the API; returns the JSON answer (null for 204), throws ApiError otherwise. */

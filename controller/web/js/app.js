@@ -2,6 +2,7 @@
 import { ApiError, call, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 import { language, setLanguage, t } from "./i18n.js";
+import { roleName } from "./roles.js";
 import { loginForm, say } from "./ui.js";
 
 // Each page: its address, the module that renders it (loaded when first shown, so one page's fault
@@ -63,7 +64,7 @@ function renderMenu() {
   fill(document.getElementById("menu"),
     h("nav", { "aria-label": t("main_menu") }, h("ul", {}, links)),
     h("div", { class: "who" },
-      h("span", {}, `${user.full_name || user.username} · ${user.role}`),
+      h("span", {}, `${user.full_name || user.username} · ${roleName(user.role)}`),
       languageButton(),
       h("button", { type: "button", onclick: logout }, t("logout"))));
 }

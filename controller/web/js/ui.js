@@ -1,34 +1,95 @@
-// Shared pieces of the console: confirmation dialogs, the status line, work behind a busy button,
-// state badges, tables and the login form.
+// Shared pieces of the console: confirmation dialogs, the status line, errors shown next to the field
+// at fault, work behind a busy button, state badges, tables and the login form.
 import { call } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 /** Ask before doing something that cannot be undone; resolves true when confirmed.
- *  With a password field (step-up confirmation), resolves the password text instead. */
-export function confirmDialog(question, { danger = false, password = false, confirmLabel } = {}) {
-  return new Promise((resolve) => {
+ *  With a password field (step-up confirmation), resolves the password text instead.
+ *  With act, the dialog stays open while act(answer) runs and resolves act's result (false when
+ *  cancelled): an error about one of the dialog's fields (a wrong password) is shown next to it and
+ *  the dialog stays open for another try; any other error closes it and rejects. */
+export function confirmDialog(question, { danger = false, password = false, confirmLabel, act = null } = {}) {
+  return new Promise((resolve, reject) => {
     const secret = password
       ? h("input", { type: "password", name: "confirm_password", autocomplete: "current-password", required: true })
       : null;
-    const dialog = h("dialog", { class: danger ? "confirm danger" : "confirm", "aria-labelledby": "confirm-q" },
-      h("form", { method: "dialog" },
-        h("p", { id: "confirm-q" }, question),
-        secret ? h("label", { class: "field" }, h("span", { class: "label" }, t("password")), secret) : null,
-        h("div", { class: "buttons" },
-          // Not a submit button: Enter in the password field must confirm, not cancel.
-          h("button", { type: "button", onclick: () => dialog.close("cancel") }, t("cancel")),
-          h("button", { value: "ok", type: "submit", class: danger ? "danger" : "primary" },
-            confirmLabel || t("confirm")))));
+    const okButton = h("button", { value: "ok", type: "submit", class: danger ? "danger" : "primary" },
+      confirmLabel || t("confirm"));
+    const form = h("form", { method: "dialog", onsubmit: act ? (event) => { event.preventDefault(); acting(); } : null },
+      h("p", { id: "confirm-q" }, question),
+      secret ? h("label", { class: "field" }, h("span", { class: "label" }, t("password")), secret) : null,
+      h("div", { class: "buttons" },
+        // Not a submit button: Enter in the password field must confirm, not cancel.
+        h("button", { type: "button", onclick: () => dialog.close("cancel") }, t("cancel")), okButton));
+    const dialog = h("dialog", { class: danger ? "confirm danger" : "confirm", "aria-labelledby": "confirm-q" }, form);
+    const answer = () => (secret ? secret.value : true);
+    let outcome = null;  // with act: {value} or {error}
+    let running = false;
+    dialog.addEventListener("cancel", (event) => { if (running) event.preventDefault(); });
     dialog.addEventListener("close", () => {
       dialog.remove();
-      if (dialog.returnValue !== "ok") resolve(false);
-      else resolve(secret ? secret.value : true);
+      if (outcome && outcome.error) reject(outcome.error);
+      else if (act) resolve(outcome ? outcome.value : false);
+      else resolve(dialog.returnValue === "ok" ? answer() : false);
     });
     document.body.append(dialog);
     dialog.showModal();
-    (secret || dialog.querySelector("button.primary, button.danger")).focus();
+    (secret || okButton).focus();
+
+    async function acting() {
+      if (running) return;
+      running = true;
+      okButton.disabled = true;
+      clearFieldErrors(form);
+      try {
+        outcome = { value: await act(answer()) };
+      } catch (error) {
+        if (showFieldError(form, error)) return;
+        outcome = { error };
+      } finally {
+        running = false;
+        okButton.disabled = false;
+      }
+      dialog.close("ok");
+    }
   });
+}
+
+let fieldErrors = 0;
+
+/** Show an API error next to the control it is about (error.field names it, by its name or its
+ *  data-field), marked invalid and described by the message; false when container has no such control. */
+export function showFieldError(container, error) {
+  if (!container || !error || !error.field) return false;
+  const name = CSS.escape(error.field);
+  const control = container.querySelector(`[data-field="${name}"], [name="${name}"]`);
+  if (!control) return false;
+  const note = h("small", { class: "field-error", id: `field-error-${++fieldErrors}`, role: "alert" }, error.message);
+  control.after(note);
+  control.setAttribute("aria-invalid", "true");
+  control.setAttribute("aria-describedby",
+    [control.getAttribute("aria-describedby"), note.id].filter(Boolean).join(" "));
+  control.addEventListener("input", () => clearFieldError(control), { once: true });
+  control.focus();
+  if (typeof control.select === "function") control.select();
+  return true;
+}
+
+/** Take away the error shown next to a control. */
+function clearFieldError(control) {
+  const ids = (control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+  for (const id of ids.filter((id) => id.startsWith("field-error-"))) document.getElementById(id)?.remove();
+  const kept = ids.filter((id) => !id.startsWith("field-error-"));
+  if (kept.length) control.setAttribute("aria-describedby", kept.join(" "));
+  else control.removeAttribute("aria-describedby");
+  control.removeAttribute("aria-invalid");
+}
+
+/** Take away every error shown next to the controls of container. */
+export function clearFieldErrors(container) {
+  if (!container) return;
+  for (const control of container.querySelectorAll("[aria-invalid]")) clearFieldError(control);
 }
 
 /** Say something in the status line (read out by screen readers). */
@@ -39,14 +100,22 @@ export function say(text, kind = "info") {
   line.className = kind;
 }
 
+/** Empty the status line (an error said there must not outlast what it was about). */
+export function clearStatus() {
+  say("", "");
+}
+
 /** Run work() with button (may be null) disabled; resolves work's answer, or null after saying the
- *  error in the status line as t(failureKey, {reason}). Put what follows success inside work. */
-export async function busy(button, work, failureKey = "error") {
+ *  error: next to its field when form (may be null) has that field, else in the status line as
+ *  t(failureKey, {reason}). Put what follows success inside work. */
+export async function busy(button, work, failureKey = "error", form = null) {
   if (button) button.disabled = true;
+  clearFieldErrors(form);
   try {
     return await work();
   } catch (error) {
-    say(t(failureKey, { reason: error.message }), "error");
+    if (showFieldError(form, error)) clearStatus();
+    else say(t(failureKey, { reason: error.message }), "error");
     return null;
   } finally {
     if (button) button.disabled = false;
@@ -81,7 +150,7 @@ export function loginForm(heading, onSession) {
     event.preventDefault();
     const data = new FormData(form);
     const session = await busy(button, () => call("POST", "/auth/session",
-      { username: data.get("username"), password: data.get("password") }), "login_failed");
+      { username: data.get("username"), password: data.get("password") }), "login_failed", form);
     if (session) onSession(session);
   } },
   h("h1", {}, heading),

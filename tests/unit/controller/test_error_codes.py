@@ -18,19 +18,12 @@ import pytest
 from controller.api.error_answers import handler_codes
 from controller.jobs import INTERNAL_ERROR, INTERRUPTED
 from loalang_protocol.http_auth import Refusal
+from tests.console_words import english_in, sentences
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[3]
-TABLE = ROOT / "controller" / "web" / "js" / "errors.js"
 CODE = re.compile(r"[a-z][a-z0-9_]+")
-ENTRY = re.compile(r'^\s*err_([a-z0-9_]+):\s*"((?:[^"\\]|\\.)*)",?$', re.MULTILINE)
-# Names and abbreviations a Vietnamese sentence may carry as they are.
-PROPER_NAMES = {"wav", "mp3", "ogg", "flac", "m4a", "webm", "aac", "aiff", "amr", "redis", "cap", "id",
-                "json", "url", "http", "https", "mb", "kib", "csrf", "ffmpeg"}
-# Vietnamese words spelled like an English word of the English table.
-VIETNAMESE_HOMOGRAPHS = {"do", "an", "to", "con", "tin", "hay", "ban", "long", "sang", "bang", "the", "in",
-                         "a", "i", "so", "may"}
 
 
 def _trees() -> list[ast.AST]:
@@ -80,18 +73,6 @@ def every_code() -> set[str]:
     return raised_codes() | handler_codes() | device_refusals | {INTERRUPTED, INTERNAL_ERROR}
 
 
-def tables() -> tuple[dict[str, str], dict[str, str]]:
-    """The Vietnamese and the English sentences, by code."""
-    vietnamese, english = TABLE.read_text().split("\n  en: {\n")
-    return dict(ENTRY.findall(vietnamese)), dict(ENTRY.findall(english))
-
-
-def english_words(english: dict[str, str]) -> set[str]:
-    """Every word of the English table (the words an English sentence is made of)."""
-    words = {word.lower() for text in english.values() for word in re.findall(r"[A-Za-z]+", text)}
-    return words - PROPER_NAMES - VIETNAMESE_HOMOGRAPHS
-
-
 def test_the_collection_finds_the_codes_of_every_kind_of_error() -> None:
     codes = every_code()
     assert {"wrong_login", "confirmation_wrong", "unknown_area", "bad_id", "invalid_input", "not_found",
@@ -101,20 +82,18 @@ def test_the_collection_finds_the_codes_of_every_kind_of_error() -> None:
 
 @pytest.mark.parametrize("code", sorted(every_code()))
 def test_each_error_code_is_said_in_both_languages(code: str) -> None:
-    vietnamese, english = tables()
+    vietnamese, english = sentences()
     assert vietnamese.get(code), f"no Vietnamese sentence for {code}"
     assert english.get(code), f"no English sentence for {code}"
 
 
 def test_no_vietnamese_sentence_has_an_english_word() -> None:
-    vietnamese, english = tables()
-    known = english_words(english)
-    found = {code: sorted({word for word in re.findall(r"\w+", text) if word.lower() in known})
-             for code, text in vietnamese.items()}
+    vietnamese, _ = sentences()
+    found = {code: english_in(text) for code, text in vietnamese.items()}
     assert {code: words for code, words in found.items() if words} == {}
 
 
 def test_the_check_would_see_an_english_word() -> None:
-    _, english = tables()
-    sentence = "Không đăng nhập được: wrong user name or password"
-    assert {word for word in re.findall(r"\w+", sentence) if word.lower() in english_words(english)}
+    assert english_in("Không đăng nhập được: wrong user name or password") == ["wrong", "user", "name", "or",
+                                                                                 "password"]
+    assert english_in("Lỗi: confirm the emergency with your password (confirm_password)")

@@ -100,7 +100,7 @@ function editForm(area, again) {
     const changes = { name: name.value.trim(), quiet_start: start.value || null, quiet_end: end.value || null,
       approval: approval.value || null, emergency_confirm: emergency.value || null };
     const done = await confirmed(t("adm_save_area_confirm", { name: changes.name }), "PATCH",
-      `/areas/${encodeURIComponent(area.id)}`, changes, { what: t("adm_save_area") });
+      `/areas/${encodeURIComponent(area.id)}`, changes, { what: t("adm_save_area"), form: event.target });
     if (done) await again(area.id);
   } },
   h("h3", {}, t("adm_edit_area")), field(t("name"), name),
@@ -112,8 +112,9 @@ function editForm(area, again) {
 }
 
 function childForm(parent, again) {
-  const name = h("input", { name: "child_name", required: true, maxlength: 200 });
-  const id = h("input", { name: "child_id", pattern: "[a-z0-9][a-z0-9\\-]*", maxlength: 48 });
+  const name = h("input", { name: "child_name", "data-field": "name", required: true, maxlength: 200 });
+  // The code is checked by the controller, whose refusal is said next to it in the console's words.
+  const id = h("input", { name: "child_id", "data-field": "id", maxlength: 48 });
   const next = LEVELS[Math.min(LEVELS.indexOf(parent.level) + 1, LEVELS.length - 1)] || "village";
   const level = h("select", { name: "level" }, LEVELS.map((l) => h("option", { value: l, selected: l === next },
     levelName(l))));
@@ -122,7 +123,7 @@ function childForm(parent, again) {
     const body = { name: name.value.trim(), level: level.value, parent_id: parent.id };
     if (id.value.trim()) body.id = id.value.trim();
     const made = await confirmed(t("adm_add_child_confirm", { name: body.name, parent: parent.name }), "POST",
-      "/areas", body, { what: t("adm_add_child") });
+      "/areas", body, { what: t("adm_add_child"), form: event.target });
     if (made) await again(made.id);
   } },
   h("h3", {}, t("adm_add_child")), field(t("adm_child_name"), name),

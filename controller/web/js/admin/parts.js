@@ -3,31 +3,25 @@
 import { call } from "../api.js";
 import { field, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
+import { roleName } from "../roles.js";
 import { busy, confirmDialog, say } from "../ui.js";
+
+export { roleName };
 
 addStrings({
   vi: {
-    adm_role: "Vai trò", adm_role_admin: "Quản trị viên", adm_role_operator: "Người vận hành",
-    adm_role_approver: "Người phê duyệt", adm_role_technician: "Kỹ thuật viên", adm_role_viewer: "Người xem",
-    adm_role_alert: "Trung tâm cảnh báo (gửi CAP)", adm_whole_tree: "Toàn bộ hệ thống",
+    adm_role: "Vai trò", adm_whole_tree: "Toàn bộ hệ thống",
     adm_active: "Đang hoạt động", adm_disabled: "Đã khoá", adm_done: "Đã xong: {what}", adm_copy: "Chép",
     adm_copied: "Đã chép vào bộ nhớ tạm.", adm_copy_failed: "Không chép được, hãy chọn và chép bằng tay.",
     adm_edit: "Sửa", adm_actions_col: "Thao tác" },
   en: {
-    adm_role: "Role", adm_role_admin: "Administrator", adm_role_operator: "Operator",
-    adm_role_approver: "Approver", adm_role_technician: "Technician", adm_role_viewer: "Viewer",
-    adm_role_alert: "Warning centre (posts CAP)", adm_whole_tree: "The whole system", adm_active: "Active",
+    adm_role: "Role", adm_whole_tree: "The whole system", adm_active: "Active",
     adm_disabled: "Disabled", adm_done: "Done: {what}", adm_copy: "Copy",
     adm_copied: "Copied to the clipboard.", adm_copy_failed: "Could not copy; select it and copy by hand.",
     adm_edit: "Edit", adm_actions_col: "Actions" },
 });
 
 export const USER_ROLES = ["operator", "approver", "technician", "viewer", "admin"];
-
-/** A role's name in words. */
-export function roleName(role) {
-  return t(`adm_role_${role}`);
-}
 
 /** A select of roles, value chosen. */
 function roleSelect(roles, value, name = "role") {
@@ -90,14 +84,15 @@ function treeOrder(areas) {
   return ordered;
 }
 
-/** Ask first, then call the API; says what happened; resolves the answer, or null (refused or failed). */
-export async function confirmed(question, method, path, body, { danger = false, what = question } = {}) {
+/** Ask first, then call the API; says what happened; resolves the answer, or null (refused or failed).
+ *  With form, an error about one field is shown next to that field of the form. */
+export async function confirmed(question, method, path, body, { danger = false, what = question, form = null } = {}) {
   if (!(await confirmDialog(question, { danger }))) return null;
   return busy(null, async () => {
     const answer = await call(method, path, body);
     say(t("adm_done", { what }), "ok");
     return answer ?? true;
-  });
+  }, "error", form);
 }
 
 /** A function that draws a section again, render(body, context, ...its arguments); a failure is said. */

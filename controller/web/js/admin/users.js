@@ -80,18 +80,18 @@ export async function render(body, context) {
 }
 
 function createForm(areas, wholeTree, again) {
-  const username = h("input", { name: "new_username", required: true, autocomplete: "off",
+  const username = h("input", { name: "new_username", "data-field": "username", required: true, autocomplete: "off",
     pattern: "[a-z0-9][a-z0-9._\\-]{2,63}" });
   const fullName = h("input", { name: "full_name", maxlength: 200, autocomplete: "off" });
-  const password = h("input", { type: "password", name: "new_password", required: true, minlength: 10,
-    autocomplete: "new-password" });
+  const password = h("input", { type: "password", name: "new_password", "data-field": "password", required: true,
+    minlength: 10, autocomplete: "new-password" });
   const access = roleAndArea(USER_ROLES, "operator", areas, { whole: wholeTree });
   return h("form", { class: "admin-form", onsubmit: async (event) => {
     event.preventDefault();
     const user = { username: username.value.trim(), full_name: fullName.value.trim(), password: password.value,
       ...access.value() };
     const made = await confirmed(t("adm_create_user_confirm", { user: user.username, ...access.words() }),
-      "POST", "/users", user, { what: t("adm_create_user") });
+      "POST", "/users", user, { what: t("adm_create_user"), form: event.target });
     if (made) await again();
   } },
   h("h2", {}, t("adm_new_user")), field(t("username"), username), field(t("adm_full_name"), fullName),

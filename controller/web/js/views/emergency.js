@@ -6,7 +6,7 @@ import { deliveryBoard } from "../delivery.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { clusterMap, legend } from "../map.js";
-import { busy, confirmDialog, say, table } from "../ui.js";
+import { busy, clearStatus, confirmDialog, say, table } from "../ui.js";
 
 addStrings({
   vi: { emergency_title: "Phát cảnh báo khẩn cấp", emergency_text: "Nội dung cảnh báo (sẽ được đọc)",
@@ -66,16 +66,18 @@ export async function render(main, _params, context) {
     const areaIds = chosenAreas();
     if (!areaIds.length) { say(t("choose_targets"), "error"); return; }
     if (!text.value.trim() && !recording.value) { say(t("give_text_or_media"), "error"); return; }
-    const password = await confirmDialog(t("emergency_confirm", { n: chosenDevices.length, areas: areaIds.join(", ") }),
-      { danger: true, password: true, confirmLabel: t("emergency_send") });
-    if (!password) return;
-    const body = { level: "emergency", area_ids: areaIds, confirm_password: password };
+    const body = { level: "emergency", area_ids: areaIds };
     if (recording.value) body.media_sha256 = recording.value; else body.text = text.value.trim();
-    const broadcast = await busy(sendButton, () => call("POST", "/broadcasts", body));
+    // A wrong password is said in the dialog, which stays open for another try.
+    const broadcast = await busy(sendButton, () => confirmDialog(
+      t("emergency_confirm", { n: chosenDevices.length, areas: areaIds.join(", ") }),
+      { danger: true, password: true, confirmLabel: t("emergency_send"),
+        act: (password) => call("POST", "/broadcasts", { ...body, confirm_password: password }) }));
     if (broadcast) showDelivery(broadcast);
   }
 
   function showDelivery(broadcast) {
+    clearStatus();  // an earlier error must not cover the stop button while the warning plays
     stopFollowing();
     const board = deliveryBoard(broadcast.id);
     stopFollowing = board.stop;

@@ -1,0 +1,81 @@
+"""Errors in the console are said in its own words, next to the field at fault, with the form left as
+it was: a wrong login, a malformed area code in the administration, and roles named in Vietnamese.
+(The emergency page's wrong confirmation password: test_console_emergency.py.)"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+
+from loalang_stack.services import ControllerProcess
+from tests.browser import accessibility_violations, log_in
+from tests.console_words import english_in
+from tests.testkit import ADMIN_PASSWORD, OPERATOR_PASSWORD, Fleet, new_commune, operator_of
+
+pytestmark = pytest.mark.e2e
+
+API = "/api/v1"
+
+
+def field_error(page: Any, selector: str) -> str:
+    """The error said next to a control: the text that describes it, once it is marked invalid."""
+    control = page.locator(f"{selector}[aria-invalid=true]")
+    control.wait_for(timeout=10_000)
+    note = page.locator(f"#{control.get_attribute('aria-describedby').split()[-1]}")
+    return str(note.inner_text()).strip()
+
+
+def test_a_wrong_login_is_answered_in_vietnamese_next_to_the_password(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
+    commune, _ = new_commune(fleet, villages=1)
+    operator = operator_of(fleet, commune)
+    page, errors = open_page()
+    errors.allow(401)  # the wrong password below
+    page.goto(f"{controller.url}/console/")
+    page.fill("input[name=username]", operator)
+    page.fill("input[name=password]", "not-the-password")
+    page.press("input[name=password]", "Enter")
+
+    said = field_error(page, "input[name=password]")
+    assert said == "Sai tên đăng nhập hoặc mật khẩu."
+    assert english_in(said) == []
+    assert page.locator("#toast.error").count() == 0, "said once, next to the field"
+    assert page.locator("input[name=username]").input_value() == operator, "the form is kept as it was"
+    assert accessibility_violations(page) == []
+
+    log_in(page, operator, OPERATOR_PASSWORD)
+    assert "Người vận hành" in page.locator("header .who").inner_text()
+    assert "operator" not in page.locator("header .who").inner_text().replace(operator, "")
+
+
+def test_a_malformed_area_code_is_answered_next_to_it_in_vietnamese(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
+    commune, _ = new_commune(fleet, villages=1)
+    page, errors = open_page()
+    errors.allow(422)  # the refused code below
+    page.goto(f"{controller.url}/console/#/admin/areas")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    assert "Quản trị viên" in page.locator("header .who").inner_text()
+    page.locator(f"button[data-area={commune}]").click()
+    page.fill("input[name=child_name]", "Thôn Mới")
+    page.fill("input[name=child_id]", "Thon-Moi")
+    page.get_by_role("button", name="Thêm khu vực con").click()
+    page.get_by_role("dialog").get_by_role("button", name="Xác nhận").click()
+
+    said = field_error(page, "input[name=child_id]")
+    assert said.startswith("Mã không hợp lệ"), said
+    assert english_in(said) == []
+    assert page.locator("input[name=child_name]").input_value() == "Thôn Mới", "the form is kept as it was"
+    assert accessibility_violations(page) == []
+    children = [a for a in fleet.http.get(f"{API}/areas").json() if a["parent_id"] == commune]
+    assert "Thôn Mới" not in [a["name"] for a in children]
+
+    page.fill("input[name=child_id]", f"thon-moi-{secrets.token_hex(2)}")
+    assert page.locator("input[name=child_id][aria-invalid]").count() == 0, "cleared as it is corrected"
+    page.get_by_role("button", name="Thêm khu vực con").click()
+    page.get_by_role("dialog").get_by_role("button", name="Xác nhận").click()
+    page.locator("#toast.ok").wait_for(timeout=10_000)
+    children = [a for a in fleet.http.get(f"{API}/areas").json() if a["parent_id"] == commune]
+    assert "Thôn Mới" in [a["name"] for a in children]
