@@ -97,3 +97,8 @@ def test_the_check_would_see_an_english_word() -> None:
     assert english_in("Không đăng nhập được: wrong user name or password") == ["wrong", "user", "name", "or",
                                                                                  "password"]
     assert english_in("Lỗi: confirm the emergency with your password (confirm_password)")
+
+
+def test_the_errors_page_lists_every_code() -> None:
+    written = (ROOT / "docs" / "errors.md").read_text()
+    assert [code for code in sorted(every_code()) if f"| `{code}` |" not in written] == []
