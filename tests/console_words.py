@@ -12,7 +12,7 @@ from pathlib import Path
 TABLE = Path(__file__).resolve().parents[1] / "controller" / "web" / "js" / "errors.js"
 ENTRY = re.compile(r'^\s*err_([a-z0-9_]+):\s*"((?:[^"\\]|\\.)*)",?$', re.MULTILINE)
 PROPER_NAMES = {"wav", "mp3", "ogg", "flac", "m4a", "webm", "aac", "aiff", "amr", "redis", "cap", "id",
-                "json", "url", "http", "https", "mb", "kib", "csrf", "ffmpeg"}
+                "json", "url", "http", "https", "mb", "kib", "csrf", "ffmpeg", "asia"}
 VIETNAMESE_HOMOGRAPHS = {"do", "an", "to", "con", "tin", "hay", "ban", "long", "sang", "bang", "the", "in",
                          "a", "i", "so", "may"}
 

@@ -59,19 +59,21 @@ class BulletinCreate(_In):
     @model_validator(mode="after")
     def _one_source(self) -> BulletinCreate:
         if sum(x is not None for x in (self.media_sha256, self.text, self.relay_url)) != 1:
-            raise ValueError("give exactly one of media_sha256, text and relay_url")
+            raise DomainError("one_source", "give exactly one of media_sha256, text and relay_url", 422)
         if self.relay_url is not None:
             if self.duration_ms is None:
-                raise ValueError("a relay needs duration_ms, the length of its window")
+                raise DomainError("relay_needs_duration",
+                                  "a relay needs duration_ms, the length of its window", 422, "duration_ms")
             if self.level == "emergency":
-                raise ValueError("a relayed station cannot be an emergency bulletin (broadcast a live "
-                                 "emergency instead)")
+                raise DomainError("relay_not_emergency", "a relayed station cannot be an emergency bulletin "
+                                  "(broadcast a live emergency instead)", 422, "level")
             try:
                 check_relay_url(self.relay_url)
             except SourceError as exc:
-                raise ValueError(str(exc)) from None
+                raise DomainError("bad_station", str(exc), 422, "relay_url") from None
         elif self.duration_ms is not None:
-            raise ValueError("duration_ms is for a relay only (a file has its own length)")
+            raise DomainError("duration_for_relay_only", "duration_ms is for a relay only (a file has its "
+                              "own length)", 422, "duration_ms")
         return self
 
 
@@ -130,7 +132,7 @@ class ScheduleCreate(_In):
     @classmethod
     def _real_date(cls, value: str) -> str:
         if not 2000 <= datetime.fromisoformat(value).year <= 2100:
-            raise ValueError("give a start between the years 2000 and 2100")
+            raise DomainError("date_out_of_range", "give a start between the years 2000 and 2100", 422)
         return value
 
 

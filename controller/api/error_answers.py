@@ -74,24 +74,27 @@ def item_code(error: Mapping[str, Any]) -> str:
     return VALIDATION_CODES.get(str(error.get("type", "")), BAD_VALUE)
 
 
-def field_of(location: list[Any]) -> str | None:
-    """The request field an item's location points at (`body`, `query`... come first), or None."""
-    names = [part for part in location[1:] if isinstance(part, str)]
+def field_of(error: Mapping[str, Any]) -> str | None:
+    """The request field a mistake is about: the one its validator's error names, else the one its
+    location points at (after `body`, `query`...), or None."""
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, DomainError) and cause.field:
+        return cause.field
+    names = [part for part in list(error.get("loc", ()))[1:] if isinstance(part, str)]
     return names[0] if names else None
 
 
-def validation_details(exc: RequestValidationError) -> list[dict[str, object]]:
-    """Where and what is wrong, with a code each, without echoing the input (it may be huge or secret)."""
-    return [{"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:300],
-             "type": str(error.get("type", "")), "code": item_code(error)}
-            for error in exc.errors()[:MAX_DETAILS]]
+def validation_detail(error: Mapping[str, Any]) -> dict[str, object]:
+    """Where and what is wrong, with its code, without echoing the input (it may be huge or secret)."""
+    return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:300],
+            "type": str(error.get("type", "")), "code": item_code(error)}
 
 
-def validation_answer(details: list[dict[str, object]]) -> dict[str, object]:
+def validation_answer(errors: list[Mapping[str, Any]]) -> dict[str, object]:
     """The body of a 422 for invalid input: the details, `invalid_input` and the first field at fault."""
+    details = [validation_detail(error) for error in errors]
     body: dict[str, object] = {"detail": details, "code": INVALID_INPUT}
-    fields = [field_of(list(item["loc"])) for item in details if isinstance(item["loc"], list)]
-    first = next((field for field in fields if field), None)
+    first = next((field for field in map(field_of, errors) if field), None)
     if first is not None:
         body["field"] = first
     return body
@@ -100,7 +103,7 @@ def validation_answer(details: list[dict[str, object]]) -> dict[str, object]:
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """422 for a request that does not validate."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse(validation_answer(validation_details(exc)), status_code=422)
+    return JSONResponse(validation_answer(list(exc.errors()[:MAX_DETAILS])), status_code=422)
 
 
 async def refused(request: Request, exc: Exception) -> JSONResponse:

@@ -19,6 +19,8 @@ from pydantic import (
 
 from loalang_protocol.messages import Slug
 
+from ..errors import DomainError
+
 SlugField = Slug
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
 Name = Annotated[
@@ -31,13 +33,14 @@ Longitude = Annotated[float, Field(ge=-180, le=180)]
 
 def _known_timezone(name: str) -> str:
     if name not in available_timezones():
-        raise ValueError(f"unknown time zone {name!r:.70}; use an IANA name such as Asia/Ho_Chi_Minh")
+        raise DomainError("unknown_time_zone", f"unknown time zone {name!r:.70}; use an IANA name such as "
+                          "Asia/Ho_Chi_Minh", 422)
     return name
 
 
 def _plausible_day(day: date) -> date:
     if not 2000 <= day.year <= 2100:
-        raise ValueError("give a date between the years 2000 and 2100")
+        raise DomainError("date_out_of_range", "give a date between the years 2000 and 2100", 422)
     return day
 
 
@@ -94,7 +97,8 @@ class AreaUpdate(_In):
     @model_validator(mode="after")
     def _name_is_not_cleared(self) -> AreaUpdate:
         if "name" in self.model_fields_set and self.name is None:
-            raise ValueError("name cannot be null (the others may: null means inherited)")
+            raise DomainError("null_not_allowed",
+                              "name cannot be null (the others may: null means inherited)", 422, "name")
         return self
 
 
@@ -277,9 +281,11 @@ class CommandRequest(_In):
         try:
             size = len(json.dumps(args, allow_nan=False))
         except ValueError:
-            raise ValueError("args must be plain JSON without NaN or infinite numbers") from None
+            raise DomainError("bad_arguments", "args must be plain JSON without NaN or infinite numbers",
+                              422) from None
         if size > MAX_COMMAND_ARGS_BYTES:
-            raise ValueError(f"args are {size} bytes; at most {MAX_COMMAND_ARGS_BYTES} are allowed")
+            raise DomainError("bad_arguments", f"args are {size} bytes; at most {MAX_COMMAND_ARGS_BYTES} are "
+                              "allowed", 422)
         return args
 
 

@@ -126,6 +126,11 @@ addStrings({
     err_request_refused: "Máy chủ từ chối yêu cầu.",
     err_value_not_storable: "Có giá trị không lưu được (ví dụ ký tự đặc biệt hoặc số quá lớn).",
     err_internal_error: "Máy chủ gặp lỗi nội bộ; hãy thử lại hoặc báo quản trị viên.",
+    err_relay_needs_duration: "Tiếp sóng cần có thời lượng mỗi lần phát.",
+    err_relay_not_emergency: "Không thể dùng tiếp sóng cho bản tin khẩn cấp; hãy phát khẩn cấp trực tiếp.",
+    err_duration_for_relay_only: "Thời lượng chỉ dùng cho tiếp sóng (tệp âm thanh có độ dài riêng).",
+    err_date_out_of_range: "Hãy chọn ngày trong khoảng năm 2000 đến 2100.",
+    err_unknown_time_zone: "Múi giờ không có; hãy dùng tên như Asia/Ho_Chi_Minh.",
   },
   en: {
     err_area_exists: "An area with this id exists already.",
@@ -250,5 +255,10 @@ addStrings({
     err_request_refused: "The controller refused the request.",
     err_value_not_storable: "A value cannot be stored (for example a special character or a number too large).",
     err_internal_error: "The controller hit an internal error; try again or tell an administrator.",
+    err_relay_needs_duration: "A relay needs the length of each window.",
+    err_relay_not_emergency: "A relayed station cannot be an emergency bulletin; broadcast a live emergency instead.",
+    err_duration_for_relay_only: "A length is for a relay only (an audio file has its own).",
+    err_date_out_of_range: "Choose a date between the years 2000 and 2100.",
+    err_unknown_time_zone: "Unknown time zone; use a name such as Asia/Ho_Chi_Minh.",
   },
 });

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy.exc import DataError
 
 from controller.api import error_answers
+from controller.api.bulletins import BulletinCreate
 from controller.api.schemas import SlugField
 from controller.errors import DomainError
 
@@ -98,3 +99,18 @@ def test_a_value_the_database_refuses_and_an_internal_error_carry_codes(client: 
     broken = client.get("/broken")
     assert broken.status_code == 500
     assert broken.json() == {"detail": "internal error", "code": "internal_error"}
+
+
+def test_a_validators_own_error_gives_its_code_and_field() -> None:
+    app = FastAPI()
+
+    @app.post("/bulletins")
+    async def draft(body: BulletinCreate) -> None:
+        return None
+
+    error_answers.install(app)
+    answer = TestClient(app).post("/bulletins", json={
+        "title": "Tiếp sóng", "relay_url": "https://radio.example.vn/vov1.mp3"})
+    assert answer.status_code == 422
+    assert (answer.json()["field"], answer.json()["detail"][0]["code"]) == ("duration_ms",
+                                                                          "relay_needs_duration")
