@@ -1,5 +1,6 @@
 """Errors in the console are said in its own words, next to the field at fault, with the form left as
-it was: a wrong login, a malformed area code in the administration, and roles named in Vietnamese.
+it was: a wrong login, a malformed area code and a cluster code already taken in the administration,
+and roles named in Vietnamese.
 (The emergency page's wrong confirmation password: test_console_emergency.py.)"""
 
 from __future__ import annotations
@@ -79,3 +80,27 @@ def test_a_malformed_area_code_is_answered_next_to_it_in_vietnamese(
     page.locator("#toast.ok").wait_for(timeout=10_000)
     children = [a for a in fleet.http.get(f"{API}/areas").json() if a["parent_id"] == commune]
     assert "Thôn Mới" in [a["name"] for a in children]
+
+
+def test_a_cluster_code_already_taken_is_answered_next_to_it(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
+    _, villages = new_commune(fleet, villages=1)
+    taken, _ = fleet.register(area=villages[0])
+    page, errors = open_page()
+    errors.allow(422)  # the taken code below
+    page.goto(f"{controller.url}/console/#/admin/devices")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    page.fill("input[name=device_name]", "Cụm loa chợ")
+    page.select_option("select[name=device_area]", villages[0])
+    page.fill("input[name=latitude]", "18.6796")
+    page.fill("input[name=longitude]", "105.6813")
+    page.fill("input[name=device_id]", taken)
+    page.get_by_role("button", name="Đăng ký", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Xác nhận").click()
+
+    said = field_error(page, "input[name=device_id]")
+    assert said == "Mã cụm loa này đã có."
+    assert english_in(said) == []
+    kept = page.locator("input[name=device_name]").input_value()
+    assert kept == "Cụm loa chợ", "the form is kept as it was"
+    assert page.locator(".secret-value").count() == 0, "no claim code for a cluster not registered"

@@ -68,15 +68,16 @@ function rowActions(client, again) {
 }
 
 function createForm(areas, wholeTree, again) {
-  const id = h("input", { name: "client_id", required: true, pattern: "[a-z0-9][a-z0-9\\-]*", maxlength: 48,
+  const id = h("input", { name: "client_id", "data-field": "id", required: true, pattern: "[a-z0-9][a-z0-9\\-]*",
+    maxlength: 48, autocomplete: "off" });
+  const name = h("input", { name: "client_name", "data-field": "name", required: true, maxlength: 200,
     autocomplete: "off" });
-  const name = h("input", { name: "client_name", required: true, maxlength: 200, autocomplete: "off" });
   const access = roleAndArea(CLIENT_ROLES, "alert", areas, { whole: wholeTree });
   return h("form", { class: "admin-form", onsubmit: async (event) => {
     event.preventDefault();
     const client = { id: id.value.trim(), name: name.value.trim(), ...access.value() };
     const made = await confirmed(t("adm_create_client_confirm", { id: client.id, ...access.words() }),
-      "POST", "/api-clients", client, { what: t("adm_create_client") });
+      "POST", "/api-clients", client, { what: t("adm_create_client"), form: event.target });
     if (made) await again(made);
   } },
   h("h2", {}, t("adm_new_client")), field(t("adm_client_id"), id, t("adm_client_id_hint")), field(t("name"), name),

@@ -96,13 +96,16 @@ function claimBox(claim) {
 }
 
 function registerForm(areas, areaName, again) {
-  const name = h("input", { name: "device_name", required: true, maxlength: 200, autocomplete: "off" });
+  const name = h("input", { name: "device_name", "data-field": "name", required: true, maxlength: 200,
+    autocomplete: "off" });
   const area = areaSelect(areas, null, { name: "device_area" });
+  area.dataset.field = "area_id";
   const latitude = h("input", { type: "number", name: "latitude", required: true, min: -90, max: 90, step: "any",
     inputmode: "decimal" });
   const longitude = h("input", { type: "number", name: "longitude", required: true, min: -180, max: 180,
     step: "any", inputmode: "decimal" });
-  const id = h("input", { name: "device_id", pattern: "[a-z0-9][a-z0-9\\-]*", maxlength: 48, autocomplete: "off" });
+  const id = h("input", { name: "device_id", "data-field": "id", pattern: "[a-z0-9][a-z0-9\\-]*", maxlength: 48,
+    autocomplete: "off" });
   const test = h("input", { type: "checkbox", name: "is_test" });
   return h("form", { class: "admin-form", onsubmit: async (event) => {
     event.preventDefault();
@@ -110,7 +113,7 @@ function registerForm(areas, areaName, again) {
       longitude: Number(longitude.value), is_test: test.checked };
     if (id.value.trim()) device.id = id.value.trim();
     const made = await confirmed(t("adm_register_confirm", { name: device.name, area: areaName(device.area_id) }),
-      "POST", "/devices", device, { what: t("adm_register") });
+      "POST", "/devices", device, { what: t("adm_register"), form: event.target });
     if (made) await again({ ...made.claim, name: made.device.name });
   } },
   h("h2", {}, t("adm_register_device")), field(t("adm_device_name"), name), field(t("area"), area),
