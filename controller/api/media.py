@@ -20,7 +20,7 @@ from ..context import Services
 from ..db.models import MediaItem
 from ..errors import DomainError
 from ..fleet.areas import chain, parent_map
-from ..media import library, speech
+from ..media import library, removal, speech
 from ..media.library import Ingest
 from ..media.probe import MediaRejected
 from ..security.device_auth import authenticated_device
@@ -193,6 +193,18 @@ async def preview(sha256: str, services: ServicesDep, principal: ViewerDep) -> F
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the file is missing from the store")
     return FileResponse(path, media_type="audio/ogg")
+
+
+@router.delete("/api/v1/media/{sha256}", status_code=204, summary="Delete an item of the library")
+async def delete_media(sha256: str, services: ServicesDep, principal: Editor) -> None:
+    """An item of your subtree (a shared one: admins of the whole tree only), with its file.
+
+    Refused with `media_in_use` while a bulletin names it, a broadcast plays it or waits for
+    confirmation, or an occurrence that plays it has not ended."""
+    item = _usable_item(services, principal, sha256)
+    if not principal.can_see(item.area_id):
+        raise DomainError("outside_scope", "the file belongs to an area above yours", 403)
+    removal.remove(services, principal.username, item.sha256)
 
 
 @router.get("/media/{sha256}", summary="Download media (enrolled devices only)", response_class=FileResponse)
