@@ -6,6 +6,7 @@ import { areaTree } from "../area-tree.js";
 import { deliveryBoard } from "../delivery.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
+import { spokenText } from "../spoken-text.js";
 import { busy, confirmDialog, say } from "../ui.js";
 
 addStrings({
@@ -81,9 +82,10 @@ function sourcePicker(bulletins, media) {
   const recording = h("select", { name: "media_sha256" },
     h("option", { value: "" }, media.length ? t("bc_pick") : t("bc_none")),
     media.map((m) => h("option", { value: m.sha256 }, `${m.title} · ${Math.round(m.duration_ms / 1000)} s`)));
-  const text = h("textarea", { name: "text", rows: 3, maxlength: 5000 });
+  const spoken = spokenText(t("bc_text"), { name: "text", rows: 3 });
+  const text = spoken.textarea;
   const controls = { bulletin: field(t("bc_bulletin"), bulletin), media: field(t("bc_media"), recording),
-    text: field(t("bc_text"), text) };
+    text: spoken.element };
   const first = bulletins.length ? "bulletin" : "text";
   const radios = SOURCES.map((kind) => h("label", {}, h("input", { type: "radio", name: "source", value: kind,
     checked: kind === first }), ` ${t("bc_src_" + kind)}`));
