@@ -1,4 +1,5 @@
-// Bulletins: the approval queue (for approvers), a new bulletin from a library item, from text heard before it is saved (the preview keeps nothing; the
+// Bulletins: the approval queue (for approvers, with each bulletin's text and a player), a new
+// bulletin from a library item, from text heard before it is saved (the preview keeps nothing; the
 // saved bulletin's text is spoken again), or from a station relayed for a window; the bulletins in
 // scope with their status, a player and what may be done next (submit, approve or reject, schedule).
 import { call } from "../api.js";
@@ -6,6 +7,7 @@ import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { spokenText } from "../spoken-text.js";
 import { busy, say, table } from "../ui.js";
+import { bulletinsChanged } from "../waiting.js";
 import { duration, hear, player, progressBar } from "./media.js";
 
 addStrings({
@@ -176,6 +178,11 @@ function titled(b) {
   return [h("strong", {}, b.title), b.note ? h("small", { class: "bulletin-note" }, ` · ${t("bul_note")}: ${b.note}`) : null];
 }
 
+/** The title with the text that is read out (for a spoken bulletin), as an approver reads it. */
+function titledWithText(b) {
+  return [h("strong", {}, b.title), b.text ? h("p", { class: "bulletin-text", lang: "vi" }, b.text) : null];
+}
+
 function withIds(element, bulletins) {
   element.querySelectorAll("tbody tr").forEach((row, i) => { row.dataset.bulletin = bulletins[i].id; });
   return element;
@@ -209,7 +216,7 @@ function actions(b, allowed, reload) {
 function queueTable(pending, reload) {
   if (!pending.length) return h("p", { class: "muted" }, t("bul_queue_empty"));
   return withIds(table([
-    [t("title"), (b) => h("strong", {}, b.title)],
+    [t("title"), titledWithText],
     [t("level"), (b) => h("span", { class: `level ${b.level}` }, t(`bul_level_${b.level}`))],
     [t("area"), (b) => b.area_id],
     [t("bul_who"), (b) => b.created_by],
@@ -231,6 +238,7 @@ function act(button, b, action, body, reload) {
   return busy(button, async () => {
     const changed = await call("POST", `/bulletins/${encodeURIComponent(b.id)}/${action}`, body);
     say(t("bul_submitted", { title: changed.title, status: t(`bul_st_${changed.status}`) }), "ok");
+    bulletinsChanged();
     await reload();
   });
 }
