@@ -89,6 +89,8 @@ class BulletinPublic(BaseModel):
     job_id: str | None
     area_id: str
     status: str = Field(description="preparing, draft, pending, approved, rejected or failed")
+    reviewed: bool = Field(description="approved by an approver (not at once, in an area that needs no "
+                           "approval): only such a bulletin plays where approval is required")
     note: str
     created_by: str
     created_at: datetime

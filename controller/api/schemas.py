@@ -117,6 +117,9 @@ class AreaPublic(BaseModel):
     latitude: float | None
     longitude: float | None
     approval: str | None
+    approval_required: bool = Field(False, description="whether approval is required here, by the area's own "
+                                    "policy or the nearest one set above it: below live, only a bulletin an "
+                                    "approver approved plays here")
     emergency_confirm: str | None
     geocodes: list[str]
     desired_version: int = Field(description="version of the area's desired state last published to devices")
