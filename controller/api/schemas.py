@@ -19,12 +19,16 @@ from pydantic import (
 
 from loalang_protocol.messages import Slug
 
+from ..media.speech import MAX_TEXT_INPUT_CHARS
+
 SlugField = Slug
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NO_CONTROL_CHARACTERS)
 ]
 Clock = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+SpokenText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_INPUT_CHARS)]
+"""Text to be spoken; its limit (speech.MAX_TEXT_CHARS, spaces folded) is checked with its own code."""
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 
@@ -113,6 +117,9 @@ class AreaPublic(BaseModel):
     latitude: float | None
     longitude: float | None
     approval: str | None
+    approval_required: bool = Field(False, description="whether approval is required here, by the area's own "
+                                    "policy or the nearest one set above it: below live, only a bulletin an "
+                                    "approver approved plays here")
     emergency_confirm: str | None
     geocodes: list[str]
     desired_version: int = Field(description="version of the area's desired state last published to devices")

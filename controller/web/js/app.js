@@ -3,6 +3,7 @@ import { ApiError, call, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 import { language, setLanguage, t } from "./i18n.js";
 import { loginForm, say } from "./ui.js";
+import { showWaiting, stopWaiting } from "./waiting.js";
 
 // Each page: its address, the module that renders it (loaded when first shown, so one page's fault
 // cannot stop the others), its menu entry (if any), the permission it needs.
@@ -59,6 +60,8 @@ function renderMenu() {
   const here = "#" + ((location.hash.replace(/^#/, "") || "/").split("?")[0]);
   const links = ROUTES.filter((page) => page.menu && can(page.permission)).map((page) =>
     h("li", {}, h("a", { href: page.href, "aria-current": page.href === here ? "page" : null }, t(page.menu))));
+  const bulletins = links.map((item) => item.firstChild).find((link) => link.getAttribute("href") === "#/bulletins");
+  if (bulletins && can("approve")) showWaiting(bulletins);
   const user = context.session.user;
   fill(document.getElementById("menu"),
     h("nav", { "aria-label": t("main_menu") }, h("ul", {}, links)),
@@ -99,6 +102,7 @@ async function logout() {
 }
 
 async function loggedOut() {
+  stopWaiting();
   context.session = null;
   setCsrf(null);
   location.hash = "#/";
