@@ -171,6 +171,16 @@ class PresencePublic(BaseModel):
     offline_reason: str = Field("", description="'will' (connection closed) or 'silent' (keepalive missed)")
 
 
+class OnAirPublic(BaseModel):
+    """An occurrence on the air."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    occurrence_id: str
+    title: str = Field(description="empty when the occurrence has none or is no longer known")
+    level: str = Field(description="background, normal, priority, live or emergency; empty when unknown")
+
+
 class DevicePublic(BaseModel):
     """A device with its live state."""
 
@@ -192,6 +202,9 @@ class DevicePublic(BaseModel):
     data_warning: bool = Field(False, description="80 % of the monthly budget reached")
     uptime_7d_pct: float | None = Field(
         None, description="time online over the last 7 days, or since enrolment when that is later")
+    area_name: str | None = Field(None, description="the name of the device's area (its village)")
+    playing: OnAirPublic | None = Field(
+        None, description="what an online device plays now, from its latest telemetry or receipt")
 
 
 class FleetOverview(BaseModel):
@@ -207,7 +220,10 @@ class FleetOverview(BaseModel):
     longitudes: list[float]
     online: list[bool] = Field(description="connected now")
     playing: list[str | None] = Field(
-        description="the occurrence an online cluster's latest telemetry says it plays, else null")
+        description="the occurrence an online cluster plays (its latest telemetry or receipt), else null")
+    on_air: dict[str, OnAirPublic] = Field(
+        {}, description="the title and level of each occurrence in `playing`, by occurrence id")
+    area_names: dict[str, str] = Field({}, description="the name of each area in your scope, by id")
 
 
 class DeviceChange(_In):

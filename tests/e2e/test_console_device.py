@@ -3,8 +3,6 @@ events, and maintenance actions that ask first, reach the device and are audited
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,23 +14,13 @@ from controller.db.session import Database
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
-from tests.testkit import ADMIN_PASSWORD, Fleet, new_commune, receipts, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, modem_stub, new_commune, receipts, wait_for
 
 pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 WEEK_DAYS = 7
 SIGNAL_DBM = -71
-
-
-def modem_stub(folder: Path) -> dict[str, str]:
-    """An `mmcli` on the agent's PATH answering like ModemManager with an LTE signal."""
-    folder.mkdir(parents=True, exist_ok=True)
-    script = folder / "mmcli"
-    answer = json.dumps({"modem": {"signal": {"lte": {"rssi": f"{SIGNAL_DBM}.00"}}}})
-    script.write_text(f"#!/bin/sh\necho '{answer}'\n")
-    script.chmod(0o755)
-    return {"PATH": f"{folder}:{os.environ['PATH']}"}
 
 
 def seed_week_of_telemetry(controller: ControllerProcess, device_id: str) -> datetime:
@@ -56,7 +44,7 @@ def test_the_device_page_charts_a_week_and_its_actions_ask_reach_the_device_and_
         fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
     _, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
-    fleet.start(config, env=modem_stub(tmp_path / "modem"))
+    fleet.start(config, env=modem_stub(tmp_path / "modem", SIGNAL_DBM))
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
     aired = fleet.http.post(f"{API}/broadcasts", json={"level": "normal", "device_ids": [device_id],
                                                        "title": "Bản tin sáng", "text": "Xin chào bà con."})

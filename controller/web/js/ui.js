@@ -56,7 +56,7 @@ export async function busy(button, work, failureKey = "error") {
 /** A device's state: playing, online or offline. */
 export function deviceState(device) {
   if (!device.online) return "offline";
-  return device.telemetry && device.telemetry.playing ? "playing" : "online";
+  return device.playing ? "playing" : "online";
 }
 
 /** A coloured badge with the state's word (colour is never the only sign). */
