@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 WEEK_DAYS = 7
+VN = ZoneInfo("Asia/Ho_Chi_Minh")  # the areas' time zone: the console's charts are dated in it
 SIGNAL_DBM = -71
 
 
@@ -62,7 +64,8 @@ def test_the_device_page_charts_a_week_and_its_actions_ask_reach_the_device_and_
     assert charts.count() == 3
     for index in range(3):
         assert charts.nth(index).locator("svg path").count() == 1, charts.nth(index).inner_text()
-    first_day = f"{first.day}/{first.month}"
+    first_in_vietnam = first.astimezone(VN)
+    first_day = f"{first_in_vietnam.day}/{first_in_vietnam.month}"
     assert page.locator(".charts svg text", has_text=first_day).count() == 3, "each chart starts a week ago"
     facts = page.locator(".facts")
     assert f"{SIGNAL_DBM} dBm" in facts.inner_text(), "the signal the modem reports now"

@@ -1,8 +1,8 @@
 // The console: log in, then one page at a time under the menu, chosen by the address's #/path.
 import { ApiError, call, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
-import { language, setLanguage, t } from "./i18n.js";
-import { loginForm, say } from "./ui.js";
+import { language, setLanguage, setZone, t } from "./i18n.js";
+import { loginForm, say, zoneNote } from "./ui.js";
 import { showWaiting, stopWaiting } from "./waiting.js";
 
 // Each page: its address, the module that renders it (loaded when first shown, so one page's fault
@@ -67,6 +67,7 @@ function renderMenu() {
     h("nav", { "aria-label": t("main_menu") }, h("ul", {}, links)),
     h("div", { class: "who" },
       h("span", {}, `${user.full_name || user.username} · ${user.role}`),
+      zoneNote(),
       languageButton(),
       h("button", { type: "button", onclick: logout }, t("logout"))));
 }
@@ -88,6 +89,7 @@ function renderLogin(main) {
 function begin(session) {
   context.session = session;
   setCsrf(session.csrf_token);
+  setZone(session.timezone);
   say("");
   show();
 }

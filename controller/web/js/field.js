@@ -5,8 +5,8 @@
 import { call, follow, setCsrf } from "./api.js";
 import { actions, ERRORS, eventList, facts } from "./device-parts.js";
 import { fill, h } from "./dom.js";
-import { addStrings, language, setLanguage, t } from "./i18n.js";
-import { loginForm, say } from "./ui.js";
+import { addStrings, language, setLanguage, setZone, t } from "./i18n.js";
+import { loginForm, say, zoneNote } from "./ui.js";
 
 addStrings({
   vi: { recent_plays: "Đã phát gần đây", no_plays: "Chưa phát gì." },
@@ -27,6 +27,7 @@ function header() {
   fill(document.getElementById("menu"),
     h("span", { class: "brand" }, t("app")),
     h("div", { class: "who" },
+      session ? zoneNote() : null,
       h("button", { type: "button", lang: language() === "vi" ? "en" : "vi", "aria-label": t("language_label"),
         onclick: () => { setLanguage(language() === "vi" ? "en" : "vi"); show(); } }, t("language"))));
 }
@@ -80,6 +81,7 @@ function login(main) {
 function begin(opened) {
   session = opened;
   setCsrf(opened.csrf_token);
+  setZone(opened.timezone);
   say("");
   show();
 }
