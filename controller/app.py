@@ -144,6 +144,7 @@ async def start_services(settings: Settings) -> Services:
                              settings.piper_model),
     )
     services.media.remove_leftovers()
+    services.media.previews.sweep()
     services.jobs.on_interrupted(SPEECH_JOB, partial(speech_interrupted, db))
     await services.jobs.open()
 

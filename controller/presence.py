@@ -25,7 +25,8 @@ _PRESENCE = "loa:presence:"
 _TELEMETRY = "loa:telemetry:"
 _REPORTED = "loa:reported:"
 _ONLINE = "loa:online"
-_PLAYING = "loa:playing"  # hash: device id -> the occurrence its latest telemetry says is on the air
+_PLAYING = "loa:playing"  # hash: device id -> the occurrence its latest report says is on the air
+_PLAYING_AT = "loa:playing-at"  # hash: device id -> the device time (ms) of the report _PLAYING holds
 _KEPT = "loa:presence-kept"  # set while Redis keeps presence; gone after a restart without data or a flush
 # Atomic, so a device heard from meanwhile is never marked offline by mistake.
 _EXPIRE_SILENT = """
@@ -55,13 +56,19 @@ for i = 2, #ARGV, 2 do
 end
 """
 # Atomic, so that telemetry from a device whose presence Redis lost makes it online, and never
-# undoes a birth or a will: an existing presence hash is left alone.
+# undoes a birth or a will: an existing presence hash is left alone. What it says plays goes to the
+# playing index unless a newer receipt is there (see _PLAYS).
 _TELEMETRY_SCRIPT = """
 redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
-else
-  redis.call('HDEL', KEYS[2], ARGV[4])
+local at = tonumber(redis.call('HGET', KEYS[5], ARGV[4]) or '0')
+local ts = tonumber(ARGV[6])
+if ts >= at or at - ts > tonumber(ARGV[7]) then
+  if ARGV[2] ~= '' then
+    redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
+  else
+    redis.call('HDEL', KEYS[2], ARGV[4])
+  end
+  redis.call('HSET', KEYS[5], ARGV[4], ts)
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('HSET', KEYS[3], 'online', 1, 'boot', 0, 'conn', 0, 'install_id', '', 'since_ms', ARGV[3],
@@ -69,6 +76,25 @@ redis.call('HSET', KEYS[3], 'online', 1, 'boot', 0, 'conn', 0, 'install_id', '',
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 return 1
 """
+# Receipts move the playing index at once (telemetry comes only every minute or so): a start sets
+# what the device plays, an end clears it when it is what the index holds. Each applies only when
+# newer (device time) than the report the index holds, unless far older: the device's clock went back.
+_PLAYS = """
+for i = 1, #ARGV - 1, 4 do
+  local id, occurrence, started, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', tonumber(ARGV[i + 3])
+  local at = tonumber(redis.call('HGET', KEYS[2], id) or '0')
+  if ts >= at or at - ts > tonumber(ARGV[#ARGV]) then
+    if started then
+      redis.call('HSET', KEYS[1], id, occurrence)
+      redis.call('HSET', KEYS[2], id, ts)
+    elseif redis.call('HGET', KEYS[1], id) == occurrence then
+      redis.call('HDEL', KEYS[1], id)
+      redis.call('HSET', KEYS[2], id, ts)
+    end
+  end
+end
+"""
+CLOCK_STEP_MS = 600_000  # a report this much older than the one held means the device's clock went back
 _FLEET_NOW = """
 return cjson.encode({redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[2])})
 """
@@ -96,6 +122,17 @@ class LiveState:
     presence: Presence | None
     reported: Reported | None
     telemetry: dict[str, Any] | None
+    playing: str | None = None  # the occurrence on the air, from the latest telemetry or receipt
+
+
+@dataclass(frozen=True)
+class PlayReceipt:
+    """A receipt that starts or ends a play, as the playing index takes it."""
+
+    device_id: str
+    occurrence_id: str
+    started: bool  # started or resumed; else it ended (completed, stopped, interrupted, ...)
+    ts: int  # device time (ms)
 
 
 @dataclass(frozen=True)
@@ -103,7 +140,7 @@ class FleetNow:
     """The live state of every device at once: the online ones, and what those that play play."""
 
     online: set[str]
-    playing: dict[str, str]  # device id -> occurrence id, from the latest telemetry
+    playing: dict[str, str]  # device id -> occurrence id, from the latest telemetry or receipt
 
 
 class PresenceStore:
@@ -160,11 +197,13 @@ class PresenceStore:
                 pipe.hgetall(_PRESENCE + device_id)
                 pipe.get(_REPORTED + device_id)
                 pipe.get(_TELEMETRY + device_id)
+                pipe.hget(_PLAYING, device_id)
             replies = await pipe.execute()
         return [LiveState(_presence(replies[i]),
                           Reported.model_validate_json(replies[i + 1]) if replies[i + 1] else None,
-                          json.loads(replies[i + 2]) if replies[i + 2] else None)
-                for i in range(0, len(replies), 3)]
+                          json.loads(replies[i + 2]) if replies[i + 2] else None,
+                          text(replies[i + 3]) if replies[i + 3] else None)
+                for i in range(0, len(replies), 4)]
 
 
     async def touch_many(self, heard: dict[str, int]) -> None:
@@ -191,9 +230,18 @@ class PresenceStore:
         with no presence (Redis lost it) is online again. True when presence was made so."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         made = await self.redis.eval(
-            _TELEMETRY_SCRIPT, 4, _TELEMETRY + device_id, _PLAYING, _PRESENCE + device_id, _ONLINE,
-            telemetry.model_dump_json(), telemetry.playing or "", now_ms, device_id, telemetry.agent_version)
+            _TELEMETRY_SCRIPT, 5, _TELEMETRY + device_id, _PLAYING, _PRESENCE + device_id, _ONLINE,
+            _PLAYING_AT,
+            telemetry.model_dump_json(), telemetry.playing or "", now_ms, device_id, telemetry.agent_version,
+            telemetry.ts, CLOCK_STEP_MS)
         return bool(made)
+
+    async def note_plays(self, receipts: list[PlayReceipt]) -> None:
+        """Move the playing index by receipts (in the order given), in one round trip, so that what
+        a device plays is known when it starts and ends, not at its next telemetry."""
+        if receipts:
+            args = [value for r in receipts for value in (r.device_id, r.occurrence_id, int(r.started), r.ts)]
+            await self.redis.eval(_PLAYS, 2, _PLAYING, _PLAYING_AT, *args, CLOCK_STEP_MS)
 
     async def mark_kept(self, now_ms: int) -> bool:
         """Set the marker that Redis keeps presence; True when it was gone (Redis was emptied)."""
@@ -237,6 +285,7 @@ class PresenceStore:
         await self.redis.delete(_PRESENCE + device_id, _TELEMETRY + device_id, _REPORTED + device_id)
         await self.redis.zrem(_ONLINE, device_id)
         await self.redis.hdel(_PLAYING, device_id)
+        await self.redis.hdel(_PLAYING_AT, device_id)
 
 
 def _presence(raw: dict[bytes, bytes]) -> Presence | None:

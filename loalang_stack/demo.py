@@ -33,6 +33,13 @@ AREAS = [
     ("thon-dong", "Thôn Đông", "village", "xa-hoa-binh", 18.705, 105.595),
     ("thon-doai", "Thôn Đoài", "village", "xa-hoa-binh", 18.695, 105.605),
 ]
+APPROVAL_REQUIRED = "thon-doai"  # bulletins for Thôn Đoài wait for the approver: the flow can be tried
+# The commune office's people (user name, role, full name): one password for all, printed at start.
+USERS = [
+    ("canbo", "operator", "Cán bộ đài xã"),
+    ("duyet", "approver", "Phó chủ tịch xã (duyệt bản tin)"),
+    ("kythuat", "technician", "Kỹ thuật viên"),
+]
 
 
 def _api(url: str, path: str, token: str | None = None, body: dict[str, Any] | None = None,
@@ -50,14 +57,43 @@ def _api(url: str, path: str, token: str | None = None, body: dict[str, Any] | N
         return json.loads(response.read())
 
 
+def _admin_token(url: str, password: str) -> str:
+    answer = _api(url, "/api/v1/auth/token", form={"username": "admin", "password": password})
+    return str(answer["access_token"])
+
+
 def create_areas(url: str, password: str) -> None:
     """The demo's province, commune and two villages, unless they exist."""
-    token = _api(url, "/api/v1/auth/token", form={"username": "admin", "password": password})["access_token"]
+    token = _admin_token(url, password)
     existing = {area["id"] for area in _api(url, "/api/v1/areas", token)}
     for area_id, name, level, parent, lat, lon in AREAS:
         if area_id not in existing:
+            approval = "required" if area_id == APPROVAL_REQUIRED else None
             _api(url, "/api/v1/areas", token, {"id": area_id, "name": name, "level": level,
-                                              "parent_id": parent, "latitude": lat, "longitude": lon})
+                                              "parent_id": parent, "latitude": lat, "longitude": lon,
+                                              "approval": approval})
+
+
+def create_users(url: str, admin_password: str, password: str) -> None:
+    """The commune's operator, approver and technician, unless they exist."""
+    token = _admin_token(url, admin_password)
+    existing = {user["username"] for user in _api(url, "/api/v1/users", token)}
+    for username, role, full_name in USERS:
+        if username not in existing:
+            _api(url, "/api/v1/users", token, {"username": username, "password": password, "role": role,
+                                              "area_id": "xa-hoa-binh", "full_name": full_name})
+
+
+def running_text(url: str, admin_password: str, users_password: str) -> str:
+    """What the demo prints once everything runs: where to go, who to be, where to listen."""
+    people = "".join(f"            {name} / {users_password}  ({role} of Xã Hòa Bình)\n"
+                     for name, role, _ in USERS)
+    return (f"\nloalang is running.\n  console:  {url}\n  API docs: {url}/docs\n"
+            f"  login:    admin / {admin_password}\n{people}"
+            f"  listen:   {DEMO_DIR}/receivers/sim-N/card/card.wav (what each receiver played);\n"
+            f"            receiver-agent card {DEMO_DIR}/receivers/sim-1/card lists when each play began\n"
+            f"  logs:     {DEMO_DIR}/*.log, {DEMO_DIR}/*/*.log\n"
+            "Press Ctrl-C to stop everything.\n")
 
 
 def main() -> int:
@@ -71,6 +107,7 @@ def main() -> int:
         print(f"cannot start the demo: {exc}", file=sys.stderr)
         return 2
     password = os.environ.get("LOALANG_ADMIN_PASSWORD", "admin")
+    users_password = os.environ.get("LOALANG_DEMO_USERS_PASSWORD", "loalang-demo")
     try:
         with LocalStack(DEMO_DIR) as stack:  # stops everything it started, also on an error
             stack.start_broker(mqtt_port)
@@ -81,11 +118,10 @@ def main() -> int:
                 "LOALANG_DEVICE_KEEPALIVE_S": "30",
             }, http_port)
             create_areas(controller.url, password)
+            create_users(controller.url, password, users_password)
             stack.start_simulator(3, ["thon-dong", "thon-doai"], password,
                                   ["--telemetry-interval", "10"])
-            print(f"\nloalang is running.\n  console:  {controller.url}\n  API docs: {controller.url}/docs\n"
-                  f"  login:    admin / {password}\n  logs:     {DEMO_DIR}/*.log, {DEMO_DIR}/*/*.log\n"
-                  "Press Ctrl-C to stop everything.\n", flush=True)
+            print(running_text(controller.url, password, users_password), flush=True)
             stop = threading.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: stop.set())

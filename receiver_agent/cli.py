@@ -146,6 +146,29 @@ def cmd_amplifier_off(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    """List what a simulated sound card played: when each play started, how long, where in card.wav."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .audio.simulated import played_stretches, read_recording
+
+    try:
+        zone = ZoneInfo(args.timezone) if args.timezone else None
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"unknown time zone: {args.timezone}", file=sys.stderr)
+        return 2
+    folder = Path(args.folder)
+    if not (folder / "card.times").is_file():
+        print(f"no simulated card recording in {folder} (card.wav and card.times)", file=sys.stderr)
+        return 2
+    for stretch in played_stretches(read_recording(folder)[1]):
+        started = datetime.fromtimestamp(stretch.started, zone).astimezone(zone)
+        print(f"{started.isoformat(timespec='milliseconds')}  {stretch.length_s:7.2f} s  "
+              f"at {stretch.wav_offset_s:.2f} s in card.wav")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="receiver-agent", description=__doc__)
@@ -189,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check this device and print a verdict per check")
     doctor.add_argument("--config", default=DEFAULT_CONFIG)
     doctor.set_defaults(func=cmd_doctor)
+    card = sub.add_parser("card", help="list what a simulated sound card played (the demo's receivers)")
+    card.add_argument("folder", help="the card's folder, e.g. data/demo/receivers/sim-1/card")
+    card.add_argument("--timezone", help="show times in this zone (default: this machine's)")
+    card.set_defaults(func=cmd_card)
     return parser
 
 

@@ -74,6 +74,20 @@ def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, 
         time.sleep(interval)
 
 
+def modem_stub(folder: Path, signal_dbm: int) -> dict[str, str]:
+    """The environment of an agent with an `mmcli` on its PATH that answers like ModemManager with an
+    LTE signal of signal_dbm."""
+    import json
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "mmcli"
+    answer = json.dumps({"modem": {"signal": {"lte": {"rssi": f"{signal_dbm}.00"}}}})
+    script.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    script.chmod(0o755)
+    return {"PATH": f"{folder}:{os.environ['PATH']}"}
+
+
 def quiet_hours_away_from_now(hours_ahead: int = 3) -> dict[str, str]:
     """Quiet hours of one hour starting a few hours from now (Vietnam time), so tests never fall in them."""
     from datetime import datetime, timedelta

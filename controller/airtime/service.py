@@ -167,8 +167,8 @@ class Airtime:
             if request.media_sha256 is not None:
                 item = _item(session, request.media_sha256)
                 return item, item.title
+        text = speech.clean_text(request.text or "")
         try:
-            text = speech.clean_text(request.text or "")
             ingest = Ingest(title=request.title or text[:60], kind="speech", actor=who.username,
                             area_id=who.area_id, text=text)
             stored = await library.from_text(self.services, self.services.speech, ingest, lambda _: None)

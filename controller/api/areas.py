@@ -9,10 +9,12 @@ from sqlalchemy import select
 
 from .. import audit
 from ..airtime.rules import Reach
+from ..context import Services
 from ..db.models import Area, Device
 from ..errors import DomainError
 from ..fleet import area_updates, commands
 from ..fleet.areas import create_area, visible
+from ..fleet.policies import InheritedPolicies
 from ..security.roles import Permission
 from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import AreaCreate, AreaPublic, AreaUpdate, CommandRequest, CommandSent
@@ -21,11 +23,24 @@ router = APIRouter(prefix="/areas", tags=["areas"])
 
 
 @router.get("", response_model=list[AreaPublic], summary="List the areas you can see")
-async def list_areas(services: ServicesDep, principal: ViewerDep) -> list[Area]:
+async def list_areas(services: ServicesDep, principal: ViewerDep) -> list[AreaPublic]:
     """Every area in the caller's subtree, parents before children."""
     with services.db.session() as session:
         areas = session.scalars(select(Area).order_by(Area.id)).all()
-    return visible(areas, principal.scope)
+        policies = InheritedPolicies(session)
+        return [described(area, policies) for area in visible(areas, principal.scope)]
+
+
+def described(area: Area, policies: InheritedPolicies) -> AreaPublic:
+    """An area as the API shows it, with the approval policy in force there."""
+    public = AreaPublic.model_validate(area)
+    public.approval_required = policies.value(area.id, "approval") == "required"
+    return public
+
+
+def _described_one(services: Services, area: Area) -> AreaPublic:
+    with services.db.session() as session:
+        return described(area, InheritedPolicies(session))
 
 
 @router.post("", response_model=AreaPublic, status_code=201, summary="Create an area")
@@ -33,7 +48,7 @@ async def add_area(
     body: AreaCreate,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require(Permission.MANAGE_AREAS))],
-) -> Area:
+) -> AreaPublic:
     """Create an area under a parent inside the caller's scope (a root only for unscoped admins)."""
     if body.parent_id is None and principal.scope is not None:
         raise DomainError("whole_tree_only", "only an admin of the whole tree may add a root", 403,
@@ -50,7 +65,7 @@ async def add_area(
         raise
     except ValueError as exc:  # a name or id that makes no slug
         raise DomainError("bad_id", str(exc), 422, "id") from None
-    return area
+    return _described_one(services, area)
 
 
 @router.patch("/{area_id}", response_model=AreaPublic, summary="Change an area")
@@ -59,24 +74,25 @@ async def change_area(
     body: AreaUpdate,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require(Permission.MANAGE_AREAS))],
-) -> Area:
+) -> AreaPublic:
     """Rename an area or change its time zone or quiet hours; the areas below follow at once."""
     ensure_in_scope(principal, area_id)
     changes = body.model_dump(exclude_unset=True)
     if "geocodes" in changes:
         changes["geocodes"] = changes["geocodes"] or []
-    return await area_updates.update_area(services, principal.username, area_id, changes)
+    area = await area_updates.update_area(services, principal.username, area_id, changes)
+    return _described_one(services, area)
 
 
 @router.get("/{area_id}", response_model=AreaPublic, summary="Get one area")
-async def get_area(area_id: str, services: ServicesDep, principal: ViewerDep) -> Area:
+async def get_area(area_id: str, services: ServicesDep, principal: ViewerDep) -> AreaPublic:
     """One area in the caller's scope."""
     with services.db.session() as session:
         area = session.get(Area, area_id)
     if area is None:
         raise DomainError("unknown_area", "no such area", 404)
     ensure_in_scope(principal, area_id)
-    return area
+    return _described_one(services, area)
 
 
 @router.post("/{area_id}/commands", response_model=CommandSent, status_code=202,

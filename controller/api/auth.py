@@ -18,6 +18,7 @@ from sqlalchemy import select
 from ..context import Services
 from ..db.models import User
 from ..errors import DomainError
+from ..fleet.areas import DEFAULT_TIMEZONE, zone_of
 from ..security.client_address import client_address
 from ..security.passwords import verify_in_pool
 from ..security.roles import permissions_of
@@ -52,14 +53,19 @@ class ConsoleSession(BaseModel):
     permissions: list[str] = Field([], description="what the role may do (the console shows only that)")
     map_tile_url: str = Field("", description="map tiles for the console; empty: a plain background")
     map_tile_attribution: str = ""
+    timezone: str = Field(DEFAULT_TIMEZONE, examples=["Asia/Ho_Chi_Minh"],
+                          description="the time zone of the user's area: the console shows every time in it")
 
 
 def console_session(services: Services, user: UserPublic, token: str, expires_in: int) -> ConsoleSession:
-    """The session's answer: the user, the CSRF token, the role's permissions and the map's tiles."""
+    """The session's answer: the user, the CSRF token, the role's permissions, the map's tiles and the
+    time zone the console shows times in."""
+    with services.db.session() as session:
+        zone = zone_of(session, user.area_id)
     return ConsoleSession(
         user=user, csrf_token=csrf_token_for(token), expires_in=expires_in,
         permissions=sorted(permissions_of(user.role)), map_tile_url=services.settings.map_tile_url,
-        map_tile_attribution=services.settings.map_tile_attribution)
+        map_tile_attribution=services.settings.map_tile_attribution, timezone=zone)
 
 
 @router.post("/token", response_model=Token, summary="Log in and get a bearer token")

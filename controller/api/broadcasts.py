@@ -19,9 +19,8 @@ from ..context import Services
 from ..db.models import Broadcast
 from ..errors import DomainError
 from ..live.sources import SourceError, check_relay_url, shown_url
-from ..media import speech
 from .deps import AirtimeDep, PrincipalDep, ServicesDep, ViewerDep
-from .schemas import Name, SlugField, _In
+from .schemas import Name, SlugField, SpokenText, _In
 from .streams import event_stream
 
 router = APIRouter(tags=["broadcasts"])
@@ -48,7 +47,7 @@ class BroadcastCreate(_In):
     level: Literal["normal", "priority", "live", "emergency"] = Field(examples=["emergency"])
     bulletin_id: SlugField | None = None
     media_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
-    text: Annotated[str, StringConstraints(min_length=1, max_length=speech.MAX_TEXT_CHARS)] | None = Field(
+    text: SpokenText | None = Field(
         None, examples=["Cảnh báo: nước sông đang lên nhanh, bà con di chuyển lên chỗ cao."])
     title: Name | None = Field(None, description="default: the bulletin's or the file's title")
     area_ids: list[SlugField] = Field([], max_length=500, examples=[["xa-hoa-binh"]])

@@ -31,7 +31,7 @@ from .deps import (
     ensure_station_allowed,
     require,
 )
-from .schemas import CalendarDay, Name, SlugField, _In
+from .schemas import CalendarDay, Name, SlugField, SpokenText, _In
 
 router = APIRouter(tags=["bulletins"])
 Scheduler = Annotated[Principal, Depends(require(Permission.SCHEDULE))]
@@ -48,7 +48,7 @@ class BulletinCreate(_In):
     level: Literal["background", "normal", "priority", "emergency"] = Field(
         "normal", description="background: any other item cuts in (for a relayed station's programme)")
     media_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
-    text: Annotated[str, StringConstraints(min_length=1, max_length=speech.MAX_TEXT_CHARS)] | None = Field(
+    text: SpokenText | None = Field(
         None, examples=["Thông báo lịch tiêm phòng cho trẻ em vào sáng thứ Bảy."])
     relay_url: Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH)] | None = Field(
         None, examples=["https://radio.example.vn/vov1.mp3"], description="an http(s) station (Icecast, HLS)")
@@ -92,6 +92,8 @@ class BulletinPublic(BaseModel):
     job_id: str | None
     area_id: str
     status: str = Field(description="preparing, draft, pending, approved, rejected or failed")
+    reviewed: bool = Field(description="approved by an approver (not at once, in an area that needs no "
+                           "approval): only such a bulletin plays where approval is required")
     note: str
     created_by: str
     created_at: datetime

@@ -21,6 +21,7 @@ from ..errors import DomainError
 from ..fleet import commands, devices, history
 from ..fleet.areas import parent_map, subtree
 from ..fleet.devices import IssuedCode
+from ..fleet.playing import OnAir, Words, described
 from ..presence import LiveState
 from ..security.roles import Permission
 from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
@@ -35,6 +36,7 @@ from .schemas import (
     DeviceMove,
     DevicePublic,
     DeviceSettingsUpdate,
+    OnAirPublic,
     PresencePublic,
     SettingsApplied,
 )
@@ -52,10 +54,12 @@ def _ms(value: int) -> datetime:
 
 
 async def to_public(services: Services, device: Device) -> DevicePublic:
-    """A device row joined with its live state from Redis and its uptime."""
+    """A device row joined with its live state from Redis, its uptime and its area's name."""
+    live = (await services.presence.live([device.id]))[0]
     with services.db.session() as session:
         uptime = week_uptime(session, [device])
-    return public_with(device, (await services.presence.live([device.id]))[0], uptime.get(device.id))
+        words = described(session, [device], [live])
+    return public_with(device, live, uptime.get(device.id), words)
 
 
 def week_uptime(session: Session, devices: Sequence[Device]) -> dict[str, float]:
@@ -66,15 +70,18 @@ def week_uptime(session: Session, devices: Sequence[Device]) -> dict[str, float]
     return history.uptime_percent(session, windows, now_ms)
 
 
-def public_with(device: Device, live: LiveState, uptime_pct: float | None = None) -> DevicePublic:
-    """A device row joined with the live state already read."""
+def public_with(device: Device, live: LiveState, uptime_pct: float | None = None,
+                words: Words | None = None) -> DevicePublic:
+    """A device row joined with the live state already read (and the words for it, when given)."""
     presence, reported, telemetry = live.presence, live.reported, live.telemetry
+    words = words or Words()
+    online = bool(presence and presence.online)
     return DevicePublic(
         id=device.id, name=device.name, area_id=device.area_id, latitude=device.latitude,
         longitude=device.longitude, is_test=device.is_test, enrolled=device.enrolled_at is not None,
         volume=device.volume, desired_version=device.desired_version,
         applied_version=reported.applied.device if reported else None,
-        online=bool(presence and presence.online),
+        online=online,
         presence=PresencePublic(
             online=presence.online, boot=presence.boot, connection=presence.conn,
             install_id=presence.install_id, since=_ms(presence.since_ms),
@@ -83,7 +90,21 @@ def public_with(device: Device, live: LiveState, uptime_pct: float | None = None
             offline_reason=presence.offline_reason,
         ) if presence else None,
         telemetry=telemetry, **_data_use(device.data_budget_mb, telemetry), uptime_7d_pct=uptime_pct,
+        area_name=words.area_names.get(device.area_id),
+        playing=_playing(live.playing, words.on_air, telemetry) if online else None,
     )
+
+
+def _playing(occurrence_id: str | None, known: dict[str, OnAir], telemetry: dict[str, Any] | None
+             ) -> OnAirPublic | None:
+    """What plays, titled when the controller knows the occurrence."""
+    if occurrence_id is None:
+        return None
+    item = known.get(occurrence_id)
+    if item is not None:
+        return OnAirPublic.model_validate(item)
+    level = (telemetry or {}).get("playing_level")
+    return OnAirPublic(occurrence_id=occurrence_id, title="", level=str(level or ""))
 
 
 def _data_use(budget_mb: int | None, telemetry: dict[str, Any] | None) -> dict[str, Any]:
@@ -141,8 +162,10 @@ async def list_devices(
                 break
             offset += len(page)
             uptime = week_uptime(session, page)
-            for device, live in zip(page, await services.presence.live([d.id for d in page]), strict=True):
-                public = public_with(device, live, uptime.get(device.id))
+            lives = await services.presence.live([d.id for d in page])
+            words = described(session, page, lives)
+            for device, live in zip(page, lives, strict=True):
+                public = public_with(device, live, uptime.get(device.id), words)
                 if online is None or public.online == online:
                     result.append(public)
     return result[:limit]

@@ -7,24 +7,25 @@ Uploads and speech are jobs: the call answers 202 with the job's id at once, and
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import MediaItem
 from ..errors import DomainError
 from ..fleet.areas import chain, parent_map
-from ..media import library, speech
+from ..media import library, removal, speech
 from ..media.library import Ingest
 from ..security.device_auth import authenticated_device
 from ..security.roles import Permission
 from .deps import Principal, PrincipalDep, ServicesDep, ViewerDep, ensure_in_scope, require
-from .schemas import Name, SlugField, _In
+from .schemas import Name, SlugField, SpokenText, _In
 
 router = APIRouter(tags=["media"])
 Editor = Annotated[Principal, Depends(require(Permission.MANAGE_MEDIA))]
@@ -71,10 +72,18 @@ class MediaPublic(BaseModel):
 class SpeechRequest(_In):
     """Text to be spoken by the text-to-speech engine (Vietnamese by default)."""
 
-    text: Annotated[str, StringConstraints(min_length=1, max_length=speech.MAX_TEXT_CHARS)] = Field(
+    text: SpokenText = Field(
         examples=["Thông báo: chiều nay 14 giờ họp thôn tại nhà văn hóa."])
     title: Name = Field(examples=["Thông báo họp thôn"])
     area_id: SlugField | None = Field(None, description="owner area (default: your own)")
+
+
+class PreviewRequest(_In):
+    """Text to hear before anything is kept."""
+
+    text: SpokenText = Field(
+        examples=["Thông báo: chiều nay 14 giờ họp thôn tại nhà văn hóa."],
+        description=f"at most {speech.MAX_TEXT_CHARS} characters once spaces are folded (`text_too_long`)")
 
 
 @router.post("/api/v1/media", response_model=JobStarted, status_code=202, summary="Upload audio")
@@ -105,7 +114,9 @@ async def upload(
 
 @router.post("/api/v1/media/speech", response_model=JobStarted, status_code=202, summary="Speak text")
 async def speak(body: SpeechRequest, services: ServicesDep, principal: Editor) -> JobStarted:
-    """Synthesise the text (espeak-ng, voice vi, or Piper when configured), then store it like an upload."""
+    """Synthesise the text (espeak-ng, voice vi, or Piper when configured), then store it like an upload.
+
+    Text over the limit is refused (`text_too_long`), never cut."""
     text = speech.clean_text(body.text)
     ingest = Ingest(title=body.title, kind="speech", actor=principal.username,
                     area_id=_owner_area(principal, body.area_id), text=text)
@@ -114,6 +125,35 @@ async def speak(body: SpeechRequest, services: ServicesDep, principal: Editor) -
         return await library.from_text(services, services.speech, ingest, progress)
 
     return await _started(services, "media.speech", principal, job)
+
+
+@router.post("/api/v1/speech-previews", response_model=JobStarted, status_code=202,
+             summary="Hear text spoken, keeping nothing")
+async def preview_speech(body: PreviewRequest, services: ServicesDep, principal: Editor) -> JobStarted:
+    """Speak the text into a temporary file that only you can play, for ten minutes; the library is
+    not changed. The job's result: `preview_url`, `duration_ms` and `expires_at`."""
+    text = speech.clean_text(body.text)
+    previews = services.media.previews
+    previews.sweep()
+    token, target = previews.new(principal.username)
+
+    async def job(progress: Any) -> dict[str, Any]:
+        duration_ms = await library.preview_text(services, services.speech, text, target, progress)
+        expires = datetime.now(UTC) + timedelta(seconds=previews.lifetime_s)
+        return {"preview_url": f"/api/v1/speech-previews/{token}", "duration_ms": duration_ms,
+                "expires_at": expires.isoformat()}
+
+    return await _started(services, "media.speech_preview", principal, job)
+
+
+@router.get("/api/v1/speech-previews/{token}", summary="Listen to your spoken preview",
+            response_class=FileResponse, responses={200: {"content": {"audio/ogg": {}}}})
+async def spoken_preview(token: str, services: ServicesDep, principal: PrincipalDep) -> FileResponse:
+    """A preview you made in the last ten minutes (Range supported); anyone else's is not found."""
+    path = services.media.previews.find(principal.username, token[:64])
+    if path is None:
+        raise DomainError("preview_expired", "no such preview: it has expired or is not yours", 404)
+    return FileResponse(path, media_type="audio/ogg")
 
 
 @router.get("/api/v1/jobs/{job_id}", response_model=JobPublic, summary="Follow a background job")
@@ -149,6 +189,18 @@ async def preview(sha256: str, services: ServicesDep, principal: ViewerDep) -> F
     if path is None:
         raise DomainError("media_file_missing", "the file is missing from the store", 404)
     return FileResponse(path, media_type="audio/ogg")
+
+
+@router.delete("/api/v1/media/{sha256}", status_code=204, summary="Delete an item of the library")
+async def delete_media(sha256: str, services: ServicesDep, principal: Editor) -> None:
+    """An item of your subtree (a shared one: admins of the whole tree only), with its file.
+
+    Refused with `media_in_use` while a bulletin names it, a broadcast plays it or waits for
+    confirmation, or an occurrence that plays it has not ended."""
+    item = _usable_item(services, principal, sha256)
+    if not principal.can_see(item.area_id):
+        raise DomainError("outside_scope", "the file belongs to an area above yours", 403)
+    removal.remove(services, principal.username, item.sha256)
 
 
 @router.get("/media/{sha256}", summary="Download media (enrolled devices only)", response_class=FileResponse)

@@ -20,6 +20,7 @@ from pydantic import (
 from loalang_protocol.messages import Slug
 
 from ..errors import DomainError
+from ..media.speech import MAX_TEXT_INPUT_CHARS
 
 SlugField = Slug
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
@@ -27,6 +28,8 @@ Name = Annotated[
     str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NO_CONTROL_CHARACTERS)
 ]
 Clock = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+SpokenText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_INPUT_CHARS)]
+"""Text to be spoken; its limit (speech.MAX_TEXT_CHARS, spaces folded) is checked with its own code."""
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 
@@ -117,6 +120,9 @@ class AreaPublic(BaseModel):
     latitude: float | None
     longitude: float | None
     approval: str | None
+    approval_required: bool = Field(False, description="whether approval is required here, by the area's own "
+                                    "policy or the nearest one set above it: below live, only a bulletin an "
+                                    "approver approved plays here")
     emergency_confirm: str | None
     geocodes: list[str]
     desired_version: int = Field(description="version of the area's desired state last published to devices")
@@ -168,6 +174,16 @@ class PresencePublic(BaseModel):
     offline_reason: str = Field("", description="'will' (connection closed) or 'silent' (keepalive missed)")
 
 
+class OnAirPublic(BaseModel):
+    """An occurrence on the air."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    occurrence_id: str
+    title: str = Field(description="empty when the occurrence has none or is no longer known")
+    level: str = Field(description="background, normal, priority, live or emergency; empty when unknown")
+
+
 class DevicePublic(BaseModel):
     """A device with its live state."""
 
@@ -189,6 +205,9 @@ class DevicePublic(BaseModel):
     data_warning: bool = Field(False, description="80 % of the monthly budget reached")
     uptime_7d_pct: float | None = Field(
         None, description="time online over the last 7 days, or since enrolment when that is later")
+    area_name: str | None = Field(None, description="the name of the device's area (its village)")
+    playing: OnAirPublic | None = Field(
+        None, description="what an online device plays now, from its latest telemetry or receipt")
 
 
 class FleetOverview(BaseModel):
@@ -204,7 +223,10 @@ class FleetOverview(BaseModel):
     longitudes: list[float]
     online: list[bool] = Field(description="connected now")
     playing: list[str | None] = Field(
-        description="the occurrence an online cluster's latest telemetry says it plays, else null")
+        description="the occurrence an online cluster plays (its latest telemetry or receipt), else null")
+    on_air: dict[str, OnAirPublic] = Field(
+        {}, description="the title and level of each occurrence in `playing`, by occurrence id")
+    area_names: dict[str, str] = Field({}, description="the name of each area in your scope, by id")
 
 
 class DeviceChange(_In):

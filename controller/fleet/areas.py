@@ -89,6 +89,12 @@ def create_area(
     return area
 
 
+def zone_of(session: Session, area_id: str | None) -> str:
+    """The time zone of an area (inherited down the tree); the default one for the whole tree (None)."""
+    zone = effective(session, area_id, "timezone") if area_id is not None else None
+    return str(zone or DEFAULT_TIMEZONE)
+
+
 def effective(session: Session, area_id: str, attribute: str) -> object:
     """An attribute inherited downward: the nearest area on the chain that sets it."""
     current = session.get(Area, area_id)

@@ -1,5 +1,6 @@
 """Every cluster in a scope at a glance, for the dashboard: where it stands, whether it is online, what
-it plays. One database query and one Redis round trip, whatever the size of the fleet."""
+it plays (titled), and the names of the scope's areas. A few database queries and one Redis round
+trip, whatever the size of the fleet."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from ..db.models import Device
 from ..db.session import Database
 from ..presence import PresenceStore
+from .playing import OnAir, area_names, on_air
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Overview:
     longitudes: list[float] = field(default_factory=list)
     online: list[bool] = field(default_factory=list)
     playing: list[str | None] = field(default_factory=list)
+    on_air: dict[str, OnAir] = field(default_factory=dict)  # title and level of what plays, by occurrence
+    area_names: dict[str, str] = field(default_factory=dict)  # every area of the scope, by id
 
 
 async def overview(db: Database, presence: PresenceStore, areas: set[str] | None) -> Overview:
@@ -46,4 +50,7 @@ async def overview(db: Database, presence: PresenceStore, areas: set[str] | None
         result.longitudes.append(longitude)
         result.online.append(online)
         result.playing.append(now.playing.get(device_id) if online else None)
+    with db.session() as session:
+        result.on_air = on_air(session, result.playing)
+        result.area_names = area_names(session, areas)
     return result

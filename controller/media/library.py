@@ -63,19 +63,45 @@ async def from_text(services: Services, engine: speech.SpeechEngine, ingest: Ing
     """Speak ingest.text with engine and store the result; returns the stored item's fields."""
     work = services.media.temporary_folder("speech-")
     try:
-        wav = work / "speech.wav"
-        try:
-            await engine.synthesize(ingest.text or "", wav)
-        except tools.ToolFailed as exc:
-            log.warning("%s could not speak a text: %s", engine.name, str(exc)[:300])
-            raise JobFailed("speech_failed", "the text could not be spoken") from None
-        progress(0.3)
-        info = await probe.probe(wav, _size(wav), services.settings.media_max_duration_s)
+        wav, info = await _spoken(services, engine, ingest.text or "", work, progress)
         return await _store(services, wav, info, ingest, lambda done: progress(0.3 + 0.7 * done))
     except probe.MediaRejected as exc:
         raise JobFailed(exc.code, f"the spoken text: {exc.message}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def preview_text(services: Services, engine: speech.SpeechEngine, text: str, target: Path,
+                       progress: Callable[[float], None]) -> int:
+    """Speak text into target (Opus, as the library would store it) and nothing else; returns its
+    length in ms. No item of the library is made."""
+    work = services.media.temporary_folder("speech-")
+    try:
+        wav, info = await _spoken(services, engine, text, work, progress)
+        bitrate = services.settings.media_bitrate_kbps
+        await transcode.transcode(wav, info.demuxer, target, info.duration_s, bitrate,
+                                  lambda done: progress(0.3 + 0.7 * done))
+        return round(info.duration_s * 1000)
+    except probe.MediaRejected as exc:
+        raise JobFailed(exc.code, f"the spoken text: {exc.message}") from None
+    except tools.ToolFailed as exc:
+        log.warning("could not convert a spoken preview: %s", str(exc)[:300])
+        raise JobFailed("media_conversion_failed", "the audio could not be converted") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _spoken(services: Services, engine: speech.SpeechEngine, text: str, work: Path,
+                  progress: Callable[[float], None]) -> tuple[Path, probe.AudioInfo]:
+    """The text spoken into a WAV file in work, checked; raises JobFailed when the engine fails."""
+    wav = work / "speech.wav"
+    try:
+        await engine.synthesize(text, wav)
+    except tools.ToolFailed as exc:
+        log.warning("%s could not speak a text: %s", engine.name, str(exc)[:300])
+        raise JobFailed("speech_failed", "the text could not be spoken") from None
+    progress(0.3)
+    return wav, await probe.probe(wav, _size(wav), services.settings.media_max_duration_s)
 
 
 async def _store(services: Services, source: Path, checked: probe.AudioInfo, ingest: Ingest,

@@ -14,6 +14,7 @@ from ..errors import DomainError
 from . import tools
 
 MAX_TEXT_CHARS = 5000
+MAX_TEXT_INPUT_CHARS = 4 * MAX_TEXT_CHARS  # what a request may carry; clean_text says what is too long
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -27,13 +28,18 @@ class SpeechEngine(Protocol):
 
 
 def clean_text(text: str) -> str:
-    """Text as engines get it: control characters removed, whitespace folded; DomainError when empty or
-    too long."""
+    """Text as engines get it: control characters removed, whitespace folded.
+
+    Raises DomainError `text_empty` when nothing is left, `text_too_long` over MAX_TEXT_CHARS (the
+    text is never cut).
+    """
     cleaned = " ".join(CONTROL_CHARACTERS.sub(" ", text).split())
     if not cleaned:
         raise DomainError("text_empty", "the text is empty", 422, "text")
     if len(cleaned) > MAX_TEXT_CHARS:
-        raise DomainError("text_too_long", f"the text is over {MAX_TEXT_CHARS} characters", 422, "text")
+        raise DomainError("text_too_long", f"the text has {len(cleaned)} characters; at most "
+                          f"{MAX_TEXT_CHARS} can be spoken (spaces and line breaks count as one)", 422,
+                          "text")
     return cleaned
 
 

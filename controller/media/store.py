@@ -7,7 +7,7 @@ behind; at its next start it removes its own (a process that has just started us
 those of any instance that are older than LEFTOVER_AGE_S, since several controllers may share one
 media folder and another one's file may be in use (a job's record lasts a day; none runs that
 long). Stored files, named
-by their hash, are never touched.
+by their hash, are never touched. Spoken previews live in the `previews` subfolder (previews.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO
+
+from .previews import Previews
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class MediaStore:
         self.folder = folder
         self._mine = f"{instance_id}."  # instance ids are slugs: no '.' in them
         folder.mkdir(parents=True, exist_ok=True)
+        self.previews = Previews(folder)
 
     def temporary_file(self, kind: str) -> tuple[int, Path]:
         """A new temporary file of kind (one of TEMPORARY_KINDS) in the folder: its descriptor and path."""

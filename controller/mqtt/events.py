@@ -36,6 +36,7 @@ from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
+from ..presence import PlayReceipt
 from .batching import Batches
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 500
 QUEUE_LIMIT = 5000  # a full queue makes the MQTT handler wait: the inbox's kept lane holds the rest
 ACK_TTL_S = 3600
+PLAY_STARTS = frozenset({"started", "resumed"})
+PLAY_ENDS = frozenset({"completed", "failed", "stopped", "preempted", "interrupted", "missed", "skipped"})
 
 
 class Dropped(ValueError):
@@ -102,6 +105,7 @@ class EventIntake:
             if item.event.type.startswith("security"):
                 log.warning("device %s: security event %s %s", item.device.id, item.event.type,
                             item.event.data)
+        await self._note_plays(verified)
         await self._advance_deliveries(verified, fresh)
         await self._acknowledge(verified)
 
@@ -160,20 +164,26 @@ class EventIntake:
         receipts = [v for v in fresh if v.event.type in delivery.RECEIPT_STATES]
         if not receipts:
             return
-        titles = self._titles({v.event.data.get("occurrence") for v in receipts})
+        described = self._describe({v.event.data.get("occurrence") for v in receipts})
         await feed.publish_many(self.services.redis, [
-            ("receipt", [item.device.area_id], {
-                "device_id": item.device.id, "device_name": item.device.name, "receipt": item.event.type,
-                "title": titles.get(str(item.event.data.get("occurrence")), "")})
-            for item in receipts])
+            ("receipt", [item.device.area_id], _receipt_news(item, described)) for item in receipts])
 
-    def _titles(self, occurrence_ids: set[Any]) -> dict[str, str]:
+    async def _note_plays(self, verified: list[Verified]) -> None:
+        """What each device plays now, moved by its starts and ends (kept in the playing index)."""
+        plays = [PlayReceipt(v.device.id, occurrence[:64], v.event.type in PLAY_STARTS, v.event.ts)
+                 for v in sorted(verified, key=lambda v: v.event.ts)
+                 if v.event.type in PLAY_STARTS | PLAY_ENDS
+                 and isinstance(occurrence := v.event.data.get("occurrence"), str)]
+        await self.services.presence.note_plays(plays)
+
+    def _describe(self, occurrence_ids: set[Any]) -> dict[str, tuple[str, str]]:
+        """The title and level of each occurrence the controller knows."""
         wanted = [o[:64] for o in occurrence_ids if isinstance(o, str)]
         if not wanted:
             return {}
         with self.services.db.session() as session:
-            return {occurrence_id: title for occurrence_id, title in session.execute(
-                select(Occurrence.id, Occurrence.title).where(Occurrence.id.in_(wanted)))}
+            return {occurrence_id: (title, level) for occurrence_id, title, level in session.execute(
+                select(Occurrence.id, Occurrence.title, Occurrence.level).where(Occurrence.id.in_(wanted)))}
 
     async def _acknowledge(self, verified: list[Verified]) -> None:
         """One signed acknowledgement per device and installation, signed together, sent together."""
@@ -191,6 +201,15 @@ class EventIntake:
         if failed:
             log.warning("%s of %s event acknowledgements not sent (%s); the devices will resend",
                         len(failed), len(results), failed[0])
+
+
+def _receipt_news(item: Verified, described: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """A receipt as the event feed tells it: who, what happened, to which occurrence (its title and
+    level), and when the device says it happened."""
+    occurrence = str(item.event.data.get("occurrence", ""))
+    title, level = described.get(occurrence, ("", ""))
+    return {"device_id": item.device.id, "device_name": item.device.name, "receipt": item.event.type,
+            "occurrence": occurrence, "title": title, "level": level, "occurred_at_ms": item.event.ts}
 
 
 def _open(topic: str, device: Device | None, payload: bytes) -> Verified:

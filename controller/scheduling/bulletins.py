@@ -37,12 +37,14 @@ def new_id() -> str:
 def create(session: Session, actor: str, fields: dict[str, Any]) -> Bulletin:
     """A new draft; with text instead of a file it waits for its speech job (job_id in fields)."""
     sha = fields.get("media_sha256")
-    if sha is not None and session.get(MediaItem, sha) is None:
+    item = session.get(MediaItem, sha) if sha is not None else None
+    if sha is not None and item is None:
         raise BulletinError("unknown_media", "no such media in the library", 422, "media_sha256")
+    text = item.text if item is not None else fields.get("text")  # a spoken file's text, for approvers
     relay_url = fields.get("relay_url")
     bulletin = Bulletin(id=new_id(), title=fields["title"], level=fields["level"], media_sha256=sha,
                         relay_url=relay_url, duration_ms=fields.get("duration_ms") if relay_url else None,
-                        text=fields.get("text"), job_id=fields.get("job_id"), area_id=fields["area_id"],
+                        text=text, job_id=fields.get("job_id"), area_id=fields["area_id"],
                         status="draft" if sha or relay_url else "preparing", created_by=actor)
     session.add(bulletin)
     audit.record(session, actor, "bulletin.create", [bulletin.id], title=bulletin.title, level=bulletin.level,

@@ -21,6 +21,7 @@ import logging
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -67,6 +68,39 @@ def read_recording(folder: Path) -> tuple[bytes, list[tuple[int, float]]]:
         return b"", []
     times = [(int(a), float(b)) for a, b in (line.split() for line in lines if line.count(" ") == 1)]
     return pcm[: len(times) * PERIOD_BYTES], times
+
+
+SILENCE_BETWEEN_PLAYS_S = 0.5  # a longer pause in the time log starts a new play
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """One stretch of sound on the card: when it started, how long, and where it is in card.wav."""
+
+    started: float  # wall time, s
+    length_s: float
+    wav_offset_s: float
+
+
+def played_stretches(times: list[tuple[int, float]]) -> list[Stretch]:
+    """The card's time log cut where the card paused, oldest first."""
+    stretches: list[Stretch] = []
+    first: tuple[int, float] | None = None
+    previous: tuple[int, float] | None = None
+    for period, wall in times:
+        if first is not None and previous is not None and wall - previous[1] > SILENCE_BETWEEN_PLAYS_S:
+            stretches.append(_stretch(first, previous))
+            first = None
+        first = first or (period, wall)
+        previous = (period, wall)
+    if first is not None and previous is not None:
+        stretches.append(_stretch(first, previous))
+    return stretches
+
+
+def _stretch(first: tuple[int, float], last: tuple[int, float]) -> Stretch:
+    return Stretch(started=first[1], length_s=(last[0] - first[0] + 1) * PERIOD_S,
+                   wav_offset_s=first[0] * PERIOD_S)
 
 
 class SimulatedSoundCard:

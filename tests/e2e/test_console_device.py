@@ -3,11 +3,10 @@ events, and maintenance actions that ask first, reach the device and are audited
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,23 +15,14 @@ from controller.db.session import Database
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.browser import accessibility_violations, log_in
-from tests.testkit import ADMIN_PASSWORD, Fleet, new_commune, receipts, wait_for
+from tests.testkit import ADMIN_PASSWORD, Fleet, modem_stub, new_commune, receipts, wait_for
 
 pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 WEEK_DAYS = 7
+VN = ZoneInfo("Asia/Ho_Chi_Minh")  # the areas' time zone: the console's charts are dated in it
 SIGNAL_DBM = -71
-
-
-def modem_stub(folder: Path) -> dict[str, str]:
-    """An `mmcli` on the agent's PATH answering like ModemManager with an LTE signal."""
-    folder.mkdir(parents=True, exist_ok=True)
-    script = folder / "mmcli"
-    answer = json.dumps({"modem": {"signal": {"lte": {"rssi": f"{SIGNAL_DBM}.00"}}}})
-    script.write_text(f"#!/bin/sh\necho '{answer}'\n")
-    script.chmod(0o755)
-    return {"PATH": f"{folder}:{os.environ['PATH']}"}
 
 
 def seed_week_of_telemetry(controller: ControllerProcess, device_id: str) -> datetime:
@@ -56,7 +46,7 @@ def test_the_device_page_charts_a_week_and_its_actions_ask_reach_the_device_and_
         fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
     _, villages = new_commune(fleet, villages=1)
     device_id, config = fleet.enrolled_agent(area=villages[0])
-    fleet.start(config, env=modem_stub(tmp_path / "modem"))
+    fleet.start(config, env=modem_stub(tmp_path / "modem", SIGNAL_DBM))
     wait_for(lambda: fleet.online(device_id), 10.0, what="online")
     aired = fleet.http.post(f"{API}/broadcasts", json={"level": "normal", "device_ids": [device_id],
                                                        "title": "Bản tin sáng", "text": "Xin chào bà con."})
@@ -74,7 +64,8 @@ def test_the_device_page_charts_a_week_and_its_actions_ask_reach_the_device_and_
     assert charts.count() == 3
     for index in range(3):
         assert charts.nth(index).locator("svg path").count() == 1, charts.nth(index).inner_text()
-    first_day = f"{first.day}/{first.month}"
+    first_in_vietnam = first.astimezone(VN)
+    first_day = f"{first_in_vietnam.day}/{first_in_vietnam.month}"
     assert page.locator(".charts svg text", has_text=first_day).count() == 3, "each chart starts a week ago"
     facts = page.locator(".facts")
     assert f"{SIGNAL_DBM} dBm" in facts.inner_text(), "the signal the modem reports now"

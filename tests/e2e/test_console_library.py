@@ -13,7 +13,7 @@ import pytest
 
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
-from tests.testkit import ADMIN_PASSWORD, Fleet, write_steps_wav
+from tests.testkit import ADMIN_PASSWORD, Fleet, upload_media, write_steps_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -148,3 +148,67 @@ def test_an_approver_cannot_approve_their_own_bulletin(
     queued.get_by_role("button", name="Duyệt").click()
     page.locator("#toast.error", has_text="không được tự duyệt bản tin").wait_for(timeout=10_000)
     assert fleet.http.get(f"{API}/bulletins/{bulletin['id']}").json()["status"] == "pending"
+
+
+def test_a_preview_keeps_nothing_and_a_text_over_the_limit_is_refused_in_vietnamese(
+        controller: ControllerProcess, fleet: Fleet, open_page: Any) -> None:
+    page, errors = open_page()
+    errors.allow(422)  # the text over the limit, below
+    page.goto(f"{controller.url}/console/#/media")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    form = page.locator("form.media-speech")
+    form.wait_for()
+    before = {m["sha256"] for m in fleet.http.get(f"{API}/media").json()}
+    rows = page.locator(".media-items tbody tr").count()
+
+    form.get_by_label("Văn bản tiếng Việt").fill("Chiều nay mười bốn giờ họp thôn tại nhà văn hóa.")
+    assert form.locator(".spoken-count").inner_text() == "48 / 5.000 ký tự"
+    form.get_by_role("button", name="Nghe thử").click()
+    heard = form.locator(".speech-preview audio")
+    heard.wait_for(timeout=30_000)
+    assert loaded_duration(heard) > 1.0, "the preview plays"
+    assert "chưa lưu vào thư viện" in form.locator(".speech-preview").inner_text()
+    assert accessibility_violations(page) == []
+    page.reload()
+    page.locator(".media-items").wait_for()
+    assert page.locator(".media-items tbody tr").count() == rows, "the library shows no new item"
+    assert {m["sha256"] for m in fleet.http.get(f"{API}/media").json()} == before
+
+    form.get_by_label("Văn bản tiếng Việt").fill("Thông báo khẩn của xã.\n\n" * 240)
+    count = form.locator(".spoken-count.over")
+    assert count.inner_text() == "5.519 / 5.000 ký tự: quá dài, hãy rút gọn", "the count says it while typing"
+    form.get_by_role("button", name="Lưu vào thư viện").click()
+    refused = page.locator("#toast.error")
+    refused.wait_for(timeout=10_000)
+    assert "Văn bản quá dài: tối đa 5.000 ký tự" in refused.inner_text(), refused.inner_text()
+    assert "characters" not in refused.inner_text(), "said in Vietnamese, not in the API's English"
+    assert {m["sha256"] for m in fleet.http.get(f"{API}/media").json()} == before, "nothing cut and kept"
+
+
+def test_an_item_in_use_is_kept_and_an_unused_one_deleted(
+        controller: ControllerProcess, fleet: Fleet, open_page: Any, tmp_path: Path) -> None:
+    tag = secrets.token_hex(2)
+    used, _ = upload_media(fleet, write_steps_wav(tmp_path / f"dang-dung-{tag}.wav", [610.0, 620.0]))
+    unused, _ = upload_media(fleet, write_steps_wav(tmp_path / f"bo-di-{tag}.wav", [630.0, 640.0]))
+    fleet.http.post(f"{API}/bulletins", json={"title": f"Dùng tệp {tag}", "media_sha256": used,
+                                              "area_id": "xa-mot"}).raise_for_status()
+    page, errors = open_page()
+    errors.allow(409)  # the file in use, below
+    page.goto(f"{controller.url}/console/#/media")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    kept = page.locator(f".media-items tr[data-sha256='{used}']")
+    kept.get_by_role("button", name=f"Xoá «dang-dung-{tag}»").click()
+    dialog = page.get_by_role("dialog")
+    assert f"dang-dung-{tag}" in dialog.inner_text()
+    dialog.get_by_role("button", name="Xoá").click()
+    page.locator("#toast.error", has_text="vẫn đang được dùng").wait_for(timeout=10_000)
+    assert kept.count() == 1 and fleet.http.get(f"{API}/media/{used}").status_code == 200
+
+    page.locator(f".media-items tr[data-sha256='{unused}']").get_by_role(
+        "button", name=f"Xoá «bo-di-{tag}»").click()
+    page.get_by_role("dialog").get_by_role("button", name="Xoá").click()
+    page.locator("#toast.ok", has_text=f"Đã xoá «bo-di-{tag}»").wait_for(timeout=10_000)
+    page.locator(f".media-items tr[data-sha256='{unused}']").wait_for(state="detached", timeout=10_000)
+    assert fleet.http.get(f"{API}/media/{unused}").status_code == 404
+    assert not (controller.data_dir / "media" / unused).exists()
+    assert accessibility_violations(page) == []

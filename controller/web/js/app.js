@@ -1,9 +1,10 @@
 // The console: log in, then one page at a time under the menu, chosen by the address's #/path.
 import { ApiError, call, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
-import { language, setLanguage, t } from "./i18n.js";
+import { language, setLanguage, setZone, t } from "./i18n.js";
 import { roleName } from "./roles.js";
-import { loginForm, say } from "./ui.js";
+import { loginForm, say, zoneNote } from "./ui.js";
+import { showWaiting, stopWaiting } from "./waiting.js";
 
 // Each page: its address, the module that renders it (loaded when first shown, so one page's fault
 // cannot stop the others), its menu entry (if any), the permission it needs.
@@ -60,11 +61,14 @@ function renderMenu() {
   const here = "#" + ((location.hash.replace(/^#/, "") || "/").split("?")[0]);
   const links = ROUTES.filter((page) => page.menu && can(page.permission)).map((page) =>
     h("li", {}, h("a", { href: page.href, "aria-current": page.href === here ? "page" : null }, t(page.menu))));
+  const bulletins = links.map((item) => item.firstChild).find((link) => link.getAttribute("href") === "#/bulletins");
+  if (bulletins && can("approve")) showWaiting(bulletins);
   const user = context.session.user;
   fill(document.getElementById("menu"),
     h("nav", { "aria-label": t("main_menu") }, h("ul", {}, links)),
     h("div", { class: "who" },
       h("span", {}, `${user.full_name || user.username} · ${roleName(user.role)}`),
+      zoneNote(),
       languageButton(),
       h("button", { type: "button", onclick: logout }, t("logout"))));
 }
@@ -86,6 +90,7 @@ function renderLogin(main) {
 function begin(session) {
   context.session = session;
   setCsrf(session.csrf_token);
+  setZone(session.timezone);
   say("");
   show();
 }
@@ -100,6 +105,7 @@ async function logout() {
 }
 
 async function loggedOut() {
+  stopWaiting();
   context.session = null;
   setCsrf(null);
   location.hash = "#/";

@@ -1,6 +1,6 @@
 // Small SVG line charts, drawn from the samples themselves (no library needed for a line).
 import { h, svg } from "./dom.js";
-import { language, t } from "./i18n.js";
+import { language, t, timeZone } from "./i18n.js";
 
 const WIDTH = 640;
 const HEIGHT = 160;
@@ -20,7 +20,7 @@ export function lineChart(title, points, { unit = "", colour = "#1d4ed8" } = {})
   const sy = (y) => HEIGHT - PAD.bottom - ((y - y0) / (y1 - y0)) * (HEIGHT - PAD.top - PAD.bottom);
   const path = values.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("");
   const day = (ms) => new Date(ms).toLocaleDateString(language() === "en" ? "en-GB" : "vi-VN",
-    { day: "numeric", month: "numeric" });
+    { day: "numeric", month: "numeric", timeZone: timeZone() });
   figure.append(svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": title },
     svg("line", { x1: PAD.left, y1: HEIGHT - PAD.bottom, x2: WIDTH - PAD.right, y2: HEIGHT - PAD.bottom,
       class: "axis" }),

@@ -15,13 +15,17 @@ addStrings({
     ev_preempted: "Nhường chương trình ưu tiên", ev_missed: "Lỡ giờ phát", ev_skipped: "Bỏ qua",
     ev_stopped: "Đã dừng", ev_failed: "Lỗi phát", ev_rejected: "Từ chối lệnh",
     "ev_security-rejected": "Chặn tin nhắn không hợp lệ", ev_online: "Trực tuyến", ev_offline: "Mất kết nối",
-    pr_birth: "đã kết nối", pr_will: "kết nối bị đứt", pr_silent: "không còn tin báo" },
+    pr_birth: "đã kết nối", pr_will: "kết nối bị đứt", pr_silent: "không còn tin báo",
+    no_modem: "không có modem (mạng qua {iface})", data_month: "{mb} MB tháng này",
+    data_of_budget: "{mb} MB tháng này ({pct} % hạn mức)", untitled: "(không có tiêu đề)" },
   en: { ev_downloading: "Downloading", ev_downloaded: "Downloaded", "ev_download-failed": "Download failed",
     ev_started: "Started", ev_resumed: "Resumed", ev_completed: "Completed", ev_interrupted: "Interrupted",
     ev_preempted: "Gave way to a priority item", ev_missed: "Missed", ev_skipped: "Skipped",
     ev_stopped: "Stopped", ev_failed: "Failed", ev_rejected: "Refused a command",
     "ev_security-rejected": "Blocked an invalid message", ev_online: "Online", ev_offline: "Offline",
-    pr_birth: "connected", pr_will: "connection lost", pr_silent: "no word from it" },
+    pr_birth: "connected", pr_will: "connection lost", pr_silent: "no word from it",
+    no_modem: "no modem (network through {iface})", data_month: "{mb} MB this month",
+    data_of_budget: "{mb} MB this month ({pct} % of the allowance)", untitled: "(untitled)" },
 });
 
 /** The device's state at a glance, as a description list. */
@@ -29,16 +33,37 @@ export function facts(device) {
   const telemetry = device.telemetry || {};
   const rows = [
     [t("state"), stateBadge(deviceState(device))],
+    [t("area"), device.area_name || device.area_id],
     [t("last_seen"), device.presence ? ago(device.presence.last_seen) : t("never")],
-    [t("now_playing"), telemetry.playing ? `${telemetry.playing} (${telemetry.playing_level || ""})` : t("nothing_playing")],
-    [t("signal"), telemetry.signal_dbm != null ? `${telemetry.signal_dbm} dBm` : "–"],
+    [t("now_playing"), device.playing ? onAirText(device.playing) : t("nothing_playing")],
+    [t("signal"), signalText(telemetry)],
     [t("temperature"), telemetry.cpu_temp_c != null ? `${telemetry.cpu_temp_c.toFixed(1)} °C` : "–"],
     [t("amplifier"), telemetry.amplifier_on == null ? "–" : telemetry.amplifier_on ? t("on") : t("off")],
     [t("volume"), String(telemetry.volume ?? device.volume)],
-    [t("data_used"), device.data_used_pct != null ? `${device.data_used_pct.toFixed(0)} %` : "–"],
+    [t("data_used"), dataText(device, telemetry)],
     [t("uptime_7d"), device.uptime_7d_pct != null ? `${device.uptime_7d_pct.toFixed(1)} %` : "–"],
   ];
   return h("dl", { class: "facts" }, rows.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+}
+
+/** What plays, in words: its title and level (an id never shows). */
+export function onAirText(playing) {
+  const level = playing.level ? ` (${t(`lv_${playing.level}`)})` : "";
+  return `${playing.title || t("untitled")}${level}`;
+}
+
+/** The modem's signal, or the network the cluster uses when it has no modem. */
+function signalText(telemetry) {
+  if (telemetry.signal_dbm != null) return `${telemetry.signal_dbm} dBm`;
+  return telemetry.iface ? t("no_modem", { iface: telemetry.iface }) : "–";
+}
+
+/** This month's data use (and its share of the allowance, where one is set). */
+function dataText(device, telemetry) {
+  if (telemetry.data_month_bytes == null) return "–";
+  const mb = (telemetry.data_month_bytes / 1e6).toFixed(1);
+  return device.data_used_pct != null ? t("data_of_budget", { mb, pct: device.data_used_pct.toFixed(0) })
+    : t("data_month", { mb });
 }
 
 /** The events of a device as a list, newest first. */

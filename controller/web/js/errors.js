@@ -62,6 +62,11 @@ addStrings({
     err_revocation_not_newer: "Danh sách khoá bị thu hồi này không mới hơn danh sách đang dùng.",
     err_revocation_not_root_signed: "Danh sách khoá bị thu hồi không được ký bằng khoá gốc của hệ thống.",
     err_revokes_signing_key: "Danh sách thu hồi chính khoá ký đang dùng: hãy cấp khoá ký mới và khởi động lại trước.",
+    // the library: previews, the text limit, deleting
+    err_media_in_use: "Bản ghi này vẫn đang được dùng (bản tin, lịch phát hoặc chương trình đang phát) nên không xoá được.",
+    err_preview_expired: "Bản nghe thử đã hết hạn (sau 10 phút); hãy bấm «Nghe thử» lại.",
+    err_text_empty: "Hãy viết văn bản cần đọc.",
+    err_text_too_long: "Văn bản quá dài: tối đa 5.000 ký tự. Hãy rút gọn hoặc chia thành nhiều bản tin.",
     // Codes of every API answer: logins, validation kinds, media checks, Starlette's refusals.
     err_wrong_login: "Sai tên đăng nhập hoặc mật khẩu.",
     err_not_authenticated: "Phiên đăng nhập đã hết; hãy đăng nhập lại.",
@@ -87,8 +92,6 @@ addStrings({
     err_schedule_no_play: "Lịch này không còn lượt phát nào từ bây giờ.",
     err_recurrence_invalid: "Cách lặp lại của lịch không hợp lệ.",
     err_schedule_stopped: "Lịch đã dừng; hãy đặt lịch mới cho bản tin.",
-    err_text_empty: "Hãy nhập nội dung cần đọc.",
-    err_text_too_long: "Văn bản quá dài (tối đa 5000 ký tự).",
     err_file_too_large: "Tệp quá lớn.",
     err_media_file_missing: "Tệp âm thanh không còn trong kho; hãy tải lên lại.",
     err_media_empty: "Tệp rỗng.",
@@ -191,6 +194,11 @@ addStrings({
     err_revocation_not_newer: "This list of revoked keys is not newer than the one in use.",
     err_revocation_not_root_signed: "The list of revoked keys is not signed by this system's root key.",
     err_revokes_signing_key: "The list revokes the signing key in use: certify a new signing key and restart first.",
+    // the library: previews, the text limit, deleting
+    err_media_in_use: "This recording is still in use (a bulletin, a schedule or a broadcast on the air), so it cannot be deleted.",
+    err_preview_expired: "The preview has expired (after 10 minutes); press “Listen” again.",
+    err_text_empty: "Write the text to speak.",
+    err_text_too_long: "The text is too long: at most 5,000 characters. Shorten it or split it into several bulletins.",
     // Codes of every API answer: logins, validation kinds, media checks, Starlette's refusals.
     err_wrong_login: "Wrong user name or password.",
     err_not_authenticated: "Your login has ended; log in again.",
@@ -216,8 +224,6 @@ addStrings({
     err_schedule_no_play: "This schedule has no play from now on.",
     err_recurrence_invalid: "The schedule's repetition is not valid.",
     err_schedule_stopped: "The schedule was stopped; schedule the bulletin anew.",
-    err_text_empty: "Type the text to read.",
-    err_text_too_long: "The text is too long (at most 5000 characters).",
     err_file_too_large: "The file is too large.",
     err_media_file_missing: "The audio file is no longer in the store; upload it again.",
     err_media_empty: "The file is empty.",

@@ -31,7 +31,7 @@ const STRINGS = {
     level: "Mức", title: "Tiêu đề", when: "Lúc", what: "Nội dung", where: "Nơi",
     targets: "Phát tới", choose_targets: "Chọn nơi phát", ended: "Đã dừng",
     lv_background: "nền", lv_normal: "thường", lv_priority: "ưu tiên", lv_live: "trực tiếp",
-    lv_emergency: "khẩn cấp",
+    lv_emergency: "khẩn cấp", zone_note: "Giờ {offset}",
   },
   en: {
     app: "Village loudspeakers", skip: "Skip the menu", language: "Tiếng Việt", language_label: "Chuyển sang tiếng Việt",
@@ -64,7 +64,7 @@ const STRINGS = {
     level: "Level", title: "Title", when: "When", what: "What", where: "Where",
     targets: "Broadcast to", choose_targets: "Choose where to broadcast", ended: "Ended",
     lv_background: "background", lv_normal: "normal", lv_priority: "priority", lv_live: "live",
-    lv_emergency: "emergency",
+    lv_emergency: "emergency", zone_note: "Times in {offset}",
   },
 };
 
@@ -104,9 +104,33 @@ export function ago(when) {
   return t("ago", { t: t("days", { n: Math.round(seconds / 86400) }) });
 }
 
-/** A local date and time for a time in ms (or an ISO text). */
+const DEFAULT_ZONE = "Asia/Ho_Chi_Minh";
+let zone = DEFAULT_ZONE;
+
+/** Show every time in this time zone (the signed-in user's area's, from the session), whatever the
+ *  browser's own zone. */
+export function setZone(name) {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+    zone = name;
+  } catch {
+    zone = DEFAULT_ZONE;  // a zone this browser does not know
+  }
+}
+
+/** The time zone times are shown in. */
+export function timeZone() { return zone; }
+
+/** The zone's offset as people read it ("GMT+7"). */
+export function zoneOffset() {
+  const parts = new Intl.DateTimeFormat("en-GB", { timeZone: zone, timeZoneName: "shortOffset" })
+    .formatToParts(new Date());
+  return (parts.find((part) => part.type === "timeZoneName") || { value: zone }).value;
+}
+
+/** A date and time in the area's time zone for a time in ms (or an ISO text with its offset). */
 export function when(value) {
   const ms = typeof value === "number" ? value : Date.parse(value);
   return new Date(ms).toLocaleString(current === "en" ? "en-GB" : "vi-VN",
-    { dateStyle: "short", timeStyle: "short" });
+    { dateStyle: "short", timeStyle: "short", timeZone: zone });
 }

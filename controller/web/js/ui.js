@@ -2,7 +2,12 @@
 // at fault, work behind a busy button, state badges, tables and the login form.
 import { call } from "./api.js";
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, timeZone, zoneOffset } from "./i18n.js";
+
+/** The time zone every time is shown in, for the header ("Giờ GMT+7", its name on hover). */
+export function zoneNote() {
+  return h("span", { class: "zone", title: timeZone() }, t("zone_note", { offset: zoneOffset() }));
+}
 
 /** Ask before doing something that cannot be undone; resolves true when confirmed.
  *  With a password field (step-up confirmation), resolves the password text instead.
@@ -125,7 +130,7 @@ export async function busy(button, work, failureKey = "error", form = null) {
 /** A device's state: playing, online or offline. */
 export function deviceState(device) {
   if (!device.online) return "offline";
-  return device.telemetry && device.telemetry.playing ? "playing" : "online";
+  return device.playing ? "playing" : "online";
 }
 
 /** A coloured badge with the state's word (colour is never the only sign). */

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from controller.db.models import Area, Device
+from controller.db.models import Area, Device, Occurrence
 from controller.db.session import Database, migrate
 from controller.fleet.areas import parent_map, subtree
 from controller.fleet.overview import overview
+from controller.fleet.playing import OnAir
 from controller.presence import FleetNow, PresenceStore
 from loalang_protocol.messages import DeviceStatus, Telemetry
 from tests.testkit import Stack
@@ -32,14 +33,20 @@ def database(tmp_path: Path) -> Database:
 def two_communes(db: Database, suffix: str) -> dict[str, str]:
     """Communes a and b under a province, a village in each, and the clusters below; returns the
     clusters' areas by id."""
+    names = {"xa-a": "Xã A", "thon-a": "Thôn A"}
     areas = [("tinh", None, "province"), ("xa-a", "tinh", "commune"), ("thon-a", "xa-a", "village"),
              ("xa-b", "tinh", "commune"), ("thon-b", "xa-b", "village")]
     clusters = {f"{name}-{suffix}": area for name, area in [
         ("never", "thon-a"), ("idle", "thon-a"), ("playing", "xa-a"), ("dropped", "thon-a"),
         ("theirs", "thon-b")]}
     with db.session() as session:
-        session.add_all(Area(id=id_, name=id_, parent_id=parent, level=level) for id_, parent, level in areas)
+        session.add_all(Area(id=id_, name=names.get(id_, id_), parent_id=parent, level=level)
+                        for id_, parent, level in areas)
         session.flush()
+        session.add_all(Occurrence(id=occurrence_id, level="normal", start_ms=1000, duration_ms=5000,
+                                   source={"type": "tone", "frequency_hz": 440}, max_lateness_ms=0,
+                                   issued_ms=1000, title=title, created_by="admin")
+                        for occurrence_id, title in (("occ-sang", "Bản tin sáng"), ("occ-khac", "Tin khác")))
         session.add_all(Device(id=device_id, name=f"Cụm {device_id}", area_id=area, latitude=18.5 + i,
                                longitude=105.5 + i) for i, (device_id, area) in enumerate(clusters.items()))
     return clusters
@@ -87,6 +94,8 @@ def test_the_overview_holds_every_cluster_in_scope_with_its_live_state(stack: St
         assert (ours.names[playing], ours.area_ids[playing], ours.latitudes[playing],
                 ours.longitudes[playing]) == (f"Cụm playing-{suffix}", "xa-a", 20.5, 107.5)
         assert everyone.ids == sorted(clusters) and everyone.playing[everyone.ids.index(f"theirs-{suffix}")]
+        assert ours.on_air == {"occ-sang": OnAir("occ-sang", "Bản tin sáng", "normal")}, "titled, in scope"
+        assert ours.area_names == {"xa-a": "Xã A", "thon-a": "Thôn A"}, "the scope's areas by name"
         assert finished.playing == [None] * 4 and finished.online == ours.online
 
     asyncio.run(scenario())

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from controller import redis_client
 from controller.context import Services
 from controller.mqtt.bridge import PresenceWatchdog
-from controller.presence import PresenceStore
+from controller.presence import CLOCK_STEP_MS, PlayReceipt, PresenceStore
 from loalang_protocol import topics
 from loalang_protocol.messages import DeviceStatus, Telemetry
 from loalang_protocol.topics import DeviceTopic
@@ -169,6 +169,43 @@ def test_watchdog_asks_for_the_births_again_when_redis_lost_presence(stack: Stac
         await watchdog.step()
         assert link.subscribed == again * 3
         await redis.flushdb()
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_receipts_move_what_a_device_plays_at_once_and_late_reports_do_not_undo_them(stack: Stack) -> None:
+    """A start or an end tells what plays as soon as it comes (telemetry comes only every minute or
+    so); a report older than the one the index holds changes nothing, unless the device's clock went
+    back; an end of something that no longer plays changes nothing."""
+    async def scenario() -> None:
+        redis = Redis(port=stack.redis_port)
+        store = PresenceStore(redis)
+        device = "unit-plays-1"
+        T = 1_800_000_000_000  # a device time (ms)
+        await store.forget(device)
+        await store.apply_status(device, _status(True, 1, 1), now_ms=1_000)
+
+        async def playing() -> str | None:
+            return (await store.live([device]))[0].playing
+
+        await store.store_telemetry(device, Telemetry(ts=T + 10_000, uptime_s=5))
+        await store.note_plays([PlayReceipt(device, "o-tin-sang", True, T + 11_000)])
+        assert await playing() == "o-tin-sang", "a start tells at once"
+        await store.store_telemetry(device, Telemetry(ts=T + 10_500, uptime_s=5))  # sent earlier, came later
+        assert await playing() == "o-tin-sang", "an older report does not undo it"
+        await store.note_plays([PlayReceipt(device, "o-khan", True, T + 12_000),  # an emergency cuts in
+                                PlayReceipt(device, "o-tin-sang", False, T + 12_000)])
+        assert await playing() == "o-khan", "the end of what was cut does not end what cut in"
+        assert (await store.fleet_now()).playing.get(device) == "o-khan"
+        await store.note_plays([PlayReceipt(device, "o-khan", False, T + 15_000)])
+        assert await playing() is None
+        await store.store_telemetry(device, Telemetry(ts=T + 20_000, uptime_s=5, playing="o-tin-chieu"))
+        assert await playing() == "o-tin-chieu", "newer telemetry tells too"
+        await store.store_telemetry(device, Telemetry(ts=T + 20_000 - CLOCK_STEP_MS - 1, uptime_s=5))
+        assert await playing() is None, "a clock that went back is believed"
+        await store.forget(device)
+        assert await playing() is None
         await redis.aclose()
 
     asyncio.run(scenario())

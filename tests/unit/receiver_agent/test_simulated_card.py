@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from receiver_agent.audio.simulated import PERIOD_S, SimulatedSoundCard, read_recording
+from receiver_agent.audio.simulated import PERIOD_S, SimulatedSoundCard, played_stretches, read_recording
 from receiver_agent.audio.sink import SAMPLE_RATE
 from receiver_agent.audio.tone import sine
+from receiver_agent.cli import main
 
 pytestmark = pytest.mark.unit
 
@@ -76,3 +77,29 @@ def test_idle_card_writes_nothing(tmp_path: Path) -> None:
     time.sleep(0.1)
     card.close()
     assert read_recording(tmp_path) == (b"", [])
+
+
+def test_two_plays_with_a_pause_between_are_listed_with_their_times_and_places(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = SimulatedSoundCard(tmp_path)
+    card.write(sine(440, 0.3))
+    time.sleep(1.2)  # the card goes idle: the next play is a new stretch
+    second_at = time.time()
+    card.write(sine(880, 0.2))
+    time.sleep(0.6)
+    card.close()
+    first, second = played_stretches(read_recording(tmp_path)[1])
+    assert first.wav_offset_s == 0 and abs(first.length_s - 0.3) < 0.03
+    assert abs(second.started - second_at) < 0.05 and abs(second.length_s - 0.2) < 0.03
+    assert abs(second.wav_offset_s - first.length_s) < 0.03, "the second play follows the first in card.wav"
+
+    assert main(["card", str(tmp_path), "--timezone", "Asia/Ho_Chi_Minh"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("+07:00" in line for line in lines)
+    assert "in card.wav" in lines[1]
+
+
+def test_listing_a_folder_without_a_recording_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["card", str(tmp_path)]) == 2
+    assert "no simulated card recording" in capsys.readouterr().err

@@ -1,11 +1,14 @@
 // Broadcast now: an approved bulletin, a library file or text spoken now, at normal or priority
 // level, to areas chosen in a tree that counts their clusters; confirmed first, then delivery is
-// followed live, device by device, with a (confirmed) button that stops the broadcast.
+// followed live, device by device, with a (confirmed) button that stops the broadcast. Where a chosen
+// area (or one below it) requires approval, only a bulletin an approver approved may go: the page
+// says so before anything is confirmed.
 import { call } from "../api.js";
 import { areaTree } from "../area-tree.js";
 import { deliveryBoard } from "../delivery.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
+import { spokenText } from "../spoken-text.js";
 import { busy, confirmDialog, say } from "../ui.js";
 
 addStrings({
@@ -18,7 +21,9 @@ addStrings({
     bc_on_air: "Đang phát «{title}»", bc_finished: "Đã phát xong «{title}»", bc_stop: "Dừng phát",
     bc_stop_confirm: "Dừng «{title}» trên mọi cụm loa?", bc_stopped: "Đã dừng «{title}».", bc_none: "— không có —",
     bc_pick: "— chọn —", bc_choose_source: "Chọn hoặc viết nội dung cần phát",
-    bc_sent: "Đã gửi «{title}» tới {n} cụm loa." },
+    bc_sent: "Đã gửi «{title}» tới {n} cụm loa.",
+    bc_approval: "{areas} yêu cầu duyệt trước khi phát: ở đó chỉ phát được bản tin đã được người duyệt chấp thuận. "
+      + "Hãy soạn bản tin và gửi duyệt ở trang ", bc_to_bulletins: "Bản tin" },
   en: { bc_title: "Broadcast now", bc_source: "Source", bc_src_bulletin: "An approved bulletin",
     bc_src_media: "A recording from the library", bc_src_text: "Text (it will be spoken)", bc_bulletin: "Bulletin",
     bc_media: "Recording", bc_text: "Text to be spoken", bc_level: "Level", bc_normal: "Normal",
@@ -28,7 +33,9 @@ addStrings({
     bc_preparing: "Getting ready…", bc_on_air: "On the air: “{title}”", bc_finished: "Finished: “{title}”",
     bc_stop: "Stop the broadcast", bc_stop_confirm: "Stop “{title}” on every cluster?",
     bc_stopped: "“{title}” stopped.", bc_none: "— none —", bc_pick: "— choose —",
-    bc_choose_source: "Choose or write what to broadcast", bc_sent: "“{title}” sent to {n} clusters." },
+    bc_choose_source: "Choose or write what to broadcast", bc_sent: "“{title}” sent to {n} clusters.",
+    bc_approval: "{areas} require approval: only a bulletin an approver approved plays there. "
+      + "Write one and submit it for approval on the page ", bc_to_bulletins: "Bulletins" },
 });
 
 const SOURCES = ["bulletin", "media", "text"];
@@ -43,16 +50,29 @@ export async function render(main) {
   const level = levelPicker();
   const reach = h("p", { class: "reach", role: "status" }, t("bc_reach", { n: 0 }));
   const tree = areaTree(areas, devices, {
-    onChange: () => { reach.textContent = t("bc_reach", { n: tree.reach() }); },
+    onChange: () => { reach.textContent = t("bc_reach", { n: tree.reach() }); checkApproval(); },
   });
+  const rule = h("p", { class: "approval-rule", role: "status", hidden: true });
   const send = h("button", { type: "submit", class: "primary big" }, t("bc_send"));
   const follow = h("div", {});
   let stopFollowing = () => {};
   const form = h("form", { class: "panel broadcast-form", onsubmit: (event) => { event.preventDefault(); submit(); } },
     source.element, level.element,
     h("p", { class: "muted" }, t("bc_emergency_hint"), h("a", { href: "#/emergency" }, t("nav_emergency"))),
-    tree.element, reach, send);
+    tree.element, reach, rule, send);
   fill(main, h("h1", {}, t("bc_title")), form, follow);
+  source.element.addEventListener("change", checkApproval);
+
+  /** Where approval is required and the source is not a bulletin an approver approved, say so and
+   *  keep the broadcast from being sent. */
+  function checkApproval() {
+    const asking = source.needsReview() ? approvalAreas(areas, tree.chosen()) : [];
+    rule.hidden = !asking.length;
+    send.disabled = asking.length > 0;
+    if (asking.length) {
+      fill(rule, t("bc_approval", { areas: asking.join(", ") }), h("a", { href: "#/bulletins" }, t("bc_to_bulletins")), ".");
+    }
+  }
 
   async function submit() {
     const chosen = source.value();
@@ -81,9 +101,10 @@ function sourcePicker(bulletins, media) {
   const recording = h("select", { name: "media_sha256" },
     h("option", { value: "" }, media.length ? t("bc_pick") : t("bc_none")),
     media.map((m) => h("option", { value: m.sha256 }, `${m.title} · ${Math.round(m.duration_ms / 1000)} s`)));
-  const text = h("textarea", { name: "text", rows: 3, maxlength: 5000 });
+  const spoken = spokenText(t("bc_text"), { name: "text", rows: 3 });
+  const text = spoken.textarea;
   const controls = { bulletin: field(t("bc_bulletin"), bulletin), media: field(t("bc_media"), recording),
-    text: field(t("bc_text"), text) };
+    text: spoken.element };
   const first = bulletins.length ? "bulletin" : "text";
   const radios = SOURCES.map((kind) => h("label", {}, h("input", { type: "radio", name: "source", value: kind,
     checked: kind === first }), ` ${t("bc_src_" + kind)}`));
@@ -93,8 +114,11 @@ function sourcePicker(bulletins, media) {
   const show = () => { for (const k of SOURCES) controls[k].hidden = k !== kind(); };
   element.addEventListener("change", show);
   show();
+  const reviewed = new Set(bulletins.filter((b) => b.reviewed).map((b) => b.id));
   return {
     element,
+    /** Whether the chosen source needs approval where approval is required (all but an approved bulletin). */
+    needsReview: () => (kind() === "bulletin" ? Boolean(bulletin.value) && !reviewed.has(bulletin.value) : true),
     value() {
       const k = kind();
       const label = (select) => select.selectedOptions[0].text;
@@ -105,6 +129,22 @@ function sourcePicker(bulletins, media) {
       return { body: { text: words }, label: words.length > 60 ? words.slice(0, 60) + "…" : words };
     },
   };
+}
+
+/** Names of the areas under the chosen ones (each included) that require approval; at most five. */
+function approvalAreas(areas, chosen) {
+  const below = new Map();
+  for (const area of areas) {
+    if (!below.has(area.parent_id)) below.set(area.parent_id, []);
+    below.get(area.parent_id).push(area);
+  }
+  const asking = [];
+  const visit = (area) => {
+    if (area.approval_required) asking.push(area.name);
+    (below.get(area.id) || []).forEach(visit);
+  };
+  areas.filter((a) => chosen.includes(a.id)).forEach(visit);
+  return asking.length > 5 ? [...asking.slice(0, 5), "…"] : asking;
 }
 
 /** Normal or priority (an emergency has its own page). */

@@ -1,11 +1,14 @@
-// Bulletins: the approval queue (for approvers), a new bulletin from a library item, from text heard
-// before it is saved, or from a station relayed for a window; the bulletins in scope with their
-// status, a player and what may be done next (submit, approve or reject, schedule).
+// Bulletins: the approval queue (for approvers, with each bulletin's text and a player), a new
+// bulletin from a library item, from text heard before it is saved (the preview keeps nothing; the
+// saved bulletin's text is spoken again), or from a station relayed for a window; the bulletins in
+// scope with their status, a player and what may be done next (submit, approve or reject, schedule).
 import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
+import { spokenText } from "../spoken-text.js";
 import { busy, say, table } from "../ui.js";
-import { duration, player, progressBar, speak } from "./media.js";
+import { bulletinsChanged } from "../waiting.js";
+import { duration, hear, player, progressBar } from "./media.js";
 
 addStrings({
   vi: { bul_queue: "Chờ phê duyệt", bul_queue_empty: "Không có bản tin nào chờ duyệt.",
@@ -80,7 +83,7 @@ function createForm(areas, media, user, reload) {
   const sources = h("fieldset", { class: "bulletin-source" }, h("legend", {}, t("bul_source")),
     SOURCES.map((s) => h("label", {}, h("input", { type: "radio", name: "source", value: s, checked: s === "media" }),
       ` ${t(`bul_src_${s}`)}`)));
-  const parts = { media: mediaPart(media), text: textPart(title, area), relay: relayPart() };
+  const parts = { media: mediaPart(media), text: textPart(), relay: relayPart() };
   const button = h("button", { type: "submit", class: "primary big" }, t("bul_save"));
   const form = h("form", { class: "panel bulletin-new", onsubmit: save }, h("h2", {}, t("bul_new")),
     field(t("title"), title), h("div", { class: "inline-fields" }, field(t("level"), level), field(t("area"), area)),
@@ -117,32 +120,30 @@ function mediaPart(media) {
   };
 }
 
-// Text is spoken into the library first; the bulletin is saved with that file once it was heard.
-function textPart(title, area) {
-  const text = h("textarea", { name: "text", rows: 4, maxlength: 5000, lang: "vi" });
+// Text is heard first (a preview that keeps nothing); the bulletin is saved with the text heard, and
+// the controller speaks it into the library.
+function textPart() {
+  const text = spokenText(t("bul_text"), { name: "text", rows: 4, lang: "vi" });
   const progress = progressBar();
   const preview = h("div", { class: "speech-preview" });
   const button = h("button", { type: "button", onclick: listen }, t("bul_listen"));
-  let heard = null;  // {text, area, sha256} of the preview
+  let heard = null;  // the text of the preview
   const forget = () => { heard = null; fill(preview); };
-  text.addEventListener("input", forget);
-  area.addEventListener("change", forget);
+  text.textarea.addEventListener("input", forget);
 
   async function listen() {
-    const [words, areaId] = [text.value.trim(), area.value];
+    const words = text.textarea.value.trim();
     if (!words) { say(t("med_give_text"), "error"); return; }
-    if (!areaId) { say(t("bul_choose_area"), "error"); return; }
     forget();
-    const item = await busy(button, () => progress.watch(speak(words, title.value.trim(), areaId,
-      { progress, preview, note: () => t("bul_heard") })), "med_failed");
-    if (item) heard = { text: words, area: areaId, sha256: item.sha256 };
+    const done = await busy(button, () => progress.watch(hear(words, { progress, preview,
+      note: () => t("bul_heard") })), "med_failed");
+    if (done) heard = words;
   }
 
   return {
-    element: h("div", { class: "source-part" }, field(t("bul_text"), text), button, progress.element, preview),
-    body: () => (heard && heard.text === text.value.trim() && heard.area === area.value
-      ? { media_sha256: heard.sha256 } : fail(t("bul_listen_first"))),
-    reset: () => { text.value = ""; progress.element.hidden = true; forget(); },
+    element: h("div", { class: "source-part" }, text.element, button, progress.element, preview),
+    body: () => (heard && heard === text.textarea.value.trim() ? { text: heard } : fail(t("bul_listen_first"))),
+    reset: () => { text.clear(); progress.element.hidden = true; forget(); },
   };
 }
 
@@ -175,6 +176,11 @@ function sound(b) {
 
 function titled(b) {
   return [h("strong", {}, b.title), b.note ? h("small", { class: "bulletin-note" }, ` · ${t("bul_note")}: ${b.note}`) : null];
+}
+
+/** The title with the text that is read out (for a spoken bulletin), as an approver reads it. */
+function titledWithText(b) {
+  return [h("strong", {}, b.title), b.text ? h("p", { class: "bulletin-text", lang: "vi" }, b.text) : null];
 }
 
 function withIds(element, bulletins) {
@@ -210,7 +216,7 @@ function actions(b, allowed, reload) {
 function queueTable(pending, reload) {
   if (!pending.length) return h("p", { class: "muted" }, t("bul_queue_empty"));
   return withIds(table([
-    [t("title"), (b) => h("strong", {}, b.title)],
+    [t("title"), titledWithText],
     [t("level"), (b) => h("span", { class: `level ${b.level}` }, t(`bul_level_${b.level}`))],
     [t("area"), (b) => b.area_id],
     [t("bul_who"), (b) => b.created_by],
@@ -232,6 +238,7 @@ function act(button, b, action, body, reload) {
   return busy(button, async () => {
     const changed = await call("POST", `/bulletins/${encodeURIComponent(b.id)}/${action}`, body);
     say(t("bul_submitted", { title: changed.title, status: t(`bul_st_${changed.status}`) }), "ok");
+    bulletinsChanged();
     await reload();
   });
 }

@@ -1,29 +1,30 @@
 // The dashboard: clusters online / offline / playing, the map, what is on air, what comes next, the
-// live event feed, and the button that stops everything in the user's scope. The feed's events move
-// the counts and the dots at once (drawn at most once a second) and have what is on the air read
-// again; everything is read again every minute to catch what events do not say (a new cluster).
+// live event feed, and the button that stops everything in the user's scope. What is on the air is
+// what the clusters play (so its list and the "playing" count always agree), titled, with the names
+// of the villages it plays in. The feed's events move the counts, the dots and that list at once
+// (drawn at most once a second); everything is read again every minute to catch what events do not
+// say (a new cluster). What comes next leaves its list the moment its time comes.
 import { call, follow } from "../api.js";
 import { fill, h } from "../dom.js";
 import { addStrings, ago, t, when } from "../i18n.js";
 import { clusterMap, legend } from "../map.js";
 import { busy, confirmDialog, deviceState, say } from "../ui.js";
-import { eventName } from "../device-parts.js";
+import { eventName, onAirText } from "../device-parts.js";
 
 addStrings({
   vi: { dash_on_air: "bắt đầu phát", dash_done: "đã phát xong", dash_stopped: "đã dừng",
-    dash_awaiting_confirmation: "chờ xác nhận",
+    dash_awaiting_confirmation: "chờ xác nhận", dash_clusters_in: "{n} cụm loa ở {areas}",
     dash_flood: "gửi tin dồn dập bất thường, phần vượt mức bị bỏ (mật khẩu của cụm loa có thể đã lộ)" },
   en: { dash_on_air: "on the air", dash_done: "finished", dash_stopped: "stopped",
-    dash_awaiting_confirmation: "awaiting confirmation",
+    dash_awaiting_confirmation: "awaiting confirmation", dash_clusters_in: "{n} clusters in {areas}",
     dash_flood: "sends far more than a cluster should; its excess is dropped (its password may be stolen)" },
 });
 
 const RECONCILE_MS = 60_000;
-const ON_AIR_MS = 15_000;  // the feed says when a broadcast starts and ends; this is a safety net
 const DRAW_MS = 1000;
 const FEED_LENGTH = 30;
 const PLAY_STARTS = new Set(["started", "resumed"]);
-const PLAY_ENDS = new Set(["completed", "stopped", "failed"]);  // not preempted: what cut in says "started"
+const PLAY_ENDS = new Set(["completed", "stopped", "failed", "preempted", "interrupted", "missed", "skipped"]);
 
 /** Render the dashboard into main; returns the function that stops its refreshing. */
 export async function render(main, _params, context) {
@@ -41,42 +42,41 @@ export async function render(main, _params, context) {
         h("details", {}, h("summary", {}, t("map_list")), mapList)),
       h("section", { class: "panel" },
         h("h2", {}, t("on_air")), onAir,
-        context.session.permissions.includes("schedule") ? stopAllButton(() => fleet.readOnAir()) : null,
+        context.session.permissions.includes("schedule") ? stopAllButton(() => fleet.reconcile()) : null,
         h("h2", {}, t("next_items")), next),
       h("section", { class: "panel" }, h("h2", {}, t("feed")), feed)));
   const fleet = fleetView({ counts, onAir, list: clusterList(mapList),
     map: clusterMap(mapBox, context.session, { onSelect: (d) => { location.hash = `#/devices/${d.id}`; } }) });
+  const coming = upcoming(next, fleet.areaName);
 
   await fleet.reconcile();
-  fleet.readOnAir();
-  fill(next, await upcoming());
-  const timers = [setInterval(() => fleet.reconcile().catch(() => {}), RECONCILE_MS),
-    setInterval(() => fleet.readOnAir(), ON_AIR_MS)];
+  await coming.read();
+  const timers = [
+    setInterval(() => { fleet.reconcile().catch(() => {}); coming.read().catch(() => {}); }, RECONCILE_MS)];
   const stop = follow("/feed", (event) => {
     fleet.apply(event);
-    feed.prepend(h("li", {}, h("time", {}, when(event.at_ms)), " ", describe(event)));
+    feed.prepend(h("li", {}, h("time", {}, when(event.occurred_at_ms || event.at_ms)), " ", describe(event)));
     while (feed.children.length > FEED_LENGTH) feed.lastChild.remove();
   });
   if (!feed.children.length) feed.append(h("li", { class: "empty" }, t("feed_empty")));
-  return () => { timers.forEach(clearInterval); stop(); fleet.stop(); };
+  return () => { timers.forEach(clearInterval); stop(); fleet.stop(); coming.stop(); };
 }
 
-/** The clusters (by id) as the dashboard knows them, drawn into counts, list and map, and what is on
- *  the air, drawn into onAir: {reconcile(), apply(event), readOnAir(), stop()}. */
+/** The clusters (by id) as the dashboard knows them, drawn into counts, list and map, and what they
+ *  play, drawn into onAir: {reconcile(), apply(event), areaName(id), stop()}. */
 function fleetView({ counts, onAir, list, map }) {
   const devices = new Map();  // as /fleet/overview answered, shaped as /devices, then changed by the feed
+  let names = {};  // area id -> name, for every area in the user's scope
   let meanwhile = null;  // the events that came while a reading was on its way, applied again after it
+  const areaName = (id) => names[id] || id;
   const drawDevices = () => {
     const all = [...devices.values()];
     showCounts(counts, all);
+    showOnAir(onAir, all, areaName);
     map(all);
     list(all);
   };
   const drawSoon = throttled(drawDevices, DRAW_MS);
-  const readOnAir = throttled(() => call("GET", "/broadcasts", undefined, { status: "on_air" })
-    .then((live) => fill(onAir, live.length ? h("ul", { class: "plain" }, live.map(onAirItem))
-      : h("p", {}, t("nothing_on_air"))))
-    .catch(() => {}), DRAW_MS);  // unanswered: shown as it was until the next reading
 
   async function reconcile() {
     const events = [];
@@ -84,9 +84,12 @@ function fleetView({ counts, onAir, list, map }) {
     const fleet = await call("GET", "/fleet/overview")
       .finally(() => { if (meanwhile === events) meanwhile = null; });
     devices.clear();
+    names = fleet.area_names;
     fleet.ids.forEach((id, i) => devices.set(id, {
       id, name: fleet.names[i], area_id: fleet.area_ids[i], latitude: fleet.latitudes[i],
-      longitude: fleet.longitudes[i], online: fleet.online[i], telemetry: { playing: fleet.playing[i] },
+      longitude: fleet.longitudes[i], online: fleet.online[i],
+      playing: fleet.playing[i] ? { occurrence_id: fleet.playing[i], title: "", level: "",
+        ...fleet.on_air[fleet.playing[i]] } : null,
     }));
     events.forEach(apply);
     drawDevices();
@@ -94,8 +97,7 @@ function fleetView({ counts, onAir, list, map }) {
 
   function apply(event) {
     if (meanwhile) meanwhile.push(event);
-    if (event.type === "broadcast") readOnAir();
-    else if (applyDevice(event)) drawSoon();
+    if (applyDevice(event)) drawSoon();
   }
 
   /** A cluster's presence or receipt; whether it changed what is drawn. A cluster not known yet (new)
@@ -105,16 +107,21 @@ function fleetView({ counts, onAir, list, map }) {
     if (!device) return false;
     if (event.type === "online" || event.type === "offline") {
       device.online = event.type === "online";  // coming back, it may still be playing what it held
-      if (!device.online) device.telemetry = { ...device.telemetry, playing: null };
+      if (!device.online) device.playing = null;
       return true;
     }
     const receipt = event.type === "receipt" ? event.receipt : null;
-    if (!PLAY_STARTS.has(receipt) && !PLAY_ENDS.has(receipt)) return false;
-    device.telemetry = { ...device.telemetry, playing: PLAY_STARTS.has(receipt) ? event.title || receipt : null };
+    if (PLAY_STARTS.has(receipt)) {
+      device.playing = { occurrence_id: event.occurrence, title: event.title, level: event.level };
+      return true;
+    }
+    const endsWhatPlays = device.playing && device.playing.occurrence_id === event.occurrence;
+    if (!PLAY_ENDS.has(receipt) || !endsWhatPlays) return false;  // the end of an item cut before: no change
+    device.playing = null;
     return true;
   }
 
-  return { reconcile, apply, readOnAir, stop: () => { drawSoon.cancel(); readOnAir.cancel(); } };
+  return { reconcile, apply, areaName, stop: () => drawSoon.cancel() };
 }
 
 /** fn, called at most once every ms: at once after a rest that long, else when the time is up. */
@@ -165,20 +172,48 @@ function showCounts(box, devices) {
     h("div", { class: `count ${state}` }, h("strong", {}, String(tally[state])), h("span", {}, t(state)))));
 }
 
-function onAirItem(broadcast) {
-  const where = (broadcast.area_ids || []).concat(broadcast.device_ids || []).join(", ");
-  return h("li", {}, h("span", { class: `level ${broadcast.level}` }, t(`lv_${broadcast.level}`)), " ", broadcast.title,
-    where ? ` · ${where}` : "");
+/** What the clusters play, one line per occurrence: its level, title, and how many clusters play it
+ *  in which villages. Drawn from the same clusters as the counts, so the two always agree. */
+function showOnAir(box, devices, areaName) {
+  const items = new Map();  // occurrence id -> {playing, devices}
+  for (const device of devices) {
+    if (!device.online || !device.playing) continue;
+    const item = items.get(device.playing.occurrence_id) || { playing: device.playing, devices: [] };
+    item.devices.push(device);
+    items.set(device.playing.occurrence_id, item);
+  }
+  if (!items.size) { fill(box, h("p", {}, t("nothing_on_air"))); return; }
+  fill(box, h("ul", { class: "plain on-air" }, [...items.values()].map(({ playing, devices: players }) => {
+    const areas = [...new Set(players.map((d) => areaName(d.area_id)))].join(", ");
+    const level = playing.level ? [h("span", { class: `level ${playing.level}` }, t(`lv_${playing.level}`)), " "] : null;
+    return h("li", {}, level, onAirText({ ...playing, level: "" }),
+      ` · ${t("dash_clusters_in", { n: players.length, areas })}`);
+  })));
 }
 
-async function upcoming() {
-  const [schedules, bulletins] = await Promise.all([call("GET", "/schedules"), call("GET", "/bulletins")]);
-  const titles = Object.fromEntries(bulletins.map((b) => [b.id, b.title]));
-  const plays = schedules.filter((s) => s.active).flatMap((s) => s.next_plays_ms.slice(0, 3).map((at) => ({
-    at, title: titles[s.bulletin_id] || s.bulletin_id, where: s.area_ids.concat(s.device_ids).join(", "),
-  }))).sort((a, b) => a.at - b.at).slice(0, 8);
-  if (!plays.length) return h("p", {}, t("nothing_next"));
-  return h("ul", { class: "plain" }, plays.map((p) => h("li", {}, h("time", {}, when(p.at)), ` ${p.title} · ${p.where}`)));
+/** What comes next from the schedules (read again every minute), drawn into box; an item leaves the
+ *  list the moment its time comes (it is on the air then, or missed): {read(), stop()}. */
+function upcoming(box, areaName) {
+  let plays = [];
+  let timer = null;
+  function draw() {
+    const now = Date.now();
+    const shown = plays.filter((p) => p.at > now).slice(0, 8);
+    fill(box, shown.length ? h("ul", { class: "plain next" }, shown.map((p) =>
+      h("li", {}, h("time", {}, when(p.at)), ` ${p.title} · ${p.where}`))) : h("p", {}, t("nothing_next")));
+    clearTimeout(timer);
+    if (shown.length) timer = setTimeout(draw, Math.min(shown[0].at - now, RECONCILE_MS));
+  }
+  async function read() {
+    const [schedules, bulletins] = await Promise.all([call("GET", "/schedules"), call("GET", "/bulletins")]);
+    const titles = Object.fromEntries(bulletins.map((b) => [b.id, b.title]));
+    plays = schedules.filter((s) => s.active).flatMap((s) => s.next_plays_ms.slice(0, 3).map((at) => ({
+      at, title: titles[s.bulletin_id] || t("untitled"),
+      where: s.area_ids.map(areaName).concat(s.device_ids).join(", "),
+    }))).sort((a, b) => a.at - b.at);
+    draw();
+  }
+  return { read, stop: () => clearTimeout(timer) };
 }
 
 /** The stop-everything button; onStopped is called once it is done. */

@@ -6,6 +6,7 @@ import { deliveryBoard } from "../delivery.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
 import { clusterMap, legend } from "../map.js";
+import { spokenText } from "../spoken-text.js";
 import { busy, clearStatus, confirmDialog, say, table } from "../ui.js";
 
 addStrings({
@@ -29,7 +30,8 @@ addStrings({
 export async function render(main, _params, context) {
   const [areas, media, alerts] = await Promise.all([call("GET", "/areas"), call("GET", "/media"),
     call("GET", "/alerts")]);
-  const text = h("textarea", { name: "text", rows: 3, maxlength: 5000 });
+  const spoken = spokenText(t("emergency_text"), { name: "text", rows: 3 });
+  const text = spoken.textarea;
   const recording = h("select", { name: "media" }, h("option", { value: "" }, t("none")),
     media.map((m) => h("option", { value: m.sha256 }, m.title)));
   const targets = h("fieldset", { class: "targets" }, h("legend", {}, t("targets")),
@@ -41,7 +43,7 @@ export async function render(main, _params, context) {
   let stopFollowing = () => {};
   fill(main, h("h1", { class: "emergency-title" }, t("emergency_title")),
     h("form", { class: "panel emergency", onsubmit: send },
-      field(t("emergency_text"), text), field(t("emergency_media"), recording), targets, reach, mapBox, legend(),
+      spoken.element, field(t("emergency_media"), recording), targets, reach, mapBox, legend(),
       sendButton),
     follow,
     h("section", { class: "panel" }, h("h2", {}, t("cap_alerts")), alertTable(alerts)));

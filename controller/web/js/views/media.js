@@ -1,9 +1,11 @@
 // The media library: every item with a player; upload a recording (progress of the upload, then of
-// its transcoding) or have text spoken, listening to it before it is used anywhere.
+// its transcoding) or have text spoken, hearing it first (a preview keeps nothing) and saving it when
+// it sounds right; delete an item nothing uses any more.
 import { call, job, upload } from "../api.js";
-import { field, fill, h } from "../dom.js";
+import { fill, field, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
-import { busy, say, table } from "../ui.js";
+import { spokenText } from "../spoken-text.js";
+import { busy, confirmDialog, say, table } from "../ui.js";
 
 addStrings({
   vi: { med_upload: "Tải bản ghi lên", med_file: "Tệp âm thanh (MP3, WAV, OGG, M4A…)",
@@ -11,21 +13,29 @@ addStrings({
     med_transcoding: "Đang chuyển mã… {p} %", med_done: "Xong: «{title}» đã vào thư viện.",
     med_progress: "Tiến độ", med_tts: "Chuyển văn bản thành giọng nói",
     med_text: "Văn bản tiếng Việt (sẽ được đọc)", med_listen: "Nghe thử", med_speaking: "Đang tạo giọng đọc… {p} %",
-    med_spoken: "Nghe lại trước khi dùng: «{title}» (đã lưu trong thư viện).", med_preview: "Bản nghe thử",
+    med_heard: "Bản nghe thử: chưa lưu vào thư viện, tự xoá sau 10 phút.", med_save_speech: "Lưu vào thư viện",
+    med_preview: "Bản nghe thử",
     med_items: "Các bản ghi", med_empty: "Thư viện chưa có bản ghi nào.", med_kind: "Loại",
     med_duration: "Thời lượng", med_who: "Người tạo", med_listen_to: "Nghe «{title}»",
     med_kind_upload: "Tải lên", med_kind_speech: "Giọng đọc", med_choose_file: "Chọn một tệp âm thanh",
-    med_give_text: "Viết văn bản cần đọc", med_failed: "Không xử lý được: {reason}" },
+    med_give_text: "Viết văn bản cần đọc", med_failed: "Không xử lý được: {reason}",
+    med_actions: "Thao tác", med_delete: "Xoá", med_delete_title: "Xoá «{title}»",
+    med_delete_confirm: "Xoá hẳn «{title}» khỏi thư viện? Tệp âm thanh cũng bị xoá.",
+    med_deleted: "Đã xoá «{title}».", med_not_deleted: "Không xoá được: {reason}" },
   en: { med_upload: "Upload a recording", med_file: "Audio file (MP3, WAV, OGG, M4A…)",
     med_title_hint: "Empty: the file's name", med_send: "Upload", med_uploading: "Uploading… {p} %",
     med_transcoding: "Transcoding… {p} %", med_done: "Done: “{title}” is in the library.",
     med_progress: "Progress", med_tts: "Text to speech",
     med_text: "Vietnamese text (it will be spoken)", med_listen: "Listen", med_speaking: "Making the voice… {p} %",
-    med_spoken: "Listen before using it: “{title}” (kept in the library).", med_preview: "Preview",
+    med_heard: "A preview: not in the library, removed after 10 minutes.", med_save_speech: "Save in the library",
+    med_preview: "Preview",
     med_items: "Recordings", med_empty: "The library is empty.", med_kind: "Kind",
     med_duration: "Length", med_who: "Made by", med_listen_to: "Listen to “{title}”",
     med_kind_upload: "Upload", med_kind_speech: "Speech", med_choose_file: "Choose an audio file",
-    med_give_text: "Write the text to speak", med_failed: "Could not process it: {reason}" },
+    med_give_text: "Write the text to speak", med_failed: "Could not process it: {reason}",
+    med_actions: "Actions", med_delete: "Delete", med_delete_title: "Delete “{title}”",
+    med_delete_confirm: "Delete “{title}” from the library for good? Its audio file goes too.",
+    med_deleted: "“{title}” deleted.", med_not_deleted: "Not deleted: {reason}" },
 });
 
 /** A length in ms as m:ss. */
@@ -60,27 +70,27 @@ export function progressBar() {
   return { element, show, step, watch };
 }
 
-/** Speak text into the library (following its job on progress), then play it in preview under the
- *  words note(item); the title defaults to the text's start. Resolves to the stored item. */
-export async function speak(text, title, areaId, { progress, preview, note }) {
+/** Hear text spoken, keeping nothing: the controller makes a preview that only this user can play, for
+ *  ten minutes; it plays in preview under the words note(heard). Resolves to the job's result
+ *  ({preview_url, duration_ms, expires_at}). */
+export async function hear(text, { progress, preview, note }) {
   const speaking = progress.step("med_speaking");
   fill(preview);
   speaking(0);
-  const named = title || text.replace(/\s+/g, " ").slice(0, 60);
-  const started = await call("POST", "/media/speech", { text, title: named, area_id: areaId || null });
-  const item = await job(started.job_id, speaking);
+  const started = await call("POST", "/speech-previews", { text });
+  const heard = await job(started.job_id, speaking);
   progress.element.hidden = true;
-  const audio = player(item.sha256, item.title);
-  fill(preview, h("p", {}, note(item)), audio);
+  const audio = h("audio", { controls: true, preload: "auto", src: heard.preview_url, "aria-label": t("med_preview") });
+  fill(preview, h("p", {}, note(heard)), audio);
   audio.play().catch(() => {});  // the browser may wait for a click on the player
-  return item;
+  return heard;
 }
 
 /** Render the library into main. */
 export async function render(main, _params, context) {
   const editor = context.session.permissions.includes("manage_media");
   const list = h("div", { "aria-live": "polite" });
-  const load = async () => fill(list, itemTable(await call("GET", "/media")));
+  const load = async () => fill(list, itemTable(await call("GET", "/media"), editor ? load : null));
   fill(main, h("h1", {}, t("nav_media")),
     editor ? h("div", { class: "columns" }, uploadForm(load), speechForm(load)) : null,
     h("section", { class: "panel" }, h("h2", {}, t("med_items")), list));
@@ -119,26 +129,47 @@ function uploadForm(reload) {
 }
 
 function speechForm(reload) {
-  const text = h("textarea", { name: "speech_text", rows: 4, maxlength: 5000, lang: "vi", required: true });
+  const text = spokenText(t("med_text"), { name: "speech_text", rows: 4, lang: "vi", required: true });
   const title = h("input", { name: "speech_title", maxlength: 200 });
   const progress = progressBar();
   const preview = h("div", { class: "speech-preview" });
-  const button = h("button", { type: "submit", class: "primary" }, t("med_listen"));
-  const form = h("form", { class: "panel media-speech", onsubmit: listen }, h("h2", {}, t("med_tts")),
-    field(t("med_text"), text), field(t("title"), title), button, progress.element, preview);
+  const listen = h("button", { type: "submit" }, t("med_listen"));
+  const save = h("button", { type: "button", class: "primary", onclick: keep }, t("med_save_speech"));
+  const form = h("form", { class: "panel media-speech", onsubmit: hearIt }, h("h2", {}, t("med_tts")),
+    text.element, field(t("title"), title), h("div", { class: "buttons" }, listen, save), progress.element, preview);
+  const words = () => {
+    const written = text.textarea.value.trim();
+    if (!written) say(t("med_give_text"), "error");
+    return written;
+  };
 
-  async function listen(event) {
+  async function hearIt(event) {
     event.preventDefault();
-    const words = text.value.trim();
-    if (!words) { say(t("med_give_text"), "error"); return; }
-    const note = (item) => t("med_spoken", { title: item.title });
-    await busy(button, () => progress.watch(speak(words, title.value.trim(), null, { progress, preview, note })
-      .then(reload)), "med_failed");
+    const written = words();
+    if (!written) return;
+    await busy(listen, () => progress.watch(hear(written, { progress, preview, note: () => t("med_heard") })),
+      "med_failed");
+  }
+
+  async function keep() {
+    const written = words();
+    if (!written) return;
+    const named = title.value.trim() || written.replace(/\s+/g, " ").slice(0, 60);
+    await busy(save, () => progress.watch((async () => {
+      const started = await call("POST", "/media/speech", { text: written, title: named });
+      const item = await job(started.job_id, progress.step("med_speaking"));
+      progress.show(t("med_done", { title: item.title }), 1);
+      say(t("med_done", { title: item.title }), "ok");
+      text.clear();
+      title.value = "";
+      fill(preview);
+      await reload();
+    })()), "med_failed");
   }
   return form;
 }
 
-function itemTable(items) {
+function itemTable(items, reload) {
   if (!items.length) return h("p", { class: "muted" }, t("med_empty"));
   const element = table([
     [t("title"), (m) => m.title],
@@ -147,8 +178,24 @@ function itemTable(items) {
     [t("med_who"), (m) => m.created_by],
     [t("when"), (m) => (m.created_at ? when(m.created_at) : "–")],
     [t("med_listen"), (m) => player(m.sha256, m.title)],
+    ...(reload ? [[t("med_actions"), (m) => deleteButton(m, reload)]] : []),
   ], items);
   element.classList.add("media-items");
   element.querySelectorAll("tbody tr").forEach((row, i) => { row.dataset.sha256 = items[i].sha256; });
   return element;
+}
+
+/** Delete an item after a confirmation; the controller refuses one that is still in use. */
+function deleteButton(item, reload) {
+  const button = h("button", { type: "button", class: "danger", "aria-label": t("med_delete_title", { title: item.title }),
+    onclick: async () => {
+      const question = t("med_delete_confirm", { title: item.title });
+      if (!(await confirmDialog(question, { danger: true, confirmLabel: t("med_delete") }))) return;
+      await busy(button, async () => {
+        await call("DELETE", `/media/${encodeURIComponent(item.sha256)}`);
+        say(t("med_deleted", { title: item.title }), "ok");
+        await reload();
+      }, "med_not_deleted");
+    } }, t("med_delete"));
+  return button;
 }
