@@ -1,0 +1,53 @@
+"""A webhook's signature is the HMAC-SHA256 of its timestamp and body; a webhook may reach only
+public addresses unless a setting names the network; an e-mail goes only with a server set."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+
+import pytest
+
+from controller.live.sources import SourceError
+from controller.notify.channels import ChannelError, check_webhook, send_email, send_webhook, signature
+from controller.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def settings(**fields: str) -> Settings:
+    return Settings(environment="test", **fields)  # type: ignore[arg-type]
+
+
+def test_the_signature_covers_the_timestamp_and_the_body() -> None:
+    expected = hmac.new(b"k" * 32, b"1700000000.{}", hashlib.sha256).hexdigest()
+    assert signature("k" * 32, "1700000000", b"{}") == f"sha256={expected}"
+    assert signature("k" * 32, "1700000001", b"{}") != signature("k" * 32, "1700000000", b"{}")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://10.1.2.3/sms",
+                                 "http://169.254.169.254/latest/meta-data", "https://[::1]/zalo"])
+def test_a_webhook_on_a_private_address_is_refused_naming_the_setting(url: str) -> None:
+    with pytest.raises(SourceError, match="LOALANG_NOTIFY_ALLOWED_NETWORKS"):
+        asyncio.run(check_webhook(url, settings()))
+
+
+@pytest.mark.parametrize("url", ["ftp://example.vn/x", "example.vn/hook", "http:///nohost"])
+def test_a_webhook_must_be_an_http_url(url: str) -> None:
+    with pytest.raises(SourceError, match="http"):
+        asyncio.run(check_webhook(url, settings()))
+
+
+def test_a_named_network_may_be_reached() -> None:
+    asyncio.run(check_webhook("http://10.20.0.7:8080/sms", settings(notify_allowed_networks="10.20.0.0/16")))
+
+
+def test_sending_to_a_refused_address_fails_without_calling_it() -> None:
+    with pytest.raises(ChannelError, match="private or local"):
+        asyncio.run(send_webhook(settings(), "http://127.0.0.1:9/hook", "k" * 32, {"event": "x"}))
+
+
+def test_no_email_is_sent_without_a_server() -> None:
+    with pytest.raises(ChannelError, match="LOALANG_SMTP_HOST"):
+        asyncio.run(send_email(settings(), "kt@xa.example.vn", "s", "t"))
