@@ -4,12 +4,14 @@ A webhook's body is signed with the subscription's secret (HMAC-SHA256 over the 
 and the body), so its receiver can trust it came from here and is fresh:
 `X-Loalang-Timestamp: <unix seconds>` and `X-Loalang-Signature: sha256=<hex>`. Its host must
 resolve only to public addresses, unless LOALANG_NOTIFY_ALLOWED_NETWORKS names its network (the
-same check as a relayed station's), checked again before every call.
+same check as a relayed station's), checked again before every call, which connects to the address
+checked (with the host's name in `Host` and, over HTTPS, in SNI and the certificate check).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..live.sources import SourceError
-from ..live.stations import Unresolved, checked_address
+from ..live.stations import Address, Unresolved, checked_address
 from ..settings import Settings
 
 TIMEOUT_S = 15.0
@@ -66,6 +68,13 @@ def _submit(settings: Settings, message: EmailMessage) -> None:
 async def check_webhook(url: str, settings: Settings) -> None:
     """Refuse (SourceError) a webhook URL that is not http(s) or whose host is at an address not
     allowed; a host that cannot be resolved now passes (each call checks again)."""
+    with contextlib.suppress(Unresolved):
+        await webhook_address(url, settings)
+
+
+async def webhook_address(url: str, settings: Settings) -> Address:
+    """The address to call a webhook at, once every address its host resolves to is allowed
+    (SourceError when one is not, Unresolved when it has none)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SourceError("a webhook must be an http:// or https:// URL with a host")
@@ -74,9 +83,9 @@ async def check_webhook(url: str, settings: Settings) -> None:
     except ValueError:
         raise SourceError("the webhook URL's port is not a number from 1 to 65535") from None
     try:
-        await checked_address(parts.hostname, port, settings.webhook_networks())
+        return await checked_address(parts.hostname, port, settings.webhook_networks())
     except Unresolved:
-        pass
+        raise
     except SourceError:
         raise SourceError(f"the webhook's host {parts.hostname[:100]} is at a private or local address: "
                           "only public addresses, unless LOALANG_NOTIFY_ALLOWED_NETWORKS names its network"
@@ -84,19 +93,23 @@ async def check_webhook(url: str, settings: Settings) -> None:
 
 
 async def send_webhook(settings: Settings, url: str, secret: str, body: dict[str, Any]) -> None:
-    """POST the JSON body, signed; ChannelError unless the receiver answers 2xx."""
-    host = urlsplit(url).hostname or "?"
+    """POST the JSON body, signed, to the address just checked (so a name that resolves elsewhere
+    after the check reaches nothing else); ChannelError unless the receiver answers 2xx."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
     try:
-        await check_webhook(url, settings)
-    except SourceError as exc:
+        address = await webhook_address(url, settings)
+    except SourceError as exc:  # Unresolved too
         raise ChannelError(str(exc)) from None
     raw = json.dumps(body, ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-               SIGNATURE_HEADER: signature(secret, timestamp, raw)}
+    headers = {"Content-Type": "application/json", "Host": parts.netloc.rpartition("@")[2],
+               TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(secret, timestamp, raw)}
+    pinned = httpx.URL(url).copy_with(host=str(address))
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
-            answer = await client.post(url, content=raw, headers=headers)
+            answer = await client.post(pinned, content=raw, headers=headers,
+                                       extensions={"sni_hostname": host} if parts.scheme == "https" else {})
     except httpx.HTTPError as exc:
         raise ChannelError(f"webhook {host}: {type(exc).__name__}") from None
     if not 200 <= answer.status_code < 300:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -51,3 +55,37 @@ def test_sending_to_a_refused_address_fails_without_calling_it() -> None:
 def test_no_email_is_sent_without_a_server() -> None:
     with pytest.raises(ChannelError, match="LOALANG_SMTP_HOST"):
         asyncio.run(send_email(settings(), "kt@xa.example.vn", "s", "t"))
+
+
+def test_a_webhook_is_called_at_the_address_checked_with_its_name_and_a_valid_signature(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def resolved_once(host: str, port: int, allowed: object) -> ipaddress.IPv4Address:
+        return ipaddress.IPv4Address("127.0.0.1")  # what the check saw; the name resolves nowhere later
+
+    monkeypatch.setattr("controller.notify.channels.checked_address", resolved_once)
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append((dict(self.headers.items()), self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_port
+    try:
+        asyncio.run(send_webhook(settings(notify_allowed_networks="127.0.0.0/8"),
+                                 f"http://hook.invalid:{port}/sms?to=0912", "k" * 32,
+                                 {"event": "x", "text": "Thôn"}))
+    finally:
+        server.shutdown()
+        server.server_close()
+    [(headers, body)] = received
+    assert headers["Host"] == f"hook.invalid:{port}", "the name, though the address checked was called"
+    assert json.loads(body) == {"event": "x", "text": "Thôn"}
+    assert headers["X-Loalang-Signature"] == signature("k" * 32, headers["X-Loalang-Timestamp"], body)
