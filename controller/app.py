@@ -65,6 +65,7 @@ from .mqtt.bridge import (
 )
 from .notify.digest import digester
 from .notify.outbox import sender as notification_sender
+from .notify.plays import play_watch
 from .notify.watch import presence_watch
 from .presence import PresenceStore
 from .scheduling.bulletins import SPEECH_JOB, speech_interrupted
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
         reports = asyncio.create_task(reporter(services), name="delivery-reports")
         notifying = [asyncio.create_task(presence_watch(services), name="notify-presence"),
+                     asyncio.create_task(play_watch(services), name="notify-plays"),
                      asyncio.create_task(digester(services), name="notify-digest"),
                      asyncio.create_task(notification_sender(services), name="notify-sender")]
         scheduler = asyncio.create_task(

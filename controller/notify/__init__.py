@@ -5,5 +5,6 @@ intake); it raises an incident through `incidents.py`, which keeps it once (a un
 database, whichever controller sees it) and queues one message per subscription that the rules
 (`rules.py`) say should hear of it. `outbox.py` sends the queued messages through `channels.py`;
 `digest.py` queues the daily digest of what is still broken; `watch.py` opens and resolves the
-incidents of clusters offline. See docs/notifications.md.
+incidents of clusters offline, and `plays.py` raises those of scheduled plays that did not play
+everywhere. See docs/notifications.md.
 """

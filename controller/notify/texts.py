@@ -21,7 +21,8 @@ RESOLVED = ("Đã khắc phục", "Resolved")
 STATES = {  # a device's delivery state -> (Vietnamese, English)
     "offline": ("mất kết nối", "offline"), "failed": ("lỗi", "failed"), "missed": ("không phát", "missed"),
     "pending": ("không nhận", "never received"), "acknowledged": ("không phát", "never played"),
-    "downloading": ("chưa tải xong", "still downloading"),
+    "downloading": ("chưa tải xong", "still downloading"), "skipped": ("bỏ qua", "skipped"),
+    "rejected": ("từ chối", "rejected"), "no_receipt": ("chưa báo đã phát", "no receipt yet"),
 }
 
 

@@ -11,12 +11,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller as SmtpController
@@ -116,6 +117,11 @@ class Notified:
     hooks: Hooks
 
 
+def far_from_now() -> str:
+    """A digest time twelve hours away in Vietnam, so that only the tests' own call sends one."""
+    return (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(hours=12)).strftime("%H:00")
+
+
 @pytest.fixture(scope="module")
 def notified(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Notified]:
     mailbox, hooks = Mailbox(), Hooks()
@@ -127,7 +133,7 @@ def notified(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                        LOALANG_SMTP_HOST="127.0.0.1", LOALANG_SMTP_PORT=str(mailbox.server.port),
                        LOALANG_SMTP_STARTTLS="false", LOALANG_SMTP_FROM="loalang@xa.example.vn",
                        LOALANG_NOTIFY_ALLOWED_NETWORKS="127.0.0.0/8",
-                       LOALANG_NOTIFY_OFFLINE_AFTER_S="0") as fleet:
+                       LOALANG_NOTIFY_OFFLINE_AFTER_S="0", LOALANG_NOTIFY_DIGEST_AT=far_from_now()) as fleet:
             yield Notified(fleet, mailbox, hooks)
     finally:
         mailbox.close()
@@ -178,10 +184,17 @@ def test_a_cluster_going_offline_is_told_once_by_email_and_webhook(notified: Not
     listed = fleet.http.get(f"{API}/notifications/incidents", params={"open": "true"}).json()
     assert incident["id"] in {i["id"] for i in listed}
 
+    digest = fleet.http.post(f"{API}/notifications/digest")  # what the daily one at 07:00 sends
+    assert digest.status_code == 200 and digest.json()["queued"] >= 2
+    wait_for(lambda: len(mailbox.to(address)) == 2, 10.0, what="the digest e-mail")
+    assert "Tóm tắt hằng ngày: 1 sự cố" in mailbox.to(address)[1]["Subject"]
+    assert "Cụm loa chợ" in mailbox.to(address)[1].get_content()
+    assert fleet.http.post(f"{API}/notifications/digest").json()["queued"] == 0, "once a day"
+
     fleet.start(config)  # back: resolved, told once more
-    wait_for(lambda: len(mailbox.to(address)) == 2, 20.0, what="the resolved e-mail")
-    assert "Đã khắc phục" in mailbox.to(address)[1]["Subject"]
-    events = ["incident.opened", "incident.resolved"]
+    wait_for(lambda: len(mailbox.to(address)) == 3, 20.0, what="the resolved e-mail")
+    assert "Đã khắc phục" in mailbox.to(address)[2]["Subject"]
+    events = ["incident.opened", "digest", "incident.resolved"]
     wait_for(lambda: [b["event"] for _, b in hooks.to(path)] == events, 10.0, what="the resolved call")
 
 
