@@ -1,5 +1,6 @@
 """Notifications: a cluster that goes offline, and a broadcast that did not reach every cluster, are
-each told once, by e-mail (to a local SMTP server) and by a signed webhook (to a local receiver)."""
+each told once, by e-mail (to a local SMTP server) and by a signed webhook (to a local receiver); an
+admin subscribes a webhook in the console, and a bad address is answered in Vietnamese."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from aiosmtpd.controller import Controller as SmtpController
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from loalang_stack.ports import free_port
+from tests.browser import accessibility_violations, log_in
 from tests.testkit import (
+    ADMIN_PASSWORD,
     Fleet,
     Stack,
     flush_redis,
@@ -225,3 +228,31 @@ def test_a_broadcast_that_missed_a_cluster_is_told_once(notified: Notified, tmp_
     incident = calls[0][1]["incident"]
     assert incident["kind"] == "delivery_failed" and incident["details"]["devices"] == {silent_id: "offline"}
     assert incident["area_ids"] == [villages[1]]
+
+
+def test_an_admin_adds_a_webhook_in_the_console_and_is_told_a_bad_address_in_vietnamese(
+        notified: Notified, open_page: Any) -> None:
+    fleet = notified.fleet
+    commune_id, _ = new_commune(fleet, villages=1)
+    page, errors = open_page()
+    page.goto(f"{fleet.controller.url}/console/#/admin/notifications")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    page.select_option("select[name=area_id]", commune_id)
+    page.fill("input[name=address]", "ky-thuat-xa-mot")
+    errors.allow(422)
+    page.get_by_role("button", name="Thêm", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Xác nhận").click()
+    page.get_by_text("Địa chỉ thư điện tử không hợp lệ.").wait_for(timeout=10_000)
+
+    hook = f"{notified.hooks.url}/hook-console-{secrets.token_hex(2)}"
+    page.select_option("select[name=channel]", "webhook")
+    page.fill("input[name=address]", hook)
+    page.get_by_role("button", name="Thêm", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Xác nhận").click()
+    secret = page.locator(".secret-value").inner_text().strip()
+    [made] = [s for s in fleet.http.get(f"{API}/notifications/subscriptions").json() if s["address"] == hook]
+    assert (made["area_id"], made["role"], made["channel"]) == (commune_id, "technician", "webhook")
+    assert len(secret) >= 32
+    row = page.locator("tbody tr", has_text=hook)
+    assert "Kỹ thuật viên" in row.inner_text() and "Xã Riêng" in row.inner_text()
+    assert accessibility_violations(page) == []
