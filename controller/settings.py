@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port")
     smtp_username: str = Field("", max_length=200, description="SMTP account (empty: no login)")
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP account's password")
+    smtp_password_file: Path | None = Field(None, description="file holding the SMTP password (instead of "
+                                            "smtp_password)")
     smtp_from: str = Field("loalang@localhost", max_length=200, description="sender address of notification "
                            "e-mails")
     smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS before logging "
@@ -205,6 +207,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'loalang.sqlite3').resolve()}"
+
+    def smtp_secret(self) -> str:
+        """The SMTP password from its file, else from the setting (empty: none)."""
+        if self.smtp_password_file is not None:
+            return self.smtp_password_file.read_text().strip()
+        return self.smtp_password.get_secret_value()
 
     def broker_password(self) -> str:
         """The controller's broker password from the setting or its file."""

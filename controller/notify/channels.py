@@ -61,7 +61,7 @@ def _submit(settings: Settings, message: EmailMessage) -> None:
         if settings.smtp_starttls:
             smtp.starttls(context=ssl.create_default_context())
         if settings.smtp_username:
-            smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+            smtp.login(settings.smtp_username, settings.smtp_secret())
         smtp.send_message(message)
 
 

@@ -10,12 +10,17 @@ import ipaddress
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller as SmtpController
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from controller.live.sources import SourceError
 from controller.notify.channels import ChannelError, check_webhook, send_email, send_webhook, signature
 from controller.settings import Settings
+from loalang_stack.ports import free_port
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +94,44 @@ def test_a_webhook_is_called_at_the_address_checked_with_its_name_and_a_valid_si
     assert headers["Host"] == f"hook.invalid:{port}", "the name, though the address checked was called"
     assert json.loads(body) == {"event": "x", "text": "Thôn"}
     assert headers["X-Loalang-Signature"] == signature("k" * 32, headers["X-Loalang-Timestamp"], body)
+
+
+class Server:
+    """A local SMTP server (aiosmtpd) that accepts one account, keeping what it is handed."""
+
+    def __init__(self, password: str) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.password = password
+        self.port = free_port()
+        self.controller = SmtpController(self, hostname="127.0.0.1", port=self.port, auth_require_tls=False,
+                                         authenticator=self.authenticate)
+        self.controller.start()
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> AuthResult:
+        expected = (b"xa-mot", self.password.encode())
+        return AuthResult(success=isinstance(auth, LoginPassword) and (auth.login, auth.password) == expected)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, envelope.rcpt_tos, envelope.original_content))
+        return "250 OK"
+
+
+def test_an_email_logs_in_with_the_password_from_its_file_and_a_failure_never_says_it(tmp_path: Path) -> None:
+    secret_file = tmp_path / "smtp-password"
+    secret_file.write_text("mat-khau-thu-dien-tu\n")
+    server = Server("mat-khau-thu-dien-tu")
+    try:
+        mail = {"smtp_host": "127.0.0.1", "smtp_port": str(server.port), "smtp_starttls": "false",
+                "smtp_username": "xa-mot", "smtp_from": "loalang@xa.example.vn"}
+        asyncio.run(send_email(settings(**mail, smtp_password_file=str(secret_file)), "kt@xa.example.vn",
+                               "Cụm loa mất kết nối", "Thôn Đông"))
+    finally:
+        server.controller.stop()
+    with pytest.raises(ChannelError) as refused:  # the server is gone now
+        asyncio.run(send_email(settings(**mail, smtp_password="sai-mat-khau-roi"), "kt@xa.example.vn",
+                               "s", "t"))
+    [(sender, recipients, raw)] = server.received
+    assert (sender, recipients) == ("loalang@xa.example.vn", ["kt@xa.example.vn"])
+    assert "Thôn Đông" in raw.decode()
+    said = str(refused.value)
+    assert said.startswith(f"SMTP 127.0.0.1:{server.port}: ") and "sai" not in said, "never the password"
