@@ -4,7 +4,7 @@
 Presence is detected by the MQTT bridge (a last will, or silence past the keepalive) and kept in
 Redis (controller/presence.py); this looks at it every CHECK_S, so an incident follows the state
 whatever changed it, and a cluster whose presence Redis lost (never connected, or Redis emptied)
-is left alone until it is heard from again.
+is left alone until it is heard from again. A cluster deleted while offline resolves its incident.
 """
 
 from __future__ import annotations
@@ -26,29 +26,37 @@ CHECK_S = 2.0
 
 
 async def check_presence(services: Services) -> None:
-    """Open an incident for each cluster offline long enough; resolve those online again."""
+    """Open an incident for each cluster offline long enough; resolve those online again (or gone)."""
     with services.db.session() as session:
-        devices = {device.id: device for device in session.scalars(select(Device))}
-        area_names = dict(session.execute(select(Area.id, Area.name)).all())
-        session.expunge_all()
+        devices = {device_id: (name, area_id) for device_id, name, area_id in session.execute(
+            select(Device.id, Device.name, Device.area_id))}
         already = open_subjects(session, Kind.DEVICE_OFFLINE)
     online = await services.presence.online_among(sorted(devices))
-    for device_id in sorted(already & online):
+    for device_id in sorted((already & online) | (already - devices.keys())):
         await resolve(services, Kind.DEVICE_OFFLINE, device_id)
-    candidates = sorted(set(devices) - online - already)
-    if not candidates:
-        return
+    candidates = sorted(devices.keys() - online - already)
+    if candidates:
+        await _open_for_silent(services, candidates, devices)
+
+
+async def _open_for_silent(services: Services, candidates: list[str],
+                           devices: dict[str, tuple[str, str]]) -> None:
+    """Open an incident for each of these clusters seen offline for longer than the setting."""
     now_ms = int(time.time() * 1000)
     grace_ms = services.settings.notify_offline_after_s * 1000
-    for device_id, state in zip(candidates, await services.presence.live(candidates), strict=True):
-        presence = state.presence
-        if presence is None or presence.online or now_ms - presence.since_ms < grace_ms:
-            continue
-        device = devices[device_id]
+    offline = [(device_id, state.presence) for device_id, state
+               in zip(candidates, await services.presence.live(candidates), strict=True)
+               if state.presence is not None and not state.presence.online
+               and now_ms - state.presence.since_ms >= grace_ms]
+    if not offline:
+        return
+    with services.db.session() as session:
+        area_names = dict(session.execute(select(Area.id, Area.name)).all())
+    for device_id, presence in offline:
+        name, area_id = devices[device_id]
         await raise_incident(services, Raised(
-            Kind.DEVICE_OFFLINE, device_id, [device.area_id],
-            f"{device.name} ({area_names.get(device.area_id, device.area_id)})",
-            {"device_id": device_id, "device_name": device.name, "reason": presence.offline_reason,
+            Kind.DEVICE_OFFLINE, device_id, [area_id], f"{name} ({area_names.get(area_id, area_id)})",
+            {"device_id": device_id, "device_name": name, "reason": presence.offline_reason,
              "offline_since_ms": presence.since_ms}))
 
 
