@@ -75,19 +75,19 @@ async def check_webhook(url: str, settings: Settings) -> None:
 async def webhook_address(url: str, settings: Settings) -> Address:
     """The address to call a webhook at, once every address its host resolves to is allowed
     (SourceError when one is not, Unresolved when it has none)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a bad port, or a bracketed address that is not one
+        raise SourceError("the webhook URL's host or port is not valid") from None
+    if parts.scheme not in ("http", "https") or not hostname or any(c.isspace() or c < " " for c in url):
         raise SourceError("a webhook must be an http:// or https:// URL with a host")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise SourceError("the webhook URL's port is not a number from 1 to 65535") from None
-    try:
-        return await checked_address(parts.hostname, port, settings.webhook_networks())
+        return await checked_address(hostname, port, settings.webhook_networks())
     except Unresolved:
         raise
     except SourceError:
-        raise SourceError(f"the webhook's host {parts.hostname[:100]} is at a private or local address: "
+        raise SourceError(f"the webhook's host {hostname[:100]} is at a private or local address: "
                           "only public addresses, unless LOALANG_NOTIFY_ALLOWED_NETWORKS names its network"
                           ) from None
 
@@ -95,22 +95,22 @@ async def webhook_address(url: str, settings: Settings) -> Address:
 async def send_webhook(settings: Settings, url: str, secret: str, body: dict[str, Any]) -> None:
     """POST the JSON body, signed, to the address just checked (so a name that resolves elsewhere
     after the check reaches nothing else); ChannelError unless the receiver answers 2xx."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
     try:
         address = await webhook_address(url, settings)
     except SourceError as exc:  # Unresolved too
         raise ChannelError(str(exc)) from None
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
     raw = json.dumps(body, ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", "Host": parts.netloc.rpartition("@")[2],
                TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(secret, timestamp, raw)}
-    pinned = httpx.URL(url).copy_with(host=str(address))
     try:
+        pinned = httpx.URL(url).copy_with(host=str(address))
         async with httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
             answer = await client.post(pinned, content=raw, headers=headers,
                                        extensions={"sni_hostname": host} if parts.scheme == "https" else {})
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ChannelError(f"webhook {host}: {type(exc).__name__}") from None
     if not 200 <= answer.status_code < 300:
         raise ChannelError(f"webhook {host} answered {answer.status_code}")

@@ -42,9 +42,10 @@ def test_a_webhook_on_a_private_address_is_refused_naming_the_setting(url: str) 
         asyncio.run(check_webhook(url, settings()))
 
 
-@pytest.mark.parametrize("url", ["ftp://example.vn/x", "example.vn/hook", "http:///nohost"])
+@pytest.mark.parametrize("url", ["ftp://example.vn/x", "example.vn/hook", "http:///nohost",
+                                 "https://exa mple.vn/", "http://\x00x/", "http://[::1", "http://a.vn:99999/"])
 def test_a_webhook_must_be_an_http_url(url: str) -> None:
-    with pytest.raises(SourceError, match="http"):
+    with pytest.raises(SourceError, match="webhook"):
         asyncio.run(check_webhook(url, settings()))
 
 
