@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ..context import Services
 from ..db.models import Device, DeviceEvent, Occurrence
 from ..fleet.areas import parent_map, subtree
+from ..redis_client import UNREACHABLE
 from .incidents import Raised, raise_incident
 from .rules import Kind
 
@@ -116,5 +117,7 @@ async def play_watch(services: Services) -> None:
         await asyncio.sleep(CHECK_S)
         try:
             await check_plays(services)
+        except UNREACHABLE:
+            pass  # the presence watchdog tells once that Redis is gone; the next look catches up
         except Exception:
             log.exception("notifications: the check of scheduled plays failed; trying again")

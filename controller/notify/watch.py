@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import Area, Device
+from ..redis_client import UNREACHABLE
 from .incidents import Raised, open_subjects, raise_incident, resolve
 from .rules import Kind
 
@@ -66,5 +67,7 @@ async def presence_watch(services: Services) -> None:
         await asyncio.sleep(CHECK_S)
         try:
             await check_presence(services)
+        except UNREACHABLE:
+            pass  # the presence watchdog tells once that Redis is gone; the next look catches up
         except Exception:
             log.exception("notifications: presence check failed; trying again")
