@@ -34,7 +34,7 @@ class SubscriptionCreate(BaseModel):
     channel: Literal["email", "webhook"]
     address: str = Field(min_length=3, max_length=500, description="an e-mail address or a webhook URL")
     kinds: list[Kind] = Field(default_factory=list, max_length=10,
-                                  description="only these kinds of the role's (empty: all of them)")
+                              description="only these kinds of the role's (empty: all of them)")
     label: str = Field("", max_length=200)
     secret: str | None = Field(None, min_length=16, max_length=100,
                                description="a webhook's HMAC-SHA256 key (default: one is made)")
