@@ -91,14 +91,17 @@ def _failed(services: Services, message_id: int, reason: str) -> None:
 
 
 async def send_due(services: Services) -> int:
-    """Send every message due now that this controller could claim; returns how many were tried."""
+    """Send every message due now that this controller could claim, together (one slow receiver
+    holds up no other); returns how many were tried."""
     now_ms = _now_ms()
-    tried = 0
-    for message_id in await asyncio.to_thread(due_ids, services, now_ms):
-        if await asyncio.to_thread(claim, services, message_id, now_ms):
-            await send_one(services, message_id)
-            tried += 1
-    return tried
+    claimed = [message_id for message_id in await asyncio.to_thread(due_ids, services, now_ms)
+               if await asyncio.to_thread(claim, services, message_id, now_ms)]
+    results = await asyncio.gather(*(send_one(services, message_id) for message_id in claimed),
+                                   return_exceptions=True)
+    for message_id, result in zip(claimed, results, strict=True):
+        if isinstance(result, BaseException):  # its claim expires and it is tried again
+            log.error("notification %s: sending failed (%s)", message_id, type(result).__name__)
+    return len(claimed)
 
 
 async def sender(services: Services) -> None:
