@@ -71,6 +71,14 @@ async def unsubscribe(subscription_id: SubscriptionId, services: ServicesDep, pr
         subscriptions.remove(session, principal, subscription_id)
 
 
+@router.post("/subscriptions/{subscription_id}/test", status_code=202, summary="Send a test message")
+async def send_test(subscription_id: SubscriptionId, services: ServicesDep,
+                    principal: Admin) -> dict[str, int]:
+    """Queue a test message to a subscription in the caller's scope; `GET /messages` shows how it went."""
+    with services.db.session() as session:
+        return {"message_id": subscriptions.queue_test(session, principal, subscription_id).id}
+
+
 @router.get("/incidents", summary="Incidents in your scope")
 async def list_incidents(services: ServicesDep, principal: Admin,
                          open_only: Annotated[bool, Query(alias="open")] = False,

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..context import Services
-from ..db.models import Area, NotificationSubscription
+from ..db.models import Area, NotificationMessage, NotificationSubscription, utcnow
 from ..errors import DomainError
 from ..live.sources import SourceError
 from ..security.principal import Principal
+from . import texts
 from .channels import check_webhook
 from .rules import kinds_for
 
@@ -84,6 +85,22 @@ def remove(session: Session, principal: Principal, subscription_id: int) -> None
         raise DomainError("no_such_subscription", "no such subscription", 404)
     session.delete(subscription)
     audit.record(session, principal.username, "notification.unsubscribe", [str(subscription_id)])
+
+
+def queue_test(session: Session, principal: Principal, subscription_id: int) -> NotificationMessage:
+    """Queue a test message to a subscription in the caller's scope, so an admin sees it arrive."""
+    subscription = session.get(NotificationSubscription, subscription_id)
+    if subscription is None or not _in_scope(principal, subscription):
+        raise DomainError("no_such_subscription", "no such subscription", 404)
+    now = utcnow()
+    text = texts.test_text(principal.username, now)
+    message = NotificationMessage(
+        dedupe_key=f"test:{subscription_id}:{now.timestamp():.6f}", subscription_id=subscription_id,
+        purpose="test", subject=texts.TEST_SUBJECT, body=text,
+        payload={"event": "test", "text": text, "sent_by": principal.username, "at": now.isoformat()})
+    session.add(message)
+    session.flush()
+    return message
 
 
 def _in_scope(principal: Principal, subscription: NotificationSubscription) -> bool:

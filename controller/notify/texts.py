@@ -83,6 +83,15 @@ def digest_text(incidents: Sequence[Incident], zone: ZoneInfo) -> tuple[str, str
     return subject, "\n".join(lines)
 
 
+TEST_SUBJECT = f"{PREFIX} Thử thông báo / Test notification"
+
+
+def test_text(sender: str, moment: datetime) -> str:
+    """A test message's text: who asked for it, and when (UTC, with the offset)."""
+    return (f"Thử thông báo do {sender} gửi lúc {moment.isoformat(timespec='seconds')}.\n"
+            f"Test notification sent by {sender} at {moment.isoformat(timespec='seconds')}.")
+
+
 def payload(incident: Incident, purpose: str, text: str) -> dict[str, Any]:
     """A webhook's JSON body for an incident opened or resolved (times in UTC, with the offset)."""
     return {"event": f"incident.{purpose}", "text": text, "incident": incident_json(incident)}

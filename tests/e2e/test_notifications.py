@@ -261,3 +261,8 @@ def test_an_admin_adds_a_webhook_in_the_console_and_is_told_a_bad_address_in_vie
     row = page.locator("tbody tr", has_text=hook)
     assert "Kỹ thuật viên" in row.inner_text() and "Xã Riêng" in row.inner_text()
     assert accessibility_violations(page) == []
+
+    row.get_by_role("button", name="Gửi thử").click()  # the admin checks the receiver gets it
+    path = hook.removeprefix(notified.hooks.url)
+    [(_, body)] = wait_for(lambda: notified.hooks.to(path), 10.0, what="the test call")
+    assert body["event"] == "test" and notified.hooks.signed_by(path, secret)

@@ -3,7 +3,7 @@
 import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t, when } from "../i18n.js";
-import { table } from "../ui.js";
+import { busy, say, table } from "../ui.js";
 import { USER_ROLES, areaNames, confirmed, redraw, roleAndArea, roleName, secretBox } from "./parts.js";
 
 addStrings({
@@ -13,7 +13,8 @@ addStrings({
     ntf_channel_webhook: "Gọi địa chỉ web (webhook: cổng SMS, Zalo OA)", ntf_address: "Địa chỉ",
     ntf_address_hint: "Địa chỉ thư, hoặc địa chỉ web bắt đầu bằng https://",
     ntf_create: "Thêm", ntf_create_confirm: "Gửi thông báo sự cố ở {area} cho {role} tới {address}?",
-    ntf_remove: "Bỏ", ntf_remove_confirm: "Thôi gửi thông báo tới {address}?",
+    ntf_remove: "Bỏ", ntf_remove_confirm: "Thôi gửi thông báo tới {address}?", ntf_test: "Gửi thử",
+    ntf_test_queued: "Đã gửi thử tới {address}; hãy kiểm tra bên nhận.",
     ntf_secret_of: "Khoá ký của webhook {address}",
     ntf_secret_once: "Khoá chỉ hiện MỘT LẦN. Bên nhận dùng nó để kiểm tra chữ ký X-Loalang-Signature.",
     ntf_open: "Sự cố chưa khắc phục", ntf_no_open: "Không có sự cố nào đang mở.", ntf_since: "Từ lúc",
@@ -27,7 +28,8 @@ addStrings({
     ntf_channel_webhook: "Calling a web address (webhook: SMS gateway, Zalo OA)", ntf_address: "Address",
     ntf_address_hint: "An e-mail address, or a web address starting with https://",
     ntf_create: "Add", ntf_create_confirm: "Tell the {role} of incidents in {area} at {address}?",
-    ntf_remove: "Remove", ntf_remove_confirm: "Stop notifying {address}?",
+    ntf_remove: "Remove", ntf_remove_confirm: "Stop notifying {address}?", ntf_test: "Send a test",
+    ntf_test_queued: "A test is on its way to {address}; check that it arrives.",
     ntf_secret_of: "Signing key of the webhook {address}",
     ntf_secret_once: "The key is shown ONCE. The receiver checks the X-Loalang-Signature header with it.",
     ntf_open: "Incidents still open", ntf_no_open: "No incident is open.", ntf_since: "Since",
@@ -50,7 +52,7 @@ export async function render(body, context, shown = null) {
       subscriptions.length ? table([
         [t("area"), (s) => areaName(s.area_id)], [t("adm_role"), (s) => roleName(s.role)],
         [t("ntf_channel"), (s) => t(`ntf_channel_${s.channel}`)], [t("ntf_address"), (s) => s.address],
-        [t("adm_actions_col"), (s) => removeButton(s, again)],
+        [t("adm_actions_col"), (s) => h("div", { class: "row-actions" }, testButton(s), removeButton(s, again))],
       ], subscriptions) : h("p", { class: "muted" }, t("ntf_none"))),
     h("section", { class: "panel" }, h("h2", {}, t("ntf_open")),
       incidents.length ? table([
@@ -63,6 +65,14 @@ export async function render(body, context, shown = null) {
       } }, t("ntf_digest"))),
     h("section", { class: "panel" }, createForm(areas, !context.session.user.area_id, again)));
   if (shown) body.querySelector(".secret button").focus();
+}
+
+function testButton(subscription) {
+  const button = h("button", { type: "button", onclick: () => busy(button, async () => {
+    await call("POST", `/notifications/subscriptions/${subscription.id}/test`);
+    say(t("ntf_test_queued", { address: subscription.address }), "ok");
+  }) }, t("ntf_test"), h("span", { class: "visually-hidden" }, ` ${subscription.address}`));
+  return button;
 }
 
 function removeButton(subscription, again) {
