@@ -5,17 +5,19 @@ A digest is a queued message like any other, whose dedupe key names the subscrip
 day, so it is queued once a day whichever controller comes first (a day with nothing open records
 an empty one, so nothing broken later that day sends it late). A subscription made after the
 day's digest time has its first digest the next day. `queue_digests(..., force=True)` queues
-today's at once (the API's `POST /api/v1/notifications/digest`).
+today's at once (the API's `POST /api/v1/notifications/digest`). Messages and resolved incidents
+older than KEEP_DAYS are forgotten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +30,8 @@ from .incidents import hears, still_open, zone_of
 log = logging.getLogger(__name__)
 
 CHECK_S = 60.0
+PRUNE_EVERY = 60  # checks: once an hour
+KEEP_DAYS = 180
 
 
 def digest_time(setting: str) -> time:
@@ -87,13 +91,27 @@ async def send_digests(services: Services, force: bool = False, only: set[int] |
     return await asyncio.to_thread(write)
 
 
+def prune(session: Session, before: datetime) -> None:
+    """Forget the messages queued before a moment, and the incidents resolved before it."""
+    session.execute(delete(NotificationMessage).where(NotificationMessage.created_at < before))
+    session.execute(delete(Incident).where(Incident.resolved_at < before))
+
+
 async def digester(services: Services) -> None:
-    """Queue the due digests every CHECK_S, forever; never raises."""
-    while True:
+    """Queue the due digests every CHECK_S, and forget what is older than KEEP_DAYS once an hour,
+    forever; never raises."""
+    for check in itertools.count():
         try:
             queued = await send_digests(services)
             if queued:
                 log.info("notifications: %s daily digests queued", queued)
+            if check % PRUNE_EVERY == 0:
+                await asyncio.to_thread(_prune, services)
         except Exception:
             log.exception("notifications: digests failed; trying again")
         await asyncio.sleep(CHECK_S)
+
+
+def _prune(services: Services) -> None:
+    with services.db.session() as session:
+        prune(session, utcnow() - timedelta(days=KEEP_DAYS))

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from controller.db.models import Area, NotificationMessage, NotificationSubscription
+from controller.db.models import Area, Incident, NotificationMessage, NotificationSubscription, utcnow
 from controller.db.session import Database, migrate
-from controller.notify.digest import digest_time, queue_digests
+from controller.notify.digest import digest_time, prune, queue_digests
 from controller.notify.incidents import Raised, open_incident, resolve_incident
 from controller.notify.rules import Kind
 
@@ -98,3 +98,17 @@ def test_a_forced_digest_is_sent_at_once_but_still_once_a_day(tmp_path: Path) ->
 
 def test_the_setting_reads_as_a_time_of_day() -> None:
     assert digest_time("07:00") == SEVEN and digest_time("23:45") == time(23, 45)
+
+
+def test_old_messages_and_old_resolved_incidents_are_forgotten_and_open_ones_kept(tmp_path: Path) -> None:
+    db = database(tmp_path)
+    offline(db, "loa-cu")
+    offline(db, "loa-van-mat")
+    with db.session() as session:
+        resolve_incident(session, Kind.DEVICE_OFFLINE, "loa-cu")
+    with db.session() as session:
+        prune(session, utcnow() + timedelta(seconds=1))
+    with db.session() as session:
+        assert [i.subject for i in session.scalars(select(Incident))] == ["loa-van-mat"], "still broken: kept"
+        assert session.scalars(select(NotificationMessage)).all() == []
+    db.engine.dispose()
