@@ -32,6 +32,7 @@ from .api import (
     fleet,
     live,
     media,
+    notifications,
     occurrences,
     reports,
     system,
@@ -60,6 +61,10 @@ from .mqtt.bridge import (
     sender,
     sheddable,
 )
+from .notify.digest import digester
+from .notify.outbox import sender as notification_sender
+from .notify.plays import play_watch
+from .notify.watch import presence_watch
 from .presence import PresenceStore
 from .scheduling.bulletins import SPEECH_JOB, speech_interrupted
 from .scheduling.leader import Leadership, fence_reader
@@ -180,6 +185,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
         reports = asyncio.create_task(reporter(services), name="delivery-reports")
+        notifying = [asyncio.create_task(presence_watch(services), name="notify-presence"),
+                     asyncio.create_task(play_watch(services), name="notify-plays"),
+                     asyncio.create_task(digester(services), name="notify-digest"),
+                     asyncio.create_task(notification_sender(services), name="notify-sender")]
         scheduler = asyncio.create_task(
             Scheduler(services, Leadership(services.redis, settings.instance_id, fence_reader(services.db)),
                       airtime).run(),
@@ -201,6 +210,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watchdog.cancel()
         scheduler.cancel()
         reports.cancel()
+        for task in notifying:
+            task.cancel()
         await asyncio.gather(scheduler, return_exceptions=True)
         await services.redis.aclose()
         services.db.engine.dispose()
@@ -213,7 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
     api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts,
-                   reports, live, feed, fleet)
+                   reports, live, feed, fleet, notifications)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

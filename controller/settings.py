@@ -122,6 +122,27 @@ class Settings(BaseSettings):
     tts_voice: str = Field("vi", pattern=r"^[a-zA-Z0-9_+-]{1,40}$", description="espeak-ng voice")
     piper_binary: str = Field("piper", description="the Piper program, when tts_engine is piper")
     piper_model: Path | None = Field(None, description="Piper voice model (.onnx), when tts_engine is piper")
+    smtp_host: str = Field("", max_length=200, description="SMTP server for notification e-mails (empty: "
+                           "no e-mail is sent, and e-mail subscriptions are refused)")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port")
+    smtp_username: str = Field("", max_length=200, description="SMTP account (empty: no login)")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP account's password")
+    smtp_password_file: Path | None = Field(None, description="file holding the SMTP password (instead of "
+                                            "smtp_password)")
+    smtp_from: str = Field("loalang@localhost", max_length=200, description="sender address of notification "
+                           "e-mails")
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS before logging "
+                                "in (off only for a server on the same host or network)")
+    notify_allowed_networks: str = Field(
+        "", max_length=2000, description="networks (CIDR, comma-separated) a notification webhook may be on "
+        "although they are private or local, e.g. 10.20.0.0/16 for a province's own SMS gateway; by default "
+        "only public addresses")
+    notify_offline_after_s: int = Field(
+        120, ge=0, le=86_400, description="a cluster offline this long opens an incident (4G links drop for "
+        "moments)")
+    notify_digest_at: str = Field("07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local "
+                                  "time (in each subscription's area's time zone) of the daily digest of "
+                                  "what is still broken")
 
     @model_validator(mode="after")
     def _https_pair(self) -> Settings:
@@ -143,6 +164,7 @@ class Settings(BaseSettings):
     def _networks(self) -> Settings:
         self.relay_networks()  # a bad network stops the controller at start
         self.proxy_networks()
+        self.webhook_networks()
         return self
 
     @model_validator(mode="after")
@@ -165,6 +187,10 @@ class Settings(BaseSettings):
         """The networks a relayed station may be on although private; ValueError names a bad one."""
         return parse_networks(self.relay_allowed_networks, "LOALANG_RELAY_ALLOWED_NETWORKS")
 
+    def webhook_networks(self) -> list[Network]:
+        """The networks a notification webhook may be on although private; ValueError names a bad one."""
+        return parse_networks(self.notify_allowed_networks, "LOALANG_NOTIFY_ALLOWED_NETWORKS")
+
     def proxy_networks(self) -> list[Network]:
         """The reverse proxies whose X-Forwarded-For is believed; ValueError names a bad one."""
         return parse_networks(self.trusted_proxies, "LOALANG_TRUSTED_PROXIES")
@@ -181,6 +207,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'loalang.sqlite3').resolve()}"
+
+    def smtp_secret(self) -> str:
+        """The SMTP password from its file, else from the setting (empty: none)."""
+        if self.smtp_password_file is not None:
+            return self.smtp_password_file.read_text().strip()
+        return self.smtp_password.get_secret_value()
 
     def broker_password(self) -> str:
         """The controller's broker password from the setting or its file."""

@@ -10,7 +10,8 @@ Areas are matched by their configured geocodes (`valueName:value`) or, failing t
 text is the headline, then the instruction (or the description), in the Vietnamese `info` block
 when there is one; the devices' own attention signal sounds first. Severity Extreme or Severe
 makes an emergency, Moderate a priority broadcast, anything else a normal one. The alert's
-expiry bounds when devices may still start it.
+expiry bounds when devices may still start it. An alert put on the air raises an incident, so
+that those subscribed to its areas are told (controller/notify).
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..airtime.service import Airtime, broadcast_in_scope
+from ..broadcasting.broadcasts import target_areas
 from ..context import Services
 from ..db.models import ApiClient, Area, Broadcast, CapAlertRecord, Device, MediaItem
 from ..errors import DomainError
 from ..fleet.areas import parent_map, subtree
 from ..media import library, speech
 from ..media.library import Ingest
+from ..notify.incidents import Raised, raise_incident
+from ..notify.rules import Kind
 from ..security.principal import Principal
 from .cap import CapAlert, CapArea, CapError, CapInfo
 
@@ -77,7 +81,22 @@ async def receive(services: Services, airtime: Airtime, client: Principal, alert
             broadcast_id=result.broadcast_id, client=client.username))
         audit.record(session, client.username, "alert.receive", [alert.identifier[:100]], status=alert.status,
                      msg_type=alert.msg_type, outcome=result.outcome, broadcast=result.broadcast_id)
+        told = _incident(session, client, alert, result.broadcast_id) if result.broadcast_id else None
+    if told is not None:
+        await raise_incident(services, told)
     return result
+
+
+def _incident(session: Session, client: Principal, alert: CapAlert, broadcast_id: str) -> Raised | None:
+    """The incident an alert put on the air raises, so that those who subscribed are told."""
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        return None
+    areas = target_areas(session, broadcast.area_ids, broadcast.device_ids)
+    return Raised(Kind.CAP_ALERT, f"{client.username}:{alert.sender}:{alert.identifier}", areas,
+                  f"{broadcast.title} ({broadcast.level})",
+                  {"broadcast_id": broadcast.id, "level": broadcast.level, "sender": alert.sender[:200],
+                   "identifier": alert.identifier[:200], "client": client.username})
 
 
 def _record(session: Session, client: str, sender: str, identifier: str) -> CapAlertRecord | None:

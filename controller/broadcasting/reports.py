@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from ..context import Services
 from ..db.models import Broadcast, Occurrence
+from ..notify.deliveries import failed_delivery
+from ..notify.incidents import Raised, raise_incident
 from . import delivery, on_air
 from .rebuild import rebuild
 
@@ -23,13 +25,15 @@ async def finish_reports(services: Services) -> None:
     """Store the final delivery report of broadcasts that are over (run every few seconds).
 
     Over means every device has finished with it, or its time (with the lateness) has passed; until
-    then it can still be stopped or cancelled. A live broadcast that ended (stopped, or done by
+    then it can still be stopped or cancelled. A report naming devices that never played it raises
+    an incident (controller/notify). A live broadcast that ended (stopped, or done by
     itself) waits for its receivers' receipts until its lease has run out too, the longest a
     receiver can still be playing it; the devices that never told are then closed (delivery.close).
     """
     now = int(time.time() * 1000)
     lease_ms = services.settings.live_lease_s * 1000
     ended = []
+    failures: list[Raised] = []
     with services.db.session() as session:
         # ended ones are looked at only while their report can still be due: the table grows for ever
         ends = Broadcast.start_ms + Broadcast.duration_ms + Broadcast.max_lateness_ms
@@ -50,10 +54,15 @@ async def finish_reports(services: Services) -> None:
             if broadcast.live_kind:
                 states = await delivery.close(services.redis, broadcast.id, states)
             broadcast.report = {**delivery.summary(states), "devices": states, "at_ms": now}
+            failure = failed_delivery(session, broadcast, states) if broadcast.status != "stopped" else None
+            if failure is not None:
+                failures.append(failure)
             if broadcast.status == "on_air":
                 broadcast.status = "done"
                 ended.append(on_air.news(session, broadcast))
     await on_air.announce(services, ended)
+    for failure in failures:  # told once the reports are stored
+        await raise_incident(services, failure)
 
 
 def _over(broadcast: Broadcast, states: dict[str, dict[str, Any]], now: int, lease_ms: int) -> bool:

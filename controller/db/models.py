@@ -392,3 +392,66 @@ class TelemetrySample(Base):
     cpu_temp_c: Mapped[float | None] = mapped_column(Float)
     signal_dbm: Mapped[float | None] = mapped_column(Float)
     data_month_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class NotificationSubscription(Base):
+    """Who is told of incidents in an area and everything below it: an e-mail address or a webhook,
+    receiving what the role's rules give it (controller/notify/rules.py), or only the kinds listed."""
+
+    __tablename__ = "notification_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))  # email | webhook
+    address: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100), default="")  # a webhook's HMAC-SHA256 key
+    kinds: Mapped[list[Any]] = mapped_column(JSON, default=list)  # empty: every kind of the role
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Incident(Base):
+    """Something broken or worth telling (a cluster offline, a failed delivery, an alert).
+
+    open_key is unique: a lasting incident holds it while its cause lasts (cleared when resolved, so
+    the same cause later opens a new one); a one-off incident keeps it, so it is raised only once,
+    whichever controller sees it and however often."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    open_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    area_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    title: Mapped[str] = mapped_column(String(300))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+
+
+class NotificationMessage(Base):
+    """One message to one subscription (an incident opened or resolved, a digest), sent from this
+    outbox by whichever controller claims it; dedupe_key makes it exist once."""
+
+    __tablename__ = "notification_messages"
+    __table_args__ = (Index("ix_notification_messages_due", "status", "next_attempt_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("notification_subscriptions.id", ondelete="CASCADE"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    purpose: Mapped[str] = mapped_column(String(16))  # opened | resolved | digest
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed | empty
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    claimed_until_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

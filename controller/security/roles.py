@@ -31,6 +31,7 @@ class Permission(StrEnum):
     SCHEDULE = "schedule"
     APPROVE = "approve"
     SUBMIT_ALERTS = "submit_alerts"
+    MANAGE_NOTIFICATIONS = "manage_notifications"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {

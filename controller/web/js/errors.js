@@ -67,6 +67,12 @@ addStrings({
     err_preview_expired: "Bản nghe thử đã hết hạn (sau 10 phút); hãy bấm «Nghe thử» lại.",
     err_text_empty: "Hãy viết văn bản cần đọc.",
     err_text_too_long: "Văn bản quá dài: tối đa 5.000 ký tự. Hãy rút gọn hoặc chia thành nhiều bản tin.",
+    // notifications
+    err_notify_no_smtp: "Chưa cấu hình máy chủ thư điện tử nên không gửi được thư; hãy báo quản trị hệ thống.",
+    err_notify_bad_email: "Địa chỉ thư điện tử không hợp lệ.",
+    err_notify_bad_webhook: "Không dùng được địa chỉ nhận thông báo tự động này: phải bắt đầu bằng http:// hoặc https:// và nằm ở mạng được phép.",
+    err_no_such_subscription: "Không có đăng ký nhận thông báo này.",
+    err_notify_kind_not_for_role: "Vai trò này không nhận loại sự cố đã chọn.",
     // Codes of every API answer: logins, validation kinds, media checks, Starlette's refusals.
     err_wrong_login: "Sai tên đăng nhập hoặc mật khẩu.",
     err_not_authenticated: "Phiên đăng nhập đã hết; hãy đăng nhập lại.",
@@ -199,6 +205,12 @@ addStrings({
     err_preview_expired: "The preview has expired (after 10 minutes); press “Listen” again.",
     err_text_empty: "Write the text to speak.",
     err_text_too_long: "The text is too long: at most 5,000 characters. Shorten it or split it into several bulletins.",
+    // notifications
+    err_notify_no_smtp: "No mail server (SMTP) is set, so no e-mail can be sent; tell the system administrator.",
+    err_notify_bad_email: "This is not an e-mail address.",
+    err_notify_bad_webhook: "This webhook cannot be used: it must be http:// or https:// on an allowed address.",
+    err_no_such_subscription: "There is no such notification subscription.",
+    err_notify_kind_not_for_role: "This role is not told of the kind of incident chosen.",
     // Codes of every API answer: logins, validation kinds, media checks, Starlette's refusals.
     err_wrong_login: "Wrong user name or password.",
     err_not_authenticated: "Your login has ended; log in again.",

@@ -1,21 +1,23 @@
-// Administration: one section at a time (areas, users, API clients, devices, audit log) under tabs
-// that are plain links; each section shows only to a user whose role allows it.
+// Administration: one section at a time (areas, users, API clients, devices, audit log, notifications)
+// under tabs that are plain links; each section shows only to a user whose role allows it.
 import { fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
 import * as areas from "../admin/areas.js";
 import * as audit from "../admin/audit.js";
 import * as clients from "../admin/clients.js";
 import * as devices from "../admin/devices.js";
+import * as notifications from "../admin/notifications.js";
 import * as users from "../admin/users.js";
 
 addStrings({
   vi: {
     adm_admin_sections: "Các mục quản trị", adm_tab_areas: "Khu vực", adm_tab_users: "Người dùng và vai trò",
     adm_tab_clients: "Ứng dụng kết nối (API)", adm_tab_devices: "Đăng ký cụm loa",
-    adm_tab_audit: "Nhật ký thao tác" },
+    adm_tab_audit: "Nhật ký thao tác", adm_tab_notifications: "Thông báo sự cố" },
   en: {
     adm_admin_sections: "Administration sections", adm_tab_areas: "Areas", adm_tab_users: "Users and roles",
-    adm_tab_clients: "API clients", adm_tab_devices: "Device registration", adm_tab_audit: "Audit log" },
+    adm_tab_clients: "API clients", adm_tab_devices: "Device registration", adm_tab_audit: "Audit log",
+    adm_tab_notifications: "Incident notifications" },
 });
 
 // Each section: its address, its module, the permission it needs (the API checks the same).
@@ -25,6 +27,7 @@ const SECTIONS = [
   { id: "clients", view: clients, permission: "manage_users" },
   { id: "devices", view: devices, permission: "manage_devices" },
   { id: "audit", view: audit, permission: "manage_users" },
+  { id: "notifications", view: notifications, permission: "manage_notifications" },
 ];
 
 /** Render the administration page (section from the address) into main. */
