@@ -1,0 +1,36 @@
+"""areas may have administrative outlines for the map
+
+Revision ID: 0015
+Revises: 0013
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply this migration: no area has an outline until an admin imports one."""
+    op.create_table(
+        "area_outlines",
+        sa.Column("area_id", sa.String(length=48), nullable=False),
+        sa.Column("coordinates", sa.JSON(), nullable=False),
+        sa.Column("vertices", sa.Integer(), nullable=False),
+        sa.Column("label_longitude", sa.Float(), nullable=False),
+        sa.Column("label_latitude", sa.Float(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["area_id"], ["areas.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("area_id"),
+    )
+
+
+def downgrade() -> None:
+    """Undo this migration (the imported outlines are lost)."""
+    op.drop_table("area_outlines")
