@@ -102,8 +102,8 @@ class Device(Base):
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     area_id: Mapped[str] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
-    latitude: Mapped[float] = mapped_column(Float)
-    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)  # None: not surveyed; the map uses its area's
+    longitude: Mapped[float | None] = mapped_column(Float)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     public_key: Mapped[str | None] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(16))

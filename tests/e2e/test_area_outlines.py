@@ -108,3 +108,14 @@ def test_a_faulty_file_is_refused_whole_with_its_code_and_field(fleet: Fleet) ->
     assert put(admin, b" " * 10_000_001).status_code == 413, "refused before it is read"
     operator, _ = user_client(fleet, "operator", commune)
     assert put(operator, geojson(good)).status_code == 403
+
+
+def test_a_cluster_is_registered_with_both_coordinates_or_neither(fleet: Fleet) -> None:
+    _, villages = new_commune(fleet, villages=1)
+    unsurveyed = fleet.http.post(f"{API}/devices", json={"name": "Cụm loa mới", "area_id": villages[0]})
+    assert unsurveyed.status_code == 201, unsurveyed.text
+    device = fleet.http.get(f"{API}/devices/{unsurveyed.json()['device']['id']}").json()
+    assert (device["latitude"], device["longitude"]) == (None, None)
+    half = fleet.http.post(f"{API}/devices", json={"name": "Loa", "area_id": villages[0], "latitude": 18.7})
+    refusal = half.json()
+    assert (half.status_code, refusal["code"], refusal["field"]) == (422, "position_incomplete", "longitude")

@@ -1,5 +1,6 @@
 """The map without tiles: an admin imports the communes' and villages' outlines from a GeoJSON file in
-the console, and the dashboard draws them, named, with each cluster's dot inside its village."""
+the console, and the dashboard draws them, named, with each cluster's dot inside its village (one
+registered without a position too)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.e2e
 API = "/api/v1"
 # A commune of two villages side by side, away from the other tests' areas (longitude, latitude).
 WEST, EAST, MIDDLE, SOUTH, NORTH = 106.20, 106.24, 106.22, 19.20, 19.24
-VILLAGE_DEVICES = [[(19.22, 106.21)], [(19.23, 106.23), (19.205, 106.235)]]  # (latitude, longitude)
+VILLAGE_DEVICES = [[(19.232, 106.205)], [(19.23, 106.23), (19.205, 106.235)]]  # (latitude, longitude)
 
 INSIDE = """([dot, outline]) => {
   const box = document.querySelector(`path[data-device="${dot}"]`).getBoundingClientRect();
@@ -49,6 +50,9 @@ def test_imported_outlines_are_drawn_named_with_each_cluster_inside_its_village(
     commune, villages = new_commune(fleet, villages=2)
     devices = {village: [fleet.register(area=village, position=at)[0] for at in positions]
                for village, positions in zip(villages, VILLAGE_DEVICES, strict=True)}
+    unsurveyed = fleet.http.post(f"{API}/devices", json={"name": "Cụm loa chưa đo", "area_id": villages[0]})
+    assert unsurveyed.status_code == 201, unsurveyed.text
+    devices[villages[0]].append(unsurveyed.json()["device"]["id"])
     admin = f"quantri-{commune}"[:40]
     fleet.http.post(f"{API}/users", json={"username": admin, "password": USER_PASSWORD, "role": "admin",
                                           "area_id": commune}).raise_for_status()
@@ -84,7 +88,7 @@ def test_imported_outlines_are_drawn_named_with_each_cluster_inside_its_village(
         assert map_box["x"] <= shape["x"] and shape["x"] + shape["width"] <= map_box["x"] + map_box["width"]
         assert map_box["y"] <= shape["y"] and shape["y"] + shape["height"] <= map_box["y"] + map_box["height"]
         assert shape["width"] > map_box["width"] / 5, "the view is fitted to the outlines"
-    page.locator("path[data-device]").nth(2).wait_for(timeout=10_000)
+    page.locator("path[data-device]").nth(3).wait_for(timeout=10_000)
     for own, other in (villages, villages[::-1]):
         for device in devices[own]:
             assert page.evaluate(INSIDE, [device, own]), f"{device}'s dot lies in its village {own}"

@@ -88,6 +88,7 @@ addStrings({
     err_outline_duplicate_area: "Một khu vực có hai đường ranh giới trong tệp.",
     err_outline_unknown_area: "Không có khu vực nào như vậy trong phạm vi của bạn.",
     err_outline_ambiguous_name: "Có nhiều khu vực cùng tên này: hãy ghi mã khu vực (area_id).",
+    err_position_incomplete: "Hãy nhập cả vĩ độ và kinh độ, hoặc để trống cả hai.",
   },
   en: {
     err_area_exists: "An area with this id exists already.",
@@ -174,5 +175,6 @@ addStrings({
     err_outline_duplicate_area: "An area has two outlines in the file.",
     err_outline_unknown_area: "There is no such area within your scope.",
     err_outline_ambiguous_name: "Several areas have this name: give the area's id (area_id).",
+    err_position_incomplete: "Give both latitude and longitude, or neither.",
   },
 });

@@ -1,11 +1,17 @@
 // The clusters on a map: a dot per cluster, coloured by state and labelled (colour is never the only
 // sign: each dot has a tooltip and the list beside the map says the same). The base is the areas'
 // administrative outlines the admin imported (communes and villages, named), and the view fits them;
-// tiles from the configured tile URL, when there is one, lie under the outlines.
+// tiles from the configured tile URL, when there is one, lie under the outlines. A cluster registered
+// without a position stands inside its area's outline (at the point where its name is written).
 import { call } from "./api.js";
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { addStrings, t } from "./i18n.js";
 import { deviceState } from "./ui.js";
+
+addStrings({
+  vi: { map_placed_in_area: "chưa có toạ độ, đặt giữa khu vực" },
+  en: { map_placed_in_area: "no position yet, shown in its area" },
+});
 
 const COLOURS = { playing: "#1d4ed8", online: "#15803d", offline: "#b91c1c" };
 const VIETNAM = [[8.2, 102.1], [23.4, 109.5]];
@@ -29,32 +35,48 @@ export function clusterMap(container, session, { onSelect } = {}) {
   }
   map.fitBounds(VIETNAM);
   let fitted = null;  // what the view was fitted to: "devices", then "outlines" when they come
+  const areaPoints = new Map();  // area id -> [latitude, longitude] inside its outline
+  let drawn = [];  // the devices last drawn, drawn again when the outlines place the unsurveyed ones
   call("GET", "/areas/outlines").then((outlines) => {
     const bounds = drawOutlines(map, outlines.features);
+    for (const { properties: area } of outlines.features) {
+      areaPoints.set(area.area_id, [area.label[1], area.label[0]]);
+    }
     if (bounds) {  // room above for the commune's name
       map.fitBounds(bounds, { paddingTopLeft: [16, 32], paddingBottomRight: [16, 16] });
       fitted = "outlines";
     }
+    update(drawn);
   }).catch(() => {});  // without outlines the dots still stand on the plain background
   const layer = L.layerGroup().addTo(map);
   const dots = new Map();  // device id -> {marker, device, colour, label, at} as last drawn
-  return function update(devices) {
+  return update;
+
+  function update(devices) {
+    drawn = devices;
     const seen = new Set();
     for (const device of devices) {
+      const at = positionOf(device);
+      if (!at) continue;  // unsurveyed, and its area has no outline: only the list beside the map has it
       seen.add(device.id);
-      place(dots.get(device.id) || add(device), device);
+      place(dots.get(device.id) || add(device, at), device, at);
     }
     for (const [id, dot] of dots) {
       if (!seen.has(id)) { layer.removeLayer(dot.marker); dots.delete(id); }
     }
-    if (!fitted && devices.length) {
-      map.fitBounds(devices.map((d) => [d.latitude, d.longitude]), { padding: [24, 24], maxZoom: 14 });
+    if (!fitted && seen.size) {
+      map.fitBounds([...dots.values()].map((dot) => dot.at), { padding: [24, 24], maxZoom: 14 });
       fitted = "devices";
     }
-  };
+  }
 
-  function add(device) {
-    const marker = L.circleMarker([device.latitude, device.longitude], {
+  function positionOf(device) {
+    if (device.latitude !== null && device.longitude !== null) return [device.latitude, device.longitude];
+    return areaPoints.get(device.area_id) || null;
+  }
+
+  function add(device, at) {
+    const marker = L.circleMarker(at, {
       radius: 8, color: "#111", weight: 1, fillOpacity: 0.9,
     }).bindTooltip("");
     const dot = { marker, device };
@@ -66,11 +88,11 @@ export function clusterMap(container, session, { onSelect } = {}) {
     return dot;
   }
 
-  function place(dot, device) {
+  function place(dot, device, at) {
     const state = deviceState(device);
     const colour = COLOURS[state];
-    const label = `${device.name} · ${t(state)}`;
-    const at = [device.latitude, device.longitude];
+    const guessed = device.latitude === null ? ` · ${t("map_placed_in_area")}` : "";
+    const label = `${device.name} · ${t(state)}${guessed}`;
     if (colour !== dot.colour) dot.marker.setStyle({ fillColor: colour });
     if (label !== dot.label) dot.marker.setTooltipContent(label);
     if (String(at) !== String(dot.at)) dot.marker.setLatLng(at);
@@ -102,15 +124,16 @@ function drawOutlines(map, features) {
   return shapes.getBounds();
 }
 
-/** An outline's name: a village's inside it (at the point the API chose), a commune's (or a larger
- *  area's) above its northern edge, clear of its villages' names. */
+/** An outline's name: a village's inside it, just above the point the API chose (where a cluster
+ *  without a position stands), a commune's (or a larger area's) above its northern edge, clear of its
+ *  villages' names. */
 function nameOf(shape) {
   const area = shape.feature.properties;
   const inside = area.level === "village";
   const bounds = shape.getBounds();
   const at = inside ? [area.label[1], area.label[0]] : [bounds.getNorth(), bounds.getCenter().lng];
-  return window.L.tooltip({ pane: "outline-names", permanent: true, interactive: false,
-    direction: inside ? "center" : "top", className: `area-label level-${area.level}` })
+  return window.L.tooltip({ pane: "outline-names", permanent: true, interactive: false, direction: "top",
+    offset: inside ? [0, -8] : [0, 0], className: `area-label level-${area.level}` })
     .setLatLng(at).setContent(h("span", {}, area.name));
 }
 
