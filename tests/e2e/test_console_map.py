@@ -1,18 +1,25 @@
 """The map without tiles: an admin imports the communes' and villages' outlines from a GeoJSON file in
 the console, and the dashboard draws them, named, with each cluster's dot inside its village (one
-registered without a position too)."""
+registered without a position too). With a tile server configured, its tiles lie under the outlines."""
 
 from __future__ import annotations
 
 import json
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
-from tests.testkit import OPERATOR_PASSWORD, USER_PASSWORD, Fleet, new_commune, operator_of
+from tests.testkit import OPERATOR_PASSWORD, USER_PASSWORD, Fleet, Stack, new_commune, operator_of, own_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +100,63 @@ def test_imported_outlines_are_drawn_named_with_each_cluster_inside_its_village(
         for device in devices[own]:
             assert page.evaluate(INSIDE, [device, own]), f"{device}'s dot lies in its village {own}"
             assert not page.evaluate(INSIDE, [device, other]), f"{device}'s dot is not in {other}"
+
+
+def green_tile() -> bytes:
+    """A 256 by 256 PNG of one green, as a tile server sends."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\x22\xaa\x44" * 256 for _ in range(256))
+    header = struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0)
+    image = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + image
+
+
+@contextmanager
+def tile_server() -> Iterator[tuple[str, list[str]]]:
+    """A local tile server answering every tile with a green one; yields its URL and the paths asked."""
+    asked: list[str] = []
+    tile = green_tile()
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(tile)))
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_tile_servers_tiles_lie_under_the_outlines(stack: Stack, open_page: Any, tmp_path: Path) -> None:
+    with tile_server() as (tiles, asked), own_fleet(
+            stack, tmp_path, LOALANG_MAP_TILE_URL=f"{tiles}/{{z}}/{{x}}/{{y}}.png",
+            LOALANG_MAP_TILE_ATTRIBUTION="Bản đồ thử") as fleet:
+        commune, villages = new_commune(fleet, villages=2)
+        spans = [(WEST, EAST), (WEST, MIDDLE), (MIDDLE, EAST)]
+        features = [{"type": "Feature", "properties": {"area_id": area}, "geometry": rectangle(west, east)}
+                    for area, (west, east) in zip([commune, *villages], spans, strict=True)]
+        fleet.http.put(f"{API}/areas/outlines", json={"type": "FeatureCollection", "features": features}
+                       ).raise_for_status()
+        page, _ = open_page()
+        page.goto(f"{fleet.controller.url}/console/")
+        log_in(page, operator_of(fleet, commune), OPERATOR_PASSWORD)
+        page.locator(".map path.area-outline").nth(2).wait_for(timeout=10_000)
+        page.locator(".map img.leaflet-tile-loaded").first.wait_for(timeout=10_000)
+        assert asked, "the tiles came from the configured server"
+        assert page.locator(".map .leaflet-control-attribution", has_text="Bản đồ thử").is_visible()
+        tile_layer, outline_layer = (page.evaluate(
+            f"getComputedStyle(document.querySelector('.map .leaflet-{pane}-pane')).zIndex")
+            for pane in ("tile", "outlines"))
+        assert int(outline_layer) > int(tile_layer), "the outlines are drawn over the tiles"
