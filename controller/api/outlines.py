@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -45,13 +47,24 @@ async def import_outlines(
     return OutlinesImported(area_ids=imported.area_ids, vertices=imported.vertices)
 
 
-@router.get("", summary="Areas' outlines, for the map")
+@router.get("", summary="Areas' outlines, for the map",
+            responses={200: {"content": {"application/geo+json": {}}}, 304: {"description": "not changed"}})
 async def read_outlines(
     services: ServicesDep,
     principal: ViewerDep,
     within: Annotated[str | None, Query(max_length=48, description="this area and those below")] = None,
-) -> dict[str, Any]:
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
     """A GeoJSON FeatureCollection of the outlines of areas in your scope: each feature's properties
     give `area_id`, `name`, `level`, `parent_id` and `label` ([longitude, latitude] of a point inside,
-    where the map writes the name)."""
-    return await run_in_threadpool(outlines.collection, services.db, principal.scope, within)
+    where the map writes the name).
+
+    The answer carries an ETag: a browser that has it already (a reload on a slow link) is answered
+    304 with no body."""
+    collection = await run_in_threadpool(outlines.collection, services.db, principal.scope, within)
+    body = json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode()
+    tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and tag in (value.strip() for value in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/geo+json", headers=headers)

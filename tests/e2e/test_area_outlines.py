@@ -70,10 +70,16 @@ def test_a_commune_admin_imports_by_id_and_name_and_each_user_reads_only_their_s
     assert refused.status_code == 404 and refused.json()["code"] == "unknown_area"
     assert set(outlined(fleet.http, within=commune)) == {commune, *villages}, "the whole-tree admin sees all"
 
+    tag = viewer.get(f"{API}/areas/outlines").headers["ETag"]
+    again = viewer.get(f"{API}/areas/outlines", headers={"If-None-Match": tag})
+    assert (again.status_code, again.content) == (304, b""), "a reload on a slow link downloads nothing"
+
     moved = put(admin, geojson(outline(square(105.64, 18.74), area_id=villages[0])))
     assert moved.status_code == 200, moved.text
     assert outlined(viewer)[villages[0]]["geometry"]["coordinates"] == [square(105.64, 18.74)]
     assert outlined(viewer)[villages[1]]["geometry"]["coordinates"] == [square(105.62, 18.72)], "others kept"
+    changed = viewer.get(f"{API}/areas/outlines", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag, "a change is downloaded again"
 
 
 def test_a_faulty_file_is_refused_whole_with_its_code_and_field(fleet: Fleet) -> None:
