@@ -125,3 +125,14 @@ def test_a_cluster_is_registered_with_both_coordinates_or_neither(fleet: Fleet) 
     half = fleet.http.post(f"{API}/devices", json={"name": "Loa", "area_id": villages[0], "latitude": 18.7})
     refusal = half.json()
     assert (half.status_code, refusal["code"], refusal["field"]) == (422, "position_incomplete", "longitude")
+
+
+def test_no_area_takes_the_outlines_address(fleet: Fleet) -> None:
+    commune, _ = new_commune(fleet, villages=0)
+    taken = fleet.http.post(f"{API}/areas", json={"id": "outlines", "name": "Thôn", "level": "village",
+                                                  "parent_id": commune})
+    assert (taken.status_code, taken.json()["code"], taken.json()["field"]) == (422, "area_id_reserved", "id")
+    named = fleet.http.post(f"{API}/areas", json={"name": "Outlines", "level": "village",
+                                                  "parent_id": commune})
+    assert named.status_code == 201 and named.json()["id"] != "outlines", named.text
+    assert fleet.http.get(f"{API}/areas/{named.json()['id']}").json()["name"] == "Outlines"

@@ -89,6 +89,7 @@ addStrings({
     err_outline_unknown_area: "Không có khu vực nào như vậy trong phạm vi của bạn.",
     err_outline_ambiguous_name: "Có nhiều khu vực cùng tên này: hãy ghi mã khu vực (area_id).",
     err_position_incomplete: "Hãy nhập cả vĩ độ và kinh độ, hoặc để trống cả hai.",
+    err_area_id_reserved: "Mã này dành riêng cho hệ thống; hãy chọn mã khác.",
   },
   en: {
     err_area_exists: "An area with this id exists already.",
@@ -176,5 +177,6 @@ addStrings({
     err_outline_unknown_area: "There is no such area within your scope.",
     err_outline_ambiguous_name: "Several areas have this name: give the area's id (area_id).",
     err_position_incomplete: "Give both latitude and longitude, or neither.",
+    err_area_id_reserved: "This code is reserved by the system; choose another.",
   },
 });
