@@ -34,6 +34,7 @@ from .api import (
     media,
     notifications,
     occurrences,
+    outlines,
     reports,
     system,
     users,
@@ -46,6 +47,7 @@ from .counters import Counters
 from .db.models import User
 from .db.session import Database, migrate
 from .fleet import horizon
+from .fleet.outline_file import MAX_FILE_BYTES as MAX_OUTLINE_BYTES
 from .jobs import Jobs
 from .keyring import KEYS_DIR, Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
@@ -79,6 +81,7 @@ from .web import ConsoleFiles, field_page
 
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
+OUTLINE_REQUEST_BYTES = 2 * MAX_OUTLINE_BYTES  # beyond the file's own limit, refused with its code
 BROKER_SAVE_WINDOW_MS = 60_000  # Mosquitto saves retained messages every 30 s (broker/*.conf), and a margin
 CONTROLLER_KEPT_MAX = 200_000  # a province's births, reports and receipts after an outage all wait
 
@@ -222,9 +225,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "the media library, bulletins and their schedules.",
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
-                       exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024})
-    api_routers = (auth, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts, alerts,
-                   reports, live, feed, fleet, notifications)
+                       exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024,
+                                   "/api/v1/areas/outlines": OUTLINE_REQUEST_BYTES})
+    api_routers = (auth, outlines, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts,
+                   alerts, reports, live, feed, fleet, notifications)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 

@@ -1,4 +1,5 @@
-"""`radio-controller`: serve the API, manage keys, initialise the broker's account file."""
+"""`radio-controller`: serve the API, manage keys, initialise the broker's account file, import the
+areas' outlines for the map."""
 
 from __future__ import annotations
 
@@ -147,6 +148,37 @@ def receipts_verify(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def outlines_import(args: argparse.Namespace) -> int:
+    """Set the outlines of the areas a GeoJSON file names, as an admin of the whole tree would; exit 1
+    when the file is refused (nothing is stored then), 2 when the import cannot run."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db.session import Database
+    from .errors import DomainError
+    from .fleet.outline_file import MAX_FILE_BYTES
+    from .fleet.outlines import import_file
+
+    try:
+        with open(args.file, "rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)  # one byte more is enough to refuse a larger file
+    except OSError as exc:
+        return _cannot_check(f"cannot read {args.file}: {exc.strerror}")
+    database = Database(_settings().sqlalchemy_url())
+    try:
+        imported = import_file(database, "cli", raw, None)
+    except DomainError as exc:
+        print(f"{args.file}: refused ({exc.code}) at {exc.field}: {exc.message}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        return _cannot_check(f"cannot write the database ({cause}); was `radio-controller migrate` run?")
+    finally:
+        database.engine.dispose()
+    print(f"outlines set for {len(imported.area_ids)} areas ({imported.vertices} positions): "
+          + ", ".join(imported.area_ids))
+    return 0
+
+
 def _cannot_check(reason: str) -> int:
     print(reason, file=sys.stderr)
     return 2  # 1 means that a receipt failed its check
@@ -200,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--dir", default=str(default_keys),
                         help="key folder holding root.pub and signing.cert.json (default: DATA_DIR/keys)")
     revoke.set_defaults(func=keys_revoke)
+    outlines = sub.add_parser("outlines", help="areas' administrative outlines for the map").add_subparsers(
+        dest="outlines_command", required=True)
+    imported = outlines.add_parser("import", help="set the outlines of the areas a GeoJSON FeatureCollection "
+                                   "names (properties area_id, or name)")
+    imported.add_argument("file", help="the GeoJSON file (at most 5 MB)")
+    imported.set_defaults(func=outlines_import)
     binit = sub.add_parser("broker-init", help="write the broker's first dynamic-security file")
     binit.add_argument("--dynsec-file", required=True)
     binit.set_defaults(func=broker_init)

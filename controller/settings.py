@@ -115,8 +115,8 @@ class Settings(BaseSettings):
     media_bitrate_kbps: int = Field(32, ge=12, le=128, description="Opus bit rate of the library's files")
     map_tile_url: str = Field("", max_length=500, pattern=r"^(https?://[^\s\"'<>]*\{z\}[^\s\"'<>]*)?$",
                               description="map tiles for the console, e.g. "
-                              "https://tiles.example.vn/{z}/{x}/{y}.png (empty: the clusters on a plain "
-                              "background, nothing fetched)")
+                              "https://tiles.example.vn/{z}/{x}/{y}.png, drawn under the areas' outlines "
+                              "(empty: no tiles, nothing fetched)")
     map_tile_attribution: str = Field("", max_length=200, description="credit shown under the map's tiles")
     tts_engine: Literal["espeak", "piper"] = Field("espeak", description="text-to-speech engine")
     tts_voice: str = Field("vi", pattern=r"^[a-zA-Z0-9_+-]{1,40}$", description="espeak-ng voice")

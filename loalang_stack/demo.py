@@ -2,8 +2,9 @@
 
 Starts the project's own Mosquitto and Redis, the controller on http://127.0.0.1:8000 and
 three simulated receivers in two villages of one commune, enrolled the way a real device
-is. Ports come from LOALANG_HTTP_PORT, LOALANG_MQTT_PORT and LOALANG_REDIS_PORT; state lives
-in data/demo (delete it to start afresh). Ctrl-C stops everything that was started.
+is; the commune's and villages' outlines (demo_outlines.geojson) are imported for the map. Ports
+come from LOALANG_HTTP_PORT, LOALANG_MQTT_PORT and LOALANG_REDIS_PORT; state lives in data/demo
+(delete it to start afresh). Ctrl-C stops everything that was started.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ AREAS = [
     ("thon-dong", "Thôn Đông", "village", "xa-hoa-binh", 18.705, 105.595),
     ("thon-doai", "Thôn Đoài", "village", "xa-hoa-binh", 18.695, 105.605),
 ]
+OUTLINES = Path(__file__).with_name("demo_outlines.geojson")
 APPROVAL_REQUIRED = "thon-doai"  # bulletins for Thôn Đoài wait for the approver: the flow can be tried
 # The commune office's people (user name, role, full name): one password for all, printed at start.
 USERS = [
@@ -43,16 +45,20 @@ USERS = [
 
 
 def _api(url: str, path: str, token: str | None = None, body: dict[str, Any] | None = None,
-         form: dict[str, str] | None = None) -> Any:
+         form: dict[str, str] | None = None, geojson: bytes | None = None) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = None
-    if form is not None:
+    if geojson is not None:  # sent as it is, by PUT
+        data = geojson
+        headers["Content-Type"] = "application/geo+json"
+    elif form is not None:
         data = urllib.parse.urlencode(form).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     elif body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url + path, data=data, headers=headers)  # noqa: S310
+    method = "PUT" if geojson is not None else None
+    request = urllib.request.Request(url + path, data=data, headers=headers, method=method)  # noqa: S310
     with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
         return json.loads(response.read())
 
@@ -63,7 +69,7 @@ def _admin_token(url: str, password: str) -> str:
 
 
 def create_areas(url: str, password: str) -> None:
-    """The demo's province, commune and two villages, unless they exist."""
+    """The demo's province, commune and two villages, unless they exist, and their outlines for the map."""
     token = _admin_token(url, password)
     existing = {area["id"] for area in _api(url, "/api/v1/areas", token)}
     for area_id, name, level, parent, lat, lon in AREAS:
@@ -72,6 +78,7 @@ def create_areas(url: str, password: str) -> None:
             _api(url, "/api/v1/areas", token, {"id": area_id, "name": name, "level": level,
                                               "parent_id": parent, "latitude": lat, "longitude": lon,
                                               "approval": approval})
+    _api(url, "/api/v1/areas/outlines", token, geojson=OUTLINES.read_bytes())
 
 
 def create_users(url: str, admin_password: str, password: str) -> None:

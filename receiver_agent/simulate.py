@@ -40,6 +40,9 @@ from .sinks import make_sink
 log = logging.getLogger(__name__)
 
 ENROLMENT_WORKERS = 6
+UNPLACED_CENTRE = (18.67, 105.68)  # where receivers of an area without a position are scattered
+UNPLACED_SPREAD = 0.05  # degrees either way
+PLACED_SPREAD = 0.002  # about 200 m around the area's own position: inside its village on the map
 MAX_THREADS = 64
 COLLECT_EVERY_S = 20.0
 COLLECT_CLEAR_S = 10.0
@@ -81,20 +84,24 @@ class Registrar:
                 self._token_cache = str(answer["access_token"])
             return self._token_cache
 
-    def ensure_area(self, area_id: str) -> None:
-        """Create area_id as a root village when it does not exist (a bare deployment)."""
+    def ensure_area(self, area_id: str) -> tuple[float, float] | None:
+        """Create area_id as a root village when it does not exist (a bare deployment); returns the
+        area's position (latitude, longitude) when it has one."""
         token = self._token()
         request = urllib.request.Request(  # noqa: S310
             f"{self.controller_url.rstrip('/')}/api/v1/areas/{area_id}",
             headers={"Authorization": f"Bearer {token}"})
         try:
-            with urllib.request.urlopen(request, timeout=20):  # noqa: S310
-                return
+            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+                area = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise EnrolmentError(f"cannot look up area {area_id}: {exc.code}") from None
-        self._request("/api/v1/areas", {"id": area_id, "name": area_id, "level": "village"}, token)
-        log.info("created area %s for simulated receivers", area_id)
+            self._request("/api/v1/areas", {"id": area_id, "name": area_id, "level": "village"}, token)
+            log.info("created area %s for simulated receivers", area_id)
+            return None
+        latitude, longitude = area.get("latitude"), area.get("longitude")
+        return None if latitude is None or longitude is None else (float(latitude), float(longitude))
 
     def claim_code(self, device_id: str, area_id: str, latitude: float, longitude: float) -> str:
         """Register a device and return its claim code."""
@@ -117,13 +124,11 @@ def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Regis
         return paths
     if registrar is None:
         raise EnrolmentError(f"{paths[missing[0]]} does not exist and no admin login was given to enrol it")
-    for area in dict.fromkeys(areas):
-        registrar.ensure_area(area)
+    positions = {area: registrar.ensure_area(area) for area in dict.fromkeys(areas)}
 
     def enrol_one(index: int) -> None:
         device_id, area = f"{prefix}-{index + 1}", areas[index % len(areas)]
-        code = registrar.claim_code(device_id, area, 18.67 + random.uniform(-0.05, 0.05),
-                                    105.68 + random.uniform(-0.05, 0.05))
+        code = registrar.claim_code(device_id, area, *scattered_around(positions[area]))
         enroll(controller_url, code, paths[index], allow_plain_http=allow_plain_http)
         log.info("simulated receiver %s enrolled in %s", device_id, area)
 
@@ -132,6 +137,13 @@ def prepare_receivers(root: Path, count: int, areas: list[str], registrar: Regis
     with ThreadPoolExecutor(max_workers=ENROLMENT_WORKERS) as pool:
         list(pool.map(enrol_one, missing))
     return paths
+
+
+def scattered_around(position: tuple[float, float] | None) -> tuple[float, float]:
+    """A receiver's position: near its area's own position when it has one (so the map shows it in its
+    village), else somewhere around the default centre."""
+    centre, spread = (position, PLACED_SPREAD) if position else (UNPLACED_CENTRE, UNPLACED_SPREAD)
+    return centre[0] + random.uniform(-spread, spread), centre[1] + random.uniform(-spread, spread)
 
 
 @dataclass(frozen=True)

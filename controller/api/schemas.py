@@ -129,12 +129,13 @@ class AreaPublic(BaseModel):
 
 
 class DeviceCreate(_In):
-    """A new device (cluster) in an area, with its position for the map."""
+    """A new device (cluster) in an area, with its position for the map (both or neither: without one,
+    the map places it inside its area's outline)."""
 
     name: Name = Field(examples=["Cụm loa thôn Đông"])
     area_id: SlugField = Field(examples=["thon-dong"])
-    latitude: Latitude = Field(examples=[18.6796])
-    longitude: Longitude = Field(examples=[105.6813])
+    latitude: Latitude | None = Field(None, examples=[18.6796])
+    longitude: Longitude | None = Field(None, examples=[105.6813])
     id: SlugField | None = None
     is_test: bool = False
 
@@ -190,8 +191,8 @@ class DevicePublic(BaseModel):
     id: str
     name: str
     area_id: str
-    latitude: float
-    longitude: float
+    latitude: float | None = Field(description="null: not surveyed (the map places it in its area)")
+    longitude: float | None
     is_test: bool
     enrolled: bool
     volume: int
@@ -219,8 +220,8 @@ class FleetOverview(BaseModel):
     ids: list[str]
     names: list[str]
     area_ids: list[str]
-    latitudes: list[float]
-    longitudes: list[float]
+    latitudes: list[float | None] = Field(description="null: not surveyed (the map places it in its area)")
+    longitudes: list[float | None]
     online: list[bool] = Field(description="connected now")
     playing: list[str | None] = Field(
         description="the occurrence an online cluster plays (its latest telemetry or receipt), else null")

@@ -80,6 +80,20 @@ class Area(Base):
     parent: Mapped[Area | None] = relationship(remote_side="Area.id")
 
 
+class AreaOutline(Base):
+    """An area's administrative outline for the map (GeoJSON MultiPolygon coordinates), and the point
+    inside it where the map writes the area's name."""
+
+    __tablename__ = "area_outlines"
+
+    area_id: Mapped[str] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True)
+    coordinates: Mapped[list[Any]] = mapped_column(JSON)
+    vertices: Mapped[int] = mapped_column(Integer)
+    label_longitude: Mapped[float] = mapped_column(Float)
+    label_latitude: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class Device(Base):
     """A loudspeaker cluster's receiver."""
 
@@ -88,8 +102,8 @@ class Device(Base):
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     area_id: Mapped[str] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
-    latitude: Mapped[float] = mapped_column(Float)
-    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)  # None: not surveyed; the map uses its area's
+    longitude: Mapped[float | None] = mapped_column(Float)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     public_key: Mapped[str | None] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(16))

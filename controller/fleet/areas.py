@@ -14,6 +14,7 @@ from ..errors import DomainError
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 MAX_DEPTH = 12
+RESERVED_IDS = frozenset({"outlines"})  # /areas/outlines is the map's outlines, not an area
 
 
 class AreaError(DomainError):
@@ -77,10 +78,14 @@ def create_area(
         raise AreaError("too_deep", f"areas may be at most {MAX_DEPTH} levels deep", field="parent_id")
     if area_id is not None:
         check_slug(area_id, "area id")
+        if area_id in RESERVED_IDS:
+            raise AreaError("area_id_reserved", f"{area_id!r} is a word of the API, not an area id",
+                            field="id")
         if session.get(Area, area_id) is not None:
             raise AreaError("area_exists", f"area {area_id!r} already exists", field="id")
     else:
-        area_id = unique_id(session, slugify(name))
+        wanted = slugify(name)
+        area_id = unique_id(session, f"{wanted}-area" if wanted in RESERVED_IDS else wanted)
     area = Area(id=area_id, name=name, level=level, parent_id=parent_id, **attributes)
     if parent_id is None and area.timezone is None:
         area.timezone = DEFAULT_TIMEZONE

@@ -67,10 +67,14 @@ def issue_claim_code(session: Session, device: Device, ttl_s: int, root_public_k
 
 
 def register_device(
-    services: Services, actor: str, name: str, area_id: str, latitude: float, longitude: float,
+    services: Services, actor: str, name: str, area_id: str, latitude: float | None, longitude: float | None,
     device_id: str | None = None, is_test: bool = False,
 ) -> tuple[Device, IssuedCode]:
-    """Create a device in an area and its first claim code."""
+    """Create a device in an area and its first claim code; its position is both coordinates or none."""
+    if (latitude is None) != (longitude is None):
+        missing = "latitude" if latitude is None else "longitude"
+        raise DeviceError("position_incomplete", "give both latitude and longitude, or neither",
+                          field=missing)
     with services.db.session() as session:
         if session.get(Area, area_id) is None:
             raise DeviceError("unknown_area", f"area {area_id!r} does not exist", field="area_id")

@@ -21,8 +21,8 @@ class Overview:
     ids: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     area_ids: list[str] = field(default_factory=list)
-    latitudes: list[float] = field(default_factory=list)
-    longitudes: list[float] = field(default_factory=list)
+    latitudes: list[float | None] = field(default_factory=list)
+    longitudes: list[float | None] = field(default_factory=list)
     online: list[bool] = field(default_factory=list)
     playing: list[str | None] = field(default_factory=list)
     on_air: dict[str, OnAir] = field(default_factory=dict)  # title and level of what plays, by occurrence

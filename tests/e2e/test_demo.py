@@ -1,6 +1,7 @@
 """`make demo` as a newcomer meets it: it starts, names who to log in as (an operator, an approver and a
 technician besides the admin) and where to listen, its three receivers come online, Thôn Đoài waits for
-approval, and Ctrl-C stops everything."""
+approval, the map has the commune's and villages' outlines with each receiver in its village, and Ctrl-C
+stops everything."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,15 @@ pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 START_S = 90.0
+
+
+def inside(longitude: float, latitude: float, ring: list[list[float]]) -> bool:
+    """Whether a point lies inside a ring (even-odd rule)."""
+    crossings = 0
+    for (x1, y1), (x2, y2) in pairwise(ring):
+        if (y1 > latitude) != (y2 > latitude) and longitude < x1 + (latitude - y1) * (x2 - x1) / (y2 - y1):
+            crossings += 1
+    return crossings % 2 == 1
 
 
 def read_until_running(process: subprocess.Popen[str]) -> str:
@@ -60,6 +71,11 @@ def test_the_demo_offers_an_approver_and_a_technician_and_says_where_to_listen(t
         assert areas["thon-doai"]["approval"] == "required" and areas["thon-dong"]["approval"] is None
         wait_for(lambda: sum(d["online"] for d in admin.get(f"{API}/devices").json()) == 3, 30.0,
                  what="the demo's three receivers online")
+        outlines = {f["properties"]["area_id"]: f["geometry"]["coordinates"][0][0]
+                    for f in admin.get(f"{API}/areas/outlines").json()["features"]}
+        assert set(outlines) == {"xa-hoa-binh", "thon-dong", "thon-doai"}
+        for device in admin.get(f"{API}/devices").json():
+            assert inside(device["longitude"], device["latitude"], outlines[device["area_id"]]), device["id"]
     finally:
         process.send_signal(signal.SIGINT)
         stopped = process.wait(timeout=30)

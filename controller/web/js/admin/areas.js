@@ -1,8 +1,10 @@
 // Administration of areas: the tree; choose an area to rename it, set its quiet hours, its approval
-// policy and how an emergency is confirmed there, or to add an area below it.
-import { call } from "../api.js";
+// policy and how an emergency is confirmed there, or to add an area below it. Below, the import of the
+// areas' administrative outlines (a GeoJSON file) that the map draws.
+import { ApiError, call } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { addStrings, t } from "../i18n.js";
+import { say } from "../ui.js";
 import { confirmed, redraw } from "./parts.js";
 
 addStrings({
@@ -19,7 +21,12 @@ addStrings({
     adm_save_area_confirm: "Lưu thay đổi của khu vực {name}? Các khu vực bên dưới sẽ theo ngay.",
     adm_add_child: "Thêm khu vực con", adm_child_name: "Tên khu vực con", adm_child_id: "Mã (không bắt buộc)",
     adm_child_id_hint: "Chữ thường, số và dấu gạch; để trống: tạo từ tên.",
-    adm_add_child_confirm: "Thêm khu vực {name} vào {parent}?", adm_quiet_hours: "Giờ yên lặng" },
+    adm_add_child_confirm: "Thêm khu vực {name} vào {parent}?", adm_quiet_hours: "Giờ yên lặng",
+    adm_outlines: "Ranh giới trên bản đồ", adm_outlines_file: "Tệp ranh giới (GeoJSON)",
+    adm_outlines_hint: "Một FeatureCollection gồm các vùng Polygon hoặc MultiPolygon; mỗi vùng ghi mã khu vực "
+      + "trong thuộc tính area_id, hoặc tên khu vực trong name. Khu vực đã có ranh giới sẽ được thay; "
+      + "bản đồ vẽ ranh giới xã, thôn kể cả khi không có bản đồ nền. Tối đa 5 MB.",
+    adm_outlines_import: "Nhập ranh giới", adm_outlines_done: "Đã nhập ranh giới của {n} khu vực: {names}." },
   en: {
     adm_area_tree: "Area tree",
     adm_choose_area: "Choose an area in the tree to edit it or add an area below it.",
@@ -35,10 +42,16 @@ addStrings({
     adm_add_child: "Add an area below", adm_child_name: "Name of the new area",
     adm_child_id: "Code (optional)",
     adm_child_id_hint: "Lower case letters, digits and dashes; empty: made from the name.",
-    adm_add_child_confirm: "Add the area {name} under {parent}?", adm_quiet_hours: "Quiet hours" },
+    adm_add_child_confirm: "Add the area {name} under {parent}?", adm_quiet_hours: "Quiet hours",
+    adm_outlines: "Outlines on the map", adm_outlines_file: "Outline file (GeoJSON)",
+    adm_outlines_hint: "A FeatureCollection of Polygon or MultiPolygon features; each names its area's code in "
+      + "the area_id property, or its name in name. An area's earlier outline is replaced; the map draws "
+      + "communes and villages even without map tiles. At most 5 MB.",
+    adm_outlines_import: "Import the outlines", adm_outlines_done: "Outlines imported for {n} areas: {names}." },
 });
 
 const LEVELS = ["province", "region", "commune", "village"];
+const MAX_OUTLINE_BYTES = 5_000_000;  // as the API's limit
 
 /** Render the areas section into body; selected keeps an area chosen after a change. */
 export async function render(body, context, selected = null) {
@@ -46,7 +59,8 @@ export async function render(body, context, selected = null) {
   const byId = new Map(areas.map((a) => [a.id, a]));
   const editor = h("section", { class: "panel", "aria-live": "polite" });
   const tree = h("section", { class: "panel" }, h("h2", {}, t("adm_area_tree")), treeList(areas, choose));
-  fill(body, h("div", { class: "columns admin-areas" }, tree, editor));
+  fill(body, h("div", { class: "columns admin-areas" }, tree, editor),
+    h("section", { class: "panel" }, outlinesForm(byId)));
   choose(byId.get(selected) || null);
 
   function choose(area) {
@@ -129,4 +143,39 @@ function childForm(parent, again) {
   h("h3", {}, t("adm_add_child")), field(t("adm_child_name"), name),
   field(t("adm_child_id"), id, t("adm_child_id_hint")),
   field(t("adm_area_level"), level), h("button", { type: "submit" }, t("adm_add_child")));
+}
+
+/** The outline import: a GeoJSON file sent as it is; a refusal is said beside the file, with the
+ *  place in the file it concerns (e.g. features[2].geometry). */
+function outlinesForm(byId) {
+  const file = h("input", { type: "file", name: "outlines", required: true, "aria-describedby": "outlines-problem",
+    accept: ".geojson,.json,application/geo+json,application/json" });
+  const problem = h("p", { id: "outlines-problem", class: "field-problem", role: "alert" });
+  const button = h("button", { type: "submit" }, t("adm_outlines_import"));
+  return h("form", { class: "admin-form outlines", onsubmit: async (event) => {
+    event.preventDefault();
+    problem.textContent = "";
+    file.removeAttribute("aria-invalid");
+    button.disabled = true;
+    try {
+      const answer = await importOutlines(file.files[0]);
+      const names = answer.area_ids.map((id) => (byId.get(id) || { name: id }).name).join(", ");
+      say(t("adm_outlines_done", { n: answer.area_ids.length, names }), "ok");
+    } catch (error) {
+      file.setAttribute("aria-invalid", "true");
+      const where = error.field && error.field !== "file" ? ` (${error.field})` : "";
+      problem.textContent = `${error.message}${where}`;
+    } finally {
+      button.disabled = false;
+    }
+  } },
+  h("h2", {}, t("adm_outlines")), field(t("adm_outlines_file"), file, t("adm_outlines_hint")), problem, button);
+}
+
+async function importOutlines(chosen) {
+  const refused = (code) => new ApiError(422, t(`err_${code}`), { code, field: "file" });
+  if (chosen.size > MAX_OUTLINE_BYTES) throw refused("outline_too_large");
+  let geojson = null;
+  try { geojson = JSON.parse(await chosen.text()); } catch { throw refused("outline_not_json"); }
+  return call("PUT", "/areas/outlines", geojson);
 }

@@ -10,7 +10,8 @@ addStrings({
   vi: {
     adm_register_device: "Đăng ký cụm loa mới", adm_position: "Vị trí", adm_device_name: "Tên cụm loa",
     adm_latitude: "Vĩ độ", adm_longitude: "Kinh độ",
-    adm_position_hint: "Vị trí trên bản đồ, ví dụ 18.6796 và 105.6813.",
+    adm_position_hint: "Vị trí trên bản đồ, ví dụ 18.6796 và 105.6813; để trống cả hai nếu chưa đo: "
+      + "bản đồ đặt cụm loa giữa ranh giới khu vực của nó.",
     adm_device_id_opt: "Mã cụm loa (không bắt buộc)",
     adm_is_test: "Cụm loa thử nghiệm (chỉ nó phát cảnh báo diễn tập)", adm_register: "Đăng ký",
     adm_register_confirm: "Đăng ký cụm loa {name} ở {area}?", adm_claim_of: "Mã kích hoạt của {name}",
@@ -26,7 +27,8 @@ addStrings({
   en: {
     adm_register_device: "Register a new cluster", adm_position: "Position", adm_device_name: "Cluster name",
     adm_latitude: "Latitude", adm_longitude: "Longitude",
-    adm_position_hint: "Its place on the map, e.g. 18.6796 and 105.6813.",
+    adm_position_hint: "Its place on the map, e.g. 18.6796 and 105.6813; leave both empty when not "
+      + "surveyed yet: the map shows the cluster inside its area's outline.",
     adm_device_id_opt: "Cluster code (optional)",
     adm_is_test: "Test cluster (it alone sounds exercise alerts)", adm_register: "Register",
     adm_register_confirm: "Register the cluster {name} in {area}?", adm_claim_of: "Claim code of {name}",
@@ -100,17 +102,18 @@ function registerForm(areas, areaName, again) {
     autocomplete: "off" });
   const area = areaSelect(areas, null, { name: "device_area" });
   area.dataset.field = "area_id";
-  const latitude = h("input", { type: "number", name: "latitude", required: true, min: -90, max: 90, step: "any",
+  const latitude = h("input", { type: "number", name: "latitude", min: -90, max: 90, step: "any",
     inputmode: "decimal" });
-  const longitude = h("input", { type: "number", name: "longitude", required: true, min: -180, max: 180,
+  const longitude = h("input", { type: "number", name: "longitude", min: -180, max: 180,
     step: "any", inputmode: "decimal" });
   const id = h("input", { name: "device_id", "data-field": "id", pattern: "[a-z0-9][a-z0-9\\-]*", maxlength: 48,
     autocomplete: "off" });
   const test = h("input", { type: "checkbox", name: "is_test" });
   return h("form", { class: "admin-form", onsubmit: async (event) => {
     event.preventDefault();
-    const device = { name: name.value.trim(), area_id: area.value, latitude: Number(latitude.value),
-      longitude: Number(longitude.value), is_test: test.checked };
+    const coordinate = (input) => (input.value.trim() === "" ? null : Number(input.value));
+    const device = { name: name.value.trim(), area_id: area.value, latitude: coordinate(latitude),
+      longitude: coordinate(longitude), is_test: test.checked };
     if (id.value.trim()) device.id = id.value.trim();
     const made = await confirmed(t("adm_register_confirm", { name: device.name, area: areaName(device.area_id) }),
       "POST", "/devices", device, { what: t("adm_register"), form: event.target });
