@@ -12,7 +12,9 @@ from pathlib import Path
 TABLE = Path(__file__).resolve().parents[1] / "controller" / "web" / "js" / "errors.js"
 ENTRY = re.compile(r'^\s*err_([a-z0-9_]+):\s*"((?:[^"\\]|\\.)*)",?$', re.MULTILINE)
 PROPER_NAMES = {"wav", "mp3", "ogg", "flac", "m4a", "webm", "aac", "aiff", "amr", "redis", "cap", "id",
-                "json", "url", "http", "https", "mb", "kib", "csrf", "ffmpeg", "asia"}
+                "json", "url", "http", "https", "mb", "kib", "csrf", "ffmpeg", "asia", "geojson", "utf",
+                "feature", "featurecollection", "polygon", "multipolygon"}  # GeoJSON's own names
+CODE_SPAN = re.compile(r"`[^`]*`")  # a property's key, written as in the file, is not a word
 VIETNAMESE_HOMOGRAPHS = {"do", "an", "to", "con", "tin", "hay", "ban", "long", "sang", "bang", "the", "in",
                          "a", "i", "so", "may"}
 
@@ -33,4 +35,4 @@ def english_words() -> frozenset[str]:
 
 def english_in(text: str) -> list[str]:
     """The English words of a text meant to be Vietnamese."""
-    return [word for word in re.findall(r"\w+", text) if word.lower() in english_words()]
+    return [word for word in re.findall(r"\w+", CODE_SPAN.sub("", text)) if word.lower() in english_words()]

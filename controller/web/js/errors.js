@@ -148,7 +148,7 @@ addStrings({
     err_outline_no_features: "Tệp GeoJSON không có vùng nào.",
     err_outline_too_many_features: "Tệp có quá nhiều vùng (tối đa 5.000).",
     err_outline_bad_feature: "Mỗi phần tử của tệp phải là một Feature GeoJSON.",
-    err_outline_no_area: "Mỗi vùng phải ghi khu vực của nó trong thuộc tính area_id hoặc name.",
+    err_outline_no_area: "Mỗi vùng phải ghi khu vực của nó trong thuộc tính `area_id` (mã) hoặc `name` (tên).",
     err_outline_bad_geometry: "Hình của mỗi vùng phải là Polygon hoặc MultiPolygon.",
     err_outline_bad_ring: "Mỗi đường bao cần ít nhất bốn điểm, điểm cuối trùng điểm đầu.",
     err_outline_bad_position: "Toạ độ không hợp lệ: mỗi điểm là [kinh độ, vĩ độ] tính bằng độ.",
