@@ -69,6 +69,7 @@ def test_an_approver_sees_what_waits_reads_its_text_and_approves_it(
     queued.wait_for(timeout=10_000)
     assert queued.locator(".bulletin-text").inner_text() == NOTICE, "the approver reads what will be said"
     assert queued.locator("audio").count() == 1, "and can hear it"
+    assert "Xã Riêng" in queued.inner_text() and commune not in queued.inner_text(), "the area by its name"
     assert "radio.example.vn" in page.locator(f".approval-queue tr[data-bulletin={relay['id']}]").inner_text()
     assert accessibility_violations(page) == []
     queued.get_by_role("button", name="Duyệt").click()

@@ -39,6 +39,7 @@ def test_an_emergency_is_confirmed_with_the_password_and_followed_to_the_cluster
 
     page.get_by_role("button", name="Phát cảnh báo…").click()
     dialog = page.get_by_role("dialog")
+    assert "2 cụm loa ở Thôn 0?" in dialog.inner_text(), "the village by its name, never its id"
     secret = dialog.locator("input[name=confirm_password]")
     secret.fill("not the password")
     dialog.get_by_role("button", name="Phát cảnh báo…").click()

@@ -55,13 +55,16 @@ export async function render(main, _params, context) {
   let left = false;  // the page was left: refresh no more
   const [areas, media] = await Promise.all([call("GET", "/areas"),
     allowed("schedule") ? call("GET", "/media") : Promise.resolve([])]);
+  const names = new Map(areas.map((a) => [a.id, a.name]));
+  const areaName = (id) => names.get(id) || id;
 
   async function load() {
     const bulletins = await call("GET", "/bulletins");
     if (allowed("approve")) {
-      fill(queue, h("h2", {}, t("bul_queue")), queueTable(bulletins.filter((b) => b.status === "pending"), load));
+      fill(queue, h("h2", {}, t("bul_queue")),
+        queueTable(bulletins.filter((b) => b.status === "pending"), areaName, load));
     }
-    fill(list, bulletinTable(bulletins, allowed, load));
+    fill(list, bulletinTable(bulletins, areaName, allowed, load));
     clearTimeout(timer);  // a bulletin spoken in the background becomes a draft by itself
     if (!left && bulletins.some((b) => b.status === "preparing")) timer = setTimeout(() => load().catch(() => {}), 2000);
   }
@@ -188,13 +191,13 @@ function withIds(element, bulletins) {
   return element;
 }
 
-function bulletinTable(bulletins, allowed, reload) {
+function bulletinTable(bulletins, areaName, allowed, reload) {
   if (!bulletins.length) return h("p", { class: "muted" }, t("bul_empty"));
   return withIds(table([
     [t("title"), titled],
     [t("level"), (b) => h("span", { class: `level ${b.level}` }, t(`bul_level_${b.level}`))],
     [t("state"), (b) => statusBadge(b.status)],
-    [t("area"), (b) => b.area_id],
+    [t("area"), (b) => areaName(b.area_id)],
     [t("bul_who"), (b) => b.created_by],
     [t("when"), (b) => when(b.created_at)],
     [t("bul_audio"), sound],
@@ -213,12 +216,12 @@ function actions(b, allowed, reload) {
   return null;
 }
 
-function queueTable(pending, reload) {
+function queueTable(pending, areaName, reload) {
   if (!pending.length) return h("p", { class: "muted" }, t("bul_queue_empty"));
   return withIds(table([
     [t("title"), titledWithText],
     [t("level"), (b) => h("span", { class: `level ${b.level}` }, t(`bul_level_${b.level}`))],
-    [t("area"), (b) => b.area_id],
+    [t("area"), (b) => areaName(b.area_id)],
     [t("bul_who"), (b) => b.created_by],
     [t("when"), (b) => when(b.created_at)],
     [t("bul_audio"), sound],

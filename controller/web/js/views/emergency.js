@@ -59,6 +59,11 @@ export async function render(main, _params, context) {
     update(chosenDevices);
   }));
 
+  function areaNames(ids) {
+    const names = new Map(areas.map((a) => [a.id, a.name]));
+    return ids.map((id) => names.get(id) || id).join(", ");
+  }
+
   function chosenAreas() {
     return [...targets.querySelectorAll("input[name=area]:checked")].map((input) => input.value);
   }
@@ -72,7 +77,7 @@ export async function render(main, _params, context) {
     if (recording.value) body.media_sha256 = recording.value; else body.text = text.value.trim();
     // A wrong password is said in the dialog, which stays open for another try.
     const broadcast = await busy(sendButton, () => confirmDialog(
-      t("emergency_confirm", { n: chosenDevices.length, areas: areaIds.join(", ") }),
+      t("emergency_confirm", { n: chosenDevices.length, areas: areaNames(areaIds) }),
       { danger: true, password: true, confirmLabel: t("emergency_send"),
         act: (password) => call("POST", "/broadcasts", { ...body, confirm_password: password }) }));
     if (broadcast) showDelivery(broadcast);
