@@ -13,6 +13,7 @@ import pytest
 
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
+from tests.console_words import english_in
 from tests.testkit import ADMIN_PASSWORD, Fleet, upload_media, write_steps_wav
 
 pytestmark = pytest.mark.e2e
@@ -178,10 +179,12 @@ def test_a_preview_keeps_nothing_and_a_text_over_the_limit_is_refused_in_vietnam
     count = form.locator(".spoken-count.over")
     assert count.inner_text() == "5.519 / 5.000 ký tự: quá dài, hãy rút gọn", "the count says it while typing"
     form.get_by_role("button", name="Lưu vào thư viện").click()
-    refused = page.locator("#toast.error")
+    text = form.get_by_label("Văn bản tiếng Việt")
+    refused = form.locator(".field-error")
     refused.wait_for(timeout=10_000)
-    assert "Văn bản quá dài: tối đa 5.000 ký tự" in refused.inner_text(), refused.inner_text()
-    assert "characters" not in refused.inner_text(), "said in Vietnamese, not in the API's English"
+    said = refused.inner_text()
+    assert "Văn bản quá dài: tối đa 5.000 ký tự" in said and english_in(said) == [], said
+    assert refused.get_attribute("id") in (text.get_attribute("aria-describedby") or ""), "next to the text"
     assert {m["sha256"] for m in fleet.http.get(f"{API}/media").json()} == before, "nothing cut and kept"
 
 

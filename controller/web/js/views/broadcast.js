@@ -88,7 +88,7 @@ export async function render(main) {
       say(t("bc_sent", { title: broadcast.title, n: tree.reach() }), "ok");
       stopFollowing();
       stopFollowing = showDelivery(follow, broadcast);
-    });
+    }, "error", form);
   }
   return () => stopFollowing();
 }

@@ -108,7 +108,7 @@ function createForm(areas, media, user, reload) {
       title.value = "";
       Object.values(parts).forEach((p) => p.reset());
       await reload();
-    });
+    }, "error", form);
   }
   return form;
 }
@@ -139,7 +139,7 @@ function textPart() {
     if (!words) { say(t("med_give_text"), "error"); return; }
     forget();
     const done = await busy(button, () => progress.watch(hear(words, { progress, preview,
-      note: () => t("bul_heard") })), "med_failed");
+      note: () => t("bul_heard") })), "med_failed", text.element);
     if (done) heard = words;
   }
 

@@ -111,7 +111,7 @@ function uploadForm(reload) {
     const data = new FormData();
     data.append("file", file.files[0]);
     if (title.value.trim()) data.append("title", title.value.trim());
-    await busy(button, () => progress.watch(transcoded(data)), "med_failed");
+    await busy(button, () => progress.watch(transcoded(data)), "med_failed", form);
   }
 
   async function transcoded(data) {
@@ -129,8 +129,8 @@ function uploadForm(reload) {
 }
 
 function speechForm(reload) {
-  const text = spokenText(t("med_text"), { name: "speech_text", rows: 4, lang: "vi", required: true });
-  const title = h("input", { name: "speech_title", maxlength: 200 });
+  const text = spokenText(t("med_text"), { name: "speech_text", "data-field": "text", rows: 4, lang: "vi", required: true });
+  const title = h("input", { name: "speech_title", "data-field": "title", maxlength: 200 });
   const progress = progressBar();
   const preview = h("div", { class: "speech-preview" });
   const listen = h("button", { type: "submit" }, t("med_listen"));
@@ -148,7 +148,7 @@ function speechForm(reload) {
     const written = words();
     if (!written) return;
     await busy(listen, () => progress.watch(hear(written, { progress, preview, note: () => t("med_heard") })),
-      "med_failed");
+      "med_failed", form);
   }
 
   async function keep() {
@@ -164,7 +164,7 @@ function speechForm(reload) {
       title.value = "";
       fill(preview);
       await reload();
-    })()), "med_failed");
+    })()), "med_failed", form);
   }
   return form;
 }
