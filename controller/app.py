@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from loalang_protocol import topics
 from loalang_protocol.inbox import InboxLimits
@@ -77,11 +78,15 @@ from .security.roles import Role
 from .security.tokens import TokenStore
 from .settings import Settings
 from .signer import Signer
-from .web import ConsoleFiles, field_page
+from .web import FIELD_PAGE, ConsoleFiles
 
 log = logging.getLogger(__name__)
 BROKER_WAIT_S = 15.0
 OUTLINE_REQUEST_BYTES = 2 * MAX_OUTLINE_BYTES  # beyond the file's own limit, refused with its code
+GZIP_MIN_BYTES = 1000
+# Event streams (the feed, a broadcast followed) and audio stay as they are: compressing would hold
+# events back and cannot shrink audio; media downloads resume by byte range.
+NEVER_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream", "application/ogg")
 BROKER_SAVE_WINDOW_MS = 60_000  # Mosquitto saves retained messages every 30 s (broker/*.conf), and a margin
 CONTROLLER_KEPT_MAX = 200_000  # a province's births, reports and receipts after an outage all wait
 
@@ -224,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Central service of the loalang commune radio system: areas, users, devices, enrolment, "
         "the media library, bulletins and their schedules.",
     )
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, exclude_content_types=NEVER_GZIPPED)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024,
                                    "/api/v1/areas/outlines": OUTLINE_REQUEST_BYTES})
@@ -234,15 +240,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(media.router)
     app.include_router(device_logs.router)
-    app.mount("/console", ConsoleFiles(settings.map_tile_url), name="console")
+    console = ConsoleFiles(settings.map_tile_url)
+    app.mount("/console", console, name="console")
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse("/console/")
 
     @app.get("/d/{device_id}", include_in_schema=False)
-    async def field_view(device_id: SlugField) -> FileResponse:
-        return field_page(settings.map_tile_url)
+    async def field_view(device_id: SlugField, request: Request) -> Response:
+        return console.page(FIELD_PAGE, request.headers)
 
     @app.get("/healthz", tags=["system"], summary="Broker and Redis connections")
     async def healthz(request: Request) -> JSONResponse:

@@ -88,3 +88,40 @@ def keyboard_log_in(page: Any, username: str, password: str) -> None:
     page.keyboard.type(password)
     page.keyboard.press("Enter")
     page.locator("header nav").wait_for(timeout=10_000)
+
+
+class NetworkLog:
+    """The requests a page makes, as Chromium's network layer reports them (through a CDP session
+    on the page), and which of them its cache answered without asking the server."""
+
+    def __init__(self, context: Any, page: Any) -> None:
+        self.cdp = context.new_cdp_session(page)
+        self.requests: dict[str, str] = {}
+        self.cached: set[str] = set()
+        self.bytes = 0
+        self.cdp.on("Network.requestWillBeSent", self._sent)
+        self.cdp.on("Network.requestServedFromCache", lambda event: self.cached.add(event["requestId"]))
+        self.cdp.on("Network.responseReceived", self._received)
+        self.cdp.on("Network.loadingFinished", self._finished)
+        self.cdp.send("Network.enable")
+
+    def _sent(self, event: dict[str, Any]) -> None:
+        self.requests[event["requestId"]] = event["request"]["url"]
+
+    def _received(self, event: dict[str, Any]) -> None:
+        if event["response"].get("fromDiskCache"):
+            self.cached.add(event["requestId"])
+
+    def _finished(self, event: dict[str, Any]) -> None:
+        self.bytes += int(event.get("encodedDataLength", 0))
+
+    def reset(self) -> None:
+        """Forget what was logged so far."""
+        self.requests.clear()
+        self.cached.clear()
+        self.bytes = 0
+
+    def to_server(self) -> list[str]:
+        """The URLs (http ones) of the requests that reached the server, sorted."""
+        return sorted(url for rid, url in self.requests.items() if rid not in self.cached
+                      and url.startswith("http"))

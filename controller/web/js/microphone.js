@@ -37,7 +37,7 @@ export async function talk(broadcastId, { onState, onLevel }) {
     socket.addEventListener("error", () => reject(new Error("WebSocket")), { once: true });
   });
   context = new AudioContext({ sampleRate: 48000 });
-  await context.audioWorklet.addModule("/console/mic-worklet.js");
+  await context.audioWorklet.addModule(import.meta.resolve("/console/mic-worklet.js"));  // its hashed URL
   const node = new AudioWorkletNode(context, "loalang-microphone");
   const mute = context.createGain();
   mute.gain.value = 0;

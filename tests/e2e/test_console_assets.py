@@ -1,0 +1,72 @@
+"""The console on a slow link, in a real browser: its files compressed, named by their content and
+kept by the browser for a year, so that a reload asks only for the page and the API."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from loalang_stack.services import ControllerProcess
+from tests.browser import NetworkLog, log_in
+from tests.testkit import ADMIN_PASSWORD, Fleet
+
+pytestmark = pytest.mark.e2e
+
+API = "/api/v1"
+HASHED_NAME = re.compile(r"\.[0-9a-f]{12}\.[a-z0-9]+$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+TEXT_TYPES = ("text/", "javascript", "json", "svg")
+COMPRESSED = ("gzip", "br")
+
+
+def dashboard_shown(page: Any) -> None:
+    """Wait until the dashboard shows its data (the feed's first line is drawn last)."""
+    page.locator(".count.online strong").wait_for(timeout=10_000)
+    page.locator(".feed li").first.wait_for(timeout=10_000)
+
+
+def test_the_dashboard_loads_compressed_hashed_files_and_a_reload_asks_only_for_the_page_and_the_api(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
+    fleet.register(area="thon-a")
+    page, _ = open_page()
+    answers: list[Any] = []
+    page.on("response", lambda answer: answers.append(answer))
+    page.goto(f"{controller.url}/console/")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    dashboard_shown(page)
+
+    [document] = [a for a in answers if a.request.resource_type == "document"]
+    assert document.all_headers()["cache-control"] == "no-cache", "the page is asked again each time"
+    assert document.all_headers().get("content-encoding") in COMPRESSED
+    files = [a for a in answers if urlsplit(a.url).path.startswith("/console/") and a is not document]
+    names = {urlsplit(a.url).path.rsplit("/", 1)[-1].split(".")[0] for a in files}
+    assert {"leaflet", "app", "api", "dashboard", "map"} <= names, names
+    for answer in files:
+        headers = answer.all_headers()
+        assert HASHED_NAME.search(urlsplit(answer.url).path), f"{answer.url}: not named by its content"
+        assert headers["cache-control"] == IMMUTABLE, f"{answer.url}: {headers['cache-control']}"
+        if headers["content-type"].startswith(TEXT_TYPES) or "javascript" in headers["content-type"]:
+            assert headers.get("content-encoding") in COMPRESSED, f"{answer.url} is not compressed"
+
+    network = NetworkLog(page.context, page)
+    page.reload()
+    dashboard_shown(page)
+    asked = [urlsplit(url).path for url in network.to_server()]
+    assert "/console/" in asked, "the page itself is asked again"
+    assert [path for path in asked if path != "/console/" and not path.startswith(f"{API}/")] == [], asked
+
+
+def test_the_plain_file_names_still_work_and_event_streams_are_never_compressed(
+        fleet: Fleet, controller: ControllerProcess) -> None:
+    plain = httpx.get(f"{controller.url}/console/js/app.js")
+    assert plain.status_code == 200 and "import" in plain.text
+    assert plain.headers["cache-control"] == "no-cache"
+    schema = fleet.http.get("/openapi.json", headers={"accept-encoding": "gzip"})
+    assert schema.headers.get("content-encoding") == "gzip", "API answers are compressed"
+    with fleet.http.stream("GET", f"{API}/feed", headers={"accept-encoding": "gzip"}) as feed:
+        assert feed.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in feed.headers, "compressing would hold events back"
