@@ -1,5 +1,6 @@
 """The console on a slow link, in a real browser: its files compressed, named by their content and
-kept by the browser for a year, so that a reload asks only for the page and the API."""
+kept by the browser for a year, so that a reload asks only for the page and the API; and a header
+that leaves a phone's screen to the page."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import httpx
 import pytest
 
 from loalang_stack.services import ControllerProcess
-from tests.browser import NetworkLog, log_in
-from tests.testkit import ADMIN_PASSWORD, Fleet
+from tests.browser import NetworkLog, accessibility_violations, log_in, tab_to
+from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +22,20 @@ HASHED_NAME = re.compile(r"\.[0-9a-f]{12}\.[a-z0-9]+$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 TEXT_TYPES = ("text/", "javascript", "json", "svg")
 COMPRESSED = ("gzip", "br")
+PHONE_WIDTH_PX = 360
+PHONE_HEADER_MAX_PX = 90
 
 
 def dashboard_shown(page: Any) -> None:
     """Wait until the dashboard shows its data (the feed's first line is drawn last)."""
     page.locator(".count.online strong").wait_for(timeout=10_000)
     page.locator(".feed li").first.wait_for(timeout=10_000)
+
+
+def on_screen(element: Any) -> bool:
+    """Whether the element is wholly within a phone's 360 px width."""
+    box = element.bounding_box()
+    return bool(box["x"] >= 0 and box["x"] + box["width"] <= PHONE_WIDTH_PX)
 
 
 def test_the_dashboard_loads_compressed_hashed_files_and_a_reload_asks_only_for_the_page_and_the_api(
@@ -70,3 +79,24 @@ def test_the_plain_file_names_still_work_and_event_streams_are_never_compressed(
     with fleet.http.stream("GET", f"{API}/feed", headers={"accept-encoding": "gzip"}) as feed:
         assert feed.headers["content-type"].startswith("text/event-stream")
         assert "content-encoding" not in feed.headers, "compressing would hold events back"
+
+
+def test_the_header_on_a_phone_is_one_short_row_whose_every_entry_the_keyboard_reaches(
+        controller: ControllerProcess, open_page: Any) -> None:
+    page, _ = open_page(PHONE_WIDTH_PX, 740)
+    page.goto(f"{controller.url}/console/#/reports")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    page.locator("main h1").wait_for()
+    assert on_screen(page.locator("header nav a[aria-current=page]")), "the page's own entry is in sight"
+    height = page.locator("header#menu").bounding_box()["height"]
+    assert height < PHONE_HEADER_MAX_PX, f"the header takes {height} px of 740"
+    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1], f"the page scrolls sideways: {width}"
+    assert accessibility_violations(page) == []
+
+    wait_for(lambda: page.evaluate("() => document.activeElement.id") == "view", 10.0,
+             what="the page drawn, its content focused")
+    tab_to(page, "header nav a", text="Quản trị")  # the menu's last entry, beyond the screen's edge
+    assert on_screen(page.locator("header nav a", has_text="Quản trị")), "the focused entry is in sight"
+    page.keyboard.press("Enter")
+    page.locator("main h1", has_text="Quản trị").wait_for()

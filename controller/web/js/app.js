@@ -71,6 +71,14 @@ function renderMenu() {
       zoneNote(),
       languageButton(),
       h("button", { type: "button", onclick: logout }, t("logout"))));
+  showCurrentEntry(document.getElementById("menu"));
+}
+
+/** On a phone the header scrolls sideways: bring the current page's entry into sight. */
+function showCurrentEntry(header) {
+  const current = header.querySelector("[aria-current=page]");
+  if (!current || header.scrollWidth <= header.clientWidth) return;
+  header.scrollLeft += current.getBoundingClientRect().left - header.getBoundingClientRect().left - 8;
 }
 
 function languageButton() {
