@@ -49,8 +49,8 @@ export async function render(main, _params, context) {
     map: clusterMap(mapBox, context.session, { onSelect: (d) => { location.hash = `#/devices/${d.id}`; } }) });
   const coming = upcoming(next, fleet.areaName);
 
-  await fleet.reconcile();
-  await coming.read();
+  await Promise.all([fleet.reconcile(), coming.read()]);  // together: one wait on a slow link
+  coming.draw();  // again, with the area names the clusters' reading brought
   const timers = [
     setInterval(() => { fleet.reconcile().catch(() => {}); coming.read().catch(() => {}); }, RECONCILE_MS)];
   const stop = follow("/feed", (event) => {
@@ -192,15 +192,16 @@ function showOnAir(box, devices, areaName) {
 }
 
 /** What comes next from the schedules (read again every minute), drawn into box; an item leaves the
- *  list the moment its time comes (it is on the air then, or missed): {read(), stop()}. */
+ *  list the moment its time comes (it is on the air then, or missed): {read(), draw(), stop()}. */
 function upcoming(box, areaName) {
   let plays = [];
   let timer = null;
+  const where = (play) => play.areas.map(areaName).concat(play.devices).join(", ");  // names as known now
   function draw() {
     const now = Date.now();
     const shown = plays.filter((p) => p.at > now).slice(0, 8);
     fill(box, shown.length ? h("ul", { class: "plain next" }, shown.map((p) =>
-      h("li", {}, h("time", {}, when(p.at)), ` ${p.title} · ${p.where}`))) : h("p", {}, t("nothing_next")));
+      h("li", {}, h("time", {}, when(p.at)), ` ${p.title} · ${where(p)}`))) : h("p", {}, t("nothing_next")));
     clearTimeout(timer);
     if (shown.length) timer = setTimeout(draw, Math.min(shown[0].at - now, RECONCILE_MS));
   }
@@ -209,11 +210,11 @@ function upcoming(box, areaName) {
     const titles = Object.fromEntries(bulletins.map((b) => [b.id, b.title]));
     plays = schedules.filter((s) => s.active).flatMap((s) => s.next_plays_ms.slice(0, 3).map((at) => ({
       at, title: titles[s.bulletin_id] || t("untitled"),
-      where: s.area_ids.map(areaName).concat(s.device_ids).join(", "),
+      areas: s.area_ids, devices: s.device_ids,
     }))).sort((a, b) => a.at - b.at);
     draw();
   }
-  return { read, stop: () => clearTimeout(timer) };
+  return { read, draw, stop: () => clearTimeout(timer) };
 }
 
 /** The stop-everything button; onStopped is called once it is done. */
