@@ -19,7 +19,9 @@ from pathlib import Path
 
 HASH_LENGTH = 12
 SKIPPED_SUFFIXES = {".py", ".pyc", ".html"}
-TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
+TEXT_TYPES = ("text/", "application/javascript", "application/json", "application/geo+json", "image/svg+xml")
+OWN_TYPES = {".geojson": "application/geo+json", ".js": "application/javascript",
+             ".mjs": "application/javascript"}
 CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]+)\1\s*\)""")
 # Leaflet finds the folder of its default marker icons by reading this URL, which must end in
 # marker-icon.png: it keeps its plain name.
@@ -63,9 +65,8 @@ class ConsoleAssets:
 
 def media_type(name: str) -> str:
     """The Content-Type of a file by its name."""
-    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if guessed == "text/javascript":
-        guessed = "application/javascript"
+    suffix = posixpath.splitext(name)[1]
+    guessed = OWN_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
     return f"{guessed}; charset=utf-8" if guessed.startswith(TEXT_TYPES) else guessed
 
 

@@ -53,6 +53,14 @@ def test_text_is_gzipped_and_images_are_not(tmp_path: Path) -> None:
     assert assets.by_hashed_name[assets.hashed("logo.png") or ""].gzipped is None
 
 
+def test_area_outlines_are_served_as_compressed_geojson(tmp_path: Path) -> None:
+    outline = b'{"type": "FeatureCollection", "features": [' + b'{"type": "Feature"},' * 50 + b"{}]}"
+    assets = build_assets(console(tmp_path, {"maps/communes.geojson": outline}))
+    communes = assets.by_hashed_name[assets.hashed("maps/communes.geojson") or ""]
+    assert communes.media_type == "application/geo+json; charset=utf-8"
+    assert communes.gzipped is not None
+
+
 def test_a_module_graph_follows_static_imports_only(tmp_path: Path) -> None:
     assets = build_assets(console(tmp_path, {
         "js/app.js": b'import { a } from "./api.js";\nimport {\n  h,\n} from "./dom.js";\n'
