@@ -97,6 +97,7 @@ class NetworkLog:
     def __init__(self, context: Any, page: Any) -> None:
         self.cdp = context.new_cdp_session(page)
         self.requests: dict[str, str] = {}
+        self.order: list[tuple[str, str]] = []  # ("sent" or "answered", URL), as they happened
         self.cached: set[str] = set()
         self.bytes = 0
         self.cdp.on("Network.requestWillBeSent", self._sent)
@@ -107,8 +108,10 @@ class NetworkLog:
 
     def _sent(self, event: dict[str, Any]) -> None:
         self.requests[event["requestId"]] = event["request"]["url"]
+        self.order.append(("sent", event["request"]["url"]))
 
     def _received(self, event: dict[str, Any]) -> None:
+        self.order.append(("answered", event["response"]["url"]))
         if event["response"].get("fromDiskCache"):
             self.cached.add(event["requestId"])
 
@@ -118,6 +121,7 @@ class NetworkLog:
     def reset(self) -> None:
         """Forget what was logged so far."""
         self.requests.clear()
+        self.order.clear()
         self.cached.clear()
         self.bytes = 0
 

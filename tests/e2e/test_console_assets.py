@@ -17,6 +17,8 @@ from tests.testkit import ADMIN_PASSWORD, Fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
+SLOW_LINK_LATENCY_MS = 300  # long beside the time a reloaded page takes to run its cached modules
+
 API = "/api/v1"
 HASHED_NAME = re.compile(r"\.[0-9a-f]{12}\.[a-z0-9]+$")
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -67,6 +69,17 @@ def test_the_dashboard_loads_compressed_hashed_files_and_a_reload_asks_only_for_
     asked = [urlsplit(url).path for url in network.to_server()]
     assert "/console/" in asked, "the page itself is asked again"
     assert [path for path in asked if path != "/console/" and not path.startswith(f"{API}/")] == [], asked
+
+    # on a slow link a reload asks for the dashboard's data beside the session, not after its answer
+    network.cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": SLOW_LINK_LATENCY_MS, "downloadThroughput": -1, "uploadThroughput": -1})
+    network.reset()
+    page.reload()
+    dashboard_shown(page)
+    events = [(kind, urlsplit(url).path) for kind, url in network.order]
+    assert ("sent", f"{API}/fleet/overview") in events, events
+    data_asked = events.index(("sent", f"{API}/fleet/overview"))
+    assert data_asked < events.index(("answered", f"{API}/auth/session")), events
 
 
 def test_the_plain_file_names_still_work_and_event_streams_are_never_compressed(

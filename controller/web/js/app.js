@@ -1,5 +1,5 @@
 // The console: log in, then one page at a time under the menu, chosen by the address's #/path.
-import { ApiError, call, setCsrf } from "./api.js";
+import { ApiError, askEarly, call, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 import { language, setLanguage, setZone, t } from "./i18n.js";
 import { roleName } from "./roles.js";
@@ -9,7 +9,8 @@ import { showWaiting, stopWaiting } from "./waiting.js";
 // Each page: its address, the module that renders it (loaded when first shown, so one page's fault
 // cannot stop the others), its menu entry (if any), the permission it needs.
 const ROUTES = [
-  { pattern: /^\/$/, href: "#/", view: () => import("./views/dashboard.js"), menu: "nav_dashboard", permission: "view" },
+  { pattern: /^\/$/, href: "#/", view: () => import("./views/dashboard.js"), menu: "nav_dashboard", permission: "view",
+    early: ["/fleet/overview", "/schedules", "/bulletins", "/areas/outlines"] },
   { pattern: /^\/devices$/, href: "#/devices", view: () => import("./views/devices.js"), menu: "nav_devices", permission: "view" },
   { pattern: /^\/devices\/([a-z0-9-]+)$/, view: () => import("./views/device.js"), permission: "view" },
   { pattern: /^\/media$/, href: "#/media", view: () => import("./views/media.js"), menu: "nav_media", permission: "view" },
@@ -23,6 +24,10 @@ const ROUTES = [
 ];
 
 const context = { session: null, cleanup: null };
+// Set while this browser has a session: a reload then asks for its page's data (a route's `early`
+// paths) beside the session instead of after it. Only a hint: the answers are used only if the
+// session is still there.
+const SIGNED_IN_KEY = "loalang.signed-in";
 
 /** Whether the logged-in user's role allows permission. */
 export function can(permission) {
@@ -33,7 +38,7 @@ function route() {
   const path = (location.hash.replace(/^#/, "") || "/").split("?")[0];
   for (const page of ROUTES) {
     const match = path.match(page.pattern);
-    if (match) return { view: page.view, params: match.slice(1), permission: page.permission };
+    if (match) return { view: page.view, params: match.slice(1), permission: page.permission, early: page.early };
   }
   return null;
 }
@@ -97,6 +102,7 @@ function renderLogin(main) {
 
 function begin(session) {
   context.session = session;
+  localStorage.setItem(SIGNED_IN_KEY, "1");
   setCsrf(session.csrf_token);
   setZone(session.timezone);
   say("");
@@ -114,6 +120,7 @@ async function logout() {
 
 async function loggedOut() {
   stopWaiting();
+  localStorage.removeItem(SIGNED_IN_KEY);
   context.session = null;
   setCsrf(null);
   location.hash = "#/";
@@ -121,8 +128,11 @@ async function loggedOut() {
 }
 
 async function start() {
+  const page = route();
+  if (page && page.early && localStorage.getItem(SIGNED_IN_KEY)) askEarly(page.early);
   const session = await call("GET", "/auth/session").catch(() => null);  // null: nobody logged in
-  if (session) begin(session); else show();
+  if (session) begin(session);
+  else { localStorage.removeItem(SIGNED_IN_KEY); show(); }
 }
 
 window.addEventListener("hashchange", show);

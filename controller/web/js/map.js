@@ -43,7 +43,8 @@ export function clusterMap(container, session, { onSelect } = {}) {
       areaPoints.set(area.area_id, [area.label[1], area.label[0]]);
     }
     if (bounds) {  // room above for the commune's name
-      map.fitBounds(bounds, { paddingTopLeft: [16, 32], paddingBottomRight: [16, 16] });
+      // at once, not animated: the view is where it belongs as soon as the outlines are drawn
+      map.fitBounds(bounds, { paddingTopLeft: [16, 32], paddingBottomRight: [16, 16], animate: false });
       fitted = "outlines";
     }
     update(drawn);
@@ -65,7 +66,7 @@ export function clusterMap(container, session, { onSelect } = {}) {
       if (!seen.has(id)) { layer.removeLayer(dot.marker); dots.delete(id); }
     }
     if (!fitted && seen.size) {
-      map.fitBounds([...dots.values()].map((dot) => dot.at), { padding: [24, 24], maxZoom: 14 });
+      map.fitBounds([...dots.values()].map((dot) => dot.at), { padding: [24, 24], maxZoom: 14, animate: false });
       fitted = "devices";
     }
   }
