@@ -1,6 +1,6 @@
 """Errors in the console are said in its own words, next to the field at fault, with the form left as
 it was: a wrong login, a malformed area code and a cluster code already taken in the administration,
-and roles named in Vietnamese.
+roles named in Vietnamese, and a bulletin whose speech failed.
 (The emergency page's wrong confirmation password: test_console_emergency.py.)"""
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from controller.db.models import Bulletin
+from controller.db.session import Database
+from controller.scheduling.bulletins import speech_interrupted
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
 from tests.console_words import english_in
@@ -104,3 +107,25 @@ def test_a_cluster_code_already_taken_is_answered_next_to_it(
     kept = page.locator("input[name=device_name]").input_value()
     assert kept == "Cụm loa chợ", "the form is kept as it was"
     assert page.locator(".secret-value").count() == 0, "no claim code for a cluster not registered"
+
+
+def test_a_bulletin_whose_speech_failed_says_why_in_vietnamese(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
+    commune, _ = new_commune(fleet, villages=1)
+    bulletin_id = f"b-{secrets.token_hex(4)}"
+    database = Database(controller.env.get("LOALANG_DATABASE_URL")
+                        or f"sqlite:///{controller.data_dir / 'loalang.sqlite3'}")
+    with database.session() as session:  # a bulletin whose speech a stopping controller cut off
+        session.add(Bulletin(id=bulletin_id, title="Họp thôn", level="normal", text="Họp thôn lúc 14 giờ.",
+                             area_id=commune, status="preparing", created_by="admin"))
+    speech_interrupted(database, bulletin_id)
+    database.engine.dispose()
+    assert fleet.http.get(f"{API}/bulletins/{bulletin_id}").json()["status"] == "failed"
+
+    page, _ = open_page()
+    page.goto(f"{controller.url}/console/#/bulletins")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    note = page.locator(f"tr[data-bulletin={bulletin_id}] .bulletin-note")
+    note.wait_for(timeout=10_000)
+    said = note.inner_text()
+    assert "hãy soạn lại bản tin" in said and english_in(said) == [], said

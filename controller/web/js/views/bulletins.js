@@ -22,6 +22,7 @@ addStrings({
     bul_level_background: "Nền", bul_level_normal: "Thường", bul_level_priority: "Ưu tiên",
     bul_level_emergency: "Khẩn cấp", bul_st_preparing: "Đang chuẩn bị", bul_st_draft: "Bản nháp",
     bul_st_pending: "Chờ duyệt", bul_st_approved: "Đã duyệt", bul_st_rejected: "Bị từ chối", bul_st_failed: "Lỗi",
+    bul_failed_note: "không đọc được văn bản thành tiếng (hoặc máy chủ dừng giữa chừng); hãy soạn lại bản tin",
     bul_audio: "Nghe", bul_actions: "Thao tác", bul_who: "Người soạn", bul_note: "Ghi chú",
     bul_note_for: "Ghi chú cho «{title}»", bul_submit: "Gửi duyệt", bul_approve: "Duyệt", bul_reject: "Từ chối",
     bul_schedule: "Lên lịch", bul_submitted: "«{title}»: {status}",
@@ -37,6 +38,7 @@ addStrings({
     bul_level_background: "Background", bul_level_normal: "Normal", bul_level_priority: "Priority",
     bul_level_emergency: "Emergency", bul_st_preparing: "Preparing", bul_st_draft: "Draft",
     bul_st_pending: "Waiting for approval", bul_st_approved: "Approved", bul_st_rejected: "Rejected",
+    bul_failed_note: "the text could not be spoken (or the controller stopped meanwhile); draft the bulletin again",
     bul_st_failed: "Failed", bul_audio: "Listen", bul_actions: "Actions", bul_who: "Written by", bul_note: "Note",
     bul_note_for: "Note for “{title}”", bul_submit: "Submit", bul_approve: "Approve", bul_reject: "Reject",
     bul_schedule: "Schedule", bul_submitted: "“{title}”: {status}",
@@ -177,8 +179,11 @@ function sound(b) {
   return "…";
 }
 
+// A failed bulletin's note is the controller's (English) account of the failure: the console says it
+// in its own words; any other note is a person's (an approver's reason) and is shown as written.
 function titled(b) {
-  return [h("strong", {}, b.title), b.note ? h("small", { class: "bulletin-note" }, ` · ${t("bul_note")}: ${b.note}`) : null];
+  const note = b.status === "failed" ? t("bul_failed_note") : b.note;
+  return [h("strong", {}, b.title), note ? h("small", { class: "bulletin-note" }, ` · ${t("bul_note")}: ${note}`) : null];
 }
 
 /** The title with the text that is read out (for a spoken bulletin), as an approver reads it. */
