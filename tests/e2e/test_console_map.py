@@ -57,9 +57,12 @@ def test_imported_outlines_are_drawn_named_with_each_cluster_inside_its_village(
     commune, villages = new_commune(fleet, villages=2)
     devices = {village: [fleet.register(area=village, position=at)[0] for at in positions]
                for village, positions in zip(villages, VILLAGE_DEVICES, strict=True)}
-    unsurveyed = fleet.http.post(f"{API}/devices", json={"name": "Cụm loa chưa đo", "area_id": villages[0]})
-    assert unsurveyed.status_code == 201, unsurveyed.text
-    devices[villages[0]].append(unsurveyed.json()["device"]["id"])
+    unsurveyed = []
+    for name in ("Cụm loa chưa đo", "Cụm loa chưa đo 2"):  # two without a position, in one village
+        answer = fleet.http.post(f"{API}/devices", json={"name": name, "area_id": villages[0]})
+        assert answer.status_code == 201, answer.text
+        unsurveyed.append(answer.json()["device"]["id"])
+    devices[villages[0]] += unsurveyed
     admin = f"quantri-{commune}"[:40]
     fleet.http.post(f"{API}/users", json={"username": admin, "password": USER_PASSWORD, "role": "admin",
                                           "area_id": commune}).raise_for_status()
@@ -95,7 +98,10 @@ def test_imported_outlines_are_drawn_named_with_each_cluster_inside_its_village(
         assert map_box["x"] <= shape["x"] and shape["x"] + shape["width"] <= map_box["x"] + map_box["width"]
         assert map_box["y"] <= shape["y"] and shape["y"] + shape["height"] <= map_box["y"] + map_box["height"]
         assert shape["width"] > map_box["width"] / 5, "the view is fitted to the outlines"
-    page.locator("path[data-device]").nth(3).wait_for(timeout=10_000)
+    page.locator("path[data-device]").nth(4).wait_for(timeout=10_000)
+    first, second = (page.locator(f'path[data-device="{d}"]').bounding_box() for d in unsurveyed)
+    assert abs(first["x"] - second["x"]) + abs(first["y"] - second["y"]) >= first["width"], \
+        "two clusters without a position are drawn apart, each one seen and clicked"
     for own, other in (villages, villages[::-1]):
         for device in devices[own]:
             assert page.evaluate(INSIDE, [device, own]), f"{device}'s dot lies in its village {own}"

@@ -35,12 +35,15 @@ export function clusterMap(container, session, { onSelect } = {}) {
   }
   map.fitBounds(VIETNAM);
   let fitted = null;  // what the view was fitted to: "devices", then "outlines" when they come
-  const areaPoints = new Map();  // area id -> [latitude, longitude] inside its outline
+  const areaPoints = new Map();  // area id -> {at: [latitude, longitude] inside its outline, step (degrees)}
   let drawn = [];  // the devices last drawn, drawn again when the outlines place the unsurveyed ones
   call("GET", "/areas/outlines").then((outlines) => {
     const bounds = drawOutlines(map, outlines.features);
-    for (const { properties: area } of outlines.features) {
-      areaPoints.set(area.area_id, [area.label[1], area.label[0]]);
+    for (const feature of outlines.features) {
+      const area = feature.properties;
+      const extent = L.geoJSON(feature).getBounds();
+      const step = extent.getNorth() - extent.getSouth();
+      areaPoints.set(area.area_id, { at: [area.label[1], area.label[0]], step: step / SPREAD_PER_AREA });
     }
     if (bounds) {  // room above for the commune's name
       // at once, not animated: the view is where it belongs as soon as the outlines are drawn
@@ -56,8 +59,9 @@ export function clusterMap(container, session, { onSelect } = {}) {
   function update(devices) {
     drawn = devices;
     const seen = new Set();
+    const placedIn = new Map();  // area id -> how many of its clusters without a position are placed
     for (const device of devices) {
-      const at = positionOf(device);
+      const at = positionOf(device, placedIn);
       if (!at) continue;  // unsurveyed, and its area has no outline: only the list beside the map has it
       seen.add(device.id);
       place(dots.get(device.id) || add(device, at), device, at);
@@ -71,9 +75,13 @@ export function clusterMap(container, session, { onSelect } = {}) {
     }
   }
 
-  function positionOf(device) {
+  function positionOf(device, placedIn) {
     if (device.latitude !== null && device.longitude !== null) return [device.latitude, device.longitude];
-    return areaPoints.get(device.area_id) || null;
+    const point = areaPoints.get(device.area_id);
+    if (!point) return null;
+    const nth = placedIn.get(device.area_id) || 0;
+    placedIn.set(device.area_id, nth + 1);
+    return spread(point.at, point.step, nth);
   }
 
   function add(device, at) {
@@ -142,4 +150,18 @@ function nameOf(shape) {
 export function legend() {
   return h("ul", { class: "legend" }, Object.keys(COLOURS).map((state) =>
     h("li", {}, h("span", { class: `dot ${state}`, "aria-hidden": "true" }), t(state))));
+}
+
+// Clusters placed at their area's point (they have no position of their own) are spread around it on
+// a sunflower spiral, a step of a twentieth of the area's height apart, so that each dot can be seen
+// and clicked when the area fills the view.
+const SPREAD_PER_AREA = 20;
+const GOLDEN_ANGLE = Math.PI * (3 - Math.sqrt(5));
+
+function spread([latitude, longitude], step, nth) {
+  if (nth === 0) return [latitude, longitude];
+  const radius = step * Math.sqrt(nth);
+  const angle = nth * GOLDEN_ANGLE;
+  return [latitude + radius * Math.sin(angle),
+    longitude + radius * Math.cos(angle) / Math.cos((latitude * Math.PI) / 180)];
 }
