@@ -24,6 +24,7 @@ TEMPLATE = BROKER_DIR / "nats" / "node.conf.template"
 CLUSTER_NAME = "loalang"
 ACCOUNT = "LOA"  # the one account of the controller and the devices: MQTT streams are per account
 SYSTEM_ACCOUNT = "SYS"  # the server's own (advisories, monitoring); no user of ours is in it
+MQTT_STREAMS = ("$MQTT_sess", "$MQTT_msgs", "$MQTT_rmsgs")  # sessions, QoS 1 messages, retained ones
 MQTT_DELIVERY_SUBJECTS = "$MQTT.sub.>"  # where JetStream hands a QoS 1 subscriber its messages
 NOTHING = ">"  # denied for a direction the user has no topic in: an empty allow list allows all
 MAX_MEMORY_STORE = "256MB"
@@ -128,6 +129,10 @@ class NatsNode:
             page: dict[str, Any] = json.loads(response.read())
         return page
 
+    def meta_leader(self) -> str | None:
+        """The name of the node leading JetStream's metadata group, as this node sees it."""
+        return (self.monitor("jsz").get("meta_cluster") or {}).get("leader") or None
+
     def stream_leader(self, stream: str) -> str | None:
         """The name of the node leading the account's stream, as this node sees it."""
         page = self.monitor(f"jsz?acc={ACCOUNT}&streams=true")
@@ -199,6 +204,19 @@ class NatsCluster:
             if leader is not None:
                 return self.node(leader)
         return None
+
+    def leaders_running(self, streams: Iterable[str] = MQTT_STREAMS) -> bool:
+        """Whether JetStream's metadata group and each of the account's streams are led by a running
+        node, as every running node sees it: after a node is lost, MQTT clients can connect again once
+        this holds."""
+        running = [node for node in self.nodes if node.running]
+        names = {node.name for node in running}
+        try:
+            return all(node.meta_leader() in names and all(node.stream_leader(stream) in names
+                                                           for stream in streams)
+                       for node in running)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
 
     def add_users(self, *users: NatsUser) -> None:
         """Add or replace users, then have every running node reload its configuration."""
