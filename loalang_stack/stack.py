@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from . import broker, icecast, postgres, redis
+from . import broker, icecast, nats, postgres, redis
 from .broker import BrokerConfig
 from .icecast import Icecast
+from .nats import NatsCluster, NatsUser
 from .ports import free_port
 from .process import Server
 from .services import ControllerProcess, _program
@@ -51,6 +52,7 @@ class LocalStack:
         self.database_url: str | None = None
         self.controller: ControllerProcess | None = None
         self.icecast: Icecast | None = None
+        self.nats: NatsCluster | None = None
         self.simulators: list[Server] = []
 
     def __enter__(self) -> LocalStack:
@@ -88,6 +90,18 @@ class LocalStack:
         """The broker's port."""
         assert self.broker_config is not None, "start_broker() first"
         return self.broker_config.port
+
+    def start_nats_cluster(self, users: Iterable[NatsUser] = (), size: int = 3,
+                           timeout: float = 20.0) -> NatsCluster:
+        """A NATS cluster of size nodes with MQTT and JetStream, on free loopback ports, its state in
+        root/nats, with users besides the controller's; waits until every node is healthy. Not yet a
+        broker the controller uses."""
+        cluster = nats.plan_cluster(self.root / "nats", size)
+        cluster.users.update({user.name: user for user in users})
+        self._stops.append(cluster.stop)
+        cluster.start(timeout)
+        self.nats = cluster
+        return cluster
 
     def start_redis(self, port: int | None = None, password: str | None = None) -> int:
         """Redis (asking every client for password, when given); returns its port."""
