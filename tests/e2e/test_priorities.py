@@ -24,6 +24,7 @@ from tests.testkit import (
 pytestmark = pytest.mark.e2e
 
 STEPS = [300.0 + 50 * i for i in range(10)]  # 1 s each: the frequency tells the position
+WINDOW_S = 0.1  # the length of a window of dominant_frequencies: a run's last window plays this long
 
 
 def _running_agent(fleet: Fleet) -> tuple[str, Path]:
@@ -48,6 +49,18 @@ def _segments(card: Path) -> list[tuple[float, float, float]]:
     return [(a, b, f) for a, b, f in runs]
 
 
+def _played_to(run: tuple[float, float, float]) -> float:
+    """The item's position (s) at the end of a run of one of its steps."""
+    first, last, frequency = run
+    return STEPS.index(frequency) + (last - first + WINDOW_S)
+
+
+def _played_from(run: tuple[float, float, float]) -> float:
+    """The item's position (s) at the start of a run of one of its steps."""
+    first, last, frequency = run
+    return STEPS.index(frequency) + 1.0 - (last - first + WINDOW_S)
+
+
 def _completed(fleet: Fleet, device_id: str, occurrence: str) -> bool:
     return any(r["data"]["occurrence"] == occurrence for r in receipts(fleet, device_id, "completed"))
 
@@ -69,8 +82,13 @@ def test_emergency_cuts_in_and_the_normal_item_resumes_three_seconds_back(fleet:
     alarm = frequencies.index(1000)
     before, after = frequencies[:alarm], frequencies[alarm + 1:]
     assert before[:4] == [300, 350, 400, 450], segments
-    cut = before[-1]
-    assert after and after[0] == cut - 150, f"resumed at {after[0]} Hz, cut at {cut} Hz: {segments}"
+    # where the item was cut and where it resumed, read from the audio: the tone says the second, the
+    # length of its run the part of it (a cut that falls on a second's edge is read right as well)
+    resumed_runs = [run for run in segments[alarm + 1:] if run[2] in STEPS]
+    assert resumed_runs, f"the item resumed after the emergency: {segments}"
+    cut_at, resumed_at = _played_to(segments[alarm - 1]), _played_from(resumed_runs[0])
+    assert abs(cut_at - resumed_at - 3.0) < 0.25, f"cut at {cut_at:.2f} s, resumed at {resumed_at:.2f} s: " \
+        f"{segments}"
     assert after[-1] == 750, "the item then plays to its end"
     alarm_start = segments[alarm][0]
     assert alarm_start - alarm_at / 1000 < 1.0, "the emergency cuts in at once"
