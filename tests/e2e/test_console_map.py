@@ -166,3 +166,4 @@ def test_a_tile_servers_tiles_lie_under_the_outlines(stack: Stack, open_page: An
             f"getComputedStyle(document.querySelector('.map .leaflet-{pane}-pane')).zIndex")
             for pane in ("tile", "outlines"))
         assert int(outline_layer) > int(tile_layer), "the outlines are drawn over the tiles"
+        page.close()  # before its controller stops: the cut event stream is not the page's fault

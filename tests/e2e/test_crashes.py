@@ -50,6 +50,9 @@ def test_twenty_sigkills_while_playing(fleet: Fleet) -> None:
         agent.process.wait(5)
         restarts.append(time.time())
         agent = fleet.start(config)
+    # the last start too: playing again (so its relay log has its "off", then "on") before the count
+    wait_for(lambda: _switched_on_after(config, restarts[-1]), 15.0, interval=0.05,
+             what="the amplifier on again")
     wait_for(lambda: fleet.online(device_id) and not list((config.parent / "outbox").glob("*.json")), 30.0,
              what="every receipt acknowledged")
     install_id = json.loads((config.parent / "state.json").read_text())["install_id"]
