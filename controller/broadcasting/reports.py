@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -14,6 +13,7 @@ from ..context import Services
 from ..db.models import Broadcast, Occurrence
 from ..notify.deliveries import failed_delivery
 from ..notify.incidents import Raised, raise_incident
+from ..periodic import every
 from . import delivery, on_air
 from .rebuild import rebuild
 
@@ -89,9 +89,4 @@ def _live_and_leased(session: Session, broadcast: Broadcast, now: int) -> bool:
 
 async def reporter(services: Services, interval_s: float = 2.0) -> None:
     """Run finish_reports forever; never raises."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await finish_reports(services)
-        except Exception:
-            log.exception("delivery reports failed; trying again")
+    await every(interval_s, lambda: finish_reports(services), "delivery reports")

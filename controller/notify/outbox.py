@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from ..context import Services
 from ..db.models import NotificationMessage, NotificationSubscription, utcnow
+from ..periodic import every
 from .channels import ChannelError, send_email, send_webhook
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,4 @@ async def send_due(services: Services) -> int:
 
 async def sender(services: Services) -> None:
     """Send due messages every POLL_S, forever; never raises."""
-    while True:
-        await asyncio.sleep(POLL_S)
-        try:
-            await send_due(services)
-        except Exception:
-            log.exception("notifications: sending failed; trying again")
+    await every(POLL_S, lambda: send_due(services), "notifications: sending")

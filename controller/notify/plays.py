@@ -10,7 +10,6 @@ so that the last receipts have arrived.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..context import Services
 from ..db.models import Device, DeviceEvent, Occurrence
 from ..fleet.areas import parent_map, subtree
+from ..periodic import every
 from ..redis_client import UNREACHABLE
 from .incidents import Raised, raise_incident
 from .rules import Kind
@@ -112,12 +112,7 @@ async def check_plays(services: Services) -> None:
 
 
 async def play_watch(services: Services) -> None:
-    """Run check_plays every CHECK_S, forever; never raises."""
-    while True:
-        await asyncio.sleep(CHECK_S)
-        try:
-            await check_plays(services)
-        except UNREACHABLE:
-            pass  # the presence watchdog tells once that Redis is gone; the next look catches up
-        except Exception:
-            log.exception("notifications: the check of scheduled plays failed; trying again")
+    """Run check_plays every CHECK_S, forever; never raises. Redis being gone is told once by the
+    presence watchdog; the next look catches up."""
+    await every(CHECK_S, lambda: check_plays(services), "notifications: the check of scheduled plays",
+                quiet=UNREACHABLE)

@@ -9,7 +9,6 @@ is left alone until it is heard from again. A cluster deleted while offline reso
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -17,6 +16,7 @@ from sqlalchemy import select
 
 from ..context import Services
 from ..db.models import Area, Device
+from ..periodic import every
 from ..redis_client import UNREACHABLE
 from .incidents import Raised, open_subjects, raise_incident, resolve
 from .rules import Kind
@@ -62,12 +62,6 @@ async def _open_for_silent(services: Services, candidates: list[str],
 
 
 async def presence_watch(services: Services) -> None:
-    """Run check_presence every CHECK_S, forever; never raises."""
-    while True:
-        await asyncio.sleep(CHECK_S)
-        try:
-            await check_presence(services)
-        except UNREACHABLE:
-            pass  # the presence watchdog tells once that Redis is gone; the next look catches up
-        except Exception:
-            log.exception("notifications: presence check failed; trying again")
+    """Run check_presence every CHECK_S, forever; never raises. Redis being gone is told once by the
+    presence watchdog; the next look catches up."""
+    await every(CHECK_S, lambda: check_presence(services), "notifications: presence check", quiet=UNREACHABLE)
