@@ -42,7 +42,10 @@ from .api import (
 )
 from .api.schemas import SlugField
 from .broadcasting.reports import reporter
+from .broker_accounts.base import BrokerAccounts
 from .broker_accounts.mosquitto import MosquittoDynsec
+from .broker_accounts.nats import NatsAccounts
+from .broker_accounts.nats_trust import ControllerTrust
 from .context import Services
 from .counters import Counters
 from .db.models import User
@@ -135,6 +138,14 @@ def build_link(settings: Settings) -> MqttLink:
     return link
 
 
+def broker_accounts(settings: Settings, link: MqttLink) -> BrokerAccounts:
+    """The account system of the broker the settings name."""
+    if settings.broker_kind == "nats":
+        assert settings.nats_trust_dir is not None  # the settings' own check
+        return NatsAccounts(ControllerTrust.load(settings.nats_trust_dir), settings.nats_server_list())
+    return MosquittoDynsec(link, settings.mqtt_username)
+
+
 async def start_services(settings: Settings) -> Services:
     """Open the database, Redis and MQTT; wire the handlers."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +157,7 @@ async def start_services(settings: Settings) -> Services:
                                  settings.redis_sentinel_master)
     await redis.ping()
     link = build_link(settings)
-    accounts = MosquittoDynsec(link, settings.mqtt_username)
+    accounts = broker_accounts(settings, link)
     services = Services(
         settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
         accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(db, settings.token_ttl_s),

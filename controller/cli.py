@@ -124,6 +124,21 @@ def broker_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def nats_init(args: argparse.Namespace) -> int:
+    """Write a new NATS trust set (docs/nats.md says where each folder goes)."""
+    from .broker_accounts.nats_trust import make_trust
+
+    folder = Path(args.folder)
+    try:
+        make_trust(folder, os.environ.get("LOALANG_MQTT_USERNAME", "loalang-controller"))
+    except FileExistsError as exc:
+        print(exc)
+        return 1
+    print(f"wrote {folder}/server (every node includes trust.conf), {folder}/controller (the controller's "
+          f"LOALANG_NATS_TRUST_DIR) and {folder}/offline (keep it off the servers)")
+    return 0
+
+
 def receipts_verify(args: argparse.Namespace) -> int:
     """Check the stored device events of a period against the keys the devices held then; exit 1 when
     any fails, 2 when the check cannot run."""
@@ -241,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     binit = sub.add_parser("broker-init", help="write the broker's first dynamic-security file")
     binit.add_argument("--dynsec-file", required=True)
     binit.set_defaults(func=broker_init)
+    ninit = sub.add_parser("nats-init", help="make a NATS operator, its accounts and the "
+                           "controller's signing keys (server/, controller/, offline/ under FOLDER)")
+    ninit.add_argument("folder")
+    ninit.set_defaults(func=nats_init)
     return parser
 
 

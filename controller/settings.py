@@ -47,6 +47,16 @@ class Settings(BaseSettings):
                                             "no placeholder)")
     mqtt_password_file: Path | None = Field(None, description="file holding the broker password")
     mqtt_tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker over TLS")
+    broker_kind: Literal["mosquitto", "nats"] = Field(
+        "mosquitto", description="the broker's account system: Mosquitto's dynamic security, or a NATS "
+        "cluster in operator mode (docs/nats.md)")
+    nats_trust_dir: Path | None = Field(
+        None, description="with broker_kind nats: the controller/ folder `radio-controller nats-init` wrote "
+        "(signing keys, system credentials, the controller's login, used as its MQTT password unless "
+        "mqtt_password is set)")
+    nats_servers: str = Field(
+        "", description="with broker_kind nats: the nodes' NATS client addresses, nats://host:4222,... "
+        "(the connection that revokes device logins)")
     device_mqtt_host: str | None = Field(
         None, description="broker host name given to devices at enrolment (default: mqtt_host)"
     )
@@ -168,6 +178,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _nats(self) -> Settings:
+        if self.broker_kind == "nats" and (self.nats_trust_dir is None or not self.nats_server_list()):
+            raise ValueError("LOALANG_BROKER_KIND=nats needs LOALANG_NATS_TRUST_DIR and LOALANG_NATS_SERVERS")
+        return self
+
+    def nats_server_list(self) -> list[str]:
+        """The NATS client addresses of the cluster's nodes."""
+        return [entry.strip() for entry in self.nats_servers.split(",") if entry.strip()]
+
+    @model_validator(mode="after")
     def _sentinels(self) -> Settings:
         self.sentinel_addresses()  # a bad address stops the controller at start
         return self
@@ -220,6 +240,8 @@ class Settings(BaseSettings):
             return self.mqtt_password.get_secret_value()
         if self.mqtt_password_file is not None:
             return self.mqtt_password_file.read_text().strip()
+        if self.broker_kind == "nats" and self.nats_trust_dir is not None:
+            return (self.nats_trust_dir / "controller.jwt").read_text().strip()
         raise ValueError("set LOALANG_MQTT_PASSWORD or LOALANG_MQTT_PASSWORD_FILE")
 
 

@@ -1,20 +1,23 @@
-"""A local NATS cluster with its MQTT gateway and JetStream: nodes rendered from broker/nats/, and
-users whose MQTT topic permissions are written as NATS subjects (docs/nats.md has the notes)."""
+"""A local NATS cluster with its MQTT gateway and JetStream: nodes rendered from broker/nats/, in
+operator mode with the trust set `radio-controller nats-init` makes (docs/nats.md has the notes)."""
 
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import signal
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
+
+from controller.broker_accounts import nats_jwt
+from controller.broker_accounts.nats_subjects import MQTT_DELIVERY_SUBJECTS, subjects
+from controller.broker_accounts.nats_trust import ControllerTrust, make_trust
 
 from .broker import BROKER_DIR, CONTROLLER_USERNAME
 from .ports import free_port, wait_for_port
@@ -22,63 +25,19 @@ from .process import Server
 
 TEMPLATE = BROKER_DIR / "nats" / "node.conf.template"
 CLUSTER_NAME = "loalang"
-ACCOUNT = "LOA"  # the one account of the controller and the devices: MQTT streams are per account
-SYSTEM_ACCOUNT = "SYS"  # the server's own (advisories, monitoring); no user of ours is in it
 MQTT_STREAMS = ("$MQTT_sess", "$MQTT_msgs", "$MQTT_rmsgs")  # sessions, QoS 1 messages, retained ones
-MQTT_DELIVERY_SUBJECTS = "$MQTT.sub.>"  # where JetStream hands a QoS 1 subscriber its messages
-NOTHING = ">"  # denied for a direction the user has no topic in: an empty allow list allows all
 MAX_MEMORY_STORE = "256MB"
 MAX_FILE_STORE = "1GB"
 
 
 @dataclass(frozen=True)
 class NatsUser:
-    """A broker user and the MQTT topic filters it may publish and subscribe to."""
+    """A broker user of the devices' account and the MQTT topic filters it may publish and subscribe
+    to; the cluster signs its login (NatsCluster.login)."""
 
     name: str
-    password: str
     publish: tuple[str, ...] = ()
     subscribe: tuple[str, ...] = ()
-    mqtt_only: bool = True  # refused on the NATS client port
-
-
-def topic_subjects(topic_filter: str) -> list[str]:
-    """The NATS subjects an MQTT topic filter covers: '/' becomes '.', '+' becomes '*', and a trailing
-    '#' both its parent level and '>' (in MQTT 'a/#' matches 'a' too)."""
-    levels = ["*" if level == "+" else level for level in topic_filter.split("/")]
-    if levels[-1] != "#":
-        return [".".join(levels)]
-    parent = ".".join(levels[:-1])
-    return [parent, f"{parent}.>"] if parent else [">"]
-
-
-def _direction(subjects: list[str]) -> dict[str, list[str]]:
-    return {"allow": subjects} if subjects else {"deny": [NOTHING]}
-
-
-def user_entry(user: NatsUser) -> dict[str, Any]:
-    """The user as an entry of its account's `users` list."""
-    publish = [subject for topic in user.publish for subject in topic_subjects(topic)]
-    subscribe = [subject for topic in user.subscribe for subject in topic_subjects(topic)]
-    if subscribe and ">" not in subscribe:
-        subscribe.append(MQTT_DELIVERY_SUBJECTS)
-    entry: dict[str, Any] = {
-        "user": user.name, "password": user.password,
-        "permissions": {"publish": _direction(publish), "subscribe": _direction(subscribe)},
-    }
-    if user.mqtt_only:
-        entry["allowed_connection_types"] = ["MQTT"]
-    return entry
-
-
-def render_accounts(users: Iterable[NatsUser]) -> str:
-    """The accounts file every node includes (NATS reads JSON values in its configuration)."""
-    entries = ",\n".join(f"      {json.dumps(user_entry(user))}" for user in users)
-    return "\n".join([
-        "# Rendered by loalang_stack.nats; rewritten on every change of a user.",
-        "accounts: {", f"  {ACCOUNT}: {{", "    jetstream: enabled", "    users: [",
-        entries, "    ]", "  }", f"  {SYSTEM_ACCOUNT}: {{}}", "}", f"system_account: {SYSTEM_ACCOUNT}", "",
-    ])
 
 
 @dataclass
@@ -113,7 +72,7 @@ class NatsNode:
             MONITOR_PORT=self.monitor_port, CLUSTER_PORT=self.cluster_port, MQTT_PORT=self.mqtt_port,
             STORE_DIR=self.folder / "jetstream", MAX_MEMORY_STORE=MAX_MEMORY_STORE,
             MAX_FILE_STORE=MAX_FILE_STORE, CLUSTER_NAME=CLUSTER_NAME, ROUTES=routes,
-            ACCOUNTS_INCLUDE="../accounts.conf",
+            TRUST_INCLUDE="../trust/server/trust.conf", RESOLVER_DIR=self.folder / "accounts",
         )
 
     def start(self) -> None:
@@ -133,9 +92,10 @@ class NatsNode:
         """The name of the node leading JetStream's metadata group, as this node sees it."""
         return (self.monitor("jsz").get("meta_cluster") or {}).get("leader") or None
 
-    def stream_leader(self, stream: str) -> str | None:
-        """The name of the node leading the account's stream, as this node sees it."""
-        page = self.monitor(f"jsz?acc={ACCOUNT}&streams=true")
+    def stream_leader(self, stream: str, account: str) -> str | None:
+        """The name of the node leading the account's stream, as this node sees it (account: its
+        public key)."""
+        page = self.monitor(f"jsz?acc={account}&streams=true")
         for account in page.get("account_details") or []:
             for detail in account.get("stream_detail") or []:
                 if detail.get("name") == stream:
@@ -152,27 +112,45 @@ class NatsNode:
 
 @dataclass
 class NatsCluster:
-    """Nodes under root sharing one accounts file; the controller's user has every topic."""
+    """Nodes under root trusting one operator (root/trust, made as `radio-controller nats-init` does)."""
 
     root: Path
     nodes: list[NatsNode]
-    controller_password: str
-    users: dict[str, NatsUser] = field(default_factory=dict)
 
     @property
-    def accounts_file(self) -> Path:
-        """The accounts and users every node includes."""
-        return self.root / "accounts.conf"
+    def trust_dir(self) -> Path:
+        """The trust set: server/, controller/ (the controller's LOALANG_NATS_TRUST_DIR), offline/."""
+        return self.root / "trust"
 
-    def write_accounts(self) -> None:
-        """Write the accounts file, readable by the owner only (it holds passwords)."""
-        controller = NatsUser(CONTROLLER_USERNAME, self.controller_password, ("#",), ("#",), mqtt_only=False)
-        self.accounts_file.touch(mode=0o600)
-        self.accounts_file.write_text(render_accounts([controller, *self.users.values()]))
+    @property
+    def trust(self) -> ControllerTrust:
+        """The controller's signing keys."""
+        return ControllerTrust.load(self.trust_dir / "controller")
+
+    @property
+    def controller_password(self) -> str:
+        """The controller's MQTT login (a JWT)."""
+        return (self.trust_dir / "controller" / "controller.jwt").read_text().strip()
+
+    @property
+    def nats_servers(self) -> str:
+        """The nodes' NATS client addresses, as LOALANG_NATS_SERVERS takes them."""
+        return ",".join(f"nats://{node.address}:{node.client_port}" for node in self.nodes)
+
+    def login(self, user: NatsUser) -> str:
+        """A login (bearer JWT) for a test user, signed by the devices' account."""
+        trust = self.trust
+        seed = nats_jwt.derive_user_seed(trust.account_signing_seed, f"test:{user.name}")
+        claims = nats_jwt.user_claims(
+            user.name, nats_jwt.public_key(seed), subjects(user.publish),
+            [*subjects(user.subscribe), MQTT_DELIVERY_SUBJECTS] if user.subscribe else [],
+            mqtt_only=True, bearer=True, issuer_account=trust.account_public)
+        return nats_jwt.encode(claims, trust.account_signing_seed)
 
     def start(self, timeout: float = 20.0) -> None:
         """Write every node's configuration, start the nodes and wait until all are healthy."""
-        self.write_accounts()
+        if not (self.trust_dir / "controller").exists():
+            make_trust(self.trust_dir, CONTROLLER_USERNAME)
         for node in self.nodes:
             node.folder.mkdir(parents=True, exist_ok=True)
             node.conf_file.write_text(node.render_config([peer for peer in self.nodes if peer is not node]))
@@ -200,7 +178,7 @@ class NatsCluster:
         messages); None while it has no leader or does not exist yet. A node reports only the
         streams it holds a replica of, so every running node is asked."""
         for node in self.nodes:
-            leader = node.stream_leader(stream) if node.running else None
+            leader = node.stream_leader(stream, self.trust.account_public) if node.running else None
             if leader is not None:
                 return self.node(leader)
         return None
@@ -212,23 +190,12 @@ class NatsCluster:
         running = [node for node in self.nodes if node.running]
         names = {node.name for node in running}
         try:
-            return all(node.meta_leader() in names and all(node.stream_leader(stream) in names
+            account = self.trust.account_public
+            return all(node.meta_leader() in names and all(node.stream_leader(stream, account) in names
                                                            for stream in streams)
                        for node in running)
         except (urllib.error.URLError, OSError, ValueError):
             return False
-
-    def add_users(self, *users: NatsUser) -> None:
-        """Add or replace users, then have every running node reload its configuration."""
-        self.users.update({user.name: user for user in users})
-        self.write_accounts()
-        self.reload()
-
-    def reload(self) -> None:
-        """Ask every running node to read its configuration again (SIGHUP)."""
-        for node in self.nodes:
-            if node.running and node.server is not None:
-                node.server.signal(signal.SIGHUP)
 
     def kill(self, node: NatsNode) -> None:
         """Kill a node at once (SIGKILL), as a crash or a power cut would."""
@@ -252,7 +219,7 @@ def plan_cluster(root: Path, size: int = 3, address: str = "127.0.0.1") -> NatsC
                       cluster_port=next(ports), mqtt_port=next(ports), monitor_port=next(ports),
                       address=address)
              for number in range(1, size + 1)]
-    return NatsCluster(root, nodes, _controller_password(root / "controller-password"))
+    return NatsCluster(root, nodes)
 
 
 def _distinct_free_ports(count: int, address: str) -> list[int]:
@@ -262,10 +229,3 @@ def _distinct_free_ports(count: int, address: str) -> list[int]:
         if port not in ports:
             ports.append(port)
     return ports
-
-
-def _controller_password(password_file: Path) -> str:
-    if not password_file.exists():
-        password_file.touch(mode=0o600)
-        password_file.write_text(secrets.token_urlsafe(24))
-    return password_file.read_text().strip()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +26,7 @@ from types import TracebackType
 from . import broker, icecast, nats, postgres, redis
 from .broker import BrokerConfig
 from .icecast import Icecast
-from .nats import NatsCluster, NatsUser
+from .nats import NatsCluster
 from .ports import free_port
 from .process import Server
 from .services import ControllerProcess, _program
@@ -91,13 +91,11 @@ class LocalStack:
         assert self.broker_config is not None, "start_broker() first"
         return self.broker_config.port
 
-    def start_nats_cluster(self, users: Iterable[NatsUser] = (), size: int = 3,
-                           timeout: float = 20.0) -> NatsCluster:
+    def start_nats_cluster(self, size: int = 3, timeout: float = 20.0) -> NatsCluster:
         """A NATS cluster of size nodes with MQTT and JetStream, on free loopback ports, its state in
-        root/nats, with users besides the controller's; waits until every node is healthy. Not yet a
-        broker the controller uses."""
+        root/nats, in operator mode (its trust set in root/nats/trust); waits until every node is
+        healthy."""
         cluster = nats.plan_cluster(self.root / "nats", size)
-        cluster.users.update({user.name: user for user in users})
         self._stops.append(cluster.stop)
         cluster.start(timeout)
         self.nats = cluster

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 
 from loalang_protocol.mqtt import NotConnected
 
-from ..broker_accounts.base import device_username
 from ..context import Services
 from ..errors import DomainError
 from ..fleet import broker_endpoint, devices
@@ -68,8 +67,7 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
         broker=BrokerCredentials(
             host=settings.device_mqtt_host or settings.mqtt_host,
             port=broker_endpoint.device_broker_port(settings),
-            username=device_username(result.device_id), password=result.password,
-            client_id=device_username(result.device_id),
+            username=result.login.username, password=result.login.password, client_id=result.login.client_id,
             tls=bool(broker_endpoint.device_tls_ca_file(settings)), keepalive=settings.device_keepalive_s,
         ),
         broker_ca_pem=ca_pem,

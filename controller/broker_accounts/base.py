@@ -33,6 +33,7 @@ class DeviceAccount:
     device_id: str
     password: str
     areas: tuple[str, ...]  # its area chain, root first
+    replaces_earlier: bool = True  # it may hold an older login (enrolled before): that one must stop
 
     @property
     def username(self) -> str:
@@ -43,6 +44,16 @@ class DeviceAccount:
     def client_id(self) -> str:
         """The only client id this account may connect with (its user name)."""
         return self.username
+
+
+@dataclass(frozen=True)
+class BrokerLogin:
+    """What a device presents to the broker: on Mosquitto its user name, password and the client id
+    bound to them; on NATS a signed login (a JWT) as its password and a client id nobody can guess."""
+
+    username: str
+    password: str
+    client_id: str
 
 
 @dataclass(frozen=True)
@@ -71,13 +82,14 @@ def device_grants(device_id: str, areas: tuple[str, ...]) -> TopicGrants:
 
 
 class BrokerAccounts(Protocol):
-    """Provisioning interface implemented per broker (Mosquitto dynamic security, later NATS, EMQX)."""
+    """Provisioning interface implemented per broker (Mosquitto's dynamic security, NATS)."""
 
     async def prepare(self) -> None:
         """Give the controller's own account what it needs (idempotent)."""
 
-    async def provision_device(self, account: DeviceAccount) -> None:
-        """Create or replace a device's account; old credentials stop working and old sessions are cut."""
+    async def provision_device(self, account: DeviceAccount) -> BrokerLogin:
+        """Create or replace a device's account; old credentials stop working and old sessions are cut.
+        Returns the login the device must present."""
 
     async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
         """Change which area topics a device may subscribe to (after a move)."""
@@ -86,5 +98,5 @@ class BrokerAccounts(Protocol):
         """Remove a device's account and cut its session."""
 
 
-__all__ = ["BrokerAccounts", "DeviceAccount", "DeviceTopic", "TopicGrants", "device_grants", "device_role",
-           "device_username"]
+__all__ = ["BrokerAccounts", "BrokerLogin", "DeviceAccount", "DeviceTopic", "TopicGrants", "device_grants",
+           "device_role", "device_username"]

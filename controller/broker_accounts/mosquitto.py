@@ -15,7 +15,7 @@ from typing import Any
 from loalang_protocol import topics
 from loalang_protocol.mqtt import MqttLink, NotConnected
 
-from .base import DeviceAccount, device_grants, device_role, device_username
+from .base import BrokerLogin, DeviceAccount, device_grants, device_role, device_username
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class MosquittoDynsec:
         except (TimeoutError, NotConnected):
             log.info("dynsec: controller role added; reconnecting as the broker asked")
 
-    async def provision_device(self, account: DeviceAccount) -> None:
+    async def provision_device(self, account: DeviceAccount) -> BrokerLogin:
         """Replace the device's client and role; deleting the client cuts any old session."""
         role = device_role(account.device_id)
         async with self._lock:
@@ -139,6 +139,7 @@ class MosquittoDynsec:
                                   "textname": f"loalang device {account.device_id}"}),
             ])
         log.info("device %s: broker account provisioned", account.device_id)
+        return BrokerLogin(account.username, account.password, account.client_id)
 
     async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
         """Rewrite the device's role for its new area chain."""

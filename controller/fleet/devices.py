@@ -14,7 +14,7 @@ from loalang_protocol.keys import b64decode, key_id, public_from_text
 from loalang_protocol.slugs import check_slug, slugify
 
 from .. import audit
-from ..broker_accounts.base import DeviceAccount
+from ..broker_accounts.base import BrokerLogin, DeviceAccount
 from ..context import Services
 from ..db.models import Area, ClaimCode, Device
 from ..errors import DomainError
@@ -48,7 +48,7 @@ class Enrolment:
     """What a device receives when it enrols."""
 
     device_id: str
-    password: str
+    login: BrokerLogin
     areas: list[str]
     root_public_key: str
 
@@ -138,13 +138,14 @@ async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
         device = _redeem(session, code)  # checked here, spent below, after the broker agreed
         device_id = device.id
         areas = chain(parent_map(session), device.area_id)
+        enrolled_before = device.enrolment_count > 0
         session.rollback()
     lock = f"loa:claiming:{claim_codes.code_hash(code)}"
     if not await services.redis.set(lock, device_id, nx=True, ex=60):
         raise EnrolmentRefused("claim code is being used")
     try:
-        password = secrets.token_urlsafe(32)
-        await services.accounts.provision_device(DeviceAccount(device_id, password, tuple(areas)))
+        login = await services.accounts.provision_device(DeviceAccount(
+            device_id, secrets.token_urlsafe(32), tuple(areas), replaces_earlier=enrolled_before))
         with services.db.session() as session:
             device = _redeem(session, code)
             device.public_key = public_key
@@ -158,7 +159,7 @@ async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
         await services.redis.delete(lock)
     await desired.publish_device(services, device_id)
     log.info("device %s: enrolled with key %s", device_id, kid)
-    return Enrolment(device_id, password, areas, services.keyring.root_public)
+    return Enrolment(device_id, login, areas, services.keyring.root_public)
 
 
 async def set_volume(services: Services, actor: str, device_id: str, volume: int) -> int:

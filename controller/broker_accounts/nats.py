@@ -1,0 +1,147 @@
+"""BrokerAccounts over a NATS cluster in operator mode (docs/nats.md).
+
+A device's login is a user JWT the controller signs with the account's signing key: no node is told
+about it, so provisioning a device costs a signature whatever the fleet's size. Each device keeps one
+user key for its life (derived from the signing seed and its id); its older logins stop working
+when the devices' account, signed again with a revocation time for that key, reaches the nodes
+through the system account. A revoked device's open connection is closed by every node at once.
+
+After a move a device's login is revoked (its area grants are in the JWT) and the agent asks the
+controller for a new one with its signed device request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+
+from . import nats_jwt
+from .base import BrokerLogin, DeviceAccount, device_grants, device_username
+from .nats_subjects import device_permissions
+from .nats_trust import ControllerTrust
+
+log = logging.getLogger(__name__)
+
+REVOKED_FOR_GOOD = 2**53  # every login of the key, past and future, until the device enrols again
+CLIENT_ID_SECRET_CHARS = 10  # base32: 50 bits
+
+
+class NatsBrokerError(RuntimeError):
+    """The nodes did not take an account update."""
+
+
+def device_user_seed(trust: ControllerTrust, device_id: str) -> str:
+    """The device's lifelong user key."""
+    return nats_jwt.derive_user_seed(trust.account_signing_seed, f"device:{device_id}")
+
+
+def device_client_id(trust: ControllerTrust, device_id: str) -> str:
+    """`dev-<id>-<secret>`: NATS 2.9 does not tie a client id to its user, so a device could take
+    another's MQTT session by its client id; an id nobody else can derive keeps sessions apart."""
+    label = f"client-id:{device_id}".encode()
+    digest = hmac.digest(trust.account_signing_seed.encode(), label, hashlib.sha256)
+    secret = base64.b32encode(digest).decode().lower()[:CLIENT_ID_SECRET_CHARS]
+    return f"{device_username(device_id)}-{secret}"
+
+
+def device_login_jwt(trust: ControllerTrust, device_id: str, areas: tuple[str, ...], issued_at: int) -> str:
+    """The device's MQTT login: its own topics, its areas', one stream at a time."""
+    seed = device_user_seed(trust, device_id)
+    publish, subscribe = device_permissions(device_grants(device_id, areas))
+    claims = nats_jwt.user_claims(device_username(device_id), nats_jwt.public_key(seed), publish, subscribe,
+                                  mqtt_only=True, bearer=True, issuer_account=trust.account_public)
+    return nats_jwt.encode(claims, trust.account_signing_seed, issued_at)
+
+
+class NatsAccounts:
+    """BrokerAccounts for a NATS cluster whose operator the controller's trust folder signs for."""
+
+    def __init__(self, trust: ControllerTrust, servers: list[str], timeout: float = 5.0) -> None:
+        self.trust = trust
+        self.servers = servers
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+        self._client: NatsClient | None = None
+
+    async def _system(self) -> NatsClient:
+        """The system user's connection, opened on first use; nats-py reconnects it by itself."""
+        if self._client is None or self._client.is_closed:
+            self._client = await nats.connect(
+                servers=self.servers, user_credentials=str(self.trust.system_creds),
+                name="loalang-controller", connect_timeout=self.timeout, max_reconnect_attempts=-1,
+                reconnect_time_wait=1, allow_reconnect=True)
+        return self._client
+
+    async def close(self) -> None:
+        """Close the system connection."""
+        if self._client is not None and not self._client.is_closed:
+            await self._client.close()
+
+    async def prepare(self) -> None:
+        """Open the system connection (the controller's own login was signed by nats-init)."""
+        await self._system()
+
+    async def provision_device(self, account: DeviceAccount) -> BrokerLogin:
+        """Sign a login for the device; its earlier logins stop working first when it had any."""
+        async with self._lock:
+            issued_at = int(time.time()) + 1
+            # A first enrolment has no earlier login, unless a deleted device of the same id had
+            await self._revoke(account.device_id, issued_at - 1, only_if_listed=not account.replaces_earlier)
+            login = device_login_jwt(self.trust, account.device_id, account.areas, issued_at)
+        log.info("device %s: broker login signed", account.device_id)
+        return BrokerLogin(account.username, login, device_client_id(self.trust, account.device_id))
+
+    async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
+        """Revoke the device's login: its grants are in it. The agent, refused, asks for a new one."""
+        async with self._lock:
+            await self._revoke(device_id, int(time.time()))
+        log.info("device %s: broker login revoked after a move to %s", device_id, "/".join(areas))
+
+    async def revoke_device(self, device_id: str) -> None:
+        """Refuse every login of the device until it enrols again; its connections are closed."""
+        async with self._lock:
+            await self._revoke(device_id, REVOKED_FOR_GOOD)
+        log.info("device %s: broker account revoked", device_id)
+
+    async def _revoke(self, device_id: str, until: int, only_if_listed: bool = False) -> None:
+        """Revoke the device key's logins issued at or before until (seconds), on every node; with
+        only_if_listed, only when the account already lists the key."""
+        key = nats_jwt.public_key(device_user_seed(self.trust, device_id))
+        current = await self._current_account()
+        revocations: dict[str, int] = dict(current["nats"].get("revocations") or {})
+        if only_if_listed and key not in revocations:
+            return
+        revocations[key] = until
+        issued_at = max(int(time.time()), int(current["iat"]) + 1)  # the nodes keep only a newer JWT
+        await self._publish_account(self.trust.account_jwt(revocations, issued_at))
+
+    async def _current_account(self) -> dict[str, Any]:
+        """The devices' account JWT the nodes hold now, its signature checked."""
+        client = await self._system()
+        subject = f"$SYS.REQ.ACCOUNT.{self.trust.account_public}.CLAIMS.LOOKUP"
+        try:
+            answer = await client.request(subject, b"", timeout=self.timeout)
+        except (NatsError, TimeoutError) as exc:
+            raise NatsBrokerError(f"the nodes did not give the devices' account: {exc!r}") from None
+        return nats_jwt.decode_claims(answer.data.decode(), self.trust.trusted_account_issuers())
+
+    async def _publish_account(self, token: str) -> None:
+        client = await self._system()
+        subject = f"$SYS.REQ.ACCOUNT.{self.trust.account_public}.CLAIMS.UPDATE"
+        try:
+            answer = await client.request(subject, token.encode(), timeout=self.timeout)
+            reply = json.loads(answer.data)
+        except (NatsError, TimeoutError, ValueError) as exc:
+            raise NatsBrokerError(f"the account update was not answered: {exc!r}") from None
+        if "error" in reply:
+            raise NatsBrokerError(f"the nodes refused the account update: {reply['error']}")
