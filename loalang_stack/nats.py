@@ -96,8 +96,8 @@ class NatsNode:
         """The name of the node leading the account's stream, as this node sees it (account: its
         public key)."""
         page = self.monitor(f"jsz?acc={account}&streams=true")
-        for account in page.get("account_details") or []:
-            for detail in account.get("stream_detail") or []:
+        for details in page.get("account_details") or []:
+            for detail in details.get("stream_detail") or []:
                 if detail.get("name") == stream:
                     return (detail.get("cluster") or {}).get("leader") or None
         return None
