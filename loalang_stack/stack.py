@@ -87,8 +87,10 @@ class LocalStack:
 
     @property
     def mqtt_port(self) -> int:
-        """The broker's port."""
-        assert self.broker_config is not None, "start_broker() first"
+        """The broker's port: Mosquitto's, or the first NATS node's MQTT port."""
+        if self.broker_config is None and self.nats is not None:
+            return self.nats.nodes[0].mqtt_port
+        assert self.broker_config is not None, "start_broker() or start_nats_cluster() first"
         return self.broker_config.port
 
     def start_nats_cluster(self, size: int = 3, timeout: float = 20.0) -> NatsCluster:
@@ -99,6 +101,8 @@ class LocalStack:
         self._stops.append(cluster.stop)
         cluster.start(timeout)
         self.nats = cluster
+        if self.broker_config is None:  # the cluster is the stack's broker
+            self.mqtt_password = cluster.controller_password
         return cluster
 
     def start_redis(self, port: int | None = None, password: str | None = None) -> int:
@@ -156,6 +160,11 @@ class LocalStack:
         if self.broker_config is not None:
             env.update({"LOALANG_MQTT_HOST": LOCALHOST, "LOALANG_MQTT_PORT": str(self.mqtt_port),
                         "LOALANG_MQTT_PASSWORD_FILE": str(self.broker_config.password_file)})
+        elif self.nats is not None:
+            env.update({"LOALANG_BROKER_KIND": "nats", "LOALANG_MQTT_HOST": LOCALHOST,
+                        "LOALANG_MQTT_PORT": str(self.mqtt_port),
+                        "LOALANG_NATS_SERVERS": self.nats.nats_servers,
+                        "LOALANG_NATS_TRUST_DIR": str(self.nats.trust_dir / "controller")})
         if self.redis is not None:
             env["LOALANG_REDIS_URL"] = self.redis_url
         if self.database_url is not None:

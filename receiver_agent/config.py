@@ -34,8 +34,9 @@ class BrokerConfig(_Section):
         description="broker host name or address")
     port: int = Field(1883, ge=1, le=65535, description="broker port (8883 with TLS)")
     username: BrokerName = Field(description="the device's broker user name (`dev-` and its device id)")
-    password: Annotated[str, StringConstraints(min_length=8, max_length=200)] = Field(
-        description="the device's broker password, given at enrolment")
+    password: Annotated[str, StringConstraints(min_length=8, max_length=8192)] = Field(
+        description="the device's broker password, given at enrolment (on a NATS cluster, a signed "
+        "login of about a kilobyte)")
     client_id: BrokerName = Field(description="the only client id the broker accepts for this user")
     keepalive: int = Field(30, ge=5, le=300, description="MQTT keepalive in seconds")
     tls_ca_file: str | None = Field(None, description="CA certificate to verify the broker; TLS when set")
