@@ -208,6 +208,16 @@ def own_controller(stack: Stack, root: Path, **settings: str) -> Iterator[Contro
 
 
 @contextmanager
+def nats_system(root: Path) -> Iterator[tuple[Stack, ControllerProcess]]:
+    """A three-node NATS cluster, Redis and a controller on them, under root (the same controller,
+    API and admin as the session's, on the other broker)."""
+    with Stack(root) as stack:
+        stack.start_nats_cluster()
+        stack.start_redis()
+        yield stack, stack.start_controller(stack.controller_env())
+
+
+@contextmanager
 def own_fleet(stack: Stack, root: Path, **settings: str) -> Iterator[Fleet]:
     """A fleet driver over own_controller, its areas made."""
     with own_controller(stack, root, **settings) as controller:
@@ -227,7 +237,10 @@ def flush_redis(stack: Stack, database: str) -> None:
 
 
 def controller_password(stack: Stack) -> str:
-    """The controller's broker password (used to act as a compromised broker or controller account)."""
+    """The controller's broker password (used to act as a compromised broker or controller account); on
+    a NATS cluster, its login."""
+    if stack.broker_config is None:
+        return stack.mqtt_password
     return stack.broker_config.password_file.read_text().strip()
 
 

@@ -1,11 +1,15 @@
-"""The broker lets a device go only where it belongs, checked with the real mosquitto clients."""
+"""The broker lets a device go only where it belongs, checked with the real mosquitto clients, on
+Mosquitto and on a three-node NATS cluster (the same tests, each broker's own controller)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from loalang_stack.services import ControllerProcess
 from tests.testkit import (
     Fleet,
     Stack,
@@ -13,21 +17,48 @@ from tests.testkit import (
     broker_credentials,
     mqtt_pub,
     mqtt_sub,
+    nats_system,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module", params=["mosquitto", "nats"])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, Stack, ControllerProcess]]:
+    """The broker under test, its stack and a controller on it: the session's Mosquitto and controller,
+    or a NATS cluster with a controller of its own."""
+    if request.param == "mosquitto":
+        yield "mosquitto", request.getfixturevalue("stack"), request.getfixturevalue("controller")
+        return
+    with nats_system(tmp_path_factory.mktemp("nats")) as (stack, controller):
+        yield "nats", stack, controller
+
+
 @pytest.fixture
-def device(fleet: Fleet) -> tuple[str, Path, tuple[str, str, str]]:
-    device_id, config = fleet.enrolled_agent(area="thon-a")
+def broker_stack(system: tuple[str, Stack, ControllerProcess]) -> Stack:
+    return system[1]
+
+
+@pytest.fixture
+def broker_fleet(system: tuple[str, Stack, ControllerProcess], tmp_path: Path) -> Iterator[Fleet]:
+    helper = Fleet(system[2], tmp_path)
+    helper.ensure_areas()
+    yield helper
+    helper.close()
+
+
+@pytest.fixture
+def device(broker_fleet: Fleet) -> tuple[str, Path, tuple[str, str, str]]:
+    device_id, config = broker_fleet.enrolled_agent(area="thon-a")
     return device_id, config, broker_credentials(config)
 
 
-def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet, device) -> None:
+def test_device_cannot_publish_outside_its_own_topics(broker_stack: Stack, broker_fleet: Fleet,
+                                                      device) -> None:
     device_id, _, creds = device
-    other_id, _ = fleet.register("thon-b")
+    other_id, _ = broker_fleet.register("thon-b")
     forbidden = [
         f"loa/v1/dev/{other_id}/telemetry", f"loa/v1/dev/{other_id}/status", f"loa/v1/dev/{other_id}/event",
         f"loa/v1/dev/{device_id}/cmd", f"loa/v1/dev/{device_id}/desired", f"loa/v1/dev/{other_id}/cmd",
@@ -36,11 +67,11 @@ def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet
         "loa/v1/keys/0123456789abcdef/revoked", "$CONTROL/dynamic-security/v1",
     ]
     allowed = f"loa/v1/dev/{device_id}/telemetry"
-    watch = TopicWatch(stack)  # subscribed (SUBACK) before anything is published
+    watch = TopicWatch(broker_stack)  # subscribed (SUBACK) before anything is published
     try:
         for topic in forbidden:
-            mqtt_pub(stack, creds, topic, "forged")
-        mqtt_pub(stack, creds, allowed, "own-topic-marker")
+            mqtt_pub(broker_stack, creds, topic, "forged")
+        mqtt_pub(broker_stack, creds, allowed, "own-topic-marker")
         # each publish was acknowledged before the next began: a leaked one would arrive before the marker
         wait_for(lambda: f"{allowed} own-topic-marker" in watch.lines(), 5.0, what="the allowed publish")
         seen = watch.lines()
@@ -50,56 +81,88 @@ def test_device_cannot_publish_outside_its_own_topics(stack: Stack, fleet: Fleet
     assert leaked == []
 
 
-def test_device_subscriptions_are_limited(stack: Stack, fleet: Fleet, device) -> None:
+def test_device_subscriptions_are_limited(system: tuple[str, Stack, ControllerProcess], broker_stack: Stack,
+                                          broker_fleet: Fleet, device) -> None:
     device_id, _, creds = device
-    other_id, _ = fleet.register("thon-b")
-    for topic in ["#", "loa/v1/#", f"loa/v1/dev/{other_id}/cmd", f"loa/v1/dev/{other_id}/desired",
-                  "loa/v1/dev/+/cmd", "loa/v1/area/thon-b/desired", "loa/v1/area/xa-hai/cmd",
-                  "loa/v1/stream/+/chunk", "loa/v1/stream/#", "$SYS/#"]:
-        result = mqtt_sub(stack, creds, topic, wait=1)
+    other_id, _ = broker_fleet.register("thon-b")
+    refused = ["#", "loa/v1/#", f"loa/v1/dev/{other_id}/cmd", f"loa/v1/dev/{other_id}/desired",
+               "loa/v1/dev/+/cmd", "loa/v1/area/thon-b/desired", "loa/v1/area/xa-hai/cmd",
+               "loa/v1/stream/+/chunk", "loa/v1/stream/#", "$SYS/#", "$MQTT/sub/#", "$JS/API/#"]
+    if system[0] == "nats":
+        # NATS grants a subscription identical to a granted pattern: a device may join every live
+        # stream at once there, not only the one it is told to (docs/nats.md, "Live streams").
+        refused.remove("loa/v1/stream/+/chunk")
+        assert "denied" not in mqtt_sub(broker_stack, creds, "loa/v1/stream/+/chunk", wait=1).stderr
+    for topic in refused:
+        result = mqtt_sub(broker_stack, creds, topic, wait=1)
         assert "denied" in result.stderr, f"subscription to {topic} was not refused: {result.stderr!r}"
     for topic in [f"loa/v1/dev/{device_id}/cmd", "loa/v1/area/thon-a/desired", "loa/v1/area/xa-mot/cmd",
                   "loa/v1/area/tinh-thu/desired", "loa/v1/stream/s1/chunk",
                   "loa/v1/keys/0123456789abcdef/revoked"]:
-        result = mqtt_sub(stack, creds, topic, wait=1)
+        result = mqtt_sub(broker_stack, creds, topic, wait=1)
         assert "denied" not in result.stderr, f"{topic} should be allowed: {result.stderr!r}"
 
 
-def test_identity_and_credentials_are_enforced(stack: Stack, device) -> None:
+def test_identity_and_credentials_are_enforced(system: tuple[str, Stack, ControllerProcess],
+                                               broker_stack: Stack, device) -> None:
     device_id, _, (username, password, client_id) = device
     topic = f"loa/v1/dev/{device_id}/cmd"
-    assert "not authorised" in mqtt_sub(stack, (username, password, "someone-else"), topic).stderr
-    assert "not authorised" in mqtt_sub(stack, (username, "wrong-password", client_id), topic).stderr
-    assert "not authorised" in mqtt_sub(stack, (None, None, client_id), topic).stderr
-    assert "not authorised" in mqtt_sub(stack, ("nobody", "nothing-here", "nobody"), topic).stderr
+    if system[0] == "mosquitto":  # NATS does not bind client ids to users: see the next test
+        assert "not authorised" in mqtt_sub(broker_stack, (username, password, "someone-else"), topic).stderr
+    assert "not authorised" in mqtt_sub(broker_stack, (username, "wrong-password", client_id), topic).stderr
+    assert "not authorised" in mqtt_sub(broker_stack, (None, None, client_id), topic).stderr
+    assert "not authorised" in mqtt_sub(broker_stack, ("nobody", "nothing-here", "nobody"), topic).stderr
 
 
-def test_deleted_device_is_cut_off_within_5_seconds(stack: Stack, fleet: Fleet, device) -> None:
+def test_no_device_can_take_another_devices_session(system: tuple[str, Stack, ControllerProcess],
+                                                    broker_stack: Stack, broker_fleet: Fleet, device) -> None:
+    device_id, config, (username, _, client_id) = device
+    agent = broker_fleet.start(config)
+    wait_for(lambda: broker_fleet.online(device_id), 10.0, what="online")
+    _, other_config = broker_fleet.enrolled_agent(area="thon-b")
+    other_username, other_password, _ = broker_credentials(other_config)
+    # The other device connects with the client ids it can derive from what it sees (the first one's
+    # id in topics); on NATS the real one carries a secret only the controller and the device hold.
+    for guessed in (username, device_id):
+        result = mqtt_sub(broker_stack, (other_username, other_password, guessed), "loa/v1/#", wait=1)
+        if system[0] == "mosquitto":
+            assert "not authorised" in result.stderr
+    time.sleep(1.0)
+    log = (config.parent / "agent.log").read_text()
+    assert "connection lost" not in log, "the device's session was taken over"
+    assert agent.process is not None and agent.process.poll() is None
+    assert broker_fleet.online(device_id)
+    if system[0] == "nats":  # the device's real client id is not derivable from what others see
+        assert client_id.startswith(f"dev-{device_id}-") and len(client_id) > len(f"dev-{device_id}-") + 8
+
+
+def test_deleted_device_is_cut_off_within_5_seconds(broker_stack: Stack, broker_fleet: Fleet, device) -> None:
     device_id, config, creds = device
-    agent = fleet.start(config)
-    wait_for(lambda: fleet.online(device_id), 5.0, what="online")
+    agent = broker_fleet.start(config)
+    wait_for(lambda: broker_fleet.online(device_id), 5.0, what="online")
     log = config.parent / "agent.log"
-    fleet.http.delete(f"/api/v1/devices/{device_id}").raise_for_status()
+    broker_fleet.http.delete(f"/api/v1/devices/{device_id}").raise_for_status()
     wait_for(lambda: "connection lost" in log.read_text(), 5.0, what="session cut within 5 s")
-    assert "not authorised" in mqtt_sub(stack, creds, f"loa/v1/dev/{device_id}/cmd").stderr
+    assert "not authorised" in mqtt_sub(broker_stack, creds, f"loa/v1/dev/{device_id}/cmd").stderr
     # the agent's next attempt (within its backoff window) is refused, and it stops
     wait_for(lambda: agent.process.poll() is not None, 15.0, what="agent refused")
     assert agent.process.returncode == 3  # the agent's exit code for refused credentials
 
 
-def test_reenrolled_device_old_credentials_stop_working(stack: Stack, fleet: Fleet, device, tmp_path) -> None:
+def test_reenrolled_device_old_credentials_stop_working(broker_stack: Stack, broker_fleet: Fleet, device,
+                                                       tmp_path) -> None:
     device_id, config, old_creds = device
-    agent = fleet.start(config)
-    wait_for(lambda: fleet.online(device_id), 5.0, what="online")
-    code = fleet.http.post(f"/api/v1/devices/{device_id}/claim-code").json()["claim_code"]
-    result = fleet.enroll(code, tmp_path / "replacement")
+    agent = broker_fleet.start(config)
+    wait_for(lambda: broker_fleet.online(device_id), 5.0, what="online")
+    code = broker_fleet.http.post(f"/api/v1/devices/{device_id}/claim-code").json()["claim_code"]
+    result = broker_fleet.enroll(code, tmp_path / "replacement")
     assert result.returncode == 0, result.stderr
     log = config.parent / "agent.log"
     wait_for(lambda: "connection lost" in log.read_text(), 5.0, what="old session cut within 5 s")
-    assert "not authorised" in mqtt_sub(stack, old_creds, f"loa/v1/dev/{device_id}/cmd").stderr
+    assert "not authorised" in mqtt_sub(broker_stack, old_creds, f"loa/v1/dev/{device_id}/cmd").stderr
     wait_for(lambda: agent.process.poll() is not None, 15.0, what="old agent refused")
     new_creds = broker_credentials(tmp_path / "replacement" / "agent.toml")
-    assert "denied" not in mqtt_sub(stack, new_creds, f"loa/v1/dev/{device_id}/cmd", wait=1).stderr
+    assert "denied" not in mqtt_sub(broker_stack, new_creds, f"loa/v1/dev/{device_id}/cmd", wait=1).stderr
 
 
 def test_claim_code_works_once(fleet: Fleet, tmp_path: Path) -> None:
