@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +21,7 @@ from . import logbuffer
 
 DEFAULT_CONFIG = "/etc/loalang/agent.toml"
 EXIT_AUTH = 3
+RENEW_LOGIN_EVERY_S = 60.0  # a login refused right after its renewal is not renewed again at once
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -63,28 +65,41 @@ async def _serve(run: Coroutine[Any, Any, None], stop: Callable[[], Awaitable[No
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the agent until stopped."""
+    """Run the agent until stopped. When the broker refuses the device's login, ask the controller
+    for a new one once (at most once a minute) and run again with it."""
     from .agent import Agent
+    from .broker_login import renew
     from .config import ConfigError, load
     from .sinks import make_sink
 
+    path = Path(args.config)
     try:
-        config = load(Path(args.config))
+        config = load(path)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    try:
-        agent = Agent(config, make_sink(config))
-    except (OSError, ValueError) as exc:
-        print(f"configuration error: cannot load the device's keys ({exc}); enrol again with a new code",
-              file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(_serve(agent.run(), agent.stop))
-    except AuthenticationFailed as exc:
-        print(f"the broker refused this device: {exc}; enrol again with a new claim code", file=sys.stderr)
-        return EXIT_AUTH
-    return 0
+    renewed_at = -RENEW_LOGIN_EVERY_S
+    while True:
+        try:
+            agent = Agent(config, make_sink(config))
+        except (OSError, ValueError) as exc:
+            print(f"configuration error: cannot load the device's keys ({exc}); enrol again with a new code",
+                  file=sys.stderr)
+            return 2
+        try:
+            asyncio.run(_serve(agent.run(), agent.stop))
+            return 0
+        except AuthenticationFailed as exc:
+            refused = exc
+        renewed = None
+        if time.monotonic() - renewed_at >= RENEW_LOGIN_EVERY_S:
+            renewed_at = time.monotonic()
+            renewed = renew(config, path, agent.key)
+        if renewed is None:
+            print(f"the broker refused this device: {refused}; enrol again with a new claim code",
+                  file=sys.stderr)
+            return EXIT_AUTH
+        config = renewed
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

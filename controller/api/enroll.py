@@ -8,11 +8,14 @@ from fastapi import APIRouter, Request
 
 from loalang_protocol.mqtt import NotConnected
 
+from ..broker_accounts.base import BrokerLogin, BrokerUnavailable
 from ..context import Services
 from ..errors import DomainError
 from ..fleet import broker_endpoint, devices
 from ..fleet.devices import DeviceError, EnrolmentRefused
 from ..security.client_address import client_address
+from ..security.device_auth import authenticated_device
+from ..settings import Settings
 from .deps import ServicesDep
 from .schemas import BrokerCredentials, EnrollRequest, EnrollResponse
 
@@ -58,17 +61,36 @@ async def enroll(body: EnrollRequest, request: Request, services: ServicesDep) -
     except DeviceError:
         await _count_failure(services, failures_key)
         raise
-    except (NotConnected, TimeoutError):
+    except (NotConnected, TimeoutError, BrokerUnavailable):
         raise DomainError("broker_unreachable", "the broker cannot be reached just now; the claim code is "
                           "still valid, try again in a minute", 503, retry_after_s=30) from None
     return EnrollResponse(
         device_id=result.device_id, areas=result.areas, root_public_key=result.root_public_key,
-        controller_url=settings.public_url,
-        broker=BrokerCredentials(
-            host=settings.device_mqtt_host or settings.mqtt_host,
-            port=broker_endpoint.device_broker_port(settings),
-            username=result.login.username, password=result.login.password, client_id=result.login.client_id,
-            tls=bool(broker_endpoint.device_tls_ca_file(settings)), keepalive=settings.device_keepalive_s,
-        ),
-        broker_ca_pem=ca_pem,
+        controller_url=settings.public_url, broker=_credentials(settings, result.login), broker_ca_pem=ca_pem,
+    )
+
+
+@router.post("/devices/{device_id}/broker-login", response_model=BrokerCredentials,
+             summary="A device the broker refused asks for a new login")
+async def renew_broker_login(device_id: str, request: Request, services: ServicesDep) -> BrokerCredentials:
+    """Signed by the device's key like every device request. On a NATS cluster a login carries the
+    device's area grants, so after a move the broker refuses the old one and the agent asks here;
+    the earlier login stops working. At most one renewal every 30 s per device."""
+    device = authenticated_device(request, services, await request.body())
+    if device.id != device_id:
+        raise DomainError("not_own_login", "a device may renew only its own broker login", 403)
+    try:
+        login = await devices.renew_broker_login(services, device_id)
+    except (NotConnected, TimeoutError, BrokerUnavailable):
+        raise DomainError("broker_unreachable", "the broker cannot be reached just now; try again in a "
+                          "minute", 503, retry_after_s=30) from None
+    return _credentials(services.settings, login)
+
+
+def _credentials(settings: Settings, login: BrokerLogin) -> BrokerCredentials:
+    return BrokerCredentials(
+        host=settings.device_mqtt_host or settings.mqtt_host,
+        port=broker_endpoint.device_broker_port(settings),
+        username=login.username, password=login.password, client_id=login.client_id,
+        tls=bool(broker_endpoint.device_tls_ca_file(settings)), keepalive=settings.device_keepalive_s,
     )

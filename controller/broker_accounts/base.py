@@ -46,6 +46,10 @@ class DeviceAccount:
         return self.username
 
 
+class BrokerUnavailable(RuntimeError):
+    """The broker's account system cannot be reached or did not answer."""
+
+
 @dataclass(frozen=True)
 class BrokerLogin:
     """What a device presents to the broker: on Mosquitto its user name, password and the client id
@@ -98,5 +102,5 @@ class BrokerAccounts(Protocol):
         """Remove a device's account and cut its session."""
 
 
-__all__ = ["BrokerAccounts", "BrokerLogin", "DeviceAccount", "DeviceTopic", "TopicGrants", "device_grants",
-           "device_role", "device_username"]
+__all__ = ["BrokerAccounts", "BrokerLogin", "BrokerUnavailable", "DeviceAccount", "DeviceTopic",
+           "TopicGrants", "device_grants", "device_role", "device_username"]

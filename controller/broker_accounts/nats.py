@@ -26,7 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
 from . import nats_jwt
-from .base import BrokerLogin, DeviceAccount, device_grants, device_username
+from .base import BrokerLogin, BrokerUnavailable, DeviceAccount, device_grants, device_username
 from .nats_subjects import device_permissions
 from .nats_trust import ControllerTrust
 
@@ -36,7 +36,7 @@ REVOKED_FOR_GOOD = 2**53  # every login of the key, past and future, until the d
 CLIENT_ID_SECRET_CHARS = 10  # base32: 50 bits
 
 
-class NatsBrokerError(RuntimeError):
+class NatsBrokerError(BrokerUnavailable):
     """The nodes did not take an account update."""
 
 
@@ -76,11 +76,17 @@ class NatsAccounts:
     async def _system(self) -> NatsClient:
         """The system user's connection, opened on first use; nats-py reconnects it by itself."""
         if self._client is None or self._client.is_closed:
-            self._client = await nats.connect(
+            self._client = await self._connect()
+        return self._client
+
+    async def _connect(self) -> NatsClient:
+        try:
+            return await nats.connect(
                 servers=self.servers, user_credentials=str(self.trust.system_creds),
                 name="loalang-controller", connect_timeout=self.timeout, max_reconnect_attempts=-1,
                 reconnect_time_wait=1, allow_reconnect=True)
-        return self._client
+        except (NatsError, OSError, TimeoutError) as exc:
+            raise NatsBrokerError(f"no NATS node answered: {exc!r}") from None
 
     async def close(self) -> None:
         """Close the system connection."""
@@ -88,8 +94,12 @@ class NatsAccounts:
             await self._client.close()
 
     async def prepare(self) -> None:
-        """Open the system connection (the controller's own login was signed by nats-init)."""
-        await self._system()
+        """Open the system connection (the controller's own login was signed by nats-init); when no
+        node answers yet, the first account change tries again."""
+        try:
+            await self._system()
+        except NatsBrokerError as exc:
+            log.warning("NATS system connection not open yet: %s", exc)
 
     async def provision_device(self, account: DeviceAccount) -> BrokerLogin:
         """Sign a login for the device; its earlier logins stop working first when it had any."""

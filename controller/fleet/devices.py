@@ -162,6 +162,28 @@ async def enrol(services: Services, code: str, public_key: str) -> Enrolment:
     return Enrolment(device_id, login, areas, services.keyring.root_public)
 
 
+LOGIN_RENEWAL_INTERVAL_S = 30  # a device refused again and again cannot keep the broker busy
+
+
+async def renew_broker_login(services: Services, device_id: str) -> BrokerLogin:
+    """A new broker login for an enrolled device the broker refused (on NATS after a move, whose area
+    grants are in the login; on either broker after its account was lost). The earlier login stops
+    working. At most one every LOGIN_RENEWAL_INTERVAL_S."""
+    with services.db.session() as session:
+        device = _get(session, device_id)
+        if device.enrolled_at is None:
+            raise DeviceError("device_not_enrolled", f"device {device_id} is not enrolled", 409)
+        areas = chain(parent_map(session), device.area_id)
+    renewal = f"loa:login-renewal:{device_id}"
+    if not await services.redis.set(renewal, "1", nx=True, ex=LOGIN_RENEWAL_INTERVAL_S):
+        raise DeviceError("login_renewed_recently", "this device's broker login was renewed moments ago; "
+                          "try again later", 429)
+    login = await services.accounts.provision_device(DeviceAccount(device_id, secrets.token_urlsafe(32),
+                                                                   tuple(areas)))
+    log.info("device %s: broker login renewed", device_id)
+    return login
+
+
 async def set_volume(services: Services, actor: str, device_id: str, volume: int) -> int:
     """Change a device's volume; returns the new desired version."""
     with services.db.session() as session:

@@ -13,7 +13,7 @@ from loalang_stack.icecast import Icecast
 from loalang_stack.services import ControllerProcess
 from loalang_stack.stack import LocalStack
 from tests.browser import PageErrors, chromium
-from tests.testkit import Fleet, Stack, playing_station
+from tests.testkit import Fleet, Stack, nats_system, playing_station
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,33 @@ def controller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def fleet(controller: ControllerProcess, tmp_path: Path) -> Iterator[Fleet]:
     """A fleet helper; agents it started are stopped afterwards."""
     helper = Fleet(controller, tmp_path)
+    helper.ensure_areas()
+    yield helper
+    helper.close()
+
+
+@pytest.fixture(scope="module", params=["mosquitto", "nats"])
+def broker_system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, Stack, ControllerProcess]]:
+    """The broker under test, its stack and a controller on it: the session's Mosquitto and controller,
+    or a NATS cluster with a controller of its own."""
+    if request.param == "mosquitto":
+        yield "mosquitto", request.getfixturevalue("stack"), request.getfixturevalue("controller")
+        return
+    with nats_system(tmp_path_factory.mktemp("nats")) as (stack, controller):
+        yield "nats", stack, controller
+
+
+@pytest.fixture
+def broker_stack(broker_system: tuple[str, Stack, ControllerProcess]) -> Stack:
+    """The stack of the broker under test (its mqtt_port and controller password)."""
+    return broker_system[1]
+
+
+@pytest.fixture
+def broker_fleet(broker_system: tuple[str, Stack, ControllerProcess], tmp_path: Path) -> Iterator[Fleet]:
+    """A fleet helper on the controller of the broker under test."""
+    helper = Fleet(broker_system[2], tmp_path)
     helper.ensure_areas()
     yield helper
     helper.close()

@@ -54,15 +54,17 @@ def test_area_command_reaches_every_device_below_it(fleet: Fleet) -> None:
     assert devices[2] not in area_replies(fleet, "tinh-thu", command_id), "thon-c is in another commune"
 
 
-def test_moved_device_follows_its_new_area(stack: Stack, fleet: Fleet) -> None:
+def test_moved_device_follows_its_new_area(broker_stack: Stack, broker_fleet: Fleet) -> None:
+    """On NATS a login carries the area grants: the move revokes it, the broker refuses the agent,
+    and the agent asks the controller for a new login (receiver_agent/broker_login.py)."""
+    fleet = broker_fleet
     device_id, config = fleet.enrolled_agent(area="thon-a")
     fleet.start(config)
     wait_for(lambda: fleet.online(device_id), 5.0, what="online")
-    creds = broker_credentials(config)
     fleet.http.post(f"/api/v1/devices/{device_id}/move", json={"area_id": "thon-c"}).raise_for_status()
     assert fleet.device(device_id)["area_id"] == "thon-c"
     version = fleet.device(device_id)["desired_version"]
-    wait_for(lambda: fleet.device(device_id)["applied_version"] == version, 5.0, what="move applied")
+    wait_for(lambda: fleet.device(device_id)["applied_version"] == version, 10.0, what="move applied")
     command_id = area_ping(fleet, "xa-hai")
     wait_for(lambda: device_id in area_replies(fleet, "xa-hai", command_id), 5.0,
              what="reply via the new commune")
@@ -71,8 +73,9 @@ def test_moved_device_follows_its_new_area(stack: Stack, fleet: Fleet) -> None:
     assert device_id not in area_replies(fleet, "xa-mot", old)
     assert security_events(fleet, device_id) == []
     fleet.agents[-1].stop()
-    assert "denied" in mqtt_sub(stack, creds, "loa/v1/area/thon-a/cmd").stderr
-    assert "denied" not in mqtt_sub(stack, creds, "loa/v1/area/thon-c/cmd").stderr
+    creds = broker_credentials(config)  # on NATS, the login the agent was given after the move
+    assert "denied" in mqtt_sub(broker_stack, creds, "loa/v1/area/thon-a/cmd").stderr
+    assert "denied" not in mqtt_sub(broker_stack, creds, "loa/v1/area/thon-c/cmd").stderr
 
 
 def test_agent_restart_repeats_retained_state_without_security_events(fleet: Fleet) -> None:

@@ -4,7 +4,6 @@ Mosquitto and on a three-node NATS cluster (the same tests, each broker's own co
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,36 +16,10 @@ from tests.testkit import (
     broker_credentials,
     mqtt_pub,
     mqtt_sub,
-    nats_system,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module", params=["mosquitto", "nats"])
-def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[str, Stack, ControllerProcess]]:
-    """The broker under test, its stack and a controller on it: the session's Mosquitto and controller,
-    or a NATS cluster with a controller of its own."""
-    if request.param == "mosquitto":
-        yield "mosquitto", request.getfixturevalue("stack"), request.getfixturevalue("controller")
-        return
-    with nats_system(tmp_path_factory.mktemp("nats")) as (stack, controller):
-        yield "nats", stack, controller
-
-
-@pytest.fixture
-def broker_stack(system: tuple[str, Stack, ControllerProcess]) -> Stack:
-    return system[1]
-
-
-@pytest.fixture
-def broker_fleet(system: tuple[str, Stack, ControllerProcess], tmp_path: Path) -> Iterator[Fleet]:
-    helper = Fleet(system[2], tmp_path)
-    helper.ensure_areas()
-    yield helper
-    helper.close()
 
 
 @pytest.fixture
@@ -81,14 +54,14 @@ def test_device_cannot_publish_outside_its_own_topics(broker_stack: Stack, broke
     assert leaked == []
 
 
-def test_device_subscriptions_are_limited(system: tuple[str, Stack, ControllerProcess], broker_stack: Stack,
-                                          broker_fleet: Fleet, device) -> None:
+def test_device_subscriptions_are_limited(broker_system: tuple[str, Stack, ControllerProcess],
+                                          broker_stack: Stack, broker_fleet: Fleet, device) -> None:
     device_id, _, creds = device
     other_id, _ = broker_fleet.register("thon-b")
     refused = ["#", "loa/v1/#", f"loa/v1/dev/{other_id}/cmd", f"loa/v1/dev/{other_id}/desired",
                "loa/v1/dev/+/cmd", "loa/v1/area/thon-b/desired", "loa/v1/area/xa-hai/cmd",
                "loa/v1/stream/+/chunk", "loa/v1/stream/#", "$SYS/#", "$MQTT/sub/#", "$JS/API/#"]
-    if system[0] == "nats":
+    if broker_system[0] == "nats":
         # NATS grants a subscription identical to a granted pattern: a device may join every live
         # stream at once there, not only the one it is told to (docs/nats.md, "Live streams").
         refused.remove("loa/v1/stream/+/chunk")
@@ -103,18 +76,18 @@ def test_device_subscriptions_are_limited(system: tuple[str, Stack, ControllerPr
         assert "denied" not in result.stderr, f"{topic} should be allowed: {result.stderr!r}"
 
 
-def test_identity_and_credentials_are_enforced(system: tuple[str, Stack, ControllerProcess],
+def test_identity_and_credentials_are_enforced(broker_system: tuple[str, Stack, ControllerProcess],
                                                broker_stack: Stack, device) -> None:
     device_id, _, (username, password, client_id) = device
     topic = f"loa/v1/dev/{device_id}/cmd"
-    if system[0] == "mosquitto":  # NATS does not bind client ids to users: see the next test
+    if broker_system[0] == "mosquitto":  # NATS does not bind client ids to users: see the next test
         assert "not authorised" in mqtt_sub(broker_stack, (username, password, "someone-else"), topic).stderr
     assert "not authorised" in mqtt_sub(broker_stack, (username, "wrong-password", client_id), topic).stderr
     assert "not authorised" in mqtt_sub(broker_stack, (None, None, client_id), topic).stderr
     assert "not authorised" in mqtt_sub(broker_stack, ("nobody", "nothing-here", "nobody"), topic).stderr
 
 
-def test_no_device_can_take_another_devices_session(system: tuple[str, Stack, ControllerProcess],
+def test_no_device_can_take_another_devices_session(broker_system: tuple[str, Stack, ControllerProcess],
                                                     broker_stack: Stack, broker_fleet: Fleet, device) -> None:
     device_id, config, (username, _, client_id) = device
     agent = broker_fleet.start(config)
@@ -125,14 +98,14 @@ def test_no_device_can_take_another_devices_session(system: tuple[str, Stack, Co
     # id in topics); on NATS the real one carries a secret only the controller and the device hold.
     for guessed in (username, device_id):
         result = mqtt_sub(broker_stack, (other_username, other_password, guessed), "loa/v1/#", wait=1)
-        if system[0] == "mosquitto":
+        if broker_system[0] == "mosquitto":
             assert "not authorised" in result.stderr
     time.sleep(1.0)
     log = (config.parent / "agent.log").read_text()
     assert "connection lost" not in log, "the device's session was taken over"
     assert agent.process is not None and agent.process.poll() is None
     assert broker_fleet.online(device_id)
-    if system[0] == "nats":  # the device's real client id is not derivable from what others see
+    if broker_system[0] == "nats":  # the device's real client id is not derivable from what others see
         assert client_id.startswith(f"dev-{device_id}-") and len(client_id) > len(f"dev-{device_id}-") + 8
 
 

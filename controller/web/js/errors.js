@@ -157,6 +157,10 @@ addStrings({
     err_outline_ambiguous_name: "Có nhiều khu vực cùng tên này: hãy ghi mã khu vực (area_id).",
     err_position_incomplete: "Hãy nhập cả vĩ độ và kinh độ, hoặc để trống cả hai.",
     err_area_id_reserved: "Mã này dành riêng cho hệ thống; hãy chọn mã khác.",
+    // Broker logins renewed by devices
+    err_not_own_login: "Thiết bị chỉ được xin lại thông tin đăng nhập máy chủ tin nhắn của chính mình.",
+    err_login_renewed_recently: "Thông tin đăng nhập của thiết bị vừa được cấp lại; hãy thử lại sau ít phút.",
+    err_device_not_enrolled: "Thiết bị chưa được đăng ký vào hệ thống.",
   },
   en: {
     err_area_exists: "An area with this id exists already.",
@@ -312,5 +316,9 @@ addStrings({
     err_outline_ambiguous_name: "Several areas have this name: give the area's id (area_id).",
     err_position_incomplete: "Give both latitude and longitude, or neither.",
     err_area_id_reserved: "This code is reserved by the system; choose another.",
+    // Broker logins renewed by devices
+    err_not_own_login: "A device may renew only its own broker login.",
+    err_login_renewed_recently: "This device's broker login was renewed moments ago; try again later.",
+    err_device_not_enrolled: "This device is not enrolled yet.",
   },
 });
