@@ -224,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.jobs.close()
         await airtime.live.close()
         await services.link.close()
+        await services.accounts.close()
         mqtt_task.cancel()
         bridge.cancel()
         watchdog.cancel()

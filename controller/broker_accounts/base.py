@@ -101,6 +101,9 @@ class BrokerAccounts(Protocol):
     async def revoke_device(self, device_id: str) -> None:
         """Remove a device's account and cut its session."""
 
+    async def close(self) -> None:
+        """Close any connection of its own (the controller is stopping)."""
+
 
 __all__ = ["BrokerAccounts", "BrokerLogin", "BrokerUnavailable", "DeviceAccount", "DeviceTopic",
            "TopicGrants", "device_grants", "device_role", "device_username"]

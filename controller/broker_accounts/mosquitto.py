@@ -160,6 +160,9 @@ class MosquittoDynsec:
                                  ("deleteRole", {"rolename": device_role(device_id)})])
         log.info("device %s: broker account revoked", device_id)
 
+    async def close(self) -> None:
+        """Nothing of its own to close: it speaks through the controller's MQTT link."""
+
     async def _delete_legacy_client(self, device_id: str) -> None:
         """Delete the account a device enrolled before the devices' namespace (named by the bare
         device id), only when it carries the device's own role: never another party's account."""
