@@ -6,7 +6,9 @@ async functions: publish() and subscribe() wait for the broker's acknowledgement
 are coroutines run one at a time (in arrival order within each lane of the inbox, inbox.py: what
 must be kept goes before what may be shed), and a failing handler is logged with its topic
 without stopping the others. The link reconnects with exponential backoff and full
-jitter; an authentication failure is fatal and raised from run().
+jitter; an authentication failure is fatal and raised from run(). Given several broker addresses
+(the nodes of a cluster), it connects first to one chosen at random and moves to the next one after
+a failed attempt or a lost connection (broker_addresses.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from .broker_addresses import AddressRotation, BrokerAddress
 from .inbox import Classifier, Inbox, InboxLimits, SourceOf
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,11 @@ class LinkSettings:
     source_of: SourceOf | None = None  # who sent a topic's messages, each limited alone (see inbox.py)
     kept_class: Classifier | None = None  # the class of a kept topic, for limits per source (inbox.py)
     inbox: InboxLimits = field(default_factory=InboxLimits)
+    addresses: tuple[BrokerAddress, ...] = ()  # the nodes of a broker cluster; empty: host and port alone
+
+    def broker_addresses(self) -> list[BrokerAddress]:
+        """Every address the link may connect to."""
+        return list(self.addresses) or [BrokerAddress(self.host, self.port)]
 
 
 class MqttLink:
@@ -86,6 +94,7 @@ class MqttLink:
 
     def __init__(self, settings: LinkSettings) -> None:
         self.settings = settings
+        self.addresses = AddressRotation(settings.broker_addresses())
         self.connected = asyncio.Event()
         self.on_connected: Callable[[], Awaitable[None]] | None = None
         self.before_connect: Callable[[], None] | None = None
@@ -156,12 +165,13 @@ class MqttLink:
                 except AuthenticationFailed:
                     raise
                 except (TimeoutError, OSError, ConnectionError, NotConnected) as exc:
-                    log.info("mqtt %s: connection to %s:%s failed: %s", self.settings.client_id,
-                             self.settings.host, self.settings.port, exc or type(exc).__name__)
+                    log.info("mqtt %s: connection to %s failed: %s", self.settings.client_id,
+                             self.addresses.current, exc or type(exc).__name__)
                 else:
                     await self._lost.wait()
                 if self._closing:
                     break
+                self.addresses.advance()
                 delay = self.settings.backoff.next_delay()
                 log.info("mqtt %s: reconnecting in %.1f s", self.settings.client_id, delay)
                 await asyncio.sleep(delay)
@@ -193,11 +203,19 @@ class MqttLink:
         self.connections += 1
         self._session_up = True
         s.backoff.reset()
+        log.info("mqtt %s: connected to %s", s.client_id, self.addresses.current)
         await self._after_connect()
 
     def _blocking_connect(self) -> None:
-        s = self.settings
-        self.client.connect(s.host, s.port, keepalive=s.keepalive)
+        address = self.addresses.current
+        self.client.connect(address.host, address.port, keepalive=self.settings.keepalive)
+
+    def use_addresses(self, addresses: list[BrokerAddress]) -> None:
+        """Connect to these addresses from the next attempt on; the connection up now stays."""
+        kept = self.addresses.replace(addresses)
+        self.settings.addresses = tuple(addresses)
+        log.info("mqtt %s: broker addresses now %s%s", self.settings.client_id,
+                 ", ".join(str(a) for a in addresses), "" if kept else " (the current one is not among them)")
 
     async def _after_connect(self) -> None:
         # Routes come and go while the subscriptions are sent again (a stream joined or left): each
