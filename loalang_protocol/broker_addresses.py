@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 MAX_ADDRESSES = 16
 MAX_HOST_LENGTH = 253
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")  # `_`: container names
 
 
 class AddressError(ValueError):
@@ -34,7 +34,8 @@ class BrokerAddress(NamedTuple):
 
 
 def is_valid_host(host: str) -> bool:
-    """Whether host is an IP address or a host name (letters, digits and hyphens, dot-separated)."""
+    """Whether host is an IP address or a host name (letters, digits, hyphens and underscores in
+    dot-separated labels)."""
     try:
         ipaddress.ip_address(host)
         return True

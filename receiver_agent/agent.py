@@ -133,6 +133,7 @@ class Agent:
         link = MqttLink(LinkSettings(
             host=b.host, port=b.port, client_id=b.client_id, username=b.username, password=b.password,
             keepalive=b.keepalive, tls_ca_file=b.tls_ca_file, backoff=backoff,
+            addresses=tuple(b.broker_addresses()),
         ))
         link.before_connect = self._before_connect
         link.on_connected = self._on_connected

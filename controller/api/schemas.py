@@ -262,16 +262,26 @@ class EnrollRequest(_In):
     )
 
 
+class BrokerAddressOut(BaseModel):
+    """One node of the broker."""
+
+    host: str
+    port: int
+
+
 class BrokerCredentials(BaseModel):
     """How a device reaches the broker."""
 
-    host: str
+    host: str = Field(description="the broker's host (the first of addresses when there are some)")
     port: int
     username: str
     password: str
     client_id: str
     tls: bool
     keepalive: int
+    addresses: list[BrokerAddressOut] = Field(
+        default_factory=list, description="every node of a broker cluster (empty: host and port alone): "
+        "the agent connects to one at random and moves to another on failure")
 
 
 class EnrollResponse(BaseModel):

@@ -28,6 +28,7 @@ A, B, C = BrokerAddress("nats-1.example", 1883), BrokerAddress("10.0.0.2", 1883)
     ("10.0.0.2:1883", B),
     ("[::1]:8883", C),
     ("localhost:65535", BrokerAddress("localhost", 65535)),
+    ("loalang_broker_1:1883", BrokerAddress("loalang_broker_1", 1883)),
 ])
 def test_host_port_text_is_read(text: str, address: BrokerAddress) -> None:
     assert parse_address(text) == address
@@ -35,7 +36,7 @@ def test_host_port_text_is_read(text: str, address: BrokerAddress) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "nats-1", ":1883", "host:0", "host:65536", "host:port", "::1:1883", "bad_host:1883", "-a.example:1",
+    "nats-1", ":1883", "host:0", "host:65536", "host:port", "::1:1883", "bad host:1883", "-a.example:1",
     "a..b:1", "x" * 254 + ":1", "host:1883 ", "[host]:1883",
 ])
 def test_a_bad_address_is_refused(text: str) -> None:
