@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from loalang_protocol.broker_addresses import MAX_ADDRESSES, AddressError, BrokerAddress, address_list
+from loalang_protocol.files import write_atomic
 from loalang_protocol.messages import Slug
 
 MAX_CONFIG_BYTES = 64 * 1024
@@ -188,3 +190,10 @@ def save(config: AgentConfig, path: Path) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(dump(config))
     os.replace(tmp, path)
+
+
+def rewrite(config: AgentConfig, path: Path) -> None:
+    """Replace an existing configuration file durably (a power cut leaves the old or the new one),
+    keeping its mode: it holds the broker password."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    write_atomic(path, dump(config).encode("utf-8"), mode=mode)
