@@ -269,6 +269,20 @@ class BrokerAddressOut(BaseModel):
     port: int
 
 
+class BrokerAddressesUpdate(_In):
+    """Every node of the broker, for devices to connect to one at random and move to another on failure."""
+
+    addresses: list[BrokerAddressOut] = Field(description="1 to 16 nodes, each a host name or IP address "
+                                              "and a port", examples=[[{"host": "nats-1.example.vn",
+                                                                        "port": 1883}]])
+
+
+class BrokerAddressesGiven(BaseModel):
+    """The devices that were given the addresses, each with a new desired version."""
+
+    device_ids: list[str]
+
+
 class BrokerCredentials(BaseModel):
     """How a device reaches the broker."""
 
