@@ -83,6 +83,7 @@ class LinkSettings:
     kept_class: Classifier | None = None  # the class of a kept topic, for limits per source (inbox.py)
     inbox: InboxLimits = field(default_factory=InboxLimits)
     addresses: tuple[BrokerAddress, ...] = ()  # the nodes of a broker cluster; empty: host and port alone
+    resubscribe: Backoff = field(default_factory=lambda: Backoff(window=2.0, cap=60.0))  # a refused one
 
     def broker_addresses(self) -> list[BrokerAddress]:
         """Every address the link may connect to."""
@@ -115,6 +116,7 @@ class MqttLink:
         self.messages_out = 0
         self._fd = -1
         self._connecting = False  # paho runs in a worker thread while it connects
+        self._asking_again: asyncio.Task[None] | None = None
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -166,7 +168,7 @@ class MqttLink:
                     raise
                 except (TimeoutError, OSError, ConnectionError, NotConnected) as exc:
                     log.info("mqtt %s: connection to %s failed: %s", self.settings.client_id,
-                             self.addresses.current, exc or type(exc).__name__)
+                             self.addresses.current, str(exc) or type(exc).__name__)
                 else:
                     await self._lost.wait()
                 if self._closing:
@@ -177,6 +179,8 @@ class MqttLink:
                 await asyncio.sleep(delay)
         finally:
             dispatcher.cancel()
+            if self._asking_again is not None:
+                self._asking_again.cancel()
             _Housekeeping.leave(self)
 
     async def _connect_once(self) -> None:
@@ -221,6 +225,7 @@ class MqttLink:
         # Routes come and go while the subscriptions are sent again (a stream joined or left): each
         # round takes those not sent yet, and one removed meanwhile is not sent at all.
         sent: set[str] = set()
+        refused: list[str] = []
         while pending := [(f, qos) for f, qos in self._subscriptions.items() if f not in sent]:
             for topic_filter, qos in pending:
                 sent.add(topic_filter)
@@ -229,9 +234,34 @@ class MqttLink:
                 granted = await self.subscribe(topic_filter, qos)
                 if granted == SUBSCRIPTION_REFUSED:
                     log.error("mqtt %s: subscription to %s refused", self.settings.client_id, topic_filter)
+                    refused.append(topic_filter)
         self.connected.set()
+        if refused:
+            self._asking_again = asyncio.create_task(self._subscribe_again(refused, self.connections))
         if self.on_connected is not None:
             await self.on_connected()
+
+    async def _subscribe_again(self, refused: list[str], connection: int) -> None:
+        """Ask again, with backoff, for the subscriptions this connection was refused: a cluster node
+        refuses them for a while after another node is lost (docs/nats.md). The next connection
+        subscribes to everything anyway, so this stops when this one ends."""
+        backoff = Backoff(self.settings.resubscribe.window, self.settings.resubscribe.cap)
+        while refused:
+            await asyncio.sleep(backoff.next_delay())
+            if not self._session_up or self.connections != connection:
+                return
+            refused = [f for f in refused if f in self._subscriptions and not await self._granted_again(f)]
+
+    async def _granted_again(self, topic_filter: str) -> bool:
+        try:
+            granted = await self.subscribe(topic_filter, self._subscriptions.get(topic_filter, 1))
+        except (NotConnected, TimeoutError):
+            return False
+        if granted == SUBSCRIPTION_REFUSED:
+            return False
+        log.info("mqtt %s: subscription to %s granted when asked again", self.settings.client_id,
+                 topic_filter)
+        return True
 
     async def close(self) -> None:
         """Disconnect cleanly (no last will) and stop reconnecting."""
