@@ -1,6 +1,6 @@
 """Broker addresses given to devices through their signed desired state, over the real controller,
-agent and Mosquitto: the agent keeps working, on the same connection, and keeps the list in its
-configuration file; a list it cannot use changes nothing."""
+agent and broker (Mosquitto, and a NATS cluster where marked): the agent keeps working, on the same
+connection, and keeps the list in its configuration file; a list it cannot use changes nothing."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def _applied(fleet: Fleet, device_id: str, version: int) -> bool:
     return bool(fleet.device(device_id)["applied_version"] == version)
 
 
-def test_an_agent_given_addresses_keeps_working_and_keeps_them(fleet: Fleet) -> None:
+def test_an_agent_given_addresses_keeps_working_and_keeps_them(broker_fleet: Fleet) -> None:
+    """On both brokers (broker_fleet)."""
+    fleet = broker_fleet
     device_id, config = _running_agent(fleet)
     live = config_file.load(config).broker
     connection = fleet.device(device_id)["presence"]["connection"]
