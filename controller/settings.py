@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loalang_protocol.broker_addresses import AddressError, BrokerAddress, address_list
+
 from .broker_accounts.base import DEVICE_ACCOUNT_PREFIX
 from .production import production_problems
 
@@ -63,6 +65,11 @@ class Settings(BaseSettings):
     device_mqtt_port: int | None = Field(
         None, description="broker port given to devices; the TLS port when devices use TLS (default: "
         "mqtt_port, or 8883 when only device_tls_ca_file turns TLS on)"
+    )
+    device_mqtt_addresses: str = Field(
+        "", description="the broker cluster's nodes given to devices at enrolment, as host:port,host:port "
+        "(at most 16; [v6]:port for IPv6): each device connects to one at random and moves to another on "
+        "failure (default: none, the single device_mqtt_host and port)"
     )
     device_tls_ca_file: str | None = Field(
         None, description="CA certificate (PEM) devices verify the broker with, sent to them at "
@@ -186,6 +193,21 @@ class Settings(BaseSettings):
     def nats_server_list(self) -> list[str]:
         """The NATS client addresses of the cluster's nodes."""
         return [entry.strip() for entry in self.nats_servers.split(",") if entry.strip()]
+
+    @model_validator(mode="after")
+    def _device_addresses(self) -> Settings:
+        self.device_addresses()  # a bad address stops the controller at start
+        return self
+
+    def device_addresses(self) -> list[BrokerAddress]:
+        """The broker addresses given to devices (empty: none set); ValueError names a bad entry."""
+        entries = [part.strip() for part in self.device_mqtt_addresses.split(",") if part.strip()]
+        if not entries:
+            return []
+        try:
+            return address_list(entries)
+        except AddressError as exc:
+            raise ValueError(f"LOALANG_DEVICE_MQTT_ADDRESSES: {exc}") from None
 
     @model_validator(mode="after")
     def _sentinels(self) -> Settings:

@@ -183,6 +183,10 @@ class DesiredState(_Strict):
     occurrences: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_OCCURRENCES)
     quiet_hours: QuietHours | None = None
     deleted: bool = False
+    broker_addresses: list[Any] | None = Field(
+        None, description="device scope only: every node of the broker, each {host, port}; the agent "
+        "checks the list on its own and refuses a bad one without refusing the rest"
+    )
 
 
 class Command(_Strict):

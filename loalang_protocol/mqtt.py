@@ -6,7 +6,9 @@ async functions: publish() and subscribe() wait for the broker's acknowledgement
 are coroutines run one at a time (in arrival order within each lane of the inbox, inbox.py: what
 must be kept goes before what may be shed), and a failing handler is logged with its topic
 without stopping the others. The link reconnects with exponential backoff and full
-jitter; an authentication failure is fatal and raised from run().
+jitter; an authentication failure is fatal and raised from run(). Given several broker addresses
+(the nodes of a cluster), it connects first to one chosen at random and moves to the next one after
+a failed attempt or a lost connection (broker_addresses.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from .broker_addresses import AddressRotation, BrokerAddress
 from .inbox import Classifier, Inbox, InboxLimits, SourceOf
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,12 @@ class LinkSettings:
     source_of: SourceOf | None = None  # who sent a topic's messages, each limited alone (see inbox.py)
     kept_class: Classifier | None = None  # the class of a kept topic, for limits per source (inbox.py)
     inbox: InboxLimits = field(default_factory=InboxLimits)
+    addresses: tuple[BrokerAddress, ...] = ()  # the nodes of a broker cluster; empty: host and port alone
+    resubscribe: Backoff = field(default_factory=lambda: Backoff(window=2.0, cap=60.0))  # a refused one
+
+    def broker_addresses(self) -> list[BrokerAddress]:
+        """Every address the link may connect to."""
+        return list(self.addresses) or [BrokerAddress(self.host, self.port)]
 
 
 class MqttLink:
@@ -86,6 +95,7 @@ class MqttLink:
 
     def __init__(self, settings: LinkSettings) -> None:
         self.settings = settings
+        self.addresses = AddressRotation(settings.broker_addresses())
         self.connected = asyncio.Event()
         self.on_connected: Callable[[], Awaitable[None]] | None = None
         self.before_connect: Callable[[], None] | None = None
@@ -106,6 +116,7 @@ class MqttLink:
         self.messages_out = 0
         self._fd = -1
         self._connecting = False  # paho runs in a worker thread while it connects
+        self._asking_again: asyncio.Task[None] | None = None
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -156,17 +167,20 @@ class MqttLink:
                 except AuthenticationFailed:
                     raise
                 except (TimeoutError, OSError, ConnectionError, NotConnected) as exc:
-                    log.info("mqtt %s: connection to %s:%s failed: %s", self.settings.client_id,
-                             self.settings.host, self.settings.port, exc or type(exc).__name__)
+                    log.info("mqtt %s: connection to %s failed: %s", self.settings.client_id,
+                             self.addresses.current, str(exc) or type(exc).__name__)
                 else:
                     await self._lost.wait()
                 if self._closing:
                     break
+                self.addresses.advance()
                 delay = self.settings.backoff.next_delay()
                 log.info("mqtt %s: reconnecting in %.1f s", self.settings.client_id, delay)
                 await asyncio.sleep(delay)
         finally:
             dispatcher.cancel()
+            if self._asking_again is not None:
+                self._asking_again.cancel()
             _Housekeeping.leave(self)
 
     async def _connect_once(self) -> None:
@@ -193,16 +207,25 @@ class MqttLink:
         self.connections += 1
         self._session_up = True
         s.backoff.reset()
+        log.info("mqtt %s: connected to %s", s.client_id, self.addresses.current)
         await self._after_connect()
 
     def _blocking_connect(self) -> None:
-        s = self.settings
-        self.client.connect(s.host, s.port, keepalive=s.keepalive)
+        address = self.addresses.current
+        self.client.connect(address.host, address.port, keepalive=self.settings.keepalive)
+
+    def use_addresses(self, addresses: list[BrokerAddress]) -> None:
+        """Connect to these addresses from the next attempt on; the connection up now stays."""
+        kept = self.addresses.replace(addresses)
+        self.settings.addresses = tuple(addresses)
+        log.info("mqtt %s: broker addresses now %s%s", self.settings.client_id,
+                 ", ".join(str(a) for a in addresses), "" if kept else " (the current one is not among them)")
 
     async def _after_connect(self) -> None:
         # Routes come and go while the subscriptions are sent again (a stream joined or left): each
         # round takes those not sent yet, and one removed meanwhile is not sent at all.
         sent: set[str] = set()
+        refused: list[str] = []
         while pending := [(f, qos) for f, qos in self._subscriptions.items() if f not in sent]:
             for topic_filter, qos in pending:
                 sent.add(topic_filter)
@@ -211,9 +234,34 @@ class MqttLink:
                 granted = await self.subscribe(topic_filter, qos)
                 if granted == SUBSCRIPTION_REFUSED:
                     log.error("mqtt %s: subscription to %s refused", self.settings.client_id, topic_filter)
+                    refused.append(topic_filter)
         self.connected.set()
+        if refused:
+            self._asking_again = asyncio.create_task(self._subscribe_again(refused, self.connections))
         if self.on_connected is not None:
             await self.on_connected()
+
+    async def _subscribe_again(self, refused: list[str], connection: int) -> None:
+        """Ask again, with backoff, for the subscriptions this connection was refused: a cluster node
+        refuses them for a while after another node is lost (docs/nats.md). The next connection
+        subscribes to everything anyway, so this stops when this one ends."""
+        backoff = Backoff(self.settings.resubscribe.window, self.settings.resubscribe.cap)
+        while refused:
+            await asyncio.sleep(backoff.next_delay())
+            if not self._session_up or self.connections != connection:
+                return
+            refused = [f for f in refused if f in self._subscriptions and not await self._granted_again(f)]
+
+    async def _granted_again(self, topic_filter: str) -> bool:
+        try:
+            granted = await self.subscribe(topic_filter, self._subscriptions.get(topic_filter, 1))
+        except (NotConnected, TimeoutError):
+            return False
+        if granted == SUBSCRIPTION_REFUSED:
+            return False
+        log.info("mqtt %s: subscription to %s granted when asked again", self.settings.client_id,
+                 topic_filter)
+        return True
 
     async def close(self) -> None:
         """Disconnect cleanly (no last will) and stop reconnecting."""

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,6 +44,7 @@ from . import __version__, health, logbuffer, status_page, telemetry
 from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
+from .broker_addresses import take_addresses
 from .clock import FIRST_INTERVAL_S, WARMUP_SAMPLES, ClockSync
 from .config import AgentConfig
 from .media import attention
@@ -83,8 +85,10 @@ FRESH_MARGIN_MS = 10_000
 class Agent:
     """One receiver: its MQTT link, state, outbox and audio sink."""
 
-    def __init__(self, config: AgentConfig, sink: AudioSink, backoff: Backoff | None = None) -> None:
+    def __init__(self, config: AgentConfig, sink: AudioSink, backoff: Backoff | None = None,
+                 config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # where desired state writes what it changes in the configuration
         self.sink = sink
         self.device_id = config.device_id
         self.state = AgentState.load(config.data_dir / "state.json")
@@ -133,6 +137,7 @@ class Agent:
         link = MqttLink(LinkSettings(
             host=b.host, port=b.port, client_id=b.client_id, username=b.username, password=b.password,
             keepalive=b.keepalive, tls_ca_file=b.tls_ca_file, backoff=backoff,
+            addresses=tuple(b.broker_addresses()),
         ))
         link.before_connect = self._before_connect
         link.on_connected = self._on_connected
@@ -370,7 +375,7 @@ class Agent:
         return desired, needs_time
 
     async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
-        """Apply the device's own desired state: settings and area membership."""
+        """Apply the device's own desired state: settings, area membership and broker addresses."""
         taken = await self._desired(topic, payload, retained, "device", self.device_id)
         if taken is None or taken[0].version <= self.state.held_device:
             return
@@ -380,6 +385,8 @@ class Agent:
             self.state.volume = desired.settings.volume
         if desired.areas:
             await self._set_areas(desired.areas)
+        if desired.broker_addresses is not None:
+            await take_addresses(desired.broker_addresses, self.config, self.config_path, self.link)
         await self._take_schedule("device", len(self.areas), desired, needs_time)
         self.state.held_device = desired.version
         self.state.save()

@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     renewed_at = -RENEW_LOGIN_EVERY_S
     while True:
         try:
-            agent = Agent(config, make_sink(config))
+            agent = Agent(config, make_sink(config), config_path=path)
         except (OSError, ValueError) as exc:
             print(f"configuration error: cannot load the device's keys ({exc}); enrol again with a new code",
                   file=sys.stderr)

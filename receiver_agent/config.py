@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from loalang_protocol.broker_addresses import MAX_ADDRESSES, AddressError, BrokerAddress, address_list
+from loalang_protocol.files import write_atomic
 from loalang_protocol.messages import Slug
 
 MAX_CONFIG_BYTES = 64 * 1024
@@ -43,6 +46,26 @@ class BrokerConfig(_Section):
     reconnect_window_s: float = Field(5.0, ge=0.5, le=300, description="the first reconnection waits a "
                                       "random time up to this; the window doubles with each failure")
     reconnect_cap_s: float = Field(60.0, ge=1, le=3600, description="the largest reconnection window")
+    addresses: list[str] | None = Field(
+        None, max_length=MAX_ADDRESSES, description="the nodes of a broker cluster, each `host:port` "
+        "(`[v6]:port`) or a table with host and port, at most 16: the agent connects to one at random "
+        "and moves to the next on failure; when not set, host and port alone")
+
+    @field_validator("addresses", mode="before")
+    @classmethod
+    def _known_addresses(cls, value: Any) -> list[str] | None:
+        if value is None:
+            return None
+        try:
+            return [str(address) for address in address_list(value)]
+        except AddressError as exc:
+            raise ValueError(str(exc)) from None
+
+    def broker_addresses(self) -> list[BrokerAddress]:
+        """Every address the agent may connect to: the list when there is one, else host and port."""
+        if self.addresses:
+            return address_list(self.addresses)
+        return [BrokerAddress(self.host, self.port)]
 
 
 class AudioConfig(_Section):
@@ -167,3 +190,10 @@ def save(config: AgentConfig, path: Path) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(dump(config))
     os.replace(tmp, path)
+
+
+def rewrite(config: AgentConfig, path: Path) -> None:
+    """Replace an existing configuration file durably (a power cut leaves the old or the new one),
+    keeping its mode: it holds the broker password."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    write_atomic(path, dump(config).encode("utf-8"), mode=mode)

@@ -137,7 +137,7 @@ async def _session_checks(config: AgentConfig, running: dict[str, object] | None
         return "the running agent is connected", _clock_verdict(offset if isinstance(offset, int) else None)
     b = config.broker
     link = MqttLink(LinkSettings(b.host, b.port, b.client_id, b.username, b.password, keepalive=10,
-                                 tls_ca_file=b.tls_ca_file))
+                                 tls_ca_file=b.tls_ca_file, addresses=tuple(b.broker_addresses())))
     sync, verifier = ClockSync(), ControllerVerifier(public_from_text(config.root_public_key))
     got = asyncio.Event()
 
@@ -165,7 +165,8 @@ async def _session_checks(config: AgentConfig, running: dict[str, object] | None
             "the broker refused this device's credentials; enrol again with a new code"
         ) from None
     except TimeoutError:
-        raise CheckFailed(f"no MQTT session with {b.host}:{b.port} within 10 s") from None
+        tried = ", ".join(str(address) for address in b.broker_addresses())
+        raise CheckFailed(f"no MQTT session with {tried} within 10 s") from None
     finally:
         await link.close()
         task.cancel()

@@ -79,7 +79,7 @@ def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | N
             broker=BrokerConfig(
                 host=broker["host"], port=broker["port"], username=broker["username"],
                 password=broker["password"], client_id=broker["client_id"], keepalive=broker["keepalive"],
-                tls_ca_file=tls_ca_file,
+                tls_ca_file=tls_ca_file, addresses=broker.get("addresses") or None,
             ),
         )
     except ValidationError as exc:

@@ -224,7 +224,7 @@ async def run_agents(numbered: list[tuple[int, Path]], simulation: Simulation | 
     agents = []
     for index, path in numbered:
         config = _configured(path, index, simulation)
-        agents.append(Agent(config, make_sink(config), Backoff()))
+        agents.append(Agent(config, make_sink(config), Backoff(), config_path=path))
     log.info("running %s simulated receivers", len(agents))
     tasks = [asyncio.create_task(_run_one(agent)) for agent in agents]
     collector = asyncio.create_task(_keep_collections_short(agents))

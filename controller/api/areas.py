@@ -12,12 +12,20 @@ from ..airtime.rules import Reach
 from ..context import Services
 from ..db.models import Area, Device
 from ..errors import DomainError
-from ..fleet import area_updates, commands
+from ..fleet import area_updates, broker_addresses, commands
 from ..fleet.areas import create_area, visible
 from ..fleet.policies import InheritedPolicies
 from ..security.roles import Permission
 from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
-from .schemas import AreaCreate, AreaPublic, AreaUpdate, CommandRequest, CommandSent
+from .schemas import (
+    AreaCreate,
+    AreaPublic,
+    AreaUpdate,
+    BrokerAddressesGiven,
+    BrokerAddressesUpdate,
+    CommandRequest,
+    CommandSent,
+)
 
 router = APIRouter(prefix="/areas", tags=["areas"])
 
@@ -93,6 +101,22 @@ async def get_area(area_id: str, services: ServicesDep, principal: ViewerDep) ->
         raise DomainError("unknown_area", "no such area", 404)
     ensure_in_scope(principal, area_id)
     return _described_one(services, area)
+
+
+@router.put("/{area_id}/broker-addresses", response_model=BrokerAddressesGiven,
+            summary="Give every device of an area and those below it the broker's addresses")
+async def give_broker_addresses(
+    area_id: str,
+    body: BrokerAddressesUpdate,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))],
+) -> BrokerAddressesGiven:
+    """Send each device below the area every node of the broker in its desired state (see the same
+    call on one device)."""
+    ensure_in_scope(principal, area_id)
+    given = [address.model_dump() for address in body.addresses]
+    device_ids = await broker_addresses.set_area_addresses(services, principal.username, area_id, given)
+    return BrokerAddressesGiven(device_ids=device_ids)
 
 
 @router.post("/{area_id}/commands", response_model=CommandSent, status_code=202,

@@ -18,7 +18,7 @@ from ..context import Services
 from ..db.models import Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
 from ..errors import DomainError
-from ..fleet import commands, devices, history
+from ..fleet import broker_addresses, commands, devices, history
 from ..fleet.areas import parent_map, subtree
 from ..fleet.devices import IssuedCode
 from ..fleet.playing import OnAir, Words, described
@@ -26,6 +26,7 @@ from ..presence import LiveState
 from ..security.roles import Permission
 from .deps import AirtimeDep, Principal, ServicesDep, ViewerDep, ensure_in_scope, require
 from .schemas import (
+    BrokerAddressesUpdate,
     ClaimCodePublic,
     CommandRequest,
     CommandSent,
@@ -217,6 +218,20 @@ async def change_settings(
     """Change the device's volume; the answer holds the desired version to watch for."""
     _load(services, principal, device_id)
     version = await devices.set_volume(services, principal.username, device_id, body.volume)
+    return SettingsApplied(device_id=device_id, desired_version=version)
+
+
+@router.put("/{device_id}/broker-addresses", response_model=SettingsApplied,
+            summary="Give a device the broker's addresses")
+async def give_broker_addresses(
+    device_id: str, body: BrokerAddressesUpdate, services: ServicesDep, principal: Manager
+) -> SettingsApplied:
+    """Send the device every node of the broker in its desired state; it writes them into its
+    configuration and uses them from its next connection attempt. The answer holds the desired
+    version to watch for."""
+    _load(services, principal, device_id)
+    given = [address.model_dump() for address in body.addresses]
+    version = await broker_addresses.set_device_addresses(services, principal.username, device_id, given)
     return SettingsApplied(device_id=device_id, desired_version=version)
 
 

@@ -17,7 +17,7 @@ from ..security.client_address import client_address
 from ..security.device_auth import authenticated_device
 from ..settings import Settings
 from .deps import ServicesDep
-from .schemas import BrokerCredentials, EnrollRequest, EnrollResponse
+from .schemas import BrokerAddressOut, BrokerCredentials, EnrollRequest, EnrollResponse
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,10 @@ async def renew_broker_login(device_id: str, request: Request, services: Service
 
 
 def _credentials(settings: Settings, login: BrokerLogin) -> BrokerCredentials:
+    first = broker_endpoint.device_broker_address(settings)
     return BrokerCredentials(
-        host=settings.device_mqtt_host or settings.mqtt_host,
-        port=broker_endpoint.device_broker_port(settings),
+        host=first.host, port=first.port,
+        addresses=[BrokerAddressOut(host=a.host, port=a.port) for a in settings.device_addresses()],
         username=login.username, password=login.password, client_id=login.client_id,
         tls=bool(broker_endpoint.device_tls_ca_file(settings)), keepalive=settings.device_keepalive_s,
     )

@@ -262,16 +262,40 @@ class EnrollRequest(_In):
     )
 
 
+class BrokerAddressOut(BaseModel):
+    """One node of the broker."""
+
+    host: str
+    port: int
+
+
+class BrokerAddressesUpdate(_In):
+    """Every node of the broker, for devices to connect to one at random and move to another on failure."""
+
+    addresses: list[BrokerAddressOut] = Field(description="1 to 16 nodes, each a host name or IP address "
+                                              "and a port", examples=[[{"host": "nats-1.example.vn",
+                                                                        "port": 1883}]])
+
+
+class BrokerAddressesGiven(BaseModel):
+    """The devices that were given the addresses, each with a new desired version."""
+
+    device_ids: list[str]
+
+
 class BrokerCredentials(BaseModel):
     """How a device reaches the broker."""
 
-    host: str
+    host: str = Field(description="the broker's host (the first of addresses when there are some)")
     port: int
     username: str
     password: str
     client_id: str
     tls: bool
     keepalive: int
+    addresses: list[BrokerAddressOut] = Field(
+        default_factory=list, description="every node of a broker cluster (empty: host and port alone): "
+        "the agent connects to one at random and moves to another on failure")
 
 
 class EnrollResponse(BaseModel):

@@ -113,6 +113,8 @@ class Device(Base):
     data_budget_mb: Mapped[int | None] = mapped_column(Integer)  # monthly mobile data allowance
     desired_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # every node of the broker as {host, port}, sent in its desired state; None: what it enrolled with
+    broker_addresses: Mapped[list[Any] | None] = mapped_column(JSON)
 
     area: Mapped[Area] = relationship()
 

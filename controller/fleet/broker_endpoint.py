@@ -7,6 +7,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from loalang_protocol.broker_addresses import BrokerAddress
+
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,14 @@ def device_broker_port(settings: Settings) -> int:
     if settings.device_tls_ca_file and not settings.mqtt_tls_ca_file:
         return DEFAULT_TLS_PORT  # the controller itself uses plain MQTT on mqtt_port
     return settings.mqtt_port
+
+
+def device_broker_address(settings: Settings) -> BrokerAddress:
+    """The one broker address given to devices: the first of the cluster's nodes when they are set."""
+    nodes = settings.device_addresses()
+    if nodes:
+        return nodes[0]
+    return BrokerAddress(settings.device_mqtt_host or settings.mqtt_host, device_broker_port(settings))
 
 
 def device_ca_pem(settings: Settings) -> str | None:

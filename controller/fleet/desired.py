@@ -64,11 +64,13 @@ def quiet_hours_of(session: Session, area_id: str) -> QuietHours:
 
 
 def device_desired(session: Session, device: Device, now_ms: int, horizon_ms: int) -> DesiredState:
-    """The desired state of one device: settings, area chain, occurrences addressed to it alone."""
+    """The desired state of one device: settings, area chain, occurrences addressed to it alone, and
+    the broker's addresses when it was given some."""
     return DesiredState(
         scope="device", target=device.id, version=device.desired_version,
         settings=DeviceSettings(volume=device.volume), areas=chain(parent_map(session), device.area_id),
         occurrences=occurrences_for(session, now_ms, horizon_ms, device_id=device.id),
+        broker_addresses=device.broker_addresses,
     )
 
 

@@ -161,6 +161,8 @@ addStrings({
     err_not_own_login: "Thiết bị chỉ được xin lại thông tin đăng nhập máy chủ tin nhắn của chính mình.",
     err_login_renewed_recently: "Thông tin đăng nhập của thiết bị vừa được cấp lại; hãy thử lại sau ít phút.",
     err_device_not_enrolled: "Thiết bị chưa được đăng ký vào hệ thống.",
+    // Broker addresses of a cluster's nodes, given to devices
+    err_broker_addresses_invalid: "Danh sách địa chỉ máy chủ tin nhắn không hợp lệ: từ 1 đến 16 địa chỉ, mỗi địa chỉ gồm tên máy (hoặc địa chỉ mạng) và cổng từ 1 đến 65535.",
   },
   en: {
     err_area_exists: "An area with this id exists already.",
@@ -320,5 +322,7 @@ addStrings({
     err_not_own_login: "A device may renew only its own broker login.",
     err_login_renewed_recently: "This device's broker login was renewed moments ago; try again later.",
     err_device_not_enrolled: "This device is not enrolled yet.",
+    // Broker addresses of a cluster's nodes, given to devices
+    err_broker_addresses_invalid: "The broker address list is not valid: 1 to 16 addresses, each a host name (or IP address) and a port from 1 to 65535.",
   },
 });

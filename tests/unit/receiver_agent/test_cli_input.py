@@ -354,6 +354,8 @@ INVALID_ANSWERS: dict[str, dict[str, Any]] = {
     "areas with wildcard": full_answer(areas=["#"]),
     "controller url file": full_answer(controller_url="file:///etc/shadow"),
     "broker port text": full_answer(broker=_broker(port="mqtt")),
+    "broker address host bad": full_answer(broker=_broker(addresses=[{"host": "a b", "port": 1883}])),
+    "broker addresses too many": full_answer(broker=_broker(addresses=[f"n{i}:1883" for i in range(17)])),
 }
 
 
@@ -418,6 +420,26 @@ def test_enroll_with_a_good_answer_writes_a_private_configuration(tmp_path: Path
     assert config.device_id == "loa-7" and config.broker.password == "p" * 43
     assert (folder / "agent.toml").stat().st_mode & 0o777 == 0o600
     assert (folder / "device.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_enroll_stores_the_broker_addresses_given(tmp_path: Path, fake: FakeController) -> None:
+    nodes = [{"host": "nats-1.example", "port": 1883}, {"host": "10.0.0.2", "port": 11883}]
+    fake.answer(200, full_answer(broker=_broker(addresses=nodes)))
+    folder = tmp_path / "board"
+    assert cli(*enroll_args(fake.url, folder)).returncode == 0
+    assert 'addresses = ["nats-1.example:1883", "10.0.0.2:11883"]' in (folder / "agent.toml").read_text()
+    config = config_file.load(folder / "agent.toml")
+    assert [tuple(a) for a in config.broker.broker_addresses()] == [("nats-1.example", 1883),
+                                                                    ("10.0.0.2", 11883)]
+
+
+def test_enroll_without_addresses_keeps_host_and_port(tmp_path: Path, fake: FakeController) -> None:
+    fake.answer(200, full_answer())
+    folder = tmp_path / "board"
+    assert cli(*enroll_args(fake.url, folder)).returncode == 0
+    assert "addresses =" not in (folder / "agent.toml").read_text()
+    assert [tuple(a) for a in config_file.load(folder / "agent.toml").broker.broker_addresses()] == [
+        ("127.0.0.1", 1883)]
 
 
 def test_enroll_refused_with_a_json_list_body(tmp_path: Path, fake: FakeController) -> None:
