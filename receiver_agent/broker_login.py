@@ -47,6 +47,6 @@ def renew(config: AgentConfig, path: Path, key: KeyPair, timeout: float = 30.0) 
     except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
         log.error("device %s: no new broker login: %s", config.device_id, exc)
         return None
-    config_file.save(renewed, path)
+    config_file.rewrite(renewed, path)
     log.warning("device %s: broker login renewed by the controller", config.device_id)
     return renewed

@@ -187,7 +187,8 @@ PUBLIC = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/enroll"),
           ("POST", "/api/v1/auth/session"),  # the console's login
           ("DELETE", "/api/v1/auth/session"),  # logging out always succeeds (tested with the sessions)
           ("GET", "/api/v1/auth/session"),  # who is logged in: nobody (204) without a live session cookie
-          ("POST", "/api/v1/devices/{device_id}/logs")}  # device-signed, tested with the device logs
+          ("POST", "/api/v1/devices/{device_id}/logs"),  # device-signed, tested with the device logs
+          ("POST", "/api/v1/devices/{device_id}/broker-login")}  # device-signed: test_broker_security.py
 
 
 def protected_routes(anon: httpx.Client) -> list[tuple[str, str]]:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from loalang_protocol.http_auth import sign_request
+from loalang_protocol.keys import KeyPair
 from loalang_stack.services import ControllerProcess
+from receiver_agent import config as config_file
 from tests.testkit import (
     Fleet,
     Stack,
@@ -136,6 +140,32 @@ def test_reenrolled_device_old_credentials_stop_working(broker_stack: Stack, bro
     wait_for(lambda: agent.process.poll() is not None, 15.0, what="old agent refused")
     new_creds = broker_credentials(tmp_path / "replacement" / "agent.toml")
     assert "denied" not in mqtt_sub(broker_stack, new_creds, f"loa/v1/dev/{device_id}/cmd", wait=1).stderr
+
+
+def renew_login(fleet: Fleet, device_id: str, signer: Path | None) -> httpx.Response:
+    """POST the broker-login renewal for device_id, signed with the key of the agent whose
+    configuration is signer (unsigned when None)."""
+    path = f"/api/v1/devices/{device_id}/broker-login"
+    headers = {}
+    if signer is not None:
+        config = config_file.load(signer)
+        headers = sign_request(KeyPair.load(config.key_file), config.device_id, "POST", path, body=b"")
+    return httpx.post(fleet.controller.url + path, headers=headers, content=b"", timeout=15)
+
+
+def test_only_an_enrolled_device_renews_its_own_login(broker_fleet: Fleet, device) -> None:
+    device_id, config, _ = device
+    other_id, other_config = broker_fleet.enrolled_agent(area="thon-b")
+    unsigned = renew_login(broker_fleet, device_id, None)
+    assert unsigned.status_code in (401, 403) and unsigned.json()["code"].startswith("device_")
+    assert renew_login(broker_fleet, other_id, config).json()["code"] == "not_own_login"
+    renewed = renew_login(broker_fleet, device_id, config)
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["username"] == f"dev-{device_id}"
+    again = renew_login(broker_fleet, device_id, config)
+    assert (again.status_code, again.json()["code"]) == (429, "login_renewed_recently")
+    broker_fleet.http.delete(f"/api/v1/devices/{other_id}").raise_for_status()
+    assert renew_login(broker_fleet, other_id, other_config).status_code in (401, 403)
 
 
 def test_claim_code_works_once(fleet: Fleet, tmp_path: Path) -> None:
