@@ -208,13 +208,18 @@ def own_controller(stack: Stack, root: Path, **settings: str) -> Iterator[Contro
 
 
 @contextmanager
-def nats_system(root: Path) -> Iterator[tuple[Stack, ControllerProcess]]:
+def nats_system(root: Path, device_addresses: bool = False) -> Iterator[tuple[Stack, ControllerProcess]]:
     """A three-node NATS cluster, Redis and a controller on them, under root (the same controller,
-    API and admin as the session's, on the other broker)."""
+    API and admin as the session's, on the other broker); with device_addresses, devices are given
+    every node's address at enrolment (else the first node's)."""
     with Stack(root) as stack:
-        stack.start_nats_cluster()
+        cluster = stack.start_nats_cluster()
         stack.start_redis()
-        yield stack, stack.start_controller(stack.controller_env())
+        settings = stack.controller_env()
+        if device_addresses:
+            settings["LOALANG_DEVICE_MQTT_ADDRESSES"] = ",".join(
+                f"{node.address}:{node.mqtt_port}" for node in cluster.nodes)
+        yield stack, stack.start_controller(settings)
 
 
 @contextmanager
