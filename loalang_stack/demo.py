@@ -38,6 +38,9 @@ DEMO_DIRS = {"mosquitto": "data/demo", "nats": "data/demo-nats"}
 # The folder each broker's state takes in the demo's folder (LocalStack's layout).
 BROKER_STATE = {"mosquitto": "broker", "nats": "nats"}
 NATS_NODES = 3
+# How long the nodes may take to become healthy: nodes restarted on their JetStream stores elect each
+# stream's leader again first, which took 6 to 30 s on a busy two-core machine (new nodes: 1 s).
+NATS_START_S = 90.0
 AREAS = [
     ("tinh-nghe-an", "Tỉnh Nghệ An", "province", None, 18.67, 105.69),
     ("xa-hoa-binh", "Xã Hòa Bình", "commune", "tinh-nghe-an", 18.70, 105.60),
@@ -135,7 +138,9 @@ def mqtt_ports(kind: str) -> list[int]:
 def start_broker(stack: LocalStack, kind: str, ports: list[int]) -> str:
     """Start the chosen broker on ports; returns what the demo says about it."""
     if kind == "nats":
-        stack.start_nats_cluster(len(ports), mqtt_ports=ports)
+        log.info("starting %s NATS nodes; on kept state they elect JetStream's leaders first (up to a "
+                 "minute)", len(ports))
+        stack.start_nats_cluster(len(ports), timeout=NATS_START_S, mqtt_ports=ports)
         return f"NATS cluster of {len(ports)} nodes, MQTT ports {', '.join(map(str, ports))}"
     stack.start_broker(ports[0])
     return f"Mosquitto, MQTT port {ports[0]}"

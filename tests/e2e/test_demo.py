@@ -29,7 +29,7 @@ from tests.testkit import login, wait_for
 pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
-START_S = 90.0
+START_S = 120.0  # a NATS cluster restarted on its state may take a minute to elect its leaders
 
 
 def inside(longitude: float, latitude: float, ring: list[list[float]]) -> bool:
