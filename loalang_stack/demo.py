@@ -146,6 +146,15 @@ def start_broker(stack: LocalStack, kind: str, ports: list[int]) -> str:
     return f"Mosquitto, MQTT port {ports[0]}"
 
 
+def device_broker_settings(stack: LocalStack) -> dict[str, str]:
+    """The controller's settings that give enrolling devices the broker: on the cluster, every node's
+    MQTT address (each receiver connects to one at random and moves to another on failure)."""
+    if stack.nats is None:
+        return {}
+    nodes = ",".join(f"{node.address}:{node.mqtt_port}" for node in stack.nats.nodes)
+    return {"LOALANG_DEVICE_MQTT_ADDRESSES": nodes}
+
+
 def running_text(url: str, admin_password: str, users_password: str, folder: Path, broker: str) -> str:
     """What the demo prints once everything runs: where to go, who to be, where to listen, which
     broker carries the messages."""
@@ -182,7 +191,7 @@ def main() -> int:
             stack.start_redis(redis_port, password=secrets.token_urlsafe(24))
             controller = stack.start_controller({
                 "LOALANG_ENVIRONMENT": "demo", "LOALANG_ADMIN_PASSWORD": password,
-                "LOALANG_DEVICE_KEEPALIVE_S": "30",
+                "LOALANG_DEVICE_KEEPALIVE_S": "30", **device_broker_settings(stack),
             }, http_port)
             create_areas(controller.url, password)
             create_users(controller.url, password, users_password)

@@ -24,6 +24,7 @@ import pytest
 
 from loalang_stack.demo import USERS
 from loalang_stack.ports import free_port
+from receiver_agent import config as config_file
 from tests.testkit import login, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -105,6 +106,13 @@ def receivers_online(admin: httpx.Client) -> list[dict[str, Any]]:
 
 BROKER_SAID = {"mosquitto": "broker:   Mosquitto, MQTT port {0}",
                "nats": "broker:   NATS cluster of 3 nodes, MQTT ports {0}, {1}, {2}"}
+BROKER_NODES = {"mosquitto": 1, "nats": 3}
+
+
+def given_mqtt_ports(folder: Path) -> list[list[int]]:
+    """The MQTT ports each of the demo's receivers was given at enrolment (its configuration's)."""
+    return [[address.port for address in config_file.load(path).broker.broker_addresses()]
+            for path in sorted(folder.glob("receivers/sim-*/agent.toml"))]
 
 
 def presences(url: str, password: str) -> dict[str, dict[str, Any]]:
@@ -126,6 +134,7 @@ def test_the_demo_offers_an_approver_and_a_technician_and_says_where_to_listen(t
         assert f"{tmp_path / 'demo'}/receivers/sim-N/card/card.wav" in printed
         first_mqtt_port = int(env["LOALANG_MQTT_PORT"])
         assert BROKER_SAID[broker].format(*range(first_mqtt_port, first_mqtt_port + 3)) in printed
+        nodes = list(range(first_mqtt_port, first_mqtt_port + BROKER_NODES[broker]))
 
         admin = login(url, "admin", env["LOALANG_ADMIN_PASSWORD"])
         areas = {area["id"]: area for area in admin.get(f"{API}/areas").json()}
@@ -137,6 +146,7 @@ def test_the_demo_offers_an_approver_and_a_technician_and_says_where_to_listen(t
         for device in devices:
             assert inside(device["longitude"], device["latitude"], outlines[device["area_id"]]), device["id"]
         first = presences(url, env["LOALANG_ADMIN_PASSWORD"])
+        assert given_mqtt_ports(tmp_path / "demo") == [nodes] * 3, "every node, to move to on failure"
 
     with running_demo(env):  # started again on its state: the same receivers, not enrolled anew
         again = presences(url, env["LOALANG_ADMIN_PASSWORD"])

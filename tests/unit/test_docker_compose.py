@@ -443,8 +443,11 @@ def test_the_cluster_controller_is_the_same_controller_on_the_nodes() -> None:
     text = nats_config_file(services()["nats-1"]).read_text()
     servers = [f"nats://{node}:{nats_client_port(text)}" for node in NATS_NODES]
     assert environment["LOALANG_NATS_SERVERS"].split(",") == servers
+    mqtt_port = nats_listen_port(text, "mqtt")
     assert environment["LOALANG_MQTT_HOST"] in NATS_NODES
-    assert environment["LOALANG_MQTT_PORT"] == str(nats_listen_port(text, "mqtt"))
+    assert environment["LOALANG_MQTT_PORT"] == str(mqtt_port)
+    given = [f"{node}:{mqtt_port}" for node in NATS_NODES]
+    assert environment["LOALANG_DEVICE_MQTT_ADDRESSES"].split(",") == given, "devices get every node"
     for node in NATS_NODES:
         assert cluster["depends_on"][node]["condition"] == "service_healthy", node
     trust = mounts(cluster)[environment["LOALANG_NATS_TRUST_DIR"]]
