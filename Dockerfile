@@ -22,7 +22,8 @@ RUN groupadd --system --gid 10001 loalang \
     && useradd --system --uid 10001 --gid loalang --home-dir /var/lib/loalang \
         --no-create-home --shell /usr/sbin/nologin loalang \
     && install -d -o loalang -g loalang -m 0755 /var/lib/loalang /var/lib/loalang/broker \
-    && install -d -o loalang -g loalang -m 0700 /var/lib/loalang/controller /var/lib/loalang/agent
+    && install -d -o loalang -g loalang -m 0700 /var/lib/loalang/controller /var/lib/loalang/agent \
+        /var/lib/loalang/nats-trust
 
 # Only what the package needs (no .venv, data or .git from the build context).
 COPY pyproject.toml README.md /tmp/loalang/

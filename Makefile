@@ -52,7 +52,7 @@ test: install check
 	LOALANG_TEST_DATABASE=postgresql $(PYTEST) -m "not sounds" $(API_TESTS)
 
 clean:
-	rm -rf data/demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf data/demo data/demo-nats .pytest_cache .mypy_cache .ruff_cache
 
 # Line coverage of the controller, the agent and the protocol over the whole suite (the processes the
 # tests start included); slower than `make test`, so not part of it. The figures are in

@@ -210,22 +210,26 @@ class NatsCluster:
                 node.server.stop()
 
 
-def plan_cluster(root: Path, size: int = 3, address: str = "127.0.0.1") -> NatsCluster:
-    """A cluster of size nodes on free ports under root; the controller's password is kept in
-    root/controller-password, so a later run finds it again."""
+def plan_cluster(root: Path, size: int = 3, address: str = "127.0.0.1",
+                 mqtt_ports: list[int] | None = None) -> NatsCluster:
+    """A cluster of size nodes under root, on free ports but for the nodes' MQTT ports when given
+    (one per node: enrolled devices keep the port they were given); the trust set and each node's
+    JetStream store under root are kept, so a later run finds them again."""
+    assert mqtt_ports is None or len(mqtt_ports) == size, "one MQTT port per node"
     root.mkdir(parents=True, exist_ok=True)
-    ports = iter(_distinct_free_ports(4 * size, address))
-    nodes = [NatsNode(f"nats-{number}", root / f"nats-{number}", client_port=next(ports),
-                      cluster_port=next(ports), mqtt_port=next(ports), monitor_port=next(ports),
+    free = iter(_distinct_free_ports((3 if mqtt_ports else 4) * size, address, taken=mqtt_ports or []))
+    mqtt = iter(mqtt_ports) if mqtt_ports else free
+    nodes = [NatsNode(f"nats-{number}", root / f"nats-{number}", client_port=next(free),
+                      cluster_port=next(free), mqtt_port=next(mqtt), monitor_port=next(free),
                       address=address)
              for number in range(1, size + 1)]
     return NatsCluster(root, nodes)
 
 
-def _distinct_free_ports(count: int, address: str) -> list[int]:
+def _distinct_free_ports(count: int, address: str, taken: list[int]) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
         port = free_port(address)
-        if port not in ports:
+        if port not in ports and port not in taken:
             ports.append(port)
     return ports

@@ -20,21 +20,36 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def port_from_env(variable: str, default: int, host: str = "127.0.0.1") -> int:
     """Read a port from the environment and make sure it is free, naming the variable if not."""
+    return ports_from_env(variable, default, 1, host)[0]
+
+
+def ports_from_env(variable: str, default: int, count: int, host: str = "127.0.0.1") -> list[int]:
+    """count consecutive ports, the first read from the environment, each made sure to be free
+    (naming the variable if one is not)."""
     raw = os.environ.get(variable, str(default))
     try:
-        port = int(raw)
+        first = int(raw)
     except ValueError:
         raise PortTaken(f"{variable}={raw!r} is not a port number") from None
+    ports = list(range(first, first + count))
+    for port in ports:
+        if not _bindable(host, port):
+            follows = f" (it and the {count - 1} after it)" if count > 1 else ""
+            raise PortTaken(
+                f"port {port} on {host} is already in use; set {variable} to a free port{follows} "
+                f"(for example {variable}={free_port(host)})"
+            )
+    return ports
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
-            raise PortTaken(
-                f"port {port} on {host} is already in use; set {variable} to a free port "
-                f"(for example {variable}={free_port(host)})"
-            ) from None
-    return port
+            return False
+    return True
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

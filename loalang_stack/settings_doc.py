@@ -55,7 +55,11 @@ EXTRA = [
     ("LOALANG_HTTP_PORT, LOALANG_MQTT_PORT, LOALANG_REDIS_PORT", "`make demo`",
      "ports of the demo's controller, broker and Redis"),
     ("LOALANG_ADMIN_PASSWORD", "`make demo`", "the demo admin's password (default `admin`)"),
-    ("LOALANG_DEMO_DIR", "`make demo`", "where the demo keeps its state (default `data/demo`)"),
+    ("LOALANG_BROKER", "`make demo`",
+     "`mosquitto` (default) or `nats`: a three-node NATS cluster, its MQTT ports LOALANG_MQTT_PORT and the "
+     "two after it"),
+    ("LOALANG_DEMO_DIR", "`make demo`",
+     "where the demo keeps its state (default `data/demo`, `data/demo-nats` on NATS)"),
     ("LOALANG_DYNSEC_PLUGIN", "local broker",
      "path of `mosquitto_dynamic_security.so` if not in `/usr/lib/*/`"),
     ("LOALANG_DOCTOR_MIN_FREE_MB", "`receiver-agent doctor`", "free disk space required (default 200)"),

@@ -93,11 +93,12 @@ class LocalStack:
         assert self.broker_config is not None, "start_broker() or start_nats_cluster() first"
         return self.broker_config.port
 
-    def start_nats_cluster(self, size: int = 3, timeout: float = 20.0) -> NatsCluster:
-        """A NATS cluster of size nodes with MQTT and JetStream, on free loopback ports, its state in
-        root/nats, in operator mode (its trust set in root/nats/trust); waits until every node is
-        healthy."""
-        cluster = nats.plan_cluster(self.root / "nats", size)
+    def start_nats_cluster(self, size: int = 3, timeout: float = 20.0,
+                           mqtt_ports: list[int] | None = None) -> NatsCluster:
+        """A NATS cluster of size nodes with MQTT and JetStream, on free loopback ports (the nodes' MQTT
+        ports are mqtt_ports when given), its state in root/nats, in operator mode (its trust set in
+        root/nats/trust, kept for a later run); waits until every node is healthy."""
+        cluster = nats.plan_cluster(self.root / "nats", size, mqtt_ports=mqtt_ports)
         self._stops.append(cluster.stop)
         cluster.start(timeout)
         self.nats = cluster

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ BROKER_CONF = ROOT / "broker" / "compose" / "mosquitto.conf"
 SCHEMA_NAME = "vendor.compose-spec"
 VENDORED_SCHEMA = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
 ONE_SHOT_CONDITION = "service_completed_successfully"
+CLUSTER = "cluster"  # the profile that runs the controller on a NATS cluster
+NATS_NODES = ("nats-1", "nats-2", "nats-3")
 
 
 def compose() -> dict[str, Any]:
@@ -106,9 +109,17 @@ def test_broken_compose_file_is_rejected(tmp_path: Path, breakage: str) -> None:
     assert result.returncode != 0, f"{breakage} was accepted:\n{result.stdout}"
 
 
+def profile_services(profile: str | None) -> set[str]:
+    """The services a profile adds (None: those that always run)."""
+    return {name for name, service in services().items()
+            if (profile in service.get("profiles", [])) or (profile is None and not service.get("profiles"))}
+
+
 def test_the_expected_services_are_defined() -> None:
-    assert set(services()) == {"broker-init", "broker", "redis", "postgres", "controller", "proxy"}
-    assert one_shot_services() == {"broker-init"}
+    assert profile_services(None) == {"broker-init", "broker", "redis", "postgres", "controller", "proxy"}
+    assert profile_services(CLUSTER) == {"nats-init", *NATS_NODES, "controller-cluster"}
+    assert set(services()) == profile_services(None) | profile_services(CLUSTER), "no other profile"
+    assert one_shot_services() == {"broker-init", "nats-init"}
 
 
 def test_every_long_running_service_has_a_healthcheck() -> None:
@@ -311,3 +322,136 @@ def test_demo_env_gives_every_variable_the_files_require() -> None:
     given = {line.split("=", 1)[0] for line in DEMO_ENV.read_text().splitlines()
              if line and not line.startswith("#")}
     assert required <= given, required - given
+
+
+def mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A service's mounts by target, short and long syntax alike, as long-syntax mappings."""
+    found = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target, *options = volume.split(":")
+            volume = {"source": source, "target": target, "read_only": options == ["ro"]}
+        found[volume["target"]] = volume
+    return found
+
+
+def nats_config_file(node: dict[str, Any]) -> Path:
+    """The repository file a NATS node runs with (the one its --config names)."""
+    command = node["command"]
+    target = command[command.index("--config") + 1]
+    source = mounts(node)[target]
+    assert source["read_only"], "the node's configuration is mounted read-only"
+    return ROOT / source["source"]
+
+
+def nats_block(text: str, name: str) -> str:
+    """The body of a top-level block (`cluster { ... }`) of a NATS configuration."""
+    found = re.search(rf"^{name} {{\n(.*?)^}}", text, re.MULTILINE | re.DOTALL)
+    assert found, f"no {name} block"
+    return found.group(1)
+
+
+def nats_listen_port(text: str, block: str) -> int:
+    """The port a block of a NATS configuration listens on."""
+    found = re.search(r'listen: "0\.0\.0\.0:(\d+)"', nats_block(text, block))
+    assert found, f"{block} listens on no port of every interface"
+    return int(found.group(1))
+
+
+def test_each_cluster_node_runs_its_configuration_from_the_repository_with_its_own_store() -> None:
+    stores = set()
+    for name in NATS_NODES:
+        node = services()[name]
+        assert node["image"].startswith("nats:2.9"), "the version docs/nats.md describes"
+        assert nats_config_file(node).is_file(), name
+        assert node["environment"]["NATS_SERVER_NAME"] == name, "the name its peers route to"
+        store = mounts(node)["/data"]
+        assert store["source"] in compose()["volumes"] and not store["read_only"], name
+        stores.add(store["source"])
+        assert node["depends_on"]["nats-init"]["condition"] == ONE_SHOT_CONDITION, name
+        assert node["networks"] == ["backend"] and "ports" not in node, name
+    assert len(stores) == len(NATS_NODES), "a JetStream store per node"
+
+
+def test_the_cluster_nodes_route_to_each_other() -> None:
+    for name in NATS_NODES:
+        text = nats_config_file(services()[name]).read_text()
+        cluster_port = nats_listen_port(text, "cluster")
+        routes = set(re.findall(r'"nats-route://([\w-]+):(\d+)"', nats_block(text, "cluster")))
+        others = {(peer, str(cluster_port)) for peer in NATS_NODES if peer != name}
+        assert others <= routes, f"{name} routes to {routes}"
+        assert {host for host, _ in routes} <= set(NATS_NODES), "routes only to the cluster's nodes"
+        assert 'store_dir: "/data/' in nats_block(text, "jetstream") and "stream_replicas: 3" in text
+
+
+def test_the_compose_nats_configuration_is_one_nats_server_accepts(tmp_path: Path) -> None:
+    from controller.broker_accounts.nats_trust import make_trust
+
+    node = services()["nats-1"]
+    trust_mount = mounts(node)["/etc/nats/trust"]
+    assert (trust_mount["source"], trust_mount["volume"]["subpath"], trust_mount["read_only"]) == (
+        "nats-trust", "server", True), "only the trust set's server/ part, read-only"
+    make_trust(tmp_path / "set", "loalang-controller")
+    config_dir = tmp_path / "etc-nats"  # the node's /etc/nats: its configuration and the trust mount
+    (config_dir / "trust").mkdir(parents=True)
+    (config_dir / "trust" / "trust.conf").write_text((tmp_path / "set" / "server" / "trust.conf").read_text())
+    text = nats_config_file(node).read_text().replace('"/data/', f'"{tmp_path}/data/')
+    (config_dir / "nats.conf").write_text(text)
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"  # Debian's, as the local stack runs
+    checked = subprocess.run([binary, "-t", "-c", str(config_dir / "nats.conf")], capture_output=True,
+                             text=True, timeout=30, check=False, env={"NATS_SERVER_NAME": "nats-1"})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def run_nats_init(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """nats-init's command with its volume at tmp_path/trust instead."""
+    service = services()["nats-init"]
+    mount = volume_target(service, "nats-trust")
+    command = [part.replace(mount, str(tmp_path / "trust")) for part in service["command"]]
+    programs = Path(sys.executable).parent  # radio-controller
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
+                          env={"PATH": f"{programs}:/usr/bin:/bin", **service["environment"]})
+
+
+def test_nats_init_writes_the_trust_set_once_and_keeps_it(tmp_path: Path) -> None:
+    first = run_nats_init(tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    trust_conf = tmp_path / "trust" / "server" / "trust.conf"
+    written = trust_conf.read_text()
+    again = run_nats_init(tmp_path)
+    assert again.returncode == 0, "a second start is no failure: the nodes and controller wait for it"
+    assert trust_conf.read_text() == written, "the set the devices' logins are signed with is kept"
+    assert (tmp_path / "trust" / "controller" / "controller.jwt").is_file()
+
+
+def nats_client_port(text: str) -> int:
+    """The port a NATS configuration takes NATS clients on."""
+    found = re.search(r'^listen: "0\.0\.0\.0:(\d+)"', text, re.MULTILINE)
+    assert found, "no client port"
+    return int(found.group(1))
+
+
+def test_the_cluster_controller_is_the_same_controller_on_the_nodes() -> None:
+    cluster, controller = services()["controller-cluster"], services()["controller"]
+    environment = cluster["environment"]
+    assert environment["LOALANG_BROKER_KIND"] == "nats"
+    shared = {key: value for key, value in controller["environment"].items()
+              if not key.startswith("LOALANG_MQTT")}
+    assert shared.items() <= environment.items(), "the same settings but the broker's"
+    assert cluster["command"] == controller["command"]
+    assert mounts(cluster)["/var/lib/loalang/controller"]["source"] == "controller-data"
+    text = nats_config_file(services()["nats-1"]).read_text()
+    servers = [f"nats://{node}:{nats_client_port(text)}" for node in NATS_NODES]
+    assert environment["LOALANG_NATS_SERVERS"].split(",") == servers
+    mqtt_port = nats_listen_port(text, "mqtt")
+    assert environment["LOALANG_MQTT_HOST"] in NATS_NODES
+    assert environment["LOALANG_MQTT_PORT"] == str(mqtt_port)
+    given = [f"{node}:{mqtt_port}" for node in NATS_NODES]
+    assert environment["LOALANG_DEVICE_MQTT_ADDRESSES"].split(",") == given, "devices get every node"
+    for node in NATS_NODES:
+        assert cluster["depends_on"][node]["condition"] == "service_healthy", node
+    trust = mounts(cluster)[environment["LOALANG_NATS_TRUST_DIR"]]
+    assert (trust["source"], trust["volume"]["subpath"], trust["read_only"]) == (
+        "nats-trust", "controller", True), "only the trust set's controller/ part, read-only"
+    assert Path(environment["LOALANG_MQTT_PASSWORD_FILE"]).parent == Path(trust["target"]), "its JWT login"
+    assert "controller" in cluster["networks"]["frontend"]["aliases"], "the proxy's upstream"
