@@ -123,7 +123,8 @@ def ensure_admin(db: Database, settings: Settings) -> None:
 def build_link(settings: Settings) -> MqttLink:
     """The controller's MQTT connection, with its retained offline state as last will."""
     link = MqttLink(LinkSettings(
-        host=settings.mqtt_host, port=settings.mqtt_port, client_id=f"controller-{settings.instance_id}",
+        host=settings.mqtt_host, port=settings.mqtt_port, addresses=tuple(settings.controller_addresses()),
+        client_id=f"controller-{settings.instance_id}",
         username=settings.mqtt_username, password=settings.broker_password(),
         tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15, sheddable=sheddable, source_of=sender,
         kept_class=kept_class,

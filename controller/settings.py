@@ -49,6 +49,10 @@ class Settings(BaseSettings):
                                             "no placeholder)")
     mqtt_password_file: Path | None = Field(None, description="file holding the broker password")
     mqtt_tls_ca_file: str | None = Field(None, description="CA bundle to verify the broker over TLS")
+    mqtt_addresses: str = Field(
+        "", description="the broker cluster's nodes for the controller's own connection, as host:port,"
+        "host:port (at most 16): it connects to one at random and moves to another when that one fails "
+        "(default: none, mqtt_host and mqtt_port alone)")
     broker_kind: Literal["mosquitto", "nats"] = Field(
         "mosquitto", description="the broker's account system: Mosquitto's dynamic security, or a NATS "
         "cluster in operator mode (docs/nats.md)")
@@ -197,7 +201,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _device_addresses(self) -> Settings:
         self.device_addresses()  # a bad address stops the controller at start
+        self.controller_addresses()
         return self
+
+    def controller_addresses(self) -> list[BrokerAddress]:
+        """The broker addresses of the controller's own connection (empty: mqtt_host and mqtt_port);
+        ValueError names a bad entry."""
+        entries = [part.strip() for part in self.mqtt_addresses.split(",") if part.strip()]
+        try:
+            return address_list(entries) if entries else []
+        except AddressError as exc:
+            raise ValueError(f"LOALANG_MQTT_ADDRESSES: {exc}") from None
 
     def device_addresses(self) -> list[BrokerAddress]:
         """The broker addresses given to devices (empty: none set); ValueError names a bad entry."""

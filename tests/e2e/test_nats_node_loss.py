@@ -13,12 +13,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from loalang_stack.nats import NatsCluster, NatsNode
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.testkit import Fleet, Stack, nats_system, receipts, schedule, tone_onset, upload_media, wait_for
+from tests.testkit import (
+    Fleet,
+    Stack,
+    nats_system,
+    ping,
+    receipts,
+    schedule,
+    tone_onset,
+    upload_media,
+    wait_for,
+)
 from tests.testkit import write_steps_wav as write_tone
 
 pytestmark = pytest.mark.e2e
@@ -72,13 +83,13 @@ def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProc
     for device_id, _ in agents:
         wait_for(lambda d=device_id: downloaded(fleet, d, sha), 15.0, what=f"{device_id} downloaded")
 
-    controller_port = int(controller.env["LOALANG_MQTT_PORT"])
+    controller_port = int(connections(controller.data_dir / "controller.log")[-1].rsplit(":", 1)[1])
     candidates = [node for node in cluster.nodes if node.mqtt_port != controller_port]
     victim = max(candidates, key=lambda node: len(connected_devices(node)))
     moved = connected_devices(victim)
     assert moved, "no receiver on either node the test may lose"
     assert victim.server is not None
-    seen = {device_id: len(connections(config)) for device_id, config in agents}
+    seen = {device_id: len(connections(config.parent / "agent.log")) for device_id, config in agents}
     if lose == "kill":
         cluster.kill(victim)
     else:
@@ -107,15 +118,15 @@ def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProc
             victim.server.signal(signal.SIGCONT)
 
 
-def connections(config: Path) -> list[str]:
-    """The broker addresses the agent connected to, in order, from its log."""
-    log = (config.parent / "agent.log").read_text()
-    return [line.rsplit(" ", 1)[1] for line in log.splitlines() if ": connected to " in line]
+def connections(log_file: Path) -> list[str]:
+    """The broker addresses an agent or a controller connected to, in order, from its log."""
+    return [line.rsplit(" ", 1)[1] for line in log_file.read_text().splitlines() if ": connected to " in line]
 
 
 def connected_elsewhere(config: Path, node: NatsNode, before: int) -> bool:
     """Whether the agent connected to a node other than node since its first `before` connections."""
-    return any(not address.endswith(f":{node.mqtt_port}") for address in connections(config)[before:])
+    moved_to = connections(config.parent / "agent.log")[before:]
+    return any(not address.endswith(f":{node.mqtt_port}") for address in moved_to)
 
 
 def downloaded(fleet: Fleet, device_id: str, sha: str) -> bool:
@@ -132,3 +143,27 @@ def test_a_killed_node_under_a_scheduled_broadcast(cluster_fleet: ClusterFleet, 
 
 def test_a_frozen_node_under_a_scheduled_broadcast(cluster_fleet: ClusterFleet, tmp_path: Path) -> None:
     lose_node_under_a_broadcast(*cluster_fleet, tmp_path, lose="freeze")
+
+
+def test_the_controller_moves_to_another_node_when_its_own_is_killed(cluster_fleet: ClusterFleet) -> None:
+    cluster, controller, fleet = cluster_fleet
+    device_id, config = fleet.enrolled_agent(area="thon-a")
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 20.0, what="online")
+    log_file = controller.data_dir / "controller.log"
+    before = connections(log_file)
+    own = next(node for node in cluster.nodes if before[-1].endswith(f":{node.mqtt_port}"))
+    cluster.kill(own)
+    moved = wait_for(lambda: connections(log_file)[len(before):], 30.0, what="the controller connected again")
+    assert not moved[-1].endswith(f":{own.mqtt_port}")
+    # A command goes out through the controller's new node and the reply comes back.
+    reply = wait_for(lambda: ping_reply(fleet, device_id), 30.0, interval=1.0, what="a ping answered")
+    assert reply["ok"] is True
+
+
+def ping_reply(fleet: Fleet, device_id: str) -> dict[str, object] | None:
+    """Send a ping and wait a few seconds for its reply; None if none came."""
+    try:
+        return ping(fleet, device_id, timeout=5.0)
+    except (AssertionError, httpx.HTTPStatusError):  # no reply yet, or the controller not connected yet
+        return None
