@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
+from pathlib import Path
 
 
 class PortTaken(RuntimeError):
     """A configured port is already in use."""
 
 
+LOWEST_PORT = 10_000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port nobody listens on right now, below the system's ephemeral range: a port the system
+    hands out itself (bind to port 0) is one an outgoing connection may take as its own source port
+    before the server that was to listen on it binds (seen with parallel test runs, whose NATS nodes
+    and clients open many connections)."""
+    below = _ephemeral_start()
+    for _ in range(200):
+        port = random.randrange(LOWEST_PORT, below)
+        if _bindable(host, port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_start() -> int:
+    try:
+        start = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        start = 32_768
+    return max(start, LOWEST_PORT + 1_000)
 
 
 def port_from_env(variable: str, default: int, host: str = "127.0.0.1") -> int:
