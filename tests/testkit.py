@@ -210,16 +210,15 @@ def own_controller(stack: Stack, root: Path, **settings: str) -> Iterator[Contro
 @contextmanager
 def nats_system(root: Path, device_addresses: bool = False) -> Iterator[tuple[Stack, ControllerProcess]]:
     """A three-node NATS cluster, Redis and a controller on them, under root (the same controller,
-    API and admin as the session's, on the other broker); with device_addresses, devices are given
-    every node's address at enrolment, and the controller every node for its own connection (else
-    both the first node's)."""
+    API and admin as the session's, on the other broker), connected to any of the nodes; with
+    device_addresses, devices are given every node's address at enrolment (else the first node's)."""
     with Stack(root) as stack:
         cluster = stack.start_nats_cluster()
         stack.start_redis()
         settings = stack.controller_env()
         if device_addresses:
             every_node = ",".join(f"{node.address}:{node.mqtt_port}" for node in cluster.nodes)
-            settings.update(LOALANG_DEVICE_MQTT_ADDRESSES=every_node, LOALANG_MQTT_ADDRESSES=every_node)
+            settings["LOALANG_DEVICE_MQTT_ADDRESSES"] = every_node
         yield stack, stack.start_controller(settings)
 
 

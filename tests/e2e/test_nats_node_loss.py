@@ -101,7 +101,10 @@ def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProc
         for device_id in moved:  # back on another node, while the broadcast is still to come
             wait_for(lambda d=device_id: connected_elsewhere(configs[d], victim, seen[d]), 30.0,
                      interval=0.5, what=f"{device_id} back on another node")
-            wait_for(lambda d=device_id: fleet.online(d), 10.0, what=f"{device_id} online again")
+            # Its birth waits for its subscriptions, and with a node frozen the command subscriptions'
+            # consumers fail after the gateway's 4 s JetStream timeout each until the leaders move.
+            wait_for(lambda d=device_id: fleet.online(d), 30.0, interval=0.5,
+                     what=f"{device_id} online again")
         back_after_s = time.monotonic() - lost_at
         wait_for(lambda: time.time() * 1000 > start_ms + 3000, LEAD_S + 10, interval=0.5, what="the item")
         for device_id, config in [*agents, (late_id, late_config)]:

@@ -43,7 +43,8 @@ def pair(broker_stack: Stack, tmp_path: Path) -> Iterator[tuple[ControllerProces
     stack = broker_stack
     database = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     env = {**stack.controller_env(), "LOALANG_DATABASE_URL": database,
-           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/3"}
+           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/3",
+           "LOALANG_MQTT_ADDRESSES": ""}  # on NATS, the first on the first node, the second on the next
     second_port = stack.nats.nodes[1].mqtt_port if stack.nats is not None else stack.mqtt_port
     first = ControllerProcess(tmp_path / "a", free_port(), {**env, "LOALANG_INSTANCE_ID": "ctl-a"})
     second = ControllerProcess(tmp_path / "b", free_port(), {**env, "LOALANG_INSTANCE_ID": "ctl-b",
