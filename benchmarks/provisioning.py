@@ -26,6 +26,7 @@ import asyncio
 import json
 import secrets
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -170,6 +171,7 @@ async def provision(backend: Backend, count: int) -> tuple[list[dict[str, Any]],
             if number in samples:
                 logins[number] = login
         slices.append(slice_figures(backend, numbers, time.perf_counter() - started))
+        print(json.dumps(slices[-1]), file=sys.stderr, flush=True)  # a long run shows its progress
     return slices, logins
 
 
