@@ -52,6 +52,7 @@ class NatsNode:
     monitor_port: int
     address: str = "127.0.0.1"
     server: Server | None = None
+    mqtt_options: tuple[str, ...] = ()  # more lines of the mqtt block, e.g. "consumer_replicas: 1"
 
     @property
     def conf_file(self) -> Path:
@@ -73,6 +74,7 @@ class NatsNode:
             STORE_DIR=self.folder / "jetstream", MAX_MEMORY_STORE=MAX_MEMORY_STORE,
             MAX_FILE_STORE=MAX_FILE_STORE, CLUSTER_NAME=CLUSTER_NAME, ROUTES=routes,
             TRUST_INCLUDE="../trust/server/trust.conf", RESOLVER_DIR=self.folder / "accounts",
+            MQTT_OPTIONS="\n".join(f"  {line}" for line in self.mqtt_options),
         )
 
     def start(self) -> None:
@@ -210,14 +212,22 @@ class NatsCluster:
                 node.server.stop()
 
 
-def plan_cluster(root: Path, size: int = 3, address: str = "127.0.0.1") -> NatsCluster:
-    """A cluster of size nodes on free ports under root; the controller's password is kept in
-    root/controller-password, so a later run finds it again."""
+def plan_cluster(root: Path, size: int = 3, address: str = "127.0.0.1",
+                 mqtt_options: tuple[str, ...] = ()) -> NatsCluster:
+    """A cluster of size nodes on free ports under root (with mqtt_options, more lines of each
+    node's mqtt block); the ports are kept in root/ports.json, so a later run with the same root
+    (its trust set, JetStream state and enrolled receivers, who know the first node's MQTT port)
+    gets the same ones."""
     root.mkdir(parents=True, exist_ok=True)
-    ports = iter(_distinct_free_ports(4 * size, address))
+    kept = root / "ports.json"
+    chosen: list[int] = json.loads(kept.read_text()) if kept.exists() else []
+    if len(chosen) != 4 * size:
+        chosen = _distinct_free_ports(4 * size, address)
+        kept.write_text(json.dumps(chosen))
+    ports = iter(chosen)
     nodes = [NatsNode(f"nats-{number}", root / f"nats-{number}", client_port=next(ports),
                       cluster_port=next(ports), mqtt_port=next(ports), monitor_port=next(ports),
-                      address=address)
+                      address=address, mqtt_options=mqtt_options)
              for number in range(1, size + 1)]
     return NatsCluster(root, nodes)
 

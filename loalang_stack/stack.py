@@ -93,11 +93,12 @@ class LocalStack:
         assert self.broker_config is not None, "start_broker() or start_nats_cluster() first"
         return self.broker_config.port
 
-    def start_nats_cluster(self, size: int = 3, timeout: float = 20.0) -> NatsCluster:
+    def start_nats_cluster(self, size: int = 3, timeout: float = 20.0,
+                           mqtt_options: tuple[str, ...] = ()) -> NatsCluster:
         """A NATS cluster of size nodes with MQTT and JetStream, on free loopback ports, its state in
-        root/nats, in operator mode (its trust set in root/nats/trust); waits until every node is
-        healthy."""
-        cluster = nats.plan_cluster(self.root / "nats", size)
+        root/nats, in operator mode (its trust set in root/nats/trust), mqtt_options added to each
+        node's mqtt block; waits until every node is healthy."""
+        cluster = nats.plan_cluster(self.root / "nats", size, mqtt_options=mqtt_options)
         self._stops.append(cluster.stop)
         cluster.start(timeout)
         self.nats = cluster
