@@ -1,9 +1,9 @@
 """A province's fleet on one controller: fan-out, start accuracy and stop-all, measured.
 
-Starts the project's own Mosquitto, Redis and controller (SQLite), a province of 5 communes and
-10 villages, and N simulated receivers enrolled through the real API (`receiver-agent simulate`
-over several processes, on the null sound card, every 100th decoding). Once all are online and
-their clocks have settled:
+Starts the project's own Mosquitto (or, with `--broker nats`, a three-node NATS cluster), Redis
+and controller (SQLite), a province of 5 communes and 10 villages, and N simulated receivers
+enrolled through the real API (`receiver-agent simulate` over several processes, on the null sound
+card, every 100th decoding). Once all are online and their clocks have settled:
 
 1. the raw floor: N bare subscribers on the same broker (over as many processes) receive one QoS 1
    publication; the time until 99% and all have it;
@@ -13,13 +13,17 @@ their clocks have settled:
    to `acknowledged`), and the fraction of receivers whose `started` receipt says they began
    within 20 ms of the shared instant;
 3. a 60 s file on the air everywhere, then stop-all: until 99% are `stopped`;
-4. the broker restarted under the fleet: until every receiver is back, and what was shed;
+4. the broker restarted under the fleet (on NATS: the first node, the one the receivers and the
+   controller know, killed with SIGKILL and started again): until every receiver is back, and
+   what was shed;
 
-with the controller's CPU and memory over each phase, the simulator's CPU apart, and what the
-controller shed by type. Prints one JSON line. `--root DIR` keeps the stack's files: a second run
-with the same DIR reuses the enrolled fleet (enrolling 10,000 takes a while).
+with the controller's CPU and memory over each phase, the simulator's and the broker's CPU apart,
+what the controller shed by type and, on NATS, each node's JetStream streams and consumers.
+Prints one JSON line. `--root DIR` keeps the stack's files: a second run with the same DIR (and
+the same broker) reuses the enrolled fleet (enrolling 10,000 takes a while).
 
     .venv/bin/python -m benchmarks.fanout --count 1000
+    .venv/bin/python -m benchmarks.fanout --count 1000 --broker nats
 """
 
 from __future__ import annotations
@@ -46,10 +50,20 @@ import httpx
 import numpy as np
 import redis as redis_client
 
-from benchmarks.stack import PASSWORD, SETTINGS, machine
+from benchmarks.stack import (
+    BROKERS,
+    PASSWORD,
+    SETTINGS,
+    broker_label,
+    broker_pids,
+    jetstream_load,
+    machine,
+    start_broker,
+    take_broker_down,
+)
 from loalang_protocol import topics
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink
-from loalang_stack.broker import CONTROLLER_USERNAME, BrokerConfig
+from loalang_stack.broker import CONTROLLER_USERNAME
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.stack import LocalStack
@@ -86,15 +100,15 @@ def ports(root: Path) -> dict[str, int]:
 
 
 class Stack:
-    """Broker, Redis and controller under root (a LocalStack, on the ports kept in root), and an admin's
-    HTTP client; stop() stops them and the simulator."""
+    """Broker (Mosquitto or a NATS cluster), Redis and controller under root (a LocalStack, on the
+    ports kept in root), and an admin's HTTP client; stop() stops them and the simulator."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, broker: str, nats_mqtt: tuple[str, ...] = ()) -> None:
         self.root = root
         self.ports = ports(root)
         self.servers = LocalStack(root)
         try:
-            self.servers.start_broker(self.ports["mqtt"])
+            start_broker(self.servers, broker, self.ports["mqtt"], nats_mqtt)
             self.servers.start_redis(self.ports["redis"])
             self.controller = self.servers.start_controller(
                 {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "60"}, self.ports["http"], timeout=120)
@@ -106,9 +120,9 @@ class Stack:
         self.http.headers["Authorization"] = f"Bearer {token['access_token']}"
 
     @property
-    def config(self) -> BrokerConfig:
-        assert self.servers.broker_config is not None
-        return self.servers.broker_config
+    def mqtt_port(self) -> int:
+        """Where the receivers connect: Mosquitto, or the cluster's first node."""
+        return self.servers.mqtt_port
 
     @property
     def mqtt_password(self) -> str:
@@ -217,19 +231,23 @@ def rss_mb(pid: int) -> float:
 
 
 class Meter:
-    """CPU of the controller and of the simulator over one phase."""
+    """CPU of the controller, of the simulator and of the broker's processes over one phase (a
+    broker process that did not last the phase is left out)."""
 
-    def __init__(self, controller_pid: int, simulator_pid: int) -> None:
+    def __init__(self, controller_pid: int, simulator_pid: int, broker: list[int]) -> None:
         self.pids = (controller_pid, simulator_pid)
         self.started = time.monotonic()
         self.before = (cpu_s(controller_pid), cpu_s(simulator_pid, tree=True))
+        self.broker_before = {pid: cpu_s(pid) for pid in broker}
 
     def read(self) -> dict[str, float]:
         wall = time.monotonic() - self.started
         controller, simulator = cpu_s(self.pids[0]), cpu_s(self.pids[1], tree=True)
+        broker = sum(max(0.0, cpu_s(pid) - before) for pid, before in self.broker_before.items())
         return {"wall_s": round(wall, 1),
                 "controller_cpu_pct": round(100 * (controller - self.before[0]) / wall),
                 "simulator_cpu_pct": round(100 * (simulator - self.before[1]) / wall),
+                "broker_cpu_pct": round(100 * broker / wall),
                 "controller_rss_mb": rss_mb(self.pids[0])}
 
 
@@ -369,8 +387,10 @@ def broadcast(stack: Stack, sha: str) -> tuple[dict[str, Any], float]:
     """Broadcast the library file to the province now; returns it and when it was asked (epoch ms)."""
     posted = time.time() * 1000
     answer = stack.http.post(f"{API}/broadcasts", json={"level": "normal", "media_sha256": sha,
-                                                        "title": "fan-out", "area_ids": [PROVINCE]})
-    answer.raise_for_status()
+                                                        "title": "fan-out", "area_ids": [PROVINCE],
+                                                        "quiet_override": True})  # any hour
+    if answer.is_error:
+        raise RuntimeError(f"the broadcast was refused: {answer.status_code} {answer.text}")
     created: dict[str, Any] = answer.json()
     return created, posted
 
@@ -431,7 +451,7 @@ def controller_part_ms(acknowledged: dict[str, int], arrivals: dict[str, float])
 
 
 def measure_broadcast(stack: Stack, sha: str, count: int) -> dict[str, Any]:
-    with ReportWatch(stack.config.port, stack.mqtt_password) as watch:
+    with ReportWatch(stack.mqtt_port, stack.mqtt_password) as watch:
         created, posted = broadcast(stack, sha)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -495,12 +515,13 @@ def fleet_connections(stack: Stack) -> dict[str, int]:
 
 
 def measure_broker_restart(stack: Stack, count: int) -> dict[str, Any]:
-    """The broker restarted under the whole fleet: until every receiver is back (connected again
-    and seen by the controller), and what the controller shed meanwhile."""
+    """The broker restarted under the whole fleet (on NATS: the receivers' node killed and started
+    again): until every receiver is back (connected again and seen by the controller), from the
+    moment the broker went down, and what the controller shed meanwhile."""
     before = fleet_connections(stack)
     shed_before = stack.http.get(f"{API}/system/status").json().get("inbox", {}).get("shed", {})
-    stack.servers.restart_broker()
     restarted = time.monotonic()
+    taken_down = take_broker_down(stack.servers)
 
     def back() -> int:
         now = fleet_connections(stack)
@@ -515,7 +536,7 @@ def measure_broker_restart(stack: Stack, count: int) -> dict[str, Any]:
     shed_after = stack.http.get(f"{API}/system/status").json().get("inbox", {}).get("shed", {})
     reached = {pct: next((round(t, 1) for t, n in counts if n >= math.ceil(pct / 100 * count)), None)
                for pct in (50, 99, 100)}
-    return {"back": counts[-1][1], "back_50pct_s": reached[50], "back_99pct_s": reached[99],
+    return {**taken_down, "back": counts[-1][1], "back_50pct_s": reached[50], "back_99pct_s": reached[99],
             "back_all_s": reached[100],
             "shed_meanwhile": {kind: n - shed_before.get(kind, 0) for kind, n in shed_after.items()
                                if n - shed_before.get(kind, 0)}}
@@ -526,7 +547,7 @@ def measure_stop_all(stack: Stack, count: int) -> dict[str, Any]:
     start_ms = int(time.time() * 1000) + 5000
     answer = stack.http.post(f"{API}/occurrences", json={
         "area_id": PROVINCE, "level": "normal", "start_ms": start_ms, "duration_ms": 60_000,
-        "source": {"type": "tone", "frequency_hz": 523}})
+        "source": {"type": "tone", "frequency_hz": 523}, "quiet_override": True})
     answer.raise_for_status()
     occurrence_id = answer.json()["id"]
     time.sleep(max(0.0, start_ms / 1000 - time.time()) + 8)  # on the air everywhere, receipts in
@@ -571,11 +592,13 @@ def top_functions(collapsed: Path, limit: int = 15) -> list[tuple[str, float]]:
     return [(frame, round(n / total, 3)) for frame, n in ranked]
 
 
-def run(count: int, root: Path, processes: int, profile_dir: Path | None = None) -> dict[str, Any]:
+def run(count: int, root: Path, processes: int, broker: str, nats_mqtt: tuple[str, ...] = (),
+        profile_dir: Path | None = None) -> dict[str, Any]:
     raise_descriptor_limit()
     root.mkdir(parents=True, exist_ok=True)
-    stack = Stack(root)
-    results: dict[str, Any] = {"count": count, "processes": processes, "machine": machine()}
+    stack = Stack(root, broker, nats_mqtt)
+    results: dict[str, Any] = {"count": count, "processes": processes, "broker": broker_label(stack.servers),
+                               "nats_mqtt": list(nats_mqtt), "machine": machine()}
     try:
         ensure_province(stack.http)
         enrolled_before = sum(1 for _ in (root / "sim").glob(f"{PREFIX}-*/agent.toml"))
@@ -589,10 +612,12 @@ def run(count: int, root: Path, processes: int, profile_dir: Path | None = None)
         results["all_online_s"] = round(wait(lambda: online_count(stack) >= count, 900, "all online", 2.0), 1)
         assert simulator.process is not None
         time.sleep(20)  # the clocks settle
-        idle = Meter(stack.controller_pid, simulator.process.pid)
+        idle = Meter(stack.controller_pid, simulator.process.pid, broker_pids(stack.servers))
         time.sleep(10)
         results["idle"] = idle.read()
-        results["floor"] = raw_floor(stack.config.port, stack.mqtt_password, count, processes)
+        results["jetstream_fleet_online"] = jetstream_load(stack.servers)  # empty on Mosquitto
+        results["floor"] = raw_floor(stack.mqtt_port, stack.mqtt_password, count, processes)
+        results["jetstream_with_floor"] = jetstream_load(stack.servers)  # empty on Mosquitto
         short = upload_tone(stack.http, root, 2.0, 400.0 + secrets.randbelow(200))  # a new file each run
         time.sleep(5)
         spies = []
@@ -600,19 +625,22 @@ def run(count: int, root: Path, processes: int, profile_dir: Path | None = None)
             profile_dir.mkdir(parents=True, exist_ok=True)
             spies = [profile(stack.controller_pid, 25, profile_dir / "controller.txt"),
                      profile(simulator.process.pid, 25, profile_dir / "simulator.txt", tree=True)]
-        phase = Meter(stack.controller_pid, simulator.process.pid)
+        phase = Meter(stack.controller_pid, simulator.process.pid, broker_pids(stack.servers))
         results["broadcast"] = {**measure_broadcast(stack, short, count), **phase.read()}
         for spy in spies:
             assert spy.process is not None
             spy.process.wait(timeout=120)
         time.sleep(5)
-        phase = Meter(stack.controller_pid, simulator.process.pid)
+        phase = Meter(stack.controller_pid, simulator.process.pid, broker_pids(stack.servers))
         results["stop_all"] = {**measure_stop_all(stack, count), **phase.read()}
         time.sleep(5)
-        phase = Meter(stack.controller_pid, simulator.process.pid)
+        phase = Meter(stack.controller_pid, simulator.process.pid, broker_pids(stack.servers))
         results["broker_restart"] = {**measure_broker_restart(stack, count), **phase.read()}
         status = stack.http.get(f"{API}/system/status").json()
         results["shed"] = status.get("inbox", {}).get("shed", {})
+        results["jetstream_end"] = jetstream_load(stack.servers)  # empty on Mosquitto
+    except Exception as exc:  # the phases measured so far are still printed
+        results["error"] = repr(exc)[:500]
     finally:
         stack.stop()  # the simulator first
     return results
@@ -622,6 +650,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--broker", choices=BROKERS, default="mosquitto",
+                        help="the project's Mosquitto, or a three-node NATS cluster")
+    parser.add_argument("--nats-mqtt", action="append", default=[], metavar="LINE",
+                        help="a line added to the NATS nodes' mqtt block, e.g. 'consumer_replicas: 1'")
     parser.add_argument("--processes", type=int, help=f"simulator processes (default: one per {PER_PROCESS})")
     parser.add_argument("--root", type=Path, help="the stack's files; reused by a later run (default: new)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
@@ -629,7 +661,7 @@ def main() -> None:
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="loalang-fanout-"))
     processes = args.processes or max(1, math.ceil(args.count / PER_PROCESS))
-    print(json.dumps(run(args.count, root, processes, args.profile)))
+    print(json.dumps(run(args.count, root, processes, args.broker, tuple(args.nats_mqtt), args.profile)))
 
 
 if __name__ == "__main__":

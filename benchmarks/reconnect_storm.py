@@ -1,10 +1,13 @@
 """Fleet start-up and broker-restart storm, measured on the real stack.
 
-Starts the project's own Mosquitto, Redis and controller, enrols N simulated receivers (one
-process, `receiver-agent simulate`), waits until all are online, restarts the broker and measures
-how the fleet comes back. Prints one JSON line of results.
+Starts the project's own Mosquitto (or, with `--broker nats`, a three-node NATS cluster), Redis
+and controller, enrols N simulated receivers (one process, `receiver-agent simulate`), waits until
+all are online, restarts the broker (on NATS: kills the first node, the one the receivers know,
+with SIGKILL and starts it again) and measures how the fleet comes back. Prints one JSON line of
+results.
 
     .venv/bin/python -m benchmarks.reconnect_storm --count 200
+    .venv/bin/python -m benchmarks.reconnect_storm --count 200 --broker nats
 """
 
 from __future__ import annotations
@@ -19,8 +22,16 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.stack import PASSWORD, SETTINGS, machine
-from loalang_stack.stack import running
+from benchmarks.stack import (
+    BROKERS,
+    PASSWORD,
+    SETTINGS,
+    broker_label,
+    broker_stack,
+    jetstream_load,
+    machine,
+    take_broker_down,
+)
 
 
 def _devices(http: httpx.Client, prefix: str) -> list[dict]:
@@ -44,11 +55,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run(count: int) -> dict[str, object]:
+def run(count: int, broker: str) -> dict[str, object]:
     """Measure one storm with count receivers."""
     root = Path(tempfile.mkdtemp(prefix="loalang-bench-"))
     results: dict[str, object] = {"count": count}
-    with running(root, {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "30"}) as stack:
+    with broker_stack(root, broker, {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "30"}) as stack:
+        results["broker"] = broker_label(stack)
         assert stack.controller is not None
         http = httpx.Client(base_url=stack.controller.url, timeout=60)
         token = http.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
@@ -66,9 +78,10 @@ def run(count: int) -> dict[str, object]:
             _wait(lambda: sum(d["online"] for d in _devices(http, "b-")) == count, 600), 1)
         assert simulator.process is not None
         results["simulator_rss_mb"] = round(_rss_mb(simulator.process.pid), 1)
+        results["jetstream"] = jetstream_load(stack)
         before = {d["id"]: d["presence"]["connection"] for d in _devices(http, "b-")}
-        stack.restart_broker()
         restarted = time.time()
+        results["broker_down"] = take_broker_down(stack)
 
         def back() -> bool:
             devices = _devices(http, "b-")
@@ -90,7 +103,10 @@ def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=200)
-    print(json.dumps(run(parser.parse_args().count)))
+    parser.add_argument("--broker", choices=BROKERS, default="mosquitto",
+                        help="the project's Mosquitto, or a three-node NATS cluster")
+    args = parser.parse_args()
+    print(json.dumps(run(args.count, args.broker)))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ class NatsNode:
     monitor_port: int
     address: str = "127.0.0.1"
     server: Server | None = None
+    mqtt_options: tuple[str, ...] = ()  # more lines of the mqtt block, e.g. "consumer_replicas: 1"
 
     @property
     def conf_file(self) -> Path:
@@ -73,6 +74,7 @@ class NatsNode:
             STORE_DIR=self.folder / "jetstream", MAX_MEMORY_STORE=MAX_MEMORY_STORE,
             MAX_FILE_STORE=MAX_FILE_STORE, CLUSTER_NAME=CLUSTER_NAME, ROUTES=routes,
             TRUST_INCLUDE="../trust/server/trust.conf", RESOLVER_DIR=self.folder / "accounts",
+            MQTT_OPTIONS="\n".join(f"  {line}" for line in self.mqtt_options),
         )
 
     def start(self) -> None:
@@ -211,19 +213,32 @@ class NatsCluster:
 
 
 def plan_cluster(root: Path, size: int = 3, address: str = "127.0.0.1",
-                 mqtt_ports: list[int] | None = None) -> NatsCluster:
-    """A cluster of size nodes under root, on free ports but for the nodes' MQTT ports when given
-    (one per node: enrolled devices keep the port they were given); the trust set and each node's
-    JetStream store under root are kept, so a later run finds them again."""
+                 mqtt_ports: list[int] | None = None, mqtt_options: tuple[str, ...] = ()) -> NatsCluster:
+    """A cluster of size nodes under root (with mqtt_options, more lines of each node's mqtt block).
+    With mqtt_ports (one per node: enrolled devices keep the port they were given) the other ports
+    are free ones; without, every port is chosen once and kept in root/ports.json, so a later run with
+    the same root (its trust set, JetStream state and enrolled receivers) gets the same ones. The
+    trust set and each node's JetStream store under root are kept either way."""
     assert mqtt_ports is None or len(mqtt_ports) == size, "one MQTT port per node"
     root.mkdir(parents=True, exist_ok=True)
-    free = iter(_distinct_free_ports((3 if mqtt_ports else 4) * size, address, taken=mqtt_ports or []))
-    mqtt = iter(mqtt_ports) if mqtt_ports else free
+    if mqtt_ports:
+        free = iter(_distinct_free_ports(3 * size, address, taken=mqtt_ports))
+        mqtt = iter(mqtt_ports)
+    else:
+        free = mqtt = iter(_kept_ports(root / "ports.json", 4 * size, address))
     nodes = [NatsNode(f"nats-{number}", root / f"nats-{number}", client_port=next(free),
                       cluster_port=next(free), mqtt_port=next(mqtt), monitor_port=next(free),
-                      address=address)
+                      address=address, mqtt_options=mqtt_options)
              for number in range(1, size + 1)]
     return NatsCluster(root, nodes)
+
+
+def _kept_ports(kept: Path, count: int, address: str) -> list[int]:
+    chosen: list[int] = json.loads(kept.read_text()) if kept.exists() else []
+    if len(chosen) != count:
+        chosen = _distinct_free_ports(count, address, taken=[])
+        kept.write_text(json.dumps(chosen))
+    return chosen
 
 
 def _distinct_free_ports(count: int, address: str, taken: list[int]) -> list[int]:

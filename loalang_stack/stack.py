@@ -94,11 +94,14 @@ class LocalStack:
         return self.broker_config.port
 
     def start_nats_cluster(self, size: int = 3, timeout: float = 20.0,
-                           mqtt_ports: list[int] | None = None) -> NatsCluster:
+                           mqtt_ports: list[int] | None = None,
+                           mqtt_options: tuple[str, ...] = ()) -> NatsCluster:
         """A NATS cluster of size nodes with MQTT and JetStream, on free loopback ports (the nodes' MQTT
         ports are mqtt_ports when given), its state in root/nats, in operator mode (its trust set in
-        root/nats/trust, kept for a later run); waits until every node is healthy."""
-        cluster = nats.plan_cluster(self.root / "nats", size, mqtt_ports=mqtt_ports)
+        root/nats/trust, kept for a later run), mqtt_options added to each node's mqtt block; waits
+        until every node is healthy."""
+        cluster = nats.plan_cluster(self.root / "nats", size, mqtt_ports=mqtt_ports,
+                                    mqtt_options=mqtt_options)
         self._stops.append(cluster.stop)
         cluster.start(timeout)
         self.nats = cluster
