@@ -64,13 +64,16 @@ log = logging.getLogger(__name__)
 MAX_SECURITY_EVENTS_PER_MINUTE = 20
 MAX_TONE_SECONDS = 10.0
 REBIRTH_WINDOW_S = 3.0
-STATE_QOS = 0
-"""Retained state (desired states, controller states, revocation lists), event acknowledgements and
-clock replies are subscribed to at QoS 0: every connection subscribes again and receives the newest
-retained copy then, and a lost ack or reply is asked for again, so a queue kept by the broker for an
-offline device adds nothing. Commands stay at QoS 1 (a stop sent during a reconnection must arrive).
-On a NATS cluster each QoS 1 subscription is a replicated JetStream consumer (about half a second
-to make on the test machine, and state on every node), so this also makes a connection fast there."""
+SUBSCRIBE_QOS = 0
+"""Everything an agent subscribes to is taken at QoS 0. Its sessions are clean (docs/protocol.md):
+nothing is queued for it while it is away, and a QoS 1 delivery cut by a lost connection is not
+sent again on the next one either, so QoS 1 would add nothing over the connection's own TCP
+ordering and delivery. What must survive a reconnection is retained (desired states, controller
+states, revocation lists: every connection subscribes again and gets the newest copy) or asked for
+again (events are resent until acknowledged, clock requests repeat); a command cut by a lost
+connection is lost as it always was. On a NATS cluster each QoS 1 subscription is moreover a
+replicated JetStream consumer: about half a second to make on the test machine, deleted and made
+again at every reconnection, and 1,000 receivers' consumers did not fit (docs/nats.md)."""
 MAX_LOG_UPLOAD_BYTES = 256 * 1024
 LIVE_CLOCK_INTERVAL_S = 10.0
 UNANSWERED_CAP_S = 60.0  # the longest wait between clock requests while none is answered
@@ -144,24 +147,24 @@ class Agent:
         self._route_device_topics(link)
         for area_id in self.areas:
             self._route_area(link, area_id)
-        link.route(topics.ALL_CONTROLLER_STATES, self.on_controller_state, qos=STATE_QOS)
-        link.route(self.revocations.topic, self._counted(self.on_revocations), qos=STATE_QOS)
+        link.route(topics.ALL_CONTROLLER_STATES, self.on_controller_state, qos=SUBSCRIBE_QOS)
+        link.route(self.revocations.topic, self._counted(self.on_revocations), qos=SUBSCRIBE_QOS)
         return link
 
     def _route_device_topics(self, link: MqttLink) -> None:
         routes = {
-            DeviceTopic.DESIRED: (self.on_device_desired, STATE_QOS),
-            DeviceTopic.COMMAND: (self.on_command, 1),
-            DeviceTopic.EVENT_ACK: (self.on_event_ack, STATE_QOS),  # a lost ack: the event is sent again
-            DeviceTopic.CLOCK_REPLY: (self.on_clock_reply, STATE_QOS),  # a lost reply: asked again
+            DeviceTopic.DESIRED: self.on_device_desired,
+            DeviceTopic.COMMAND: self.on_command,
+            DeviceTopic.EVENT_ACK: self.on_event_ack,
+            DeviceTopic.CLOCK_REPLY: self.on_clock_reply,
         }
-        for leaf, (handler, qos) in routes.items():
-            link.route(topics.device(self.device_id, leaf), self._counted(handler), qos=qos)
+        for leaf, handler in routes.items():
+            link.route(topics.device(self.device_id, leaf), self._counted(handler), qos=SUBSCRIBE_QOS)
 
     def _route_area(self, link: MqttLink, area_id: str) -> None:
-        on_desired = self._counted(self.on_area_desired)
-        link.route(topics.area(area_id, AreaTopic.DESIRED), on_desired, qos=STATE_QOS)
-        link.route(topics.area(area_id, AreaTopic.COMMAND), self._counted(self.on_command))
+        handlers = {AreaTopic.DESIRED: self.on_area_desired, AreaTopic.COMMAND: self.on_command}
+        for leaf, handler in handlers.items():
+            link.route(topics.area(area_id, leaf), self._counted(handler), qos=SUBSCRIBE_QOS)
 
     def _counted(self, handler: Any) -> Any:
         async def run(topic: str, payload: bytes, retained: bool) -> None:
@@ -424,8 +427,7 @@ class Agent:
         for new in [a for a in areas if a not in self.areas]:
             self._route_area(self.link, new)
             for leaf in AreaTopic:
-                qos = STATE_QOS if leaf is AreaTopic.DESIRED else 1  # as _route_area subscribes
-                await self.link.subscribe(topics.area(new, leaf), qos)
+                await self.link.subscribe(topics.area(new, leaf), SUBSCRIBE_QOS)
         log.info("device %s: now in areas %s", self.device_id, "/".join(areas))
         self.areas = list(areas)
         self.state.areas = list(areas)
