@@ -104,9 +104,9 @@ class NatsAccounts:
     async def provision_device(self, account: DeviceAccount) -> BrokerLogin:
         """Sign a login for the device; its earlier logins stop working first when it had any."""
         async with self._lock:
-            issued_at = int(time.time()) + 1
             # A first enrolment has no earlier login, unless a deleted device of the same id had
-            await self._revoke(account.device_id, issued_at - 1, only_if_listed=not account.replaces_earlier)
+            revoked = await self._revoke(account.device_id, only_if_listed=not account.replaces_earlier)
+            issued_at = int(time.time()) if revoked is None else revoked + 1
             login = device_login_jwt(self.trust, account.device_id, account.areas, issued_at)
         log.info("device %s: broker login signed", account.device_id)
         return BrokerLogin(account.username, login, device_client_id(self.trust, account.device_id))
@@ -114,26 +114,33 @@ class NatsAccounts:
     async def update_device_areas(self, device_id: str, areas: tuple[str, ...]) -> None:
         """Revoke the device's login: its grants are in it. The agent, refused, asks for a new one."""
         async with self._lock:
-            await self._revoke(device_id, int(time.time()))
+            await self._revoke(device_id)
         log.info("device %s: broker login revoked after a move to %s", device_id, "/".join(areas))
 
     async def revoke_device(self, device_id: str) -> None:
         """Refuse every login of the device until it enrols again; its connections are closed."""
         async with self._lock:
-            await self._revoke(device_id, REVOKED_FOR_GOOD)
+            await self._revoke(device_id, for_good=True)
         log.info("device %s: broker account revoked", device_id)
 
-    async def _revoke(self, device_id: str, until: int, only_if_listed: bool = False) -> None:
-        """Revoke the device key's logins issued at or before until (seconds), on every node; with
-        only_if_listed, only when the account already lists the key."""
+    async def _revoke(self, device_id: str, only_if_listed: bool = False,
+                      for_good: bool = False) -> int | None:
+        """Revoke, on every node, the device key's logins issued up to now; returns the time revoked up
+        to (a new login must be issued after it), or None when only_if_listed and the account does
+        not list the key. JWT times are whole seconds, and a login may have been issued with the
+        second after its own revocation: the time covers the one listed before, plus one."""
         key = nats_jwt.public_key(device_user_seed(self.trust, device_id))
         current = await self._current_account()
         revocations: dict[str, int] = dict(current["nats"].get("revocations") or {})
         if only_if_listed and key not in revocations:
-            return
+            return None
+        listed = revocations.get(key, 0)
+        after_listed = listed + 1 if listed < REVOKED_FOR_GOOD else 0  # re-enrolled after a deletion
+        until = REVOKED_FOR_GOOD if for_good else max(int(time.time()), after_listed)
         revocations[key] = until
         issued_at = max(int(time.time()), int(current["iat"]) + 1)  # the nodes keep only a newer JWT
         await self._publish_account(self.trust.account_jwt(revocations, issued_at))
+        return until
 
     async def _current_account(self) -> dict[str, Any]:
         """The devices' account JWT the nodes hold now, its signature checked."""

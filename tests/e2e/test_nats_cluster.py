@@ -221,6 +221,11 @@ def test_a_revoked_device_is_cut_off_on_every_node_and_stays_so(own_cluster: Nat
     again = run(accounts, accounts.provision_device(DeviceAccount("d1", "unused", ("vn",))))
     assert again.client_id == login.client_id
     connect(clients, cluster.nodes[0], again.password, again.client_id, username=again.username)
+    # Enrolled once more within the same second (JWT times are whole seconds): the login just given
+    # stops working too.
+    latest = run(accounts, accounts.provision_device(DeviceAccount("d1", "unused", ("vn",))))
+    assert refusal(clients, cluster.nodes[1], again.password, "d1-previous", 10.0) == "Not authorized"
+    connect(clients, cluster.nodes[1], latest.password, latest.client_id, username=latest.username)
     assert cut_within < 5.0
 
 
