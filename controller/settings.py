@@ -207,21 +207,11 @@ class Settings(BaseSettings):
     def controller_addresses(self) -> list[BrokerAddress]:
         """The broker addresses of the controller's own connection (empty: mqtt_host and mqtt_port);
         ValueError names a bad entry."""
-        entries = [part.strip() for part in self.mqtt_addresses.split(",") if part.strip()]
-        try:
-            return address_list(entries) if entries else []
-        except AddressError as exc:
-            raise ValueError(f"LOALANG_MQTT_ADDRESSES: {exc}") from None
+        return _addresses(self.mqtt_addresses, "LOALANG_MQTT_ADDRESSES")
 
     def device_addresses(self) -> list[BrokerAddress]:
         """The broker addresses given to devices (empty: none set); ValueError names a bad entry."""
-        entries = [part.strip() for part in self.device_mqtt_addresses.split(",") if part.strip()]
-        if not entries:
-            return []
-        try:
-            return address_list(entries)
-        except AddressError as exc:
-            raise ValueError(f"LOALANG_DEVICE_MQTT_ADDRESSES: {exc}") from None
+        return _addresses(self.device_mqtt_addresses, "LOALANG_DEVICE_MQTT_ADDRESSES")
 
     @model_validator(mode="after")
     def _sentinels(self) -> Settings:
@@ -280,6 +270,15 @@ class Settings(BaseSettings):
             return (self.nats_trust_dir / "controller.jwt").read_text().strip()
         raise ValueError("set LOALANG_MQTT_PASSWORD or LOALANG_MQTT_PASSWORD_FILE")
 
+
+
+def _addresses(text: str, setting: str) -> list[BrokerAddress]:
+    """Comma-separated host:port broker addresses (empty: none); ValueError names the setting."""
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return address_list(entries) if entries else []
+    except AddressError as exc:
+        raise ValueError(f"{setting}: {exc}") from None
 
 
 def parse_networks(text: str, setting: str) -> list[Network]:

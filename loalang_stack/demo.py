@@ -151,8 +151,7 @@ def device_broker_settings(stack: LocalStack) -> dict[str, str]:
     MQTT address (each receiver connects to one at random and moves to another on failure)."""
     if stack.nats is None:
         return {}
-    nodes = ",".join(f"{node.address}:{node.mqtt_port}" for node in stack.nats.nodes)
-    return {"LOALANG_DEVICE_MQTT_ADDRESSES": nodes}
+    return {"LOALANG_DEVICE_MQTT_ADDRESSES": stack.nats.mqtt_addresses}
 
 
 def running_text(url: str, admin_password: str, users_password: str, folder: Path, broker: str) -> str:

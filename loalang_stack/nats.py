@@ -15,9 +15,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from controller.broker_accounts import nats_jwt
 from controller.broker_accounts.nats_subjects import MQTT_DELIVERY_SUBJECTS, subjects
-from controller.broker_accounts.nats_trust import ControllerTrust, make_trust
+from controller.broker_accounts.nats_trust import ControllerTrust, make_trust, mqtt_login
 
 from .broker import BROKER_DIR, CONTROLLER_USERNAME
 from .ports import free_port, wait_for_port
@@ -135,6 +134,11 @@ class NatsCluster:
         return (self.trust_dir / "controller" / "controller.jwt").read_text().strip()
 
     @property
+    def mqtt_addresses(self) -> str:
+        """The nodes' MQTT addresses, as LOALANG_MQTT_ADDRESSES (and the devices' setting) take them."""
+        return ",".join(f"{node.address}:{node.mqtt_port}" for node in self.nodes)
+
+    @property
     def nats_servers(self) -> str:
         """The nodes' NATS client addresses, as LOALANG_NATS_SERVERS takes them."""
         return ",".join(f"nats://{node.address}:{node.client_port}" for node in self.nodes)
@@ -142,12 +146,9 @@ class NatsCluster:
     def login(self, user: NatsUser) -> str:
         """A login (bearer JWT) for a test user, signed by the devices' account."""
         trust = self.trust
-        seed = nats_jwt.derive_user_seed(trust.account_signing_seed, f"test:{user.name}")
-        claims = nats_jwt.user_claims(
-            user.name, nats_jwt.public_key(seed), subjects(user.publish),
-            [*subjects(user.subscribe), MQTT_DELIVERY_SUBJECTS] if user.subscribe else [],
-            mqtt_only=True, bearer=True, issuer_account=trust.account_public)
-        return nats_jwt.encode(claims, trust.account_signing_seed)
+        subscribe = [*subjects(user.subscribe), MQTT_DELIVERY_SUBJECTS] if user.subscribe else []
+        return mqtt_login(trust.account_signing_seed, trust.account_public, f"test:{user.name}", user.name,
+                          subjects(user.publish), subscribe)
 
     def start(self, timeout: float = 20.0) -> None:
         """Write every node's configuration, start the nodes and wait until all are healthy."""

@@ -167,8 +167,7 @@ class LocalStack:
         elif self.nats is not None:
             env.update({"LOALANG_BROKER_KIND": "nats", "LOALANG_MQTT_HOST": LOCALHOST,
                         "LOALANG_MQTT_PORT": str(self.mqtt_port),
-                        "LOALANG_MQTT_ADDRESSES": ",".join(f"{node.address}:{node.mqtt_port}"
-                                                           for node in self.nats.nodes),
+                        "LOALANG_MQTT_ADDRESSES": self.nats.mqtt_addresses,
                         "LOALANG_NATS_SERVERS": self.nats.nats_servers,
                         "LOALANG_NATS_TRUST_DIR": str(self.nats.trust_dir / "controller")})
         if self.redis is not None:

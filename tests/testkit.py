@@ -217,8 +217,7 @@ def nats_system(root: Path, device_addresses: bool = False) -> Iterator[tuple[St
         stack.start_redis()
         settings = stack.controller_env()
         if device_addresses:
-            every_node = ",".join(f"{node.address}:{node.mqtt_port}" for node in cluster.nodes)
-            settings["LOALANG_DEVICE_MQTT_ADDRESSES"] = every_node
+            settings["LOALANG_DEVICE_MQTT_ADDRESSES"] = cluster.mqtt_addresses
         yield stack, stack.start_controller(settings)
 
 

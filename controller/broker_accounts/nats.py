@@ -28,7 +28,7 @@ from nats.errors import Error as NatsError
 from . import nats_jwt
 from .base import BrokerLogin, BrokerUnavailable, DeviceAccount, device_grants, device_username
 from .nats_subjects import device_permissions
-from .nats_trust import ControllerTrust
+from .nats_trust import ControllerTrust, mqtt_login
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,14 @@ class NatsBrokerError(BrokerUnavailable):
     """The nodes did not take an account update."""
 
 
+def device_key_label(device_id: str) -> str:
+    """What the device's lifelong user key is derived from."""
+    return f"device:{device_id}"
+
+
 def device_user_seed(trust: ControllerTrust, device_id: str) -> str:
     """The device's lifelong user key."""
-    return nats_jwt.derive_user_seed(trust.account_signing_seed, f"device:{device_id}")
+    return nats_jwt.derive_user_seed(trust.account_signing_seed, device_key_label(device_id))
 
 
 def device_client_id(trust: ControllerTrust, device_id: str) -> str:
@@ -56,11 +61,9 @@ def device_client_id(trust: ControllerTrust, device_id: str) -> str:
 
 def device_login_jwt(trust: ControllerTrust, device_id: str, areas: tuple[str, ...], issued_at: int) -> str:
     """The device's MQTT login: its own topics, its areas', one stream at a time."""
-    seed = device_user_seed(trust, device_id)
     publish, subscribe = device_permissions(device_grants(device_id, areas))
-    claims = nats_jwt.user_claims(device_username(device_id), nats_jwt.public_key(seed), publish, subscribe,
-                                  mqtt_only=True, bearer=True, issuer_account=trust.account_public)
-    return nats_jwt.encode(claims, trust.account_signing_seed, issued_at)
+    return mqtt_login(trust.account_signing_seed, trust.account_public, device_key_label(device_id),
+                      device_username(device_id), publish, subscribe, issued_at)
 
 
 class NatsAccounts:

@@ -68,14 +68,21 @@ class ControllerTrust:
                    account_signing_seed=(folder / "account-signing.seed").read_text().strip())
 
 
+def mqtt_login(account_signing_seed: str, account_public: str, key_label: str, name: str,
+               publish: list[str], subscribe: list[str], issued_at: int | None = None) -> str:
+    """A bearer login of the devices' account for MQTT only, with the user key derived from
+    key_label (the same key for the same label) and exactly these subjects."""
+    seed = nats_jwt.derive_user_seed(account_signing_seed, key_label)
+    claims = nats_jwt.user_claims(name, nats_jwt.public_key(seed), publish, subscribe, mqtt_only=True,
+                                  bearer=True, issuer_account=account_public)
+    return nats_jwt.encode(claims, account_signing_seed, issued_at)
+
+
 def controller_login(account_signing_seed: str, account_public: str, username: str) -> str:
     """The controller's own MQTT login: every protocol topic, on MQTT only."""
-    seed = nats_jwt.derive_user_seed(account_signing_seed, f"controller:{username}")
     subjects = topic_subjects(f"{topics.PREFIX}/#")
-    claims = nats_jwt.user_claims(username, nats_jwt.public_key(seed), subjects,
-                                  [*subjects, MQTT_DELIVERY_SUBJECTS], mqtt_only=True, bearer=True,
-                                  issuer_account=account_public)
-    return nats_jwt.encode(claims, account_signing_seed)
+    return mqtt_login(account_signing_seed, account_public, f"controller:{username}", username, subjects,
+                      [*subjects, MQTT_DELIVERY_SUBJECTS])
 
 
 def make_trust(folder: Path, controller_username: str) -> None:
