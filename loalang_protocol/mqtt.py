@@ -53,9 +53,12 @@ class Backoff:
     attempt: int = 0
 
     def next_delay(self) -> float:
-        """Delay before the next attempt: uniform over a window that doubles up to the cap."""
+        """Delay before the next attempt: uniform over a window that doubles up to the cap. The count
+        of attempts stops growing once the window has reached the cap, so a link that fails for days
+        (a 4G tower down through a typhoon) goes on at the cap instead of overflowing."""
         span = min(self.cap, self.window * (2 ** self.attempt))
-        self.attempt += 1
+        if span < self.cap:
+            self.attempt += 1
         return random.uniform(0, span)
 
     def reset(self) -> None:
@@ -111,6 +114,7 @@ class MqttLink:
         self._connect_result: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections = 0
+        self.failed_attempts = 0
         self.bytes_sent = 0
         self.messages_in = 0
         self.messages_out = 0
@@ -166,9 +170,10 @@ class MqttLink:
                     await self._connect_once()
                 except AuthenticationFailed:
                     raise
-                except (TimeoutError, OSError, ConnectionError, NotConnected) as exc:
-                    log.info("mqtt %s: connection to %s failed: %s", self.settings.client_id,
-                             self.addresses.current, str(exc) or type(exc).__name__)
+                except Exception as exc:  # the link outlives every failure but refused credentials
+                    self.failed_attempts += 1
+                    self._abandon_connection()
+                    self._log_failed_attempt(exc)
                 else:
                     await self._lost.wait()
                 if self._closing:
@@ -210,6 +215,19 @@ class MqttLink:
         log.info("mqtt %s: connected to %s", s.client_id, self.addresses.current)
         await self._after_connect()
 
+    def _log_failed_attempt(self, exc: Exception) -> None:
+        expected = isinstance(exc, (TimeoutError, OSError, ConnectionError, NotConnected))
+        log.log(logging.INFO if expected else logging.ERROR, "mqtt %s: connection to %s failed: %s",
+                self.settings.client_id, self.addresses.current, str(exc) or type(exc).__name__,
+                exc_info=not expected)
+
+    def _abandon_connection(self) -> None:
+        """After a failed attempt, leave nothing that looks connected: a connection that answered
+        the CONNECT but failed after it is closed, and whatever waited on it is told."""
+        if self.client.is_connected():
+            self.client.disconnect()
+        self._mark_lost()
+
     def _blocking_connect(self) -> None:
         address = self.addresses.current
         self.client.connect(address.host, address.port, keepalive=self.settings.keepalive)
@@ -239,7 +257,17 @@ class MqttLink:
         if refused:
             self._asking_again = asyncio.create_task(self._subscribe_again(refused, self.connections))
         if self.on_connected is not None:
-            await self.on_connected()
+            await self._run_on_connected(self.on_connected)
+
+    async def _run_on_connected(self, work: Callable[[], Awaitable[None]]) -> None:
+        """The owner's work on each connection: when the connection fails under it, connect again;
+        any other failure is the owner's and is logged, and the connection stays up."""
+        try:
+            await work()
+        except (NotConnected, TimeoutError):
+            raise
+        except Exception:
+            log.exception("mqtt %s: the work after connecting failed", self.settings.client_id)
 
     async def _subscribe_again(self, refused: list[str], connection: int) -> None:
         """Ask again, with backoff, for the subscriptions this connection was refused: a cluster node
@@ -307,13 +335,23 @@ class MqttLink:
         if self._session_up:
             self.client.unsubscribe(topic_filter)
 
+    @property
+    def pending_acknowledgements(self) -> int:
+        """Publishes and subscriptions waiting for the broker's answer now."""
+        return len(self._pending)
+
     async def _await_ack(self, mid: int) -> Any:
+        """The broker's answer to message id mid. Only an answer that arrives while it is awaited
+        counts: paho numbers every message (QoS 0 too) and the ids wrap after 65,535, so an answer
+        kept from earlier would acknowledge a later message nobody acknowledged."""
         assert self._loop is not None
-        future = self._pending.setdefault(mid, self._loop.create_future())
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._pending[mid] = future
         try:
             return await asyncio.wait_for(future, self.settings.ack_timeout)
         finally:
-            self._pending.pop(mid, None)
+            if self._pending.get(mid) is future:
+                del self._pending[mid]
 
     # -- paho callbacks (always on the event loop thread, except during connect) ------------
 
@@ -336,6 +374,7 @@ class MqttLink:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(NotConnected("connection lost"))
+        self._pending.clear()  # a late answer on the next connection must not meet these ids
         self._lost.set()
         if was_connected and not self._closing:
             log.warning("mqtt %s: connection lost", self.settings.client_id)
@@ -351,9 +390,9 @@ class MqttLink:
         self._resolve(mid, [int(getattr(c, "value", c)) for c in codes])
 
     def _resolve(self, mid: int, value: Any) -> None:
-        assert self._loop is not None
-        future = self._pending.setdefault(mid, self._loop.create_future())
-        if not future.done():
+        """Hand the broker's answer to whoever waits for it; nobody waits for a QoS 0 publish."""
+        future = self._pending.get(mid)
+        if future is not None and not future.done():
             future.set_result(value)
 
     # paho passes its SocketLike (a socket, an SSL socket or its websocket wrapper): typed Any.
