@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loalang_protocol.files import sync_folder
 from loalang_protocol.http_auth import sign_request
 from loalang_protocol.keys import KeyPair
 
@@ -86,18 +87,33 @@ class MediaCache:
         except DownloadError as exc:
             retry = self._retries.setdefault(sha256, _Retry())
             retry.attempts += 1
-            retry.not_before = self.clock() + min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (retry.attempts - 1))
+            doublings = min(retry.attempts - 1, 20)  # the wait reaches its cap long before; no overflow
+            retry.not_before = self.clock() + min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** doublings)
             log.warning("media %s: %s (attempt %s)", sha256[:12], exc, retry.attempts)
             raise
         self._retries.pop(sha256, None)
         return self.path(sha256)
 
     def _download(self, sha256: str, size: int) -> None:
+        """Bring the part up to size bytes. A part already whole (the power went between its last
+        byte and its rename) is left for the hash check: asking for the bytes after its end would
+        be answered 416 on every attempt."""
         part = self.folder / f"{sha256}.part"
         have = part.stat().st_size if part.exists() else 0
         if have > size:
             part.unlink()
             have = 0
+        if have and have == size:
+            return
+        try:
+            self._request(sha256, part, have, size)
+        except DownloadError as exc:
+            if exc.reason != "http_416" or not have:
+                raise
+            part.unlink()  # the controller's file is shorter than the part: start again
+            self._request(sha256, part, 0, size)
+
+    def _request(self, sha256: str, part: Path, have: int, size: int) -> None:
         url_path = f"/media/{sha256}"
         headers = sign_request(self.key, self.device_id, "GET", url_path)
         if have:
@@ -114,6 +130,8 @@ class MediaCache:
                             raise DownloadError("too_large", f"more than the announced {size} bytes")
                         out.write(chunk)
                         self.downloaded_bytes += len(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())  # the rename after the hash check must not outrun the bytes
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"http_{exc.code}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
@@ -129,6 +147,7 @@ class MediaCache:
             part.unlink()
             raise DownloadError("hash_mismatch", f"got {digest.hexdigest()[:12]}")
         os.replace(part, self.path(sha256))
+        sync_folder(self.folder)
 
     def used_bytes(self) -> int:
         """Bytes the cache holds, partial downloads included."""

@@ -130,6 +130,27 @@ def test_an_interrupted_download_resumes_where_it_stopped(fleet: Fleet, controll
     assert f'"GET /media/{sha} HTTP/1.1" 206' in access_log, "the rest was fetched with a Range request"
 
 
+def test_a_part_left_whole_by_a_power_cut_before_its_rename_is_used(
+        fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
+    """The power went after the last byte and before the rename: the part is whole. Asking for the
+    bytes after its end is answered 416 on every attempt, and the bulletin would never play."""
+    sha, size = upload_media(fleet, write_steps_wav(tmp_path / "whole.wav", [350.0] * 5))
+    original = (controller.data_dir / "media" / sha).read_bytes()
+    device_id, config = fleet.enrolled_agent(area="thon-b")
+    cache = config_file.load(config).data_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / f"{sha}.part").write_bytes(original)
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 5.0, what="online")
+    schedule(fleet, area_id="thon-b", level="normal", start_ms=int(time.time() * 1000) + 120_000,
+             duration_ms=5_000, source={"type": "media", "sha256": sha, "size": size})
+    wait_for(lambda: (cache / sha).is_file(), 15.0, what="the part checked and kept")
+    assert (cache / sha).read_bytes() == original
+    assert not (cache / f"{sha}.part").exists()
+    access_log = (controller.data_dir / "controller.log").read_text()
+    assert f'"GET /media/{sha} HTTP/1.1" 416' not in access_log
+
+
 def test_an_emergency_whose_file_is_missing_sounds_the_attention_signal_then_its_file(
         fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
     sha, size = upload_media(fleet, write_steps_wav(tmp_path / "warning.wav", [1000.0] * 3))
