@@ -35,6 +35,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# deletes the lock only while it still holds this leader's token: one step, so a lock that expired
+# and was taken by a successor between a read and a delete is never deleted
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 # the next epoch, never at or below the database's fence
 NEXT_EPOCH = """
 local epoch = redis.call('INCR', KEYS[1])
@@ -93,8 +101,7 @@ class Leadership:
     async def resign(self) -> None:
         """Give the lock up (on shutdown), so that another controller takes over at once."""
         if self.epoch is not None:
-            if await self.still_leading():
-                await self.redis.delete(LOCK_KEY)
+            await self.redis.eval(RELEASE, 1, LOCK_KEY, self._token)
             self.epoch = None
 
 

@@ -11,12 +11,15 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
 
+from controller.scheduling.leader import LOCK_KEY, Leadership
 from loalang_protocol import topics
 from loalang_protocol.topics import AreaTopic, StreamTopic
 from loalang_stack import broker
@@ -255,3 +258,48 @@ def test_after_redis_comes_back_empty_a_new_schedule_is_written_within_seconds(
         print(f"written and published {time.monotonic() - wiped_at:.1f} s after the wipe")
     finally:
         controller.stop()
+
+
+class SuccessorSlipsIn:
+    """The session's Redis, where the leader's lock expires and another controller takes it at the
+    instant the leader resigns: between any read of the lock and what the leader does next."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.redis, name)
+
+    async def get(self, key: str) -> Any:
+        value = await self.redis.get(key)
+        await self._slip_in(key)
+        return value
+
+    async def eval(self, script: str, numkeys: int, key: str, *args: Any) -> Any:
+        await self._slip_in(key)
+        return await self.redis.eval(script, numkeys, key, *args)
+
+    async def _slip_in(self, key: str) -> None:
+        if self.armed and key == LOCK_KEY:
+            self.armed = False
+            await self.redis.set(LOCK_KEY, SUCCESSOR, px=5000)
+
+
+SUCCESSOR = "ctl-successor:0123456789ab"
+
+
+async def test_resigning_never_deletes_the_lock_a_successor_took(stack: Stack) -> None:
+    flush_redis(stack, "6")
+    redis = Redis(port=stack.redis_port, db=6)
+    try:
+        slipping = SuccessorSlipsIn(redis)
+        leadership = Leadership(slipping, "ctl-old")  # type: ignore[arg-type]
+        assert await leadership.step()
+        slipping.armed = True
+        await leadership.resign()
+        assert not leadership.leading
+        holder = await redis.get(LOCK_KEY)
+        assert holder == SUCCESSOR.encode(), "the leader that resigned deleted its successor's lock"
+    finally:
+        await redis.aclose()
