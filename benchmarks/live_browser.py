@@ -92,6 +92,7 @@ def browser_page(microphone: Path) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
         context = browser.new_context()
+        context.add_init_script("window.loalangKeepCaptured = true")  # what it sent, for the comparison
         try:
             yield context.new_page()
         finally:

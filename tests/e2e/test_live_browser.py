@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,11 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wav
 
 
-@pytest.fixture
-def page(speech_wav: Path) -> Iterator[Any]:
+KEEP_CAPTURED = "window.loalangKeepCaptured = true"  # what the page sent, kept for the measurement
+
+
+@contextmanager
+def chromium_page(speech_wav: Path, keep_captured: bool) -> Iterator[Any]:
     """A page of headless Chromium whose microphone plays the sentence once."""
     from playwright.sync_api import sync_playwright
 
@@ -61,9 +65,25 @@ def page(speech_wav: Path) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
         context = browser.new_context()
+        if keep_captured:
+            context.add_init_script(KEEP_CAPTURED)
         yield context.new_page()
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def page(speech_wav: Path) -> Iterator[Any]:
+    """A page that keeps what it captured, for the measurement."""
+    with chromium_page(speech_wav, keep_captured=True) as opened:
+        yield opened
+
+
+@pytest.fixture
+def office_page(speech_wav: Path) -> Iterator[Any]:
+    """A page as an office has it."""
+    with chromium_page(speech_wav, keep_captured=False) as opened:
+        yield opened
 
 
 def captured_audio(page: Any) -> tuple[list[float], np.ndarray]:
@@ -128,3 +148,25 @@ def test_a_browser_microphone_is_heard_on_three_agents(fleet: Fleet, controller:
         assert 0.2 < delay < 1.0, f"mouth to speaker {delay:.3f} s"
         delays.append(delay)
     assert max(delays) - min(delays) < 0.005, f"the three agents in step: {delays}"
+
+
+def test_an_office_page_keeps_none_of_what_it_sent(fleet: Fleet, controller: ControllerProcess,
+                                                   office_page: Any) -> None:
+    """Hours of live talk must not fill the office's browser: the page keeps the blocks it sent only
+    when a measurement asks it to."""
+    _, villages = new_commune(fleet, villages=1)
+    device_id, config = fleet.enrolled_agent(area=villages[0])
+    fleet.start(config)
+    wait_for(lambda: fleet.online(device_id), 10.0, what="online")
+    office_page.goto(f"{controller.url}/console/#/live")
+    office_page.fill("input[name=username]", "admin")
+    office_page.fill("input[name=password]", ADMIN_PASSWORD)
+    office_page.press("input[name=password]", "Enter")
+    office_page.check(f"input[name=area][value={villages[0]}]")
+    office_page.fill("#confirm", ADMIN_PASSWORD)
+    office_page.click("#talk")
+    office_page.locator("#status", has_text="Đang phát").wait_for(timeout=15_000)
+    card = config_file.load(config).data_dir / "card"
+    wait_for(lambda: loud_after(card, 0), 20.0, what="speech on the card")
+    assert office_page.evaluate("window.loalangCaptured === undefined"), "the page kept the blocks it sent"
+    office_page.click("#stop")

@@ -1,8 +1,10 @@
 // The operator's microphone on the air: 48 kHz mono 16-bit PCM in 20 ms blocks from an AudioWorklet,
-// sent over the broadcast's WebSocket (docs/live.md says why PCM). Every block sent is noted with
-// the wall time of its first sample in `window.loalangCaptured` (tests and measurements compare it
-// with what the loudspeakers played).
-window.loalangCaptured = [];
+// sent over the broadcast's WebSocket (docs/live.md says why PCM). A page asked to keep what it sent
+// (`window.loalangKeepCaptured` set before this module loads: tests and measurements, which compare
+// it with what the loudspeakers played) notes every block with the wall time of its first sample in
+// `window.loalangCaptured`. An office's page keeps nothing: ten minutes of talk would hold some
+// 200 MB of arrays.
+const captured = window.loalangKeepCaptured === true ? (window.loalangCaptured = []) : null;
 const KEPT_BLOCKS = 30000;  // 10 minutes
 
 /** Open the microphone and send it to the live broadcast; onState gets the controller's "on_air",
@@ -53,7 +55,7 @@ function send(socket, context, block, onLevel) {
   const wallMs = performance.timeOrigin + performance.now()
     - (context.currentTime - block.frame / context.sampleRate) * 1000;
   const pcm = new Int16Array(block.pcm);
-  if (window.loalangCaptured.length < KEPT_BLOCKS) window.loalangCaptured.push({ wallMs, pcm: Array.from(pcm) });
+  if (captured && captured.length < KEPT_BLOCKS) captured.push({ wallMs, pcm: Array.from(pcm) });
   let peak = 0;
   for (const sample of pcm) peak = Math.max(peak, Math.abs(sample));
   onLevel(peak / 32768);
