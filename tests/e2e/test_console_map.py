@@ -167,3 +167,27 @@ def test_a_tile_servers_tiles_lie_under_the_outlines(stack: Stack, open_page: An
             for pane in ("tile", "outlines"))
         assert int(outline_layer) > int(tile_layer), "the outlines are drawn over the tiles"
         page.close()  # before its controller stops: the cut event stream is not the page's fault
+
+
+MARKUP_NAME = '<img src="/x" id="markup-from-name" onerror="1">Loa chợ <b>mới</b>'
+
+
+def test_a_clusters_name_is_shown_on_the_map_as_text_never_as_markup(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any) -> None:
+    commune, villages = new_commune(fleet, villages=1)
+    answer = fleet.http.post(f"{API}/devices", json={"name": MARKUP_NAME, "area_id": villages[0],
+                                                     "latitude": 19.23, "longitude": 106.23})
+    assert answer.status_code == 201, answer.text
+    device_id = answer.json()["device"]["id"]
+
+    page, _ = open_page()
+    page.goto(f"{controller.url}/console/")
+    log_in(page, operator_of(fleet, commune), OPERATOR_PASSWORD)
+    dot = page.locator(f'path[data-device="{device_id}"]')
+    dot.wait_for(timeout=10_000)
+    dot.hover(force=True)
+    tooltip = page.locator(".leaflet-tooltip", has_text="Loa chợ")
+    tooltip.wait_for(timeout=5_000)
+    assert MARKUP_NAME in tooltip.inner_text(), "the name is written out as it was typed"
+    assert page.locator("#markup-from-name").count() == 0, "the name became an element"
+    assert tooltip.locator("b").count() == 0

@@ -103,7 +103,7 @@ export function clusterMap(container, session, { onSelect } = {}) {
     const guessed = device.latitude === null ? ` · ${t("map_placed_in_area")}` : "";
     const label = `${device.name} · ${t(state)}${guessed}`;
     if (colour !== dot.colour) dot.marker.setStyle({ fillColor: colour });
-    if (label !== dot.label) dot.marker.setTooltipContent(label);
+    if (label !== dot.label) dot.marker.setTooltipContent(h("span", {}, label));  // a name is text, never markup
     if (String(at) !== String(dot.at)) dot.marker.setLatLng(at);
     Object.assign(dot, { device, colour, label, at });
   }
