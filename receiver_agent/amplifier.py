@@ -14,6 +14,8 @@ import weakref
 from pathlib import Path
 from typing import Protocol
 
+from loalang_protocol.files import write_atomic
+
 log = logging.getLogger(__name__)
 
 
@@ -70,6 +72,23 @@ class GpioRelay:
     def get(self) -> bool:
         """The pin's state."""
         return bool(self._device.value)
+
+
+class RecordedRelay:
+    """A relay whose every change is also noted in a file, for readers in other processes."""
+
+    def __init__(self, driver: RelayDriver, path: Path) -> None:
+        self.driver = driver
+        self.path = path
+
+    def set(self, on: bool) -> None:
+        """Drive the relay, then note it."""
+        self.driver.set(on)
+        write_atomic(self.path, b"1\n" if on else b"0\n", mode=0o644, durable=False)
+
+    def get(self) -> bool:
+        """The relay's own state."""
+        return self.driver.get()
 
 
 class Amplifier:

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import health
 from .config import AgentConfig
+from .relays import relay_state
 from .storage import read_json
 
 
@@ -27,7 +28,6 @@ def collect(config: AgentConfig) -> dict[str, Any]:
          if o.get("id") not in done and o.get("start_ms", 0) > now_ms),
         key=lambda o: o["start_ms"],
     )
-    relay = data_dir / "amplifier"
     return {
         "device_id": config.device_id,
         "areas": state.get("areas") or config.areas,
@@ -35,7 +35,7 @@ def collect(config: AgentConfig) -> dict[str, Any]:
         "connected": bool(running and running.get("connected")),
         "boot": state.get("boot"),
         "volume": state.get("volume"),
-        "amplifier_on": relay.read_text().strip() == "1" if relay.exists() else None,
+        "amplifier_on": relay_state(config),
         "pending_receipts": len(list((data_dir / "outbox").glob("*.json"))),
         "next": [{"id": o["id"], "level": o["level"], "start": _iso(o["start_ms"]),
                   "title": o.get("title", "")} for o in upcoming[:5]],
