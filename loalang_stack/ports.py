@@ -15,6 +15,9 @@ class PortTaken(RuntimeError):
 
 LOWEST_PORT = 10_000
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# from the system's entropy: parallel test workers (and tests that seed the random module, as
+# Hypothesis does) must not draw the same sequence of ports
+_CHOOSER = random.SystemRandom()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,7 +27,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     and clients open many connections)."""
     below = _ephemeral_start()
     for _ in range(200):
-        port = random.randrange(LOWEST_PORT, below)
+        port = _CHOOSER.randrange(LOWEST_PORT, below)
         if _bindable(host, port):
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

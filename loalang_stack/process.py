@@ -65,9 +65,13 @@ class Server:
             self.process.wait(timeout)
         log.info("%s stopped", self.name)
 
-    def tail(self, lines: int = 30) -> str:
-        """The last lines of the log, for error messages."""
+    def tail(self, lines: int = 30, leaving_out: str | None = None) -> str:
+        """The last lines of the log, for error messages; lines holding leaving_out are skipped (a
+        health check's access lines would hide what went wrong)."""
         try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+            kept = self.log_file.read_text(errors="replace").splitlines()
         except OSError:
             return ""
+        if leaving_out is not None:
+            kept = [line for line in kept if leaving_out not in line]
+        return "\n".join(kept[-lines:])

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .process import Server
 
@@ -50,18 +51,30 @@ class ControllerProcess:
         """Wait for a healthy answer, failing early when the process died."""
         assert self.server is not None and self.server.process is not None
         deadline = time.monotonic() + timeout
+        said: Any = "nothing"
         while time.monotonic() < deadline:
             if self.server.process.poll() is not None:
                 raise RuntimeError(f"controller exited:\n{self.server.tail(40)}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2,  # noqa: S310
-                                            context=self._tls_context()) as response:
-                    if json.loads(response.read()).get("ok"):
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
+            said = self._health()
+            if isinstance(said, dict) and said.get("ok"):
+                return
             time.sleep(0.2)
-        raise RuntimeError(f"controller not healthy after {timeout} s:\n{self.server.tail(40)}")
+        raise RuntimeError(f"controller not healthy after {timeout} s; /healthz said {said}; its log, "
+                           f"without the health checks:\n{self.server.tail(40, leaving_out='GET /healthz')}")
+
+    def _health(self) -> Any:
+        """What /healthz answers (its JSON, on a 503 too), or why it could not be asked."""
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2,  # noqa: S310
+                                        context=self._tls_context()) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                return json.loads(exc.read())
+            except ValueError:
+                return f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return str(exc)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         """Trust the controller's own certificate (a test's self-signed one) when it serves HTTPS."""

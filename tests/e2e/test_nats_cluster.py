@@ -217,10 +217,13 @@ def test_a_revoked_device_is_cut_off_on_every_node_and_stays_so(own_cluster: Nat
     wait_for_port(restarted.address, restarted.mqtt_port, timeout=20.0)
     assert refusal(clients, restarted, login.password, "d1-after-restart", 20.0) == "Not authorized"
 
-    # Enrolled again: a new login works, the old one still does not.
+    # Enrolled again: a new login works, the old one still does not. A CONNECT writes to the account's
+    # streams, which wait for their leaders while the restarted node catches up (seen: no CONNACK in
+    # 10 s on a loaded machine); an agent connects again after its connect timeout, this waits longer.
     again = run(accounts, accounts.provision_device(DeviceAccount("d1", "unused", ("vn",))))
     assert again.client_id == login.client_id
-    connect(clients, cluster.nodes[0], again.password, again.client_id, username=again.username)
+    wait_for(cluster.leaders_running, 20.0, what="JetStream leaders after the restart")
+    connect(clients, cluster.nodes[0], again.password, again.client_id, username=again.username, timeout=30.0)
     # Enrolled once more within the same second (JWT times are whole seconds): the login just given
     # stops working too.
     latest = run(accounts, accounts.provision_device(DeviceAccount("d1", "unused", ("vn",))))
