@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -28,8 +29,11 @@ async def system_status(services: ServicesDep, principal: Admin) -> dict[str, ob
     """Broker and Redis connections, signing key, the leading scheduler (null while Redis is
     unreachable), the counters of dropped input, and the inbox: messages waiting, those shed under
     load by class (`telemetry`, `clock`), and the devices shed most for sending faster than their
-    fair share (`flooding`)."""
+    fair share (`flooding`); the MQTT link's own figures (acknowledgements awaited now, connections
+    made, messages in and out) and the controller's running asyncio tasks, which a long run watches
+    for growth (benchmarks/soak.py)."""
     redis_connected = await redis_client.reachable(services.redis)
+    link = services.link
     return {
         "instance": services.settings.instance_id,
         "broker_connected": services.link.connected.is_set(),
@@ -39,6 +43,10 @@ async def system_status(services: ServicesDep, principal: Admin) -> dict[str, ob
         "counters": services.counters.snapshot(),
         "inbox": {"waiting": len(services.link.inbox), "shed": dict(services.link.inbox.shed),
                   "flooding": services.link.inbox.flooders()},
+        "link": {"pending_acknowledgements": link.pending_acknowledgements, "connections": link.connections,
+                 "failed_attempts": link.failed_attempts, "messages_in": link.messages_in,
+                 "messages_out": link.messages_out},
+        "tasks": len(asyncio.all_tasks()),
     }
 
 
