@@ -89,7 +89,7 @@ def init_keys(folder: Path, cert_days: int, keep_root: bool = True) -> Path:
         raise KeyringError(f"{folder} already holds a root key; use `keys certify` to rotate")
     root = KeyPair.generate()
     root.save(root_path)
-    (folder / ROOT_PUBLIC).write_text(root.public_text + "\n")
+    write_atomic(folder / ROOT_PUBLIC, (root.public_text + "\n").encode(), mode=0o644)
     certify_new_signing_key(folder, root_path, cert_days)
     if not keep_root:
         root_path.unlink()
@@ -111,7 +111,7 @@ def certify_new_signing_key(folder: Path, root_key_path: Path, cert_days: int) -
     signing = KeyPair.generate()
     cert = issue_certificate(root, signing.public_bytes, PURPOSE_CONTROL, cert_days * 86400)
     signing.save(folder / SIGNING_KEY)
-    (folder / SIGNING_CERT).write_text(json.dumps(cert, indent=1))
+    write_atomic(folder / SIGNING_CERT, json.dumps(cert, indent=1).encode(), mode=0o644)
     return signing.kid
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .canonical import canonical_json
+from .files import write_atomic
 
 CERT_DOMAIN = b"loa-cert-v1\x00"
 PURPOSE_CONTROL = "control"  # desired state, commands, acknowledgements, clock replies
@@ -98,12 +99,7 @@ class KeyPair:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.touch(mode=0o600)
-        tmp.chmod(0o600)
-        tmp.write_bytes(pem)
-        tmp.replace(path)
+        write_atomic(path, pem, mode=0o600)
 
     @classmethod
     def load(cls, path: Path) -> KeyPair:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import tomllib
 from pathlib import Path
@@ -183,13 +182,7 @@ def dump(config: AgentConfig) -> str:
 
 def save(config: AgentConfig, path: Path) -> None:
     """Write the configuration atomically, readable by its owner only (it holds the broker password)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode otherwise
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(dump(config))
-    os.replace(tmp, path)
+    write_atomic(path, dump(config).encode("utf-8"), mode=0o600)
 
 
 def rewrite(config: AgentConfig, path: Path) -> None:

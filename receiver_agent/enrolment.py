@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shutil
 import ssl
 import urllib.error
@@ -16,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from loalang_protocol import claim_code
+from loalang_protocol.files import write_atomic
 from loalang_protocol.keys import KeyPair
 
 from . import config as config_file
@@ -159,13 +159,7 @@ def _system_ca_file() -> str:
 
 def _write_public_file(path: Path, text: str) -> None:
     """Write a file readable by everyone (a certificate), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.fchmod(fd, 0o644)  # also when a leftover temporary file had another mode
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode(), mode=0o644)
 
 
 def _reset_state_if_other_device(config_path: Path, data_dir: Path, device_id: str) -> None:

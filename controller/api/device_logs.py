@@ -10,6 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
+from loalang_protocol.files import write_atomic
+
 from ..db.models import Device
 from ..errors import DomainError
 from ..security.device_auth import authenticated_device
@@ -36,7 +38,7 @@ async def upload_log(device_id: str, request: Request, services: ServicesDep) ->
     folder = services.settings.data_dir / "device-logs" / device_id
     folder.mkdir(parents=True, exist_ok=True)
     name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ".log"
-    (folder / name).write_bytes(body)
+    write_atomic(folder / name, body)
     for old in sorted(folder.glob("*.log"))[:-KEEP_PER_DEVICE]:
         old.unlink()
     return {"name": name, "bytes": len(body)}

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from loalang_protocol.files import write_atomic
 
 from .mosquitto import CONTROLLER_ROLE, controller_acls
 
@@ -69,9 +70,4 @@ def write_initial(path: Path, controller_user: str, controller_password: str,
                   health_user: str | None = None, health_password: str | None = None) -> None:
     """Write the first state file atomically, readable by its owner only."""
     state = initial_state(controller_user, controller_password, health_user, health_password)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(state, out, indent=1)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(state, indent=1).encode(), mode=0o600)

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+from loalang_protocol.files import move_into_place, write_atomic
+
 from .previews import Previews
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ class MediaStore:
                     digest.update(chunk)
                     out.write(chunk)
             sha = digest.hexdigest()
-            os.replace(tmp_name, self.folder / sha)
+            move_into_place(tmp_path, self.folder / sha)
             return sha, size
         finally:
             if os.path.exists(tmp_name):
@@ -103,9 +105,7 @@ class MediaStore:
         sha = hashlib.sha256(data).hexdigest()
         target = self.folder / sha
         if not target.exists():
-            tmp = self.folder / f"{self._prefix('.put-')}{sha}"
-            tmp.write_bytes(data)
-            tmp.replace(target)
+            write_atomic(target, data)
         return sha
 
 

@@ -52,6 +52,11 @@ def finish_wav(out: BinaryIO) -> None:
     out.close()
 
 
+def wav_file(pcm: bytes) -> bytes:
+    """A whole WAV file of 48 kHz mono s16le samples."""
+    return _wav_header(len(pcm)) + pcm
+
+
 def _wav_header(data_size: int) -> bytes:
     byte_rate = SAMPLE_RATE * SAMPLE_BYTES
     return (b"RIFF" + struct.pack("<I", data_size + 36) + b"WAVEfmt "

@@ -7,7 +7,9 @@ import functools
 import math
 from pathlib import Path
 
-from ..audio.simulated import finish_wav, open_wav
+from loalang_protocol.files import write_atomic
+
+from ..audio.simulated import wav_file
 from ..audio.sink import SAMPLE_RATE
 
 CHIME = ((880.0, 0.35), (660.0, 0.35), (880.0, 0.35), (660.0, 0.6))
@@ -29,10 +31,5 @@ def ensure(folder: Path) -> Path:
     """Write attention.wav into folder unless it is there."""
     path = folder / "attention.wav"
     if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".attention.wav.tmp"
-        out = open_wav(tmp)
-        out.write(chime_pcm())
-        finish_wav(out)
-        tmp.replace(path)
+        write_atomic(path, wav_file(chime_pcm()), mode=0o644)
     return path

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loalang_protocol.files import sync_folder
+from loalang_protocol.files import move_into_place
 from loalang_protocol.http_auth import sign_request
 from loalang_protocol.keys import KeyPair
 
@@ -130,8 +130,6 @@ class MediaCache:
                             raise DownloadError("too_large", f"more than the announced {size} bytes")
                         out.write(chunk)
                         self.downloaded_bytes += len(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())  # the rename after the hash check must not outrun the bytes
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"http_{exc.code}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
@@ -146,8 +144,7 @@ class MediaCache:
         if digest.hexdigest() != sha256:
             part.unlink()
             raise DownloadError("hash_mismatch", f"got {digest.hexdigest()[:12]}")
-        os.replace(part, self.path(sha256))
-        sync_folder(self.folder)
+        move_into_place(part, self.path(sha256))
 
     def used_bytes(self) -> int:
         """Bytes the cache holds, partial downloads included."""
