@@ -35,8 +35,8 @@ def atomic_file(path: Path, mode: int = 0o600, durable: bool = True) -> Iterator
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
-        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
             yield out
             out.flush()
             if durable:
