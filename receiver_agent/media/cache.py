@@ -124,7 +124,7 @@ class MediaCache:
                 resumed = response.status == 206
                 with part.open("ab" if resumed else "wb") as out:
                     written = have if resumed else 0
-                    while chunk := response.read(CHUNK):
+                    while chunk := response.read1(CHUNK):  # what has arrived: a cut link keeps it
                         written += len(chunk)
                         if written > size:
                             raise DownloadError("too_large", f"more than the announced {size} bytes")
