@@ -76,8 +76,8 @@ def test_broker_restart_with_200_agents(stack: Stack, fleet: Fleet, controller: 
     ], tmp_path / "simulator.log", {**os.environ, "LOALANG_SIM_ADMIN_PASSWORD": ADMIN_PASSWORD})
     simulator.start()
     try:
-        wait_for(lambda: _all_online(fleet, prefix), 180.0, interval=1.0, what="200 agents online")
-        before = {d["id"]: d["presence"]["connection"] for d in _all_online(fleet, prefix)}
+        online = wait_for(lambda: _all_online(fleet, prefix), 180.0, interval=1.0, what="200 agents online")
+        before = {d["id"]: d["presence"]["connection"] for d in online}  # as they were when all were online
         stack.restart_broker()
         restarted = time.time()
         wait_for(lambda: (devices := _all_online(fleet, prefix))
