@@ -44,7 +44,7 @@ from benchmarks.stack import machine
 from controller.broker_accounts import nats_jwt
 from controller.broker_accounts.base import BrokerAccounts, BrokerLogin, DeviceAccount
 from controller.broker_accounts.mosquitto import MosquittoDynsec
-from controller.broker_accounts.nats import REVOKED_FOR_GOOD, NatsAccounts, device_user_seed
+from controller.broker_accounts.nats import NatsAccounts, device_user_seed
 from controller.broker_accounts.nats_trust import ControllerTrust
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 from loalang_stack.broker import CONTROLLER_USERNAME
@@ -214,8 +214,8 @@ async def list_revoked(trust: ControllerTrust, servers: list[str], count: int) -
     returns the size of its JWT."""
     token = (await account_request(trust, servers, "LOOKUP")).decode()
     issued_at = int(nats_jwt.decode_claims(token, trust.trusted_account_issuers())["iat"])
-    revoked = {nats_jwt.public_key(device_user_seed(trust, f"gone-{n}")): REVOKED_FOR_GOOD
-               for n in range(count)}
+    gone_until = int(time.time()) + 86400  # deleted today: within a login's lifetime, so kept
+    revoked = {nats_jwt.public_key(device_user_seed(trust, f"gone-{n}")): gone_until for n in range(count)}
     updated = trust.account_jwt(revoked, issued_at + 1)
     reply = json.loads(await account_request(trust, servers, "UPDATE", updated.encode()))
     if "error" in reply:

@@ -32,7 +32,7 @@ from .nats_trust import ControllerTrust, mqtt_login
 
 log = logging.getLogger(__name__)
 
-REVOKED_FOR_GOOD = 2**53  # every login of the key, past and future, until the device enrols again
+LOGIN_LIFETIME_S = 90 * 86400  # a device's login expires; the agent asks for a new one when refused
 CLIENT_ID_SECRET_CHARS = 10  # base32: 50 bits
 
 
@@ -59,20 +59,47 @@ def device_client_id(trust: ControllerTrust, device_id: str) -> str:
     return f"{device_username(device_id)}-{secret}"
 
 
-def device_login_jwt(trust: ControllerTrust, device_id: str, areas: tuple[str, ...], issued_at: int) -> str:
-    """The device's MQTT login: its own topics, its areas', one stream at a time."""
+def device_login_jwt(trust: ControllerTrust, device_id: str, areas: tuple[str, ...], issued_at: int,
+                     lifetime_s: int = LOGIN_LIFETIME_S) -> str:
+    """The device's MQTT login: its own topics, its areas', one stream at a time, for lifetime_s."""
     publish, subscribe = device_permissions(device_grants(device_id, areas))
     return mqtt_login(trust.account_signing_seed, trust.account_public, device_key_label(device_id),
-                      device_username(device_id), publish, subscribe, issued_at)
+                      device_username(device_id), publish, subscribe, issued_at, issued_at + lifetime_s)
+
+
+def revoked_up_to(revocations: dict[str, int], key: str, now: int, lifetime_s: int, for_good: bool
+                  ) -> tuple[dict[str, int], int]:
+    """The account's revocation list with key's logins revoked, and the time they are revoked up to
+    (a new login must be issued after it). JWT times are whole seconds and a login may have been
+    issued the second after its own revocation, so the time covers the one listed before, plus one.
+
+    Deleted for good: up to a lifetime ahead, which also covers a login signed for a renewal under
+    way as the device was deleted. A device enrolled again after that is revoked up to now instead:
+    every login it had was issued before.
+
+    Entries older than a lifetime are dropped: every login they revoke has expired. The list, which
+    the nodes take up to 1 MB of, holds only what a lifetime revoked."""
+    kept = {k: until for k, until in revocations.items() if until >= now - lifetime_s}
+    listed = kept.get(key, 0)
+    if for_good:
+        until = now + lifetime_s
+    elif listed > now:
+        until = now
+    else:
+        until = max(now, listed + 1)
+    kept[key] = until
+    return kept, until
 
 
 class NatsAccounts:
     """BrokerAccounts for a NATS cluster whose operator the controller's trust folder signs for."""
 
-    def __init__(self, trust: ControllerTrust, servers: list[str], timeout: float = 5.0) -> None:
+    def __init__(self, trust: ControllerTrust, servers: list[str], timeout: float = 5.0,
+                 login_lifetime_s: int = LOGIN_LIFETIME_S) -> None:
         self.trust = trust
         self.servers = servers
         self.timeout = timeout
+        self.login_lifetime_s = login_lifetime_s
         self._lock = asyncio.Lock()
         self._client: NatsClient | None = None
 
@@ -110,7 +137,8 @@ class NatsAccounts:
             # A first enrolment has no earlier login, unless a deleted device of the same id had
             revoked = await self._revoke(account.device_id, only_if_listed=not account.replaces_earlier)
             issued_at = int(time.time()) if revoked is None else revoked + 1
-            login = device_login_jwt(self.trust, account.device_id, account.areas, issued_at)
+            login = device_login_jwt(self.trust, account.device_id, account.areas, issued_at,
+                                     self.login_lifetime_s)
         log.info("device %s: broker login signed", account.device_id)
         return BrokerLogin(account.username, login, device_client_id(self.trust, account.device_id))
 
@@ -128,19 +156,14 @@ class NatsAccounts:
 
     async def _revoke(self, device_id: str, only_if_listed: bool = False,
                       for_good: bool = False) -> int | None:
-        """Revoke, on every node, the device key's logins issued up to now; returns the time revoked up
-        to (a new login must be issued after it), or None when only_if_listed and the account does
-        not list the key. JWT times are whole seconds, and a login may have been issued with the
-        second after its own revocation: the time covers the one listed before, plus one."""
+        """Revoke, on every node, the device key's logins issued up to now (revoked_up_to); returns
+        the time revoked up to, or None when only_if_listed and the account does not list the key."""
         key = nats_jwt.public_key(device_user_seed(self.trust, device_id))
         current = await self._current_account()
-        revocations: dict[str, int] = dict(current["nats"].get("revocations") or {})
-        if only_if_listed and key not in revocations:
+        listed: dict[str, int] = dict(current["nats"].get("revocations") or {})
+        if only_if_listed and key not in listed:
             return None
-        listed = revocations.get(key, 0)
-        after_listed = listed + 1 if listed < REVOKED_FOR_GOOD else 0  # re-enrolled after a deletion
-        until = REVOKED_FOR_GOOD if for_good else max(int(time.time()), after_listed)
-        revocations[key] = until
+        revocations, until = revoked_up_to(listed, key, int(time.time()), self.login_lifetime_s, for_good)
         issued_at = max(int(time.time()), int(current["iat"]) + 1)  # the nodes keep only a newer JWT
         await self._publish_account(self.trust.account_jwt(revocations, issued_at))
         return until

@@ -73,10 +73,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def encode(claims: dict[str, Any], signer_seed: str, issued_at: int | None = None) -> str:
-    """Sign claims (given without `iss`, `iat` or `jti`) with signer_seed as a NATS JWT."""
+def encode(claims: dict[str, Any], signer_seed: str, issued_at: int | None = None,
+           expires_at: int | None = None) -> str:
+    """Sign claims (given without `iss`, `iat`, `exp` or `jti`) with signer_seed as a NATS JWT, valid
+    until expires_at when given (the nodes refuse it after, and close a connection made with it)."""
     issued_at = int(time.time()) if issued_at is None else issued_at
     body = {**claims, "iss": public_key(signer_seed), "iat": issued_at}
+    if expires_at is not None:
+        body["exp"] = expires_at
     body["jti"] = ""
     digest = hashlib.sha512(json.dumps(body, sort_keys=True).encode()).digest()[:32]
     body["jti"] = base64.b32encode(digest).decode().rstrip("=")

@@ -69,13 +69,14 @@ class ControllerTrust:
 
 
 def mqtt_login(account_signing_seed: str, account_public: str, key_label: str, name: str,
-               publish: list[str], subscribe: list[str], issued_at: int | None = None) -> str:
+               publish: list[str], subscribe: list[str], issued_at: int | None = None,
+               expires_at: int | None = None) -> str:
     """A bearer login of the devices' account for MQTT only, with the user key derived from
     key_label (the same key for the same label) and exactly these subjects."""
     seed = nats_jwt.derive_user_seed(account_signing_seed, key_label)
     claims = nats_jwt.user_claims(name, nats_jwt.public_key(seed), publish, subscribe, mqtt_only=True,
                                   bearer=True, issuer_account=account_public)
-    return nats_jwt.encode(claims, account_signing_seed, issued_at)
+    return nats_jwt.encode(claims, account_signing_seed, issued_at, expires_at)
 
 
 def controller_login(account_signing_seed: str, account_public: str, username: str) -> str:

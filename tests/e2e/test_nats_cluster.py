@@ -187,6 +187,15 @@ def make_trust_elsewhere(cluster: NatsCluster) -> ControllerTrust:
     return ControllerTrust.load(folder / "controller")
 
 
+def test_an_expired_login_is_cut_off_and_refused(cluster: NatsCluster, clients: list[Client]) -> None:
+    """Logins expire, so the revocation list may drop what is older than a login's lifetime."""
+    login = device_login_jwt(cluster.trust, "d-expiring", ("vn",), int(time.time()), lifetime_s=4)
+    session = connect(clients, cluster.nodes[2], login, "d-expiring-1", username="dev-d-expiring")
+    assert session.subscribe("loa/v1/area/vn/desired")
+    assert session.cut.wait(15.0), "the node kept a connection whose login expired"
+    assert refusal(clients, cluster.nodes[0], login, "d-expiring-2", 10.0) == "Not authorized"
+
+
 def test_a_revoked_device_is_cut_off_on_every_node_and_stays_so(own_cluster: NatsCluster,
                                                                  clients: list[Client]) -> None:
     cluster = own_cluster
