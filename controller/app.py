@@ -143,7 +143,8 @@ def broker_accounts(settings: Settings, link: MqttLink) -> BrokerAccounts:
     """The account system of the broker the settings name."""
     if settings.broker_kind == "nats":
         assert settings.nats_trust_dir is not None  # the settings' own check
-        return NatsAccounts(ControllerTrust.load(settings.nats_trust_dir), settings.nats_server_list())
+        return NatsAccounts(ControllerTrust.load(settings.nats_trust_dir), settings.nats_server_list(),
+                            login_lifetime_s=settings.nats_login_lifetime_s)
     return MosquittoDynsec(link, settings.mqtt_username)
 
 

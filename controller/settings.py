@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         None, description="with broker_kind nats: the controller/ folder `radio-controller nats-init` wrote "
         "(signing keys, system credentials, the controller's login, used as its MQTT password unless "
         "mqtt_password is set)")
+    nats_login_lifetime_s: int = Field(
+        90 * 86400, ge=30, le=3650 * 86400, description="with broker_kind nats: how long a device's login "
+        "is valid; agents renew it ahead, and the revocation list keeps what one lifetime revoked")
     nats_servers: str = Field(
         "", description="with broker_kind nats: the nodes' NATS client addresses, nats://host:4222,... "
         "(the connection that revokes device logins)")

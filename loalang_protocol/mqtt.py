@@ -121,6 +121,7 @@ class MqttLink:
         self._fd = -1
         self._connecting = False  # paho runs in a worker thread while it connects
         self._asking_again: asyncio.Task[None] | None = None
+        self._planned_reconnect = False
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -178,6 +179,9 @@ class MqttLink:
                     await self._lost.wait()
                 if self._closing:
                     break
+                if self._planned_reconnect:
+                    self._planned_reconnect = False
+                    continue
                 self.addresses.advance()
                 delay = self.settings.backoff.next_delay()
                 log.info("mqtt %s: reconnecting in %.1f s", self.settings.client_id, delay)
@@ -231,6 +235,18 @@ class MqttLink:
     def _blocking_connect(self) -> None:
         address = self.addresses.current
         self.client.connect(address.host, address.port, keepalive=self.settings.keepalive)
+
+    def use_login(self, username: str | None, password: str | None) -> None:
+        """Present these credentials from the next connection on; the connection up now stays."""
+        self.settings.username, self.settings.password = username, password
+        self.client.username_pw_set(username, password)
+
+    def reconnect_now(self) -> None:
+        """Close the connection cleanly (no will) and connect again at once, to the same address,
+        without the backoff a lost connection waits (new credentials, chosen at a quiet moment)."""
+        if self._session_up:
+            self._planned_reconnect = True
+            self.client.disconnect()
 
     def use_addresses(self, addresses: list[BrokerAddress]) -> None:
         """Connect to these addresses from the next attempt on; the connection up now stays."""
@@ -376,7 +392,7 @@ class MqttLink:
                 future.set_exception(NotConnected("connection lost"))
         self._pending.clear()  # a late answer on the next connection must not meet these ids
         self._lost.set()
-        if was_connected and not self._closing:
+        if was_connected and not self._closing and not self._planned_reconnect:
             log.warning("mqtt %s: connection lost", self.settings.client_id)
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:

@@ -40,11 +40,12 @@ from loalang_protocol.messages import (
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink, NotConnected
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
-from . import __version__, health, logbuffer, status_page, telemetry
+from . import __version__, health, logbuffer, login_renewal, status_page, telemetry
 from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
 from .broker_addresses import take_addresses
+from .broker_login import renew
 from .clock import FIRST_INTERVAL_S, WARMUP_SAMPLES, ClockSync
 from .config import AgentConfig
 from .media import attention
@@ -199,12 +200,35 @@ class Agent:
             asyncio.create_task(self._resend_loop()),
             asyncio.create_task(self.engine.run()),
             asyncio.create_task(self._status_page()),
+            asyncio.create_task(self._login_renewal_loop()),
         ]
         try:
             await self.link.run()
         finally:
             for task in self._tasks:
                 task.cancel()
+
+    async def _login_renewal_loop(self) -> None:
+        """Renew a login that expires ahead of time, at a quiet moment (login_renewal.py)."""
+        while (times := login_renewal.login_times(self.config.broker.password)) is not None:
+            await asyncio.sleep(_jittered(login_renewal.check_every_s(*times)))
+            if time.time() >= login_renewal.renewal_due_at(self.device_id, *times) and self._quiet():
+                await self._renew_login()
+
+    def _quiet(self) -> bool:
+        """Nothing plays and no stream is listened to: a reconnection now costs nobody a word."""
+        return self.engine.current is None and not self.streams.listening and self.link.connected.is_set()
+
+    async def _renew_login(self) -> None:
+        if self.config_path is None:
+            return
+        renewed = await asyncio.to_thread(renew, self.config, self.config_path, self.key)
+        if renewed is None:
+            return  # asked again at the next look; the login still works until it expires
+        self.config = renewed
+        self.link.use_login(renewed.broker.username, renewed.broker.password)
+        log.info("device %s: broker login renewed ahead of its expiry; reconnecting", self.device_id)
+        self.link.reconnect_now()
 
     async def _status_page(self) -> None:
         try:

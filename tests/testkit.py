@@ -208,17 +208,19 @@ def own_controller(stack: Stack, root: Path, **settings: str) -> Iterator[Contro
 
 
 @contextmanager
-def nats_system(root: Path, device_addresses: bool = False) -> Iterator[tuple[Stack, ControllerProcess]]:
+def nats_system(root: Path, device_addresses: bool = False, **settings: str
+                ) -> Iterator[tuple[Stack, ControllerProcess]]:
     """A three-node NATS cluster, Redis and a controller on them, under root (the same controller,
     API and admin as the session's, on the other broker), connected to any of the nodes; with
-    device_addresses, devices are given every node's address at enrolment (else the first node's)."""
+    device_addresses, devices are given every node's address at enrolment (else the first node's);
+    settings are the controller's LOALANG_* variables."""
     with Stack(root) as stack:
         cluster = stack.start_nats_cluster()
         stack.start_redis()
-        settings = stack.controller_env()
+        env = {**stack.controller_env(), **settings}
         if device_addresses:
-            settings["LOALANG_DEVICE_MQTT_ADDRESSES"] = cluster.mqtt_addresses
-        yield stack, stack.start_controller(settings)
+            env["LOALANG_DEVICE_MQTT_ADDRESSES"] = cluster.mqtt_addresses
+        yield stack, stack.start_controller(env)
 
 
 @contextmanager
