@@ -100,10 +100,12 @@ def ports(root: Path) -> dict[str, int]:
 
 
 class Stack:
-    """Broker (Mosquitto or a NATS cluster), Redis and controller under root (a LocalStack, on the
-    ports kept in root), and an admin's HTTP client; stop() stops them and the simulator."""
+    """Broker (Mosquitto or a NATS cluster), Redis and controller (with extra LOALANG_* settings)
+    under root (a LocalStack, on the ports kept in root), and an admin's HTTP client; stop() stops
+    them and the simulator."""
 
-    def __init__(self, root: Path, broker: str, nats_mqtt: tuple[str, ...] = ()) -> None:
+    def __init__(self, root: Path, broker: str, nats_mqtt: tuple[str, ...] = (),
+                 settings: dict[str, str] | None = None) -> None:
         self.root = root
         self.ports = ports(root)
         self.servers = LocalStack(root)
@@ -111,7 +113,8 @@ class Stack:
             start_broker(self.servers, broker, self.ports["mqtt"], nats_mqtt)
             self.servers.start_redis(self.ports["redis"])
             self.controller = self.servers.start_controller(
-                {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "60"}, self.ports["http"], timeout=120)
+                {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "60", **(settings or {})}, self.ports["http"],
+                timeout=120)
         except BaseException:
             self.servers.stop()
             raise

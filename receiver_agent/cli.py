@@ -115,7 +115,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except EnrolmentError as exc:
         print(f"cannot enrol simulated receivers: {exc}", file=sys.stderr)
         return 2
-    simulation = Simulation(telemetry_interval_s=args.telemetry_interval, null_audio=args.null_audio,
+    simulation = Simulation(telemetry_interval_s=args.telemetry_interval,
+                            clock_interval_s=args.clock_interval, null_audio=args.null_audio,
                             decode_every=args.decode_every)
     run_fleet(paths, simulation, args.processes)
     return 0
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="admin who registers new receivers (password in LOALANG_SIM_ADMIN_PASSWORD)")
     simulate.add_argument("--prefix", default="sim", help="device id prefix")
     simulate.add_argument("--telemetry-interval", type=float, default=None)
+    simulate.add_argument("--clock-interval", type=float, default=None,
+                          help="seconds between clock exchanges (default: each configuration's)")
     simulate.add_argument("--processes", type=int, default=1, help="spread the receivers over this many "
                           "processes (a province: about one per 2,500 receivers)")
     simulate.add_argument("--null-audio", action="store_true",

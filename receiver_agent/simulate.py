@@ -151,6 +151,7 @@ class Simulation:
     """How the simulated receivers run."""
 
     telemetry_interval_s: float | None = None
+    clock_interval_s: float | None = None  # a soak run asks for the time every few seconds
     null_audio: bool = False  # the null card and no decoder...
     decode_every: int = 0  # ...except every Nth receiver, which decodes onto the simulated card (0: none)
 
@@ -160,6 +161,8 @@ def _configured(path: Path, index: int, simulation: Simulation) -> config_file.A
     update: dict[str, Any] = {}
     if simulation.telemetry_interval_s is not None:
         update["telemetry_interval_s"] = simulation.telemetry_interval_s
+    if simulation.clock_interval_s is not None:
+        update["clock_interval_s"] = simulation.clock_interval_s
     decodes = simulation.decode_every > 0 and index % simulation.decode_every == 0
     if simulation.null_audio and not decodes:
         update["audio"] = config.audio.model_copy(update={"sink": "null"})

@@ -174,7 +174,7 @@ class Engine:
             playing = Playing(self.current.item, position)
         situation = Situation(
             now_ms=now + LOOKAHEAD_MS, playing=playing, pending=tuple(items),
-            interrupted=tuple(self.interrupted.values()), quiet_hours=self.schedule.quiet_at(now),
+            interrupted=self._interrupted_now(), quiet_hours=self.schedule.quiet_at(now),
             time_known=self.time.known, time_known_since_ms=self.time.known_since_ms,
             playing_finished=finished,
         )
@@ -186,6 +186,15 @@ class Engine:
             elif isinstance(action, Drop):
                 await self._drop(action.item, action.reason, action.position_ms)
         await self._arm(situation, now)
+
+    def _interrupted_now(self) -> tuple[Interrupted, ...]:
+        """The interrupted items as the schedule has them now: an item is kept as it was when it
+        started playing, and a relay's or a live stream's lease has been renewed since."""
+        if not self.interrupted:
+            return ()
+        current = {item.id: item for _, item in self.schedule.pending()}
+        return tuple(replace(cut, item=current.get(cut.item.id, cut.item))
+                     for cut in self.interrupted.values())
 
     async def _arm(self, situation: Situation, now: int) -> None:
         """On a free air, hand a file's start to the player as the amplifier switches on, not at the

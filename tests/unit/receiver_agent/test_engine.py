@@ -123,3 +123,28 @@ def test_an_emergency_still_cuts_in_before_an_armed_item_sounds(tmp_path: Path) 
                            and data["at_ms"] < alarm["at_ms"] for kind, data in receipts)
 
     asyncio.run(scenario())
+
+
+def test_a_relay_cut_by_a_bulletin_goes_on_under_its_renewed_lease(tmp_path: Path) -> None:
+    """A relay's lease is renewed while it plays; a bulletin cutting in after the lease it started
+    with has run out must not find it over: the relay goes on once the bulletin ends."""
+    async def scenario() -> None:
+        receipts: Receipts = []
+        engine = make_engine(tmp_path, receipts)
+        now = int(time.time() * 1000)
+        relay = {**tone("o-relay", now, "background"), "duration_ms": 60_000}
+        engine.schedule.take("area", 1, [{**relay, "valid_until_ms": now + 1000}], None, now)
+        async with running(engine):
+            await wait_for_receipt(receipts, "started", "o-relay")
+            engine.schedule.take("area", 1, [{**relay, "valid_until_ms": now + 60_000}], None, now)
+            await asyncio.sleep(1.2)  # the lease the relay started with has run out
+            bulletin_ms = int(time.time() * 1000) + 300
+            engine.schedule.take("device", 0, [tone("o-bulletin", bulletin_ms)], None, bulletin_ms - 300)
+            engine.wake()
+            await wait_for_receipt(receipts, "interrupted", "o-relay")
+            await wait_for_receipt(receipts, "completed", "o-bulletin")
+            await asyncio.sleep(0.3)
+            assert not any(kind == "preempted" for kind, _ in receipts), receipts
+            assert engine.current is not None and engine.current.item.id == "o-relay", receipts
+
+    asyncio.run(scenario())
