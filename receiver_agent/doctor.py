@@ -104,9 +104,12 @@ def check_relay(config: AgentConfig, agent_running: bool) -> str:
     driver = make_relay(config)
     if agent_running:
         return f"relay is {'on' if driver.get() else 'off'} (the running agent drives it)"
-    driver.set(True)
-    switched_on = driver.get()
-    driver.set(False)
+    try:
+        driver.set(True)
+        switched_on = driver.get()
+        driver.set(False)
+    except OSError as exc:
+        raise CheckFailed(f"the amplifier relay cannot be driven: {exc}") from None
     if not switched_on or driver.get():
         raise CheckFailed("the amplifier relay does not follow its pin; check the wiring and gpio_pin")
     return "relay switches on and off"
