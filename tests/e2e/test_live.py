@@ -28,6 +28,7 @@ from receiver_agent import config as config_file
 from tests.testkit import (
     ADMIN_PASSWORD,
     API,
+    IN_STEP_MS,
     BrokerGate,
     Fleet,
     HttpSite,
@@ -81,7 +82,7 @@ def test_a_relayed_station_plays_in_step_on_the_targeted_agents_only(fleet: Flee
     wait_recorded(cards, compared_from + 1.5)
     skew_ms = playing_skew_ms(cards)
     print(f"skew between the two cards: {skew_ms:.3f} ms")
-    assert skew_ms < 5, f"the same sample at the same instant on both cards: {skew_ms:.2f} ms apart"
+    assert skew_ms < IN_STEP_MS, f"the same sample at the same instant on both cards: {skew_ms:.2f} ms apart"
     for device_id, _ in targeted:
         assert receipts(fleet, device_id, "started"), "a receipt says the stream was aired"
 

@@ -20,6 +20,7 @@ from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import (
     ADMIN_PASSWORD,
+    IN_STEP_MS,
     Fleet,
     loud_after,
     new_commune,
@@ -147,7 +148,7 @@ def test_a_browser_microphone_is_heard_on_three_agents(fleet: Fleet, controller:
         assert prominence > 10, "the card played the captured speech"
         assert 0.2 < delay < 1.0, f"mouth to speaker {delay:.3f} s"
         delays.append(delay)
-    assert max(delays) - min(delays) < 0.005, f"the three agents in step: {delays}"
+    assert (max(delays) - min(delays)) * 1000 < IN_STEP_MS, f"the three agents in step: {delays}"
 
 
 def test_an_office_page_keeps_none_of_what_it_sent(fleet: Fleet, controller: ControllerProcess,

@@ -30,6 +30,7 @@ from receiver_agent.audio.simulated import read_recording
 from tests.testkit import (
     ADMIN_PASSWORD,
     API,
+    IN_STEP_MS,
     Fleet,
     Stack,
     lag_ms,
@@ -138,7 +139,7 @@ def test_a_relay_plays_again_on_every_receiver_after_the_broker_is_back(
     recordings = [wall_clock_audio(card) for card in cards]
     skews = [abs(lag_ms(recordings[0], other, compared_from)) for other in recordings[1:]]
     print("skew to the first card after the outage: " + ", ".join(f"{s:.3f} ms" for s in skews))
-    assert max(skews) < 5, "the same sample at the same instant on every card again"
+    assert max(skews) < IN_STEP_MS, "the same sample at the same instant on every card again"
 
     fleet.http.post(f"{API}/broadcasts/{broadcast['id']}/stop").raise_for_status()
     assert final_report(fleet, broadcast["id"]) == {"completed": 3}, "no receiver is left playing"
