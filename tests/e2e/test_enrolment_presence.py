@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -31,7 +32,8 @@ def test_volume_change_is_applied_and_reported(fleet: Fleet) -> None:
     version = response.json()["desired_version"]
     device = wait_for(lambda: (d := fleet.device(device_id))["applied_version"] == version and d, 5.0,
                       what="applied version")
-    assert device["telemetry"] is None or device["volume"] == 35
+    assert device["volume"] == 35, "the device's page shows the volume asked for"
+    assert json.loads((config.parent / "state.json").read_text())["volume"] == 35, "the agent applied it"
     wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("volume") == 35, 5.0,
              what="telemetry shows the new volume")
 
