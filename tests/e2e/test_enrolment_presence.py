@@ -33,7 +33,8 @@ def test_volume_change_is_applied_and_reported(fleet: Fleet) -> None:
     device = wait_for(lambda: (d := fleet.device(device_id))["applied_version"] == version and d, 5.0,
                       what="applied version")
     assert device["volume"] == 35, "the device's page shows the volume asked for"
-    assert json.loads((config.parent / "state.json").read_text())["volume"] == 35, "the agent applied it"
+    wait_for(lambda: json.loads((config.parent / "state.json").read_text()).get("volume") == 35, 5.0,
+             what="the agent saved the volume it applied")  # saved just after it reports the version
     wait_for(lambda: (fleet.device(device_id)["telemetry"] or {}).get("volume") == 35, 5.0,
              what="telemetry shows the new volume")
 
