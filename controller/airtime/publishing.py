@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -32,10 +32,12 @@ TAKEN_OFF = ("on_air", "awaiting_confirmation")
 async def go_on_air(services: Services, session: Session, broadcast: Broadcast, *,
                     margin_ms: int | Callable[[int], int],
                     prelude_ms: int = 0, valid_until_ms: int | None = None,
-                    source: dict[str, Any] | None = None) -> OnAir:
-    """Write the broadcast's occurrences (committing them), track delivery from here, publish the targets."""
+                    source: dict[str, Any] | None = None, news: Sequence[on_air.News] = ()) -> OnAir:
+    """Write the broadcast's occurrences (committing them), track delivery from here, tell the feed
+    the news, publish the targets."""
     written = await write_on_air(services, session, broadcast, margin_ms=margin_ms, prelude_ms=prelude_ms,
                                  valid_until_ms=valid_until_ms, source=source)
+    await on_air.announce(services, list(news))
     await desired.publish_targets(services, written.targets)
     return written
 

@@ -179,10 +179,12 @@ class Airtime:
 
     async def start(self, session: Session, broadcast: Broadcast, prelude_ms: int = 0,
                     valid_until_ms: int | None = None) -> None:
-        """Put a decided broadcast on the air (a live one with its source's first audio)."""
-        await on_air.announce(self.services, [on_air.news(session, broadcast)])
+        """Put a decided broadcast on the air (a live one with its source's first audio). Everything
+        the session wrote is committed before anything is awaited (controller/db/write_guard.py)."""
+        news = on_air.news(session, broadcast)
         if broadcast.live_kind is not None:
             session.commit()
+            await on_air.announce(self.services, [news])
             if broadcast.live_kind == "relay":
                 self.live.start_relay(broadcast.id, broadcast.live_url or "")
             return
@@ -194,7 +196,7 @@ class Airtime:
             return start_margin_ms(settings, receivers, file_bytes)
 
         await publishing.go_on_air(self.services, session, broadcast, margin_ms=margin,
-                                   prelude_ms=prelude_ms, valid_until_ms=valid_until_ms)
+                                   prelude_ms=prelude_ms, valid_until_ms=valid_until_ms, news=[news])
 
     async def confirm(self, who: Principal, broadcast_id: str) -> Broadcast:
         """A second approver (not its author, with approval rights over every target) puts it on the air."""

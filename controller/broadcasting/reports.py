@@ -32,27 +32,21 @@ async def finish_reports(services: Services) -> None:
     """
     now = int(time.time() * 1000)
     lease_ms = services.settings.live_lease_s * 1000
-    ended = []
+    ended: list[on_air.News] = []
     failures: list[Raised] = []
-    with services.db.session() as session:
-        # ended ones are looked at only while their report can still be due: the table grows for ever
-        ends = Broadcast.start_ms + Broadcast.duration_ms + Broadcast.max_lateness_ms
-        recent = ends > now - delivery.KEEP_S * 1000
-        live_done = and_(Broadcast.status == "done", Broadcast.live_kind.is_not(None), recent)
-        stopped = and_(Broadcast.status == "stopped", recent)
-        open_ones = session.scalars(select(Broadcast).where(
-            or_(Broadcast.status == "on_air", stopped, live_done), Broadcast.start_ms.is_not(None)))
-        for broadcast in open_ones:
-            if broadcast.report or _live_and_leased(session, broadcast, now):
+    for broadcast_id in _unreported(services, now):
+        states = await _delivery_states(services, broadcast_id)
+        with services.db.session() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None or not _over(broadcast, states, now, lease_ms):
                 continue
-            states = await delivery.snapshot(services.redis, broadcast.id)
-            if not states and not await delivery.tracked(services.redis, broadcast.id):
-                await rebuild(services, broadcast.id)  # Redis lost it
-                states = await delivery.snapshot(services.redis, broadcast.id)
-            if not _over(broadcast, states, now, lease_ms):
+            live = broadcast.live_kind is not None
+        if live:
+            states = await delivery.close(services.redis, broadcast_id, states)
+        with services.db.session() as session:  # written without an await inside (db/write_guard.py)
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.report:
                 continue
-            if broadcast.live_kind:
-                states = await delivery.close(services.redis, broadcast.id, states)
             broadcast.report = {**delivery.summary(states), "devices": states, "at_ms": now}
             failure = failed_delivery(session, broadcast, states) if broadcast.status != "stopped" else None
             if failure is not None:
@@ -63,6 +57,28 @@ async def finish_reports(services: Services) -> None:
     await on_air.announce(services, ended)
     for failure in failures:  # told once the reports are stored
         await raise_incident(services, failure)
+
+
+def _unreported(services: Services, now: int) -> list[str]:
+    """The broadcasts whose report may be due: on the air or recently ended, with none yet."""
+    with services.db.session() as session:
+        # ended ones are looked at only while their report can still be due: the table grows for ever
+        ends = Broadcast.start_ms + Broadcast.duration_ms + Broadcast.max_lateness_ms
+        recent = ends > now - delivery.KEEP_S * 1000
+        live_done = and_(Broadcast.status == "done", Broadcast.live_kind.is_not(None), recent)
+        stopped = and_(Broadcast.status == "stopped", recent)
+        open_ones = session.scalars(select(Broadcast).where(
+            or_(Broadcast.status == "on_air", stopped, live_done), Broadcast.start_ms.is_not(None)))
+        return [b.id for b in open_ones if not (b.report or _live_and_leased(session, b, now))]
+
+
+async def _delivery_states(services: Services, broadcast_id: str) -> dict[str, dict[str, Any]]:
+    """Each device's delivery state of a broadcast, rebuilt from the receipts when Redis lost it."""
+    states = await delivery.snapshot(services.redis, broadcast_id)
+    if not states and not await delivery.tracked(services.redis, broadcast_id):
+        await rebuild(services, broadcast_id)
+        states = await delivery.snapshot(services.redis, broadcast_id)
+    return states
 
 
 def _over(broadcast: Broadcast, states: dict[str, dict[str, Any]], now: int, lease_ms: int) -> bool:

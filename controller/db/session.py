@@ -11,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from .write_guard import WriteGuard
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -39,12 +41,16 @@ def migrate(url: str) -> None:
 
 
 class Database:
-    """The engine and a session factory."""
+    """The engine and a session factory (on SQLite, guarded: no write is held across an await)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.guard: WriteGuard | None = None
+        if url.startswith("sqlite"):
+            self.guard = WriteGuard()
+            self.guard.attach(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
