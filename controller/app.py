@@ -56,6 +56,7 @@ from .jobs import Jobs
 from .keyring import KEYS_DIR, Keyring, KeyringError, init_keys
 from .limits import MAX_BODY_BYTES, BodySizeLimit
 from .live.registry import LiveSessions
+from .loop_watch import LoopWatch
 from .media import speech
 from .media.store import MediaStore
 from .mqtt.bridge import (
@@ -168,6 +169,7 @@ async def start_services(settings: Settings) -> Services:
         jobs=Jobs(redis, settings.instance_id),
         speech=speech.engine(settings.tts_engine, settings.tts_voice, settings.piper_binary,
                              settings.piper_model),
+        loop_watch=LoopWatch(db.guard),
     )
     services.media.remove_leftovers()
     services.media.previews.sweep()
@@ -202,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = await start_services(settings)
         airtime = Airtime(services, LiveSessions(services))
         app.state.services, app.state.airtime = services, airtime
+        loop_watch = asyncio.create_task(services.loop_watch.run(), name="loop-watch")
         bridge = asyncio.create_task(DeviceBridge(services).run(), name="device-bridge")
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
@@ -228,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.link.close()
         await services.accounts.close()
         mqtt_task.cancel()
+        loop_watch.cancel()
         bridge.cancel()
         watchdog.cancel()
         scheduler.cancel()

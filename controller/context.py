@@ -15,6 +15,7 @@ from .counters import Counters
 from .db.session import Database
 from .jobs import Jobs
 from .keyring import Keyring
+from .loop_watch import LoopWatch
 from .media.speech import SpeechEngine
 from .media.store import MediaStore
 from .presence import PresenceStore
@@ -42,5 +43,6 @@ class Services:
     media: MediaStore
     jobs: Jobs
     speech: SpeechEngine
+    loop_watch: LoopWatch
     # set when the server begins to shut down: open event streams end at once instead of holding it
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

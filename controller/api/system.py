@@ -31,7 +31,8 @@ async def system_status(services: ServicesDep, principal: Admin) -> dict[str, ob
     load by class (`telemetry`, `clock`), and the devices shed most for sending faster than their
     fair share (`flooding`); the MQTT link's own figures (acknowledgements awaited now, connections
     made, messages in and out) and the controller's running asyncio tasks, which a long run watches
-    for growth (benchmarks/soak.py)."""
+    for growth (benchmarks/soak.py); the event loop's stalls (how many, the longest) and the database
+    writes seen held across an await (controller/loop_watch.py)."""
     redis_connected = await redis_client.reachable(services.redis)
     link = services.link
     return {
@@ -47,6 +48,7 @@ async def system_status(services: ServicesDep, principal: Admin) -> dict[str, ob
                  "failed_attempts": link.failed_attempts, "messages_in": link.messages_in,
                  "messages_out": link.messages_out},
         "tasks": len(asyncio.all_tasks()),
+        "loop": services.loop_watch.figures(),
     }
 
 
