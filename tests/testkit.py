@@ -891,16 +891,60 @@ CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1)))
 @contextmanager
 def playing_station(root: Path, source: str = CHIRP, seconds: int = 60) -> Iterator[Icecast]:
     """A local Icecast2 server with a station (mount `station.mp3`) playing an ffmpeg aevalsrc source
-    as MP3 at 64 kbit/s for seconds; everything is stopped afterwards."""
+    as MP3 at 64 kbit/s for seconds, given once listeners get its audio (a test that opens a relay at
+    once would otherwise find no station: seen on a loaded machine, where the feeder took seconds to
+    start); everything is stopped afterwards."""
     with LocalStack(root) as servers:
         server = servers.start_icecast()
-        feeder = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
-             "-i", f"{source}:d={seconds}", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k",
-             "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")],
-            stdout=subprocess.DEVNULL)
+        feeder_log = root / "station-feeder.log"
+        feeder = _station_feeder(server, source, seconds, feeder_log)
         try:
+            feeder = _on_the_air(server, feeder, lambda: _station_feeder(server, source, seconds, feeder_log))
             yield server
         finally:
             feeder.kill()
             feeder.wait()
+
+
+def _station_feeder(server: Icecast, source: str, seconds: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as errors:
+        return subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+             "-i", f"{source}:d={seconds}", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k",
+             "-content_type", "audio/mpeg", "-f", "mp3", server.source_url("station.mp3")],
+            stdout=subprocess.DEVNULL, stderr=errors)
+
+
+Feeder = subprocess.Popen[bytes]
+
+
+def _on_the_air(server: Icecast, feeder: Feeder, again: Callable[[], Feeder],
+                timeout: float = 30.0) -> Feeder:
+    """Wait until a listener gets the station's audio, starting the feeder again if it gave up; returns
+    the feeder that plays."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if feeder.poll() is not None:
+            feeder = again()
+        if _station_bytes(server.listen_url("station.mp3")) >= 4096:
+            return feeder
+        time.sleep(0.2)
+    feeder.kill()
+    raise AssertionError(f"the test station is not on the air after {timeout} s:\n{server.server.tail()}")
+
+
+def _station_bytes(url: str) -> int:
+    """How much of the station a listener reads in a second (0 while it is not on the air)."""
+    got = 0
+    try:
+        with httpx.stream("GET", url, timeout=2.0) as answer:
+            if answer.status_code != 200:
+                return 0
+            started = time.monotonic()
+            for block in answer.iter_bytes():
+                got += len(block)
+                if got >= 4096 or time.monotonic() - started > 1.0:
+                    break
+    except httpx.HTTPError:
+        return 0
+    return got
