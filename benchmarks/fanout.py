@@ -273,7 +273,8 @@ def _floor_worker(port: int, password: str, ids: list[int], ready: Any, results:
             links.append(link)
         tasks = [asyncio.create_task(link.run()) for link in links]
         for link in links:
-            await asyncio.wait_for(link.connected.wait(), 300)
+            async with asyncio.timeout(300):
+                await link.connected.wait()
         ready.put(len(links))
         deadline = time.monotonic() + 60
         while len(arrivals) < len(links) and time.monotonic() < deadline:  # noqa: ASYNC110 - counting arrivals
@@ -302,7 +303,8 @@ def raw_floor(port: int, password: str, count: int, processes: int) -> dict[str,
     async def publish() -> float:
         link = MqttLink(LinkSettings("127.0.0.1", port, "floor-publisher", CONTROLLER_USERNAME, password))
         task = asyncio.create_task(link.run())
-        await asyncio.wait_for(link.connected.wait(), 30)
+        async with asyncio.timeout(30):
+            await link.connected.wait()
         sent = time.time()
         await link.publish(FLOOR_TOPIC, b"floor", qos=1)
         await link.close()
@@ -436,7 +438,8 @@ class ReportWatch:
 
         link.route(topics.all_devices(topics.DeviceTopic.REPORTED), reported)
         task = asyncio.create_task(link.run())
-        await asyncio.wait_for(link.connected.wait(), 60)
+        async with asyncio.timeout(60):
+            await link.connected.wait()
         self._ready.set()
         await self._stop.wait()
         await link.close()

@@ -100,7 +100,8 @@ async def mosquitto_backend(stack: LocalStack) -> AsyncIterator[Backend]:
     accounts = MosquittoDynsec(link, CONTROLLER_USERNAME)
     task = asyncio.create_task(link.run())
     try:
-        await asyncio.wait_for(link.connected.wait(), 30)
+        async with asyncio.timeout(30):
+            await link.connected.wait()
         await accounts.prepare()
         assert stack.broker is not None
         yield Backend("mosquitto", accounts, config.port, [stack.broker], config.dynsec_file)

@@ -218,7 +218,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       airtime).run(),
             name="scheduler")
         try:
-            await asyncio.wait_for(services.link.connected.wait(), BROKER_WAIT_S)
+            async with asyncio.timeout(BROKER_WAIT_S):
+                await services.link.connected.wait()
         except TimeoutError:
             log.error("broker %s:%s not reachable yet; retrying in the background",
                       settings.mqtt_host, settings.mqtt_port)

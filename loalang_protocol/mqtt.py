@@ -206,7 +206,8 @@ class MqttLink:
         finally:
             self._connecting = False
         self._watch_socket()
-        code = await asyncio.wait_for(self._connect_result, s.connect_timeout)
+        async with asyncio.timeout(s.connect_timeout):
+            code = await self._connect_result
         if code in _AUTH_FAILURES:
             self.client.disconnect()
             raise AuthenticationFailed(f"broker refused the credentials of {s.username!r}")
@@ -364,7 +365,8 @@ class MqttLink:
         future: asyncio.Future[Any] = self._loop.create_future()
         self._pending[mid] = future
         try:
-            return await asyncio.wait_for(future, self.settings.ack_timeout)
+            async with asyncio.timeout(self.settings.ack_timeout):
+                return await future
         finally:
             if self._pending.get(mid) is future:
                 del self._pending[mid]

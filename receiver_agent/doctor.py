@@ -154,12 +154,14 @@ async def _session_checks(config: AgentConfig, running: dict[str, object] | None
     link.route(topics.device(config.device_id, DeviceTopic.CLOCK_REPLY), on_reply)
     task = asyncio.create_task(link.run())
     try:
-        await asyncio.wait_for(_first(link.connected.wait(), task), 10)
+        async with asyncio.timeout(10):
+            await _first(link.connected.wait(), task)
         for _ in range(3):
             await link.publish(topics.device(config.device_id, DeviceTopic.CLOCK_REQUEST),
                                sync.request().model_dump_json().encode(), qos=0)
             try:
-                await asyncio.wait_for(got.wait(), 3)
+                async with asyncio.timeout(3):
+                    await got.wait()
             except TimeoutError:
                 continue
             got.clear()

@@ -30,7 +30,8 @@ def _page(status: dict[str, Any]) -> str:
 
 async def _handle(config: AgentConfig, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
-        request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        async with asyncio.timeout(5):
+            request = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
         writer.close()
         return

@@ -88,7 +88,8 @@ class MosquittoDynsec:
                              for (name, fields), correlation in zip(batch, correlations, strict=True)]}
         try:
             await self.link.publish(CONTROL_TOPIC, json.dumps(body).encode(), qos=1)
-            responses: list[dict[str, Any]] = await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                responses: list[dict[str, Any]] = await asyncio.gather(*futures)
         finally:
             for correlation in correlations:
                 self._waiting.pop(correlation, None)

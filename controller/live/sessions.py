@@ -128,7 +128,8 @@ class LiveSession:
         try:
             while True:
                 try:
-                    block = await asyncio.wait_for(anext(iterator), silence_s)
+                    async with asyncio.timeout(silence_s):
+                        block = await anext(iterator)
                 except StopAsyncIteration:
                     await self._play_out()
                     return "source_ended"
@@ -139,6 +140,7 @@ class LiveSession:
                     return "stopped"
                 for chunk in self.chunker.feed(block, arrived):
                     await self._publish(chunk)
+                await asyncio.sleep(0)  # a backlog read without a pause still lets a stop in
         except ToolFailed as exc:
             log.warning("live %s: the source failed: %s", self.broadcast_id, exc)
             return "source_failed"
@@ -222,7 +224,8 @@ class LiveSession:
         stop); notice a stop made here or on another controller, and the end of a scheduled window."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopped.wait(), STOP_POLL_S)
+                async with asyncio.timeout(STOP_POLL_S):
+                    await self.stopped.wait()
             if self.stopped.is_set():
                 return self.stop_reason
             if not self._still_on_air():

@@ -81,7 +81,8 @@ class StationProxy:
             client.close()
 
     async def _relay_one(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
-        head = await asyncio.wait_for(client_reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
+        async with asyncio.timeout(HEAD_TIMEOUT_S):
+            head = await client_reader.readuntil(b"\r\n\r\n")
         request_line, *header_lines = head[:-4].split(b"\r\n")
         method, target, version = request_line.decode("latin-1").split(" ")
         headers = [line for line in header_lines if line]
@@ -97,8 +98,8 @@ class StationProxy:
             self._refuse(str(exc), client)
             return
         log.debug("relay: %s to %s:%s (%s)", method, host[:100], port, address)
-        upstream_reader, upstream = await asyncio.wait_for(
-            asyncio.open_connection(str(address), port), CONNECT_TIMEOUT_S)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            upstream_reader, upstream = await asyncio.open_connection(str(address), port)
         try:
             if forward is None:
                 client.write(b"HTTP/1.1 200 Connection established\r\n\r\n")

@@ -64,8 +64,8 @@ async def checked_address(host: str, port: int, allowed: list[Network]) -> Addre
     Unresolved when it has none.
     """
     try:
-        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S)
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError, UnicodeError):
         raise Unresolved(f"the station's host {host[:100]} cannot be resolved") from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]

@@ -93,8 +93,9 @@ class Decoder:
         if not data:
             code = await self.process.wait()
             if self._stderr_task is not None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stderr_task, 1.0)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._stderr_task
             if code != 0:
                 tail = " | ".join(self.stderr) or f"exit code {code}"
                 log.error("decoder %s failed (exit %s): %s", self.name, code, tail)
@@ -112,7 +113,8 @@ class Decoder:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+            async with asyncio.timeout(STOP_GRACE_S):
+                await process.wait()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

@@ -403,7 +403,8 @@ class StreamPlayer:
 
     async def _first_chunk(self) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._arrived.wait(), self.starve_ms / 1000)
+            async with asyncio.timeout(self.starve_ms / 1000):
+                await self._arrived.wait()
         return self.buffer.head() is not None
 
     async def _start(self) -> None:

@@ -93,3 +93,34 @@ def test_an_ended_live_broadcast_waits_for_its_receipts_until_its_lease_has_run_
     assert _over(live("stopped", 5_000), {"d1": {"state": "completed"}}, now, lease_ms)
     assert _over(live("done", lease_ms + GRACE_MS + 1_000), playing, now, lease_ms)
     assert _over(live("on_air", 0), playing, now, lease_ms), "asked only once its lease ran out"
+
+
+async def endless_blocks() -> Any:
+    """A source that always has the next block ready as soon as it is asked again: a microphone's
+    backlog after an outage."""
+    while True:
+        await asyncio.sleep(0)
+        yield bytes(960)
+
+
+async def test_a_stopped_session_ends_while_its_source_always_has_audio_ready(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping cancels the pump; a cancellation that arrives as the next block does must still end
+    it (Python 3.11's asyncio.wait_for dropped such a cancellation: the session then ran on, on the
+    air, until its microphone hung up)."""
+    async def taken_off_air(self: LiveSession, reason: str) -> None:
+        return None
+
+    monkeypatch.setattr(LiveSession, "_end", taken_off_air)
+    for attempt in range(40):
+        session = session_on(Link())
+        session.start_ms = int(time.time() * 1000)
+        monkeypatch.setattr(session.chunker, "feed", lambda block, arrived: [])
+        running = asyncio.create_task(session.run(endless_blocks()))
+        await asyncio.sleep(0.01 + attempt * 0.001)
+        session.stop()
+        done, _ = await asyncio.wait({running}, timeout=3)
+        if not done:
+            running.cancel()
+        assert done, f"stop {attempt + 1}: the session went on after it was stopped"
+        assert running.result() == "stopped"
