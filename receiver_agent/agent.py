@@ -40,7 +40,7 @@ from loalang_protocol.messages import (
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink, NotConnected
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
-from . import __version__, health, logbuffer, login_renewal, status_page, telemetry
+from . import __version__, controller_http, health, logbuffer, login_renewal, status_page, telemetry
 from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
@@ -109,7 +109,8 @@ class Agent:
         self.engine = Engine(
             schedule=self.schedule,
             cache=MediaCache(config.data_dir / "cache", config.controller_url, self.device_id, self.key,
-                             quota_bytes=int(config.cache_quota_mb * 1_000_000)),
+                             quota_bytes=int(config.cache_quota_mb * 1_000_000),
+                             controller_ca_file=config.controller_ca_file),
             sink=sink, amplifier=self.amplifier, timekeeper=self.time, record=self.record_event,
             attention=attention.ensure(config.data_dir / "attention"),
             volume=lambda: self.state.volume if self.state.volume is not None else 70,
@@ -524,7 +525,9 @@ class Agent:
         request = urllib.request.Request(self.config.controller_url.rstrip("/") + path, data=body,  # noqa: S310
                                          headers=headers, method="POST")
         try:
-            await asyncio.to_thread(urllib.request.urlopen, request, timeout=30)
+            ca_file = self.config.controller_ca_file
+            answer = await asyncio.to_thread(controller_http.open_url, request, 30, ca_file)
+            answer.close()
         except (urllib.error.URLError, OSError) as exc:
             return False, f"upload failed: {getattr(exc, 'reason', exc)}"[:200]
         return True, f"uploaded {len(body)} bytes of log"

@@ -20,6 +20,7 @@ from loalang_protocol.http_auth import sign_request
 from loalang_protocol.keys import KeyPair
 
 from . import config as config_file
+from . import controller_http
 from .config import AgentConfig
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def renew(config: AgentConfig, path: Path, key: KeyPair, timeout: float = 30.0) 
         config.controller_url.rstrip("/") + url_path, data=b"", method="POST",
         headers=sign_request(key, config.device_id, "POST", url_path, body=b""))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+        with controller_http.open_url(request, timeout, config.controller_ca_file) as answer:
             login = json.loads(answer.read(MAX_ANSWER_BYTES))
         fields = {name: login[name] for name in ("username", "password", "client_id")}
         broker = type(config.broker).model_validate({**config.broker.model_dump(), **fields})

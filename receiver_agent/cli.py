@@ -30,7 +30,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
     try:
         config = enroll(args.controller, args.code, Path(args.config),
-                        Path(args.data_dir) if args.data_dir else None, args.allow_plain_http)
+                        Path(args.data_dir) if args.data_dir else None, args.allow_plain_http,
+                        Path(args.ca_file) if args.ca_file else None)
     except EnrolmentError as exc:
         print(f"enrolment failed: {exc}", file=sys.stderr)
         return 2
@@ -196,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--code", required=True, help="the one-time claim code shown in the console")
     enroll.add_argument("--config", default=DEFAULT_CONFIG)
     enroll.add_argument("--data-dir", help="where key, state and media live (default: the config's folder)")
+    enroll.add_argument("--ca-file", help="the CA certificate of the controller's HTTPS, when it is the "
+                                          "province's own CA (default: the system's CA store); kept for "
+                                          "every later request to the controller")
     _plain_http_option(enroll)
     enroll.set_defaults(func=cmd_enroll)
     run = sub.add_parser("run", help="run the agent")

@@ -99,6 +99,10 @@ class AgentConfig(_Section):
                               description="area chain at enrolment, root first (desired state updates it)")
     data_dir: Path = Field(
         description="key, state, outbox and sound card recordings (default: the file's folder)")
+    controller_ca_file: Path | None = Field(
+        None, description="the CA certificate the controller's HTTPS certificate is checked with (a "
+                          "province's own CA, given at enrolment with --ca-file); the system's CA store "
+                          "when not set")
     broker: BrokerConfig = Field(description="the `[broker]` table")
     audio: AudioConfig = Field(default_factory=AudioConfig, description="the `[audio]` table")
     amplifier: AmplifierConfig = Field(default_factory=AmplifierConfig, description="the `[amplifier]` table")

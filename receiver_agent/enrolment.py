@@ -19,6 +19,7 @@ from loalang_protocol.files import write_atomic
 from loalang_protocol.keys import KeyPair
 
 from . import config as config_file
+from . import controller_http
 from .config import AgentConfig, BrokerConfig
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -29,12 +30,12 @@ class EnrolmentError(RuntimeError):
     """Enrolment failed; the message says why in words a technician understands."""
 
 
-def _post_json(url: str, body: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
+def _post_json(url: str, body: dict[str, Any], ca_file: Path | None, timeout: float = 20.0) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 - the URL scheme is checked by the caller
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with controller_http.open_url(request, timeout, ca_file) as response:
             data: dict[str, Any] = json.loads(response.read(MAX_RESPONSE_BYTES))
             return data
     except urllib.error.HTTPError as exc:
@@ -52,22 +53,26 @@ def _post_json(url: str, body: dict[str, Any], timeout: float = 20.0) -> dict[st
 
 
 def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | None = None,
-           allow_plain_http: bool = False) -> AgentConfig:
+           allow_plain_http: bool = False, ca_file: Path | None = None) -> AgentConfig:
     """Enrol this device and write its configuration; the private key never leaves data_dir.
 
     The root key in the answer must match the claim code's fingerprint. Plain http:// is refused
     but to this machine itself, unless allow_plain_http (a closed lab network) says otherwise.
+    With ca_file, the controller's HTTPS certificate is checked against that CA (a province's own),
+    now and from then on (a copy is kept beside the configuration); else against the system's.
     """
     check_controller_url(controller_url, allow_plain_http)
     try:
         claim_code.split(code)
     except claim_code.ClaimCodeError as exc:
         raise EnrolmentError(str(exc)) from None
+    controller_ca = _controller_ca(ca_file)
     data_dir = data_dir or config_path.parent
     key = KeyPair.generate()
     answer = _post_json(controller_url.rstrip("/") + "/api/v1/enroll",
-                        {"code": code, "public_key": key.public_text})
+                        {"code": code, "public_key": key.public_text}, ca_file)
     ca_path = config_path.parent.resolve() / BROKER_CA_FILE
+    controller_ca_path = config_path.parent.resolve() / controller_http.CONTROLLER_CA_FILE
     try:
         broker = answer["broker"]
         tls = bool(broker.get("tls", False))
@@ -76,6 +81,7 @@ def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | N
         config = AgentConfig(
             device_id=answer["device_id"], controller_url=answer["controller_url"],
             root_public_key=answer["root_public_key"], areas=answer["areas"], data_dir=data_dir,
+            controller_ca_file=controller_ca_path if controller_ca is not None else None,
             broker=BrokerConfig(
                 host=broker["host"], port=broker["port"], username=broker["username"],
                 password=broker["password"], client_id=broker["client_id"], keepalive=broker["keepalive"],
@@ -89,12 +95,28 @@ def enroll(controller_url: str, code: str, config_path: Path, data_dir: Path | N
     _check_root_key(code, config.root_public_key)
     _reset_state_if_other_device(config_path, data_dir, config.device_id)
     key.save(config.key_file)
-    if ca_pem is not None:
-        _write_public_file(ca_path, ca_pem)
-    else:
-        ca_path.unlink(missing_ok=True)  # left by an earlier enrolment over TLS
+    _keep_public_file(ca_path, ca_pem)  # none: one left by an earlier enrolment over TLS goes
+    _keep_public_file(controller_ca_path, controller_ca)
     config_file.save(config, config_path)
     return config
+
+
+def _controller_ca(ca_file: Path | None) -> str | None:
+    """The CA given with --ca-file, checked before anything is asked of the controller."""
+    if ca_file is None:
+        return None
+    try:
+        return controller_http.check_ca_file(ca_file)
+    except ValueError as exc:
+        raise EnrolmentError(f"--ca-file: {exc}") from None
+
+
+def _keep_public_file(path: Path, text: str | None) -> None:
+    """Write a public file beside the configuration, or remove an old one when there is none now."""
+    if text is not None:
+        _write_public_file(path, text)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def check_controller_url(url: str, allow_plain_http: bool = False) -> None:

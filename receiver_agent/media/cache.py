@@ -22,6 +22,8 @@ from loalang_protocol.files import move_into_place
 from loalang_protocol.http_auth import sign_request
 from loalang_protocol.keys import KeyPair
 
+from .. import controller_http
+
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
@@ -53,6 +55,7 @@ class MediaCache:
     key: KeyPair
     quota_bytes: int = 2_000_000_000
     clock: Callable[[], float] = time.monotonic
+    controller_ca_file: Path | None = None  # a province's own CA for the controller's HTTPS
     _retries: dict[str, _Retry] = field(default_factory=dict)
     downloaded_bytes: int = 0
 
@@ -120,7 +123,7 @@ class MediaCache:
             headers["Range"] = f"bytes={have}-"
         request = urllib.request.Request(self.controller_url.rstrip("/") + url_path, headers=headers)  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            with controller_http.open_url(request, 30, self.controller_ca_file) as response:
                 resumed = response.status == 206
                 with part.open("ab" if resumed else "wb") as out:
                     written = have if resumed else 0
