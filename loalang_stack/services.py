@@ -39,9 +39,10 @@ class ControllerProcess:
         return f"{scheme}://127.0.0.1:{self.http_port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start and wait until /healthz says the broker is connected."""
-        env = {**os.environ, **self.env, "LOALANG_DATA_DIR": str(self.data_dir),
-               "LOALANG_HTTP_PORT": str(self.http_port), "LOALANG_PUBLIC_URL": self.url}
+        """Start and wait until /healthz says the broker is connected. The URL given to devices is
+        its own, unless env names another (a proxy's)."""
+        env = {**os.environ, "LOALANG_PUBLIC_URL": self.url, **self.env,
+               "LOALANG_DATA_DIR": str(self.data_dir), "LOALANG_HTTP_PORT": str(self.http_port)}
         self.server = Server("controller", [_program("radio-controller"), "serve"],
                              self.data_dir / "controller.log", env)
         self.server.start()

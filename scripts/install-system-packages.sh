@@ -3,7 +3,7 @@
 # Usage: scripts/install-system-packages.sh [extra packages...]
 set -euo pipefail
 
-packages=(mosquitto mosquitto-clients nats-server redis-server ffmpeg libopus0 espeak-ng postgresql icecast2 chromium python3-venv "$@")
+packages=(mosquitto mosquitto-clients nats-server redis-server ffmpeg libopus0 espeak-ng postgresql icecast2 caddy chromium python3-venv "$@")
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -22,7 +22,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 # The project runs its own brokers and Redis; the distribution's services are not needed.
-for service in mosquitto nats-server redis-server postgresql; do
+for service in mosquitto nats-server redis-server postgresql caddy; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         $SUDO systemctl disable --now "$service" >/dev/null 2>&1 || true
     fi

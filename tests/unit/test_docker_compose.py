@@ -4,6 +4,8 @@ configuration, checked without a Docker engine."""
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -194,8 +196,21 @@ def test_the_proxy_serves_the_console_over_https_with_its_certificate_read_only(
     assert proxy["ports"] == ["443:443"]
     assert any(v.startswith("./certs:") and v.endswith(":ro") for v in proxy["volumes"])
     assert proxy["depends_on"]["controller"]["condition"] == "service_healthy"
-    caddyfile = (ROOT / "proxy" / "Caddyfile").read_text()
-    assert "reverse_proxy controller:8000" in caddyfile and "tls /certs/" in caddyfile
+    caddy = caddy_config()  # the Caddyfile as the image's Caddy reads it, with no variable set
+    server = caddy["apps"]["http"]["servers"]["srv0"]
+    assert server["listen"] == [":443"]
+    assert '"dial": "controller:8000"' in json.dumps(server["routes"])
+    assert caddy["apps"]["tls"]["certificates"]["load_files"][0]["certificate"] == "/certs/console.crt"
+
+
+def caddy_config() -> dict[str, Any]:
+    """proxy/Caddyfile adapted by Caddy itself (installed by scripts/install-system-packages.sh)."""
+    command = ["caddy", "adapt", "--adapter", "caddyfile", "--config", str(ROOT / "proxy" / "Caddyfile")]
+    adapted = subprocess.run(command, capture_output=True, text=True, timeout=30,
+                             env={"PATH": os.environ["PATH"], "HOME": "/tmp"})
+    assert adapted.returncode == 0, adapted.stderr
+    config: dict[str, Any] = json.loads(adapted.stdout)
+    return config
 
 
 REDIS_HA_FILE = ROOT / "docker-compose.redis-ha.yml"
