@@ -62,7 +62,9 @@ class Keyring:
             certificate = json.loads((folder / SIGNING_CERT).read_text())
         except FileNotFoundError as exc:
             raise KeyringError(
-                f"{exc.filename} is missing; run `radio-controller keys init --dir {folder}`"
+                f"{exc.filename} is missing: the controller needs root.pub, signing.key and "
+                f"signing.cert.json in {folder}, made offline by the key ceremony and installed there "
+                "(docs/operations.md, \"Signing keys: the key ceremony\"); the root private key stays offline"
             ) from None
         try:
             check_certificate(certificate, public_from_text(root_public), PURPOSE_CONTROL, now_ms())

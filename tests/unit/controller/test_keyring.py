@@ -77,3 +77,12 @@ def test_a_tampered_list_stops_the_controller(folder: Path) -> None:
     (folder / REVOKED_LIST).write_text(json.dumps({**document, "revoked": []}))
     with pytest.raises(KeyringError, match="cannot be trusted"):
         Keyring.load(folder)
+
+
+def test_missing_keys_point_to_the_key_ceremony_never_to_making_a_root_on_the_controller(
+        tmp_path: Path) -> None:
+    with pytest.raises(KeyringError) as refused:
+        Keyring.load(tmp_path / "keys")
+    message = str(refused.value)
+    assert "key ceremony" in message and "root.pub, signing.key and signing.cert.json" in message
+    assert "keys init" not in message, "making keys on the controller would put the root key online"
