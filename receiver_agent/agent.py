@@ -118,6 +118,7 @@ class Agent:
         )
         self.areas: list[str] = list(self.state.areas or config.areas)
         self.started = time.monotonic()
+        self.started_at = time.time()  # for doctor: an agent that just started has no clock reply yet
         self.connection = 0
         self._connected_ms = 0
         self.rejected = 0
@@ -669,6 +670,7 @@ class Agent:
             self.config.data_dir, device_id=self.device_id, connected=self.link.connected.is_set(),
             boot=self.state.boot, connections=self.link.connections, clock_offset_us=self.clock.offset_us(),
             rejected=self.rejected, sink=self.sink.name, interval_s=self.telemetry_interval_s,
+            started_at=self.started_at,
         )
 
     def telemetry(self) -> Telemetry:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import socket
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from .timekeeper import ask_system_clock
 
 MIN_FREE_MB = int(os.environ.get("LOALANG_DOCTOR_MIN_FREE_MB", "200"))
 MAX_CLOCK_OFFSET_S = 1.0
+# An agent asks for the time as soon as it is connected; a minute without a reply is a fault.
+FIRST_CLOCK_REPLY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -131,13 +134,24 @@ def check_cache(config: AgentConfig) -> str:
     return f"media cache {used / 1e6:.1f} MB of {config.cache_quota_mb:g} MB, {len(files)} files"
 
 
-async def _session_checks(config: AgentConfig, running: dict[str, object] | None) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Session:
+    """What the broker session check found: how it was checked, and the clock offset measured."""
+
+    login: str
+    offset_us: int | None
+    agent_started_at: float | None = None  # set when the running agent's report was read
+
+
+async def _session_checks(config: AgentConfig, running: dict[str, object] | None) -> Session:
     """Authenticate and measure the clock, through the running agent's report or a short session."""
     if running is not None:
         if not running.get("connected"):
             raise CheckFailed("the running agent is not connected to the broker; see its log")
-        offset = running.get("clock_offset_us")
-        return "the running agent is connected", _clock_verdict(offset if isinstance(offset, int) else None)
+        offset, started = running.get("clock_offset_us"), running.get("started_at")
+        return Session(f"the running agent reports its session as {config.broker.username} "
+                       "(this check opened none of its own)", offset if isinstance(offset, int) else None,
+                       float(started) if isinstance(started, int | float) else None)
     b = config.broker
     link = MqttLink(LinkSettings(b.host, b.port, b.client_id, b.username, b.password, keepalive=10,
                                  tls_ca_file=b.tls_ca_file, addresses=tuple(b.broker_addresses())))
@@ -175,7 +189,7 @@ async def _session_checks(config: AgentConfig, running: dict[str, object] | None
     finally:
         await link.close()
         task.cancel()
-    return f"logged in as {b.username}", _clock_verdict(sync.offset_us())
+    return Session(f"logged in as {b.username} at {link.addresses.current}", sync.offset_us())
 
 
 async def _first(wait: Coroutine[Any, Any, object], task: asyncio.Task[None]) -> None:
@@ -186,7 +200,12 @@ async def _first(wait: Coroutine[Any, Any, object], task: asyncio.Task[None]) ->
         task.result()
 
 
-def _clock_verdict(offset_us: int | None) -> str:
+def _clock_verdict(session: Session) -> str:
+    offset_us = session.offset_us
+    if offset_us is None and session.agent_started_at is not None:
+        age_s = time.time() - session.agent_started_at
+        if age_s < FIRST_CLOCK_REPLY_S:
+            return f"waiting for the first clock reply (the agent started {age_s:.0f} s ago)"
     synced = ask_system_clock()
     if offset_us is None:
         if synced:
@@ -213,13 +232,12 @@ def run_checks(config_path: Path) -> list[Verdict]:
     if reachable.ok:
         running = health.read(config.data_dir, max_age_s=3 * config.telemetry_interval_s + 5)
         try:
-            auth, clock = asyncio.run(_session_checks(config, running))
-            verdicts += [Verdict("login", True, auth), Verdict("clock", True, clock)]
+            session = asyncio.run(_session_checks(config, running))
         except CheckFailed as exc:
-            failed_login = "refused" in str(exc) or "session" in str(exc) or "not connected" in str(exc)
-            verdicts.append(Verdict("login" if failed_login else "clock", False, str(exc)))
-            if not failed_login:
-                verdicts.insert(-1, Verdict("login", True, f"logged in as {config.broker.username}"))
+            verdicts.append(Verdict("login", False, str(exc)))
+        else:
+            verdicts.append(Verdict("login", True, session.login))
+            verdicts.append(_check("clock", lambda: _clock_verdict(session)))
     verdicts.append(_check("audio", lambda: check_sink(config)))
     agent_running = health.read(config.data_dir, max_age_s=3 * config.telemetry_interval_s + 5) is not None
     verdicts.append(_check("relay", lambda: check_relay(config, agent_running)))
