@@ -44,6 +44,10 @@ class NotConnected(RuntimeError):
     """A publish or subscribe was attempted while the link is down."""
 
 
+class AckTimeout(TimeoutError):
+    """The broker did not answer a publish or subscribe in time (a broker that hangs)."""
+
+
 @dataclass
 class Backoff:
     """Exponential backoff with full jitter, so a fleet does not reconnect in the same second."""
@@ -367,6 +371,9 @@ class MqttLink:
         try:
             async with asyncio.timeout(self.settings.ack_timeout):
                 return await future
+        except TimeoutError:
+            waited = self.settings.ack_timeout
+            raise AckTimeout(f"the broker did not acknowledge within {waited:g} s") from None
         finally:
             if self._pending.get(mid) is future:
                 del self._pending[mid]

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from loalang_protocol.mqtt import AckTimeout, NotConnected
 from loalang_protocol.slugs import InvalidSlug
 
 from .. import redis_client
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 INVALID_INPUT = "invalid_input"
 VALUE_NOT_STORABLE = "value_not_storable"
 INTERNAL_ERROR = "internal_error"
+BROKER_UNREACHABLE = "broker_unreachable"
+BROKER_RETRY_AFTER_S = 5
 BAD_VALUE = "bad_value"
 BAD_ID = "bad_id"
 REQUEST_REFUSED = "request_refused"
@@ -61,7 +64,7 @@ STATUS_CODES: Mapping[int, str] = {
 def handler_codes() -> set[str]:
     """Every code these handlers can answer with (besides the codes DomainErrors carry)."""
     return {INVALID_INPUT, VALUE_NOT_STORABLE, INTERNAL_ERROR, BAD_VALUE, BAD_ID, REQUEST_REFUSED,
-            *VALIDATION_CODES.values(), *STATUS_CODES.values()}
+            BROKER_UNREACHABLE, *VALIDATION_CODES.values(), *STATUS_CODES.values()}
 
 
 def item_code(error: Mapping[str, Any]) -> str:
@@ -127,6 +130,14 @@ async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
                                    "of range)", "code": VALUE_NOT_STORABLE}, status_code=422)
 
 
+async def broker_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the broker is down or does not acknowledge: nothing was sent, try again shortly."""
+    log.warning("broker unreachable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "the broker cannot be reached just now; nothing was sent, try again "
+                                   "in a moment", "code": BROKER_UNREACHABLE}, status_code=503,
+                        headers={"Retry-After": str(BROKER_RETRY_AFTER_S)})
+
+
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """500 without a trace for the caller; the trace goes to the log."""
     log.exception("internal error on %s %s", request.method, request.url.path)
@@ -141,4 +152,6 @@ def install(app: FastAPI) -> None:
     for unreachable in redis_client.UNREACHABLE:
         app.add_exception_handler(unreachable, redis_client.answer_unreachable)
     app.add_exception_handler(DataError, unstorable_value)
+    for away in (NotConnected, AckTimeout):
+        app.add_exception_handler(away, broker_unreachable)
     app.add_exception_handler(Exception, internal_error)

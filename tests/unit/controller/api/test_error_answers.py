@@ -14,6 +14,7 @@ from controller.api import error_answers
 from controller.api.bulletins import BulletinCreate
 from controller.api.schemas import SlugField
 from controller.errors import DomainError
+from loalang_protocol.mqtt import AckTimeout, NotConnected
 
 pytestmark = pytest.mark.unit
 
@@ -42,6 +43,14 @@ def small_app() -> FastAPI:
     @app.get("/broken")
     async def broken() -> None:
         raise RuntimeError("/work/secret.py line 3")
+
+    @app.get("/broker-down")
+    async def broker_down() -> None:
+        raise NotConnected("loa/v1/dev/loa-1/command")
+
+    @app.get("/broker-hangs")
+    async def broker_hangs() -> None:
+        raise AckTimeout("the broker did not acknowledge within 10 s")
 
     error_answers.install(app)
     return app
@@ -114,3 +123,10 @@ def test_a_validators_own_error_gives_its_code_and_field() -> None:
     assert answer.status_code == 422
     assert (answer.json()["field"], answer.json()["detail"][0]["code"]) == ("duration_ms",
                                                                           "relay_needs_duration")
+
+
+@pytest.mark.parametrize("path", ["/broker-down", "/broker-hangs"])
+def test_a_broker_down_or_hanging_answers_503_broker_unreachable(client: TestClient, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert answer.json()["code"] == "broker_unreachable" and "nothing was sent" in answer.json()["detail"]
