@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import ssl
 import subprocess
 import sys
@@ -661,17 +662,28 @@ HttpAnswer = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 class HttpSite:
-    """An HTTP server answering fixed paths, which remembers every request it was sent."""
+    """An HTTP server answering fixed paths (GET) and, when given post, every POST, which remembers
+    every request it was sent (and each POST's body)."""
 
     def __init__(self, host: str, pages: dict[str, Callable[[], HttpAnswer]],
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None,
+                 post: Callable[[str, bytes], HttpAnswer] | None = None) -> None:
         self.requests: list[str] = []
+        self.posted: list[tuple[str, bytes]] = []
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 site.requests.append(self.path)
-                status, headers, body = pages.get(self.path, lambda: (404, {}, b""))()
+                self._answer(*pages.get(self.path, lambda: (404, {}, b""))())
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                site.requests.append(self.path)
+                site.posted.append((self.path, body))
+                self._answer(*(post(self.path, body) if post is not None else (405, {}, b"")))
+
+            def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(body))}.items():
                     self.send_header(name, value)
@@ -684,12 +696,25 @@ class HttpSite:
         self.server = ThreadingHTTPServer((host, free_port()), Handler)
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"{'https' if tls else 'http'}://{host}:{self.server.server_port}"
+        self.port = self.server.server_port
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def json_answer(value: object, status: int = 200) -> HttpAnswer:
+    """An HttpSite answer carrying value as JSON."""
+    return status, {"Content-Type": "application/json"}, json.dumps(value).encode()
+
+
+def tls_server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    """A server's TLS context with a certificate and its key (self_signed's, say)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
 
 
 def broker_credentials(config: Path) -> tuple[str, str, str]:

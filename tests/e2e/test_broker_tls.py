@@ -11,12 +11,10 @@ import json
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from loalang_stack.broker import CONTROLLER_USERNAME, BrokerConfig, render_confi
 from loalang_stack.ports import free_port
 from receiver_agent import config as config_file
 from receiver_agent.enrolment import BROKER_CA_FILE, EnrolmentError, enroll
+from tests.testkit import HttpSite, json_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -312,36 +311,19 @@ def test_controller_gives_devices_tls_port_and_ca(tls_broker: TlsBroker, tmp_pat
 # -- the agent's side of enrolment, against a stand-in controller ----------------------------------
 
 class FakeController:
-    """A tiny HTTP server answering POST /api/v1/enroll with a prepared answer."""
+    """Answers POST /api/v1/enroll with a prepared answer, and keeps what it was sent."""
 
     def __init__(self) -> None:
         self.answer: dict[str, Any] = {}
-        self.requests: list[dict[str, Any]] = []
-        fake = self
+        self.site = HttpSite(LOCAL, {}, post=lambda path, body: json_answer(self.answer))
+        self.url = self.site.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                fake.requests.append({"path": self.path, "body": json.loads(body)})
-                data = json.dumps(fake.answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOCAL, 0), Handler)
-        self.url = f"http://{LOCAL}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return [{"path": path, "body": json.loads(body)} for path, body in self.site.posted]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.site.close()
 
 
 @pytest.fixture

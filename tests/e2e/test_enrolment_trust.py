@@ -4,22 +4,17 @@ controller, through a small HTTP relay of the test's own that plays the man in t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
-import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from loalang_protocol.keys import KeyPair
-from tests.testkit import BIN, Fleet, self_signed
+from tests.testkit import BIN, Fleet, HttpAnswer, HttpSite, json_answer, self_signed, tls_server_context
 
 pytestmark = pytest.mark.e2e
 
@@ -31,43 +26,27 @@ class ManInTheMiddle:
 
     def __init__(self, controller_url: str, host: str, swap_root_key: bool,
                  certificate: tuple[Path, Path] | None = None) -> None:
-        self.requests = 0
         self.swapped = 0
-        relay = self
+        # TLS with a certificate the board was made to trust, when given
+        tls = tls_server_context(certificate) if certificate is not None else None
+        self.site = HttpSite(host, {}, tls=tls, post=self._relayed)
+        self.controller_url, self.swap_root_key = controller_url, swap_root_key
+        self.port = self.site.port
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                relay.requests += 1
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                answer = httpx.post(controller_url + self.path, content=body,
-                                    headers={"Content-Type": "application/json"}, timeout=30)
-                data = answer.content
-                if swap_root_key and answer.status_code == 200:
-                    swapped = {**answer.json(), "root_public_key": ATTACKER_ROOT.public_text}
-                    data = json.dumps(swapped).encode()
-                    relay.swapped += 1
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    @property
+    def requests(self) -> int:
+        return len(self.site.posted)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        if certificate is not None:  # TLS with a certificate the board was made to trust
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*certificate)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _relayed(self, path: str, body: bytes) -> HttpAnswer:
+        answer = httpx.post(self.controller_url + path, content=body,
+                            headers={"Content-Type": "application/json"}, timeout=30)
+        if self.swap_root_key and answer.status_code == 200:
+            self.swapped += 1
+            return json_answer({**answer.json(), "root_public_key": ATTACKER_ROOT.public_text})
+        return answer.status_code, {"Content-Type": "application/json"}, answer.content
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.site.close()
 
 
 def this_machines_lan_address() -> str:

@@ -5,13 +5,9 @@ CA store, which does not know that CA."""
 from __future__ import annotations
 
 import json
-import ssl
-import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +16,7 @@ from loalang_protocol.keys import KeyPair
 from receiver_agent import config as config_file
 from receiver_agent import controller_http
 from receiver_agent.enrolment import EnrolmentError, enroll
-from tests.testkit import self_signed
+from tests.testkit import HttpSite, json_answer, self_signed, tls_server_context
 
 pytestmark = pytest.mark.unit
 
@@ -37,34 +33,16 @@ class HttpsController:
 
     def __init__(self, folder: Path) -> None:
         self.cert_file, key_file = self_signed(folder)
-        self.requests = 0
-        outer = self
+        self.site = HttpSite("127.0.0.1", {}, tls=tls_server_context((self.cert_file, key_file)),
+                             post=lambda path, body: json_answer(ANSWER))
+        self.url = self.site.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests += 1
-                data = json.dumps(ANSWER).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert_file, key_file)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    @property
+    def requests(self) -> int:
+        return len(self.site.posted)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.site.close()
 
 
 @pytest.fixture
