@@ -34,7 +34,8 @@ def test_status_is_asked_once_then_renewed_without_waiting() -> None:
     time.sleep(0.1)
     started = time.monotonic()
     assert status() is False, "a stale answer is returned at once while the check runs"
-    assert time.monotonic() - started < 0.05
+    # at once, not after the slow check (5 s here); a second leaves room for a loaded machine
+    assert time.monotonic() - started < 1.0
     release.set()
     wait_for(lambda: status() is True, 2.0, what="the renewed answer")
     assert asked[1] == "ntp-status"
