@@ -1,18 +1,21 @@
 """The deployment a province runs, end to end, as docs/operations.md ("Without Docker") says.
 
-Nothing here is in test mode: the controller runs in production (real secrets, Redis with a
-password, the root key kept off the controller: the key ceremony is done in a folder the controller
-never sees), behind Debian's Caddy with the project's own Caddyfile and a certificate from the
-province's own CA (made with broker/make-tls.sh), and Mosquitto has a TLS listener for devices with
-a certificate from another CA of the province. A real `receiver-agent` enrols over HTTPS with a
-claim code, trusting the console's CA with --ca-file, connects over TLS with its own device account,
-downloads a bulletin through the proxy and plays it on its card. The same board refuses a broker
-whose certificate another CA signed, before it sends its password.
+The controller's settings and Caddy's are read from docs/operations.md, with the documented
+machine's names, ports, folders and secrets replaced by this test's, so the docs cannot drift from
+what works. Nothing here is in test mode: the controller runs in production (real secrets, Redis
+with a password, the root key kept off the controller: the key ceremony is done in a folder the
+controller never sees), behind Debian's Caddy with the project's own Caddyfile and a certificate
+from the province's own CA (made with broker/make-tls.sh), and Mosquitto has a TLS listener for
+devices with a certificate from another CA of the province. A real `receiver-agent` enrols over
+HTTPS with a claim code, trusting the console's CA with --ca-file, connects over TLS with its own
+device account, downloads a bulletin through the proxy and plays it on its card. The same board
+refuses a broker whose certificate another CA signed, before it sends its password.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import ssl
@@ -63,6 +66,47 @@ def key_ceremony(offline: Path, controller_keys: Path) -> None:
         (controller_keys / name).chmod(mode)
 
 
+OPERATIONS = ROOT / "docs" / "operations.md"
+
+
+def documented_settings(start: str, end: str, line: str) -> dict[str, str]:
+    """The NAME=value settings docs/operations.md gives between start and end, each line matching line
+    (a regular expression with the groups name and value)."""
+    text = OPERATIONS.read_text()
+    block = text[text.index(start):]
+    block = block[:block.index(end)]
+    return {m["name"]: m["value"] for m in re.finditer(line, block, re.MULTILINE)}
+
+
+def on_this_machine(settings: dict[str, str], places: dict[str, str]) -> dict[str, str]:
+    """The documented settings with the documented machine's names, ports, folders and secrets
+    replaced by this test's: a whole value (a port) or a part of one (longest first, so that a URL
+    goes before its host name)."""
+    def local(value: str) -> str:
+        if value in places:
+            return places[value]
+        for documented in sorted(places, key=len, reverse=True):
+            if not documented.isdigit():  # a bare port only as a whole value
+                value = value.replace(documented, places[documented])
+        return value
+    return {name: local(value) for name, value in settings.items()}
+
+
+def controller_settings(places: dict[str, str]) -> dict[str, str]:
+    """/etc/loalang/controller.env as docs/operations.md writes it, on this machine."""
+    documented = documented_settings("cat > /etc/loalang/controller.env <<EOF", "\nEOF\n",
+                                     r"^(?P<name>LOALANG_[A-Z_]+)=(?P<value>.*)$")
+    assert documented.get("LOALANG_ENVIRONMENT") == "production", documented
+    return on_this_machine(documented, places)
+
+
+def proxy_settings(places: dict[str, str]) -> dict[str, str]:
+    """Caddy's systemd drop-in as docs/operations.md gives it, on this machine."""
+    documented = documented_settings("The drop-in:", "Then `systemctl restart caddy`",
+                                     r"^Environment=(?P<name>LOALANG_[A-Z_]+)=(?P<value>.*)$")
+    return on_this_machine(documented, places)
+
+
 @dataclass
 class Province:
     """The running deployment: its console's URL and CA, and an admin's client through the proxy."""
@@ -75,12 +119,12 @@ class Province:
     broker_tls_port: int
 
 
-def start_proxy(folder: Path, certs: Path, port: int, upstream: str) -> Server:
-    """Caddy with proxy/Caddyfile, configured by its variables."""
+def start_proxy(folder: Path, settings: dict[str, str], port: int) -> Server:
+    """Caddy with proxy/Caddyfile, configured by the documented variables; on free ports here (the
+    docs keep Caddy's defaults: 443, 80 and its admin endpoint)."""
     env = {**os.environ, "HOME": str(folder), "XDG_DATA_HOME": str(folder / "data"),
-           "XDG_CONFIG_HOME": str(folder / "config"), "LOALANG_CONSOLE_ADDRESS": "localhost",
-           "LOALANG_CONSOLE_PORT": str(port), "LOALANG_CONSOLE_CERTS": str(certs),
-           "LOALANG_CONTROLLER_UPSTREAM": upstream, "LOALANG_PROXY_HTTP_PORT": str(free_port()),
+           "XDG_CONFIG_HOME": str(folder / "config"), **settings,
+           "LOALANG_CONSOLE_PORT": str(port), "LOALANG_PROXY_HTTP_PORT": str(free_port()),
            "LOALANG_PROXY_ADMIN": f"127.0.0.1:{free_port()}"}
     proxy = Server("caddy", [shutil.which("caddy") or "/usr/bin/caddy", "run", "--adapter", "caddyfile",
                              "--config", str(ROOT / "proxy" / "Caddyfile")], folder / "caddy.log", env)
@@ -106,16 +150,21 @@ def province(tmp_path: Path) -> Iterator[Province]:
         servers.start_redis(password=secrets.token_hex(16))
         data_dir = tmp_path / "controller"
         key_ceremony(tmp_path / "offline-keys", data_dir / "keys")
-        https_port, admin_password = free_port(), secrets.token_hex(16)
+        https_port, http_port, admin_password = free_port(), free_port(), secrets.token_hex(16)
         url = f"https://localhost:{https_port}"
-        controller = ControllerProcess(data_dir, free_port(), {
-            **servers.controller_env(), "LOALANG_ENVIRONMENT": "production",
-            "LOALANG_ADMIN_PASSWORD": admin_password, "LOALANG_PUBLIC_URL": url,
-            "LOALANG_TRUSTED_PROXIES": "127.0.0.1/32",
-            "LOALANG_DEVICE_TLS_CA_FILE": str(broker_tls / "ca.crt"),
-            "LOALANG_DEVICE_MQTT_HOST": "localhost", "LOALANG_DEVICE_MQTT_PORT": str(tls_port)})
+        assert servers.broker_config is not None and servers.redis_password is not None
+        places = {  # the documented machine's names, ports, folders and secrets, and this test's
+            "https://radio.example.vn": url, "radio.example.vn": "localhost", "8883": str(tls_port),
+            "1883": str(servers.mqtt_port), ":6379": f":{servers.redis_port}",
+            "127.0.0.1:8000": f"127.0.0.1:{http_port}", "8000": str(http_port),
+            "/etc/loalang/broker-tls": str(broker_tls), "/etc/loalang/console-tls": str(console_tls),
+            "/etc/loalang/mqtt-password": str(servers.broker_config.password_file),
+            "/var/lib/loalang/controller": str(data_dir), "$REDIS_PASSWORD": servers.redis_password,
+            "$(openssl rand -hex 16)": admin_password}
+        settings = controller_settings(places)
+        controller = ControllerProcess(data_dir, http_port, settings)
         controller.start()
-        proxy = start_proxy(tmp_path / "proxy", console_tls, https_port, f"127.0.0.1:{controller.http_port}")
+        proxy = start_proxy(tmp_path / "proxy", proxy_settings(places), https_port)
         try:
             trust = ssl.create_default_context(cafile=console_tls / "ca.crt")
             token = httpx.post(f"{url}{API}/auth/token", verify=trust, timeout=30,
