@@ -115,6 +115,8 @@ class MqttLink:
         self._session_up = False
         self._lost = asyncio.Event()
         self.lost_at: float | None = None  # wall time the last connection was lost
+        # wall time the broker accepted the connection up now (before its subscriptions were renewed)
+        self.connected_at: float | None = None
         self._connect_result: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections = 0
@@ -219,6 +221,7 @@ class MqttLink:
             self.client.disconnect()
             raise ConnectionError(f"broker refused the connection (code {code})")
         self.connections += 1
+        self.connected_at = time.time()
         self._session_up = True
         s.backoff.reset()
         log.info("mqtt %s: connected to %s", s.client_id, self.addresses.current)

@@ -269,7 +269,8 @@ class Agent:
         self.link.set_will(self._status_topic, self._status(online=False), qos=1, retain=True)
 
     async def _on_connected(self) -> None:
-        self._connected_ms = int(time.time() * 1000)
+        # when the broker accepted it: renewing the subscriptions can wait on a busy broker
+        self._connected_ms = int((self.link.connected_at or time.time()) * 1000)
         self.write_health()
         await self.publish_birth()
         await self.report()
