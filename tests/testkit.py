@@ -629,6 +629,15 @@ def wait_for_settled_clocks(configs: list[Path], timeout: float = 30.0) -> None:
         wait_for(lambda c=config: abs(learned_offset_ms(c) or 1e9) < 3, timeout, what="a settled clock")
 
 
+MAKE_TLS = Path(__file__).resolve().parents[1] / "broker" / "make-tls.sh"
+
+
+def make_tls(out: Path, *names: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run the project's broker/make-tls.sh: a private CA and a server certificate for names in out."""
+    return subprocess.run(["bash", str(MAKE_TLS), *options, str(out), *names],
+                          capture_output=True, text=True, timeout=60)
+
+
 def self_signed(folder: Path, address: str = "127.0.0.1") -> tuple[Path, Path]:
     """A certificate for address and its key, as an office's internal CA would issue one."""
     import datetime

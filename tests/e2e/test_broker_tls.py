@@ -37,20 +37,13 @@ from loalang_stack.broker import CONTROLLER_USERNAME, BrokerConfig, render_confi
 from loalang_stack.ports import free_port
 from receiver_agent import config as config_file
 from receiver_agent.enrolment import BROKER_CA_FILE, EnrolmentError, enroll
-from tests.testkit import HttpSite, json_answer
+from tests.testkit import HttpSite, json_answer, make_tls
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-MAKE_TLS = ROOT / "broker" / "make-tls.sh"
 LOCAL = "127.0.0.1"
 CERT_ERROR = "certificate verify failed"
-
-
-def make_tls(out: Path, *names: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    """Run broker/make-tls.sh."""
-    return subprocess.run(["bash", str(MAKE_TLS), *options, str(out), *names],
-                          capture_output=True, text=True, timeout=60)
 
 
 def certificate(path: Path) -> x509.Certificate:

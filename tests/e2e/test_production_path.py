@@ -36,6 +36,7 @@ from receiver_agent import config as config_file
 from tests.testkit import (
     BIN,
     dominant_frequencies,
+    make_tls,
     quiet_hours_away_from_now,
     upload_media,
     wait_for,
@@ -47,12 +48,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1"
 TONE_HZ = 1000
-
-
-def make_tls(folder: Path, *names: str) -> None:
-    """A private CA and a server certificate for names, with the project's script."""
-    subprocess.run(["bash", str(ROOT / "broker" / "make-tls.sh"), str(folder), *names], check=True,
-                   capture_output=True, text=True, timeout=60)
 
 
 def key_ceremony(offline: Path, controller_keys: Path) -> None:
@@ -140,8 +135,9 @@ def start_proxy(folder: Path, settings: dict[str, str], port: int) -> Server:
 @pytest.fixture
 def province(tmp_path: Path) -> Iterator[Province]:
     broker_tls, console_tls = tmp_path / "broker-tls", tmp_path / "console-tls"
-    make_tls(broker_tls, "localhost", "127.0.0.1")
-    make_tls(console_tls, "localhost", "127.0.0.1")
+    for folder in (broker_tls, console_tls):
+        made = make_tls(folder, "localhost", "127.0.0.1")
+        assert made.returncode == 0, made.stderr
     shutil.copyfile(console_tls / "server.crt", console_tls / "console.crt")
     shutil.copyfile(console_tls / "server.key", console_tls / "console.key")
     with LocalStack(tmp_path / "servers") as servers:
@@ -249,7 +245,7 @@ def test_a_board_refuses_a_broker_whose_certificate_another_ca_signed(
     board = tmp_path / "board"
     assert enroll(province, code, board).returncode == 0
     impostor_tls = tmp_path / "impostor-tls"
-    make_tls(impostor_tls, "localhost", "127.0.0.1")
+    assert make_tls(impostor_tls, "localhost", "127.0.0.1").returncode == 0
     with LocalStack(tmp_path / "impostor") as impostor:
         impostor.start_broker(tls_port=(impostor_port := free_port()), tls_dir=impostor_tls)
         config = config_file.load(board / "agent.toml")
