@@ -93,7 +93,9 @@ class WriteGuard:
 
 
 def _callers() -> tuple[traceback.FrameSummary, ...]:
-    """The frames that led to a write, without SQLAlchemy's and the guard's own."""
-    frames = [frame for frame in traceback.extract_stack(limit=SITE_FRAMES)
+    """The frames that led to a write, without SQLAlchemy's and the guard's own. Taken at every write,
+    so their source lines are read only when a holder is shown."""
+    stack = traceback.StackSummary.extract(traceback.walk_stack(None), limit=SITE_FRAMES, lookup_lines=False)
+    frames = [frame for frame in reversed(stack)
               if "/sqlalchemy/" not in frame.filename and frame.filename != __file__]
     return tuple(frames[-SHOWN_FRAMES:])
