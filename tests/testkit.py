@@ -337,23 +337,40 @@ def write_steps_wav(path: Path, frequencies: list[float], step_s: float = 1.0,
 
 def dominant_frequencies(card_folder: Path, window_s: float = 0.1, min_rms: float = 300.0
                          ) -> list[tuple[float, float]]:
-    """(wall time, dominant frequency) for each loud window of what the simulated card played."""
+    """(wall time, dominant frequency) for each loud window of what the simulated card played.
+
+    Windows never straddle a pause of the card's clock: a window stamped with its first period's
+    time but holding sound played seconds later would place that sound seconds early."""
     import numpy as np
 
     from receiver_agent.audio.simulated import read_recording
 
     pcm, times = read_recording(card_folder)
     samples = np.frombuffer(pcm, dtype="<i2").astype(float)
-    size = int(window_s * 48000)
+    periods_per_window = max(1, round(window_s * 100))
+    size = periods_per_window * 480
     result = []
-    for start in range(0, len(samples) - size + 1, size):
-        window = samples[start:start + size]
-        if np.sqrt(np.mean(window**2)) < min_rms:
-            continue
-        spectrum = np.abs(np.fft.rfft(window * np.hanning(size)))
-        frequency = float(np.fft.rfftfreq(size, 1 / 48000)[int(np.argmax(spectrum))])
-        result.append((times[start // 480][1], frequency))
+    for run in _periods_played_without_a_pause(times):
+        for first in range(0, len(run) - periods_per_window + 1, periods_per_window):
+            period, wall = run[first]
+            window = samples[period * 480:period * 480 + size]
+            if len(window) < size or np.sqrt(np.mean(window**2)) < min_rms:
+                continue
+            spectrum = np.abs(np.fft.rfft(window * np.hanning(size)))
+            result.append((wall, float(np.fft.rfftfreq(size, 1 / 48000)[int(np.argmax(spectrum))])))
     return result
+
+
+CARD_PAUSE_S = 0.06  # periods are 10 ms apart while the card's clock runs; a longer step is a pause
+
+
+def _periods_played_without_a_pause(times: list[tuple[int, float]]) -> list[list[tuple[int, float]]]:
+    runs: list[list[tuple[int, float]]] = []
+    for period, wall in times:
+        if not runs or wall - runs[-1][-1][1] > CARD_PAUSE_S or period != runs[-1][-1][0] + 1:
+            runs.append([])
+        runs[-1].append((period, wall))
+    return runs
 
 
 def upload_media(fleet: Fleet, path: Path, timeout: float = 60.0) -> tuple[str, int]:
