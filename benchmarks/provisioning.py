@@ -36,16 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nats
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from benchmarks.stack import machine
+from benchmarks.stack import machine, rss_mb
 from controller.broker_accounts import nats_jwt
 from controller.broker_accounts.base import BrokerAccounts, BrokerLogin, DeviceAccount
 from controller.broker_accounts.mosquitto import MosquittoDynsec
 from controller.broker_accounts.nats import NatsAccounts, device_user_seed
-from controller.broker_accounts.nats_trust import ControllerTrust
+from controller.broker_accounts.nats_revocations import AccountVersion, RevocationBook
+from controller.db.session import open_database
 from loalang_protocol.mqtt import LinkSettings, MqttLink
 from loalang_stack.broker import CONTROLLER_USERNAME
 from loalang_stack.process import Server
@@ -74,14 +74,6 @@ class Backend:
     def rss_mb(self) -> list[float]:
         """Resident memory of each broker process (MB)."""
         return [rss_mb(server.process.pid) for server in self.servers if server.process is not None]
-
-
-def rss_mb(pid: int) -> float:
-    """A process's resident memory (MB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def device_id(number: int) -> str:
@@ -114,7 +106,9 @@ async def mosquitto_backend(stack: LocalStack) -> AsyncIterator[Backend]:
 async def nats_backend(stack: LocalStack) -> AsyncIterator[Backend]:
     """A three-node cluster; logins signed and revoked by NatsAccounts as the controller does."""
     cluster = stack.start_nats_cluster()
-    accounts = NatsAccounts(cluster.trust, cluster.nats_servers.split(","))
+    database = open_database(f"sqlite:///{cluster.root / 'controller.sqlite3'}")
+    book = RevocationBook(database, cluster.trust.account_public)
+    accounts = NatsAccounts(cluster.trust, cluster.nats_servers.split(","), book)
     try:
         await accounts.prepare()
         servers = [node.server for node in cluster.nodes if node.server is not None]
@@ -199,42 +193,30 @@ async def revoke_sample(backend: Backend, numbers: list[int]) -> dict[str, Any]:
 
 # -- NATS: the account's revocation list --------------------------------------------------------
 
-async def account_request(trust: ControllerTrust, servers: list[str], verb: str, body: bytes = b"") -> bytes:
-    """One request to the system account about the devices' account (CLAIMS.LOOKUP or UPDATE)."""
-    client = await nats.connect(servers=servers, user_credentials=str(trust.system_creds))
-    try:
-        answer = await client.request(f"$SYS.REQ.ACCOUNT.{trust.account_public}.CLAIMS.{verb}", body,
-                                      timeout=10)
-    finally:
-        await client.close()
-    return answer.data
-
-
-async def list_revoked(trust: ControllerTrust, servers: list[str], count: int) -> int:
-    """Make the devices' account list count revoked keys (of devices outside the fleet) at once;
-    returns the size of its JWT."""
-    token = (await account_request(trust, servers, "LOOKUP")).decode()
-    issued_at = int(nats_jwt.decode_claims(token, trust.trusted_account_issuers())["iat"])
-    gone_until = int(time.time()) + 86400  # deleted today: within a login's lifetime, so kept
-    revoked = {nats_jwt.public_key(device_user_seed(trust, f"gone-{n}")): gone_until for n in range(count)}
-    updated = trust.account_jwt(revoked, issued_at + 1)
-    reply = json.loads(await account_request(trust, servers, "UPDATE", updated.encode()))
-    if "error" in reply:
-        raise RuntimeError(f"account update refused: {reply['error']}")
+async def list_revoked(accounts: NatsAccounts, count: int) -> int:
+    """Make the devices' account list count revoked keys (of devices outside the fleet) at once, as
+    the controller's book would hold them; returns the size of its JWT."""
+    now = int(time.time())
+    gone_until = now + 86400  # deleted today: within a login's lifetime, so kept
+    revoked = {nats_jwt.public_key(device_user_seed(accounts.trust, f"gone-{n}")): gone_until
+               for n in range(count)}
+    version = await asyncio.to_thread(accounts.book.take_up, AccountVersion(revoked, 0), now,
+                                      accounts.login_lifetime_s)
+    await accounts.agree_with_nodes()
     await asyncio.sleep(UPDATE_SPREAD_S)
-    return len(updated)
+    assert version is not None
+    return len(accounts.trust.account_jwt(version.revocations, version.issued_at))
 
 
 async def revocation_by_list_size(backend: Backend, count: int) -> list[dict[str, Any]]:
     """At each list size: the account JWT's size and the time of REVOKED_SAMPLE revocations (or the
     error that stopped them)."""
     assert isinstance(backend.accounts, NatsAccounts)
-    trust, servers = backend.accounts.trust, backend.accounts.servers
     figures: list[dict[str, Any]] = []
     for round_number, listed in enumerate(REVOCATION_LOADS):
         first = count - (round_number + 2) * REVOKED_SAMPLE  # the last REVOKED_SAMPLE went before
         try:
-            size = await list_revoked(trust, servers, listed)
+            size = await list_revoked(backend.accounts, listed)
             sample = await revoke_sample(backend, list(range(first, first + REVOKED_SAMPLE)))
         except Exception as exc:  # the limit is a result
             figures.append({"listed": listed, "error": repr(exc)[:200]})

@@ -45,6 +45,7 @@ from .broadcasting.reports import reporter
 from .broker_accounts.base import BrokerAccounts
 from .broker_accounts.mosquitto import MosquittoDynsec
 from .broker_accounts.nats import NatsAccounts
+from .broker_accounts.nats_revocations import RevocationBook
 from .broker_accounts.nats_trust import ControllerTrust
 from .context import Services
 from .counters import Counters
@@ -140,11 +141,12 @@ def build_link(settings: Settings) -> MqttLink:
     return link
 
 
-def broker_accounts(settings: Settings, link: MqttLink) -> BrokerAccounts:
+def broker_accounts(settings: Settings, link: MqttLink, db: Database) -> BrokerAccounts:
     """The account system of the broker the settings name."""
     if settings.broker_kind == "nats":
         assert settings.nats_trust_dir is not None  # the settings' own check
-        return NatsAccounts(ControllerTrust.load(settings.nats_trust_dir), settings.nats_server_list(),
+        trust = ControllerTrust.load(settings.nats_trust_dir)
+        return NatsAccounts(trust, settings.nats_server_list(), RevocationBook(db, trust.account_public),
                             login_lifetime_s=settings.nats_login_lifetime_s)
     return MosquittoDynsec(link, settings.mqtt_username)
 
@@ -160,7 +162,7 @@ async def start_services(settings: Settings) -> Services:
                                  settings.redis_sentinel_master)
     await redis.ping()
     link = build_link(settings)
-    accounts = broker_accounts(settings, link)
+    accounts = broker_accounts(settings, link, db)
     services = Services(
         settings=settings, db=db, redis=redis, link=link, keyring=keyring, signer=Signer(keyring, redis),
         accounts=accounts, presence=PresenceStore(redis), tokens=TokenStore(db, settings.token_ttl_s),

@@ -19,7 +19,6 @@ import hmac
 import json
 import logging
 import time
-from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -27,17 +26,23 @@ from nats.errors import Error as NatsError
 
 from . import nats_jwt
 from .base import BrokerLogin, BrokerUnavailable, DeviceAccount, device_grants, device_username
+from .nats_revocations import AccountVersion, RevocationBook
 from .nats_subjects import device_permissions
 from .nats_trust import ControllerTrust, mqtt_login
 
 log = logging.getLogger(__name__)
 
+SETTLE_S = 2.0  # after the last change of a burst, the newest account is sent once more
 LOGIN_LIFETIME_S = 90 * 86400  # a device's login expires; the agent asks for a new one when refused
 CLIENT_ID_SECRET_CHARS = 10  # base32: 50 bits
 
 
 class NatsBrokerError(BrokerUnavailable):
-    """The nodes did not take an account update."""
+    """The nodes did not answer an account look-up or update."""
+
+
+class NatsUpdateRefused(NatsBrokerError):
+    """The nodes answered an account update with an error (as they do for one older than theirs)."""
 
 
 def device_key_label(device_id: str) -> str:
@@ -67,41 +72,20 @@ def device_login_jwt(trust: ControllerTrust, device_id: str, areas: tuple[str, .
                       device_username(device_id), publish, subscribe, issued_at, issued_at + lifetime_s)
 
 
-def revoked_up_to(revocations: dict[str, int], key: str, now: int, lifetime_s: int, for_good: bool
-                  ) -> tuple[dict[str, int], int]:
-    """The account's revocation list with key's logins revoked, and the time they are revoked up to
-    (a new login must be issued after it). JWT times are whole seconds and a login may have been
-    issued the second after its own revocation, so the time covers the one listed before, plus one.
-
-    Deleted for good: up to a lifetime ahead, which also covers a login signed for a renewal under
-    way as the device was deleted. A device enrolled again after that is revoked up to now instead:
-    every login it had was issued before.
-
-    Entries older than a lifetime are dropped: every login they revoke has expired. The list, which
-    the nodes take up to 1 MB of, holds only what a lifetime revoked."""
-    kept = {k: until for k, until in revocations.items() if until >= now - lifetime_s}
-    listed = kept.get(key, 0)
-    if for_good:
-        until = now + lifetime_s
-    elif listed > now:
-        until = now
-    else:
-        until = max(now, listed + 1)
-    kept[key] = until
-    return kept, until
-
-
 class NatsAccounts:
     """BrokerAccounts for a NATS cluster whose operator the controller's trust folder signs for."""
 
-    def __init__(self, trust: ControllerTrust, servers: list[str], timeout: float = 5.0,
-                 login_lifetime_s: int = LOGIN_LIFETIME_S) -> None:
+    def __init__(self, trust: ControllerTrust, servers: list[str], book: RevocationBook,
+                 timeout: float = 5.0, login_lifetime_s: int = LOGIN_LIFETIME_S) -> None:
         self.trust = trust
         self.servers = servers
+        self.book = book
         self.timeout = timeout
         self.login_lifetime_s = login_lifetime_s
         self._lock = asyncio.Lock()
         self._client: NatsClient | None = None
+        self._nodes_agree = False  # the nodes hold the book's newest version (as far as known)
+        self._settle: asyncio.Task[None] | None = None
 
     async def _system(self) -> NatsClient:
         """The system user's connection, opened on first use; nats-py reconnects it by itself."""
@@ -119,17 +103,36 @@ class NatsAccounts:
             raise NatsBrokerError(f"no NATS node answered: {exc!r}") from None
 
     async def close(self) -> None:
-        """Close the system connection."""
+        """Send the account once more if a change is settling, then close the system connection."""
+        if self._settle is not None and not self._settle.done():
+            self._settle.cancel()
+            await self._send_newest()
         if self._client is not None and not self._client.is_closed:
             await self._client.close()
 
     async def prepare(self) -> None:
-        """Open the system connection (the controller's own login was signed by nats-init); when no
-        node answers yet, the first account change tries again."""
+        """Open the system connection (the controller's own login was signed by nats-init) and bring
+        the nodes and the book to the same account; when no node answers yet, the first account
+        change tries again."""
         try:
-            await self._system()
+            await self.agree_with_nodes()
         except NatsBrokerError as exc:
-            log.warning("NATS system connection not open yet: %s", exc)
+            log.warning("NATS account not checked yet: %s", exc)
+
+    async def agree_with_nodes(self) -> None:
+        """Bring the nodes and the book to the same account now; NatsBrokerError when no node answers."""
+        async with self._lock:
+            await self._agree_with_nodes()
+
+    async def _agree_with_nodes(self) -> None:
+        """Take up what the nodes list that the book lacks, and send them what they lack."""
+        on_nodes = await self._current_account()
+        now = int(time.time())
+        missing = await asyncio.to_thread(self.book.take_up, on_nodes, now, self.login_lifetime_s)
+        if missing is not None:
+            await self._publish_account(missing)
+            log.info("devices' account sent to the nodes with %d revocations", len(missing.revocations))
+        self._nodes_agree = True
 
     async def provision_device(self, account: DeviceAccount) -> BrokerLogin:
         """Sign a login for the device; its earlier logins stop working first when it had any."""
@@ -157,28 +160,63 @@ class NatsAccounts:
     async def _revoke(self, device_id: str, only_if_listed: bool = False,
                       for_good: bool = False) -> int | None:
         """Revoke, on every node, the device key's logins issued up to now (revoked_up_to); returns
-        the time revoked up to, or None when only_if_listed and the account does not list the key."""
+        the time revoked up to, or None when only_if_listed and the account does not list the key.
+        The book keeps the revocation even when no node takes it: the next version carries it."""
+        if not self._nodes_agree:
+            await self._agree_with_nodes()
         key = nats_jwt.public_key(device_user_seed(self.trust, device_id))
-        current = await self._current_account()
-        listed: dict[str, int] = dict(current["nats"].get("revocations") or {})
-        if only_if_listed and key not in listed:
+        if only_if_listed and not await asyncio.to_thread(self.book.is_listed, key):
             return None
-        revocations, until = revoked_up_to(listed, key, int(time.time()), self.login_lifetime_s, for_good)
-        issued_at = max(int(time.time()), int(current["iat"]) + 1)  # the nodes keep only a newer JWT
-        await self._publish_account(self.trust.account_jwt(revocations, issued_at))
-        return until
+        revocation = await asyncio.to_thread(self.book.revoke, key, int(time.time()), self.login_lifetime_s,
+                                             for_good)
+        try:
+            await self._publish_account(revocation.version)
+        except NatsUpdateRefused:  # another instance sent a newer version, which carries this one
+            await self._agree_with_nodes()
+        self._settle_later()
+        return revocation.until
 
-    async def _current_account(self) -> dict[str, Any]:
-        """The devices' account JWT the nodes hold now, its signature checked."""
+    def _settle_later(self) -> None:
+        """Send the book's newest account again, newly issued, SETTLE_S after the last change.
+
+        Versions sent by two controller instances through different nodes can reach a third node
+        out of order. nats-server 2.9 then keeps the newest in its resolver's folder but may act on
+        the older one (seen: a node's file listed a revocation, and the node still let that login in,
+        for as long as it was watched). A version issued after every change of the burst puts each
+        node right; its content is the book's, so the order of these last sends does not matter."""
+        if self._settle is not None:
+            self._settle.cancel()
+        self._settle = asyncio.get_running_loop().create_task(self._settle_after_quiet())
+
+    async def _settle_after_quiet(self) -> None:
+        await asyncio.sleep(SETTLE_S)
+        try:
+            await self._send_newest()
+        except NatsBrokerError as exc:  # the next change, or the next connection, sends it again
+            log.warning("devices' account not sent again after its changes: %s", exc)
+
+    async def _send_newest(self) -> None:
+        async with self._lock:
+            version = await asyncio.to_thread(self.book.reissue, int(time.time()), self.login_lifetime_s)
+            await self._publish_account(version)
+
+    async def _current_account(self) -> AccountVersion:
+        """The devices' account the node answering holds now (its signature checked): possibly not
+        the newest, so it is only ever merged into the book, never taken for it."""
         client = await self._system()
         subject = f"$SYS.REQ.ACCOUNT.{self.trust.account_public}.CLAIMS.LOOKUP"
         try:
             answer = await client.request(subject, b"", timeout=self.timeout)
         except (NatsError, TimeoutError) as exc:
             raise NatsBrokerError(f"the nodes did not give the devices' account: {exc!r}") from None
-        return nats_jwt.decode_claims(answer.data.decode(), self.trust.trusted_account_issuers())
+        claims = nats_jwt.decode_claims(answer.data.decode(), self.trust.trusted_account_issuers())
+        return AccountVersion(dict(claims["nats"].get("revocations") or {}), int(claims["iat"]))
 
-    async def _publish_account(self, token: str) -> None:
+    async def _publish_account(self, version: AccountVersion) -> None:
+        """Send the nodes a version of the account; when they do not take it, the next change first
+        agrees with them again."""
+        self._nodes_agree = False
+        token = self.trust.account_jwt(version.revocations, version.issued_at)
         client = await self._system()
         subject = f"$SYS.REQ.ACCOUNT.{self.trust.account_public}.CLAIMS.UPDATE"
         try:
@@ -187,4 +225,5 @@ class NatsAccounts:
         except (NatsError, TimeoutError, ValueError) as exc:
             raise NatsBrokerError(f"the account update was not answered: {exc!r}") from None
         if "error" in reply:
-            raise NatsBrokerError(f"the nodes refused the account update: {reply['error']}")
+            raise NatsUpdateRefused(f"the nodes refused the account update: {reply['error']}")
+        self._nodes_agree = True

@@ -471,3 +471,24 @@ class NotificationMessage(Base):
     last_error: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class BrokerAccountIssue(Base):
+    """The last version of a broker account the controller signed (on NATS, the devices' account):
+    the next is issued after it, and every controller instance signs from the same record."""
+
+    __tablename__ = "broker_account_issues"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)  # the account's public key
+    issued_at: Mapped[int] = mapped_column(BigInteger)  # the version's JWT time, s
+
+
+class BrokerLoginRevocation(Base):
+    """A device key's broker logins issued up to revoked_until are refused (NATS: the account lists
+    it). Kept here, not read back from the nodes, which may answer with an older account."""
+
+    __tablename__ = "broker_login_revocations"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_until: Mapped[int] = mapped_column(BigInteger)  # s

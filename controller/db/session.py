@@ -62,3 +62,9 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+
+def open_database(url: str) -> Database:
+    """The database at url, its schema first brought to the newest migration (tools and tests)."""
+    migrate(url)
+    return Database(url)

@@ -17,9 +17,12 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from controller.broker_accounts import nats_jwt
 from controller.broker_accounts.base import BrokerLogin, DeviceAccount
-from controller.broker_accounts.nats import NatsAccounts, device_login_jwt
+from controller.broker_accounts.nats import LOGIN_LIFETIME_S, NatsAccounts, device_login_jwt
+from controller.broker_accounts.nats_revocations import AccountVersion, RevocationBook
 from controller.broker_accounts.nats_trust import ControllerTrust, make_trust
+from controller.db.session import open_database
 from loalang_stack.broker import CONTROLLER_USERNAME
 from loalang_stack.nats import NatsCluster, NatsNode, NatsUser
 from loalang_stack.ports import wait_for_port
@@ -199,7 +202,7 @@ def test_an_expired_login_is_cut_off_and_refused(cluster: NatsCluster, clients: 
 def test_a_revoked_device_is_cut_off_on_every_node_and_stays_so(own_cluster: NatsCluster,
                                                                  clients: list[Client]) -> None:
     cluster = own_cluster
-    accounts = NatsAccounts(cluster.trust, cluster.nats_servers.split(","))
+    accounts = NatsAccounts(cluster.trust, cluster.nats_servers.split(","), revocation_book(cluster))
     device = DeviceAccount("d1", "unused", ("vn", "vn-hn"), replaces_earlier=False)
 
     async def provision() -> BrokerLogin:
@@ -239,6 +242,58 @@ def test_a_revoked_device_is_cut_off_on_every_node_and_stays_so(own_cluster: Nat
     assert refusal(clients, cluster.nodes[1], again.password, "d1-previous", 10.0) == "Not authorized"
     connect(clients, cluster.nodes[1], latest.password, latest.client_id, username=latest.username)
     assert cut_within < 5.0
+
+
+def test_two_controllers_on_different_nodes_lose_no_revocation(cluster: NatsCluster,
+                                                               clients: list[Client]) -> None:
+    """A look-up is answered by the first node to reply, which may not have applied the last update
+    (seen with an account near 1 MB). Two controller instances, each on its own node, revoke devices
+    in turn with a province's long list in place: every device stays revoked on every node."""
+    now = int(time.time())
+    book = revocation_book(cluster)
+    seed = cluster.trust.account_signing_seed
+    season_of_moves = {nats_jwt.public_key(nats_jwt.derive_user_seed(seed, f"moved-{n}")): now
+                       for n in range(8000)}
+    book.take_up(AccountVersion(season_of_moves, now), now, LOGIN_LIFETIME_S)  # sent by the first prepare
+    servers = cluster.nats_servers.split(",")
+    instances = [NatsAccounts(cluster.trust, [server], RevocationBook(book.db, book.account))
+                 for server in servers[:2]]
+    devices = [f"d-race-{n}" for n in range(6)]
+    logins = {device: device_login_jwt(cluster.trust, device, ("vn",), now - 5) for device in devices}
+
+    async def revoke_in_turn() -> None:
+        try:
+            for instance in instances:
+                await instance.prepare()
+            for n, device in enumerate(devices):
+                await instances[n % 2].revoke_device(device)
+        finally:
+            for instance in instances:
+                await instance.close()
+
+    asyncio.run(revoke_in_turn())
+    lost = [device for device in devices
+            if not refused_in_time(clients, cluster.nodes[2], logins[device], f"{device}-after", 10.0)]
+    assert not lost, f"revocations lost: {lost}"
+
+
+def refused_in_time(clients: list[Client], node: NatsNode, login: str, client_id: str,
+                    timeout: float) -> bool:
+    """Whether node refuses login within timeout (an update may take a moment to reach it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return refusal(clients, node, login, client_id, timeout) == "Not authorized"
+        except AssertionError:  # admitted
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+
+
+def revocation_book(cluster: NatsCluster) -> RevocationBook:
+    """A controller's database, as the controller keeps its revocations in it."""
+    database = open_database(f"sqlite:///{cluster.root / f'controller-{time.monotonic_ns()}.sqlite3'}")
+    return RevocationBook(database, cluster.trust.account_public)
 
 
 def refusal(clients: list[Client], node: NatsNode, login: str, client_id: str, timeout: float) -> str:

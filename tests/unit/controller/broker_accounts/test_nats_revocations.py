@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from controller.broker_accounts import nats_jwt
-from controller.broker_accounts.nats import LOGIN_LIFETIME_S, device_login_jwt, revoked_up_to
+from controller.broker_accounts.nats import LOGIN_LIFETIME_S, device_login_jwt
+from controller.broker_accounts.nats_revocations import revoked_up_to
 from controller.broker_accounts.nats_trust import ControllerTrust
 
 pytestmark = pytest.mark.unit
