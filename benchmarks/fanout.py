@@ -58,6 +58,7 @@ from benchmarks.stack import (
     broker_pids,
     jetstream_load,
     machine,
+    rss_mb,
     start_broker,
     take_broker_down,
 )
@@ -224,13 +225,6 @@ def descendants(pid: int) -> list[int]:
         for child in children:
             found += [child, *descendants(child)]
     return found
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 class Meter:

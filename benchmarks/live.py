@@ -53,7 +53,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect as ws_connect
 
-from benchmarks.stack import PASSWORD, LiveStack, live_stack, machine
+from benchmarks.stack import PASSWORD, LiveStack, live_stack, machine, rss_mb
 from controller.settings import Settings
 from loalang_protocol import chunks, topics
 from loalang_protocol.chunks import SIGNATURE_SIZE, AudioChunk
@@ -321,6 +321,7 @@ class CpuWindow:
         self.pids = pids
         self._start: tuple[float, list[tuple[float, float]]] | None = None
         self.percent: list[tuple[float, float]] = []
+        self.rss_mb: list[float] = []  # each process's resident memory at the window's end
 
     def begin(self) -> None:
         """Start the window."""
@@ -334,6 +335,7 @@ class CpuWindow:
         after = [cpu_seconds(pid) for pid in self.pids]
         self.percent = [(100 * (b[0] - a[0]) / elapsed, 100 * (b[1] - a[1]) / elapsed)
                         for a, b in zip(before, after, strict=True)]
+        self.rss_mb = [rss_mb(pid) for pid in self.pids]
 
 
 # --- the figures ---------------------------------------------------------------------------------
@@ -585,6 +587,7 @@ def measure(stack: LiveStack, agents: list[Agent], seconds: float) -> dict[str, 
     result["agent_telemetry"] = [stream_telemetry(stack.fleet, agent.device_id, live["ended"])
                                  for agent in agents]
     result["cpu_percent_of_one_core"] = cpu_figures(idle, streaming)
+    result["agents_rss_mb_playing"] = streaming.rss_mb[1:]
     return result
 
 

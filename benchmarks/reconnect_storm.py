@@ -30,6 +30,7 @@ from benchmarks.stack import (
     broker_stack,
     jetstream_load,
     machine,
+    rss_mb,
     take_broker_down,
 )
 
@@ -46,13 +47,6 @@ def _wait(predicate, timeout: float) -> float:  # type: ignore[no-untyped-def]
             raise TimeoutError
         time.sleep(0.5)
     return time.monotonic() - start
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def run(count: int, broker: str) -> dict[str, object]:
@@ -77,7 +71,7 @@ def run(count: int, broker: str) -> dict[str, object]:
         results["all_online_after_enrolment_s"] = round(
             _wait(lambda: sum(d["online"] for d in _devices(http, "b-")) == count, 600), 1)
         assert simulator.process is not None
-        results["simulator_rss_mb"] = round(_rss_mb(simulator.process.pid), 1)
+        results["simulator_rss_mb"] = rss_mb(simulator.process.pid)
         results["jetstream"] = jetstream_load(stack)
         before = {d["id"]: d["presence"]["connection"] for d in _devices(http, "b-")}
         restarted = time.time()

@@ -69,12 +69,11 @@ from benchmarks.fanout import (
     ensure_province,
     online_count,
     raise_descriptor_limit,
-    rss_mb,
     simulation_dir,
     upload_tone,
     wait,
 )
-from benchmarks.stack import PASSWORD, broker_label, broker_pids, machine
+from benchmarks.stack import PASSWORD, broker_label, broker_pids, machine, rss_mb
 from controller.settings import Settings
 from loalang_protocol import topics
 from loalang_protocol.topics import DeviceTopic, StreamTopic

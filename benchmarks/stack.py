@@ -152,15 +152,18 @@ def jetstream_load(servers: LocalStack) -> dict[str, dict[str, Any]]:
         api = page.get("api") or {}
         load[node.name] = {"streams": page.get("streams"), "consumers": page.get("consumers"),
                            "api_total": api.get("total"), "api_errors": api.get("errors"),
-                           "rss_mb": _rss_mb(node)}
+                           "rss_mb": _node_rss_mb(node)}
     return load
 
 
-def _rss_mb(node: NatsNode) -> float:
+def _node_rss_mb(node: NatsNode) -> float:
     process = node.server.process if node.server is not None else None
-    if process is None:
-        return 0.0
-    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+    return rss_mb(process.pid) if process is not None else 0.0
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (MB), as /proc says."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0

@@ -17,7 +17,8 @@ def results(start_p99: float = 2.3, skew_p95: float = 0.4, missed: int = 0) -> d
                     "rss_playing_mb_max": 58.0},
         "live": {"controller_to_speaker_error_ms": {"p95": 0.5}, "skew_ms": {"p95": skew_p95},
                  "onsets_missed": missed, "chunk": {"overhead_percent_of_opus": 13.3},
-                 "cpu_percent_of_one_core": {"agents_playing": [3.4, 3.6, 3.5]}},
+                 "cpu_percent_of_one_core": {"agents_playing": [3.4, 3.6, 3.5]},
+                 "agents_rss_mb_playing": [52.0, 51.5, 52.3]},
     }
 
 
