@@ -124,6 +124,7 @@ class SimulatedSoundCard:
         self._wav: BinaryIO | None = None
         self._times: TextIO | None = None
         self._written_periods = 0
+        self._started_at = 0.0
         self.underruns = 0
 
     # -- the player's side -----------------------------------------------------------------
@@ -136,6 +137,7 @@ class SimulatedSoundCard:
             accepted -= accepted % SAMPLE_BYTES
             self._buffer += pcm[:accepted]
             if accepted and (self._thread is None or not self._thread.is_alive()) and not self._closed:
+                self._started_at = time.monotonic()
                 self._thread = threading.Thread(target=self._clock, name=f"card-{self.name}", daemon=True)
                 self._thread.start()
             return accepted
@@ -180,7 +182,7 @@ class SimulatedSoundCard:
 
     def _clock(self) -> None:
         _name_os_thread(THREAD_NAME)
-        start = time.monotonic()
+        start = self._started_at
         period, idle, playing = 0, 0, False
         while not self._closed and idle < IDLE_PERIODS:
             due = start + period * PERIOD_S

@@ -3,6 +3,7 @@ reports its delay like ALSA."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -103,3 +104,28 @@ def test_listing_a_folder_without_a_recording_says_so(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["card", str(tmp_path)]) == 2
     assert "no simulated card recording" in capsys.readouterr().err
+
+
+def test_playback_starts_when_written_even_while_the_writer_keeps_python_busy(tmp_path: Path) -> None:
+    """A card starts playing when its first period is written; the simulated card's clock must not
+    wait until its thread gets Python's lock from a writer that goes on working (the agent decoding
+    the next 100 ms of a tone did, and every start was stamped 5 to 10 ms late). Whether the thread
+    gets the lock first is a race: a few cards in a row."""
+    tone = sine(1000, 0.15)
+    interval = sys.getswitchinterval()
+    for trial in range(4):
+        card = SimulatedSoundCard(tmp_path / str(trial))
+        sys.setswitchinterval(0.05)  # pure Python keeps the lock this long before another thread runs
+        try:
+            written_at = time.time()
+            card.write(tone)
+            busy_until = time.monotonic() + 0.03
+            while time.monotonic() < busy_until:
+                pass
+        finally:
+            sys.setswitchinterval(interval)
+        time.sleep(0.35)
+        card.close()
+        _, times = read_recording(tmp_path / str(trial))
+        assert times[10][1] - written_at == pytest.approx(10 * PERIOD_S, abs=0.002), \
+            f"card {trial}: once Python is free, its periods are where the moment of the write put them"
