@@ -37,13 +37,6 @@ def file_arguments(path: Path, position_ms: int, gain: float = 1.0) -> list[str]
     return _pcm_output(stream, gain)
 
 
-def tone_arguments(frequency_hz: float, duration_ms: int, position_ms: int, gain: float = 1.0) -> list[str]:
-    """ffmpeg's arguments to generate a sine tone (the rest of it, from a position)."""
-    remaining = max(0.001, (duration_ms - position_ms) / 1000)
-    source = f"sine=frequency={frequency_hz}:sample_rate={SAMPLE_RATE}:duration={remaining:.3f}"
-    return _pcm_output(ffmpeg.input(source, f="lavfi"), gain * 4)  # lavfi sine peaks at 1/8: make it 1/2
-
-
 def _pcm_output(stream: object, gain: float) -> list[str]:
     output = ffmpeg.output(stream, "pipe:", format="s16le", acodec="pcm_s16le", ac=CHANNELS, ar=SAMPLE_RATE,
                            af=f"volume={gain:.3f}")

@@ -22,10 +22,11 @@ from ..audio.sink import AudioSink
 from ..media.cache import DownloadError, MediaCache
 from ..timekeeper import TimeKeeper
 from .arbiter import Drop, Interrupt, Interrupted, Item, Level, Playing, Situation, Start, decide
-from .decoder import DecodeError, Decoder, PcmSource, file_arguments, tone_arguments
+from .decoder import DecodeError, PcmSource
 from .player import Player, Progress
 from .schedule import Schedule
 from .silence import SilentDecoder
+from .sources import open_source
 from .stream import StreamPlayer
 
 if TYPE_CHECKING:
@@ -396,15 +397,10 @@ class Engine:
     def _decoder(self, occurrence: Occurrence, position_ms: int) -> PcmSource:
         if not self.decode:
             return SilentDecoder(occurrence.duration_ms - position_ms, occurrence.id)
-        return Decoder(self._arguments(occurrence, position_ms), occurrence.id)
-
-    def _arguments(self, occurrence: Occurrence, position_ms: int) -> list[str]:
-        source, gain = occurrence.source, self.sink.software_gain
-        if source.type == "tone":
-            return tone_arguments(source.frequency_hz, occurrence.duration_ms, position_ms, gain)
-        if source.type == "media" and self.cache.has(source.sha256):
-            return file_arguments(self.cache.path(source.sha256), position_ms, gain)
-        return file_arguments(self.attention, 0, gain)  # attention signal; an emergency without its file
+        source = occurrence.source
+        media = self.cache.path(source.sha256) if source.type == "media" and self.cache.has(source.sha256) \
+            else None  # None: the attention signal stands in for an emergency's missing file
+        return open_source(occurrence, position_ms, self.sink.software_gain, media, self.attention)
 
     async def _interrupt(self, item: Item, position_ms: int) -> None:
         await self.stop_current()
