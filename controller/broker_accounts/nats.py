@@ -106,7 +106,7 @@ class NatsAccounts:
         """Send the account once more if a change is settling, then close the system connection."""
         if self._settle is not None and not self._settle.done():
             self._settle.cancel()
-            await self._send_newest()
+            await self._send_newest()  # at once, not after the quiet time
         if self._client is not None and not self._client.is_closed:
             await self._client.close()
 
@@ -190,15 +190,17 @@ class NatsAccounts:
 
     async def _settle_after_quiet(self) -> None:
         await asyncio.sleep(SETTLE_S)
-        try:
-            await self._send_newest()
-        except NatsBrokerError as exc:  # the next change, or the next connection, sends it again
-            log.warning("devices' account not sent again after its changes: %s", exc)
+        await self._send_newest()
 
     async def _send_newest(self) -> None:
-        async with self._lock:
-            version = await asyncio.to_thread(self.book.reissue, int(time.time()), self.login_lifetime_s)
-            await self._publish_account(version)
+        """Send the book's account, newly issued; a failure is only logged: the next change, or the
+        next connection, sends it again."""
+        try:
+            async with self._lock:
+                version = await asyncio.to_thread(self.book.reissue, int(time.time()), self.login_lifetime_s)
+                await self._publish_account(version)
+        except NatsBrokerError as exc:
+            log.warning("devices' account not sent again after its changes: %s", exc)
 
     async def _current_account(self) -> AccountVersion:
         """The devices' account the node answering holds now (its signature checked): possibly not

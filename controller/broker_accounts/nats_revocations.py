@@ -84,9 +84,9 @@ class RevocationBook:
         """Revoke the key's logins issued up to now (revoked_up_to) in a new version of the account."""
         with self.db.session() as session:
             issue = self._locked_issue(session, now)
-            listed = self._listed(session)
-            revocations, until = revoked_up_to(listed, key, now, lifetime_s, for_good)
-            version = self._store(session, issue, listed, revocations, max(now, issue.issued_at + 1))
+            rows = self._rows(session)
+            revocations, until = revoked_up_to(_times(rows), key, now, lifetime_s, for_good)
+            version = self._store(session, issue, rows, revocations, max(now, issue.issued_at + 1))
         return Revocation(version, until)
 
     def reissue(self, now: int, lifetime_s: int) -> AccountVersion:
@@ -94,9 +94,9 @@ class RevocationBook:
         needs any more left out."""
         with self.db.session() as session:
             issue = self._locked_issue(session, now)
-            listed = self._listed(session)
-            kept = still_revoking(listed, now, lifetime_s)
-            return self._store(session, issue, listed, kept, max(now, issue.issued_at + 1))
+            rows = self._rows(session)
+            kept = still_revoking(_times(rows), now, lifetime_s)
+            return self._store(session, issue, rows, kept, max(now, issue.issued_at + 1))
 
     def take_up(self, on_nodes: AccountVersion, now: int, lifetime_s: int) -> AccountVersion | None:
         """Merge what the nodes hold into the book (the first start after an upgrade, or an account
@@ -104,17 +104,17 @@ class RevocationBook:
         book, None when they hold it all."""
         with self.db.session() as session:
             issue = self._locked_issue(session, on_nodes.issued_at)
-            book = self._listed(session)
+            rows = self._rows(session)
             merged = dict(on_nodes.revocations)
-            for key, until in book.items():
+            for key, until in _times(rows).items():
                 merged[key] = max(until, merged.get(key, 0))
             merged = still_revoking(merged, now, lifetime_s)
             nodes_hold_all = merged == still_revoking(on_nodes.revocations, now, lifetime_s)
             if nodes_hold_all and on_nodes.issued_at >= issue.issued_at:
-                self._store(session, issue, book, merged, on_nodes.issued_at)
+                self._store(session, issue, rows, merged, on_nodes.issued_at)
                 return None
             issued_at = max(now, on_nodes.issued_at + 1, issue.issued_at + 1)
-            return self._store(session, issue, book, merged, issued_at)
+            return self._store(session, issue, rows, merged, issued_at)
 
     def _locked_issue(self, session: Session, first_issued_at: int) -> BrokerAccountIssue:
         """The account's row, locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
@@ -126,19 +126,29 @@ class RevocationBook:
             session.flush()
         return issue
 
-    def _listed(self, session: Session) -> dict[str, int]:
+    def _rows(self, session: Session) -> dict[str, BrokerLoginRevocation]:
         rows = session.scalars(select(BrokerLoginRevocation).where(
             BrokerLoginRevocation.account == self.account))
-        return {row.user_key: row.revoked_until for row in rows}
+        return {row.user_key: row for row in rows}
 
-    def _store(self, session: Session, issue: BrokerAccountIssue, listed: dict[str, int],
+    def _store(self, session: Session, issue: BrokerAccountIssue, rows: dict[str, BrokerLoginRevocation],
                revocations: dict[str, int], issued_at: int) -> AccountVersion:
-        gone = [key for key in listed if key not in revocations]
+        """Make the rows say revocations: the loaded rows are changed in place, new ones added (no
+        look-up per key), the ones left out deleted in one statement."""
+        gone = [key for key in rows if key not in revocations]
         if gone:
             session.execute(delete(BrokerLoginRevocation).where(
-                BrokerLoginRevocation.account == self.account, BrokerLoginRevocation.user_key.in_(gone)))
+                BrokerLoginRevocation.account == self.account, BrokerLoginRevocation.user_key.in_(gone)),
+                execution_options={"synchronize_session": False})
         for key, until in revocations.items():
-            if listed.get(key) != until:
-                session.merge(BrokerLoginRevocation(account=self.account, user_key=key, revoked_until=until))
+            row = rows.get(key)
+            if row is None:
+                session.add(BrokerLoginRevocation(account=self.account, user_key=key, revoked_until=until))
+            elif row.revoked_until != until:
+                row.revoked_until = until
         issue.issued_at = issued_at
         return AccountVersion(dict(revocations), issued_at)
+
+
+def _times(rows: dict[str, BrokerLoginRevocation]) -> dict[str, int]:
+    return {key: row.revoked_until for key, row in rows.items()}
