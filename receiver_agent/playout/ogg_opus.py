@@ -11,6 +11,7 @@ are left to ffmpeg.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import struct
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import opuslib
+import opuslib.api
 
 from ..audio.sink import SAMPLE_BYTES, SAMPLE_RATE
 from .decoder import DecodeError
@@ -113,26 +115,14 @@ def parse_head(packet: bytes) -> OpusHead:
     return OpusHead(channels, pre_skip, gain)
 
 
+_PACKET_SAMPLES = opuslib.api.libopus.opus_packet_get_nb_samples  # opuslib does not wrap it
+_PACKET_SAMPLES.argtypes = (ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32)
+_PACKET_SAMPLES.restype = ctypes.c_int
+
+
 def packet_samples(packet: bytes) -> int:
-    """How many 48 kHz samples an Opus packet holds (RFC 6716, 3.1), 0 for one that is malformed."""
-    if not packet:
-        return 0
-    toc = packet[0]
-    config = toc >> 3
-    if config < 12:  # SILK: 10, 20, 40, 60 ms
-        frame = (10, 20, 40, 60)[config % 4] * SAMPLE_RATE // 1000
-    elif config < 16:  # hybrid: 10, 20 ms
-        frame = (10, 20)[config % 2] * SAMPLE_RATE // 1000
-    else:  # CELT: 2.5, 5, 10, 20 ms
-        frame = (120, 240, 480, 960)[config % 4]
-    code = toc & 0x03
-    if code == 0:
-        frames = 1
-    elif code in (1, 2):
-        frames = 2
-    else:
-        frames = packet[1] & 0x3F if len(packet) > 1 else 0
-    return frame * frames
+    """How many 48 kHz samples an Opus packet holds (libopus reads its TOC), 0 for a malformed one."""
+    return max(0, _PACKET_SAMPLES(packet, len(packet), SAMPLE_RATE)) if packet else 0
 
 
 class OggOpusFile:

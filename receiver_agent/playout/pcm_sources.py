@@ -18,7 +18,7 @@ TONE_PEAK = 0.5  # of full scale, as the ffmpeg tone was
 FADE_SAMPLES = 5 * SAMPLE_RATE // 1000  # no click at either end
 
 
-class ToneSource:
+class ToneGenerator:
     """A sine tone of duration_ms, from position_ms, generated as it is read."""
 
     def __init__(self, frequency_hz: float, duration_ms: int, position_ms: int, gain: float,

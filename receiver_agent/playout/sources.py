@@ -10,7 +10,7 @@ from loalang_protocol.messages import Occurrence
 
 from .decoder import Decoder, PcmSource, file_arguments
 from .ogg_opus import NotPlayableHere, OggOpusSource, is_ogg_opus
-from .pcm_sources import ToneSource, WavSource
+from .pcm_sources import ToneGenerator, WavSource
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def open_source(occurrence: Occurrence, position_ms: int, gain: float, media: Pa
     attention signal from its start; a tone is generated."""
     source = occurrence.source
     if source.type == "tone":
-        return ToneSource(source.frequency_hz, occurrence.duration_ms, position_ms, gain, occurrence.id)
+        return ToneGenerator(source.frequency_hz, occurrence.duration_ms, position_ms, gain, occurrence.id)
     path, start_ms = (media, position_ms) if media is not None else (attention, 0)
     try:
         if is_ogg_opus(path):

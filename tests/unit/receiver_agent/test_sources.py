@@ -15,7 +15,7 @@ from loalang_protocol.messages import Occurrence
 from receiver_agent.media import attention
 from receiver_agent.playout.decoder import DecodeError, Decoder, PcmSource
 from receiver_agent.playout.ogg_opus import OggOpusSource
-from receiver_agent.playout.pcm_sources import ToneSource, WavSource
+from receiver_agent.playout.pcm_sources import ToneGenerator, WavSource
 from receiver_agent.playout.sources import open_source
 from tests.testkit import write_steps_wav
 from tests.unit.receiver_agent.test_ogg_opus import dominant_hz, library_file
@@ -45,7 +45,7 @@ def pcm(source: PcmSource) -> np.ndarray:
 def test_a_tone_is_generated_here_from_its_position(tmp_path: Path) -> None:
     source = open_source(occurrence({"type": "tone", "frequency_hz": 1000}), 500, 1.0, None,
                          attention.ensure(tmp_path))
-    assert isinstance(source, ToneSource)
+    assert isinstance(source, ToneGenerator)
     samples = pcm(source)
     assert len(samples) == 1.5 * RATE, "the rest of the tone after 500 ms"
     assert round(dominant_hz(samples)) == 1000
