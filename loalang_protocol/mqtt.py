@@ -14,6 +14,7 @@ a failed attempt or a lost connection (broker_addresses.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -442,8 +443,9 @@ class MqttLink:
         """Stop watching the descriptor (before its socket closes, so that it still names it)."""
         assert self._loop is not None
         if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            self._loop.remove_writer(self._fd)
+            with contextlib.suppress(RuntimeError):  # the loop closed its watch already
+                self._loop.remove_reader(self._fd)
+                self._loop.remove_writer(self._fd)
             self._fd = -1
 
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
@@ -472,7 +474,26 @@ class MqttLink:
     def _add_writer(self, sock: Any) -> None:
         assert self._loop is not None
         if self._fd >= 0 and sock.fileno() == self._fd:
-            self._loop.add_writer(self._fd, self.client.loop_write)
+            try:
+                self._loop.add_writer(self._fd, self.client.loop_write)
+            except RuntimeError:
+                self._socket_dead()
+
+    def _check_watch(self) -> None:
+        """uvloop stops watching a socket after an error on it (a reset by a restarted broker) and
+        says nothing: paho, which read the data before the error, would wait for the keepalive
+        (some 30 s for the controller) to notice. Watching it again finds out."""
+        assert self._loop is not None
+        if self._fd >= 0:
+            try:
+                self._loop.add_reader(self._fd, self._read)
+            except (RuntimeError, OSError, ValueError):  # uvloop's closed watch; a closed descriptor
+                self._socket_dead()
+
+    def _socket_dead(self) -> None:
+        log.info("mqtt %s: the event loop gave up the socket after an error on it", self.settings.client_id)
+        self._fd = -1
+        self._mark_lost()
 
     def _on_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
         if not self._connecting:
@@ -497,9 +518,12 @@ class MqttLink:
     # -- background loops -------------------------------------------------------------------
 
     def housekeeping(self) -> None:
-        """paho's periodic work: keepalive pings and timeouts (called every second)."""
+        """paho's periodic work: keepalive pings and timeouts (called every second), and a look at
+        whether the event loop still watches the socket."""
         if self.client.socket() is not None:
             self.client.loop_misc()
+            if self._loop is not None and self._session_up:
+                self._check_watch()
 
     async def _dispatch_loop(self) -> None:
         while True:
