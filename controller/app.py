@@ -178,9 +178,13 @@ async def start_services(settings: Settings) -> Services:
     services.jobs.on_interrupted(SPEECH_JOB, partial(speech_interrupted, db))
     await services.jobs.open()
 
-    async def on_connected() -> None:
+    async def on_listening() -> None:
+        # "online" tells the agents their births, events and clock requests are heard: not before
+        # every subscription is granted (a cluster node refuses some for a while after losing another)
         await link.publish(topics.controller_state(settings.instance_id),
                            controller_state(settings.instance_id, True), qos=1, retain=True)
+
+    async def on_connected() -> None:
         await accounts.prepare()
         try:
             await revocations.publish(services)
@@ -193,6 +197,7 @@ async def start_services(settings: Settings) -> Services:
                 log.exception("desired states not published again after the reconnection")
 
     link.on_connected = on_connected
+    link.on_listening = on_listening
     link.route(revocations.topic_of(services), partial(revocations.on_broker_copy, services))
     return services
 

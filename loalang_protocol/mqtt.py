@@ -106,6 +106,8 @@ class MqttLink:
         self.addresses = AddressRotation(settings.broker_addresses())
         self.connected = asyncio.Event()
         self.on_connected: Callable[[], Awaitable[None]] | None = None
+        # on each connection, once the broker has granted every subscription (at once or asked again)
+        self.on_listening: Callable[[], Awaitable[None]] | None = None
         self.before_connect: Callable[[], None] | None = None
         self._routes: list[tuple[str, Handler]] = []
         self._subscriptions: dict[str, int] = {}
@@ -281,6 +283,8 @@ class MqttLink:
         self.connected.set()
         if refused:
             self._asking_again = asyncio.create_task(self._subscribe_again(refused, self.connections))
+        if not refused and self.on_listening is not None:
+            await self._run_on_connected(self.on_listening)
         if self.on_connected is not None:
             await self._run_on_connected(self.on_connected)
 
@@ -297,13 +301,17 @@ class MqttLink:
     async def _subscribe_again(self, refused: list[str], connection: int) -> None:
         """Ask again, with backoff, for the subscriptions this connection was refused: a cluster node
         refuses them for a while after another node is lost (docs/nats.md). The next connection
-        subscribes to everything anyway, so this stops when this one ends."""
+        subscribes to everything anyway, so this stops when this one ends. Once all are granted, the
+        owner hears that the link listens (on_listening)."""
         backoff = Backoff(self.settings.resubscribe.window, self.settings.resubscribe.cap)
         while refused:
             await asyncio.sleep(backoff.next_delay())
             if not self._session_up or self.connections != connection:
                 return
             refused = [f for f in refused if f in self._subscriptions and not await self._granted_again(f)]
+        if self.on_listening is not None:
+            with contextlib.suppress(NotConnected, TimeoutError):  # the next connection does it again
+                await self._run_on_connected(self.on_listening)
 
     async def _granted_again(self, topic_filter: str) -> bool:
         try:

@@ -78,3 +78,51 @@ def test_refused_subscriptions_are_left_to_the_next_connection_once_this_one_is_
 
     asyncio.run(scenario())
     assert len(sent) > 2
+
+
+def _listening_calls(link: MqttLink) -> list[int]:
+    calls: list[int] = []
+
+    async def listening() -> None:
+        calls.append(link.connections)
+
+    link.on_listening = listening
+    return calls
+
+
+def test_the_owner_hears_the_link_listens_at_once_when_every_subscription_is_granted() -> None:
+    link = _link_answering({}, [])
+    calls = _listening_calls(link)
+    link._session_up = True
+    asyncio.run(link._after_connect())
+    assert calls == [0]
+
+
+def test_the_owner_hears_the_link_listens_only_once_a_refused_subscription_is_granted() -> None:
+    """A controller says it is online only when the agents' births and clock requests reach it."""
+    link = _link_answering({"loa/b": [SUBSCRIPTION_REFUSED, SUBSCRIPTION_REFUSED]}, [])
+    calls = _listening_calls(link)
+
+    async def scenario() -> None:
+        link._session_up = True
+        await link._after_connect()
+        assert calls == [], "not while loa/b is refused"
+        await asyncio.sleep(0.5)
+
+    asyncio.run(scenario())
+    assert calls == [0]
+
+
+def test_a_connection_lost_while_asking_again_never_says_it_listens() -> None:
+    link = _link_answering({"loa/b": [SUBSCRIPTION_REFUSED] * 100}, [])
+    calls = _listening_calls(link)
+
+    async def scenario() -> None:
+        link._session_up = True
+        await link._after_connect()
+        await asyncio.sleep(0.05)
+        link._session_up = False
+        await asyncio.sleep(0.2)
+
+    asyncio.run(scenario())
+    assert calls == []
