@@ -59,6 +59,7 @@ from .state import AgentState
 from .storage import WRITER, write_json
 from .streams import StreamReceiver
 from .timekeeper import TimeKeeper, system_clock_synchronised
+from .waiting import wait_at_most
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class Agent:
         self._recent_commands: deque[str] = deque(maxlen=256)
         self._controllers_online: dict[str, int] = {}  # instance -> the time of its online state
         self._rebirth: asyncio.Task[None] | None = None
+        self._ask_clock_now = asyncio.Event()  # cuts the clock loop's wait short
         self._record_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         broker = config.broker
@@ -635,6 +637,7 @@ class Agent:
 
     async def _rebirth_after(self, delay: float, birth: bool) -> None:
         await asyncio.sleep(delay)
+        self._ask_clock_again()
         with contextlib.suppress(NotConnected, asyncio.TimeoutError):
             if birth:
                 await self.publish_birth()
@@ -709,7 +712,16 @@ class Agent:
             with contextlib.suppress(TimeoutError, NotConnected):
                 await self.link.publish(topics.device(self.device_id, DeviceTopic.CLOCK_REQUEST),
                                         self.clock.request().model_dump_json().encode(), qos=0)
-            await asyncio.sleep(self.clock_interval_s())
+            self._ask_clock_now.clear()
+            await wait_at_most(self._ask_clock_now, self.clock_interval_s())
+
+    def _ask_clock_again(self) -> None:
+        """A controller came (back) online: what went unanswered was asked of no one. The backoff starts
+        over, and an agent that does not know the time yet asks at once rather than at the end of a
+        wait that may have grown to a minute (after its birth's random pause, so a fleet spreads)."""
+        self.clock.forget_unanswered()
+        if not self.time.known_from_exchange:
+            self._ask_clock_now.set()
 
     def clock_interval_s(self) -> float:
         """Twice a second until a few samples are in (the best of them is used), more often while a

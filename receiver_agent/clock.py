@@ -77,6 +77,10 @@ class ClockSync:
             return interval_s
         return random.uniform(0.5, 1.0) * min(cap_s, math.ldexp(interval_s, doublings))
 
+    def forget_unanswered(self) -> None:
+        """Start the backoff over (the requests went unanswered because no controller listened)."""
+        self.unanswered = 0
+
     def answer(self, reply: ClockReply) -> ClockSample | None:
         """Use a verified reply if it answers one of our requests; None otherwise."""
         t3 = now_us()

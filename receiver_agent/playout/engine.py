@@ -21,6 +21,7 @@ from ..amplifier import Amplifier
 from ..audio.sink import AudioSink
 from ..media.cache import DownloadError, MediaCache
 from ..timekeeper import TimeKeeper
+from ..waiting import wait_at_most
 from .arbiter import Drop, Interrupt, Interrupted, Item, Level, Playing, Situation, Start, decide
 from .decoder import DecodeError, PcmSource
 from .player import Player, Progress
@@ -113,7 +114,7 @@ class Engine:
                 except Exception:
                     log.exception("playout tick failed; going on")
                 self._wake.clear()
-                await _wait_at_most(self._wake, self._pause_s())
+                await wait_at_most(self._wake, self._pause_s())
         finally:
             fetcher.cancel()
             await self.stop_current()
@@ -511,7 +512,7 @@ class Engine:
                 await self.fetch_due()
             except Exception:
                 log.exception("media fetch round failed; going on")
-            await _wait_at_most(self._fetch_wake, FETCH_INTERVAL_S)  # a new schedule is looked at at once
+            await wait_at_most(self._fetch_wake, FETCH_INTERVAL_S)  # a new schedule is looked at at once
 
     async def fetch_due(self) -> None:
         """Download what the schedule needs soonest, one file at a time."""
@@ -539,13 +540,3 @@ class Engine:
                 await self.record("downloaded", {"sha256": source.sha256, "size": source.size,
                                                  "occurrence": occurrence.id})
 
-
-async def _wait_at_most(event: asyncio.Event, seconds: float) -> None:
-    """Until event is set or seconds have passed. A timer that sets the event costs a fraction of
-    `asyncio.wait_for`, which makes and cancels a task each time: a simulator wakes thousands of
-    these loops around a start."""
-    timer = asyncio.get_running_loop().call_later(seconds, event.set)
-    try:
-        await event.wait()
-    finally:
-        timer.cancel()

@@ -78,6 +78,17 @@ def test_unanswered_requests_slow_the_asking_and_a_reply_restores_it() -> None:
     assert sync.wait_s(0.5, 60.0) == 0.5
 
 
+def test_forgetting_the_unanswered_starts_the_backoff_over() -> None:
+    """A controller that comes back online was not there to answer: its return starts the waits over."""
+    sync = ClockSync()
+    for _ in range(10):
+        sync.request()
+    assert sync.wait_s(0.5, 60.0) >= 30.0
+    sync.forget_unanswered()
+    sync.request()
+    assert sync.wait_s(0.5, 60.0) == 0.5
+
+
 def test_a_late_reply_is_still_used(monkeypatch) -> None:
     sync = ClockSync()
     now = [1_000_000]
