@@ -1,3 +1,5 @@
 """The loalang controller: API, console, fleet registry, scheduler and encoders."""
 
-__version__ = "0.1.0"
+from loalang_protocol import __version__
+
+__all__ = ["__version__"]

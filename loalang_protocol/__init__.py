@@ -5,3 +5,4 @@ where a topic string or a message shape is spelled out.
 """
 
 PROTOCOL_VERSION = 1
+__version__ = "0.1.0"  # of the whole project (pyproject.toml reads it); a release bumps it

@@ -1,3 +1,5 @@
 """The loalang receiver agent: runs on each loudspeaker cluster and converges to the desired state."""
 
-__version__ = "0.1.0"
+from loalang_protocol import __version__
+
+__all__ = ["__version__"]
