@@ -16,6 +16,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 from loalang_protocol import topics
 from loalang_protocol.inbox import InboxLimits
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink
+from loalang_protocol.releases import MAX_RELEASE_BYTES
 
 from . import __version__, redis_client, revocations
 from .airtime.service import Airtime
@@ -36,6 +37,7 @@ from .api import (
     notifications,
     occurrences,
     outlines,
+    releases,
     reports,
     system,
     users,
@@ -258,13 +260,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, exclude_content_types=NEVER_GZIPPED)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES,
                        exceptions={"/api/v1/media": settings.media_max_upload_mb * 1_000_000 + 64 * 1024,
-                                   "/api/v1/areas/outlines": OUTLINE_REQUEST_BYTES})
+                                   "/api/v1/areas/outlines": OUTLINE_REQUEST_BYTES,
+                                   "/api/v1/releases": MAX_RELEASE_BYTES + 64 * 1024})
     api_routers = (auth, outlines, areas, devices, enroll, occurrences, system, users, bulletins, broadcasts,
                    alerts, reports, live, feed, fleet, notifications)
     for module in api_routers:
         app.include_router(module.router, prefix="/api/v1")
 
     app.include_router(media.router)
+    app.include_router(releases.router)
     app.include_router(device_logs.router)
     console = ConsoleFiles(settings.map_tile_url)
     app.mount("/console", console, name="console")

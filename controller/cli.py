@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from .releases import cli as release_commands
+
 if TYPE_CHECKING:
     from .settings import Settings
 
@@ -260,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "controller's signing keys (server/, controller/, offline/ under FOLDER)")
     ninit.add_argument("folder")
     ninit.set_defaults(func=nats_init)
+    release_commands.add_parsers(sub, keys)
     return parser
 
 

@@ -18,6 +18,7 @@ from loalang_protocol.envelope import now_ms
 from loalang_protocol.files import write_atomic
 from loalang_protocol.keys import (
     PURPOSE_CONTROL,
+    PURPOSE_RELEASE,
     KeyPair,
     b64decode,
     check_certificate,
@@ -39,6 +40,8 @@ SIGNING_KEY = "signing.key"
 SIGNING_CERT = "signing.cert.json"
 KEYS_DIR = "keys"  # the controller's key folder, inside its data folder
 REVOKED_LIST = "revoked.json"
+RELEASE_KEY = "release.key"  # kept where releases are built, never on the controller
+RELEASE_CERT = "release.cert.json"
 
 
 class KeyringError(RuntimeError):
@@ -115,6 +118,17 @@ def certify_new_signing_key(folder: Path, root_key_path: Path, cert_days: int) -
     signing.save(folder / SIGNING_KEY)
     write_atomic(folder / SIGNING_CERT, json.dumps(cert, indent=1).encode(), mode=0o644)
     return signing.kid
+
+
+def certify_release_key(folder: Path, root_key_path: Path, cert_days: int) -> str:
+    """Make a release key in folder (release.key, release.cert.json), certified by the root key at
+    root_key_path for releases only; returns its id. It signs agent releases where they are built."""
+    root = KeyPair.load(root_key_path)
+    release = KeyPair.generate()
+    cert = issue_certificate(root, release.public_bytes, PURPOSE_RELEASE, cert_days * 86400)
+    release.save(folder / RELEASE_KEY)
+    write_atomic(folder / RELEASE_CERT, json.dumps(cert, indent=1).encode(), mode=0o644)
+    return release.kid
 
 
 def read_revocations(folder: Path, root_public: str) -> RevocationList | None:

@@ -24,6 +24,7 @@ from .files import write_atomic
 CERT_DOMAIN = b"loa-cert-v1\x00"
 PURPOSE_CONTROL = "control"  # desired state, commands, acknowledgements, clock replies
 PURPOSE_STREAM = "stream"  # audio chunks
+PURPOSE_RELEASE = "release"  # agent releases (loalang_protocol/releases.py)
 
 
 def b64encode(data: bytes) -> str:

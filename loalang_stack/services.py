@@ -38,13 +38,16 @@ class ControllerProcess:
         scheme = "https" if self.env.get("LOALANG_HTTPS_CERT_FILE") else "http"
         return f"{scheme}://127.0.0.1:{self.http_port}"
 
+    def environment(self) -> dict[str, str]:
+        """The process environment it runs with (also for its command-line tools). The URL given to
+        devices is its own, unless env names another (a proxy's)."""
+        return {**os.environ, "LOALANG_PUBLIC_URL": self.url, **self.env,
+                "LOALANG_DATA_DIR": str(self.data_dir), "LOALANG_HTTP_PORT": str(self.http_port)}
+
     def start(self, timeout: float = 30.0) -> None:
-        """Start and wait until /healthz says the broker is connected. The URL given to devices is
-        its own, unless env names another (a proxy's)."""
-        env = {**os.environ, "LOALANG_PUBLIC_URL": self.url, **self.env,
-               "LOALANG_DATA_DIR": str(self.data_dir), "LOALANG_HTTP_PORT": str(self.http_port)}
+        """Start and wait until /healthz says the broker is connected."""
         self.server = Server("controller", [_program("radio-controller"), "serve"],
-                             self.data_dir / "controller.log", env)
+                             self.data_dir / "controller.log", self.environment())
         self.server.start()
         self.wait_healthy(timeout)
 

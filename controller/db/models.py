@@ -492,3 +492,19 @@ class BrokerLoginRevocation(Base):
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     revoked_until: Mapped[int] = mapped_column(BigInteger)  # s
+
+
+class AgentRelease(Base):
+    """A signed release of the receiver agent, verified when it was added (loalang_protocol/releases.py);
+    its file is kept in the releases folder under its SHA-256."""
+
+    __tablename__ = "agent_releases"
+
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    signed_by: Mapped[str] = mapped_column(String(16))  # the release key's id
+    built_ms: Mapped[int] = mapped_column(BigInteger)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(64))

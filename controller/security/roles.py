@@ -32,6 +32,7 @@ class Permission(StrEnum):
     APPROVE = "approve"
     SUBMIT_ALERTS = "submit_alerts"
     MANAGE_NOTIFICATIONS = "manage_notifications"
+    MANAGE_RELEASES = "manage_releases"  # agent releases and their rollouts
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {

@@ -32,6 +32,10 @@ WRITE_MODES = set("wax+")
 NOT_STATE = {
     ("controller/api/media.py", "_receive"): "an upload's incoming copy: temporary, stored or removed",
     ("controller/media/store.py", "temporary_file"): "makes the temporary files uploads are written to",
+    ("controller/api/releases.py", "_receive"): "a release upload's incoming copy: verified and moved "
+                                                "into place, or removed",
+    ("controller/releases/shelf.py", "temporary_file"): "makes the temporary files release uploads use",
+    ("controller/releases/cli.py", "releases_add"): "copies a release to its temporary file, as _receive",
     ("controller/media/store.py", "temporary_folder"): "makes the temporary folders conversions use",
     ("controller/media/store.py", "put"): "streams an upload to a temporary file, then move_into_place",
     ("receiver_agent/media/cache.py", "_request"): "a download's part, appended as it arrives and "

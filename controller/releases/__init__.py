@@ -1,0 +1,1 @@
+"""Signed agent releases held by the controller (issue: over-the-air updates)."""
