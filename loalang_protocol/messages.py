@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from .releases import MAX_RELEASE_BYTES
+from .releases import VERSION as RELEASE_VERSION
 from .slugs import SLUG_MAX_LENGTH, check_slug
 
 Slug = Annotated[str, StringConstraints(max_length=SLUG_MAX_LENGTH), AfterValidator(check_slug)]
@@ -166,6 +168,16 @@ class QuietHours(_Strict):
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Asia/Ho_Chi_Minh"
 
 
+class ReleaseOffer(_Strict):
+    """The agent release a device is to run (loalang_protocol/releases.py): it installs it at a quiet
+    moment and must prove healthy on it within gate_s, else its board returns to the previous one."""
+
+    version: Annotated[str, StringConstraints(pattern=f"^{RELEASE_VERSION.pattern}$", max_length=40)]
+    sha256: Sha256
+    size: int = Field(gt=0, le=MAX_RELEASE_BYTES)
+    gate_s: int = Field(300, ge=30, le=3600)
+
+
 class DesiredState(_Strict):
     """Signed desired state of one device or one area, versioned like a device twin.
 
@@ -186,6 +198,10 @@ class DesiredState(_Strict):
     broker_addresses: list[Any] | None = Field(
         None, description="device scope only: every node of the broker, each {host, port}; the agent "
         "checks the list on its own and refuses a bad one without refusing the rest"
+    )
+    release: dict[str, Any] | None = Field(
+        None, description="device scope only: the release to run, a ReleaseOffer; the agent checks it on "
+        "its own and refuses a bad one without refusing the rest"
     )
 
 

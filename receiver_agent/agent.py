@@ -38,9 +38,10 @@ from loalang_protocol.messages import (
     Telemetry,
 )
 from loalang_protocol.mqtt import Backoff, LinkSettings, MqttLink, NotConnected
+from loalang_protocol.releases import MAX_RELEASE_BYTES
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
-from . import __version__, controller_http, health, logbuffer, login_renewal, status_page, telemetry
+from . import __version__, controller_http, health, logbuffer, login_renewal, status_page, systemd, telemetry
 from .amplifier import Amplifier
 from .audio.sink import AudioSink
 from .audio.tone import sine
@@ -59,6 +60,8 @@ from .state import AgentState
 from .storage import WRITER, write_json
 from .streams import StreamReceiver
 from .timekeeper import TimeKeeper, system_clock_synchronised
+from .updates.installer import Installer, install_root
+from .updates.manager import Updates
 from .waiting import wait_at_most
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,9 @@ class Agent:
             emergency_floor=config.emergency_volume_floor, decode=config.audio.sink != "null",
         )
         self.areas: list[str] = list(self.state.areas or config.areas)
+        self.updates = Updates(self._installer(), __version__, self.record_event, self._quiet_for,
+                               self._restart_for_update)
+        self.restart_requested = False  # the run ended to start again into a new release
         self.started = time.monotonic()
         self.started_at = time.time()  # for doctor: an agent that just started has no clock reply yet
         self.connection = 0
@@ -133,6 +139,8 @@ class Agent:
         self._ask_clock_now = asyncio.Event()  # cuts the clock loop's wait short
         self._record_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._link_task: asyncio.Task[None] | None = None
+        self._engine_task: asyncio.Task[None] | None = None
         broker = config.broker
         self.link = self._make_link(backoff or Backoff(window=broker.reconnect_window_s,
                                                        cap=broker.reconnect_cap_s))
@@ -198,19 +206,51 @@ class Agent:
         log.info("device %s: agent %s starting, boot %s, install %s", self.device_id, __version__, boot,
                  self.state.install_id)
         self.sink.set_volume(self.state.volume if self.state.volume is not None else 70)
+        self._engine_task = asyncio.create_task(self.engine.run())
         self._tasks = [
             asyncio.create_task(self._telemetry_loop()),
             asyncio.create_task(self._clock_loop()),
             asyncio.create_task(self._resend_loop()),
-            asyncio.create_task(self.engine.run()),
+            self._engine_task,
             asyncio.create_task(self._status_page()),
             asyncio.create_task(self._login_renewal_loop()),
+            asyncio.create_task(self.updates.run()),
+            asyncio.create_task(systemd.feed_watchdog(self._engine_running)),
         ]
+        systemd.notify(f"READY=1\nSTATUS=agent {__version__} running")
+        await self.updates.report_rollback()
+        self._link_task = asyncio.create_task(self.link.run())
         try:
-            await self.link.run()
+            await self._link_task
+        except asyncio.CancelledError:
+            if not self.restart_requested:
+                raise
         finally:
             for task in self._tasks:
                 task.cancel()
+
+    def _installer(self) -> Installer | None:
+        root = install_root()
+        if root is None:
+            return None
+        downloads = MediaCache(self.config.data_dir / "releases", self.config.controller_url, self.device_id,
+                               self.key, quota_bytes=2 * MAX_RELEASE_BYTES,
+                               controller_ca_file=self.config.controller_ca_file, url_prefix="/releases")
+        return Installer(root, downloads, public_from_text(self.config.root_public_key),
+                         lambda: frozenset(self.verifier.revoked), __version__)
+
+    def _quiet_for(self, seconds: float) -> bool:
+        """Quiet now (nothing plays, no stream) and nothing scheduled to start within seconds."""
+        upcoming = self.engine.next_item()
+        soon = upcoming is not None and upcoming.start_ms < self.time.now_ms() + seconds * 1000
+        return self._quiet() and not self.engine.interrupted and not soon
+
+    def _restart_for_update(self) -> None:
+        """End the run so that systemd starts the agent again, through the launcher, on the new release."""
+        log.info("device %s: restarting into the new release", self.device_id)
+        self.restart_requested = True
+        if self._link_task is not None:
+            self._link_task.cancel()
 
     async def _login_renewal_loop(self) -> None:
         """Renew a login that expires ahead of time, at a quiet moment (login_renewal.py)."""
@@ -409,7 +449,10 @@ class Agent:
     async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Apply the device's own desired state: settings, area membership and broker addresses."""
         taken = await self._desired(topic, payload, retained, "device", self.device_id)
-        if taken is None or taken[0].version <= self.state.held_device:
+        if taken is None or taken[0].version < self.state.held_device:
+            return
+        await self._take_release_offer(taken[0])
+        if taken[0].version == self.state.held_device:
             return
         desired, needs_time = taken
         if desired.settings.volume is not None:
@@ -424,6 +467,17 @@ class Agent:
         self.state.save()
         log.info("device %s: desired state v%s applied", self.device_id, desired.version)
         await self.report()
+
+    async def _take_release_offer(self, desired: DesiredState) -> None:
+        """The release this device is to run; receiving its own desired state from the controller is
+        also the sign a release on trial waits for (connected, verified, converging)."""
+        await self.updates.offer(desired.release)
+        if self.link.connected.is_set() and self._engine_running():
+            await self.updates.healthy()
+
+    def _engine_running(self) -> bool:
+        """The playout engine's task is alive (a self-check of a release on trial)."""
+        return self._engine_task is not None and not self._engine_task.done()
 
     async def on_area_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Take an area's desired state."""

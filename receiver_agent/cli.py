@@ -21,6 +21,7 @@ from . import logbuffer
 
 DEFAULT_CONFIG = "/etc/loalang/agent.toml"
 EXIT_AUTH = 3
+EXIT_RESTART = 75  # ended to start again (systemd's Restart=always) into a newly installed release
 RENEW_LOGIN_EVERY_S = 60.0  # a login refused right after its renewal is not renewed again at once
 
 
@@ -89,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         try:
             asyncio.run(_serve(agent.run(), agent.stop))
-            return 0
+            return EXIT_RESTART if agent.restart_requested else 0
         except AuthenticationFailed as exc:
             refused = exc
         renewed = None

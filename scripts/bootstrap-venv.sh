@@ -15,3 +15,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$venv/bin/python" -m pip install -q -e ".[controller,agent,dev]"
     touch "$stamp"
 fi
+# The agent's locked dependencies as wheels, and what building the project's wheel needs: tests build
+# and install agent releases from them without the network (loalang_stack/release_build.py).
+lock=receiver_agent/deploy/requirements.lock
+wheels="$venv/wheelhouse"
+if [ ! -f "$wheels/.complete" ] || [ "$lock" -nt "$wheels/.complete" ]; then
+    rm -rf "$wheels"
+    "$venv/bin/python" -m pip wheel -q --wheel-dir "$wheels" -r "$lock" "setuptools>=68" wheel
+    touch "$wheels/.complete"
+fi

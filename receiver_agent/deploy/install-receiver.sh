@@ -30,23 +30,50 @@ for group in audio gpio; do
 done
 install -d -o loalang -g loalang -m 0750 /var/lib/loalang /etc/loalang
 
-python3 -m venv --system-site-packages /opt/loalang/venv
-/opt/loalang/venv/bin/pip install -q --upgrade pip
-/opt/loalang/venv/bin/pip install -q "${wheel:-loalang[agent]}"
+# Each release lives in /opt/loalang/releases/<version> with its own virtual environment (with the
+# system's packages: gpiozero and lgpio come from Debian); `current` points to the one that runs and
+# the launcher starts it. Over-the-air updates install further releases beside it (docs/receiver.md).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [ -z "$wheel" ]; then
+    python3 -m venv "$work/pip"
+    "$work/pip/bin/pip" download -q --no-deps -d "$work" loalang
+    wheel=$(ls "$work"/loalang-*.whl)
+fi
+version=$(basename "$wheel" | cut -d- -f2)
+release=/opt/loalang/releases/$version
+install -d -m 0755 /opt/loalang /opt/loalang/releases
+if [ ! -f "$release/installed" ]; then
+    rm -rf "$release"
+    python3 -m venv --system-site-packages "$release/venv"
+    "$release/venv/bin/pip" install -q --upgrade pip
+    "$release/venv/bin/pip" install -q "$wheel[agent]"
+    echo "$version" > "$release/installed"
+fi
+ln -sfn "releases/$version" /opt/loalang/current.new
+mv -T /opt/loalang/current.new /opt/loalang/current
+"$release/venv/bin/python" - <<'PY'
+import shutil
+from receiver_agent.updates import launcher
+shutil.copy(launcher.__file__, "/opt/loalang/launch.py")
+PY
+chmod 0755 /opt/loalang/launch.py
+chown -R loalang:loalang /opt/loalang
+agent=/opt/loalang/current/venv/bin/receiver-agent
 
 if [ -n "$code" ]; then
     if [ -z "$controller" ]; then
         echo "--code needs --controller" >&2
         exit 2
     fi
-    runuser -u loalang -- /opt/loalang/venv/bin/receiver-agent enroll --controller "$controller" \
+    runuser -u loalang -- "$agent" enroll --controller "$controller" \
         --code "$code" --config /etc/loalang/agent.toml --data-dir /var/lib/loalang
     # A real board drives a real card and relay.
     sed -i 's/^sink = "simulated"/sink = "alsa"/; s/^driver = "simulated"/driver = "gpio"/' /etc/loalang/agent.toml
 fi
 
 install -m 0644 "$(dirname "$0")/loalang-agent.service" /etc/systemd/system/loalang-agent.service \
-    2>/dev/null || /opt/loalang/venv/bin/python - <<'PY'
+    2>/dev/null || /opt/loalang/current/venv/bin/python - <<'PY'
 import importlib.resources, shutil
 unit = importlib.resources.files("receiver_agent") / "deploy" / "loalang-agent.service"
 shutil.copy(unit, "/etc/systemd/system/loalang-agent.service")
@@ -58,4 +85,4 @@ systemctl daemon-reload
 systemctl enable --now loalang-reboot.path
 systemctl enable --now loalang-agent.service
 sleep 3
-runuser -u loalang -- /opt/loalang/venv/bin/receiver-agent doctor --config /etc/loalang/agent.toml || true
+runuser -u loalang -- "$agent" doctor --config /etc/loalang/agent.toml || true

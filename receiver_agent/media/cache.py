@@ -56,6 +56,7 @@ class MediaCache:
     quota_bytes: int = 2_000_000_000
     clock: Callable[[], float] = time.monotonic
     controller_ca_file: Path | None = None  # a province's own CA for the controller's HTTPS
+    url_prefix: str = "/media"  # where the controller serves these files ("/releases" for releases)
     _retries: dict[str, _Retry] = field(default_factory=dict)
     downloaded_bytes: int = 0
 
@@ -117,7 +118,7 @@ class MediaCache:
             self._request(sha256, part, 0, size)
 
     def _request(self, sha256: str, part: Path, have: int, size: int) -> None:
-        url_path = f"/media/{sha256}"
+        url_path = f"{self.url_prefix}/{sha256}"
         headers = sign_request(self.key, self.device_id, "GET", url_path)
         if have:
             headers["Range"] = f"bytes={have}-"

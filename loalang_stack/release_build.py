@@ -1,0 +1,75 @@
+"""Build a signed agent release of this project, at any version, without the network.
+
+The project's wheel is built from a copy of its packages with the version set in the copy
+(`loalang_protocol.__version__`), from the wheelhouse the bootstrap fills (the agent's locked
+dependencies and setuptools); the release carries that wheel and the locked dependencies' wheels
+(receiver_agent/deploy/requirements.lock). Tests and the demo use it; `scripts/build-release.sh`
+does the same for a board's platform.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from loalang_protocol.keys import KeyPair
+from loalang_protocol.releases import Manifest, pack
+
+PROJECT = Path(__file__).resolve().parent.parent
+PACKAGES = ("loalang_protocol", "receiver_agent", "controller", "loalang_stack")
+PROJECT_FILES = ("pyproject.toml", "README.md")
+LOCK = PROJECT / "receiver_agent" / "deploy" / "requirements.lock"
+WHEELHOUSE = Path(sys.prefix) / "wheelhouse"
+BUILD_ONLY = ("setuptools", "wheel", "packaging")  # in the wheelhouse to build, not in a release
+VERSION_LINE = re.compile(r'^__version__ = "[^"]*"', re.MULTILINE)
+
+
+class BuildError(RuntimeError):
+    """The wheel could not be built (pip's last lines say why)."""
+
+
+def project_wheel(version: str, out: Path, wheelhouse: Path = WHEELHOUSE, source: Path = PROJECT) -> Path:
+    """Build the project's wheel with its version set to version, into out; returns the wheel."""
+    with tempfile.TemporaryDirectory(prefix="loalang-build-") as tmp:
+        copy = Path(tmp) / "src"
+        for package in PACKAGES:
+            shutil.copytree(source / package, copy / package,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules"))
+        for name in PROJECT_FILES:
+            shutil.copy(source / name, copy / name)
+        init = copy / "loalang_protocol" / "__init__.py"
+        init.write_text(VERSION_LINE.sub(f'__version__ = "{version}"', init.read_text()))
+        out.mkdir(parents=True, exist_ok=True)
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
+                                "--find-links", str(wheelhouse), "--wheel-dir", str(out), str(copy)],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            raise BuildError("\n".join(built.stderr.strip().splitlines()[-5:]))
+    return next(out.glob(f"loalang-{version}-*.whl"))
+
+
+def dependency_wheels(wheelhouse: Path = WHEELHOUSE) -> list[Path]:
+    """The locked dependencies' wheels (one per line of the lock file)."""
+    names = [_normalised(line.split("==")[0]) for line in LOCK.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    found = {_normalised(wheel.name.split("-")[0]): wheel for wheel in wheelhouse.glob("*.whl")}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise BuildError(f"not in {wheelhouse}: {', '.join(missing)} (run scripts/bootstrap-venv.sh)")
+    return [found[name] for name in names]
+
+
+def build_release(version: str, notes: str, key: KeyPair, certificate: dict[str, object], out: Path,
+                  wheelhouse: Path = WHEELHOUSE) -> Manifest:
+    """A signed release of this project at version, written to out."""
+    with tempfile.TemporaryDirectory(prefix="loalang-wheel-") as tmp:
+        wheel = project_wheel(version, Path(tmp), wheelhouse)
+        return pack([wheel, *dependency_wheels(wheelhouse)], version, notes, key, certificate, out)
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
