@@ -76,6 +76,7 @@ from .notify.outbox import sender as notification_sender
 from .notify.plays import play_watch
 from .notify.watch import presence_watch
 from .presence import PresenceStore
+from .releases.rollouts import driver as rollout_driver
 from .scheduling.bulletins import SPEECH_JOB, speech_interrupted
 from .scheduling.leader import Leadership, fence_reader
 from .scheduling.scheduler import Scheduler
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mqtt_task = asyncio.create_task(services.link.run(), name="mqtt")
         watchdog = asyncio.create_task(presence_watchdog(services), name="presence-watchdog")
         reports = asyncio.create_task(reporter(services), name="delivery-reports")
+        rolling = asyncio.create_task(rollout_driver(services), name="rollouts")
         notifying = [asyncio.create_task(presence_watch(services), name="notify-presence"),
                      asyncio.create_task(play_watch(services), name="notify-plays"),
                      asyncio.create_task(digester(services), name="notify-digest"),
@@ -246,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watchdog.cancel()
         scheduler.cancel()
         reports.cancel()
+        rolling.cancel()
         for task in notifying:
             task.cancel()
         await asyncio.gather(scheduler, return_exceptions=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -17,12 +17,15 @@ from loalang_protocol.releases import MAX_RELEASE_BYTES
 from ..context import Services
 from ..db.models import AgentRelease
 from ..errors import DomainError
+from ..releases import rollouts
 from ..releases.shelf import ReleaseShelf, shelf_in
 from ..security.device_auth import authenticated_device
 from ..security.roles import Permission
 from .deps import Principal, ServicesDep, require
+from .schemas import SlugField, _In
 
 router = APIRouter(tags=["releases"])
+DEFAULT_STAGES: tuple[int | str, ...] = (1, "5%", "25%", "100%")
 ReleaseManager = Annotated[Principal, Depends(require(Permission.MANAGE_RELEASES))]
 CHUNK = 1 << 20
 
@@ -84,6 +87,106 @@ async def download_release(sha256: str, request: Request, services: ServicesDep)
     if path is None:
         raise DomainError("unknown_release", "no such release", 404)
     return FileResponse(path, media_type="application/octet-stream")
+
+
+class RolloutCreate(_In):
+    """A release to offer to these areas' enrolled devices and these devices, stage by stage."""
+
+    release: str = Field(max_length=40)
+    areas: list[SlugField] = Field(default_factory=list, max_length=100)
+    devices: list[SlugField] = Field(default_factory=list, max_length=500)
+    stages: list[int | str] = Field(default_factory=lambda: list(DEFAULT_STAGES), min_length=1,
+                                    max_length=10, description="how many devices have been offered the "
+                                    "release by each stage's end: a count or a percentage of all")
+    gate_s: int = Field(300, ge=30, le=3600, description="how long a device has, from each start of the "
+                        "new release, to prove healthy before its board returns to the previous release")
+    max_failures: int = Field(0, ge=0, le=10_000, description="a stage with more failed devices halts")
+
+
+class RolloutDevicePublic(BaseModel):
+    """One device of a rollout."""
+
+    device_id: str
+    stage: int = Field(description="1 for the first stage")
+    from_version: str
+    state: str = Field(description="waiting, offered, healthy or failed")
+    detail: str
+
+
+class RolloutPublic(BaseModel):
+    """A staged rollout and how far it went."""
+
+    id: str
+    release: str
+    state: str = Field(description="running, paused, halted, completed or rolled_back")
+    stage: int = Field(description="the current stage, 1 for the first")
+    stages: list[int]
+    gate_s: int
+    max_failures: int
+    reason: str = Field(description="why it halted")
+    created_by: str
+    created_at: datetime
+    counts: dict[str, int]
+    devices: list[RolloutDevicePublic]
+
+
+@router.post("/api/v1/rollouts", response_model=RolloutPublic, status_code=201, summary="Start a rollout")
+async def create_rollout(body: RolloutCreate, services: ServicesDep,
+                         principal: ReleaseManager) -> RolloutPublic:
+    """The release is offered to the first stage's devices at once, then to each next stage when every
+    device of the one before is judged (healthy: it reported `update-completed`; failed: it returned to
+    its previous release, refused it, or said nothing within the allowance) and no more than
+    `max_failures` failed; otherwise the rollout halts and says why. A device installs only when
+    nothing plays and nothing is due within five minutes. 404 `unknown_release`, `unknown_area`,
+    `unknown_device`; 422 `rollout_no_devices`, `invalid_stages`; 409 `device_in_rollout`. Admins of the
+    whole tree only."""
+    _whole_tree(principal)
+    request = rollouts.RolloutRequest(release=body.release, areas=list(body.areas),
+                                      devices=list(body.devices), stages=list(body.stages),
+                                      gate_s=body.gate_s, max_failures=body.max_failures)
+    rollout = rollouts.create(services, request, principal.username)
+    await rollouts.step(services)
+    return _rollout(services, rollout.id)
+
+
+@router.get("/api/v1/rollouts", response_model=list[RolloutPublic], summary="Rollouts, newest first")
+async def list_rollouts(services: ServicesDep, principal: ReleaseManager) -> list[RolloutPublic]:
+    """Every rollout with its devices."""
+    return [_rollout(services, rollout.id) for rollout in rollouts.rollouts(services)]
+
+
+@router.get("/api/v1/rollouts/{rollout_id}", response_model=RolloutPublic, summary="One rollout")
+async def get_rollout(rollout_id: str, services: ServicesDep, principal: ReleaseManager) -> RolloutPublic:
+    """404 `unknown_rollout`."""
+    return _rollout(services, rollout_id)
+
+
+@router.post("/api/v1/rollouts/{rollout_id}/{action}", response_model=RolloutPublic,
+             summary="Pause, resume or roll back a rollout")
+async def act_on_rollout(rollout_id: str, action: Literal["pause", "resume", "roll-back"],
+                         services: ServicesDep, principal: ReleaseManager) -> RolloutPublic:
+    """`pause`: no new stage starts. `resume`: a paused or halted rollout goes on. `roll-back`: every
+    device offered the release is offered the one it ran before (when the controller holds it). 409
+    `rollout_state` when the rollout is not in a state the action applies to."""
+    _whole_tree(principal)
+    if action == "pause":
+        rollouts.pause(services, rollout_id, principal.username)
+    elif action == "resume":
+        rollouts.resume(services, rollout_id, principal.username)
+    else:
+        await rollouts.roll_back(services, rollout_id, principal.username)
+    return _rollout(services, rollout_id)
+
+
+def _rollout(services: Services, rollout_id: str) -> RolloutPublic:
+    rollout, members = rollouts.members_of(services, rollout_id)
+    return RolloutPublic(
+        id=rollout.id, release=rollout.release_version, state=rollout.state, stage=rollout.stage + 1,
+        stages=rollout.stages, gate_s=rollout.gate_s, max_failures=rollout.max_failures,
+        reason=rollout.reason, created_by=rollout.created_by, created_at=rollout.created_at,
+        counts=rollouts.describe(members),
+        devices=[RolloutDevicePublic(device_id=m.device_id, stage=m.stage + 1, from_version=m.from_version,
+                                     state=m.state, detail=m.detail) for m in members])
 
 
 def _whole_tree(principal: Principal) -> None:

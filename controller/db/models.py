@@ -115,6 +115,9 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # every node of the broker as {host, port}, sent in its desired state; None: what it enrolled with
     broker_addresses: Mapped[list[Any] | None] = mapped_column(JSON)
+    # the agent release it is to run (a rollout sets it) and the time that release has to prove healthy
+    release_version: Mapped[str | None] = mapped_column(String(40))
+    release_gate_s: Mapped[int] = mapped_column(Integer, default=300)
 
     area: Mapped[Area] = relationship()
 
@@ -508,3 +511,38 @@ class AgentRelease(Base):
     built_ms: Mapped[int] = mapped_column(BigInteger)
     added_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     added_by: Mapped[str] = mapped_column(String(64))
+
+
+class Rollout(Base):
+    """A release offered to devices stage by stage; a stage with too many failures halts it."""
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    release_version: Mapped[str] = mapped_column(String(40))
+    targets: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"areas": [...], "devices": [...]} as asked
+    stages: Mapped[list[int]] = mapped_column(JSON)  # devices offered it by each stage's end
+    gate_s: Mapped[int] = mapped_column(Integer)
+    max_failures: Mapped[int] = mapped_column(Integer)  # a stage with more failures halts the rollout
+    # running, paused, halted, completed, rolled_back
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class RolloutDevice(Base):
+    """One device of a rollout: its stage, the release it ran before, and how it fared."""
+
+    __tablename__ = "rollout_devices"
+
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(48), primary_key=True, index=True)
+    stage: Mapped[int] = mapped_column(Integer)
+    from_version: Mapped[str] = mapped_column(String(40), default="")
+    state: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting, offered, healthy, failed
+    offered_ms: Mapped[int | None] = mapped_column(BigInteger)
+    done_ms: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str] = mapped_column(Text, default="")

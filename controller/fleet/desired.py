@@ -20,7 +20,7 @@ from loalang_protocol.messages import DesiredState, DeviceSettings, QuietHours
 from loalang_protocol.topics import AreaTopic, DeviceTopic
 
 from ..context import Services
-from ..db.models import Area, Device, Occurrence
+from ..db.models import AgentRelease, Area, Device, Occurrence
 from .areas import DEFAULT_TIMEZONE, chain, effective, parent_map
 from .policies import DEFAULT_QUIET
 
@@ -64,14 +64,24 @@ def quiet_hours_of(session: Session, area_id: str) -> QuietHours:
 
 
 def device_desired(session: Session, device: Device, now_ms: int, horizon_ms: int) -> DesiredState:
-    """The desired state of one device: settings, area chain, occurrences addressed to it alone, and
-    the broker's addresses when it was given some."""
+    """The desired state of one device: settings, area chain, occurrences addressed to it alone, the
+    broker's addresses when it was given some, and the release a rollout offers it."""
     return DesiredState(
         scope="device", target=device.id, version=device.desired_version,
         settings=DeviceSettings(volume=device.volume), areas=chain(parent_map(session), device.area_id),
         occurrences=occurrences_for(session, now_ms, horizon_ms, device_id=device.id),
-        broker_addresses=device.broker_addresses,
+        broker_addresses=device.broker_addresses, release=_release_offer(session, device),
     )
+
+
+def _release_offer(session: Session, device: Device) -> dict[str, Any] | None:
+    if device.release_version is None:
+        return None
+    release = session.get(AgentRelease, device.release_version)
+    if release is None:
+        return None
+    return {"version": release.version, "sha256": release.sha256, "size": release.size,
+            "gate_s": device.release_gate_s}
 
 
 async def publish_device(services: Services, device_id: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from loalang_protocol.keys import PURPOSE_RELEASE, KeyPair, issue_certificate
 from loalang_protocol.releases import MANIFEST
-from tests.testkit import Fleet, audit_entries, user_client
+from tests.testkit import Fleet, audit_entries, new_commune, user_client, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -158,3 +158,62 @@ def test_a_manifest_that_lies_about_its_version_cannot_be_added(fleet: Fleet, tm
         assert MANIFEST in tar.getnames()
     refused = _upload(fleet.http, out)
     assert refused.status_code == 422 and refused.json()["code"] == "release_malformed"
+
+
+def test_a_rollout_halts_after_a_stage_whose_device_refuses_and_says_why(fleet: Fleet,
+                                                                       tmp_path: Path) -> None:
+    """Agents run here from the development tree, not from a release folder: each refuses the offer
+    (`not_installed_from_release`), so the first stage fails and the second is never offered."""
+    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "2.6.0")
+    assert _upload(fleet.http, path).status_code == 201
+    _, (village,) = new_commune(fleet, villages=1)
+    agents = [fleet.enrolled_agent(area=village) for _ in range(2)]
+    for _, config in agents:
+        fleet.start(config)
+    for device_id, _ in agents:
+        wait_for(lambda d=device_id: fleet.online(d), 20.0, what=f"{device_id} online")
+    created = fleet.http.post("/api/v1/rollouts", json={"release": "2.6.0", "areas": [village],
+                                                         "stages": [1, "100%"], "gate_s": 30})
+    assert created.status_code == 201, created.text
+    rollout = created.json()
+    assert rollout["stages"] == [1, 2] and rollout["state"] == "running"
+
+    def halted() -> dict | None:
+        found: dict = fleet.http.get(f"/api/v1/rollouts/{rollout['id']}").json()
+        return found if found["state"] == "halted" else None
+
+    ended = wait_for(halted, 30.0, interval=0.5, what="the rollout halted")
+    first = next(d for d in ended["devices"] if d["stage"] == 1)
+    second = next(d for d in ended["devices"] if d["stage"] == 2)
+    assert first["state"] == "failed" and "not_installed_from_release" in first["detail"]
+    assert second["state"] == "waiting", "the second stage was never offered the release"
+    assert "stage 1" in ended["reason"] and first["device_id"] in ended["reason"]
+    assert audit_entries(fleet, "rollout.halt", "controller")
+    resumed = fleet.http.post(f"/api/v1/rollouts/{rollout['id']}/resume")
+    assert resumed.status_code == 200 and resumed.json()["state"] == "running"
+    paused = fleet.http.post(f"/api/v1/rollouts/{rollout['id']}/pause")
+    assert paused.json()["state"] == "paused"
+    again = fleet.http.post(f"/api/v1/rollouts/{rollout['id']}/pause")
+    assert again.status_code == 409 and again.json()["code"] == "rollout_state"
+    busy = fleet.http.post("/api/v1/rollouts", json={"release": "2.6.0", "devices": [second["device_id"]]})
+    assert busy.status_code == 409 and busy.json()["code"] == "device_in_rollout"
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"release": "9.9.9", "areas": ["xa-mot"]}, 404, "unknown_release"),
+    ({"release": "{held}", "areas": ["no-such-area"]}, 404, "unknown_area"),
+    ({"release": "{held}", "devices": ["no-such-device"]}, 404, "unknown_device"),
+    ({"release": "{held}", "areas": []}, 422, "rollout_no_devices"),
+    ({"release": "{held}", "areas": ["xa-mot"], "stages": [5, 2]}, 422, "invalid_stages"),
+    ({"release": "{held}", "areas": ["xa-mot"], "gate_s": 5}, 422, None),
+])
+def test_a_rollout_that_cannot_be_is_refused_with_its_reason(fleet: Fleet, tmp_path: Path, body: dict,
+                                                             status: int, code: str | None) -> None:
+    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "2.7.0")
+    _upload(fleet.http, path)
+    fleet.enrolled_agent(area="thon-a")
+    body = {k: ("2.7.0" if v == "{held}" else v) for k, v in body.items()}
+    answer = fleet.http.post("/api/v1/rollouts", json=body)
+    assert answer.status_code == status, answer.text
+    if code is not None:
+        assert answer.json()["code"] == code
