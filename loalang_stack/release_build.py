@@ -16,8 +16,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from loalang_protocol.keys import KeyPair
-from loalang_protocol.releases import Manifest, pack
+from loalang_protocol.releases import Manifest, extract_wheels, pack, verify
+from receiver_agent.updates import launcher
+from receiver_agent.updates.installer import INSTALLED
 
 PROJECT = Path(__file__).resolve().parent.parent
 PACKAGES = ("loalang_protocol", "receiver_agent", "controller", "loalang_stack")
@@ -73,3 +77,46 @@ def build_release(version: str, notes: str, key: KeyPair, certificate: dict[str,
 
 def _normalised(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
+
+
+UNIT = PROJECT / "receiver_agent" / "deploy" / "loalang-agent.service"
+BOARD_PYTHON = "/usr/bin/python3"  # Debian's, as on the board (a developer's own may live in /root)
+
+
+def install_board(root: Path, release_file: Path, root_public: Ed25519PublicKey) -> str:
+    """Lay out a board as install-receiver.sh does, from a verified release: releases/<version> with
+    its own virtual environment (the release's wheels, no index), its `installed` mark, the `current`
+    link and the launcher; returns the version."""
+    release = verify(release_file, root_public)
+    version = release.manifest.version
+    target = root / launcher.RELEASES / version
+    wheels = extract_wheels(release_file, release, target / "wheels")
+    for command in ([BOARD_PYTHON, "-m", "venv", "--system-site-packages", str(target / "venv")],
+                    [str(target / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
+                     "--find-links", str(wheels[0].parent), release.manifest.requirement]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BuildError("\n".join(done.stderr.strip().splitlines()[-5:]))
+    shutil.rmtree(target / "wheels")
+    (target / INSTALLED).write_text(f"{version}\n")
+    launcher.switch_to(root, version)
+    shutil.copy(launcher.__file__, root / "launch.py")
+    return version
+
+
+def board_unit(root: Path, config: Path, log_file: Path, watchdog_s: int = 60) -> str:
+    """The board's own unit file, for a board laid out under root: its folders replaced by the test's,
+    run as root (no loalang user here), with the test's data outside a private /tmp, output to
+    log_file, the watchdog's time given, and no tie to the boot's targets (a test's systemd has none)."""
+    data = config.parent
+    text = UNIT.read_text()
+    for old, new in (("/etc/loalang/agent.toml", str(config)), ("/opt/loalang", str(root)),
+                     ("/var/lib/loalang", str(data)), ("/etc/loalang", str(data)),
+                     ("User=loalang", "User=root"), ("Group=loalang", "Group=root"),
+                     ("PrivateTmp=yes", "PrivateTmp=no"), ("WatchdogSec=60", f"WatchdogSec={watchdog_s}"),
+                     ("RestartSec=5", "RestartSec=1")):
+        text = text.replace(old, new)
+    boot_only = ("SupplementaryGroups=", "Wants=", "After=")  # the boot's targets: not in a test's box
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(boot_only))
+    output = f"[Service]\nStandardOutput=append:{log_file}\nStandardError=inherit\n"
+    return text.replace("[Unit]\n", "[Unit]\nDefaultDependencies=no\n", 1).replace("[Service]\n", output, 1)

@@ -3,7 +3,8 @@
 # Usage: scripts/install-system-packages.sh [extra packages...]
 set -euo pipefail
 
-packages=(mosquitto mosquitto-clients nats-server redis-server ffmpeg libopus0 espeak-ng postgresql icecast2 caddy chromium python3-venv "$@")
+packages=(mosquitto mosquitto-clients nats-server redis-server ffmpeg libopus0 espeak-ng postgresql icecast2 caddy chromium python3-venv
+          systemd util-linux "$@")  # systemd and util-linux: the board's service in a test's own systemd
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
