@@ -7,7 +7,8 @@ of every period in a time log, and underruns during playback are recorded as gap
 nothing is queued the card is idle: the clock thread stops and nothing is written.
 
 Files in the card's folder:
-- ``card.wav``: every period that carried audio (or an underrun gap, as silence);
+- ``card.wav``: every period that carried audio (or an underrun gap, as silence), kept across the
+  agent's restarts (a new run goes on after what the last one wrote);
 - ``card.times``: one line per written period: "<period index in the WAV> <wall time, s>";
 - ``card.events``: one line per underrun: "<wall time, s> underrun".
 """
@@ -37,11 +38,19 @@ THREAD_NAME = b"loalang-card"  # what /proc shows for the clock thread (benchmar
 PR_SET_NAME = 15
 
 
-def open_wav(path: Path) -> BinaryIO:
-    """Start a streaming WAV (sizes unknown, as a pipe would have them); finish_wav fixes them."""
-    out = path.open("wb")
-    out.write(_wav_header(0xFFFFFFFF - 36))
-    return out
+def open_wav(path: Path) -> tuple[BinaryIO, int]:
+    """Start a streaming WAV (sizes unknown, as a pipe would have them; finish_wav fixes them), or go
+    on with the one an earlier run of the agent left, as a recorder at the horn would: returns the file
+    and how many whole periods it holds already (a period cut by a kill is dropped)."""
+    if path.exists() and path.stat().st_size >= 44:
+        kept = path.open("r+b")
+        periods = (path.stat().st_size - 44) // PERIOD_BYTES
+        kept.truncate(44 + periods * PERIOD_BYTES)
+        kept.seek(0, 2)
+        return kept, periods
+    new = path.open("wb")
+    new.write(_wav_header(0xFFFFFFFF - 36))
+    return new, 0
 
 
 def finish_wav(out: BinaryIO) -> None:
@@ -221,7 +230,7 @@ class SimulatedSoundCard:
     def _record(self, chunk: bytes, wall: float) -> None:
         if self._wav is None or self._times is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._wav = open_wav(self.folder / "card.wav")
+            self._wav, self._written_periods = open_wav(self.folder / "card.wav")
             self._times = (self.folder / "card.times").open("a")
         if self.volume != 100:
             gain = self.volume / 100

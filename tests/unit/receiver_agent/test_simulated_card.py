@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from receiver_agent.audio.simulated import PERIOD_S, SimulatedSoundCard, played_stretches, read_recording
+from receiver_agent.audio.simulated import (
+    PERIOD_S,
+    SimulatedSoundCard,
+    Stretch,
+    played_stretches,
+    read_recording,
+)
 from receiver_agent.audio.sink import SAMPLE_RATE
 from receiver_agent.audio.tone import sine
 from receiver_agent.cli import main
@@ -129,3 +135,29 @@ def test_playback_starts_when_written_even_while_the_writer_keeps_python_busy(tm
         _, times = read_recording(tmp_path / str(trial))
         assert times[10][1] - written_at == pytest.approx(10 * PERIOD_S, abs=0.002), \
             f"card {trial}: once Python is free, its periods are where the moment of the write put them"
+
+
+def test_the_recording_outlives_the_agent_that_made_it(tmp_path: Path) -> None:
+    """An agent started again (an update, a crash) adds to what the card recorded, as a recorder at the
+    horn would; a period cut by a kill is dropped."""
+    first = SimulatedSoundCard(tmp_path)
+    first.write(sine(500, 0.3))
+    time.sleep(0.5)
+    first.close()
+    with (tmp_path / "card.wav").open("ab") as wav:
+        wav.write(b"\x01\x02\x03")  # the start of a period the kill cut
+    time.sleep(0.6)  # the restart
+    second = SimulatedSoundCard(tmp_path)
+    second.write(sine(900, 0.3))
+    time.sleep(0.5)
+    second.close()
+    pcm, times = read_recording(tmp_path)
+    assert [index for index, _ in times] == list(range(len(times))), "one line per period, in order"
+    stretches = played_stretches(times)
+    assert len(stretches) == 2
+
+    def heard(stretch: Stretch) -> float:
+        start = int(stretch.wav_offset_s * SAMPLE_RATE) * 2
+        return _dominant_hz(pcm[start:start + int(0.25 * SAMPLE_RATE) * 2])
+
+    assert abs(heard(stretches[0]) - 500) < 10 and abs(heard(stretches[1]) - 900) < 10
