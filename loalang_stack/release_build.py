@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -36,8 +37,10 @@ class BuildError(RuntimeError):
     """The wheel could not be built (pip's last lines say why)."""
 
 
-def project_wheel(version: str, out: Path, wheelhouse: Path = WHEELHOUSE, source: Path = PROJECT) -> Path:
-    """Build the project's wheel with its version set to version, into out; returns the wheel."""
+def project_wheel(version: str, out: Path, wheelhouse: Path = WHEELHOUSE, source: Path = PROJECT,
+                  change: Callable[[Path], None] | None = None) -> Path:
+    """Build the project's wheel with its version set to version, into out; returns the wheel. change,
+    when given, edits the copied source first (a test's broken release)."""
     with tempfile.TemporaryDirectory(prefix="loalang-build-") as tmp:
         copy = Path(tmp) / "src"
         for package in PACKAGES:
@@ -47,6 +50,8 @@ def project_wheel(version: str, out: Path, wheelhouse: Path = WHEELHOUSE, source
             shutil.copy(source / name, copy / name)
         init = copy / "loalang_protocol" / "__init__.py"
         init.write_text(VERSION_LINE.sub(f'__version__ = "{version}"', init.read_text()))
+        if change is not None:
+            change(copy)
         out.mkdir(parents=True, exist_ok=True)
         built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
                                 "--find-links", str(wheelhouse), "--wheel-dir", str(out), str(copy)],
@@ -68,10 +73,10 @@ def dependency_wheels(wheelhouse: Path = WHEELHOUSE) -> list[Path]:
 
 
 def build_release(version: str, notes: str, key: KeyPair, certificate: dict[str, object], out: Path,
-                  wheelhouse: Path = WHEELHOUSE) -> Manifest:
-    """A signed release of this project at version, written to out."""
+                  wheelhouse: Path = WHEELHOUSE, change: Callable[[Path], None] | None = None) -> Manifest:
+    """A signed release of this project at version, written to out (change: see project_wheel)."""
     with tempfile.TemporaryDirectory(prefix="loalang-wheel-") as tmp:
-        wheel = project_wheel(version, Path(tmp), wheelhouse)
+        wheel = project_wheel(version, Path(tmp), wheelhouse, change=change)
         return pack([wheel, *dependency_wheels(wheelhouse)], version, notes, key, certificate, out)
 
 

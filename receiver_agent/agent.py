@@ -122,7 +122,7 @@ class Agent:
         )
         self.areas: list[str] = list(self.state.areas or config.areas)
         self.updates = Updates(self._installer(), __version__, self.record_event, self._quiet_for,
-                               self._restart_for_update)
+                               self._restart_for_update, config.update_quiet_gap_s)
         self.restart_requested = False  # the run ended to start again into a new release
         self.started = time.monotonic()
         self.started_at = time.time()  # for doctor: an agent that just started has no clock reply yet
@@ -448,6 +448,10 @@ class Agent:
 
     async def on_device_desired(self, topic: str, payload: bytes, retained: bool) -> None:
         """Apply the device's own desired state: settings, area membership and broker addresses."""
+        held = self._held_copy(topic, payload, retained)
+        if held is not None:  # the state it verified and holds, delivered again on connecting
+            await self._take_release_offer(held)
+            return
         taken = await self._desired(topic, payload, retained, "device", self.device_id)
         if taken is None or taken[0].version < self.state.held_device:
             return
@@ -468,11 +472,23 @@ class Agent:
         log.info("device %s: desired state v%s applied", self.device_id, desired.version)
         await self.report()
 
+    def _held_copy(self, topic: str, payload: bytes, retained: bool) -> DesiredState | None:
+        """The retained copy of the desired state this device verified and holds (the very same
+        signature), read again: it names the release to run, and its arrival shows the agent is
+        connected and in step. None for anything else, which is verified as new."""
+        last = self.guard.state.get(topic)
+        if not retained or last is None or _signature_of(payload) != last[2]:
+            return None
+        try:
+            return DesiredState.model_validate(envelope.parse(payload)["body"])
+        except (Rejected, KeyError, TypeError, ValidationError):
+            return None
+
     async def _take_release_offer(self, desired: DesiredState) -> None:
         """The release this device is to run; receiving its own desired state from the controller is
         also the sign a release on trial waits for (connected, verified, converging)."""
         await self.updates.offer(desired.release)
-        if self.link.connected.is_set() and self._engine_running():
+        if self._engine_running():  # it came over the broker: connected (perhaps still subscribing)
             await self.updates.healthy()
 
     def _engine_running(self) -> bool:

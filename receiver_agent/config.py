@@ -113,6 +113,8 @@ class AgentConfig(_Section):
     telemetry_interval_s: float = Field(
         60.0, ge=0.2, le=3600, description="seconds between telemetry reports (at most the keepalive)")
     clock_interval_s: float = Field(300.0, ge=1, le=86400, description="seconds between clock exchanges")
+    update_quiet_gap_s: float = Field(300.0, ge=10, le=86400, description="a new release is restarted into "
+                                      "only when nothing is due within this many seconds")
 
     @property
     def key_file(self) -> Path:

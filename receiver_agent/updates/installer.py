@@ -72,7 +72,8 @@ class Installer:
     running: str  # this agent's version
 
     def prepare(self, offer: ReleaseOffer) -> Prepared:
-        """Download and verify the offered release (blocking; any time, even while playing)."""
+        """Download, verify and install the offered release beside the running one (blocking; at any
+        time, even while playing: only the restart into it waits for a quiet moment)."""
         try:
             path = self.downloads.fetch(offer.sha256, offer.size, set())
         except DownloadError as exc:
@@ -85,11 +86,11 @@ class Installer:
         if release.manifest.version != offer.version:
             raise UpdateFailed("refused_version", f"the file is release {release.manifest.version}, "
                                                   f"not {offer.version}")
+        self._install_files(path, release)
         return Prepared(path, release)
 
     def put_on_trial(self, prepared: Prepared, offer: ReleaseOffer) -> None:
-        """Install a prepared release and make it the one the next start tries (blocking)."""
-        self._install_files(prepared.path, prepared.release)
+        """Make an installed release the one the next start tries (at a quiet moment: a restart)."""
         launcher.write_state(self.root, {"state": "trial", "version": offer.version, "previous": self.running,
                                          "gate_s": offer.gate_s, "starts": 0, "at": int(time.time())})
         launcher.switch_to(self.root, offer.version)
@@ -103,20 +104,24 @@ class Installer:
         if (target / INSTALLED).exists():
             return
         shutil.rmtree(target, ignore_errors=True)
+        scratch = self.root / launcher.RELEASES / f".tmp-{version}"  # pip's; the unit's /tmp may be read-only
         try:
+            scratch.mkdir(parents=True, exist_ok=True)
             wheels = extract_wheels(path, release, target / "wheels")
             # with the system's packages, as the first install: gpiozero and lgpio come from Debian
             _run([sys.executable, "-m", "venv", "--system-site-packages", str(target / "venv")],
-                 "venv_failed")
+                 "venv_failed", {"TMPDIR": str(scratch)})
             _run([str(target / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
                   "--no-cache-dir", "--find-links", str(wheels[0].parent), release.manifest.requirement],
-                 "install_failed")
+                 "install_failed", {"TMPDIR": str(scratch)})
             shutil.rmtree(target / "wheels")
             os.sync()
             write_atomic(target / INSTALLED, f"{version}\n".encode(), mode=0o644)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def forget_old_releases(self) -> None:
         """Keep the running release and the one before it; remove the others and their downloads."""
@@ -129,9 +134,10 @@ class Installer:
             download.unlink(missing_ok=True)
 
 
-def _run(command: list[str], reason: str) -> None:
+def _run(command: list[str], reason: str, env: dict[str, str] | None = None) -> None:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
+                              env={**os.environ, **(env or {})})
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UpdateFailed(reason, str(exc)[:300]) from None
     if done.returncode != 0:

@@ -26,7 +26,6 @@ from .installer import Installer, UpdateFailed
 log = logging.getLogger(__name__)
 
 Record = Callable[[str, dict[str, Any]], Awaitable[None]]
-QUIET_GAP_S = 300.0  # nothing scheduled to start this soon when the agent restarts into a release
 LOOK_EVERY_S = 5.0
 FIRST_RETRY_S = 60.0
 MAX_RETRY_S = 3600.0
@@ -36,12 +35,13 @@ class Updates:
     """Offers in, installation when quiet, restart into the new release."""
 
     def __init__(self, installer: Installer | None, running: str, record: Record,
-                 quiet_for: Callable[[float], bool], restart: Callable[[], None]) -> None:
+                 quiet_for: Callable[[float], bool], restart: Callable[[], None], quiet_gap_s: float) -> None:
         self.installer = installer
         self.running = running
         self.record = record
         self.quiet_for = quiet_for  # nothing plays, no stream, nothing due within the seconds given
         self.restart = restart
+        self.quiet_gap_s = quiet_gap_s  # nothing due this soon when the agent restarts into a release
         self.offered: ReleaseOffer | None = None
         self._refused: set[str] = set()  # files (sha256) that will never be trusted
         self._wake = asyncio.Event()
@@ -102,7 +102,7 @@ class Updates:
 
     async def _install_when_quiet(self, installer: Installer, offer: ReleaseOffer) -> None:
         release = await asyncio.to_thread(installer.prepare, offer)
-        while not self.quiet_for(QUIET_GAP_S) or self.offered != offer:
+        while not self.quiet_for(self.quiet_gap_s) or self.offered != offer:
             if self.offered != offer:
                 raise UpdateFailed("offer_withdrawn", f"release {offer.version} is no longer offered")
             await asyncio.sleep(LOOK_EVERY_S)
