@@ -133,7 +133,8 @@ def test_playback_starts_when_written_even_while_the_writer_keeps_python_busy(tm
         time.sleep(0.35)
         card.close()
         _, times = read_recording(tmp_path / str(trial))
-        assert times[10][1] - written_at == pytest.approx(10 * PERIOD_S, abs=0.002), \
+        # the fault put starts 5 to 10 ms late; 4 ms leaves room for a loaded machine (3.6 ms seen once)
+        assert times[10][1] - written_at == pytest.approx(10 * PERIOD_S, abs=0.004), \
             f"card {trial}: once Python is free, its periods are where the moment of the write put them"
 
 
