@@ -64,6 +64,9 @@ class Telemetry(_Strict):
     agent_version: ShortText = ""
     iface: ShortText | None = None
     signal_dbm: float | None = Field(None, ge=-200, le=0)
+    modem_operator: ShortText | None = Field(None, description="the mobile operator the modem is on")
+    modem_technology: ShortText | None = Field(None, description="lte, umts, gsm, 5gnr...")
+    sim_state: ShortText | None = Field(None, description="ready, missing, locked or unknown")
     volume: Volume | None = None
     rejected_messages: int = Field(0, ge=0)
     bytes_received: int = Field(0, ge=0)

@@ -51,6 +51,7 @@ from .clock import FIRST_INTERVAL_S, WARMUP_SAMPLES, ClockSync
 from .config import AgentConfig
 from .media import attention
 from .media.cache import MediaCache
+from .modem import Modem
 from .outbox import Outbox
 from .playout.engine import Engine
 from .playout.schedule import Schedule
@@ -124,6 +125,7 @@ class Agent:
         self.updates = Updates(self._installer(), __version__, self.record_event, self._quiet_for,
                                self._restart_for_update, config.update_quiet_gap_s)
         self.restart_requested = False  # the run ended to start again into a new release
+        self.modem = Modem()
         self.started = time.monotonic()
         self.started_at = time.time()  # for doctor: an agent that just started has no clock reply yet
         self.connection = 0
@@ -752,6 +754,7 @@ class Agent:
         playing = self.engine.current
         upcoming = self.engine.next_item()
         month, month_bytes = self.data_usage()
+        modem = self.modem.status()
         return Telemetry(
             playing=playing.item.id if playing else None,
             playing_level=playing.item.level.name.lower() if playing else None,
@@ -763,7 +766,9 @@ class Agent:
             load1=telemetry.load_average(), mem_used_pct=telemetry.memory_used_percent(),
             disk_free_mb=telemetry.disk_free_mb(self.config.data_dir), cpu_temp_c=telemetry.cpu_temperature(),
             agent_version=__version__, iface=telemetry.default_interface(),
-            signal_dbm=telemetry.modem_signal_dbm(), volume=self.state.volume,
+            signal_dbm=modem.signal_dbm if modem else None, modem_operator=modem.operator if modem else None,
+            modem_technology=modem.technology if modem else None, sim_state=modem.sim if modem else None,
+            volume=self.state.volume,
             rejected_messages=self.rejected + self.dropped, bytes_received=self.bytes_received,
             stream_bytes=self.streams.counters.bytes, stream_chunks=self.streams.counters.chunks,
             stream_rejected=self.streams.counters.forged + self.streams.counters.replayed

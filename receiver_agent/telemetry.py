@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -56,24 +54,6 @@ def default_interface() -> str | None:
                 return parts[0]
     except OSError:
         pass
-    return None
-
-
-def modem_signal_dbm() -> float | None:
-    """Mobile signal strength from ModemManager, where a modem is present."""
-    mmcli = shutil.which("mmcli")
-    if mmcli is None:
-        return None
-    try:
-        out = subprocess.run([mmcli, "-m", "any", "--signal-get", "--output-json"], capture_output=True,
-                             timeout=5, check=True).stdout
-        signal = json.loads(out)["modem"]["signal"]
-        for tech in ("lte", "umts", "gsm"):
-            rssi = signal.get(tech, {}).get("rssi")
-            if rssi not in (None, "--"):
-                return float(rssi)
-    except (subprocess.SubprocessError, OSError, ValueError, KeyError, TypeError):
-        return None
     return None
 
 

@@ -81,15 +81,25 @@ def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, 
 
 
 def modem_stub(folder: Path, signal_dbm: int) -> dict[str, str]:
-    """The environment of an agent with an `mmcli` on its PATH that answers like ModemManager with an
-    LTE signal of signal_dbm."""
-    import json
+    """The environment of an agent with an `mmcli` on its PATH that answers as ModemManager does for an
+    LTE modem (tests/mmcli): no signal until `--signal-setup` was asked, then signal_dbm. Every call is
+    noted in folder/calls.log."""
     import os
 
     folder.mkdir(parents=True, exist_ok=True)
+    transcript = Path(__file__).parent / "mmcli"
+    (folder / "signal.json").write_text((transcript / "signal.json").read_text().replace("SIGNAL_DBM",
+                                                                                       str(signal_dbm)))
     script = folder / "mmcli"
-    answer = json.dumps({"modem": {"signal": {"lte": {"rssi": f"{signal_dbm}.00"}}}})
-    script.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    script.write_text(f"""#!/bin/sh
+echo "$*" >> {folder}/calls.log
+case "$*" in
+    *--signal-setup=*) touch {folder}/polling; echo "successfully setup signal quality information polling" ;;
+    *--signal-get*) if [ -e {folder}/polling ]; then cat {folder}/signal.json;
+                    else cat {transcript}/signal-not-polled.json; fi ;;
+    *) cat {transcript}/modem.json ;;
+esac
+""")
     script.chmod(0o755)
     return {"PATH": f"{folder}:{os.environ['PATH']}"}
 
