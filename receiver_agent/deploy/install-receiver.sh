@@ -21,8 +21,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends python3 python3-venv ffmpeg libopus0 alsa-utils ca-certificates \
-    python3-gpiozero python3-lgpio || apt-get install -y -q --no-install-recommends python3 python3-venv \
-    ffmpeg libopus0 alsa-utils ca-certificates
+    modemmanager python3-gpiozero python3-lgpio || apt-get install -y -q --no-install-recommends python3 \
+    python3-venv ffmpeg libopus0 alsa-utils ca-certificates modemmanager
 
 id loalang >/dev/null 2>&1 || useradd --system --home /var/lib/loalang --shell /usr/sbin/nologin loalang
 for group in audio gpio; do
@@ -78,6 +78,9 @@ import importlib.resources, shutil
 unit = importlib.resources.files("receiver_agent") / "deploy" / "loalang-agent.service"
 shutil.copy(unit, "/etc/systemd/system/loalang-agent.service")
 PY
+if [ -d /etc/polkit-1/rules.d ]; then  # the agent may set up the modem's signal polling
+    install -m 0644 "$(dirname "$0")/loalang-modem.rules" /etc/polkit-1/rules.d/50-loalang-modem.rules
+fi
 for unit in loalang-reboot.path loalang-reboot.service; do
     install -m 0644 "$(dirname "$0")/$unit" "/etc/systemd/system/$unit"
 done
