@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from loalang_stack import systemd_box
 from loalang_stack.icecast import Icecast
 from loalang_stack.services import ControllerProcess
 from loalang_stack.stack import LocalStack
+from loalang_stack.systemd_box import SystemdBox
 from tests.browser import PageErrors, chromium
 from tests.testkit import Fleet, Stack, nats_system, playing_station
 
@@ -64,6 +66,16 @@ def broker_fleet(broker_system: tuple[str, Stack, ControllerProcess], tmp_path: 
     helper.ensure_areas()
     yield helper
     helper.close()
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[SystemdBox]:
+    """A systemd of the test's own (loalang_stack/systemd_box.py), stopped with everything in it."""
+    reason = systemd_box.available()
+    assert reason is None, reason
+    started = SystemdBox(tmp_path / "box")
+    yield started
+    started.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from loalang_protocol.keys import PURPOSE_RELEASE, KeyPair, issue_certificate
-from loalang_stack import release_build, systemd_box
+from loalang_stack import release_build
 from loalang_stack.systemd_box import SystemdBox
 from tests.testkit import Fleet, wait_for
 
@@ -23,13 +23,6 @@ UNIT = "loalang-agent.service"
 WATCHDOG_S = 5
 
 
-@pytest.fixture
-def box(tmp_path: Path):
-    reason = systemd_box.available()
-    assert reason is None, reason
-    started = SystemdBox(tmp_path / "box")
-    yield started
-    started.stop()
 
 
 def board_with_release(fleet: Fleet, tmp_path: Path, version: str) -> Path:

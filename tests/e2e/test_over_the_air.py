@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from loalang_protocol.keys import PURPOSE_RELEASE, KeyPair, issue_certificate
-from loalang_stack import release_build, systemd_box
+from loalang_stack import release_build
 from loalang_stack.systemd_box import SystemdBox
 from receiver_agent import config as config_file
 from tests.testkit import Fleet, new_commune, receipts, schedule, tone_onset, wait_for
@@ -61,13 +61,6 @@ def _never_connects(source: Path) -> None:
     agent.write_text(broken)
 
 
-@pytest.fixture
-def box(tmp_path: Path):
-    reason = systemd_box.available()
-    assert reason is None, reason
-    started = SystemdBox(tmp_path / "box")
-    yield started
-    started.stop()
 
 
 def _releases(fleet: Fleet, folder: Path) -> dict[str, Path]:
