@@ -84,6 +84,11 @@ fi
 for unit in loalang-reboot.path loalang-reboot.service; do
     install -m 0644 "$(dirname "$0")/$unit" "/etc/systemd/system/$unit"
 done
+if [ ! -d /run/systemd/system ]; then  # a system being prepared (a chroot, an image): start nothing
+    systemctl enable loalang-reboot.path loalang-agent.service 2>/dev/null || true
+    echo "systemd is not running here: the service starts with the system"
+    exit 0
+fi
 systemctl daemon-reload
 systemctl enable --now loalang-reboot.path
 systemctl enable --now loalang-agent.service
