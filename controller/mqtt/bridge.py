@@ -106,6 +106,16 @@ def own_chain(session: Session, area_id: str) -> dict[str, int]:
     return chain
 
 
+# What the controller subscribes to at QoS 1 is only what a device sends once and may not lose on the
+# way (events, until acknowledged; the reported state). The rest is retained (statuses), sent again
+# (clock requests, telemetry) or waited for by an API call a few seconds at most (replies): QoS 0
+# costs nothing there, and on a NATS cluster a QoS 1 subscription is a JetStream consumer, which a
+# node that lost a peer refuses for a while. Seen: the reply subscription refused for over 30 s on a
+# loaded machine, no command answered meanwhile.
+SUBSCRIBE_QOS = {DeviceTopic.STATUS: 0, DeviceTopic.TELEMETRY: 0, DeviceTopic.REPORTED: 1,
+                 DeviceTopic.EVENT: 1, DeviceTopic.REPLY: 0, DeviceTopic.CLOCK_REQUEST: 0}
+
+
 class DeviceBridge:
     """Routes device topics to their handlers."""
 
@@ -127,7 +137,7 @@ class DeviceBridge:
             DeviceTopic.CLOCK_REQUEST: self.on_clock_request,
         }
         for leaf, handler in handlers.items():
-            link.route(topics.all_devices(leaf), self._guarded(leaf.value, handler))
+            link.route(topics.all_devices(leaf), self._guarded(leaf.value, handler), qos=SUBSCRIBE_QOS[leaf])
 
     async def run(self) -> None:
         """The bridge's background work until cancelled: device events and reports in batches, when
