@@ -20,6 +20,8 @@ from tests.testkit import Fleet, audit_entries, new_commune, user_client, wait_f
 
 pytestmark = pytest.mark.e2e
 
+# Versions 7.x here: the session's controller is shared, and the over-the-air test holds 1.0.0-3.0.1.
+
 BIN = Path(sys.executable).parent
 OCTETS = "application/octet-stream"
 
@@ -62,18 +64,18 @@ def _upload(client: httpx.Client, path: Path) -> httpx.Response:
 
 def test_a_release_signed_with_a_certified_release_key_is_kept_once(fleet: Fleet, tmp_path: Path) -> None:
     keys = _certified_release_key(fleet, tmp_path)
-    path = _pack(tmp_path, keys, "2.0.0")
+    path = _pack(tmp_path, keys, "7.0.0")
     added = _upload(fleet.http, path)
     assert added.status_code == 201, added.text
     release = added.json()
-    assert release["version"] == "2.0.0" and release["notes"] == "notes of 2.0.0"
+    assert release["version"] == "7.0.0" and release["notes"] == "notes of 7.0.0"
     assert release["signed_by"] == KeyPair.load(keys / "release.key").kid
     assert _upload(fleet.http, path).status_code == 200, "the same file again is no news"
-    other = _upload(fleet.http, _pack(tmp_path, keys, "2.0.0", name="another-2.0.0.release"))
+    other = _upload(fleet.http, _pack(tmp_path, keys, "7.0.0", name="another-7.0.0.release"))
     assert other.status_code == 409 and other.json()["code"] == "release_version_exists"
     listed = fleet.http.get("/api/v1/releases").json()
-    assert [r["version"] for r in listed].count("2.0.0") == 1
-    assert fleet.http.get("/api/v1/releases/2.0.0").json()["sha256"] == release["sha256"]
+    assert [r["version"] for r in listed].count("7.0.0") == 1
+    assert fleet.http.get("/api/v1/releases/7.0.0").json()["sha256"] == release["sha256"]
     assert audit_entries(fleet, "release.add", "admin")
 
 
@@ -83,12 +85,12 @@ def test_a_release_signed_by_a_control_key_is_refused_and_audited(fleet: Fleet, 
     stolen.mkdir()
     shutil.copy(keys / "signing.key", stolen / "release.key")
     shutil.copy(keys / "signing.cert.json", stolen / "release.cert.json")
-    refused = _upload(fleet.http, _pack(tmp_path, stolen, "2.1.0"))
+    refused = _upload(fleet.http, _pack(tmp_path, stolen, "7.1.0"))
     assert refused.status_code == 422 and refused.json()["code"] == "release_not_certified", refused.text
     assert refused.json()["field"] == "file"
     refusals = audit_entries(fleet, "release.refused", "admin")
     assert any(e["detail"]["reason"] == "bad_certificate" for e in refusals)
-    assert fleet.http.get("/api/v1/releases/2.1.0").status_code == 404
+    assert fleet.http.get("/api/v1/releases/7.1.0").status_code == 404
 
 
 def test_a_release_key_another_root_certified_is_refused(fleet: Fleet, tmp_path: Path) -> None:
@@ -98,13 +100,13 @@ def test_a_release_key_another_root_certified_is_refused(fleet: Fleet, tmp_path:
     KeyPair.generate().save(other_root)
     certified = _cli("keys", "certify-release", "--dir", str(folder), "--root-key", str(other_root))
     assert certified.returncode == 0, certified.stderr
-    refused = _upload(fleet.http, _pack(tmp_path, folder, "2.2.0"))
+    refused = _upload(fleet.http, _pack(tmp_path, folder, "7.2.0"))
     assert refused.status_code == 422 and refused.json()["code"] == "release_not_certified"
 
 
 def test_a_release_changed_after_signing_is_refused_by_the_api_and_the_command(
         fleet: Fleet, tmp_path: Path) -> None:
-    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "2.3.0")
+    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "7.3.0")
     with tarfile.open(path) as tar:
         members = [(m.name, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
     with tarfile.open(path, "w") as tar:
@@ -118,19 +120,19 @@ def test_a_release_changed_after_signing_is_refused_by_the_api_and_the_command(
     assert refused.status_code == 422 and refused.json()["code"] == "release_tampered", refused.text
     added = _cli("releases", "add", str(path), env=fleet.controller.environment())
     assert added.returncode == 1 and "release_tampered" in added.stderr
-    assert fleet.http.get("/api/v1/releases/2.3.0").status_code == 404
+    assert fleet.http.get("/api/v1/releases/7.3.0").status_code == 404
 
 
 def test_the_command_adds_a_release_as_the_api_does(fleet: Fleet, tmp_path: Path) -> None:
-    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "2.4.0")
+    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "7.4.0")
     added = _cli("releases", "add", str(path), env=fleet.controller.environment())
     assert added.returncode == 0, added.stderr
-    assert fleet.http.get("/api/v1/releases/2.4.0").json()["notes"] == "notes of 2.4.0"
+    assert fleet.http.get("/api/v1/releases/7.4.0").json()["notes"] == "notes of 7.4.0"
 
 
 def test_only_an_admin_of_the_whole_tree_adds_releases_and_only_devices_download_them(
         fleet: Fleet, tmp_path: Path) -> None:
-    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "2.5.0")
+    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "7.5.0")
     operator, _ = user_client(fleet, "operator", None)
     assert _upload(operator, path).status_code == 403
     commune_admin, _ = user_client(fleet, "admin", "xa-mot")
@@ -164,7 +166,7 @@ def test_a_rollout_halts_after_a_stage_whose_device_refuses_and_says_why(fleet: 
                                                                        tmp_path: Path) -> None:
     """Agents run here from the development tree, not from a release folder: each refuses the offer
     (`not_installed_from_release`), so the first stage fails and the second is never offered."""
-    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "2.6.0")
+    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "7.6.0")
     assert _upload(fleet.http, path).status_code == 201
     _, (village,) = new_commune(fleet, villages=1)
     agents = [fleet.enrolled_agent(area=village) for _ in range(2)]
@@ -172,7 +174,7 @@ def test_a_rollout_halts_after_a_stage_whose_device_refuses_and_says_why(fleet: 
         fleet.start(config)
     for device_id, _ in agents:
         wait_for(lambda d=device_id: fleet.online(d), 20.0, what=f"{device_id} online")
-    created = fleet.http.post("/api/v1/rollouts", json={"release": "2.6.0", "areas": [village],
+    created = fleet.http.post("/api/v1/rollouts", json={"release": "7.6.0", "areas": [village],
                                                          "stages": [1, "100%"], "gate_s": 30})
     assert created.status_code == 201, created.text
     rollout = created.json()
@@ -195,7 +197,7 @@ def test_a_rollout_halts_after_a_stage_whose_device_refuses_and_says_why(fleet: 
     assert paused.json()["state"] == "paused"
     again = fleet.http.post(f"/api/v1/rollouts/{rollout['id']}/pause")
     assert again.status_code == 409 and again.json()["code"] == "rollout_state"
-    busy = fleet.http.post("/api/v1/rollouts", json={"release": "2.6.0", "devices": [second["device_id"]]})
+    busy = fleet.http.post("/api/v1/rollouts", json={"release": "7.6.0", "devices": [second["device_id"]]})
     assert busy.status_code == 409 and busy.json()["code"] == "device_in_rollout"
 
 
@@ -209,10 +211,10 @@ def test_a_rollout_halts_after_a_stage_whose_device_refuses_and_says_why(fleet: 
 ])
 def test_a_rollout_that_cannot_be_is_refused_with_its_reason(fleet: Fleet, tmp_path: Path, body: dict,
                                                              status: int, code: str | None) -> None:
-    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "2.7.0")
+    path = _pack(tmp_path, _certified_release_key(fleet, tmp_path), "7.7.0")
     _upload(fleet.http, path)
     fleet.enrolled_agent(area="thon-a")
-    body = {k: ("2.7.0" if v == "{held}" else v) for k, v in body.items()}
+    body = {k: ("7.7.0" if v == "{held}" else v) for k, v in body.items()}
     answer = fleet.http.post("/api/v1/rollouts", json=body)
     assert answer.status_code == status, answer.text
     if code is not None:
