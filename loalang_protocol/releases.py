@@ -25,7 +25,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -198,12 +198,9 @@ def _check_wheels(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], man
             raise ReleaseRefused("tampered", f"{wheel.name} is missing")
         if members[wheel.name].size != wheel.size:
             raise ReleaseRefused("tampered", f"{wheel.name} is not the size the manifest says")
-        digest = hashlib.sha256()
         source = tar.extractfile(members[wheel.name])
         assert source is not None  # a plain file
-        while block := source.read(1 << 20):
-            digest.update(block)
-        if digest.hexdigest() != wheel.sha256:
+        if _stream_sha256(source) != wheel.sha256:
             raise ReleaseRefused("tampered", f"{wheel.name} is not the file that was signed")
 
 
@@ -246,8 +243,12 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as source:
-        while block := source.read(1 << 20):
-            digest.update(block)
+        return _stream_sha256(source)
+
+
+def _stream_sha256(source: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while block := source.read(1 << 20):
+        digest.update(block)
     return digest.hexdigest()
