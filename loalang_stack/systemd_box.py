@@ -84,10 +84,17 @@ class SystemdBox:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemdBoxError(f"systemd exited:\n{self.tail()}")
-            if self._pid1() is not None and self.run("systemctl", "is-system-running", check=False).stdout:
+            if self._answers():
                 return
             time.sleep(0.2)
         raise SystemdBoxError(f"systemd did not answer within {timeout:.0f} s:\n{self.tail()}")
+
+    def _answers(self) -> bool:
+        """Whether the box's systemd answers on its control socket. (`is-system-running` is no test:
+        it prints "offline" when nothing answers, and the box's PID 1 is bash until it execs systemd.)"""
+        if self._pid1() is None:
+            return False
+        return self.run("systemctl", "show", "-p", "Version", "--value", check=False).returncode == 0
 
     def _pid1(self) -> int | None:
         """The host's id of the box's PID 1 (systemd): the child of unshare."""
