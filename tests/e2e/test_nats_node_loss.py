@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from loalang_stack.nats import NatsCluster, NatsNode
+from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import (
@@ -72,10 +73,12 @@ def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProc
     SIGSTOP until the end), start one more receiver, and check what every receiver did."""
     agents = [fleet.enrolled_agent(area="thon-a") for _ in range(ONLINE_AT_START + 1)]
     late_id, late_config = agents.pop()
-    for _, config in agents:
-        fleet.start(config)
+    servers = [fleet.start(config) for _, config in agents]
     for device_id, _ in agents:
         wait_for(lambda d=device_id: fleet.online(d), 20.0, what=f"{device_id} online")
+    controller_port = int(connections(controller.data_dir / "controller.log")[-1].rsplit(":", 1)[1])
+    candidates = [node for node in cluster.nodes if node.mqtt_port != controller_port]
+    restart_until_one_is_on(candidates, servers[-1], fleet, agents[-1])
     sha, size = upload_media(fleet, write_tone(tmp_path / "tone.wav", [TONE_HZ], step_s=2.0))
     start_ms = int((time.time() + LEAD_S) * 1000)
     occurrence = schedule(fleet, area_id="xa-mot", level="normal", start_ms=start_ms, duration_ms=2000,
@@ -83,8 +86,6 @@ def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProc
     for device_id, _ in agents:
         wait_for(lambda d=device_id: downloaded(fleet, d, sha), 15.0, what=f"{device_id} downloaded")
 
-    controller_port = int(connections(controller.data_dir / "controller.log")[-1].rsplit(":", 1)[1])
-    candidates = [node for node in cluster.nodes if node.mqtt_port != controller_port]
     victim = max(candidates, key=lambda node: len(connected_devices(node)))
     moved = connected_devices(victim)
     assert moved, "no receiver on either node the test may lose"
@@ -119,6 +120,23 @@ def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProc
     finally:
         if lose == "freeze":
             victim.server.signal(signal.SIGCONT)
+
+
+def restart_until_one_is_on(nodes: list[NatsNode], server: Server, fleet: Fleet,
+                            agent: tuple[str, Path]) -> None:
+    """Each receiver picks its node at random, so all of them may be on the controller's (one time in
+    81): restart one until some receiver is on a node the test may lose."""
+    device_id, config = agent
+    for _ in range(20):
+        if any(connected_devices(node) for node in nodes):
+            return
+        before = len(connections(config.parent / "agent.log"))
+        server.stop()
+        server.start()
+        wait_for(lambda n=before: len(connections(config.parent / "agent.log")) > n, 20.0,
+                 what=f"{device_id} connected again")
+        wait_for(lambda: fleet.online(device_id), 20.0, what=f"{device_id} online again")
+    raise AssertionError("twenty restarts all picked the controller's node")
 
 
 def connections(log_file: Path) -> list[str]:
