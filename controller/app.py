@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -130,6 +131,7 @@ def build_link(settings: Settings) -> MqttLink:
     link = MqttLink(LinkSettings(
         host=settings.mqtt_host, port=settings.mqtt_port, addresses=tuple(settings.controller_addresses()),
         client_id=f"controller-{settings.instance_id}",
+        fresh_client_id=lambda: f"controller-{settings.instance_id}-{secrets.token_hex(4)}",
         username=settings.mqtt_username, password=settings.broker_password(),
         tls_ca_file=settings.mqtt_tls_ca_file, keepalive=15, sheddable=sheddable, source_of=sender,
         kept_class=kept_class,

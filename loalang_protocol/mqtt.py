@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes, bool], Awaitable[None]]
 SUBSCRIPTION_REFUSED = 0x80
+CUTS_BEFORE_NEW_CLIENT_ID = 3  # see LinkSettings.fresh_client_id
 _AUTH_FAILURES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised
 
 
@@ -92,6 +93,9 @@ class LinkSettings:
     inbox: InboxLimits = field(default_factory=InboxLimits)
     addresses: tuple[BrokerAddress, ...] = ()  # the nodes of a broker cluster; empty: host and port alone
     resubscribe: Backoff = field(default_factory=lambda: Backoff(window=2.0, cap=60.0))  # a refused one
+    # A new client id after CUTS_BEFORE_NEW_CLIENT_ID connections in a row were cut while the
+    # subscriptions were renewed (a broker that lost track of the session: docs/nats.md); None: never.
+    fresh_client_id: Callable[[], str] | None = None
 
     def broker_addresses(self) -> list[BrokerAddress]:
         """Every address the link may connect to."""
@@ -131,6 +135,8 @@ class MqttLink:
         self._connecting = False  # paho runs in a worker thread while it connects
         self._asking_again: asyncio.Task[None] | None = None
         self._planned_reconnect = False
+        self._renewing = False  # connected, subscriptions being renewed
+        self._cut_while_renewing = 0  # connections in a row cut then
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -184,6 +190,7 @@ class MqttLink:
                     self.failed_attempts += 1
                     self._abandon_connection()
                     self._log_failed_attempt(exc)
+                    self._count_cut_while_renewing()
                 else:
                     await self._lost.wait()
                 if self._closing:
@@ -228,7 +235,28 @@ class MqttLink:
         self._session_up = True
         s.backoff.reset()
         log.info("mqtt %s: connected to %s", s.client_id, self.addresses.current)
+        self._renewing = True
         await self._after_connect()
+        self._renewing = False
+        self._cut_while_renewing = 0
+
+    def _count_cut_while_renewing(self) -> None:
+        """A connection the broker accepted and then cut while the subscriptions were renewed, again
+        and again on every node, is a session the broker lost track of (NATS 2.9 keeps refusing to
+        store it until it restarts: docs/nats.md): with fresh_client_id, the link becomes a new
+        client. Its session is clean anyway; what it subscribes to is renewed on every connection."""
+        if not self._renewing:
+            return
+        self._renewing = False
+        self._cut_while_renewing = min(self._cut_while_renewing + 1, CUTS_BEFORE_NEW_CLIENT_ID)
+        fresh = self.settings.fresh_client_id
+        if fresh is None or self._cut_while_renewing < CUTS_BEFORE_NEW_CLIENT_ID:
+            return
+        old, self.settings.client_id = self.settings.client_id, fresh()
+        self._cut_while_renewing = 0
+        self.client = self._make_client()
+        log.warning("mqtt %s: the broker cut %d connections in a row while they subscribed; "
+                    "connecting from now on as %s", old, CUTS_BEFORE_NEW_CLIENT_ID, self.settings.client_id)
 
     def _log_failed_attempt(self, exc: Exception) -> None:
         expected = isinstance(exc, (TimeoutError, OSError, ConnectionError, NotConnected))
