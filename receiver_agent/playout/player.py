@@ -20,6 +20,7 @@ FRAMES_PER_MS = SAMPLE_RATE // 1000
 WRITE_AHEAD_FRAMES = 30 * 480  # 300 ms queued: a cut-in flushes it; a slow fsync cannot starve it
 READ_BYTES = 10 * 480 * SAMPLE_BYTES  # 100 ms per read: few wake-ups while playing
 PREROLL_BYTES = 10 * 480 * SAMPLE_BYTES
+DRAIN_MARGIN_S = 0.05  # beyond the queue the card reported at the end, before the item counts as played
 
 
 def wall_ms() -> float:
@@ -65,7 +66,14 @@ class Player:
             progress.audio_frames_written += len(chunk) // SAMPLE_BYTES
             await self._keep_lead()
             chunk = await decoder.read(READ_BYTES)
-        while self.sink.delay_frames() > 0:  # noqa: ASYNC110 - the card's queue is polled, as with ALSA
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """Wait until the card has played what was written: its queue is empty, or as long as the
+        queue said it held when the last audio went in. (A sound server's ALSA device, PulseAudio's or
+        PipeWire's, goes on reporting its own latency as a delay once it has nothing left to play.)"""
+        deadline = time.monotonic() + self.sink.delay_frames() / SAMPLE_RATE + DRAIN_MARGIN_S
+        while self.sink.delay_frames() > 0 and time.monotonic() < deadline:  # noqa: ASYNC110 - polled as ALSA
             await asyncio.sleep(0.01)
 
     async def preroll(self, decoder: PcmSource) -> bytes:
