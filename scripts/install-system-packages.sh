@@ -4,7 +4,9 @@
 set -euo pipefail
 
 packages=(mosquitto mosquitto-clients nats-server redis-server ffmpeg libopus0 espeak-ng postgresql icecast2 caddy chromium python3-venv
-          systemd util-linux "$@")  # systemd and util-linux: the board's service in a test's own systemd
+          systemd util-linux  # the board's service in a test's own systemd
+          alsa-utils libasound2-plugins pulseaudio pulseaudio-utils  # a sound card without hardware
+          "$@")
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -298,8 +298,10 @@ def security_events(fleet: Fleet, device_id: str) -> list[dict[str, Any]]:
     return events
 
 
-def tone_onset(card_folder: Path, frequency_hz: float, min_rms: float = 300.0) -> float | None:
-    """Wall time at which the simulated card started playing a tone of this frequency, or None.
+def tone_onset(card_folder: Path, frequency_hz: float, min_rms: float = 300.0,
+               after: float = 0.0) -> float | None:
+    """Wall time at which the simulated card started playing a tone of this frequency (the first time
+    after the wall time `after`), or None.
 
     Reads the card's WAV and time log, finds the first 10 ms period whose energy is loud and
     mostly at frequency_hz, then refines the onset to the sample inside that period.
@@ -315,7 +317,7 @@ def tone_onset(card_folder: Path, frequency_hz: float, min_rms: float = 300.0) -
     freqs = np.fft.rfftfreq(480, 1 / 48000)
     band = np.abs(freqs - frequency_hz) < 200  # 10 ms periods give 100 Hz bins
     for index, period in enumerate(samples):
-        if np.sqrt(np.mean(period**2)) < min_rms:
+        if times[index][1] < after or np.sqrt(np.mean(period**2)) < min_rms:
             continue
         spectrum = np.abs(np.fft.rfft(period * np.hanning(480)))
         if spectrum[band].sum() > 0.7 * spectrum.sum():
