@@ -1,13 +1,14 @@
 """The administration and reports pages in a real browser: a device registered with its position and
 enrolled with the claim code the page shows, moved, and the audit log saying so; a commune operator
 created through the page; an API client's key shown once and working; the reports' plots and CSV
-downloads for a played broadcast. Every section is checked by axe-core and must log no JavaScript
-error."""
+downloads for a played broadcast; a signed release added and rolled out, a tampered one refused.
+Every section is checked by axe-core and must log no JavaScript error."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from controller.keyring import certify_release_key
+from loalang_protocol.keys import KeyPair
+from loalang_protocol.releases import pack
 from loalang_stack.services import ControllerProcess
 from tests.browser import accessibility_violations, log_in
 from tests.testkit import (
@@ -222,3 +226,65 @@ def read_csv(path: Any) -> list[list[str]]:
     text = Path(path).read_text(encoding="utf-8")
     assert text.startswith("\ufeff"), "a byte-order mark for spreadsheets"
     return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+def test_a_release_is_added_and_rolled_out_through_the_page_and_a_tampered_one_is_refused(
+        fleet: Fleet, controller: ControllerProcess, open_page: Any, tmp_path: Path) -> None:
+    """Versions 8.x: the session's controller holds the other tests' releases too."""
+    _, villages = new_commune(fleet, villages=1)
+    device_id, _ = fleet.enrolled_agent(area=villages[0])
+    keys = tmp_path / "release-keys"
+    certify_release_key(keys, controller.data_dir / "keys" / "root.key", 30)
+    release = signed_release(keys, tmp_path, "8.0.0", "sửa lỗi phát lại")
+    tampered = signed_release(keys, tmp_path, "8.0.1", "")
+    tampered.write_bytes(tampered.read_bytes().replace(b"PK agent wheel 8.0.1", b"PK agent wheel 6.6.6"))
+
+    page, errors = open_page()
+    errors.allow(422)  # the tampered release's refusal
+    page.goto(f"{controller.url}/console/#/admin/releases")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    page.set_input_files("input[name=file]", str(tampered))
+    page.get_by_role("button", name="Kiểm tra và thêm").click()
+    page.locator(".field-error", has_text="bị sửa sau khi ký").wait_for(timeout=10_000)
+    assert fleet.http.get(f"{API}/releases/8.0.1").status_code == 404
+
+    page.set_input_files("input[name=file]", str(release))
+    page.get_by_role("button", name="Kiểm tra và thêm").click()
+    page.locator("tbody tr", has_text="sửa lỗi phát lại").wait_for(timeout=10_000)
+    assert accessibility_violations(page) == []
+
+    page.select_option("select[name=release]", "8.0.0")
+    page.select_option("select[name=areas]", [villages[0]])
+    page.fill("input[name=stages]", "1, 100%")
+    page.fill("input[name=gate_s]", "600")
+    page.get_by_role("button", name="Bắt đầu cập nhật").click()
+    confirm(page)
+    rollout = page.get_by_role("article", name="Cập nhật lên 8.0.0")
+    rollout.get_by_text("đang chạy").wait_for(timeout=10_000)
+    assert "Giai đoạn 1/2" in rollout.inner_text() and "Đã gửi: 1" in rollout.inner_text()
+    [started] = [r for r in fleet.http.get(f"{API}/rollouts").json() if r["release"] == "8.0.0"]
+    assert [d["device_id"] for d in started["devices"]] == [device_id]
+    assert accessibility_violations(page) == []
+
+    rollout.get_by_role("button", name="Tạm dừng").click()
+    confirm(page)
+    rollout.get_by_text("tạm dừng").wait_for(timeout=10_000)
+    rollout.get_by_role("button", name="Trả về phiên bản cũ").click()
+    confirm(page)
+    rollout.get_by_text("đã trả về phiên bản cũ").wait_for(timeout=10_000)
+    assert fleet.http.get(f"{API}/rollouts/{started['id']}").json()["state"] == "rolled_back"
+
+
+def signed_release(keys: Path, folder: Path, version: str, notes: str) -> Path:
+    """A release of two files named as wheels, signed with the release key in keys: the controller checks
+    a release's signature and hashes, never its wheels' insides (the board installs them)."""
+    wheels = folder / f"wheels-{version}"
+    wheels.mkdir()
+    agent = wheels / f"loalang-{version}-py3-none-any.whl"
+    agent.write_bytes(b"PK agent wheel " + version.encode() * 50)
+    dependency = wheels / "paho_mqtt-2.1.0-py3-none-any.whl"
+    dependency.write_bytes(b"PK dependency " * 100)
+    out = folder / f"agent-{version}.release"
+    pack([agent, dependency], version, notes, KeyPair.load(keys / "release.key"),
+         json.loads((keys / "release.cert.json").read_text()), out)
+    return out
