@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import loalang_protocol
 from controller.db.models import TelemetrySample
 from controller.db.session import Database
 from loalang_stack.services import ControllerProcess
@@ -68,7 +69,9 @@ def test_the_device_page_charts_a_week_and_its_actions_ask_reach_the_device_and_
     first_day = f"{first_in_vietnam.day}/{first_in_vietnam.month}"
     assert page.locator(".charts svg text", has_text=first_day).count() == 3, "each chart starts a week ago"
     facts = page.locator(".facts")
-    assert f"{SIGNAL_DBM} dBm" in facts.inner_text(), "the signal the modem reports now"
+    assert f"{SIGNAL_DBM} dBm · Viettel · LTE" in facts.inner_text(), "the modem's signal, operator, network"
+    assert "Thẻ SIM\nsẵn sàng" in facts.inner_text()
+    assert f"Phiên bản phần mềm\n{loalang_protocol.__version__}" in facts.inner_text()
     aired_list = page.locator("section", has_text="Đã phát gần đây").locator("li")
     assert aired_list.filter(has_text="Phát xong").filter(has_text="Bản tin sáng").count() == 1, \
         aired_list.all_inner_texts()

@@ -17,7 +17,12 @@ addStrings({
     "ev_security-rejected": "Chặn tin nhắn không hợp lệ", ev_online: "Trực tuyến", ev_offline: "Mất kết nối",
     pr_birth: "đã kết nối", pr_will: "kết nối bị đứt", pr_silent: "không còn tin báo",
     no_modem: "không có modem (mạng qua {iface})", data_month: "{mb} MB tháng này",
-    data_of_budget: "{mb} MB tháng này ({pct} % hạn mức)", untitled: "(không có tiêu đề)" },
+    data_of_budget: "{mb} MB tháng này ({pct} % hạn mức)", untitled: "(không có tiêu đề)",
+    sim: "Thẻ SIM", sim_ready: "sẵn sàng", sim_missing: "không có thẻ", sim_locked: "bị khoá (cần mã PIN)",
+    sim_unknown: "không rõ", agent_version: "Phiên bản phần mềm",
+    "ev_update-restarting": "Khởi động lại vào phiên bản mới", "ev_update-completed": "Cập nhật xong",
+    "ev_update-refused": "Từ chối bản cập nhật", "ev_update-failed": "Cập nhật lỗi",
+    "ev_update-rolled-back": "Trở về phiên bản trước" },
   en: { ev_downloading: "Downloading", ev_downloaded: "Downloaded", "ev_download-failed": "Download failed",
     ev_started: "Started", ev_resumed: "Resumed", ev_completed: "Completed", ev_interrupted: "Interrupted",
     ev_preempted: "Gave way to a priority item", ev_missed: "Missed", ev_skipped: "Skipped",
@@ -25,7 +30,12 @@ addStrings({
     "ev_security-rejected": "Blocked an invalid message", ev_online: "Online", ev_offline: "Offline",
     pr_birth: "connected", pr_will: "connection lost", pr_silent: "no word from it",
     no_modem: "no modem (network through {iface})", data_month: "{mb} MB this month",
-    data_of_budget: "{mb} MB this month ({pct} % of the allowance)", untitled: "(untitled)" },
+    data_of_budget: "{mb} MB this month ({pct} % of the allowance)", untitled: "(untitled)",
+    sim: "SIM card", sim_ready: "ready", sim_missing: "missing", sim_locked: "locked (needs its PIN)",
+    sim_unknown: "unknown", agent_version: "Software version",
+    "ev_update-restarting": "Restarting into a new version", "ev_update-completed": "Update completed",
+    "ev_update-refused": "Refused an update", "ev_update-failed": "Update failed",
+    "ev_update-rolled-back": "Back on the previous version" },
 });
 
 /** The device's state at a glance, as a description list. */
@@ -37,6 +47,8 @@ export function facts(device) {
     [t("last_seen"), device.presence ? ago(device.presence.last_seen) : t("never")],
     [t("now_playing"), device.playing ? onAirText(device.playing) : t("nothing_playing")],
     [t("signal"), signalText(telemetry)],
+    [t("sim"), telemetry.sim_state ? simText(telemetry.sim_state) : "–"],
+    [t("agent_version"), device.presence?.agent_version || "–"],
     [t("temperature"), telemetry.cpu_temp_c != null ? `${telemetry.cpu_temp_c.toFixed(1)} °C` : "–"],
     [t("amplifier"), telemetry.amplifier_on == null ? "–" : telemetry.amplifier_on ? t("on") : t("off")],
     [t("volume"), String(telemetry.volume ?? device.volume)],
@@ -52,10 +64,18 @@ export function onAirText(playing) {
   return `${playing.title || t("untitled")}${level}`;
 }
 
-/** The modem's signal, or the network the cluster uses when it has no modem. */
+/** The modem's signal with its operator and technology, or the network the cluster uses when it has
+ *  no modem. */
 function signalText(telemetry) {
-  if (telemetry.signal_dbm != null) return `${telemetry.signal_dbm} dBm`;
-  return telemetry.iface ? t("no_modem", { iface: telemetry.iface }) : "–";
+  if (telemetry.signal_dbm == null) return telemetry.iface ? t("no_modem", { iface: telemetry.iface }) : "–";
+  const network = [telemetry.modem_operator, telemetry.modem_technology?.toUpperCase()].filter(Boolean);
+  return [`${telemetry.signal_dbm} dBm`, ...network].join(" · ");
+}
+
+/** The SIM's state in words (a state the console does not know is shown as the board said it). */
+function simText(state) {
+  const words = t(`sim_${state}`);
+  return words === `sim_${state}` ? state : words;
 }
 
 /** This month's data use (and its share of the allowance, where one is set). */
@@ -89,7 +109,7 @@ export function eventName(type) {
 function summary(event) {
   const data = event.data || {};
   const title = event.title || data.title;
-  return [title, title ? null : data.occurrence, data.reason, data.detail].filter(Boolean).join(" · ");
+  return [title, title ? null : data.occurrence, data.version, data.reason, data.detail].filter(Boolean).join(" · ");
 }
 
 /** The maintenance buttons; each asks first, is audited by the server, and shows the device's reply. */
