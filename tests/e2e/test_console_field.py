@@ -64,7 +64,8 @@ def test_the_field_view_names_what_plays_through_the_whole_play(
     page.goto(f"{controller.url}/d/{device_id}")
     log_in_field(page)
     assert fact(page, "Khu vực") == "Thôn 0", "the village by name"
-    assert fact(page, "Sóng") == f"{SIGNAL_DBM} dBm"
+    assert fact(page, "Sóng") == f"{SIGNAL_DBM} dBm · Viettel · LTE", "signal, operator and network"
+    assert fact(page, "Thẻ SIM") == "sẵn sàng"
     assert "MB tháng này" in fact(page, "Dữ liệu"), fact(page, "Dữ liệu")
     assert fact(page, "Đang phát") == "Không phát"
 
