@@ -5,17 +5,18 @@ and controller (SQLite), a province of 5 communes and 10 villages, and N simulat
 enrolled through the real API (`receiver-agent simulate` over several processes, on the null sound
 card, every 100th decoding). Once all are online and their clocks have settled:
 
-1. the raw floor: N bare subscribers on the same broker (over as many processes) receive one QoS 1
-   publication; the time until 99% and all have it;
+1. the raw floor: N bare subscribers on the same broker (over as many processes, and on a cluster
+   over its nodes), subscribed at QoS 0 as the receivers are (`--floor-qos 1` for QoS 1), receive
+   one QoS 1 publication; the time until 99% and all have it;
 2. a 2 s library file broadcast to the province: POST to `acknowledged` and to `playing` for each
    receiver (from the delivery log the console follows), split by a subscriber of its own into
    the receivers' part (POST to their `reported` at the broker) and the controller's (that report
    to `acknowledged`), and the fraction of receivers whose `started` receipt says they began
    within 20 ms of the shared instant;
 3. a 60 s file on the air everywhere, then stop-all: until 99% are `stopped`;
-4. the broker restarted under the fleet (on NATS: the first node, the one the receivers and the
-   controller know, killed with SIGKILL and started again): until every receiver is back, and
-   what was shed;
+4. the broker restarted under the fleet (on NATS: the first node killed with SIGKILL and started
+   again; the receivers were given every node and spread over them, so about a third of them, and
+   perhaps the controller, were on it): until every receiver is back, and what was shed;
 
 with the controller's CPU and memory over each phase, the simulator's and the broker's CPU apart,
 what the controller shed by type and, on NATS, each node's JetStream streams and consumers.
@@ -56,8 +57,11 @@ from benchmarks.stack import (
     SETTINGS,
     broker_label,
     broker_pids,
+    device_settings,
     jetstream_load,
     machine,
+    mqtt_ports,
+    receivers_cut_off,
     rss_mb,
     start_broker,
     take_broker_down,
@@ -114,8 +118,8 @@ class Stack:
             start_broker(self.servers, broker, self.ports["mqtt"], nats_mqtt)
             self.servers.start_redis(self.ports["redis"])
             self.controller = self.servers.start_controller(
-                {**SETTINGS, "LOALANG_DEVICE_KEEPALIVE_S": "60", **(settings or {})}, self.ports["http"],
-                timeout=120)
+                {**SETTINGS, **device_settings(self.servers), "LOALANG_DEVICE_KEEPALIVE_S": "60",
+                 **(settings or {})}, self.ports["http"], timeout=120)
         except BaseException:
             self.servers.stop()
             raise
@@ -250,20 +254,22 @@ class Meter:
 
 # -- the raw floor ------------------------------------------------------------------------------
 
-def _floor_worker(port: int, password: str, ids: list[int], ready: Any, results: Any) -> None:
+def _floor_worker(ports: list[int], password: str, ids: list[int], qos: int, ready: Any,
+                  results: Any) -> None:
     raise_descriptor_limit()
 
     async def main() -> None:
         arrivals: list[float] = []
         links = []
         for index in ids:
+            port = ports[index % len(ports)]  # spread over a cluster's nodes, as the receivers are
             link = MqttLink(LinkSettings("127.0.0.1", port, f"floor-{index}", CONTROLLER_USERNAME, password,
                                          keepalive=120, backoff=Backoff(window=2.0)))
 
             async def arrived(topic: str, payload: bytes, retained: bool) -> None:
                 arrivals.append(time.time())
 
-            link.route(FLOOR_TOPIC, arrived)
+            link.route(FLOOR_TOPIC, arrived, qos=qos)
             links.append(link)
         tasks = [asyncio.create_task(link.run()) for link in links]
         for link in links:
@@ -282,12 +288,13 @@ def _floor_worker(port: int, password: str, ids: list[int], ready: Any, results:
     asyncio.run(main())
 
 
-def raw_floor(port: int, password: str, count: int, processes: int) -> dict[str, float]:
-    """count bare subscribers receive one QoS 1 publication: ms until 99% and all have it."""
+def raw_floor(ports: list[int], password: str, count: int, processes: int, qos: int) -> dict[str, float]:
+    """count bare subscribers (at qos, over ports) receive one QoS 1 publication: ms until 99% and all
+    have it."""
     context = multiprocessing.get_context("spawn")
     ready, results = context.Queue(), context.Queue()
-    workers = [context.Process(target=_floor_worker, args=(port, password, list(range(p, count, processes)),
-                                                            ready, results)) for p in range(processes)]
+    workers = [context.Process(target=_floor_worker, args=(ports, password, list(range(p, count, processes)),
+                                                            qos, ready, results)) for p in range(processes)]
     for worker in workers:
         worker.start()
     for _ in workers:
@@ -295,7 +302,7 @@ def raw_floor(port: int, password: str, count: int, processes: int) -> dict[str,
     time.sleep(1.0)
 
     async def publish() -> float:
-        link = MqttLink(LinkSettings("127.0.0.1", port, "floor-publisher", CONTROLLER_USERNAME, password))
+        link = MqttLink(LinkSettings("127.0.0.1", ports[0], "floor-publisher", CONTROLLER_USERNAME, password))
         task = asyncio.create_task(link.run())
         async with asyncio.timeout(30):
             await link.connected.wait()
@@ -515,13 +522,17 @@ def fleet_connections(stack: Stack) -> dict[str, int]:
 
 
 def measure_broker_restart(stack: Stack, count: int) -> dict[str, Any]:
-    """The broker restarted under the whole fleet (on NATS: the receivers' node killed and started
-    again): until every receiver is back (connected again and seen by the controller), from the
+    """The broker restarted under the whole fleet (on NATS: the first node killed and started again):
+    until every receiver it cut off is back (connected again and seen by the controller), from the
     moment the broker went down, and what the controller shed meanwhile."""
     before = fleet_connections(stack)
+    cut_off = receivers_cut_off(stack.servers)
+    if cut_off is not None:
+        before = {device: connection for device, connection in before.items() if device in cut_off}
+        count = len(before)
     shed_before = stack.http.get(f"{API}/system/status").json().get("inbox", {}).get("shed", {})
     restarted = time.monotonic()
-    taken_down = take_broker_down(stack.servers)
+    taken_down = {**take_broker_down(stack.servers), "cut_off": count}
 
     def back() -> int:
         now = fleet_connections(stack)
@@ -593,7 +604,7 @@ def top_functions(collapsed: Path, limit: int = 15) -> list[tuple[str, float]]:
 
 
 def run(count: int, root: Path, processes: int, broker: str, nats_mqtt: tuple[str, ...] = (),
-        profile_dir: Path | None = None) -> dict[str, Any]:
+        profile_dir: Path | None = None, floor_qos: int = 0) -> dict[str, Any]:
     raise_descriptor_limit()
     root.mkdir(parents=True, exist_ok=True)
     stack = Stack(root, broker, nats_mqtt)
@@ -616,7 +627,8 @@ def run(count: int, root: Path, processes: int, broker: str, nats_mqtt: tuple[st
         time.sleep(10)
         results["idle"] = idle.read()
         results["jetstream_fleet_online"] = jetstream_load(stack.servers)  # empty on Mosquitto
-        results["floor"] = raw_floor(stack.mqtt_port, stack.mqtt_password, count, processes)
+        floor = raw_floor(mqtt_ports(stack.servers), stack.mqtt_password, count, processes, floor_qos)
+        results["floor"] = {"qos": floor_qos, **floor}
         results["jetstream_with_floor"] = jetstream_load(stack.servers)  # empty on Mosquitto
         short = upload_tone(stack.http, root, 2.0, 400.0 + secrets.randbelow(200))  # a new file each run
         time.sleep(5)
@@ -656,12 +668,16 @@ def main() -> None:
                         help="a line added to the NATS nodes' mqtt block, e.g. 'consumer_replicas: 1'")
     parser.add_argument("--processes", type=int, help=f"simulator processes (default: one per {PER_PROCESS})")
     parser.add_argument("--root", type=Path, help="the stack's files; reused by a later run (default: new)")
+    parser.add_argument("--floor-qos", type=int, choices=(0, 1), default=0,
+                        help="the floor's subscriptions (0, as the receivers subscribe; on NATS each QoS 1 "
+                             "subscription is a JetStream consumer)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="sample the controller and the simulator with py-spy during the broadcast")
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="loalang-fanout-"))
     processes = args.processes or max(1, math.ceil(args.count / PER_PROCESS))
-    print(json.dumps(run(args.count, root, processes, args.broker, tuple(args.nats_mqtt), args.profile)))
+    print(json.dumps(run(args.count, root, processes, args.broker, tuple(args.nats_mqtt), args.profile,
+                         args.floor_qos)))
 
 
 if __name__ == "__main__":

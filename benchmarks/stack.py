@@ -84,12 +84,26 @@ def start_broker(servers: LocalStack, broker: str, mqtt_port: int | None = None,
                  nats_mqtt: tuple[str, ...] = ()) -> None:
     """The stack's broker: the project's Mosquitto (on mqtt_port), or a three-node NATS cluster
     (its ports kept under the stack's root, nats_mqtt added to its nodes' mqtt block); a controller
-    started next is pointed at it. The receivers get one broker address when they enrol: on NATS
-    the first node's."""
+    started next is pointed at it (with device_settings, the receivers are given every node)."""
     if broker == "nats":
         servers.start_nats_cluster(timeout=120, mqtt_options=nats_mqtt)
     else:
         servers.start_broker(mqtt_port)
+
+
+def device_settings(servers: LocalStack) -> dict[str, str]:
+    """The controller's settings that give each receiver every node of a cluster at enrolment, as a
+    province's would: each connects to one at random, so the fleet spreads over the nodes."""
+    if servers.nats is None:
+        return {}
+    return {"LOALANG_DEVICE_MQTT_ADDRESSES": servers.nats.mqtt_addresses}
+
+
+def mqtt_ports(servers: LocalStack) -> list[int]:
+    """Every MQTT port of the broker: Mosquitto's, or each node's."""
+    if servers.nats is None:
+        return [servers.mqtt_port]
+    return [node.mqtt_port for node in servers.nats.nodes]
 
 
 def broker_servers(servers: LocalStack) -> list[Server]:
@@ -121,8 +135,9 @@ def _version(argv: list[str]) -> str:
 
 def take_broker_down(servers: LocalStack) -> dict[str, Any]:
     """Take the broker away under the fleet and bring it back: Mosquitto is restarted; on NATS the
-    first node, the one every receiver and the controller know, is killed (SIGKILL, as a crash)
-    and started again as a supervisor would. What was done, and which leaders that node held."""
+    first node (the receivers on it, about a third of them, and perhaps the controller) is killed
+    (SIGKILL, as a crash) and started again as a supervisor would. What was done, and which leaders
+    that node held."""
     if servers.nats is None:
         servers.restart_broker()
         return {"how": "Mosquitto restarted"}
@@ -132,6 +147,16 @@ def take_broker_down(servers: LocalStack) -> dict[str, Any]:
     cluster.kill(first)
     first.start()  # at once: the fleet's return is measured from the kill
     return {"how": f"{first.name} killed (SIGKILL) and started again", "leaders_held": held}
+
+
+def receivers_cut_off(servers: LocalStack) -> set[str] | None:
+    """The device ids take_broker_down cuts off: on NATS those connected to the first node (from its
+    monitoring page; a device's client id is `dev-<id>-<secret>`); None on Mosquitto: every one."""
+    if servers.nats is None:
+        return None
+    page = servers.nats.nodes[0].monitor("connz?limit=100000")
+    names = [str(connection.get("mqtt_client") or "") for connection in page.get("connections") or []]
+    return {name.removeprefix("dev-").rsplit("-", 1)[0] for name in names if name.startswith("dev-")}
 
 
 def leaders_held(cluster: NatsCluster, node: NatsNode) -> list[str]:
@@ -176,5 +201,5 @@ def broker_stack(root: Path, broker: str, settings: dict[str, str]) -> Iterator[
     with LocalStack(root) as servers:
         start_broker(servers, broker)
         servers.start_redis()
-        servers.start_controller(settings, timeout=120)
+        servers.start_controller({**device_settings(servers), **settings}, timeout=120)
         yield servers
