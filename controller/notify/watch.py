@@ -45,20 +45,18 @@ async def _open_for_silent(services: Services, candidates: list[str],
     """Open an incident for each of these clusters seen offline for longer than the setting."""
     now_ms = int(time.time() * 1000)
     grace_ms = services.settings.notify_offline_after_s * 1000
-    offline = [(device_id, state.presence) for device_id, state
-               in zip(candidates, await services.presence.live(candidates), strict=True)
-               if state.presence is not None and not state.presence.online
-               and now_ms - state.presence.since_ms >= grace_ms]
+    offline = sorted((device_id, since_ms, reason) for device_id, (since_ms, reason)
+                     in (await services.presence.offline_since(candidates)).items()
+                     if now_ms - since_ms >= grace_ms)
     if not offline:
         return
     with services.db.session() as session:
         area_names = dict(session.execute(select(Area.id, Area.name)).all())
-    for device_id, presence in offline:
+    for device_id, since_ms, reason in offline:
         name, area_id = devices[device_id]
         await raise_incident(services, Raised(
             Kind.DEVICE_OFFLINE, device_id, [area_id], f"{name} ({area_names.get(area_id, area_id)})",
-            {"device_id": device_id, "device_name": name, "reason": presence.offline_reason,
-             "offline_since_ms": presence.since_ms}))
+            {"device_id": device_id, "device_name": name, "reason": reason, "offline_since_ms": since_ms}))
 
 
 async def presence_watch(services: Services) -> None:

@@ -209,3 +209,27 @@ def test_receipts_move_what_a_device_plays_at_once_and_late_reports_do_not_undo_
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_offline_among_many_are_read_in_one_reply(stack: Stack) -> None:
+    """What the notification watch asks every 2 s of all devices not online: since when and why each
+    offline one is; online ones and those that never connected are left out; none asked, none read."""
+    async def scenario() -> dict[str, tuple[int, str]]:
+        redis = Redis(port=stack.redis_port)
+        store = PresenceStore(redis)
+        ids = [f"unit-offline-{n}" for n in range(4)]
+        for device in ids:
+            await store.forget(device)
+        await store.apply_status(ids[0], _status(True, 1, 1), now_ms=1_000)
+        await store.apply_status(ids[1], _status(True, 1, 1), now_ms=1_000)
+        await store.apply_status(ids[1], _status(False, 1, 1), now_ms=2_000)  # its will
+        await store.apply_status(ids[2], _status(False, 1, 1), now_ms=3_000)  # offline at its birth
+        assert await store.offline_since([]) == {}
+        found = await store.offline_since([*ids, *(f"unit-never-{n}" for n in range(2000))])
+        for device in ids:
+            await store.forget(device)
+        await redis.aclose()
+        return found
+
+    found = asyncio.run(scenario())
+    assert found == {"unit-offline-1": (2_000, "will"), "unit-offline-2": (3_000, "will")}
