@@ -48,6 +48,10 @@ COLLECT_EVERY_S = 20.0
 COLLECT_CLEAR_S = 10.0
 
 
+class DeviceExists(EnrolmentError):
+    """The controller already has a device by that id."""
+
+
 @dataclass
 class Registrar:
     """Registers simulated devices through the controller's API, logged in once."""
@@ -74,7 +78,9 @@ class Registrar:
                 result: dict[str, Any] = json.loads(response.read())
                 return result
         except urllib.error.HTTPError as exc:
-            raise EnrolmentError(f"{path}: {exc.code} {exc.read(500).decode(errors='replace')}") from None
+            said = exc.read(500).decode(errors="replace")
+            kind = DeviceExists if '"code":"device_exists"' in said.replace(" ", "") else EnrolmentError
+            raise kind(f"{path}: {exc.code} {said}") from None
 
     def _token(self) -> str:
         with self._lock:
@@ -104,12 +110,17 @@ class Registrar:
         return None if latitude is None or longitude is None else (float(latitude), float(longitude))
 
     def claim_code(self, device_id: str, area_id: str, latitude: float, longitude: float) -> str:
-        """Register a device and return its claim code."""
+        """Register a device and return its claim code; a device an interrupted run registered but
+        never enrolled (it has no configuration here) gets a new code instead."""
         token = self._token()
-        created = self._request("/api/v1/devices", {
-            "id": device_id, "name": f"Simulated {device_id}", "area_id": area_id,
-            "latitude": latitude, "longitude": longitude,
-        }, token)
+        try:
+            created = self._request("/api/v1/devices", {
+                "id": device_id, "name": f"Simulated {device_id}", "area_id": area_id,
+                "latitude": latitude, "longitude": longitude,
+            }, token)
+        except DeviceExists:
+            renewed = self._request(f"/api/v1/devices/{device_id}/claim-code", {}, token)
+            return str(renewed["claim_code"])
         code: str = created["claim"]["claim_code"]
         return code
 

@@ -12,6 +12,7 @@ import pytest
 
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
+from receiver_agent.simulate import Registrar, prepare_receivers
 from tests.testkit import (
     ADMIN_PASSWORD,
     Fleet,
@@ -76,3 +77,18 @@ def test_a_simulated_fleet_in_two_processes_starts_at_the_instant_and_decodes_a_
         assert time.time() - start_s > 1.9, "the null card kept the item's length"
     finally:
         simulator.stop(timeout=20)
+
+
+def test_a_run_interrupted_between_registering_and_enrolling_is_taken_up_again(
+        fleet: Fleet, controller: ControllerProcess, tmp_path: Path) -> None:
+    """A receiver the controller registered but that never got its configuration (the run was stopped
+    in between) gets a new claim code on the next run, instead of the whole run failing."""
+    prefix = f"cut{time.monotonic_ns() % 100_000}"
+    registered = fleet.http.post("/api/v1/devices", json={"id": f"{prefix}-2", "name": "left over",
+                                                          "area_id": "thon-a"})
+    assert registered.status_code == 201, registered.text
+    registrar = Registrar(controller.url, "admin", ADMIN_PASSWORD)
+    paths = prepare_receivers(tmp_path / "sim", 2, ["thon-a"], registrar, controller.url, prefix=prefix,
+                              allow_plain_http=True)
+    assert all(path.exists() for path in paths)
+    assert fleet.device(f"{prefix}-2")["enrolled"], "the left-over device is enrolled now"
