@@ -150,13 +150,9 @@ def take_broker_down(servers: LocalStack) -> dict[str, Any]:
 
 
 def receivers_cut_off(servers: LocalStack) -> set[str] | None:
-    """The device ids take_broker_down cuts off: on NATS those connected to the first node (from its
-    monitoring page; a device's client id is `dev-<id>-<secret>`); None on Mosquitto: every one."""
-    if servers.nats is None:
-        return None
-    page = servers.nats.nodes[0].monitor("connz?limit=100000")
-    names = [str(connection.get("mqtt_client") or "") for connection in page.get("connections") or []]
-    return {name.removeprefix("dev-").rsplit("-", 1)[0] for name in names if name.startswith("dev-")}
+    """The device ids take_broker_down cuts off: on NATS those connected to the first node; None on
+    Mosquitto: every one."""
+    return None if servers.nats is None else servers.nats.nodes[0].connected_devices()
 
 
 def leaders_held(cluster: NatsCluster, node: NatsNode) -> list[str]:

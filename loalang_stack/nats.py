@@ -103,6 +103,13 @@ class NatsNode:
                     return (detail.get("cluster") or {}).get("leader") or None
         return None
 
+    def connected_devices(self) -> set[str]:
+        """The ids of the devices connected to this node, from its monitoring page (a device's MQTT
+        client id is `dev-<id>-<secret>`: controller/broker_accounts/nats.py)."""
+        page = self.monitor("connz?limit=100000")
+        names = [str(connection.get("mqtt_client") or "") for connection in page.get("connections") or []]
+        return {name.removeprefix("dev-").rsplit("-", 1)[0] for name in names if name.startswith("dev-")}
+
     def healthy(self) -> bool:
         """Whether /healthz answers ok: listening, routed and in touch with JetStream's metadata leader."""
         try:

@@ -60,13 +60,6 @@ def cluster_of(stack: Stack) -> NatsCluster:
     return stack.nats
 
 
-def connected_devices(node: NatsNode) -> set[str]:
-    """The device ids of the MQTT clients connected to node, from its monitoring page."""
-    page = node.monitor("connz?limit=1024")
-    names = {str(connection.get("mqtt_client") or "") for connection in page.get("connections") or []}
-    return {name.split("-", 1)[1].rsplit("-", 1)[0] for name in names if name.startswith("dev-")}
-
-
 def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProcess, fleet: Fleet,
                                 tmp_path: Path, lose: str) -> None:
     """Schedule a tone to the commune, lose the busiest node other than the controller's (SIGKILL, or
@@ -86,8 +79,8 @@ def lose_node_under_a_broadcast(cluster: NatsCluster, controller: ControllerProc
     for device_id, _ in agents:
         wait_for(lambda d=device_id: downloaded(fleet, d, sha), 15.0, what=f"{device_id} downloaded")
 
-    victim = max(candidates, key=lambda node: len(connected_devices(node)))
-    moved = connected_devices(victim)
+    victim = max(candidates, key=lambda node: len(node.connected_devices()))
+    moved = victim.connected_devices()
     assert moved, "no receiver on either node the test may lose"
     assert victim.server is not None
     seen = {device_id: len(connections(config.parent / "agent.log")) for device_id, config in agents}
@@ -128,7 +121,7 @@ def restart_until_one_is_on(nodes: list[NatsNode], server: Server, fleet: Fleet,
     81): restart one until some receiver is on a node the test may lose."""
     device_id, config = agent
     for _ in range(20):
-        if any(connected_devices(node) for node in nodes):
+        if any(node.connected_devices() for node in nodes):
             return
         before = len(connections(config.parent / "agent.log"))
         server.stop()
