@@ -385,6 +385,17 @@ def _periods_played_without_a_pause(times: list[tuple[int, float]]) -> list[list
     return runs
 
 
+def fake_release_wheels(folder: Path, version: str) -> list[Path]:
+    """Two files named as wheels for a release at version: the controller checks a release's signature
+    and hashes, never its wheels' insides (the board installs them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    agent = folder / f"loalang-{version}-py3-none-any.whl"
+    agent.write_bytes(b"PK agent wheel " + version.encode() * 50)
+    dependency = folder / "paho_mqtt-2.1.0-py3-none-any.whl"
+    dependency.write_bytes(b"PK dependency " * 100)
+    return [agent, dependency]
+
+
 def upload_media(fleet: Fleet, path: Path, timeout: float = 60.0) -> tuple[str, int]:
     """Upload an audio file to the library and wait for its job; returns the stored file's hash and size."""
     with path.open("rb") as source:

@@ -24,6 +24,7 @@ from tests.browser import accessibility_violations, log_in
 from tests.testkit import (
     ADMIN_PASSWORD,
     Fleet,
+    fake_release_wheels,
     new_commune,
     receipts,
     upload_media,
@@ -276,15 +277,8 @@ def test_a_release_is_added_and_rolled_out_through_the_page_and_a_tampered_one_i
 
 
 def signed_release(keys: Path, folder: Path, version: str, notes: str) -> Path:
-    """A release of two files named as wheels, signed with the release key in keys: the controller checks
-    a release's signature and hashes, never its wheels' insides (the board installs them)."""
-    wheels = folder / f"wheels-{version}"
-    wheels.mkdir()
-    agent = wheels / f"loalang-{version}-py3-none-any.whl"
-    agent.write_bytes(b"PK agent wheel " + version.encode() * 50)
-    dependency = wheels / "paho_mqtt-2.1.0-py3-none-any.whl"
-    dependency.write_bytes(b"PK dependency " * 100)
+    """A release of fake wheels at version, signed with the release key in keys."""
     out = folder / f"agent-{version}.release"
-    pack([agent, dependency], version, notes, KeyPair.load(keys / "release.key"),
-         json.loads((keys / "release.cert.json").read_text()), out)
+    pack(fake_release_wheels(folder / f"wheels-{version}", version), version, notes,
+         KeyPair.load(keys / "release.key"), json.loads((keys / "release.cert.json").read_text()), out)
     return out

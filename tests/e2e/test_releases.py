@@ -16,7 +16,7 @@ import pytest
 
 from loalang_protocol.keys import PURPOSE_RELEASE, KeyPair, issue_certificate
 from loalang_protocol.releases import MANIFEST
-from tests.testkit import Fleet, audit_entries, new_commune, user_client, wait_for
+from tests.testkit import Fleet, audit_entries, fake_release_wheels, new_commune, user_client, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -30,18 +30,9 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return subprocess.run([str(BIN / "radio-controller"), *args], capture_output=True, text=True, env=env)
 
 
-def _wheels(folder: Path, version: str) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    agent = folder / f"loalang-{version}-py3-none-any.whl"
-    agent.write_bytes(b"PK agent wheel " + version.encode() * 50)
-    dependency = folder / "paho_mqtt-2.1.0-py3-none-any.whl"
-    dependency.write_bytes(b"PK dependency " * 100)
-    return [str(agent), str(dependency)]
-
-
 def _pack(tmp_path: Path, key_dir: Path, version: str, name: str | None = None) -> Path:
     out = tmp_path / (name or f"agent-{version}.release")
-    wheels = _wheels(tmp_path / f"wheels-{out.name}", version)
+    wheels = [str(w) for w in fake_release_wheels(tmp_path / f"wheels-{out.name}", version)]
     packed = _cli("releases", "pack", *wheels, "--version", version, "--notes", f"notes of {version}",
                   "--key-dir", str(key_dir), "--out", str(out))
     assert packed.returncode == 0, packed.stderr
@@ -153,7 +144,7 @@ def test_a_manifest_that_lies_about_its_version_cannot_be_added(fleet: Fleet, tm
                              PURPOSE_RELEASE, 3600)
     from loalang_protocol.releases import pack
 
-    wheels = [Path(w) for w in _wheels(tmp_path / "lying", "1.0.0")]
+    wheels = fake_release_wheels(tmp_path / "lying", "1.0.0")
     out = tmp_path / "lying.release"
     pack(wheels, "9.9.9", "", key, cert, out)
     with tarfile.open(out) as tar:
