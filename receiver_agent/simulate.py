@@ -52,6 +52,15 @@ class DeviceExists(EnrolmentError):
     """The controller already has a device by that id."""
 
 
+def _error_code(body: str) -> object:
+    """The stable code of an API error's JSON body; None when the body is not one."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    return answer.get("code") if isinstance(answer, dict) else None
+
+
 @dataclass
 class Registrar:
     """Registers simulated devices through the controller's API, logged in once."""
@@ -79,7 +88,7 @@ class Registrar:
                 return result
         except urllib.error.HTTPError as exc:
             said = exc.read(500).decode(errors="replace")
-            kind = DeviceExists if '"code":"device_exists"' in said.replace(" ", "") else EnrolmentError
+            kind = DeviceExists if _error_code(said) == "device_exists" else EnrolmentError
             raise kind(f"{path}: {exc.code} {said}") from None
 
     def _token(self) -> str:
