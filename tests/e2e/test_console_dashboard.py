@@ -82,9 +82,15 @@ def test_what_plays_leaves_coming_up_for_on_the_air_where_the_count_agrees_and_v
     assert scheduled.status_code == 201, scheduled.text
 
     page, _ = open_page()
+    clusters_reading = HeldRequests(page, "**/api/v1/fleet/overview*")
     page.goto(f"{controller.url}/console/")
     log_in(page, operator_of(fleet, commune_id), OPERATOR_PASSWORD)
-    coming = page.locator("h2:text-is('Sắp phát') + div li", has_text=title)
+    next_box = page.locator("h2:text-is('Sắp phát') + div")
+    clusters_reading.wait()
+    page.wait_for_timeout(1_000)  # the schedules' answer is in by now; the clusters' is held
+    assert villages[0] not in next_box.inner_text(), "an area shown by its id before its name is known"
+    clusters_reading.release()
+    coming = next_box.locator("li", has_text=title)
     coming.wait_for(timeout=10_000)
     assert "Thôn 0" in coming.inner_text() and villages[0] not in coming.inner_text(), coming.inner_text()
     playing = page.locator(".count.playing strong")
@@ -97,3 +103,31 @@ def test_what_plays_leaves_coming_up_for_on_the_air_where_the_count_agrees_and_v
     assert coming.count() == 0, "what plays now is no longer coming up"
     wait_for(lambda: playing.inner_text() == "0", 20.0, what="the bulletin over")
     assert page.locator("h2:text-is('Đang phát sóng') + div").inner_text() == "Không có gì đang phát."
+
+
+
+class HeldRequests:
+    """Requests matching pattern wait unanswered until release(); later ones then go straight on."""
+
+    def __init__(self, page: Any, pattern: str) -> None:
+        self.page, self.routes, self.released = page, list[Any](), False
+        page.route(pattern, self._arrived)
+
+    def _arrived(self, route: Any) -> None:
+        if self.released:
+            route.continue_()
+        else:
+            self.routes.append(route)
+
+    def wait(self, timeout_s: float = 10.0) -> None:
+        """Wait (letting the browser's events in) until a request is held."""
+        for _ in range(int(timeout_s * 10)):
+            if self.routes:
+                return
+            self.page.wait_for_timeout(100)
+        raise AssertionError("the page never asked")
+
+    def release(self) -> None:
+        self.released = True
+        for route in self.routes:
+            route.continue_()

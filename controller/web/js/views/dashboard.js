@@ -50,9 +50,11 @@ export async function render(main, _params, context) {
   const coming = upcoming(next, fleet.areaName);
 
   await Promise.all([fleet.reconcile(), coming.read()]);  // together: one wait on a slow link
-  coming.draw();  // again, with the area names the clusters' reading brought
-  const timers = [
-    setInterval(() => { fleet.reconcile().catch(() => {}); coming.read().catch(() => {}); }, RECONCILE_MS)];
+  coming.draw();  // only now: the area names come with the clusters' reading
+  const timers = [setInterval(() => {
+    fleet.reconcile().catch(() => {});
+    coming.read().then(coming.draw, () => {});
+  }, RECONCILE_MS)];
   const stop = follow("/feed", (event) => {
     fleet.apply(event);
     feed.prepend(h("li", {}, h("time", {}, when(event.occurred_at_ms || event.at_ms)), " ", describe(event)));
@@ -192,7 +194,8 @@ function showOnAir(box, devices, areaName) {
 }
 
 /** What comes next from the schedules (read again every minute), drawn into box; an item leaves the
- *  list the moment its time comes (it is on the air then, or missed): {read(), draw(), stop()}. */
+ *  list the moment its time comes (it is on the air then, or missed): {read(), draw(), stop()}.
+ *  read() does not draw: before the first reading of the clusters an area has no name yet. */
 function upcoming(box, areaName) {
   let plays = [];
   let timer = null;
@@ -212,7 +215,6 @@ function upcoming(box, areaName) {
       at, title: titles[s.bulletin_id] || t("untitled"),
       areas: s.area_ids, devices: s.device_ids,
     }))).sort((a, b) => a.at - b.at);
-    draw();
   }
   return { read, draw, stop: () => clearTimeout(timer) };
 }
