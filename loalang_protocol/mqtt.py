@@ -113,6 +113,9 @@ class MqttLink:
         # on each connection, once the broker has granted every subscription (at once or asked again)
         self.on_listening: Callable[[], Awaitable[None]] | None = None
         self.before_connect: Callable[[], None] | None = None
+        # told the topic of each live (not retained) message as it comes off the socket, before the
+        # inbox may shed it and however long it then waits: its sender was there at that moment
+        self.on_arrival: Callable[[str], None] | None = None
         self._routes: list[tuple[str, Handler]] = []
         self._subscriptions: dict[str, int] = {}
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -446,6 +449,8 @@ class MqttLink:
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
         self.messages_in += 1
+        if self.on_arrival is not None and not message.retain:
+            self.on_arrival(message.topic)
         self.inbox.put(message.topic, message)
 
     def _on_ack(self, client: Any, userdata: Any, mid: int, reason: Any = None, props: Any = None) -> None:

@@ -128,6 +128,7 @@ class DeviceBridge:
         self.floods = FloodWatch(services)
         link = services.link
         link.inbox.on_flood = self.floods.note
+        link.on_arrival = self._note_arrival
         handlers = {
             DeviceTopic.STATUS: self.on_status,
             DeviceTopic.TELEMETRY: self.on_telemetry,
@@ -157,6 +158,15 @@ class DeviceBridge:
             except Exception:
                 log.exception("presence of %s devices not written; next time", len(heard))
 
+    def _note_arrival(self, topic: str) -> None:
+        """A device was heard from when its message came off the socket, not when it was handled: a
+        controller behind on its inbox (or shedding telemetry) must not take its own delay for the
+        device's silence. The broker lets only the device publish on its topics; a birth or will
+        (status) may be the broker's, so it is not a sign of life."""
+        parsed = topics.parse(topic)
+        if parsed is not None and parsed.family == "dev" and parsed.leaf != DeviceTopic.STATUS.value:
+            self._heard[parsed.ident] = _micros() // 1000
+
     def _guarded(self, name: str, handler: Any) -> Any:
         async def run(topic: str, payload: bytes, retained: bool) -> None:
             try:
@@ -166,8 +176,6 @@ class DeviceBridge:
                 if len(payload) > MAX_DEVICE_PAYLOAD:
                     raise Dropped("oversized")
                 await handler(parsed.ident, payload, retained)
-                if not retained and name != "status":
-                    self._heard[parsed.ident] = _micros() // 1000
             except (Rejected, ValueError) as exc:  # Dropped, ValidationError and UnicodeDecodeError too
                 self._drop(name, topic, drop_reason(exc))
             except UNREACHABLE:  # counted, not logged: the watchdog tells once that Redis is gone, and
