@@ -80,10 +80,11 @@ def test_broker_restart_with_200_agents(stack: Stack, fleet: Fleet, controller: 
         before = {d["id"]: d["presence"]["connection"] for d in online}  # as they were when all were online
         stack.restart_broker()
         restarted = time.time()
-        wait_for(lambda: (devices := _all_online(fleet, prefix))
-                 and all(d["presence"]["connection"] > before[d["id"]] for d in devices), 120.0, interval=1.0,
-                 what="every agent reconnected after the broker restart")
-        devices = _all_online(fleet, prefix)
+        # the reading that showed all of them back is the one measured: a second one could find a
+        # board that a controller far behind on this loaded machine took for silent a moment
+        devices = wait_for(lambda: (found := _all_online(fleet, prefix))
+                           and all(d["presence"]["connection"] > before[d["id"]] for d in found) and found,
+                           120.0, interval=1.0, what="every agent reconnected after the broker restart")
         since = sorted(datetime.fromisoformat(d["presence"]["connected_at"]).timestamp() - restarted
                        for d in devices)
         spread = since[-1] - since[0]
