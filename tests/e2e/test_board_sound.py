@@ -82,7 +82,10 @@ def test_a_board_plays_through_alsa_on_time_and_amixer_sets_its_volume(fleet: Fl
         set_volume(fleet, device_id, 100)
         assert sound.volume_percent() == 100
         late_s, loud = play_tone(fleet, device_id, card)
-        assert abs(late_s) < 0.1, f"the tone sounded {late_s:+.3f} s off its instant"
+        # the bound of the playout tests, which catches a player that ignores the card's delay; the
+        # 20 ms goal is measured on a quiet machine (benchmarks/check.py): 10-30 ms here alone,
+        # 115 ms once with two other test workers and the sound server sharing two cores
+        assert abs(late_s) < 0.25, f"the tone sounded {late_s:+.3f} s off its instant"
 
         set_volume(fleet, device_id, 50)
         assert sound.volume_percent() == 50, "amixer set the card's own control"
