@@ -41,10 +41,10 @@ def _error_line(error: ErrorDetails) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the API (migrating the database first)."""
+    settings = _settings()  # before the application's imports: a wrong setting is told in a moment
     from .app import create_app
     from .server import serve as run_server
 
-    settings = _settings()
     run_server(create_app(settings), settings, args.log_level.lower())
     return 0
 
