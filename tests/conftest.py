@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.module_seconds import known_seconds, longest_first
+from tests.shared_trust import share_default_trust
 from tests.testkit import Stack
+
+share_default_trust()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
