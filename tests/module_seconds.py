@@ -1,6 +1,6 @@
 """The order the end-to-end modules run in: the longest first.
 
-Modules are shared among the test workers one at a time, in the order given (`make test` passes
+Modules are shared among the test workers one at a time, in the order given (`make test` passes its e2e runs
 --no-loadscope-reorder: pytest-xdist's own order is by number of tests, which sent the single
 four-minute test last). Longest first, a worker freed late takes a short module, and the workers end
 together. The seconds each module took come from a full run (`module_seconds.json`); a module not
