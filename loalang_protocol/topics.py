@@ -114,13 +114,15 @@ def parse(topic: str) -> ParsedTopic | None:
     if len(parts) != 3 or not is_slug(parts[1]):
         return None
     family, ident, leaf = parts
-    known = {
-        "dev": {t.value for t in DeviceTopic},
-        "area": {t.value for t in AreaTopic},
-        "stream": {t.value for t in StreamTopic},
-        "ctl": {"state"},
-        "keys": {"revoked"},
-    }
-    if leaf not in known.get(family, set()):
+    if leaf not in _LEAVES.get(family, ()):
         return None
     return ParsedTopic(family, ident, leaf)
+
+
+_LEAVES = {  # each family's leaves (parse runs for every message the controller receives)
+    "dev": frozenset(t.value for t in DeviceTopic),
+    "area": frozenset(t.value for t in AreaTopic),
+    "stream": frozenset(t.value for t in StreamTopic),
+    "ctl": frozenset({"state"}),
+    "keys": frozenset({"revoked"}),
+}
