@@ -160,6 +160,7 @@ def test_a_preview_keeps_nothing_and_a_text_over_the_limit_is_refused_in_vietnam
     form = page.locator("form.media-speech")
     form.wait_for()
     before = {m["sha256"] for m in fleet.http.get(f"{API}/media").json()}
+    page.locator(".media-items").wait_for()  # counted once the list is drawn, as after the reload
     rows = page.locator(".media-items tbody tr").count()
 
     form.get_by_label("Văn bản tiếng Việt").fill("Chiều nay mười bốn giờ họp thôn tại nhà văn hóa.")
