@@ -11,6 +11,7 @@ import pytest
 
 from loalang_protocol.keys import PURPOSE_CONTROL, PURPOSE_RELEASE, KeyPair, issue_certificate
 from loalang_protocol.releases import MANIFEST, SIGNATURE, ReleaseRefused, extract_wheels, pack, verify
+from tests.testkit import fake_release_wheels
 
 pytestmark = pytest.mark.unit
 
@@ -20,12 +21,7 @@ RELEASE_CERT = issue_certificate(ROOT, RELEASE_KEY.public_bytes, PURPOSE_RELEASE
 
 
 def _wheels(folder: Path, version: str = "2.0.0") -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    agent = folder / f"loalang-{version}-py3-none-any.whl"
-    agent.write_bytes(b"PK agent " + version.encode() * 100)
-    dependency = folder / "paho_mqtt-2.1.0-py3-none-any.whl"
-    dependency.write_bytes(b"PK paho " * 200)
-    return [agent, dependency]
+    return fake_release_wheels(folder, version)
 
 
 def _release(tmp_path: Path, key: KeyPair = RELEASE_KEY, cert: dict | None = None) -> Path:
@@ -90,7 +86,8 @@ def test_an_expired_certificate_is_refused(tmp_path: Path) -> None:
 
 def test_a_wheel_changed_after_signing_is_refused(tmp_path: Path) -> None:
     path = _release(tmp_path)
-    _rewrite(path, lambda name, data: data.replace(b"PK paho", b"PK evil") if name.endswith(".whl") else data)
+    evil = b"evil-wheel"  # as long as the word it replaces in the dependency's wheel
+    _rewrite(path, lambda name, data: data.replace(b"dependency", evil) if name.endswith(".whl") else data)
     assert _refused(path) == "tampered"
 
 
