@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.fanout import cpu_s
 from benchmarks.stack import machine
 from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from tests.testkit import Stack
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a running process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_start(stack: Stack, folder: Path, number: int) -> tuple[float, float]:
@@ -37,7 +31,7 @@ def one_start(stack: Stack, folder: Path, number: int) -> tuple[float, float]:
     controller.start(timeout=120)
     wall = time.monotonic() - started
     assert controller.server is not None and controller.server.process is not None
-    cpu = cpu_seconds(controller.server.process.pid)
+    cpu = cpu_s(controller.server.process.pid)
     controller.stop()
     return wall, cpu
 
