@@ -25,8 +25,9 @@ if [ ! -f "$wheels/.complete" ] || [ "$lock" -nt "$wheels/.complete" ]; then
     touch "$wheels/.complete"
 fi
 # The project's own bytecode, written now: where PYTHONDONTWRITEBYTECODE is set (it is on the
-# machines this project is tested on) Python never writes it, and every process would compile each module it
-# imports from source again (0.7 s of a controller's start, for every controller, agent and command
-# the tests run). Reading bytecode is allowed either way; a module changed since is compiled in memory.
+# machines this project is tested on) Python never writes it, and every process would compile each
+# module it imports from source again (0.7 s of a controller's start, for every controller, agent and
+# command the tests run). Reading bytecode is allowed either way; a module changed since is compiled
+# in memory.
 "$venv/bin/python" -m compileall -q -j 0 controller receiver_agent loalang_protocol loalang_stack tests benchmarks \
     > /dev/null
