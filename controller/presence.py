@@ -30,13 +30,17 @@ _PLAYING_AT = "loa:playing-at"  # hash: device id -> the device time (ms) of the
 _KEPT = "loa:presence-kept"  # set while Redis keeps presence; gone after a restart without data or a flush
 # Atomic, so a device heard from meanwhile is never marked offline by mistake.
 _EXPIRE_SILENT = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, id in ipairs(ids) do
+local expired = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   redis.call('ZREM', KEYS[1], id)
-  redis.call('HSET', ARGV[2] .. id, 'online', 0, 'offline_reason', 'silent', 'since_ms', ARGV[3])
+  if redis.call('EXISTS', ARGV[2] .. id) == 1 then
+    redis.call('HSET', ARGV[2] .. id, 'online', 0, 'offline_reason', 'silent', 'since_ms', ARGV[3])
+    expired[#expired + 1] = id
+  end
 end
-return ids
-"""  # sorted set: online device ids scored by when they were last heard (ms)
+return expired
+"""  # sorted set: online device ids scored by when they were last heard (ms); a device whose hash
+# was lost gets no half presence (no boot, no connection): its next birth or telemetry writes a whole one
 # Atomic per device, so a will that lands between the read and the write is never undone: only a
 # device presumed silent comes back online by being heard from.
 _HEARD = """

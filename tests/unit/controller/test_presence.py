@@ -55,6 +55,26 @@ def test_presence_ordering_and_watchdog(stack: Stack) -> None:
     asyncio.run(scenario())
 
 
+def test_the_watchdog_makes_up_no_presence_for_a_device_whose_hash_redis_lost(stack: Stack) -> None:
+    """A device still in the online set whose presence hash is gone (one key lost) is dropped from the
+    set: no half presence (no boot, no connection) that would fail every later reading of it."""
+    async def scenario() -> None:
+        redis = Redis(port=stack.redis_port)
+        store = PresenceStore(redis)
+        device = "unit-presence-lost-hash"
+        await store.forget(device)
+        assert await store.apply_status(device, _status(True, 2, 1), now_ms=1_000)
+        await redis.delete("loa:presence:" + device)
+        assert await store.expire_silent(now_ms=20_000, silence_ms=7_500) == []
+        assert await store.get(device) is None
+        assert await store.apply_status(device, _status(True, 2, 1), now_ms=21_000)
+        assert (await store.get(device)).online
+        await store.forget(device)
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_many_devices_heard_at_once(stack: Stack) -> None:
     """A batch of heard-from devices: each is touched, a silent one comes back, one whose will came
     stays offline, and one that never connected is not made up."""
