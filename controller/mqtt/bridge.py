@@ -350,9 +350,20 @@ class PresenceWatchdog:
         self.unreachable, self.started = False, True
 
     async def _expire_silent(self) -> None:
+        if not self._heard_long_enough():
+            return  # the controller's own deafness is not the devices' silence
         for device_id in await self.services.presence.expire_silent(_micros() // 1000, self.silence_ms):
             log.info("device %s: offline (silent for %.1f s)", device_id, self.silence_ms / 1000)
             await history.note_presence(self.services, device_id, False, _micros() // 1000, "silent")
+
+    def _heard_long_enough(self) -> bool:
+        """Whether the controller's own link has been up for a whole silence: while it is down, or
+        back for less, a device it did not hear may have spoken (a broker restart or a lost node would
+        otherwise mark the whole fleet offline and open an incident for every device)."""
+        link = self.services.link
+        if not link.connected.is_set() or link.connected_at is None:
+            return False
+        return (time.time() - link.connected_at) * 1000 >= self.silence_ms
 
     async def _ask_for_births(self) -> None:
         """Subscribe again to the retained device topics: the broker sends what they hold again. (A

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 from typing import cast
 
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from controller import redis_client
 from controller.context import Services
+from controller.fleet import history
 from controller.mqtt.bridge import PresenceWatchdog
 from controller.presence import CLOCK_STEP_MS, PlayReceipt, PresenceStore
 from loalang_protocol import topics
@@ -150,6 +152,7 @@ class _Link:
     def __init__(self) -> None:
         self.connected = asyncio.Event()
         self.connected.set()
+        self.connected_at: float | None = 0.0
         self.subscribed: list[str] = []
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> int:
@@ -189,6 +192,40 @@ def test_watchdog_asks_for_the_births_again_when_redis_lost_presence(stack: Stac
         await watchdog.step()
         assert link.subscribed == again * 3
         await redis.flushdb()
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_the_watchdog_marks_no_device_silent_while_the_controller_itself_cannot_hear(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the controller's own link is down, and for one silence after it is back, a device not
+    heard from is not taken for silent: the controller could not have heard it."""
+    async def scenario() -> None:
+        redis = Redis(port=stack.redis_port)
+        store, link = PresenceStore(redis), _Link()
+        services = SimpleNamespace(presence=store, link=link, settings=SimpleNamespace(device_keepalive_s=5))
+        watchdog = PresenceWatchdog(cast(Services, services))
+        noted: list[str] = []
+
+        async def note_presence(_services: object, device_id: str, *_: object) -> None:
+            noted.append(device_id)
+
+        monkeypatch.setattr(history, "note_presence", note_presence)
+        device = "unit-presence-deaf"
+        await store.forget(device)
+        await store.apply_status(device, _status(True, 1, 1), now_ms=int(time.time() * 1000) - 60_000)
+
+        link.connected.clear()
+        await watchdog.step()
+        link.connected.set()
+        link.connected_at = time.time() - 1.0  # back a second ago: 7.5 s of hearing needed
+        await watchdog.step()
+        assert (await store.get(device)).online and noted == []
+        link.connected_at = time.time() - 8.0
+        await watchdog.step()
+        assert not (await store.get(device)).online and noted == [device]
+        await store.forget(device)
         await redis.aclose()
 
     asyncio.run(scenario())
