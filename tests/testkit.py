@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -211,17 +211,43 @@ class Fleet:
         self.http.close()
 
 
+OWN_REDIS_DB = "15"  # an own controller's Redis database unless its test names one; emptied at its start
+
+
+class OwnStack(Stack):
+    """A Mosquitto of a test's own beside the session's Redis (see own_stack)."""
+
+
+@contextmanager
+def own_stack(stack: Stack, root: Path) -> Iterator[OwnStack]:
+    """The session's Redis (and Icecast) with a broker of the test's own: what a controller of the test
+    publishes there (retained area states signed by its own keys, its instance's state) reaches no agent
+    of the session's controller, and nothing of theirs reaches its agents."""
+    with OwnStack(root / "own-stack") as own:
+        own.start_broker()
+        own.redis, own.redis_port, own.redis_password = stack.redis, stack.redis_port, stack.redis_password
+        own.icecast = stack.icecast
+        yield own
+
+
 @contextmanager
 def own_controller(stack: Stack, root: Path, **settings: str) -> Iterator[ControllerProcess]:
-    """A controller of the test's own on the session's broker, with its own SQLite database (a test
-    that stops or wipes what it uses disturbs no other); settings are LOALANG_* variables."""
-    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": f"sqlite:///{root / 'own.sqlite3'}", **settings}
-    controller = ControllerProcess(root / "controller", free_port(), env)
-    controller.start()
-    try:
+    """A controller of the test's own, with its own SQLite database, its own broker (unless stack is
+    already an own_stack, which a test that reaches the broker itself gives) and, unless settings name
+    one, its own Redis database: a test that stops or wipes what it uses disturbs no other; settings are
+    LOALANG_* variables."""
+    with ExitStack() as stop:
+        if not isinstance(stack, OwnStack):
+            stack = stop.enter_context(own_stack(stack, root))
+        if "LOALANG_REDIS_URL" not in settings:
+            flush_redis(stack, OWN_REDIS_DB)
+            settings["LOALANG_REDIS_URL"] = stack.redis_url.rsplit("/", 1)[0] + "/" + OWN_REDIS_DB
+        database = f"sqlite:///{root / 'own.sqlite3'}"
+        env = {**stack.controller_env(), "LOALANG_DATABASE_URL": database, **settings}
+        controller = ControllerProcess(root / "controller", free_port(), env)
+        stop.callback(controller.stop)
+        controller.start()
         yield controller
-    finally:
-        controller.stop()
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from controller.jobs import STALE_S
 from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from tests.browser import log_in
-from tests.testkit import ADMIN_PASSWORD, Stack, quiet_hours_away_from_now, wait_for
+from tests.testkit import ADMIN_PASSWORD, Stack, own_stack, quiet_hours_away_from_now, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -38,20 +38,21 @@ STOPPED_WITHIN_S = 10.0  # measured: under a second with the streams ending at o
 def own_controller(stack: Stack, tmp_path: Path) -> Iterator[Callable[[str], ControllerProcess]]:
     """Start controllers of the test's own (not the session's, which must keep running)."""
     started: list[ControllerProcess] = []
-    env = {**stack.controller_env(), "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/{REDIS_DB}",
-           "LOALANG_MEDIA_MAX_UPLOAD_MB": "100", "LOALANG_MEDIA_MAX_DURATION_S": "3600"}
+    with own_stack(stack, tmp_path) as own:
+        env = {**own.controller_env(), "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/{REDIS_DB}",
+               "LOALANG_MEDIA_MAX_UPLOAD_MB": "100", "LOALANG_MEDIA_MAX_DURATION_S": "3600"}
 
-    def start(instance_id: str) -> ControllerProcess:
-        controller = ControllerProcess(tmp_path / instance_id, free_port(),
-                                       {**env, "LOALANG_INSTANCE_ID": instance_id})
-        controller.start()
-        started.append(controller)
-        return controller
+        def start(instance_id: str) -> ControllerProcess:
+            controller = ControllerProcess(tmp_path / instance_id, free_port(),
+                                           {**env, "LOALANG_INSTANCE_ID": instance_id})
+            controller.start()
+            started.append(controller)
+            return controller
 
-    yield start
-    for controller in started:
-        controller.stop()
-        kill_tools_of(controller.data_dir / "media")
+        yield start
+        for controller in started:
+            controller.stop()
+            kill_tools_of(controller.data_dir / "media")
 
 
 def admin(controller: ControllerProcess) -> httpx.Client:

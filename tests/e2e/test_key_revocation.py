@@ -35,6 +35,7 @@ from tests.testkit import (
     flush_redis,
     mqtt_publish,
     own_fleet,
+    own_stack,
     ping,
     publish_as_controller,
     security_events,
@@ -125,7 +126,7 @@ def _own_fleet(stack: Stack, tmp_path: Path, instance: str, redis_db: str) -> Ab
 
 
 def test_a_revoked_key_makes_no_agent_act_even_after_a_restart(stack: Stack, tmp_path: Path) -> None:
-    with _own_fleet(stack, tmp_path, "ctl-revoke", "11") as fleet:
+    with own_stack(stack, tmp_path) as own, _own_fleet(own, tmp_path, "ctl-revoke", "11") as fleet:
         agents = _agents(fleet)
         k1, k1_certificate = _rotate(fleet)
         k2 = KeyPair.load(fleet.controller.data_dir / "keys" / "signing.key")
@@ -142,7 +143,7 @@ def test_a_revoked_key_makes_no_agent_act_even_after_a_restart(stack: Stack, tmp
                      2 * KEEPALIVE_S, what=f"{device_id} holding the revocation list")
 
         for device_id, _ in agents:
-            _tone_signed_by(stack, k1, k1_certificate, device_id)
+            _tone_signed_by(own, k1, k1_certificate, device_id)
         for device_id, _ in agents:
             wait_for(lambda d=device_id: _refused_as_revoked(fleet, d, 0), KEEPALIVE_S,
                      what=f"{device_id} reporting the revoked key")
@@ -151,14 +152,14 @@ def test_a_revoked_key_makes_no_agent_act_even_after_a_restart(stack: Stack, tmp
             assert ping(fleet, device_id)["ok"] is True, "the new key still commands the agents"
 
         # The broker lost the list; an agent restarted now still holds it from its own disk.
-        _clear_retained(stack, _revocation_topic(fleet))
+        _clear_retained(own, _revocation_topic(fleet))
         device_id, config = agents[0]
         boot = fleet.device(device_id)["presence"]["boot"]
         fleet.agents[0].stop()
         fleet.agents[0].start()
         wait_for(lambda: (fleet.device(device_id)["presence"] or {}).get("boot", 0) > boot, 20.0,
                  what="the agent back after its restart")
-        _tone_signed_by(stack, k1, k1_certificate, device_id)
+        _tone_signed_by(own, k1, k1_certificate, device_id)
         wait_for(lambda: _refused_as_revoked(fleet, device_id, 1), KEEPALIVE_S,
                  what="the restarted agent reporting the revoked key")
         assert tone_onset(_card(config), TONE_HZ) is None, "the restarted agent played a revoked key's tone"
@@ -184,7 +185,7 @@ def _list_signed_by(key: KeyPair, root_kid: str, revoked: list[str], serial: int
 
 
 def test_a_list_not_signed_by_the_root_is_refused_by_agents_and_the_api(stack: Stack, tmp_path: Path) -> None:
-    with _own_fleet(stack, tmp_path, "ctl-forged-list", "12") as fleet:
+    with own_stack(stack, tmp_path) as own, _own_fleet(own, tmp_path, "ctl-forged-list", "12") as fleet:
         agents = _agents(fleet)
         keys = fleet.controller.data_dir / "keys"
         signing = KeyPair.load(keys / "signing.key")
@@ -192,14 +193,14 @@ def test_a_list_not_signed_by_the_root_is_refused_by_agents_and_the_api(stack: S
         topic = _revocation_topic(fleet)
         try:
             # A thief of the signing key and the controller's broker account tries to revoke that very key.
-            publish_as_controller(stack, fleet.controller, topic, forged)
+            publish_as_controller(own, fleet.controller, topic, forged)
             for device_id, _ in agents:
                 wait_for(lambda d=device_id: "revocation_not_root_signed" in _reasons(fleet, d), KEEPALIVE_S,
                          what=f"{device_id} reporting the forged list")
                 assert ping(fleet, device_id)["ok"] is True, "the key the forger named is still obeyed"
                 assert fleet.device(device_id)["telemetry"]["revocation_serial"] is None
         finally:
-            _clear_retained(stack, topic)
+            _clear_retained(own, topic)
 
         refused = fleet.http.put("/api/v1/system/keys/revocations", json=forged)
         assert refused.status_code == 422, refused.text
@@ -227,7 +228,7 @@ def _serial_on_broker(stack: Stack, topic: str) -> int | None:
 def test_every_controller_instance_converges_on_the_newest_list(stack: Stack, tmp_path: Path) -> None:
     """Several controllers, each with its own copy of the key folder: a list given to one reaches the
     others' folders, and a list its root did not sign does not stay on the broker."""
-    with _own_fleet(stack, tmp_path, "ctl-keys-a", "14") as fleet:
+    with own_stack(stack, tmp_path) as own, _own_fleet(own, tmp_path, "ctl-keys-a", "14") as fleet:
         keys = fleet.controller.data_dir / "keys"
         other = ControllerProcess(tmp_path / "other", free_port(),
                                   {**fleet.controller.env, "LOALANG_INSTANCE_ID": "ctl-keys-b"})
@@ -244,9 +245,9 @@ def test_every_controller_instance_converges_on_the_newest_list(stack: Stack, tm
 
             signing = KeyPair.load(keys / "signing.key")
             topic = _revocation_topic(fleet)
-            publish_as_controller(stack, fleet.controller, topic,
+            publish_as_controller(own, fleet.controller, topic,
                                   _list_signed_by(signing, key_id(_root_public(fleet)), [signing.kid], 99))
-            wait_for(lambda: _serial_on_broker(stack, topic) == 1, 10.0,
+            wait_for(lambda: _serial_on_broker(own, topic) == 1, 10.0,
                      what="the root's list back on the broker in place of the forged one")
         finally:
             other.stop()

@@ -12,7 +12,7 @@ from loalang_stack import postgres
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, ping, wait_for
+from tests.testkit import Fleet, Stack, own_stack, ping, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -22,14 +22,17 @@ def pg_controller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ite
     root = tmp_path_factory.mktemp("pg")
     server: Server
     server, url, cluster = postgres.start(root, free_port())
-    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": url, "LOALANG_INSTANCE_ID": "ctl-pg",
-           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/1"}
-    process = ControllerProcess(root / "controller", free_port(), env)
     try:
-        process.start()
-        yield process
+        with own_stack(stack, root) as own:  # its areas are the session's names, signed by its own keys
+            env = {**own.controller_env(), "LOALANG_DATABASE_URL": url, "LOALANG_INSTANCE_ID": "ctl-pg",
+                   "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/1"}
+            process = ControllerProcess(root / "controller", free_port(), env)
+            try:
+                process.start()
+                yield process
+            finally:
+                process.stop()
     finally:
-        process.stop()
         server.stop()
         shutil.rmtree(cluster, ignore_errors=True)
 

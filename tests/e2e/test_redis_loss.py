@@ -25,7 +25,16 @@ from loalang_stack import broker, redis
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.testkit import Fleet, Stack, api_client, controller_password, own_controller, wait_for
+from tests.testkit import (
+    Fleet,
+    OwnStack,
+    Stack,
+    api_client,
+    controller_password,
+    own_controller,
+    own_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,10 +62,11 @@ class OwnRedis:
 
 @dataclass
 class Own:
-    """The test's controller and the Redis it uses."""
+    """The test's controller, the Redis it uses and its broker."""
 
     controller: ControllerProcess
     redis: OwnRedis
+    stack: OwnStack
 
 
 @pytest.fixture
@@ -64,9 +74,10 @@ def own(stack: Stack, tmp_path: Path) -> Iterator[Own]:
     port = free_port()
     store = OwnRedis(tmp_path, port, redis.start(tmp_path / "redis-0", port))
     try:
-        with own_controller(stack, tmp_path, LOALANG_REDIS_URL=f"redis://127.0.0.1:{port}/0",
-                            LOALANG_INSTANCE_ID="ctl-redis-loss") as controller:
-            yield Own(controller, store)
+        with own_stack(stack, tmp_path) as mine, own_controller(
+                mine, tmp_path, LOALANG_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+                LOALANG_INSTANCE_ID="ctl-redis-loss") as controller:
+            yield Own(controller, store, mine)
     finally:
         store.stop()
 
@@ -173,8 +184,7 @@ def clear_retained(stack: Stack, topic: str) -> None:
                     "-t", topic, "-q", "1", "-r", "-n"], check=True, timeout=10, capture_output=True)
 
 
-def test_telemetry_alone_brings_agents_back_when_the_broker_kept_no_birth(own: Own, own_fleet: Fleet,
-                                                                         stack: Stack) -> None:
+def test_telemetry_alone_brings_agents_back_when_the_broker_kept_no_birth(own: Own, own_fleet: Fleet) -> None:
     """A broker that keeps no retained message (or lost them): the devices' telemetry is enough."""
     devices = []
     for area in ("thon-a", "thon-b"):
@@ -183,7 +193,7 @@ def test_telemetry_alone_brings_agents_back_when_the_broker_kept_no_birth(own: O
         devices.append(device_id)
     wait_for(lambda: all(own_fleet.online(d) for d in devices), 20.0, what="two agents online")
     for device_id in devices:
-        clear_retained(stack, topics.device(device_id, DeviceTopic.STATUS))
+        clear_retained(own.stack, topics.device(device_id, DeviceTopic.STATUS))
 
     redis_client.Redis(port=own.redis.port).flushall()
     lost = time.monotonic()

@@ -27,6 +27,7 @@ from tests.testkit import (
     mqtt_publish,
     new_commune,
     own_fleet,
+    own_stack,
     ping,
     receipts,
     security_events,
@@ -168,7 +169,7 @@ def _scheduled(board: Board, occurrence: str) -> bool:
 
 def test_an_old_emergency_replayed_while_the_time_is_unknown_waits_and_a_fresh_one_plays(
         stack: Stack, tmp_path: Path) -> None:
-    with board_with_known_time(stack, tmp_path) as board:
+    with own_stack(stack, tmp_path) as own, board_with_known_time(own, tmp_path) as board:
         controller = board.fleet.controller
         village_topic = topics.area(board.village, AreaTopic.DESIRED)
         board.restart_without_time()
@@ -176,11 +177,11 @@ def test_an_old_emergency_replayed_while_the_time_is_unknown_waits_and_a_fresh_o
         replayed = _sign(controller, village_topic,
                          _emergency_state(board.village, 900, "o-thang-truoc", 1000, month_ago),
                          Counter(_counter(stack).epoch, 1), month_ago, ttl_s=30 * 24 * 3600)
-        mqtt_publish(stack, village_topic, replayed)  # a compromised broker serves a month-old capture
+        mqtt_publish(own, village_topic, replayed)  # a compromised broker serves a month-old capture
         wait_for(lambda: _scheduled(board, "o-thang-truoc"), 10.0, what="the replayed state taken")
         fresh_start = _now_ms() + 3000
         commune_topic = topics.area(board.commune, AreaTopic.DESIRED)
-        mqtt_publish(stack, commune_topic, _sign(  # as the controller publishes it now
+        mqtt_publish(own, commune_topic, _sign(  # as the controller publishes it now
             controller, commune_topic, _emergency_state(board.commune, 900, "o-bao-moi", 1500, fresh_start),
             _counter(stack), _now_ms()))
         wait_for(lambda: tone_onset(board.card, 1500), 20.0, what="the fresh emergency played")
@@ -202,13 +203,13 @@ def test_an_old_emergency_replayed_while_the_time_is_unknown_waits_and_a_fresh_o
 
 def test_an_epoch_far_ahead_taken_while_the_time_was_unknown_is_forgotten_once_it_is_known(
         stack: Stack, tmp_path: Path) -> None:
-    with board_with_known_time(stack, tmp_path) as board:
+    with own_stack(stack, tmp_path) as own, board_with_known_time(own, tmp_path) as board:
         fleet, device_id = board.fleet, board.device_id
         topic = topics.device(device_id, DeviceTopic.DESIRED)
         board.restart_without_time()
         forged = _sign(fleet.controller, topic, _device_state(device_id, 10**6),  # a version far ahead too
                        Counter(_now_ms() + 10 * YEAR_MS, 1), _now_ms())
-        mqtt_publish(stack, topic, forged)
+        mqtt_publish(own, topic, forged)
         wait_for(lambda: _held_epoch(board, topic) > _now_ms() + YEAR_MS, 10.0,
                  what="the forged counter taken while the time is unknown")
         board.controller_back()
@@ -238,15 +239,15 @@ def _tone_command(frequency_hz: float) -> dict[str, Any]:
 
 def test_an_old_command_replayed_while_the_time_is_unknown_is_refused_and_a_fresh_one_runs(
         stack: Stack, tmp_path: Path) -> None:
-    with board_with_known_time(stack, tmp_path) as board:
+    with own_stack(stack, tmp_path) as own, board_with_known_time(own, tmp_path) as board:
         controller = board.fleet.controller
         topic = topics.area(board.village, AreaTopic.COMMAND)
         board.restart_without_time()
         month_ago = _now_ms() - 25 * DAY_MS
         old = _sign(controller, topic, _tone_command(1000), Counter(_counter(stack).epoch, 1), month_ago, 120)
-        mqtt_publish(stack, topic, old)  # a compromised broker serves a month-old capture
+        mqtt_publish(own, topic, old)  # a compromised broker serves a month-old capture
         fresh = _sign(controller, topic, _tone_command(1500), _counter(stack), _now_ms(), 120)
-        mqtt_publish(stack, topic, fresh)  # as the controller sends it now
+        mqtt_publish(own, topic, fresh)  # as the controller sends it now
         wait_for(lambda: tone_onset(board.card, 1500), 15.0, what="the fresh test tone played")
         assert tone_onset(board.card, 1000) is None, "the month-old command must not sound"
         board.controller_back()
