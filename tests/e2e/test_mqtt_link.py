@@ -107,3 +107,39 @@ async def test_a_link_that_failed_thousands_of_times_connects_when_the_broker_re
     finally:
         server.stop()
 
+
+
+RETAINED = 1_000  # a province's births and reports, as a controller subscribing again is sent them
+
+
+async def test_a_burst_of_retained_messages_holds_no_subscription_answer_on_a_busy_loop(
+        config: BrokerConfig, password: str, mosquitto: Server, running: list) -> None:
+    """A controller subscribing again after a broker restart is sent every retained birth and report
+    before its next subscription's answer. Its loop is busy (handlers, the API): the link must take
+    them off the socket in few turns, or the answer misses its acknowledgement timeout and the link
+    connects again, to be sent them all again."""
+    writer = _link(config, password)
+    running.append((writer, asyncio.create_task(writer.run())))
+    await asyncio.wait_for(writer.connected.wait(), 10)
+    for number in range(RETAINED):
+        await writer.publish(f"loa/v1/ctl/link-test/burst/{number}", b"x" * 200, qos=0, retain=True)
+    await writer.publish("loa/v1/ctl/link-test/burst/last", b"x", qos=1, retain=True)  # all are in
+
+    link = _link(config, password, ack_timeout=2.0)
+    running.append((link, asyncio.create_task(link.run())))
+    await asyncio.wait_for(link.connected.wait(), 10)
+    stop = asyncio.Event()
+
+    async def busy() -> None:  # every turn of the loop costs 5 ms of other work
+        while not stop.is_set():
+            time.sleep(0.005)
+            await asyncio.sleep(0)
+
+    load = asyncio.create_task(busy())
+    try:
+        await link.subscribe("loa/v1/ctl/link-test/burst/+", 1)
+        await link.subscribe("loa/v1/ctl/link-test/after", 1)  # answered after the whole burst
+    finally:
+        stop.set()
+        await load
+    assert link.messages_in >= RETAINED
