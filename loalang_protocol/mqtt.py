@@ -37,11 +37,12 @@ Handler = Callable[[str, bytes, bool], Awaitable[None]]
 SUBSCRIPTION_REFUSED = 0x80
 CUTS_BEFORE_NEW_CLIENT_ID = 3  # see LinkSettings.fresh_client_id
 _AUTH_FAILURES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised
-# Packets read per turn of the event loop at most. paho reads one packet per call when nothing is in
-# flight: a controller that subscribes again after a broker restart is sent hundreds of retained
-# births and reports, and at one packet a turn of a busy loop the subscriptions' answers behind them
-# came after the 10 s acknowledgement timeout, so the link connected again, and again.
-READS_PER_TURN = 64
+# How long the link reads off its socket per turn of the event loop at most. paho reads one packet a
+# call when nothing is in flight: a controller that subscribes again after a broker restart is sent
+# hundreds of retained births and reports, and at one packet a turn of a busy loop the subscriptions'
+# answers behind them came after the 10 s acknowledgement timeout, so the link connected again, and
+# again. Bounded by time, not packets: under a flood, reading on unbounded stood the loop still.
+READ_TURN_S = 0.005
 
 
 class AuthenticationFailed(RuntimeError):
@@ -508,13 +509,14 @@ class MqttLink:
         self._loop.add_reader(self._fd, self._read)
 
     def _read(self) -> None:
-        """Read what the socket holds, up to READS_PER_TURN packets; if more is left, read on in the
-        next turn (data TLS has already decrypted makes the descriptor no more readable)."""
-        for _ in range(READS_PER_TURN):
-            if self.client.loop_read() != paho.MQTT_ERR_SUCCESS or not self._more_to_read():
+        """Read what the socket holds, for READ_TURN_S at most; if more is left, read on in the next
+        turn (data TLS has already decrypted makes the descriptor no more readable)."""
+        deadline = time.monotonic() + READ_TURN_S
+        while self.client.loop_read() == paho.MQTT_ERR_SUCCESS and self._more_to_read():
+            if time.monotonic() >= deadline:
+                if self._loop is not None:
+                    self._loop.call_soon(self._read)
                 return
-        if self._loop is not None and self._fd >= 0:
-            self._loop.call_soon(self._read)
 
     def _more_to_read(self) -> bool:
         sock = self.client.socket()
