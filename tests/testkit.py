@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -989,22 +990,40 @@ def probe_health_during(url: str, action: threading.Thread, every_s: float = 0.0
 CHIRP = "aevalsrc=exprs=0.4*sin(2*PI*(300*mod(t\\,1)+400*mod(t\\,1)*mod(t\\,1))):s=48000"
 
 
+STATION_ATTEMPTS = 3
+
+
+class IcecastDied(RuntimeError):
+    """The test station's Icecast process ended."""
+
+
 @contextmanager
 def playing_station(root: Path, source: str = CHIRP, seconds: int = 60) -> Iterator[Icecast]:
     """A local Icecast2 server with a station (mount `station.mp3`) playing an ffmpeg aevalsrc source
     as MP3 at 64 kbit/s for seconds, given once listeners get its audio (a test that opens a relay at
     once would otherwise find no station: seen on a loaded machine, where the feeder took seconds to
-    start); everything is stopped afterwards."""
-    with LocalStack(root) as servers:
-        server = servers.start_icecast()
-        feeder_log = root / "station-feeder.log"
-        feeder = _station_feeder(server, source, seconds, feeder_log)
-        try:
-            feeder = _on_the_air(server, feeder, lambda: _station_feeder(server, source, seconds, feeder_log))
-            yield server
-        finally:
-            feeder.kill()
-            feeder.wait()
+    start); everything is stopped afterwards. Debian's icecast2 2.4.4 now and then dies of a segfault
+    (a NULL read in libc, in the kernel's log) as its station comes on the air: then a new one is
+    started, on another port, up to STATION_ATTEMPTS in all."""
+    for attempt in range(STATION_ATTEMPTS):
+        with LocalStack(root / f"station-{attempt}") as servers:
+            server = servers.start_icecast()
+            start_feeder = partial(_station_feeder, server, source, seconds, root / "station-feeder.log")
+            feeder = start_feeder()
+            try:
+                feeder = _on_the_air(server, feeder, start_feeder)
+            except IcecastDied as died:
+                feeder.kill()
+                feeder.wait()
+                print(f"the test station's icecast2 died ({died}); starting another")
+                continue
+            try:
+                yield server
+            finally:
+                feeder.kill()
+                feeder.wait()
+            return
+    raise AssertionError(f"the test station's icecast2 died {STATION_ATTEMPTS} times")
 
 
 def _station_feeder(server: Icecast, source: str, seconds: int, log: Path) -> subprocess.Popen[bytes]:
@@ -1025,6 +1044,9 @@ def _on_the_air(server: Icecast, feeder: Feeder, again: Callable[[], Feeder],
     the feeder that plays."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        process = server.server.process
+        if process is not None and process.poll() is not None:
+            raise IcecastDied(f"exit status {process.returncode}")
         if feeder.poll() is not None:
             feeder = again()
         if _station_bytes(server.listen_url("station.mp3")) >= 4096:
