@@ -1,10 +1,13 @@
 """The link's inbox: messages wait here between the socket and their handlers.
 
-Two lanes. What must never be lost (receipts, reports, presence, replies) waits in the kept lane,
-which is served first. What may be shed under load (telemetry, clock requests: the next one
-replaces it) waits in a short lane of its own: when that lane is full the oldest is dropped, and
-one that waited longer than it is worth is dropped when its turn comes. Every drop is counted by
-class, so overload is visible instead of silent.
+Two lanes, and a third served before both for the owner's own answers (`serve_first`): the
+controller awaits the broker's answers to its account commands with a timeout, and they must not
+wait behind hundreds of births sent again after a broker restart. What must never be lost
+(receipts, reports, presence, replies) waits in the kept lane, which is served first. What may be
+shed under load (telemetry, clock requests: the next one replaces it) waits in a short lane of its
+own: when that lane is full the oldest is dropped, and one that waited longer than it is worth is
+dropped when its turn comes. Every drop is counted by class, so overload is visible instead of
+silent.
 
 A source (a device) that sends sheddable messages faster than its fair rate is limited alone: a
 token bucket per source sheds its excess on arrival, counted under its class and against the
@@ -90,7 +93,8 @@ class Buckets:
 
 
 class Inbox(Generic[T]):
-    """Two lanes, the kept one first; counts what it sheds, by class."""
+    """Two lanes, the kept one first (answers to the owner's requests before either); counts what
+    it sheds, by class."""
 
     def __init__(self, classify: Classifier | None = None, limits: InboxLimits | None = None,
                  source_of: SourceOf | None = None, kept_class: Classifier | None = None) -> None:
@@ -106,15 +110,33 @@ class Inbox(Generic[T]):
                               for kind, limit in self.limits.kept_per_source.items()}
         self._kept: deque[T] = deque()
         self._sheddable: deque[tuple[str, float, T]] = deque()
+        self._first_topics: set[str] = set()
+        self._first: deque[T] = deque()
         self._ready = asyncio.Event()
+
+    def serve_first(self, topic: str) -> None:
+        """Hand what arrives on topic (exact, no wildcard) to its handler before anything queued:
+        answers the owner awaits with a timeout. Only for topics that only the broker or the owner's
+        peer may publish on, never a device's."""
+        self._first_topics.add(topic)
 
     def put(self, topic: str, item: T) -> None:
         """Queue an item that arrived on topic (never blocks; drops and counts when it must)."""
+        if topic in self._first_topics:
+            self._put_first(item)
+            return
         kind = self.classify(topic) if self.classify is not None else None
         if kind is None:
             self._put_kept(topic, item)
         else:
             self._put_sheddable(kind, topic, item)
+
+    def _put_first(self, item: T) -> None:
+        if len(self._first) >= self.limits.kept_max:
+            self._count("answer_overflow")
+            return
+        self._first.append(item)
+        self._ready.set()
 
     def _put_kept(self, topic: str, item: T) -> None:
         kind = self.kept_class(topic) if self.kept_class is not None else None
@@ -145,8 +167,11 @@ class Inbox(Generic[T]):
         return True
 
     async def get(self) -> T:
-        """The next item: a kept one if any waits, else the oldest sheddable one still worth handling."""
+        """The next item: an answer if any waits, else a kept one, else the oldest sheddable one
+        still worth handling."""
         while True:
+            if self._first:
+                return self._first.popleft()
             if self._kept:
                 return self._kept.popleft()
             while self._sheddable:
@@ -158,7 +183,7 @@ class Inbox(Generic[T]):
             await self._ready.wait()
 
     def __len__(self) -> int:
-        return len(self._kept) + len(self._sheddable)
+        return len(self._first) + len(self._kept) + len(self._sheddable)
 
     def flooders(self) -> dict[str, int]:
         """The sources shed most for their own excess, most first."""

@@ -178,10 +178,13 @@ class MqttLink:
         self.settings.will = (topic, payload, qos, retain)
         self.client.will_set(topic, payload, qos, retain)
 
-    def route(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
-        """Subscribe to topic_filter (now and after every reconnect) and hand matches to handler."""
+    def route(self, topic_filter: str, handler: Handler, qos: int = 1, first: bool = False) -> None:
+        """Subscribe to topic_filter (now and after every reconnect) and hand matches to handler;
+        with first, ahead of everything queued (answers to the owner's own requests, see inbox.py)."""
         self._routes.append((topic_filter, handler))
         self._subscriptions[topic_filter] = qos
+        if first:
+            self.inbox.serve_first(topic_filter)
 
     # -- running ---------------------------------------------------------------------------
 

@@ -58,7 +58,9 @@ class MosquittoDynsec:
         self.timeout = timeout
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
-        link.route(RESPONSE_TOPIC, self._on_response)
+        # first: after a broker restart the answer would otherwise wait behind every device's birth
+        # and report sent again, past the timeout, and the connection would be given up each time
+        link.route(RESPONSE_TOPIC, self._on_response, first=True)
 
     async def _on_response(self, topic: str, payload: bytes, retained: bool) -> None:
         try:

@@ -100,3 +100,15 @@ def test_a_source_flooding_a_kept_class_sheds_only_its_own_excess_and_is_named()
     assert taken == ["f0", "f1", "f2", "receipt", "birth"]
     assert inbox.shed == {"event": 97} and inbox.flooders() == {"flood": 97}
     assert told == [("flood", "event")] * 97
+
+
+def test_an_answer_the_owner_awaits_goes_before_everything_queued() -> None:
+    inbox: Inbox[str] = Inbox(by_leaf)
+    inbox.serve_first("$CONTROL/dynamic-security/v1/response")
+    for number in range(400):
+        inbox.put(f"loa/v1/dev/d{number}/status", f"birth {number}")
+    inbox.put("loa/v1/dev/d1/telemetry", "telemetry")
+    inbox.put("$CONTROL/dynamic-security/v1/response", "answer")
+    taken = drain(inbox)
+    assert taken[0] == "answer"
+    assert taken[1:] == [f"birth {number}" for number in range(400)] + ["telemetry"]
