@@ -1,8 +1,8 @@
 """Property-based input to every operation of the API document: nothing makes the controller fail (5xx).
 
 Schemathesis generates requests from the OpenAPI document, valid and invalid, and sends them
-with an admin's API key to a controller of their own (its own database and Redis database), so
-that whatever they create or delete touches no other test.
+with an admin's API key to a controller of their own (its own database, Redis database and broker),
+so that whatever they create or delete touches no other test.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
 
-from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
-from tests.testkit import ADMIN_PASSWORD, Stack
+from tests.testkit import ADMIN_PASSWORD, Stack, own_controller
 
 pytestmark = pytest.mark.e2e
 
@@ -28,19 +27,19 @@ STREAMS = {"/api/v1/feed"}
 
 @pytest.fixture(scope="module")
 def fuzzed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControllerProcess, str]]:
-    env = {**stack.controller_env(), "LOALANG_INSTANCE_ID": "ctl-fuzz",
-           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/4"}
-    process = ControllerProcess(tmp_path_factory.mktemp("fuzz"), free_port(), env)
-    process.start()
+    with own_controller(stack, tmp_path_factory.mktemp("fuzz"), LOALANG_INSTANCE_ID="ctl-fuzz") as process:
+        yield process, admin_key(process)
+
+
+def admin_key(process: ControllerProcess) -> str:
+    """An admin's API key on the fuzzed controller, a province made for the requests to refer to."""
     with httpx.Client(base_url=process.url, timeout=15) as http:
         token = http.post("/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
                           ).json()["access_token"]
         http.headers["Authorization"] = f"Bearer {token}"
         http.post("/api/v1/areas", json={"id": "tinh-thu", "name": "Tỉnh", "level": "province"})
-        key = http.post("/api/v1/api-clients", json={"id": "fuzz-admin", "name": "Fuzz", "role": "admin"}
-                        ).json()["key"]
-    yield process, key
-    process.stop()
+        return str(http.post("/api/v1/api-clients", json={"id": "fuzz-admin", "name": "Fuzz", "role": "admin"}
+                             ).json()["key"])
 
 
 def test_no_generated_request_makes_the_controller_fail(fuzzed: tuple[ControllerProcess, str]) -> None:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from receiver_agent.storage import read_json
-from tests.testkit import Fleet, Stack, quiet_hours_away_from_now, tone_onset, wait_for
+from tests.testkit import Fleet, Stack, own_controller, quiet_hours_away_from_now, tone_onset, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +24,9 @@ HORIZON_S = 10
 
 @pytest.fixture(scope="module")
 def horizon_controller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
-    root = tmp_path_factory.mktemp("horizon")
-    env = {**stack.controller_env(), "LOALANG_INSTANCE_ID": "ctl-horizon",
-           "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/2",
-           "LOALANG_SCHEDULE_HORIZON_S": str(HORIZON_S), "LOALANG_HORIZON_REFRESH_S": "1"}
-    process = ControllerProcess(root / "controller", free_port(), env)
-    process.start()
-    yield process
-    process.stop()
+    with own_controller(stack, tmp_path_factory.mktemp("horizon"), LOALANG_INSTANCE_ID="ctl-horizon",
+                        LOALANG_SCHEDULE_HORIZON_S=str(HORIZON_S), LOALANG_HORIZON_REFRESH_S="1") as process:
+        yield process
 
 
 def scheduled_ids(config: Path) -> set[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from loalang_stack.ports import free_port
 from loalang_stack.services import ControllerProcess
-from tests.testkit import ADMIN_PASSWORD, Stack, self_signed
+from tests.testkit import ADMIN_PASSWORD, Stack, own_controller, self_signed
 
 pytestmark = pytest.mark.e2e
 
@@ -22,15 +22,9 @@ API = "/api/v1"
 @pytest.fixture
 def https_controller(stack: Stack, tmp_path: Path) -> Iterator[ControllerProcess]:
     cert_file, key_file = self_signed(tmp_path)
-    env = {**stack.controller_env(), "LOALANG_HTTPS_CERT_FILE": str(cert_file),
-           "LOALANG_HTTPS_KEY_FILE": str(key_file),
-           "LOALANG_INSTANCE_ID": "ctl-https"}  # its own MQTT client id: the shared controller stays on
-    process = ControllerProcess(tmp_path / "controller", free_port(), env)
-    process.start()
-    try:
+    with own_controller(stack, tmp_path, LOALANG_HTTPS_CERT_FILE=str(cert_file),
+                        LOALANG_HTTPS_KEY_FILE=str(key_file), LOALANG_INSTANCE_ID="ctl-https") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_the_console_is_served_over_https_and_its_session_cookie_is_secure(

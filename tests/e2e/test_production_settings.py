@@ -21,7 +21,7 @@ from loalang_stack import postgres, redis
 from loalang_stack.ports import free_port
 from loalang_stack.process import Server
 from loalang_stack.services import ControllerProcess
-from tests.testkit import BIN, Stack, token_request
+from tests.testkit import BIN, Stack, own_stack, token_request
 
 pytestmark = pytest.mark.e2e
 
@@ -83,10 +83,18 @@ def online_root_dir(tmp_path: Path, production: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def production(stack: Stack, secured_redis: int, data_dir: Path) -> dict[str, str]:
-    """Good production settings against the test stack: every secret real."""
+def own(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
+    """A broker of the test's own: a production controller there (its own keys, the default instance
+    name) neither takes the session controller's connection nor says it went offline."""
+    with own_stack(stack, tmp_path) as broker_of_its_own:
+        yield broker_of_its_own
+
+
+@pytest.fixture
+def production(own: Stack, secured_redis: int, data_dir: Path) -> dict[str, str]:
+    """Good production settings against the test's stack: every secret real."""
     return {
-        **stack.controller_env(),
+        **own.controller_env(),
         "LOALANG_ENVIRONMENT": "production",
         "LOALANG_ADMIN_PASSWORD": ADMIN,
         "LOALANG_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{secured_redis}/0",

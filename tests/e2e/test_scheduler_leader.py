@@ -31,6 +31,7 @@ from tests.testkit import (
     Stack,
     controller_password,
     flush_redis,
+    own_stack,
     quiet_hours_away_from_now,
     wait_for,
     write_steps_wav,
@@ -222,10 +223,18 @@ def fence_epoch(database: str) -> int:
     return int(epoch or 0)
 
 
+@pytest.fixture
+def own(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
+    """A broker of the test's own: what its controller retains (signed by its own keys) reaches no agent of
+    the session's controller."""
+    with own_stack(stack, tmp_path) as broker_of_its_own:
+        yield broker_of_its_own
+
+
 def test_after_redis_comes_back_empty_a_new_schedule_is_written_within_seconds(
-        stack: Stack, tmp_path: Path) -> None:
+        stack: Stack, own: Stack, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'own.sqlite3'}"
-    env = {**stack.controller_env(), "LOALANG_DATABASE_URL": database,
+    env = {**own.controller_env(), "LOALANG_DATABASE_URL": database,
            "LOALANG_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/4", "LOALANG_INSTANCE_ID": "ctl-w"}
     controller = ControllerProcess(tmp_path / "w", free_port(), env)
     flush_redis(stack, "4")
@@ -253,7 +262,7 @@ def test_after_redis_comes_back_empty_a_new_schedule_is_written_within_seconds(
                  what="the week written after the wipe")
         wait_for(lambda: fence_epoch(database) > 4, 10.0, what="a new epoch above the old fence, not refused")
         soonest = soonest_play(database, schedule_id)
-        wait_for(lambda: soonest in retained_occurrences(stack, "thon-xoa"), 10.0,
+        wait_for(lambda: soonest in retained_occurrences(own, "thon-xoa"), 10.0,
                  what="the next play in the area's retained desired state")
         print(f"written and published {time.monotonic() - wiped_at:.1f} s after the wipe")
     finally:
