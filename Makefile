@@ -35,8 +35,12 @@ API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/te
 # Three workers on this project's two-core machines: most end-to-end time is spent waiting for audio to
 # play out in real time (with two workers the cores were busy half the time), so a third stack side by
 # side cuts the run by a fifth (15 to 12 minutes, docs/benchmarks.md). A module's tests stay on one
-# worker (--dist loadfile): they share its browser and its fixtures.
+# worker (--dist loadfile): they share its browser and its fixtures. End-to-end modules go longest
+# first, in the order tests/conftest.py gives (LONGEST_FIRST; see tests/module_seconds.py): in
+# pytest-xdist's own order (the most tests first) the four-minute over-the-air test, a module of one
+# test, went last and ran alone at the end. The unit tier's short modules keep pytest-xdist's order.
 PARALLEL := -n 3 --dist loadfile
+LONGEST_FIRST := --no-loadscope-reorder
 
 # Each test module declares one tier (tests/unit/test_tiers.py checks it), so the two tiers together run
 # every test once. The fast tier (tests/unit, `-m unit`) starts no controller process: the first thing to
@@ -48,8 +52,8 @@ test-fast: venv
 
 test: install check
 	$(PYTEST) -m unit
-	$(PYTEST) -m e2e --durations=25
-	LOALANG_TEST_DATABASE=postgresql $(PYTEST) -m "not sounds" $(API_TESTS)
+	$(PYTEST) $(LONGEST_FIRST) -m e2e --durations=25
+	LOALANG_TEST_DATABASE=postgresql $(PYTEST) $(LONGEST_FIRST) -m "not sounds" $(API_TESTS)
 
 # The documented speed and memory goals beside figures measured now (benchmarks/check.py): a few
 # minutes on a quiet machine; the tests keep only bounds that catch hangs.

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.module_seconds import known_seconds, longest_first
 from tests.shared_trust import share_default_trust
 from tests.testkit import Stack
 
 share_default_trust()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first, so that the workers end together (tests/module_seconds.py)."""
+    items[:] = longest_first(items, known_seconds())
 
 
 @pytest.fixture(scope="session")
