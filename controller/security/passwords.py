@@ -7,14 +7,13 @@ attempts waits its turn there instead of stalling live audio, the feed and every
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# A valid hash of a random password, so that unknown users cost as much time as known ones.
-_DUMMY_HASH = _hasher.hash("not-a-user-password-0f3c")
 # Two workers: this project's machines have two cores, and the event loop needs one of them.
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
 
@@ -24,10 +23,17 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A valid hash of a random password, so that unknown users cost as much time as known ones; made
+    at the first login, not at import (every command of the controller imports this module)."""
+    return _hasher.hash("not-a-user-password-0f3c")
+
+
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when password matches stored_hash; takes the same time when there is no user."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
