@@ -22,6 +22,7 @@ import logging
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -34,6 +35,7 @@ PERIOD_BYTES = PERIOD_FRAMES * SAMPLE_BYTES
 PERIOD_S = PERIOD_FRAMES / SAMPLE_RATE
 BUFFER_PERIODS = 50  # 500 ms of buffer, like a typical ALSA configuration
 IDLE_PERIODS = 20  # the clock stops after 200 ms with nothing queued
+RECENT_PERIODS = 3_000  # the last 30 s of output, for the simulated microphone
 THREAD_NAME = b"loalang-card"  # what /proc shows for the clock thread (benchmarks leave its CPU out)
 PR_SET_NAME = 15
 
@@ -134,6 +136,8 @@ class SimulatedSoundCard:
         self._times: TextIO | None = None
         self._written_periods = 0
         self._started_at = 0.0
+        self._recent: deque[tuple[float, bytes]] = deque(maxlen=RECENT_PERIODS)
+        self._recent_lock = threading.Lock()
         self.underruns = 0
 
     # -- the player's side -----------------------------------------------------------------
@@ -164,6 +168,12 @@ class SimulatedSoundCard:
     def set_volume(self, percent: int) -> None:
         """The simulated mixer scales samples as a hardware mixer would."""
         self.volume = max(0, min(100, int(percent)))
+
+    def recent_output(self, start_wall: float, end_wall: float) -> list[tuple[float, bytes]]:
+        """The periods that sounded from start_wall to end_wall (within the last 30 s), each with the
+        wall time it began, oldest first."""
+        with self._recent_lock:
+            return [(wall, period) for wall, period in self._recent if start_wall <= wall < end_wall]
 
     def check(self) -> str:
         """The card works when its folder is writable."""
@@ -235,6 +245,8 @@ class SimulatedSoundCard:
         if self.volume != 100:
             gain = self.volume / 100
             chunk = array.array("h", (int(s * gain) for s in array.array("h", chunk))).tobytes()
+        with self._recent_lock:
+            self._recent.append((wall, chunk))
         self._wav.write(chunk)
         self._wav.flush()
         self._times.write(f"{self._written_periods} {wall:.6f}\n")
