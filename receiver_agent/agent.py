@@ -43,6 +43,7 @@ from loalang_protocol.topics import AreaTopic, DeviceTopic
 
 from . import __version__, controller_http, health, logbuffer, login_renewal, status_page, systemd, telemetry
 from .amplifier import Amplifier
+from .audio.microphone import Microphone
 from .audio.sink import AudioSink
 from .audio.tone import sine
 from .broker_addresses import take_addresses
@@ -95,10 +96,11 @@ class Agent:
     """One receiver: its MQTT link, state, outbox and audio sink."""
 
     def __init__(self, config: AgentConfig, sink: AudioSink, backoff: Backoff | None = None,
-                 config_path: Path | None = None) -> None:
+                 config_path: Path | None = None, microphone: Microphone | None = None) -> None:
         self.config = config
         self.config_path = config_path  # where desired state writes what it changes in the configuration
         self.sink = sink
+        self.microphone = microphone
         self.device_id = config.device_id
         self.state = AgentState.load(config.data_dir / "state.json")
         self.key = KeyPair.load(config.key_file)
@@ -120,6 +122,7 @@ class Agent:
             attention=attention.ensure(config.data_dir / "attention"),
             volume=lambda: self.state.volume if self.state.volume is not None else 70,
             emergency_floor=config.emergency_volume_floor, decode=config.audio.sink != "null",
+            microphone=microphone,
         )
         self.areas: list[str] = list(self.state.areas or config.areas)
         self.updates = Updates(self._installer(), __version__, self.record_event, self._quiet_for,
@@ -291,6 +294,8 @@ class Agent:
         health.mark_stopped(self.config.data_dir)
         self.amplifier.force_off()
         self.sink.close()
+        if self.microphone is not None:
+            self.microphone.close()
         await asyncio.to_thread(WRITER.flush)
 
     @property

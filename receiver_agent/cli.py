@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .agent import Agent
     from .broker_login import renew
     from .config import ConfigError, load
-    from .sinks import make_sink
+    from .sinks import make_microphone, make_sink
 
     path = Path(args.config)
     try:
@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     renewed_at = -RENEW_LOGIN_EVERY_S
     while True:
         try:
-            agent = Agent(config, make_sink(config), config_path=path)
+            sink = make_sink(config)
+            agent = Agent(config, sink, config_path=path, microphone=make_microphone(config, sink))
         except (OSError, ValueError) as exc:
             print(f"configuration error: cannot load the device's keys ({exc}); enrol again with a new code",
                   file=sys.stderr)

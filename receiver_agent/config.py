@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loalang_protocol.broker_addresses import MAX_ADDRESSES, AddressError, BrokerAddress, address_list
 from loalang_protocol.files import write_atomic
@@ -75,6 +83,17 @@ class AudioConfig(_Section):
         "decoding (a simulated fleet of thousands)")
     alsa_device: str = Field("default", description="ALSA device name, for example `hw:0,0`")
     alsa_mixer: str = Field("Master", description="ALSA mixer control that sets the volume")
+    mic: Literal["none", "simulated", "alsa"] = Field(
+        "none", description="a microphone at the horns that checks each play was heard: `alsa` on a board "
+        "with one (`mic_device`), `simulated` with the simulated card (its folder's acoustic.json)")
+    mic_device: str = Field("default", description="ALSA capture device of the microphone, for example "
+                            "`plughw:1,0`")
+
+    @model_validator(mode="after")
+    def _a_simulated_microphone_hears_the_simulated_card(self) -> AudioConfig:
+        if self.mic == "simulated" and self.sink != "simulated":
+            raise ValueError("mic = simulated hears only the simulated card (sink = simulated)")
+        return self
 
 
 class AmplifierConfig(_Section):

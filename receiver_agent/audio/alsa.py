@@ -26,7 +26,8 @@ LATENCY_US = 500_000
 EAGAIN, EPIPE = 11, 32
 
 
-def _library() -> ctypes.CDLL:
+def libasound() -> ctypes.CDLL:
+    """libasound, its functions typed where ctypes would guess wrong."""
     name = ctypes.util.find_library("asound") or "libasound.so.2"
     try:
         lib = ctypes.CDLL(name)
@@ -34,6 +35,8 @@ def _library() -> ctypes.CDLL:
         raise OSError("libasound is not installed (package libasound2)") from None
     lib.snd_pcm_writei.restype = ctypes.c_long
     lib.snd_pcm_writei.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ulong]
+    lib.snd_pcm_readi.restype = ctypes.c_long
+    lib.snd_pcm_readi.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ulong]
     lib.snd_strerror.restype = ctypes.c_char_p
     return lib
 
@@ -56,7 +59,7 @@ class AlsaSink:
     def _open(self) -> None:
         if self._pcm.value:
             return
-        self._lib = self._lib or _library()
+        self._lib = self._lib or libasound()
         code = self._lib.snd_pcm_open(ctypes.byref(self._pcm), self.device.encode(), SND_PCM_STREAM_PLAYBACK,
                                       SND_PCM_NONBLOCK)
         if code < 0:

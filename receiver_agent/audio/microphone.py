@@ -11,8 +11,8 @@ class Microphone(Protocol):
     name: str
 
     def heard(self, start_wall: float, end_wall: float) -> bytes:
-        """What it picked up from start_wall to end_wall (wall-clock seconds, at most a minute ago);
-        silence where it has nothing."""
+        """What it picked up from start_wall to end_wall (wall-clock seconds, within the last 30 s);
+        empty when it did not capture that stretch (a device unplugged is not a silent village)."""
 
     def close(self) -> None:
         """Stop capturing and release the device."""

@@ -10,9 +10,10 @@ amplifier, a cut cable) or another sound (a hum alone, another cluster's program
 
 The delay is searched from 0 to 500 ms (sound crosses 170 m in that time, more than any pole's
 horn-to-microphone distance, and a USB microphone's buffering adds tens of milliseconds). At that
-delay the heard power of each frame is fitted as the sent power times a gain plus a floor: the
-gain is the path's (a cut horn lowers it by 6 dB), the floor what else sounded meanwhile (the
-village, or an amplifier's hum, which raises it above what the lead-in heard).
+delay, the floor is what the microphone heard in the programme's own pauses (the village, and an
+amplifier's hum, which raises it above what the lead-in heard before the amplifier was on), and
+the path's gain is the power heard over the sounding frames, less that floor, against the power
+sent (a cut horn lowers it by 6 dB).
 
 Pure Python over the array module: a board carries no numpy, and 10 s of both recordings is
 about 0.1 s of a core, once per item.
@@ -32,7 +33,10 @@ FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 MAX_DELAY_S = 0.5
 SOUNDING_BELOW_PEAK_DB = 30.0  # a sent frame within 30 dB of the loudest is one the programme sounds in
 MATCH_MIN = 0.5  # correlation of the envelopes above which the recording follows the programme
-SNR_MIN_DB = 0.0  # and the programme's power at least the noise floor's
+SNR_MIN_DB = -6.0  # and heard at a quarter of the floor's power at least (speech is still followed)
+SILENT_BELOW_PEAK_DB = 50.0  # a sent frame this far below the loudest is a pause
+MIN_PAUSE_FRAMES = 10  # fewer pause frames than this cannot tell the floor while it plays
+EDGE_FRAMES = 2
 OTHER_SOUND_DB = 6.0  # with no programme heard, a floor this much above the lead-in's is another sound
 MIN_SOUNDING_S = 0.5  # less sound than this cannot be judged
 FULL_SCALE = 32768.0
@@ -77,28 +81,35 @@ def judge(sent: bytes, heard: bytes, lead_in_s: float) -> Heard:
         return unknown("nothing_sent")
     noise = max(_mean(sorted(heard_power[:lead_in])[: max(1, lead_in * 3 // 4)]), 1.0)  # its quieter part
     lag, match = best_lag(_rms(sent_power), _rms(heard_power), sounding)
-    gain, floor = fit(sent_power, heard_power, range(sounding[0], sounding[-1] + 1), lag)
-    programme = gain * _mean([sent_power[i] for i in sounding])
+    floor = gaps_floor(sent_power, heard_power, sounding, lag) or noise
+    loud = _inner(sounding, sounding)
+    programme = _mean([heard_power[i + lag] for i in loud if i + lag < len(heard_power)]) - floor
     measured = {"match": match, "noise_dbfs": _db(noise / FULL_SCALE ** 2),
                 "noise_rise_db": _db(floor / noise)}
-    if programme <= noise * 10 ** (SNR_MIN_DB / 10):
+    if programme <= floor * 10 ** (SNR_MIN_DB / 10):
         reason = "other_sound" if measured["noise_rise_db"] >= OTHER_SOUND_DB else "silent"
         return Heard("no", reason, **measured)
+    gain = programme / _mean([sent_power[i] for i in loud])
     level = {"level_db": _db(gain), "delay_ms": lag * FRAME_S * 1000}
     if match < MATCH_MIN:
         return Heard("no", "other_sound", **level, **measured)
     return Heard("yes", "matched", **level, **measured)
 
 
-def fit(sent: Sequence[float], heard: Sequence[float], frames: range, lag: int) -> tuple[float, float]:
-    """heard = gain * sent + floor over frames (heard moved back by lag), by least squares: the path's
-    gain (at least 0) and the power of what else was heard meanwhile (at least the smallest power)."""
-    pairs = [(sent[i], heard[i + lag]) for i in frames if i + lag < len(heard)]
-    xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
-    mean_x, mean_y = _mean(xs), _mean(ys)
-    spread = math.fsum((x - mean_x) ** 2 for x in xs)
-    gain = max(0.0, math.fsum((x - mean_x) * (y - mean_y) for x, y in pairs) / spread) if spread > 0 else 0.0
-    return gain, max(mean_y - gain * mean_x, 1.0)
+def gaps_floor(sent: Sequence[float], heard: Sequence[float], sounding: list[int], lag: int) -> float | None:
+    """What the microphone heard in the programme's own pauses (the village, and an amplifier's hum,
+    which the lead-in, before the amplifier was on, did not have); None when it has too few pauses."""
+    quiet = max(sent) * 10 ** (-SILENT_BELOW_PEAK_DB / 10)
+    pauses = [i for i in range(sounding[0], sounding[-1]) if sent[i] < quiet]
+    heard_in_pauses = [heard[i + lag] for i in _inner(pauses, pauses) if i + lag < len(heard)]
+    return _mean(heard_in_pauses) if len(heard_in_pauses) >= MIN_PAUSE_FRAMES else None
+
+
+def _inner(frames: list[int], among: list[int]) -> list[int]:
+    """The frames whose neighbours (EDGE_FRAMES either side) are all among the given ones: a frame
+    at an edge is half one thing and half the other, and the delay found is good to one frame."""
+    members = set(among)
+    return [i for i in frames if all(i + d in members for d in range(-EDGE_FRAMES, EDGE_FRAMES + 1))]
 
 
 def frame_powers(pcm: bytes) -> list[float]:

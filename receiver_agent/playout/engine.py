@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,10 @@ from loalang_protocol.chunks import AudioChunk
 from loalang_protocol.messages import Occurrence, StreamSource
 
 from ..amplifier import Amplifier
+from ..audio.microphone import Microphone
 from ..audio.sink import AudioSink
+from ..hearing.analysis import unknown
+from ..hearing.check import JUDGED_S, HearingCheck, Played
 from ..media.cache import DownloadError, MediaCache
 from ..timekeeper import TimeKeeper
 from ..waiting import wait_at_most
@@ -76,7 +80,8 @@ class Engine:
 
     def __init__(self, schedule: Schedule, cache: MediaCache, sink: AudioSink, amplifier: Amplifier,
                  timekeeper: TimeKeeper, record: Recorder, attention: Path,
-                 volume: Callable[[], int], emergency_floor: int = 90, decode: bool = True) -> None:
+                 volume: Callable[[], int], emergency_floor: int = 90, decode: bool = True,
+                 microphone: Microphone | None = None) -> None:
         self.schedule = schedule
         self.cache = cache
         self.sink = sink
@@ -87,7 +92,11 @@ class Engine:
         self.volume = volume
         self.emergency_floor = emergency_floor
         self.decode = decode  # False in a large simulation: silence of the right length, no ffmpeg
-        self.player = Player(sink, clock_ms=timekeeper.now_ms)
+        self.hearing = HearingCheck(microphone) if microphone is not None else None
+        opening_s = JUDGED_S if self.hearing is not None else 0.0
+        self.player = Player(sink, clock_ms=timekeeper.now_ms, keep_opening_s=opening_s)
+        self._hearing_checks: set[asyncio.Task[None]] = set()
+        self._volume_set = 0
         self.current: Current | None = None
         self.interrupted: dict[str, Interrupted] = {}
         self._reported_failures: set[tuple[str, str]] = set()
@@ -117,6 +126,8 @@ class Engine:
                 await wait_at_most(self._wake, self._pause_s())
         finally:
             fetcher.cancel()
+            for check in list(self._hearing_checks):
+                check.cancel()
             await self.stop_current()
             for item_id in list(self._prepared):
                 await self._discard_prepared(item_id)
@@ -332,7 +343,8 @@ class Engine:
     def _set_volume_for(self, item: Item) -> None:
         """The device's volume, raised to the emergency floor for an emergency."""
         emergency = item.level == Level.EMERGENCY
-        self.sink.set_volume(max(self.volume(), self.emergency_floor) if emergency else self.volume())
+        self._volume_set = max(self.volume(), self.emergency_floor) if emergency else self.volume()
+        self.sink.set_volume(self._volume_set)
 
     async def _start_stream(self, item: Item, occurrence: Occurrence, source: StreamSource) -> None:
         """Play a live stream from its newest chunks; it ends when the stream falls silent."""
@@ -482,7 +494,9 @@ class Engine:
             log.info("occurrence %s: attention signal sounded; its file is awaited", current.item.id)
         elif error is None:
             self.schedule.mark_done(current.item.id)
-            await self.record("completed", {"occurrence": current.item.id})
+            checking = self._check_heard(current)
+            await self.record("completed", {"occurrence": current.item.id,
+                                            "heard": "pending" if checking else "unknown"})
         elif isinstance(error, DecodeError) and current.restarts < MAX_DECODER_RESTARTS:
             position = self.player.position_ms(current.progress, current.start_position_ms)
             log.warning("occurrence %s: decoder failed, restarting at %s ms", current.item.id, position)
@@ -493,6 +507,31 @@ class Engine:
             await self.record("failed", {"occurrence": current.item.id, "reason": str(error)[:200]})
         self.amplifier.release()
         return True
+
+    def _check_heard(self, current: Current) -> bool:
+        """Start the hearing check of a play that ended (a `heard` event follows); False without a
+        microphone or without audio to judge."""
+        progress = current.progress
+        if self.hearing is None or not progress.opening or progress.started_wall_ms is None:
+            return False
+        first_sample_at = progress.started_wall_ms / 1000 - (self.time.now_ms() / 1000 - time.time())
+        mixer = self._volume_set if self.sink.software_gain == 1.0 else None
+        played = Played(first_sample_at, bytes(progress.opening), mixer)
+        check = asyncio.create_task(self._report_heard(current.item.id, played))
+        self._hearing_checks.add(check)
+        check.add_done_callback(self._hearing_checks.discard)
+        return True
+
+    async def _report_heard(self, item_id: str, played: Played) -> None:
+        assert self.hearing is not None
+        try:
+            verdict = await self.hearing.verdict(played)
+        except Exception:
+            log.exception("occurrence %s: the hearing check failed", item_id)
+            verdict = unknown("check_failed")
+        if verdict.verdict == "no":
+            log.warning("occurrence %s played but not heard (%s)", item_id, verdict.reason)
+        await self.record("heard", {"occurrence": item_id, **verdict.as_receipt()})
 
     def _stream_paused(self, current: Current, error: BaseException | None) -> bool:
         """A stream that fell silent waits for its chunks (its lease decides when it is over)."""

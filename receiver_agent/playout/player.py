@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..audio.sink import SAMPLE_BYTES, SAMPLE_RATE, AudioSink
 from .decoder import PcmSource
@@ -35,14 +35,17 @@ class Progress:
     started_wall_ms: float | None = None
     audio_frames_written: int = 0
     pad_frames: int = 0
+    opening: bytearray = field(default_factory=bytearray)  # the first audio written, for the hearing check
 
 
 class Player:
     """Plays one decoder's output on the sink; cancel the task to stop it."""
 
-    def __init__(self, sink: AudioSink, clock_ms: Callable[[], float] = wall_ms) -> None:
+    def __init__(self, sink: AudioSink, clock_ms: Callable[[], float] = wall_ms,
+                 keep_opening_s: float = 0.0) -> None:
         self.sink = sink
         self.clock_ms = clock_ms
+        self.opening_bytes = round(keep_opening_s * SAMPLE_RATE) * SAMPLE_BYTES  # kept in Progress.opening
 
     async def play(self, decoder: PcmSource, start_at_ms: float, progress: Progress,
                    on_started: Callable[[float], None] | None = None, first: bytes | None = None) -> None:
@@ -62,6 +65,8 @@ class Player:
             on_started(progress.started_wall_ms)
         chunk = first
         while chunk:
+            if len(progress.opening) < self.opening_bytes:
+                progress.opening += chunk[: self.opening_bytes - len(progress.opening)]
             await self._write(chunk)
             progress.audio_frames_written += len(chunk) // SAMPLE_BYTES
             await self._keep_lead()

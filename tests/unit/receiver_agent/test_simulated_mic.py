@@ -92,7 +92,7 @@ def test_a_cut_horn_is_6_db_down_and_a_hum_raises_the_floor(played: Played) -> N
     humming = verdict_with(*played, faults=["hum"])
     assert cut["heard"] == humming["heard"] == "yes", (cut, humming)
     assert float(healthy["level_db"]) - float(cut["level_db"]) == pytest.approx(6, abs=0.7)  # type: ignore[arg-type]
-    assert float(humming["noise_rise_db"]) > 15 > abs(float(healthy["noise_rise_db"]))  # type: ignore[arg-type]
+    assert float(humming["noise_rise_db"]) > 10 > 3 > abs(float(healthy["noise_rise_db"]))  # type: ignore[arg-type]
 
 
 def test_the_path_is_read_again_when_its_file_changes_and_a_bad_one_is_not_used(tmp_path: Path) -> None:
