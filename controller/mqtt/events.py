@@ -36,6 +36,7 @@ from ..broadcasting import delivery
 from ..context import Services
 from ..db.models import Device, Occurrence
 from ..db.models import DeviceEvent as StoredEvent
+from ..notify.hearing import on_heard
 from ..presence import PlayReceipt
 from .batching import Batches
 
@@ -108,6 +109,8 @@ class EventIntake:
         await self._note_plays(verified)
         await self._advance_deliveries(verified, fresh)
         await self._acknowledge(verified)
+        checks = sorted((v for v in fresh if v.event.type == "heard"), key=lambda v: v.event.ts)
+        await on_heard(self.services, [(v.device, v.event.data) for v in checks])
 
     def _verify(self, batch: list[Arrived]) -> list[Verified]:
         with self.services.db.session() as session:

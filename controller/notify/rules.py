@@ -13,17 +13,19 @@ class Kind(StrEnum):
 
     DEVICE_OFFLINE = "device_offline"  # a cluster stopped answering (lasting: resolved when it is back)
     DELIVERY_FAILED = "delivery_failed"  # a broadcast or occurrence did not play on some clusters
-    AMPLIFIER_SILENT = "amplifier_silent"  # a cluster reports its amplifier silent (lasting)
+    AMPLIFIER_SILENT = "amplifier_silent"  # a cluster played and its microphone heard nothing (lasting)
+    WRONG_AUDIO = "wrong_audio"  # a cluster played and its microphone heard another sound (lasting)
     CAP_ALERT = "cap_alert"  # a warning centre's alert was put on the air
 
 
-LASTING = frozenset({Kind.DEVICE_OFFLINE, Kind.AMPLIFIER_SILENT})
+LASTING = frozenset({Kind.DEVICE_OFFLINE, Kind.AMPLIFIER_SILENT, Kind.WRONG_AUDIO})
 """Kinds that stay open while their cause lasts; the others are told once and are over."""
 
 ROLE_KINDS: dict[str, frozenset[Kind]] = {
     Role.ADMIN: frozenset(Kind),
-    Role.TECHNICIAN: frozenset({Kind.DEVICE_OFFLINE, Kind.AMPLIFIER_SILENT, Kind.DELIVERY_FAILED}),
-    Role.OPERATOR: frozenset({Kind.DELIVERY_FAILED, Kind.CAP_ALERT}),
+    Role.TECHNICIAN: frozenset({Kind.DEVICE_OFFLINE, Kind.AMPLIFIER_SILENT, Kind.WRONG_AUDIO,
+                                Kind.DELIVERY_FAILED}),
+    Role.OPERATOR: frozenset({Kind.DELIVERY_FAILED, Kind.AMPLIFIER_SILENT, Kind.WRONG_AUDIO, Kind.CAP_ALERT}),
     Role.APPROVER: frozenset({Kind.CAP_ALERT}),
     Role.VIEWER: frozenset({Kind.CAP_ALERT}),
 }

@@ -14,7 +14,8 @@ PREFIX = "[loalang]"
 HEADLINES = {  # kind -> (Vietnamese, English)
     Kind.DEVICE_OFFLINE: ("Cụm loa mất kết nối", "Cluster offline"),
     Kind.DELIVERY_FAILED: ("Phát không tới một số cụm loa", "Broadcast not delivered everywhere"),
-    Kind.AMPLIFIER_SILENT: ("Âm ly không phát ra tiếng", "Amplifier silent"),
+    Kind.AMPLIFIER_SILENT: ("Loa phát nhưng không nghe thấy tiếng", "Played but no sound heard"),
+    Kind.WRONG_AUDIO: ("Loa phát ra âm thanh khác chương trình", "The horns sound something else"),
     Kind.CAP_ALERT: ("Cảnh báo đã được phát", "Alert put on the air"),
 }
 RESOLVED = ("Đã khắc phục", "Resolved")

@@ -21,7 +21,7 @@ addStrings({
     ntf_what: "Sự cố", ntf_digest: "Gửi bản tóm tắt hôm nay", ntf_digest_confirm:
       "Gửi ngay bản tóm tắt hằng ngày (mỗi nơi nhận một lần một ngày)?",
     ntf_kind_device_offline: "Cụm loa mất kết nối", ntf_kind_delivery_failed: "Phát không tới",
-    ntf_kind_amplifier_silent: "Âm ly không kêu", ntf_kind_cap_alert: "Cảnh báo được phát" },
+    ntf_kind_amplifier_silent: "Phát nhưng không nghe thấy tiếng", ntf_kind_wrong_audio: "Loa kêu âm thanh khác", ntf_kind_cap_alert: "Cảnh báo được phát" },
   en: {
     ntf_subscriptions: "Who is notified", ntf_none: "Nobody is notified yet.", ntf_new: "Notify someone",
     ntf_channel: "Sent by", ntf_channel_email: "E-mail",
@@ -36,7 +36,7 @@ addStrings({
     ntf_what: "Incident", ntf_digest: "Send today's digest",
     ntf_digest_confirm: "Send the daily digest now (once a day for each address)?",
     ntf_kind_device_offline: "Cluster offline", ntf_kind_delivery_failed: "Not delivered everywhere",
-    ntf_kind_amplifier_silent: "Amplifier silent", ntf_kind_cap_alert: "Alert on the air" },
+    ntf_kind_amplifier_silent: "Played, no sound heard", ntf_kind_wrong_audio: "Horns sound something else", ntf_kind_cap_alert: "Alert on the air" },
 });
 
 /** Render the notifications section into body; shown is a webhook's secret to show once. */
