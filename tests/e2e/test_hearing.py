@@ -2,7 +2,8 @@
 hearing the simulated card through an acoustic path) play the same bulletin. The healthy one is
 heard; the one whose amplifier is dead is not, and opens an `amplifier_silent` incident; the one
 with a horn cut is heard 6 dB lower than its healthy neighbour; the one that sounds another cluster's
-programme is flagged (`wrong_audio`). A cluster without a microphone says it cannot know."""
+programme is flagged (`wrong_audio`). A cluster without a microphone says it cannot know. The field
+view on a technician's phone says in words what the dead one's microphone measured."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.testkit import Fleet, new_commune, receipts, schedule, upload_media, wait_for
+from tests.browser import accessibility_violations
+from tests.testkit import ADMIN_PASSWORD, Fleet, new_commune, receipts, schedule, upload_media, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +63,13 @@ def open_incidents(fleet: Fleet) -> dict[str, str]:
     return {incident["subject"]: incident["kind"] for incident in found}
 
 
-def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, tmp_path: Path) -> None:
+def field_fact(page: Any, term: str) -> str:
+    text: str = page.locator(f"dl.facts dt:text-is('{term}') + dd").inner_text()
+    return text
+
+
+def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, controller: ControllerProcess,
+                                                                  open_page: Any, tmp_path: Path) -> None:
     _, (village,) = new_commune(fleet, villages=1)
     faults = {"healthy": [], "dead": ["amplifier_dead"], "cut": ["horn_cut"], "other": ["other_audio"]}
     devices: dict[str, str] = {}
@@ -98,3 +107,16 @@ def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, 
     assert incidents.get(devices["other"]) == "wrong_audio"
     assert devices["healthy"] not in incidents and devices["cut"] not in incidents
     assert math.isfinite(verdicts["healthy"]["noise_dbfs"])
+
+    page, _ = open_page(390, 740)
+    page.goto(f"{controller.url}/d/{devices['dead']}")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.locator("dl.facts").wait_for(timeout=10_000)
+    assert field_fact(page, "Nghe ở loa").startswith("Âm ly hoặc loa: không đo được tiếng từ "), \
+        field_fact(page, "Nghe ở loa")
+    page.goto(f"{controller.url}/d/{devices['healthy']}")
+    page.locator("dl.facts").wait_for(timeout=10_000)
+    assert field_fact(page, "Nghe ở loa").startswith("nghe rõ lần phát lúc "), field_fact(page, "Nghe ở loa")
+    assert accessibility_violations(page) == []

@@ -5,7 +5,7 @@ import { addStrings, ago, t, when } from "./i18n.js";
 import { busy, confirmDialog, deviceState, say, stateBadge } from "./ui.js";
 
 export const RECEIPTS = new Set(["downloading", "downloaded", "started", "resumed", "completed", "interrupted",
-  "preempted", "missed", "skipped", "stopped", "failed"]);
+  "preempted", "missed", "skipped", "stopped", "failed", "heard"]);
 export const ERRORS = new Set(["failed", "missed", "rejected", "security-rejected", "skipped"]);
 const REPLY_WAIT_S = 15;
 
@@ -22,7 +22,10 @@ addStrings({
     sim_unknown: "không rõ", agent_version: "Phiên bản phần mềm",
     "ev_update-restarting": "Khởi động lại vào phiên bản mới", "ev_update-completed": "Cập nhật xong",
     "ev_update-refused": "Từ chối bản cập nhật", "ev_update-failed": "Cập nhật lỗi",
-    "ev_update-rolled-back": "Trở về phiên bản trước" },
+    "ev_update-rolled-back": "Trở về phiên bản trước", ev_heard: "Kiểm tra nghe", hearing: "Nghe ở loa",
+    hearing_none: "không có micrô kiểm tra", hearing_ok: "nghe rõ lần phát lúc {when} (mức {level} dB)",
+    hearing_silent: "Âm ly hoặc loa: không đo được tiếng từ {since}",
+    hearing_other: "Loa phát âm thanh khác chương trình từ {since}" },
   en: { ev_downloading: "Downloading", ev_downloaded: "Downloaded", "ev_download-failed": "Download failed",
     ev_started: "Started", ev_resumed: "Resumed", ev_completed: "Completed", ev_interrupted: "Interrupted",
     ev_preempted: "Gave way to a priority item", ev_missed: "Missed", ev_skipped: "Skipped",
@@ -35,11 +38,16 @@ addStrings({
     sim_unknown: "unknown", agent_version: "Software version",
     "ev_update-restarting": "Restarting into a new version", "ev_update-completed": "Update completed",
     "ev_update-refused": "Refused an update", "ev_update-failed": "Update failed",
-    "ev_update-rolled-back": "Back on the previous version" },
+    "ev_update-rolled-back": "Back on the previous version", ev_heard: "Hearing check",
+    hearing: "Heard at the horns", hearing_none: "no microphone to check",
+    hearing_ok: "the play at {when} was heard (level {level} dB)",
+    hearing_silent: "Amplifier or speakers: no sound measured since {since}",
+    hearing_other: "The horns sound something else since {since}" },
 });
 
-/** The device's state at a glance, as a description list. */
-export function facts(device) {
+/** The device's state at a glance, as a description list (with what its microphone heard, when its
+ *  events are given). */
+export function facts(device, events = null) {
   const telemetry = device.telemetry || {};
   const rows = [
     [t("state"), stateBadge(deviceState(device))],
@@ -51,11 +59,32 @@ export function facts(device) {
     [t("agent_version"), device.presence?.agent_version || "–"],
     [t("temperature"), telemetry.cpu_temp_c != null ? `${telemetry.cpu_temp_c.toFixed(1)} °C` : "–"],
     [t("amplifier"), telemetry.amplifier_on == null ? "–" : telemetry.amplifier_on ? t("on") : t("off")],
+    events ? [t("hearing"), hearingText(events)] : null,
     [t("volume"), String(telemetry.volume ?? device.volume)],
     [t("data_used"), dataText(device, telemetry)],
     [t("uptime_7d"), device.uptime_7d_pct != null ? `${device.uptime_7d_pct.toFixed(1)} %` : "–"],
   ];
-  return h("dl", { class: "facts" }, rows.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+  return h("dl", { class: "facts" }, rows.filter(Boolean).map(([term, value]) => [h("dt", {}, term),
+    h("dd", {}, value)]));
+}
+
+/** What the microphone at the horns heard of the latest plays (events newest first), in words: since
+ *  when nothing of them (or another sound) was heard, or when the latest was heard and how loud. */
+export function hearingText(events) {
+  const checks = events.filter((e) => e.type === "heard" && e.data && ["yes", "no"].includes(e.data.heard));
+  if (!checks.length) return t("hearing_none");
+  const latest = checks[0];
+  if (latest.data.heard === "yes") {
+    const level = latest.data.level_db == null ? "?" : Math.round(latest.data.level_db);
+    return t("hearing_ok", { when: when(latest.occurred_at), level });
+  }
+  let since = latest;
+  for (const check of checks) {
+    if (check.data.heard !== "no" || check.data.reason !== latest.data.reason) break;
+    since = check;
+  }
+  const words = latest.data.reason === "other_sound" ? "hearing_other" : "hearing_silent";
+  return t(words, { since: when(since.occurred_at) });
 }
 
 /** What plays, in words: its title and level (an id never shows). */

@@ -69,7 +69,7 @@ async function refresh(parts, known) {
     known ? Promise.resolve(known) : call("GET", `/devices/${encodeURIComponent(deviceId)}`),
     call("GET", `/devices/${encodeURIComponent(deviceId)}/events`, undefined, { limit: 100 })]);
   if (reading !== readings) return;
-  fill(parts.state, facts(device));
+  fill(parts.state, facts(device, events));
   fill(parts.plays, eventList(events.filter((e) => PLAYS.has(e.type)).slice(0, LIST_LENGTH), t("no_plays")));
   fill(parts.errors, eventList(events.filter((e) => ERRORS.has(e.type)).slice(0, LIST_LENGTH), t("no_errors")));
 }
