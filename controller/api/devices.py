@@ -93,6 +93,7 @@ def public_with(device: Device, live: LiveState, uptime_pct: float | None = None
         telemetry=telemetry, **_data_use(device.data_budget_mb, telemetry), uptime_7d_pct=uptime_pct,
         area_name=words.area_names.get(device.area_id),
         playing=_playing(live.playing, words.on_air, telemetry) if online else None,
+        not_heard=words.not_heard.get(device.id),
     )
 
 

@@ -209,6 +209,9 @@ class DevicePublic(BaseModel):
     area_name: str | None = Field(None, description="the name of the device's area (its village)")
     playing: OnAirPublic | None = Field(
         None, description="what an online device plays now, from its latest telemetry or receipt")
+    not_heard: str | None = Field(
+        None, description="why its latest play was not heard by the microphone at its horns (`silent`, "
+        "`other_sound`); null when it was, or when it has no microphone")
 
 
 class FleetOverview(BaseModel):
@@ -225,6 +228,9 @@ class FleetOverview(BaseModel):
     online: list[bool] = Field(description="connected now")
     playing: list[str | None] = Field(
         description="the occurrence an online cluster plays (its latest telemetry or receipt), else null")
+    not_heard: list[str | None] = Field(
+        description="why a cluster's latest play was not heard by the microphone at its horns (`silent`: "
+        "nothing of it; `other_sound`: something else), else null")
     on_air: dict[str, OnAirPublic] = Field(
         {}, description="the title and level of each occurrence in `playing`, by occurrence id")
     area_names: dict[str, str] = Field({}, description="the name of each area in your scope, by id")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..db.models import Device
 from ..db.session import Database
+from ..notify.hearing import not_heard
 from ..presence import PresenceStore
 from .playing import OnAir, area_names, on_air
 
@@ -25,6 +26,7 @@ class Overview:
     longitudes: list[float | None] = field(default_factory=list)
     online: list[bool] = field(default_factory=list)
     playing: list[str | None] = field(default_factory=list)
+    not_heard: list[str | None] = field(default_factory=list)  # why its latest plays were not heard, or None
     on_air: dict[str, OnAir] = field(default_factory=dict)  # title and level of what plays, by occurrence
     area_names: dict[str, str] = field(default_factory=dict)  # every area of the scope, by id
 
@@ -40,6 +42,8 @@ async def overview(db: Database, presence: PresenceStore, areas: set[str] | None
     with db.session() as session:
         rows = session.execute(query.order_by(Device.id)).all()
     now = await presence.fleet_now()
+    with db.session() as session:
+        unheard = not_heard(session)
     result = Overview()
     for device_id, name, area_id, latitude, longitude in rows:
         online = device_id in now.online
@@ -50,6 +54,7 @@ async def overview(db: Database, presence: PresenceStore, areas: set[str] | None
         result.longitudes.append(longitude)
         result.online.append(online)
         result.playing.append(now.playing.get(device_id) if online else None)
+        result.not_heard.append(unheard.get(device_id))
     with db.session() as session:
         result.on_air = on_air(session, result.playing)
         result.area_names = area_names(session, areas)

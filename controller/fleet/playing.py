@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Area, Device, Occurrence
+from ..notify.hearing import not_heard
 from ..presence import LiveState
 
 
@@ -46,9 +47,10 @@ class Words:
 
     area_names: dict[str, str] = field(default_factory=dict)
     on_air: dict[str, OnAir] = field(default_factory=dict)
+    not_heard: dict[str, str] = field(default_factory=dict)  # device id -> why its latest play was not heard
 
 
 def described(session: Session, page: Sequence[Device], lives: Sequence[LiveState]) -> Words:
-    """The names of the devices' areas and the titles of what they play."""
+    """The names of the devices' areas, the titles of what they play, and which were not heard."""
     return Words(area_names(session, {d.area_id for d in page}),
-                 on_air(session, (live.playing for live in lives)))
+                 on_air(session, (live.playing for live in lives)), not_heard(session))

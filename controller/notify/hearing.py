@@ -12,13 +12,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from ..context import Services
-from ..db.models import Device
+from ..db.models import Device, Incident
 from .incidents import Raised, open_subjects, raise_incident, resolve
 from .rules import Kind
 
 KIND_OF_REASON = {"silent": Kind.AMPLIFIER_SILENT, "other_sound": Kind.WRONG_AUDIO}
 KINDS = tuple(KIND_OF_REASON.values())
+REASON_OF_KIND = {kind.value: reason for reason, kind in KIND_OF_REASON.items()}
+
+
+def not_heard(session: Session) -> dict[str, str]:
+    """The clusters whose latest plays were not heard (an incident of theirs is open), each with why:
+    `silent` or `other_sound`."""
+    rows = session.execute(select(Incident.subject, Incident.kind).where(
+        Incident.kind.in_(list(REASON_OF_KIND)), Incident.open_key.is_not(None),
+        Incident.resolved_at.is_(None)))
+    return {subject: REASON_OF_KIND[kind] for subject, kind in rows}
 
 
 async def on_heard(services: Services, checks: Sequence[tuple[Device, dict[str, Any]]]) -> None:

@@ -3,7 +3,8 @@ hearing the simulated card through an acoustic path) play the same bulletin. The
 heard; the one whose amplifier is dead is not, and opens an `amplifier_silent` incident; the one
 with a horn cut is heard 6 dB lower than its healthy neighbour; the one that sounds another cluster's
 programme is flagged (`wrong_audio`). A cluster without a microphone says it cannot know. The field
-view on a technician's phone says in words what the dead one's microphone measured."""
+view on a technician's phone says in words what the dead one's microphone measured; the commune's
+dashboard counts the clusters that played unheard apart from those offline, and marks them on its map."""
 
 from __future__ import annotations
 
@@ -19,8 +20,18 @@ import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.browser import accessibility_violations
-from tests.testkit import ADMIN_PASSWORD, Fleet, new_commune, receipts, schedule, upload_media, wait_for
+from tests.browser import accessibility_violations, log_in
+from tests.testkit import (
+    ADMIN_PASSWORD,
+    OPERATOR_PASSWORD,
+    Fleet,
+    new_commune,
+    operator_of,
+    receipts,
+    schedule,
+    upload_media,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +81,7 @@ def field_fact(page: Any, term: str) -> str:
 
 def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, controller: ControllerProcess,
                                                                   open_page: Any, tmp_path: Path) -> None:
-    _, (village,) = new_commune(fleet, villages=1)
+    commune_id, (village,) = new_commune(fleet, villages=1)
     faults = {"healthy": [], "dead": ["amplifier_dead"], "cut": ["horn_cut"], "other": ["other_audio"]}
     devices: dict[str, str] = {}
     for name, broken in faults.items():
@@ -120,3 +131,13 @@ def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, 
     page.locator("dl.facts").wait_for(timeout=10_000)
     assert field_fact(page, "Nghe ở loa").startswith("nghe rõ lần phát lúc "), field_fact(page, "Nghe ở loa")
     assert accessibility_violations(page) == []
+
+    board, _ = open_page()
+    board.goto(f"{controller.url}/console/")
+    log_in(board, operator_of(fleet, commune_id), OPERATOR_PASSWORD)
+    count = {state: board.locator(f".count.{state} strong") for state in ("online", "offline", "not_heard")}
+    wait_for(lambda: count["online"].inner_text() == "5", 10.0, what="the five clusters online")
+    assert (count["not_heard"].inner_text(), count["offline"].inner_text()) == ("2", "0")
+    dead_dot = board.locator(f"[data-device='{devices['dead']}']")
+    assert dead_dot.get_attribute("fill") == "#92400e", "the map marks it apart from online and offline"
+    assert board.locator(f"[data-device='{devices['healthy']}']").get_attribute("fill") == "#15803d"

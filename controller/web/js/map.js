@@ -13,7 +13,7 @@ addStrings({
   en: { map_placed_in_area: "no position yet, shown in its area" },
 });
 
-const COLOURS = { playing: "#1d4ed8", online: "#15803d", offline: "#b91c1c" };
+const COLOURS = { playing: "#1d4ed8", online: "#15803d", offline: "#b91c1c", not_heard: "#92400e" };
 const VIETNAM = [[8.2, 102.1], [23.4, 109.5]];
 const LEVELS = ["province", "region", "commune", "village"];  // drawn in this order: villages on top
 const OUTLINE_STYLES = {

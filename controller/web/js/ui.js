@@ -130,6 +130,7 @@ export async function busy(button, work, failureKey = "error", form = null) {
 /** A device's state: playing, online or offline. */
 export function deviceState(device) {
   if (!device.online) return "offline";
+  if (device.not_heard) return "not_heard";  // its microphone heard nothing of its latest play: not on air
   return device.playing ? "playing" : "online";
 }
 

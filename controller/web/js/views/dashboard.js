@@ -89,7 +89,7 @@ function fleetView({ counts, onAir, list, map }) {
     names = fleet.area_names;
     fleet.ids.forEach((id, i) => devices.set(id, {
       id, name: fleet.names[i], area_id: fleet.area_ids[i], latitude: fleet.latitudes[i],
-      longitude: fleet.longitudes[i], online: fleet.online[i],
+      longitude: fleet.longitudes[i], online: fleet.online[i], not_heard: fleet.not_heard[i],
       playing: fleet.playing[i] ? { occurrence_id: fleet.playing[i], title: "", level: "",
         ...fleet.on_air[fleet.playing[i]] } : null,
     }));
@@ -164,13 +164,13 @@ function clusterList(element) {
 }
 
 function showCounts(box, devices) {
-  const tally = { online: 0, offline: 0, playing: 0 };
+  const tally = { online: 0, offline: 0, playing: 0, not_heard: 0 };
   for (const device of devices) {
-    const state = deviceState(device);
-    tally[state] += 1;
-    if (state === "playing") tally.online += 1;
+    tally[device.online ? "online" : "offline"] += 1;
+    if (device.online && device.playing) tally.playing += 1;  // as the on-air list counts them
+    if (device.online && device.not_heard) tally.not_heard += 1;
   }
-  fill(box, ["online", "offline", "playing"].map((state) =>
+  fill(box, ["online", "offline", "playing", "not_heard"].map((state) =>
     h("div", { class: `count ${state}` }, h("strong", {}, String(tally[state])), h("span", {}, t(state)))));
 }
 
