@@ -70,7 +70,8 @@ async def report_plays(
         rows = plays.plays(session, start, end, allowed)
     if format == "csv":
         return _csv(rows, f"phat-song-{datetime.fromtimestamp(start / 1000, ZONE).date()}.csv")
-    return {"from_ms": start, "to_ms": end, "summary": plays.summary(rows), "plays": rows}
+    return {"from_ms": start, "to_ms": end, "summary": plays.summary(rows),
+            "heard": plays.heard_summary(rows), "plays": rows}
 
 
 def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
@@ -96,7 +97,8 @@ async def report_devices(
     days: Annotated[float, Query(gt=0, le=93)] = 7,
     area_id: Annotated[str | None, Query(max_length=48)] = None,
 ) -> list[dict[str, Any]]:
-    """Per device over the last days: uptime from presence changes, last seen, plays by outcome."""
+    """Per device over the last days: uptime from presence changes, last seen, plays by outcome, and its
+    completed plays by what its microphone heard."""
     allowed = _devices(services, principal, area_id)
     end = int(time.time() * 1000)
     start = end - int(days * 86_400_000)
@@ -113,6 +115,7 @@ async def report_devices(
                 "online": bool(presence and presence.online),
                 "last_seen_ms": presence.last_seen_ms if presence else None,
                 "uptime": history.uptime(session, device.id, start, end), "plays": plays.summary(mine),
+                "heard": plays.heard_summary(mine),
             })
     return report
 
@@ -130,7 +133,8 @@ async def report_bulletin(bulletin_id: str, services: ServicesDep, principal: Vi
                                            _devices(services, principal, None))
                 if row["bulletin_id"] == bulletin.id]
     return {"bulletin_id": bulletin.id, "title": bulletin.title, "summary": plays.summary(rows),
-            "devices": len({row["device_id"] for row in rows}), "plays": rows}
+            "heard": plays.heard_summary(rows), "devices": len({row["device_id"] for row in rows}),
+            "plays": rows}
 
 
 @router.get("/export", summary="Export for the provincial source-information system")
@@ -159,6 +163,6 @@ async def export(services: ServicesDep, principal: ViewerDep, from_date: Day = N
             "station_code": row["device_id"], "title": row["title"], "level": row["level"],
             "bulletin_id": row["bulletin_id"], "scheduled_start": row["scheduled_start"],
             "started_at": row["started_at"], "ended_at": row["ended_at"], "result": row["outcome"],
-            "reason": row["reason"],
+            "reason": row["reason"], "heard": row["heard"],
         } for row in rows],
     }

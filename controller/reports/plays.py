@@ -1,9 +1,10 @@
 """What was aired, from the devices' signed receipts: one row per device and occurrence.
 
 A row joins a device's `started` (or `resumed`) receipt with its final one (`completed`,
-`failed`, `missed`, `skipped`, `preempted`, `stopped`), and the occurrence with its bulletin,
-schedule or broadcast when the controller still knows them. Nothing here comes from what was
-intended: an occurrence no device reported on does not appear.
+`failed`, `missed`, `skipped`, `preempted`, `stopped`) and, where the cluster has a microphone at
+its horns, its hearing check (`heard`: yes, no, unknown; `pending` until it arrives), and the
+occurrence with its bulletin, schedule or broadcast when the controller still knows them. Nothing
+here comes from what was intended: an occurrence no device reported on does not appear.
 """
 
 from __future__ import annotations
@@ -18,20 +19,24 @@ from ..db.models import Broadcast, Device, DeviceEvent, Occurrence, Schedule
 
 FINAL = ("completed", "failed", "missed", "skipped", "preempted", "stopped")
 START = ("started", "resumed")
+HEARD = "heard"
 COLUMNS = ("device_id", "device_name", "area_id", "occurrence_id", "title", "level", "bulletin_id",
            "schedule_id", "broadcast_id", "scheduled_start", "started_at", "late_ms", "ended_at", "outcome",
-           "reason", "position_ms")
+           "reason", "position_ms", "heard", "heard_level_db")
 
 
 def plays(session: Session, from_ms: int, to_ms: int, devices: set[str] | None) -> list[dict[str, Any]]:
     """Every occurrence a device reported on in [from_ms, to_ms), soonest first."""
     query = select(DeviceEvent).where(
-        DeviceEvent.type.in_(FINAL + START), DeviceEvent.occurred_at >= _time(from_ms),
+        DeviceEvent.type.in_((*FINAL, *START, HEARD)), DeviceEvent.occurred_at >= _time(from_ms),
         DeviceEvent.occurred_at < _time(to_ms)).order_by(DeviceEvent.occurred_at)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for event in session.scalars(query):
         occurrence_id = event.data.get("occurrence") if isinstance(event.data, dict) else None
         if not isinstance(occurrence_id, str) or (devices is not None and event.device_id not in devices):
+            continue
+        if event.type == HEARD:
+            _note_heard(rows.get((event.device_id, occurrence_id)), event.data)
             continue
         row = rows.setdefault((event.device_id, occurrence_id), _empty(event.device_id, occurrence_id))
         if event.type in START and row["started_at"] is None:
@@ -40,8 +45,27 @@ def plays(session: Session, from_ms: int, to_ms: int, devices: set[str] | None) 
         elif event.type in FINAL:
             row.update(outcome=event.type, ended_at=event.occurred_at.isoformat(),
                        reason=str(event.data.get("reason", "")), position_ms=event.data.get("position_ms"))
+            if event.type == "completed" and row["heard"] is None:
+                row["heard"] = event.data.get("heard", "unknown")  # pending: its check is on its way
     _describe(session, list(rows.values()))
     return sorted(rows.values(), key=lambda r: (r["started_at"] or r["ended_at"] or "", r["device_id"]))
+
+
+def _note_heard(row: dict[str, Any] | None, check: dict[str, Any]) -> None:
+    """A hearing check, on the play it judged (one whose start lies before the window is left out)."""
+    if row is not None and check.get("heard") in ("yes", "no", "unknown"):
+        row.update(heard=check["heard"], heard_level_db=check.get("level_db"))
+
+
+def heard_summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The completed plays counted by what their hearing check said: heard (yes), not heard (no),
+    unknown (no microphone, or nothing judged) and pending."""
+    counts = {"completed": 0, "yes": 0, "no": 0, "unknown": 0, "pending": 0}
+    for row in rows:
+        if row["outcome"] == "completed":
+            counts["completed"] += 1
+            counts[row["heard"] if row["heard"] in counts else "unknown"] += 1
+    return counts
 
 
 def _empty(device_id: str, occurrence_id: str) -> dict[str, Any]:

@@ -118,6 +118,12 @@ def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, 
     assert incidents.get(devices["other"]) == "wrong_audio"
     assert devices["healthy"] not in incidents and devices["cut"] not in incidents
     assert math.isfinite(verdicts["healthy"]["noise_dbfs"])
+    report = fleet.http.get("/api/v1/reports/plays", params={"area_id": village}).json()
+    assert report["heard"] == {"completed": 5, "yes": 2, "no": 2, "unknown": 1, "pending": 0}, report["heard"]
+    heard_column = {row["device_id"]: row["heard"] for row in report["plays"]
+                    if row["occurrence_id"] == occurrence}
+    assert heard_column == {devices["healthy"]: "yes", devices["dead"]: "no", devices["cut"]: "yes",
+                            devices["other"]: "no", deaf_id: "unknown"}
 
     page, _ = open_page(390, 740)
     page.goto(f"{controller.url}/d/{devices['dead']}")
