@@ -21,6 +21,7 @@ from loalang_protocol.topics import DeviceTopic
 
 from . import config as config_file
 from . import health
+from .audio.alsa_mic import AlsaMicrophone
 from .clock import ClockSync
 from .config import AgentConfig
 from .relays import make_relay
@@ -100,6 +101,20 @@ def check_sink(config: AgentConfig) -> str:
         return make_sink(config).check()
     except OSError as exc:
         raise CheckFailed(f"audio output not usable: {exc}") from None
+
+
+def check_microphone(config: AgentConfig, agent_running: bool) -> str:
+    """The microphone at the horns, when there is one, can be opened (left to the agent while it runs)."""
+    if config.audio.mic == "none":
+        return "no microphone: plays are not checked as heard"
+    if config.audio.mic == "simulated":
+        return "simulated microphone hearing the simulated card"
+    if agent_running:
+        return f"{config.audio.mic_device} (the running agent captures it)"
+    try:
+        return AlsaMicrophone(config.audio.mic_device).check()
+    except OSError as exc:
+        raise CheckFailed(f"microphone not usable: {exc}") from None
 
 
 def check_relay(config: AgentConfig, agent_running: bool) -> str:
@@ -240,6 +255,7 @@ def run_checks(config_path: Path) -> list[Verdict]:
             verdicts.append(_check("clock", lambda: _clock_verdict(session)))
     verdicts.append(_check("audio", lambda: check_sink(config)))
     agent_running = health.read(config.data_dir, max_age_s=3 * config.telemetry_interval_s + 5) is not None
+    verdicts.append(_check("microphone", lambda: check_microphone(config, agent_running)))
     verdicts.append(_check("relay", lambda: check_relay(config, agent_running)))
     verdicts.append(_check("cache", lambda: check_cache(config)))
     verdicts.append(_check("disk", lambda: check_disk(config)))

@@ -47,6 +47,12 @@ class AlsaMicrophone:
         self._thread = threading.Thread(target=self._capture, name="microphone", daemon=True)
         self._thread.start()
 
+    def check(self) -> str:
+        """Open the device and release it (OSError with the reason when it cannot be opened)."""
+        self._open()
+        self._release()
+        return f"ALSA capture device {self.device} records 48 kHz mono"
+
     def heard(self, start_wall: float, end_wall: float) -> bytes:
         out = bytearray(max(0, round((end_wall - start_wall) * SAMPLE_RATE)) * SAMPLE_BYTES)
         with self._lock:

@@ -50,8 +50,10 @@ def enrolled(fleet: Fleet) -> Path:
 def test_healthy_device_passes_every_check(enrolled: Path) -> None:
     code, output = doctor(enrolled)
     assert code == 0, output
-    for name in ("config", "key", "broker", "login", "clock", "audio", "relay", "cache", "disk"):
+    checks = ("config", "key", "broker", "login", "clock", "audio", "microphone", "relay", "cache", "disk")
+    for name in checks:
         assert verdict(output, name).startswith("[ ok ]"), output
+    assert "no microphone: plays are not checked as heard" in verdict(output, "microphone")
     assert "all checks passed" in output
 
 
@@ -110,6 +112,15 @@ def test_audio_unusable(enrolled: Path) -> None:
     _edit(enrolled, audio={"sink": "alsa", "alsa_device": "hw:99,0"})
     line = verdict(doctor(enrolled)[1], "audio")
     assert line.startswith("[FAIL]") and "audio output not usable" in line
+
+
+def test_microphone_unusable_and_usable(enrolled: Path) -> None:
+    _edit(enrolled, audio={"mic": "alsa", "mic_device": "hw:98,0"})
+    line = verdict(doctor(enrolled)[1], "microphone")
+    assert line.startswith("[FAIL]") and "microphone not usable" in line and "hw:98,0" in line, line
+    _edit(enrolled, audio={"mic": "alsa", "mic_device": "null"})
+    line = verdict(doctor(enrolled)[1], "microphone")
+    assert line.startswith("[ ok ]") and "null records 48 kHz mono" in line, line
 
 
 def test_disk_too_full(enrolled: Path) -> None:
