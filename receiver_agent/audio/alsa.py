@@ -19,6 +19,7 @@ from .sink import CHANNELS, SAMPLE_BYTES, SAMPLE_RATE
 log = logging.getLogger(__name__)
 
 SND_PCM_STREAM_PLAYBACK = 0
+SND_PCM_STREAM_CAPTURE = 1
 SND_PCM_NONBLOCK = 1
 SND_PCM_FORMAT_S16_LE = 2
 SND_PCM_ACCESS_RW_INTERLEAVED = 3
@@ -41,6 +42,26 @@ def libasound() -> ctypes.CDLL:
     return lib
 
 
+def open_pcm(lib: ctypes.CDLL, device: str, stream: int, mode: int, latency_us: int) -> ctypes.c_void_p:
+    """An ALSA device opened for 48 kHz mono s16le (stream: playback or capture); OSError with
+    libasound's reason when it cannot be."""
+    kind = "capture device" if stream == SND_PCM_STREAM_CAPTURE else "device"
+    pcm = ctypes.c_void_p()
+    code = lib.snd_pcm_open(ctypes.byref(pcm), device.encode(), stream, mode)
+    if code < 0:
+        raise OSError(f"cannot open ALSA {kind} {device}: {_strerror(lib, code)}")
+    code = lib.snd_pcm_set_params(pcm, SND_PCM_FORMAT_S16_LE, SND_PCM_ACCESS_RW_INTERLEAVED, CHANNELS,
+                                  SAMPLE_RATE, 1, latency_us)
+    if code < 0:
+        lib.snd_pcm_close(pcm)
+        raise OSError(f"ALSA {kind} {device} refuses 48 kHz mono s16le: {_strerror(lib, code)}")
+    return pcm
+
+
+def _strerror(lib: ctypes.CDLL, code: int) -> str:
+    return str(lib.snd_strerror(code).decode(errors="replace"))
+
+
 class AlsaSink:
     """An ALSA playback device, 48 kHz mono s16le."""
 
@@ -52,24 +73,11 @@ class AlsaSink:
         self._lib: ctypes.CDLL | None = None
         self._pcm = ctypes.c_void_p()
 
-    def _error(self, code: int) -> str:
-        assert self._lib is not None
-        return str(self._lib.snd_strerror(code).decode(errors="replace"))
-
     def _open(self) -> None:
         if self._pcm.value:
             return
         self._lib = self._lib or libasound()
-        code = self._lib.snd_pcm_open(ctypes.byref(self._pcm), self.device.encode(), SND_PCM_STREAM_PLAYBACK,
-                                      SND_PCM_NONBLOCK)
-        if code < 0:
-            self._pcm = ctypes.c_void_p()
-            raise OSError(f"cannot open ALSA device {self.device}: {self._error(code)}")
-        code = self._lib.snd_pcm_set_params(self._pcm, SND_PCM_FORMAT_S16_LE, SND_PCM_ACCESS_RW_INTERLEAVED,
-                                            CHANNELS, SAMPLE_RATE, 1, LATENCY_US)
-        if code < 0:
-            self.close()
-            raise OSError(f"ALSA device {self.device} refuses 48 kHz mono s16le: {self._error(code)}")
+        self._pcm = open_pcm(self._lib, self.device, SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK, LATENCY_US)
 
     def write(self, pcm: bytes) -> int:
         """Queue as many frames as the card takes now; an underrun is recovered from."""

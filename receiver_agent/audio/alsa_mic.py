@@ -15,12 +15,11 @@ import threading
 import time
 from collections import deque
 
-from .alsa import SND_PCM_ACCESS_RW_INTERLEAVED, SND_PCM_FORMAT_S16_LE, libasound
-from .sink import CHANNELS, PERIOD_FRAMES, SAMPLE_BYTES, SAMPLE_RATE
+from .alsa import SND_PCM_STREAM_CAPTURE, libasound, open_pcm
+from .sink import PERIOD_FRAMES, SAMPLE_BYTES, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-SND_PCM_STREAM_CAPTURE = 1
 LATENCY_US = 100_000
 KEPT_PERIODS = 3_000  # 30 s
 PERIOD_S = PERIOD_FRAMES / SAMPLE_RATE
@@ -73,16 +72,7 @@ class AlsaMicrophone:
         self._release()
 
     def _open(self) -> None:
-        opened = ctypes.byref(self._pcm)
-        code = self._lib.snd_pcm_open(opened, self.device.encode(), SND_PCM_STREAM_CAPTURE, 0)
-        if code < 0:
-            self._pcm = ctypes.c_void_p()
-            raise OSError(f"cannot open ALSA capture device {self.device}: {self._error(code)}")
-        code = self._lib.snd_pcm_set_params(self._pcm, SND_PCM_FORMAT_S16_LE, SND_PCM_ACCESS_RW_INTERLEAVED,
-                                            CHANNELS, SAMPLE_RATE, 1, LATENCY_US)
-        if code < 0:
-            self._release()
-            raise OSError(f"ALSA capture device {self.device} refuses 48 kHz mono s16le: {self._error(code)}")
+        self._pcm = open_pcm(self._lib, self.device, SND_PCM_STREAM_CAPTURE, 0, LATENCY_US)
 
     def _capture(self) -> None:
         buffer = ctypes.create_string_buffer(PERIOD_FRAMES * SAMPLE_BYTES)
@@ -120,6 +110,3 @@ class AlsaMicrophone:
         if self._pcm.value:
             self._lib.snd_pcm_close(self._pcm)
         self._pcm = ctypes.c_void_p()
-
-    def _error(self, code: int) -> str:
-        return str(self._lib.snd_strerror(code).decode(errors="replace"))
