@@ -38,12 +38,13 @@ def sound(tmp_path: Path) -> Iterator[SoundServer]:
         server.stop()
 
 
-def board_agent(fleet: Fleet, sound: SoundServer, mixer: str) -> tuple[str, Path]:
-    """An enrolled agent whose sink is the sound server's card, with this mixer control, started."""
+def board_agent(fleet: Fleet, sound: SoundServer, mixer: str, **microphone: str) -> tuple[str, Path]:
+    """An enrolled agent whose sink is the sound server's card, with this mixer control (and the
+    microphone given: audio.mic and audio.mic_device), started."""
     device_id, config = fleet.enrolled_agent()
     settings = config_file.load(config)
     audio = settings.audio.model_copy(update={"sink": "alsa", "alsa_device": ALSA_DEVICE,
-                                              "alsa_mixer": mixer})
+                                              "alsa_mixer": mixer, **microphone})
     config_file.save(settings.model_copy(update={"audio": audio}), config)
     fleet.start(config, env=sound.env)
     wait_for(lambda: fleet.online(device_id), 10.0, what=f"{device_id} online")
@@ -108,3 +109,22 @@ def test_without_the_mixer_control_the_agent_scales_the_samples(fleet: Fleet, so
     print(f"without the control, at 50% the level is {quieter / loud:.3f}")
     assert sound.volume_percent() == 100, "the card's own volume is left alone"
     assert 0.45 < quieter / loud < 0.55, f"at 50% the tone is {quieter / loud:.3f} of its level at 100%"
+
+
+def test_a_board_hears_its_own_card_through_an_alsa_microphone(fleet: Fleet, sound: SoundServer,
+                                                                tmp_path: Path) -> None:
+    """The microphone is the sound server's own capture (the card's monitor, through ALSA's pulse
+    device): what a USB microphone at the horns would hear, without the air between."""
+    with sound.record(tmp_path / "card"):
+        device_id, _ = board_agent(fleet, sound, ALSA_MIXER, mic="alsa", mic_device=ALSA_DEVICE)
+        set_volume(fleet, device_id, 100)
+        start_ms = int(time.time() * 1000) + 5000
+        tone = {"type": "tone", "frequency_hz": TONE_HZ}
+        occurrence = schedule(fleet, device_id=device_id, level="normal", start_ms=start_ms,
+                              duration_ms=int(TONE_S * 1000), source=tone)
+        heard = wait_for(lambda: [r["data"] for r in receipts(fleet, device_id, "heard")
+                                  if r["data"]["occurrence"] == occurrence], 30.0, what="the hearing check")
+    print(f"heard through the card's monitor: {heard[0]}")
+    assert heard[0]["heard"] == "yes", heard
+    assert abs(heard[0]["level_db"]) < 3, "the card's monitor hears it at the level it was sent"
+    assert 0 <= heard[0]["delay_ms"] < 300, heard
