@@ -544,6 +544,15 @@ class Engine:
 
     # -- downloads ---------------------------------------------------------------------------
 
+    def _forget_what_left_the_schedule(self) -> None:
+        """What was told once per file or item (downloading, a failure, the attention signal) is kept
+        only while the schedule holds it: a board runs for months, and these sets would grow by every
+        bulletin it ever had."""
+        ids, files = self.schedule.known()
+        self._downloading_reported &= files
+        self._reported_failures = {key for key in self._reported_failures if key[0] in files}
+        self._attention_sounded &= ids
+
     async def _fetch_loop(self) -> None:
         while True:
             self._fetch_wake.clear()
@@ -555,6 +564,7 @@ class Engine:
 
     async def fetch_due(self) -> None:
         """Download what the schedule needs soonest, one file at a time."""
+        self._forget_what_left_the_schedule()
         needed = self.schedule.media_needed(self.time.now_ms(), FETCH_HORIZON_MS)
         keep = {occ.source.sha256 for occ in needed if occ.source.type == "media"}
         for occurrence in needed:

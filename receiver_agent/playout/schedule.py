@@ -102,6 +102,12 @@ class Schedule:
         found = self._occurrences.get(occurrence_id)
         return found[0] if found else None
 
+    def known(self) -> tuple[set[str], set[str]]:
+        """The ids of every occurrence held (done or not) and the files they name."""
+        occurrences = [occ for occ, _, _ in self._occurrences.values()]
+        return ({occ.id for occ in occurrences},
+                {occ.source.sha256 for occ in occurrences if occ.source.type == "media"})
+
     def pending(self) -> list[tuple[Occurrence, Item]]:
         """Occurrences not done yet, with their arbiter items."""
         return [(occ, to_item(occ, depth, needs_time)) for occ, depth, needs_time

@@ -148,3 +148,23 @@ def test_a_relay_cut_by_a_bulletin_goes_on_under_its_renewed_lease(tmp_path: Pat
             assert engine.current is not None and engine.current.item.id == "o-relay", receipts
 
     asyncio.run(scenario())
+
+
+def test_what_was_told_once_per_file_is_forgotten_when_the_file_leaves_the_schedule(tmp_path: Path) -> None:
+    """A board runs for months: the files it said it was downloading (or failed to) are not kept for
+    ever, only while an occurrence names them."""
+    async def scenario() -> None:
+        receipts: Receipts = []
+        engine = make_engine(tmp_path, receipts)
+        start_ms = int(time.time() * 1000) + 60_000
+        media = {"id": "o-file", "level": "normal", "start_ms": start_ms, "duration_ms": 1000,
+                 "source": {"type": "media", "sha256": "ab" * 32, "size": 1000}}
+        engine.schedule.take("area", 1, [media], None, start_ms - 60_000)
+        await engine.fetch_due()  # the controller at 127.0.0.1:9 refuses: downloading, then failed
+        assert [kind for kind, _ in receipts] == ["downloading", "download-failed"]
+        assert engine._downloading_reported and engine._reported_failures
+        engine.schedule.take("area", 1, [], None, start_ms - 60_000)
+        await engine.fetch_due()
+        assert not engine._downloading_reported and not engine._reported_failures
+
+    asyncio.run(scenario())
