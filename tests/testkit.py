@@ -116,6 +116,16 @@ def quiet_hours_away_from_now(hours_ahead: int = 3) -> dict[str, str]:
     return {"quiet_start": start.strftime("%H:00"), "quiet_end": end.strftime("%H:00")}
 
 
+def quiet_free_hour() -> int:
+    """An hour of the day (Vietnam time) twelve hours from now: never in the quiet hours of an area made
+    by quiet_hours_away_from_now during the session. A fixed hour (09:00) fell in them in a session
+    started between 06:00 and 07:00."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    return (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(hours=12)).hour
+
+
 class Fleet:
     """Drives the system the way an admin and a field technician would."""
 

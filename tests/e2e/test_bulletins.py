@@ -17,6 +17,7 @@ from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
 from tests.testkit import (
     Fleet,
+    quiet_free_hour,
     receipts,
     tone_onset,
     upload_media,
@@ -145,7 +146,8 @@ def test_a_commune_operator_schedules_only_inside_its_commune(fleet: Fleet, cont
         bulletin = operator.post(f"{API}/bulletins", json={"title": "Tin xã", "media_sha256": sha}).json()
         assert bulletin["area_id"] == "xa-mot"
         assert operator.post(f"{API}/bulletins/{bulletin['id']}/submit").json()["status"] == "approved"
-        start = (local(time.time()) + timedelta(days=2)).replace(hour=9, minute=0).strftime("%Y-%m-%dT%H:%M")
+        at = (local(time.time()) + timedelta(days=2)).replace(hour=quiet_free_hour(), minute=0)
+        start = at.strftime("%Y-%m-%dT%H:%M")
         other = operator.post(f"{API}/bulletins/{bulletin['id']}/schedules",
                               json={"kind": "once", "start_local": start, "area_ids": ["thon-c"]})
         assert other.status_code == 403, "thon-c belongs to another commune"

@@ -4,10 +4,8 @@ console's pages on a 360 px phone: nothing wider than the screen."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +18,7 @@ from tests.testkit import (
     Fleet,
     loud_after,
     new_commune,
+    quiet_free_hour,
     start_agents,
     upload_media,
     wait_for,
@@ -129,13 +128,6 @@ def test_each_page_fits_a_phone(controller: ControllerProcess, open_page: Any,
     assert width[0] <= width[1], f"#{route} scrolls sideways at 360 px: {width}"
 
 
-def half_a_day_away() -> str:
-    """An hour of the day twelve hours from now (Vietnam time): never in the test province's quiet
-    hours, which begin three hours after the province was made (quiet_hours_away_from_now); a fixed
-    09:00 fell in them in a session started between 06:00 and 07:00."""
-    return (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(hours=12)).strftime("%H:00")
-
-
 @pytest.fixture(scope="module")
 def phone_session(controller: ControllerProcess, browser: Any, tmp_path_factory: pytest.TempPathFactory
                   ) -> dict[str, Any]:
@@ -154,7 +146,7 @@ def phone_session(controller: ControllerProcess, browser: Any, tmp_path_factory:
         "title": "Tin " + "ĐồngBằng" * 12, "media_sha256": sha, "area_id": long_id}).json()
     fleet.http.post(f"{API}/bulletins/{bulletin['id']}/submit").raise_for_status()
     fleet.http.post(f"{API}/bulletins/{bulletin['id']}/schedules", json={
-        "kind": "daily", "start_local": f"2030-01-01T{half_a_day_away()}", "area_ids": [long_id]}
+        "kind": "daily", "start_local": f"2030-01-01T{quiet_free_hour():02d}:00", "area_ids": [long_id]}
                     ).raise_for_status()
     context = browser.new_context(viewport={"width": 360, "height": 740})
     try:
