@@ -41,9 +41,8 @@ async def overview(db: Database, presence: PresenceStore, areas: set[str] | None
         query = query.where(Device.area_id.in_(sorted(areas)))
     with db.session() as session:
         rows = session.execute(query.order_by(Device.id)).all()
-    now = await presence.fleet_now()
-    with db.session() as session:
         unheard = not_heard(session)
+    now = await presence.fleet_now()
     result = Overview()
     for device_id, name, area_id, latitude, longitude in rows:
         online = device_id in now.online
