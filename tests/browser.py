@@ -129,3 +129,9 @@ class NetworkLog:
         """The URLs (http ones) of the requests that reached the server, sorted."""
         return sorted(url for rid, url in self.requests.items() if rid not in self.cached
                       and url.startswith("http"))
+
+
+def fact(page: Any, term: str) -> str:
+    """The value a page's facts list (`dl.facts`: the field view's, the device page's) shows for term."""
+    text: str = page.locator(f"dl.facts dt:text-is('{term}') + dd").inner_text()
+    return text

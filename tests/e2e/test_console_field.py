@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loalang_stack.services import ControllerProcess
-from tests.browser import accessibility_violations
+from tests.browser import accessibility_violations, fact
 from tests.testkit import (
     ADMIN_PASSWORD,
     Fleet,
@@ -37,12 +37,6 @@ def log_in_field(page: Any) -> None:
     page.fill("input[name=password]", ADMIN_PASSWORD)
     page.press("input[name=password]", "Enter")
     page.locator("h1 small").wait_for(timeout=10_000)
-
-
-def fact(page: Any, term: str) -> str:
-    """The value the field view shows for one of its facts ("Đang phát", "Sóng", ...)."""
-    text: str = page.locator(f"dl.facts dt:text-is('{term}') + dd").inner_text()
-    return text
 
 
 def moment(event: dict[str, Any]) -> float:

@@ -20,7 +20,7 @@ import pytest
 
 from loalang_stack.services import ControllerProcess
 from receiver_agent import config as config_file
-from tests.browser import accessibility_violations, log_in
+from tests.browser import accessibility_violations, fact, log_in
 from tests.testkit import (
     ADMIN_PASSWORD,
     OPERATOR_PASSWORD,
@@ -72,11 +72,6 @@ def open_incidents(fleet: Fleet) -> dict[str, str]:
     """Device id -> kind of every open incident."""
     found = fleet.http.get("/api/v1/notifications/incidents", params={"open": "true"}).json()
     return {incident["subject"]: incident["kind"] for incident in found}
-
-
-def field_fact(page: Any, term: str) -> str:
-    text: str = page.locator(f"dl.facts dt:text-is('{term}') + dd").inner_text()
-    return text
 
 
 def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, controller: ControllerProcess,
@@ -131,11 +126,11 @@ def test_a_bulletin_heard_at_three_clusters_and_not_at_a_dead_one(fleet: Fleet, 
     page.fill("input[name=password]", ADMIN_PASSWORD)
     page.press("input[name=password]", "Enter")
     page.locator("dl.facts").wait_for(timeout=10_000)
-    assert field_fact(page, "Nghe ở loa").startswith("Âm ly hoặc loa: không đo được tiếng từ "), \
-        field_fact(page, "Nghe ở loa")
+    assert fact(page, "Nghe ở loa").startswith("Âm ly hoặc loa: không đo được tiếng từ "), \
+        fact(page, "Nghe ở loa")
     page.goto(f"{controller.url}/d/{devices['healthy']}")
     page.locator("dl.facts").wait_for(timeout=10_000)
-    assert field_fact(page, "Nghe ở loa").startswith("nghe rõ lần phát lúc "), field_fact(page, "Nghe ở loa")
+    assert fact(page, "Nghe ở loa").startswith("nghe rõ lần phát lúc "), fact(page, "Nghe ở loa")
     assert accessibility_violations(page) == []
 
     board, _ = open_page()
