@@ -197,6 +197,10 @@ class DesiredState(_Strict):
     )
     occurrences: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_OCCURRENCES)
     quiet_hours: QuietHours | None = None
+    ducking_db: int | None = Field(
+        None, ge=-40, le=0, description="area scope: how far a background programme goes down under an "
+        "announcement, in dB (the device's deepest area that sets it wins; -15 when none does)"
+    )
     deleted: bool = False
     broker_addresses: list[Any] | None = Field(
         None, description="device scope only: every node of the broker, each {host, port}; the agent "

@@ -266,7 +266,7 @@ class Agent:
 
     def _quiet(self) -> bool:
         """Nothing plays and no stream is listened to: a reconnection now costs nobody a word."""
-        return self.engine.current is None and not self.streams.listening and self.link.connected.is_set()
+        return self.engine.on_air is None and not self.streams.listening and self.link.connected.is_set()
 
     async def _renew_login(self) -> None:
         if self.config_path is None:
@@ -517,7 +517,7 @@ class Agent:
     async def _take_schedule(self, source: str, depth: int, desired: DesiredState, needs_time: bool) -> None:
         """Store the occurrences; each one refused gets a receipt and the others still play."""
         for rejection in self.schedule.take(source, depth, desired.occurrences, desired.quiet_hours,
-                                            self.time.now_ms(), needs_time):
+                                            self.time.now_ms(), needs_time, desired.ducking_db):
             log.warning("device %s: occurrence %s rejected: %s", self.device_id, rejection.occurrence_id,
                         rejection.reason)
             await self.record_event("rejected", {"occurrence": rejection.occurrence_id,
@@ -622,7 +622,7 @@ class Agent:
             self.amplifier.switch_on()
             self.amplifier.release()
             return True, f"amplifier on for {self.amplifier.hold_s:.0f} s"
-        if self.engine.current is not None:
+        if self.engine.on_air is not None:
             return False, "audio is playing; stop it first"
         self.amplifier.force_off()
         return True, "amplifier off"
@@ -756,7 +756,7 @@ class Agent:
 
     def telemetry(self) -> Telemetry:
         """A fresh telemetry report."""
-        playing = self.engine.current
+        playing = self.engine.on_air
         upcoming = self.engine.next_item()
         month, month_bytes = self.data_usage()
         modem = self.modem.status()

@@ -13,11 +13,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime, timedelta
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -880,6 +882,32 @@ def playing_skew_ms(cards: list[Path], window_s: float = 1.0) -> float:
     return abs(lag_ms(recordings[0], recordings[1], start, window_s))
 
 
+def band_level_db(recording: Recording, frequency_hz: float, start: float, length_s: float) -> float:
+    """The level of one tone in a simulated card's recording (wall_clock_audio) from wall time start
+    on, in dB of full scale (a sine at full scale is 0 dB): its amplitude, projected onto that
+    frequency."""
+    import numpy as np
+
+    samples = samples_at(recording, start, length_s)
+    t = np.arange(len(samples)) / 48000
+    amplitude = 2 * abs(np.dot(samples, np.exp(-2j * np.pi * frequency_hz * t))) / max(1, len(samples))
+    return float(20 * np.log10(max(amplitude, 1e-3) / 32767))
+
+
+def tone_onset_in_mix(recording: Recording, frequency_hz: float, after: float, threshold_db: float = -30.0
+                      ) -> float | None:
+    """When a tone first reached threshold_db in a simulated card's recording after wall time after,
+    other sounds beside it (10 ms windows a millisecond apart; the onset is a window's middle), or
+    None. (tone_onset wants the tone alone.)"""
+    end = recording[2][-1][1]
+    at = max(after, recording[0])
+    while at < end:
+        if band_level_db(recording, frequency_hz, at, 0.01) >= threshold_db:
+            return at + 0.005
+        at += 0.001
+    return None
+
+
 def loud_after(card: Path, after: float) -> float | None:
     """When the card first played something loud after the wall time given (None: never)."""
     import numpy as np
@@ -893,6 +921,26 @@ def loud_after(card: Path, after: float) -> float | None:
         if wall > after and index < len(samples) and np.sqrt(np.mean(samples[index] ** 2)) > 300:
             return wall
     return None
+
+
+def relay_schedule(fleet: Fleet, station: Icecast, area_id: str, opened_s_ago: int,
+                   length_s: int) -> tuple[str, float]:
+    """A background relay bulletin, approved and scheduled once, its window opened that long ago (to
+    the whole second); returns the schedule's id and when its window closes."""
+    bulletin = fleet.http.post(f"{API}/bulletins", json={
+        "title": "Tiếp sóng Đài Quốc gia", "level": "background", "area_id": area_id,
+        "relay_url": station.listen_url("station.mp3"), "duration_ms": length_s * 1000})
+    assert bulletin.status_code == 201, bulletin.text
+    assert bulletin.json()["status"] == "draft" and bulletin.json()["relay_url"].endswith("station.mp3")
+    submitted = fleet.http.post(f"{API}/bulletins/{bulletin.json()['id']}/submit").json()
+    assert submitted["status"] == "approved", submitted
+    now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(microsecond=0)
+    opened = now - timedelta(seconds=opened_s_ago)
+    created = fleet.http.post(f"{API}/bulletins/{submitted['id']}/schedules", json={
+        "kind": "once", "start_local": opened.strftime("%Y-%m-%dT%H:%M:%S"), "area_ids": [area_id]})
+    assert created.status_code == 201, created.text
+    schedule_id: str = created.json()["id"]
+    return schedule_id, opened.timestamp() + length_s
 
 
 def start_relay(fleet: Fleet, station: Icecast, areas: list[str], level: str = "live") -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """The priority arbiter: a pure function from the situation to the actions to take.
 
 Rules (docs/playout.md):
-- Sources, highest first: emergency, live, priority, normal, background relay.
+- Sources, highest first: emergency, live, priority, normal, background programme.
 - Emergency and live cut in at once. Priority and normal never cut anything: they queue
   (priority first) and wait for the current item to end, until their maximum lateness has
-  passed, after which they are missed. A background relay yields at once to anything.
+  passed, after which they are missed.
+- A background programme (a relayed station, music) plays on a slot of its own, the bed: under a
+  normal or priority announcement it goes on lowered (the mixer ducks it), an emergency or a live
+  broadcast interrupts it, and a newer programme takes its place.
 - At the same level the item issued from the area nearer the root wins, then the earlier issue.
 - An interrupted item resumes a few seconds before its cut point when its window still allows,
   otherwise it is recorded as preempted.
@@ -94,13 +97,15 @@ class Situation:
     """Everything the arbiter looks at."""
 
     now_ms: int
-    playing: Playing | None = None
+    playing: Playing | None = None  # the announcement slot: anything but a background programme
+    bed: Playing | None = None  # the background programme, lowered under an announcement
     pending: tuple[Item, ...] = ()
     interrupted: tuple[Interrupted, ...] = ()
     quiet_hours: bool = False
     time_known: bool = True
     time_known_since_ms: int = 0  # when the time became known (after a boot without it)
     playing_finished: bool = False
+    bed_finished: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,29 +143,64 @@ class _Plan:
     def drop(self, item: Item, reason: str, position_ms: int = 0) -> None:
         self.actions.append(Drop(item, reason, position_ms))
 
+    def interrupt_first(self, interrupt: Interrupt) -> None:
+        """An interruption that must come before the starts already planned."""
+        first_start = next((n for n, a in enumerate(self.actions) if isinstance(a, Start)), len(self.actions))
+        self.actions.insert(first_start, interrupt)
+
 
 def decide(situation: Situation) -> list[Action]:
-    """The actions to take now, in order."""
+    """The actions to take now, in order: the announcement slot first, then the bed (whose
+    interruption goes before any start, so a cut-in is heard alone)."""
     plan = _Plan()
     candidates = _eligible(situation, plan)
+    announcements = [item for item in candidates if item.level != Level.BACKGROUND]
+    programmes = [item for item in candidates if item.level == Level.BACKGROUND]
+    on_air = _decide_announcement(situation, announcements, plan)
+    _decide_bed(situation, programmes, on_air, plan)
+    return plan.actions
+
+
+def _decide_announcement(situation: Situation, announcements: list[Item], plan: _Plan) -> Item | None:
+    """Start, cut or keep what plays in the announcement slot; returns what will be on air there."""
     playing = None if situation.playing_finished else situation.playing
-    if playing is not None and playing.item.level == Level.BACKGROUND and candidates:
-        plan.actions.append(Interrupt(playing.item, playing.position_ms))
-        playing = None
-    best = max(candidates, key=Item.rank, default=None)
+    best = max(announcements, key=Item.rank, default=None)
     if playing is not None:
         if best is not None and best.level.cuts_in and best.rank() > playing.item.rank():
             plan.actions.append(Interrupt(playing.item, playing.position_ms))
             plan.actions.append(Start(best))
-        return plan.actions
-    resumable = _resumable(situation, plan)
-    choice = max([*candidates, *[i.item for i in resumable]], key=Item.rank, default=None)
+            return best
+        return playing.item
+    resumable = _resumable(situation, plan, background=False)
+    return _start_best(announcements, resumable, plan)
+
+
+def _decide_bed(situation: Situation, programmes: list[Item], on_air: Item | None, plan: _Plan) -> None:
+    """The background programme: cut by an emergency or a live broadcast, replaced by a newer one,
+    resumed or started when the bed is free."""
+    bed = None if situation.bed_finished else situation.bed
+    if on_air is not None and on_air.level.cuts_in:
+        if bed is not None:
+            plan.interrupt_first(Interrupt(bed.item, bed.position_ms))
+        return  # programmes due meanwhile wait for it to end
+    if bed is not None:
+        best = max(programmes, key=Item.rank, default=None)
+        if best is not None:
+            plan.actions.append(Interrupt(bed.item, bed.position_ms))
+            plan.actions.append(Start(best))
+        return
+    _start_best(programmes, _resumable(situation, plan, background=True), plan)
+
+
+def _start_best(due: list[Item], resumable: list[Interrupted], plan: _Plan) -> Item | None:
+    """Start the highest of the due and the resumable items (a resumed file a little before its cut)."""
+    choice = max([*due, *[i.item for i in resumable]], key=Item.rank, default=None)
     if choice is None:
-        return plan.actions
+        return None
     cut = next((i for i in resumable if i.item is choice), None)
     position = max(0, cut.cut_at_ms - RESUME_BACK_MS) if cut and not choice.stream else 0
     plan.actions.append(Start(choice, position))
-    return plan.actions
+    return choice
 
 
 def _eligible(situation: Situation, plan: _Plan) -> list[Item]:
@@ -183,11 +223,13 @@ def _eligible(situation: Situation, plan: _Plan) -> list[Item]:
     return eligible
 
 
-def _resumable(situation: Situation, plan: _Plan) -> list[Interrupted]:
-    """Interrupted items that may still resume; the others are recorded as preempted."""
+def _resumable(situation: Situation, plan: _Plan, background: bool) -> list[Interrupted]:
+    """Interrupted items of one slot that may still resume; the others are recorded as preempted."""
     now = situation.now_ms
     keep = []
     for cut in situation.interrupted:
+        if (cut.item.level == Level.BACKGROUND) != background:
+            continue
         remaining = cut.item.duration_ms - max(0, cut.cut_at_ms - RESUME_BACK_MS)
         blocked = situation.quiet_hours and cut.item.level != Level.EMERGENCY and not cut.item.quiet_override
         goes_on = cut.item.level == Level.BACKGROUND or cut.item.stream

@@ -1,7 +1,8 @@
 """The playout engine: asks the arbiter what to do every few milliseconds and does it.
 
-It owns the current item (a player task), the interrupted items, the amplifier and the
-receipts: every outcome becomes a signed device event, written to disk before it is sent.
+It owns the item on air (a player task), the background programme under it (the bed, mixed
+lowered under an announcement), the interrupted items, the amplifier and the receipts: every
+outcome becomes a signed device event, written to disk before it is sent.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from loalang_protocol.messages import Occurrence, StreamSource
 
 from ..amplifier import Amplifier
 from ..audio.microphone import Microphone
-from ..audio.sink import AudioSink
+from ..audio.mixer import Channel, Mixer
+from ..audio.sink import SAMPLE_RATE, AudioSink
 from ..hearing.analysis import unknown
 from ..hearing.check import JUDGED_S, HearingCheck, Played
 from ..media.cache import DownloadError, MediaCache
@@ -73,6 +75,7 @@ class Current:
     progress: Progress = field(default_factory=Progress)
     restarts: int = 0
     attention: bool = False  # the attention signal stands in for a file still missing
+    on_bed: bool = False  # a background programme, on the mixer's bed
 
 
 class Engine:
@@ -94,10 +97,13 @@ class Engine:
         self.decode = decode  # False in a large simulation: silence of the right length, no ffmpeg
         self.hearing = HearingCheck(microphone) if microphone is not None else None
         opening_s = JUDGED_S if self.hearing is not None else 0.0
-        self.player = Player(sink, clock_ms=timekeeper.now_ms, keep_opening_s=opening_s)
+        self.mixer = Mixer(sink)
+        self.player = Player(self.mixer.main, clock_ms=timekeeper.now_ms, keep_opening_s=opening_s)
+        self.bed_player = Player(self.mixer.bed, clock_ms=timekeeper.now_ms)
         self._hearing_checks: set[asyncio.Task[None]] = set()
         self._volume_set = 0
-        self.current: Current | None = None
+        self.current: Current | None = None  # on air in the announcement slot
+        self.bed: Current | None = None  # the background programme
         self.interrupted: dict[str, Interrupted] = {}
         self._reported_failures: set[tuple[str, str]] = set()
         self._prepared: dict[str, Prepared] = {}
@@ -129,9 +135,16 @@ class Engine:
             for check in list(self._hearing_checks):
                 check.cancel()
             await self.stop_current()
+            await self.stop_bed()
+            await self.mixer.close()
             for item_id in list(self._prepared):
                 await self._discard_prepared(item_id)
             self.amplifier.force_off()
+
+    @property
+    def on_air(self) -> Current | None:
+        """What is heard now: the announcement, else the background programme."""
+        return self.current or self.bed
 
     def next_item(self) -> Item | None:
         """The next pending occurrence to start, for telemetry and the status page."""
@@ -155,10 +168,10 @@ class Engine:
             return TICK_S
         now = self.time.now_ms()
         pending = [item for _, item in self.schedule.pending()]
-        if not pending and self.current is None and not self._prepared:
+        if not pending and self.current is None and self.bed is None and not self._prepared:
             return QUIET_S
-        playing = self.current.item.id if self.current is not None else None
-        starts = [item.start_ms for item in pending if item.start_ms > now and item.id != playing]
+        playing = {slot.item.id for slot in (self.current, self.bed) if slot is not None}
+        starts = [item.start_ms for item in pending if item.start_ms > now and item.id not in playing]
         if self._prepared and not starts:
             return TICK_S  # a prepared item is due
         if any(start - LOOKAHEAD_MS <= now for start in starts):
@@ -176,20 +189,19 @@ class Engine:
         if self.streams is not None:
             await self.streams.sync()
         finished = await self._collect_finished()
+        bed_finished = await self._collect_bed_finished()
         await self._stop_withdrawn()
         items = await self._playable_items(now)
         self._prepare_amplifier(items, now)
         await self._prepare_decoders(items, now)
         await self._end_streams_gone(now)
-        playing = None
-        if self.current is not None:
-            position = self._position_ms(self.current)
-            playing = Playing(self.current.item, position)
+        self.mixer.set_ducking_db(self.schedule.ducking_db())
         situation = Situation(
-            now_ms=now + LOOKAHEAD_MS, playing=playing, pending=tuple(items),
-            interrupted=self._interrupted_now(), quiet_hours=self.schedule.quiet_at(now),
+            now_ms=now + LOOKAHEAD_MS, playing=self._playing(self.current), bed=self._playing(self.bed),
+            pending=tuple(items), interrupted=self._interrupted_now(),
+            quiet_hours=self.schedule.quiet_at(now),
             time_known=self.time.known, time_known_since_ms=self.time.known_since_ms,
-            playing_finished=finished,
+            playing_finished=finished, bed_finished=bed_finished,
         )
         for action in decide(situation):
             if isinstance(action, Start):
@@ -199,6 +211,9 @@ class Engine:
             elif isinstance(action, Drop):
                 await self._drop(action.item, action.reason, action.position_ms)
         await self._arm(situation, now)
+
+    def _playing(self, slot: Current | None) -> Playing | None:
+        return Playing(slot.item, self._position_ms(slot)) if slot is not None else None
 
     def _interrupted_now(self) -> tuple[Interrupted, ...]:
         """The interrupted items as the schedule has them now: an item is kept as it was when it
@@ -218,8 +233,11 @@ class Engine:
         if self.current is not None or self.interrupted or not self.time.known:
             return
         ahead = int(self.amplifier.lead_s * 1000) + LOOKAHEAD_MS
+        if self.bed is not None:  # an announcement over the bed goes in behind what the card holds
+            ahead += self.mixer.bed.delay_frames() // (SAMPLE_RATE // 1000)
         files = tuple(item for item in situation.pending
-                      if not item.stream and situation.now_ms < item.start_ms <= now + ahead)
+                      if not item.stream and situation.now_ms < item.start_ms <= now + ahead
+                      and (self.bed is None or item.level != Level.BACKGROUND))
         if not files:
             return  # nothing in the window: no early look on this tick
         early = replace(situation, now_ms=now + ahead, playing=None, pending=files, interrupted=(),
@@ -237,7 +255,7 @@ class Engine:
         """
         playable = []
         for occurrence, item in self.schedule.pending():
-            if item.id in self.interrupted or (self.current and self.current.item.id == item.id):
+            if item.id in self.interrupted or item.id in self._on_air():
                 continue
             if item.stream:
                 if self._stream_flowing(occurrence):
@@ -252,6 +270,10 @@ class Engine:
             playable.append(item)
         return playable
 
+    def _on_air(self) -> set[str]:
+        """The ids of what plays now, in either slot."""
+        return {slot.item.id for slot in (self.current, self.bed) if slot is not None}
+
     def _stream_flowing(self, occurrence: Occurrence) -> bool:
         source = occurrence.source
         return isinstance(source, StreamSource) and self.streams is not None and self.streams.fresh(
@@ -261,7 +283,7 @@ class Engine:
         return occurrence.source.type == "media" and not self.cache.has(occurrence.source.sha256)
 
     def _prepare_amplifier(self, items: list[Item], now: int) -> None:
-        if not self.time.known or self.current is not None:
+        if not self.time.known or self.current is not None or self.bed is not None:
             return
         lead_ms = self.amplifier.lead_s * 1000
         quiet = self.schedule.quiet_at(now)
@@ -325,20 +347,32 @@ class Engine:
         if attention:
             self._attention_sounded.add(item.id)
         progress = Progress()
+        on_bed = item.level == Level.BACKGROUND
+        player = self.bed_player if on_bed else self.player
+        (self.mixer.bed if on_bed else self.mixer.main).reserve()
         task = asyncio.create_task(
-            self._play(decoder, start_at, progress, occurrence, position_ms, resumed, first, attention))
+            self._play(player, decoder, start_at, progress, occurrence, position_ms, resumed, first,
+                       attention))
         task.add_done_callback(lambda _: self._wake.set())  # its end is looked at at once
-        self.current = Current(item, occurrence, position_ms, task, decoder, progress, attention=attention)
+        self._take_slot(Current(item, occurrence, position_ms, task, decoder, progress, attention=attention,
+                                on_bed=on_bed))
 
-    async def _play(self, decoder: PcmSource, start_at: float, progress: Progress, occurrence: Occurrence,
-                    position_ms: int, resumed: bool, first: bytes | None, attention: bool) -> None:
+    def _take_slot(self, current: Current) -> None:
+        if current.on_bed:
+            self.bed = current
+        else:
+            self.current = current
+
+    async def _play(self, player: Player, decoder: PcmSource, start_at: float, progress: Progress,
+                    occurrence: Occurrence, position_ms: int, resumed: bool, first: bytes | None,
+                    attention: bool) -> None:
         def started(at_ms: float) -> None:
             data = {"occurrence": occurrence.id, "position_ms": position_ms, "at_ms": int(at_ms),
                     "late_ms": int(at_ms - occurrence.start_ms) if not resumed else None,
                     "audio": "attention_signal" if attention else occurrence.source.type}
             asyncio.get_running_loop().create_task(self.record("resumed" if resumed else "started", data))
 
-        await self.player.play(decoder, start_at, progress, started, first)
+        await player.play(decoder, start_at, progress, started, first)
 
     def _set_volume_for(self, item: Item) -> None:
         """The device's volume, raised to the emergency floor for an emergency."""
@@ -354,7 +388,9 @@ class Engine:
         if not self.amplifier.on:
             self.amplifier.switch_on()
         self._set_volume_for(item)
-        player = StreamPlayer(self.sink, source.latency_ms, clock_ms=self.time.precise_ms,
+        on_bed = item.level == Level.BACKGROUND
+        channel = self.mixer.bed if on_bed else self.mixer.main
+        player = StreamPlayer(channel, source.latency_ms, clock_ms=self.time.precise_ms,
                               gain=self.sink.software_gain, name=f"stream {source.stream}")
         for chunk in self.streams.take(source.stream):
             player.put(chunk)
@@ -364,7 +400,8 @@ class Engine:
             "occurrence": occurrence.id, "position_ms": 0, "at_ms": self.time.now_ms(),
             "late_ms": None, "audio": "stream"})
         task = asyncio.create_task(self._play_stream(player, source.stream))
-        self.current = Current(item, occurrence, 0, task, None)
+        task.add_done_callback(lambda _: self._wake.set())
+        self._take_slot(Current(item, occurrence, 0, task, None, on_bed=on_bed))
 
     async def _play_stream(self, player: StreamPlayer, stream_id: str) -> None:
         try:
@@ -391,12 +428,11 @@ class Engine:
         for item_id in list(self._streams_started):
             occurrence = self.schedule.occurrence(item_id)
             lease_ms = occurrence.valid_until_ms if occurrence is not None else None
-            playing = self.current is not None and self.current.item.id == item_id
             if occurrence is not None and (lease_ms is None or now < lease_ms):
                 continue
-            if playing:
-                await self.stop_current()
-                self.amplifier.release()
+            if item_id in self._on_air():
+                await self._stop_slot_of(item_id)
+                self._release_amplifier()
             if occurrence is None:
                 self.interrupted.pop(item_id, None)
                 self._streams_started.discard(item_id)
@@ -405,7 +441,8 @@ class Engine:
     def _position_ms(self, current: Current) -> int:
         if current.decoder is None:
             return 0
-        return self.player.position_ms(current.progress, current.start_position_ms)
+        player = self.bed_player if current.on_bed else self.player
+        return player.position_ms(current.progress, current.start_position_ms)
 
     def _decoder(self, occurrence: Occurrence, position_ms: int) -> PcmSource:
         if not self.decode:
@@ -416,7 +453,7 @@ class Engine:
         return open_source(occurrence, position_ms, self.sink.software_gain, media, self.attention)
 
     async def _interrupt(self, item: Item, position_ms: int) -> None:
-        await self.stop_current()
+        await self._stop_slot_of(item.id)
         self.interrupted[item.id] = Interrupted(item, position_ms)
         await self.record("interrupted", {"occurrence": item.id, "position_ms": position_ms})
 
@@ -430,16 +467,15 @@ class Engine:
 
     async def stop_all(self, reason: str) -> list[str]:
         """Silence now: stop the item on air and drop the interrupted ones, each with a `stopped` receipt."""
-        stopped: list[tuple[str, int]] = []
-        current = self.current
-        if current is not None:
-            stopped.append((current.item.id, self._position_ms(current)))
+        slots = [slot for slot in (self.current, self.bed) if slot is not None]
+        stopped = [(slot.item.id, self._position_ms(slot)) for slot in slots]
         stopped += [(item_id, waiting.cut_at_ms) for item_id, waiting in self.interrupted.items()]
         self.interrupted.clear()
         for item_id, _ in stopped:
             self.schedule.mark_done(item_id)  # first: a tick running meanwhile must not start them again
             self._streams_started.discard(item_id)
         await self.stop_current()
+        await self.stop_bed()
         for item_id, position in stopped:
             await self.record("stopped", {"occurrence": item_id, "position_ms": position, "reason": reason})
         if stopped:
@@ -453,13 +489,12 @@ class Engine:
         waiting to resume never does; each gets a `stopped` receipt. (A stop command does this at
         once; the withdrawal does it too when that command was lost, for example while the broker
         was away. Live streams end by their own rule: _end_streams_gone.)"""
-        current = self.current
         withdrawn: list[tuple[str, int]] = []
-        gone = current is not None and self.schedule.occurrence(current.item.id) is None
-        if current is not None and gone and not current.item.stream:
-            withdrawn.append((current.item.id, self._position_ms(current)))
-            await self.stop_current()
-            self.amplifier.release()
+        for slot in (self.current, self.bed):
+            if slot is not None and not slot.item.stream and self.schedule.occurrence(slot.item.id) is None:
+                withdrawn.append((slot.item.id, self._position_ms(slot)))
+                await self._stop_slot_of(slot.item.id)
+                self._release_amplifier()
         for item_id, waiting in list(self.interrupted.items()):
             if not waiting.item.stream and self.schedule.occurrence(item_id) is None:
                 del self.interrupted[item_id]
@@ -470,22 +505,57 @@ class Engine:
             log.info("occurrence %s stopped (withdrawn)", item_id)
 
     async def stop_current(self) -> None:
-        """Stop the item on air at once (flushing the card)."""
+        """Stop the item on air in the announcement slot at once (flushing its audio)."""
         current, self.current = self.current, None
-        if current is None:
+        await self._stop(current, self.mixer.main)
+
+    async def stop_bed(self) -> None:
+        """Stop the background programme at once."""
+        bed, self.bed = self.bed, None
+        await self._stop(bed, self.mixer.bed)
+
+    async def _stop_slot_of(self, item_id: str) -> None:
+        if self.bed is not None and self.bed.item.id == item_id:
+            await self.stop_bed()
+        elif self.current is not None and self.current.item.id == item_id:
+            await self.stop_current()
+
+    @staticmethod
+    async def _stop(slot: Current | None, channel: Channel) -> None:
+        if slot is None:
             return
-        current.task.cancel()
+        slot.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, DecodeError):
-            await current.task
-        self.sink.flush()
-        if current.decoder is not None:
-            await current.decoder.stop()
+            await slot.task
+        channel.flush()
+        if slot.decoder is not None:
+            await slot.decoder.stop()
+
+    def _release_amplifier(self) -> None:
+        """Audio ended: the amplifier may go off after its hold, unless the other slot still plays."""
+        if self.current is None and self.bed is None:
+            self.amplifier.release()
 
     async def _collect_finished(self) -> bool:
+        """Whether the announcement slot's item ended (its receipt recorded)."""
         current = self.current
         if current is None or not current.task.done():
             return False
         self.current = None
+        self.mixer.main.release()
+        return await self._ended(current)
+
+    async def _collect_bed_finished(self) -> bool:
+        """Whether the background programme ended."""
+        bed = self.bed
+        if bed is None or not bed.task.done():
+            return False
+        self.bed = None
+        self.mixer.bed.release()
+        return await self._ended(bed)
+
+    async def _ended(self, current: Current) -> bool:
+        """Record how an item that stopped by itself ended; a decoder that failed restarts."""
         error = None if current.task.cancelled() else current.task.exception()
         if current.decoder is None:
             return self._stream_paused(current, error)
@@ -498,14 +568,14 @@ class Engine:
             await self.record("completed", {"occurrence": current.item.id,
                                             "heard": "pending" if checking else "unknown"})
         elif isinstance(error, DecodeError) and current.restarts < MAX_DECODER_RESTARTS:
-            position = self.player.position_ms(current.progress, current.start_position_ms)
+            position = self._position_ms(current)
             log.warning("occurrence %s: decoder failed, restarting at %s ms", current.item.id, position)
             self.interrupted[current.item.id] = Interrupted(current.item, position)
             return True
         else:
             self.schedule.mark_done(current.item.id)
             await self.record("failed", {"occurrence": current.item.id, "reason": str(error)[:200]})
-        self.amplifier.release()
+        self._release_amplifier()
         return True
 
     def _check_heard(self, current: Current) -> bool:
@@ -539,7 +609,7 @@ class Engine:
             log.error("stream occurrence %s failed: %s", current.item.id, error)
         else:
             log.info("stream occurrence %s: silent, other sources may play", current.item.id)
-        self.amplifier.release()
+        self._release_amplifier()
         return True
 
     # -- downloads ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ FRAMES_PER_MS = SAMPLE_RATE // 1000
 WRITE_AHEAD_FRAMES = 30 * 480  # 300 ms queued: a cut-in flushes it; a slow fsync cannot starve it
 READ_BYTES = 10 * 480 * SAMPLE_BYTES  # 100 ms per read: few wake-ups while playing
 PREROLL_BYTES = 10 * 480 * SAMPLE_BYTES
+QUEUE_GROWTH_MS = 150  # another source's player adds up to a read (100 ms) to the card's queue
 DRAIN_MARGIN_S = 0.05  # beyond the queue the card reported at the end, before the item counts as played
 
 
@@ -55,7 +56,7 @@ class Player:
         """
         if first is None:
             first = await self.preroll(decoder)
-        await self._sleep_until(start_at_ms - 30)
+        await self._wake_before(start_at_ms)
         pad = round((start_at_ms - self.clock_ms()) * FRAMES_PER_MS) - self.sink.delay_frames()
         if pad > 0:
             await self._write(bytes(pad * SAMPLE_BYTES))
@@ -91,8 +92,14 @@ class Player:
             data += chunk
         return data[: len(data) - len(data) % SAMPLE_BYTES]
 
-    async def _sleep_until(self, wall: float) -> None:
-        while (remaining := wall - self.clock_ms()) > 0:  # noqa: ASYNC110 - waiting for a wall-clock time
+    async def _wake_before(self, start_at_ms: float) -> None:
+        """Sleep until 30 ms before the first write must go in: the start instant less what the card
+        holds ahead of it. On a free card that is nothing; under an announcement it is a background
+        programme's queue, which its own player may lengthen by a read while this one sleeps."""
+        def remaining_ms() -> float:
+            ahead = self.sink.delay_frames() / FRAMES_PER_MS
+            return start_at_ms - 30 - (ahead + QUEUE_GROWTH_MS if ahead else 0) - self.clock_ms()
+        while (remaining := remaining_ms()) > 0:  # noqa: ASYNC110 - waiting for a wall-clock time
             await asyncio.sleep(min(remaining / 1000, 0.5))
 
     async def _write(self, pcm: bytes) -> None:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from loalang_protocol.messages import Occurrence, QuietHours
 
+from ..audio.mixer import DEFAULT_DUCKING_DB
 from ..storage import read_json, write_json_soon
 from .arbiter import Item, Level
 
@@ -50,12 +51,13 @@ class Schedule:
         # id -> (occurrence, depth, needs_time)
         self._occurrences: dict[str, tuple[Occurrence, int, bool]] = {}
         self._quiet: QuietHours | None = None
+        self._ducking_db: int | None = None
         self._rebuild()
 
     def take(self, source: str, depth: int, raw: list[dict[str, Any]], quiet: QuietHours | None,
-             now_ms: int, needs_time: bool = False) -> list[Rejection]:
+             now_ms: int, needs_time: bool = False, ducking_db: int | None = None) -> list[Rejection]:
         """Replace the occurrences that came from source; returns the ones refused. With needs_time
-        they play only once the time is known."""
+        they play only once the time is known. An area's quiet hours and ducking level come along."""
         kept, rejected = [], []
         for entry in raw:
             occurrence_id = str(entry.get("id", "?"))[:48] if isinstance(entry, dict) else "?"
@@ -71,14 +73,14 @@ class Schedule:
             else:
                 kept.append(occurrence.model_dump())
         self._sources[source] = {"depth": depth, "occurrences": kept, "needs_time": needs_time,
-                                 "quiet": quiet.model_dump() if quiet else None}
+                                 "quiet": quiet.model_dump() if quiet else None, "ducking_db": ducking_db}
         self._rebuild()
         self.save()
         return rejected
 
     def _rebuild(self) -> None:
         self._occurrences = {}
-        deepest = -1
+        deepest = deepest_ducking = -1
         for source in self._sources.values():
             needs_time = source.get("needs_time") is True
             for raw in source.get("occurrences", []):
@@ -86,6 +88,9 @@ class Schedule:
                 self._occurrences[occurrence.id] = (occurrence, int(source["depth"]), needs_time)
             if source.get("quiet") and int(source["depth"]) > deepest:
                 deepest, self._quiet = int(source["depth"]), QuietHours.model_validate(source["quiet"])
+            ducking = source.get("ducking_db")
+            if isinstance(ducking, int) and int(source["depth"]) > deepest_ducking:
+                deepest_ducking, self._ducking_db = int(source["depth"]), ducking
         self.done &= set(self._occurrences)
 
     def save(self) -> None:
@@ -118,6 +123,11 @@ class Schedule:
         wanted = [occ for occ, _, _ in self._occurrences.values() if occ.source.type == "media"
                   and occ.id not in self.done and occ.start_ms <= now_ms + horizon_ms]
         return sorted(wanted, key=lambda occ: occ.start_ms)
+
+    def ducking_db(self) -> int:
+        """How far a background programme goes down under an announcement: the device's deepest
+        area that says, else the default."""
+        return self._ducking_db if self._ducking_db is not None else DEFAULT_DUCKING_DB
 
     def quiet_at(self, now_ms: int) -> bool:
         """Whether now falls in the quiet hours of the device's deepest area that sets them."""

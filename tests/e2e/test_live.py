@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from tests.testkit import (
     own_fleet,
     playing_skew_ms,
     receipts,
+    relay_schedule,
     route_through,
     schedule,
     security_events,
@@ -283,26 +284,6 @@ def test_bad_live_sources_are_refused_with_the_reason(fleet: Fleet, live: dict[s
     body = {"level": level, "live": live, "area_ids": ["thon-a"], "confirm_password": ADMIN_PASSWORD}
     response = fleet.http.post(f"{API}/broadcasts", json=body)
     assert response.status_code == 422 and problem in response.text, response.text
-
-
-def relay_schedule(fleet: Fleet, station: Icecast, area_id: str, opened_s_ago: int,
-                   length_s: int) -> tuple[str, float]:
-    """A background relay bulletin, approved and scheduled once, its window opened that long ago (to
-    the whole second); returns the schedule's id and when its window closes."""
-    bulletin = fleet.http.post(f"{API}/bulletins", json={
-        "title": "Tiếp sóng Đài Quốc gia", "level": "background", "area_id": area_id,
-        "relay_url": station.listen_url("station.mp3"), "duration_ms": length_s * 1000})
-    assert bulletin.status_code == 201, bulletin.text
-    assert bulletin.json()["status"] == "draft" and bulletin.json()["relay_url"].endswith("station.mp3")
-    submitted = fleet.http.post(f"{API}/bulletins/{bulletin.json()['id']}/submit").json()
-    assert submitted["status"] == "approved", submitted
-    now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(microsecond=0)
-    opened = now - timedelta(seconds=opened_s_ago)
-    created = fleet.http.post(f"{API}/bulletins/{submitted['id']}/schedules", json={
-        "kind": "once", "start_local": opened.strftime("%Y-%m-%dT%H:%M:%S"), "area_ids": [area_id]})
-    assert created.status_code == 201, created.text
-    schedule_id: str = created.json()["id"]
-    return schedule_id, opened.timestamp() + length_s
 
 
 def test_a_scheduled_background_relay_airs_in_its_window_and_yields_to_a_bulletin(

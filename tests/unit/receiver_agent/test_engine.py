@@ -125,9 +125,9 @@ def test_an_emergency_still_cuts_in_before_an_armed_item_sounds(tmp_path: Path) 
     asyncio.run(scenario())
 
 
-def test_a_relay_cut_by_a_bulletin_goes_on_under_its_renewed_lease(tmp_path: Path) -> None:
-    """A relay's lease is renewed while it plays; a bulletin cutting in after the lease it started
-    with has run out must not find it over: the relay goes on once the bulletin ends."""
+def test_a_relay_cut_by_an_emergency_goes_on_under_its_renewed_lease(tmp_path: Path) -> None:
+    """A relay's lease is renewed while it plays; an emergency cutting in after the lease it started
+    with has run out must not find it over: the relay goes on once the emergency ends."""
     async def scenario() -> None:
         receipts: Receipts = []
         engine = make_engine(tmp_path, receipts)
@@ -139,13 +139,37 @@ def test_a_relay_cut_by_a_bulletin_goes_on_under_its_renewed_lease(tmp_path: Pat
             engine.schedule.take("area", 1, [{**relay, "valid_until_ms": now + 60_000}], None, now)
             await asyncio.sleep(1.2)  # the lease the relay started with has run out
             bulletin_ms = int(time.time() * 1000) + 300
-            engine.schedule.take("device", 0, [tone("o-bulletin", bulletin_ms)], None, bulletin_ms - 300)
+            engine.schedule.take("device", 0, [tone("o-bulletin", bulletin_ms, "emergency")], None,
+                                 bulletin_ms - 300)
             engine.wake()
             await wait_for_receipt(receipts, "interrupted", "o-relay")
             await wait_for_receipt(receipts, "completed", "o-bulletin")
             await asyncio.sleep(0.3)
             assert not any(kind == "preempted" for kind, _ in receipts), receipts
-            assert engine.current is not None and engine.current.item.id == "o-relay", receipts
+            assert engine.bed is not None and engine.bed.item.id == "o-relay", receipts
+
+
+def test_a_bulletin_over_a_relay_plays_on_time_and_the_relay_goes_on_under_it(tmp_path: Path) -> None:
+    """Neither stops the other: the relay is the bed, the bulletin the announcement, each with its
+    receipts, and the relay is still on once the bulletin is over."""
+    async def scenario() -> None:
+        receipts: Receipts = []
+        engine = make_engine(tmp_path, receipts)
+        now = int(time.time() * 1000)
+        relay = {**tone("o-relay", now, "background"), "duration_ms": 60_000}
+        engine.schedule.take("area", 1, [relay], None, now)
+        async with running(engine):
+            await wait_for_receipt(receipts, "started", "o-relay")
+            bulletin_ms = int(time.time() * 1000) + 1500
+            engine.schedule.take("device", 0, [tone("o-bulletin", bulletin_ms)], None, bulletin_ms - 1500)
+            engine.wake()
+            started = await wait_for_receipt(receipts, "started", "o-bulletin")
+            assert abs(started["late_ms"]) < 20, started
+            assert engine.mixer.mixing and engine.bed is not None and engine.current is not None
+            await wait_for_receipt(receipts, "completed", "o-bulletin")
+            await asyncio.sleep(0.3)
+            assert [kind for kind, data in receipts if data.get("occurrence") == "o-relay"] == ["started"]
+            assert engine.bed is not None and engine.bed.item.id == "o-relay" and engine.current is None
 
     asyncio.run(scenario())
 
