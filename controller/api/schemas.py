@@ -63,6 +63,11 @@ CONFIRM_DESCRIPTION = ("how an emergency or live broadcast here is confirmed: th
                        "again, or a second approver; unset: inherited (`password` at the root)")
 
 
+DUCKING_DESCRIPTION = ("how far a background programme (a relayed station, music) goes down under a normal "
+                       "or priority announcement, in dB from -40 to 0; unset: inherited (-15 at the root)")
+DuckingDb = Annotated[int, Field(ge=-40, le=0, examples=[-15])]
+
+
 class AreaCreate(_In):
     """A new area; its id is made from the name unless given."""
 
@@ -75,6 +80,7 @@ class AreaCreate(_In):
     timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)] | None = None
     quiet_start: Clock | None = Field(None, examples=["22:00"])
     quiet_end: Clock | None = Field(None, examples=["05:00"])
+    ducking_db: DuckingDb | None = Field(None, description=DUCKING_DESCRIPTION)
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     approval: Approval | None = Field(None, description=APPROVAL_DESCRIPTION)
@@ -90,6 +96,7 @@ class AreaUpdate(_In):
     timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)] | None = None
     quiet_start: Clock | None = Field(None, examples=["22:00"])
     quiet_end: Clock | None = Field(None, examples=["05:00"])
+    ducking_db: DuckingDb | None = Field(None, description=DUCKING_DESCRIPTION)
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     approval: Approval | None = Field(None, description=APPROVAL_DESCRIPTION)
@@ -117,6 +124,7 @@ class AreaPublic(BaseModel):
     timezone: str | None
     quiet_start: str | None
     quiet_end: str | None
+    ducking_db: int | None = Field(None, description=DUCKING_DESCRIPTION)
     latitude: float | None
     longitude: float | None
     approval: str | None

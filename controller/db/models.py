@@ -69,6 +69,7 @@ class Area(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     quiet_start: Mapped[str | None] = mapped_column(String(5))
     quiet_end: Mapped[str | None] = mapped_column(String(5))
+    ducking_db: Mapped[int | None] = mapped_column(Integer)  # None: inherited (-15 at the root)
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     approval: Mapped[str | None] = mapped_column(String(16))  # None: inherited from the parent

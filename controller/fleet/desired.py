@@ -24,6 +24,8 @@ from ..db.models import AgentRelease, Area, Device, Occurrence
 from .areas import DEFAULT_TIMEZONE, chain, effective, parent_map
 from .policies import DEFAULT_QUIET
 
+DEFAULT_DUCKING_DB = -15  # the agent's own default too (receiver_agent/audio/mixer.py)
+
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +63,12 @@ def quiet_hours_of(session: Session, area_id: str) -> QuietHours:
     end = effective(session, area_id, "quiet_end") or DEFAULT_QUIET[1]
     zone = effective(session, area_id, "timezone") or DEFAULT_TIMEZONE
     return QuietHours(start=str(start), end=str(end), timezone=str(zone))
+
+
+def ducking_of(session: Session, area_id: str) -> int:
+    """How far the area's background programmes go down under an announcement, inherited."""
+    value = effective(session, area_id, "ducking_db")
+    return int(value) if isinstance(value, int) else DEFAULT_DUCKING_DB
 
 
 def device_desired(session: Session, device: Device, now_ms: int, horizon_ms: int) -> DesiredState:
@@ -109,7 +117,7 @@ async def publish_area(services: Services, area_id: str) -> None:
         desired = DesiredState(
             scope="area", target=area.id, version=area.desired_version,
             occurrences=occurrences_for(session, now_ms, horizon_ms, area_id=area.id),
-            quiet_hours=quiet_hours_of(session, area.id),
+            quiet_hours=quiet_hours_of(session, area.id), ducking_db=ducking_of(session, area.id),
         )
     topic = topics.area(area_id, AreaTopic.DESIRED)
     payload = await services.signer.seal(topic, desired.model_dump(), services.settings.desired_ttl_s)

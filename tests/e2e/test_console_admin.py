@@ -149,14 +149,16 @@ def test_each_section_is_accessible_and_an_api_client_key_works_once_shown(
     page.locator("h2", has_text="Thôn Mới").wait_for(timeout=10_000)  # the new area, chosen
     page.fill("input[name=quiet_start]", "21:30")
     page.fill("input[name=quiet_end]", "05:30")
+    assert page.get_attribute("input[name=ducking_db]", "placeholder") == "-15", "inherited, shown"
+    page.fill("input[name=ducking_db]", "-22")
     page.select_option("select[name=approval]", "required")
     page.get_by_role("button", name="Lưu khu vực").click()
     confirm(page)
     page.locator("#toast.ok", has_text="Lưu khu vực").wait_for(timeout=10_000)
     [child] = [a for a in fleet.http.get(f"{API}/areas").json() if a["parent_id"] == commune_id
                and a["name"] == "Thôn Mới"]
-    assert (child["level"], child["quiet_start"], child["quiet_end"], child["approval"]) == (
-        "village", "21:30", "05:30", "required")
+    saved = (child["level"], child["quiet_start"], child["quiet_end"], child["approval"], child["ducking_db"])
+    assert saved == ("village", "21:30", "05:30", "required", -22)
     assert accessibility_violations(page) == []
 
     page.get_by_role("link", name="Ứng dụng kết nối (API)").click()

@@ -26,7 +26,10 @@ addStrings({
     adm_outlines_hint: "Một FeatureCollection gồm các vùng Polygon hoặc MultiPolygon; mỗi vùng ghi mã khu vực "
       + "trong thuộc tính area_id, hoặc tên khu vực trong name. Khu vực đã có ranh giới sẽ được thay; "
       + "bản đồ vẽ ranh giới xã, thôn kể cả khi không có bản đồ nền. Tối đa 5 MB.",
-    adm_outlines_import: "Nhập ranh giới", adm_outlines_done: "Đã nhập ranh giới của {n} khu vực: {names}." },
+    adm_outlines_import: "Nhập ranh giới", adm_outlines_done: "Đã nhập ranh giới của {n} khu vực: {names}.",
+    adm_ducking: "Hạ nền khi có thông báo (dB)",
+    adm_ducking_hint: "Chương trình nền (tiếp sóng, nhạc) được hạ bấy nhiêu dB khi có bản tin thường hoặc "
+      + "ưu tiên, rồi trở lại; từ -40 đến 0. Để trống: theo cấp trên ({db} dB)." },
   en: {
     adm_area_tree: "Area tree",
     adm_choose_area: "Choose an area in the tree to edit it or add an area below it.",
@@ -47,7 +50,10 @@ addStrings({
     adm_outlines_hint: "A FeatureCollection of Polygon or MultiPolygon features; each names its area's code in "
       + "the area_id property, or its name in name. An area's earlier outline is replaced; the map draws "
       + "communes and villages even without map tiles. At most 5 MB.",
-    adm_outlines_import: "Import the outlines", adm_outlines_done: "Outlines imported for {n} areas: {names}." },
+    adm_outlines_import: "Import the outlines", adm_outlines_done: "Outlines imported for {n} areas: {names}.",
+    adm_ducking: "Background lowered under announcements (dB)",
+    adm_ducking_hint: "A background programme (a relayed station, music) goes down this many dB while a normal "
+      + "or priority bulletin plays, then comes back; -40 to 0. Empty: as the area above ({db} dB)." },
 });
 
 const LEVELS = ["province", "region", "commune", "village"];
@@ -73,7 +79,7 @@ export async function render(body, context, selected = null) {
       h("p", { class: "muted" }, `${t("adm_area_level")}: ${levelName(area.level)}`,
         area.parent_id ? ` · ${t("adm_parent")}: ${(byId.get(area.parent_id) || { name: area.parent_id }).name}`
           : ""),
-      editForm(area, again), childForm(area, again));
+      editForm(area, byId, again), childForm(area, again));
   }
 }
 
@@ -101,10 +107,22 @@ function choice(name, options, value) {
     options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
 }
 
-function editForm(area, again) {
+const DEFAULT_DUCKING_DB = -15;  // as the controller's and the agent's default
+
+/** The ducking an area takes from the areas above it when it sets none. */
+function inheritedDucking(area, byId) {
+  for (let above = byId.get(area.parent_id); above; above = byId.get(above.parent_id)) {
+    if (above.ducking_db !== null && above.ducking_db !== undefined) return above.ducking_db;
+  }
+  return DEFAULT_DUCKING_DB;
+}
+
+function editForm(area, byId, again) {
   const name = h("input", { name: "name", value: area.name, required: true, maxlength: 200 });
   const start = h("input", { type: "time", name: "quiet_start", value: area.quiet_start || "" });
   const end = h("input", { type: "time", name: "quiet_end", value: area.quiet_end || "" });
+  const ducking = h("input", { type: "number", name: "ducking_db", min: -40, max: 0, step: 1,
+    value: area.ducking_db ?? "", placeholder: String(inheritedDucking(area, byId)) });
   const approval = choice("approval", [["none", t("adm_approval_none")], ["required", t("adm_approval_required")]],
     area.approval);
   const emergency = choice("emergency_confirm", [["password", t("adm_confirm_password")],
@@ -112,6 +130,7 @@ function editForm(area, again) {
   return h("form", { class: "admin-form", onsubmit: async (event) => {
     event.preventDefault();
     const changes = { name: name.value.trim(), quiet_start: start.value || null, quiet_end: end.value || null,
+      ducking_db: ducking.value === "" ? null : Number(ducking.value),
       approval: approval.value || null, emergency_confirm: emergency.value || null };
     const done = await confirmed(t("adm_save_area_confirm", { name: changes.name }), "PATCH",
       `/areas/${encodeURIComponent(area.id)}`, changes, { what: t("adm_save_area"), form: event.target });
@@ -121,6 +140,8 @@ function editForm(area, again) {
   h("fieldset", { class: "pair" }, h("legend", {}, t("adm_quiet_hours")),
     field(t("adm_quiet_start"), start), field(t("adm_quiet_end"), end),
     h("small", { class: "hint" }, t("adm_quiet_hint"))),
+  field(t("adm_ducking"), ducking),
+  h("small", { class: "hint" }, t("adm_ducking_hint", { db: inheritedDucking(area, byId) })),
   field(t("adm_approval"), approval), field(t("adm_emergency_confirm"), emergency),
   h("button", { type: "submit", class: "primary" }, t("adm_save_area")));
 }
