@@ -111,6 +111,8 @@ class Settings(BaseSettings):
                               "after the controller last renewed it (renewed every third of it)")
     live_silence_s: float = Field(15.0, ge=2, le=600, description="a live source that sends nothing for "
                                   "this long ends its session")
+    live_recording_keep_days: int = Field(90, ge=1, le=3650, description="days a live broadcast's recording "
+                                          "stays in the library (unless a bulletin was made of it)")
     relay_allowed_networks: str = Field("", max_length=2000, description="networks (CIDR, comma-separated) "
                                         "a relayed station may be on although they are private or local, "
                                         "e.g. 10.20.0.0/16 for a commune's own Icecast; by default only "

@@ -64,6 +64,7 @@ class NowRequest:
     max_lateness_ms: int = 60_000
     quiet_override: bool = False
     confirm_password: str | None = None
+    in_reply_to: str | None = None  # the earlier broadcast this one corrects or answers
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Airtime:
     async def broadcast_now(self, who: Principal, request: NowRequest) -> Broadcast:
         """Put something on the air at one shared instant on every target (or await a second approver)."""
         media, duration_ms = self._known_file(request)
+        self._check_reply(who, request.in_reply_to)
         if request.live_kind == "relay":
             await self._check_station(request.live_url or "")
         grant = await self.authorise(Ask(
@@ -130,7 +132,8 @@ class Airtime:
         fields = {"level": request.level, "bulletin_id": request.bulletin_id, "title": request.title or title,
                   "area_ids": sorted(set(request.area_ids)), "device_ids": sorted(set(request.device_ids)),
                   "max_lateness_ms": request.max_lateness_ms, "quiet_override": request.quiet_override,
-                  "live": {"kind": request.live_kind, "url": request.live_url} if request.live_kind else None}
+                  "live": {"kind": request.live_kind, "url": request.live_url} if request.live_kind else None,
+                  "in_reply_to": request.in_reply_to}
         with self.services.db.session() as session:
             broadcast = broadcasts.create(session, who.username, fields, item,
                                           awaiting=grant.confirmation == "second_approver")
@@ -138,6 +141,17 @@ class Airtime:
             if broadcast.status == "on_air":
                 await self.start(session, broadcast)
             return broadcast
+
+    def _check_reply(self, who: Principal, earlier: str | None) -> None:
+        """A broadcast answers only an earlier one its author can see."""
+        if earlier is None:
+            return
+        with self.services.db.session() as session:
+            try:
+                visible_broadcast(session, who, earlier)
+            except DomainError:
+                raise DomainError("unknown_broadcast", "in_reply_to names no broadcast you can see", 422,
+                                  "in_reply_to") from None
 
     def _known_file(self, request: NowRequest) -> tuple[str | None, int]:
         """The file a request names (directly or through its bulletin) and its length, when known now."""

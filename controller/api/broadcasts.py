@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator
 from sqlalchemy import select
 
 from ..airtime.service import NowRequest, broadcast_in_scope, visible_broadcast
@@ -59,6 +59,8 @@ class BroadcastCreate(_In):
         "password")
     live: LiveSourceIn | None = Field(None, description="a live source instead of a file (level live or "
                                       "emergency)")
+    in_reply_to: SlugField | None = Field(None, description="an earlier broadcast (or the broadcast an alert "
+                                          "made) that this one corrects, retracts or answers")
 
 
 class BroadcastPublic(BaseModel):
@@ -84,6 +86,14 @@ class BroadcastPublic(BaseModel):
     stopped_by: str | None
     created_at: datetime
     report: dict[str, Any] = Field(description="the final delivery report, once done")
+    recording_sha256: str | None = Field(None, description="a live broadcast's recording in the library "
+                                         "once it ended: what its encoder put on the air")
+    in_reply_to: str | None = Field(None, description="the earlier broadcast this one corrects or answers")
+
+    @computed_field(description="where the console plays the recording (null without one)")  # type: ignore[prop-decorator]
+    @property
+    def recording_url(self) -> str | None:
+        return f"/api/v1/media/{self.recording_sha256}/preview" if self.recording_sha256 else None
 
     @field_validator("live_url")
     @classmethod
@@ -124,7 +134,7 @@ async def create_broadcast(body: BroadcastCreate, airtime: AirtimeDep, principal
         bulletin_id=body.bulletin_id, media_sha256=body.media_sha256, text=body.text,
         live_kind=live.kind if live else None, live_url=live.url if live else None, title=body.title,
         max_lateness_ms=body.max_lateness_ms, quiet_override=body.quiet_override,
-        confirm_password=body.confirm_password))
+        confirm_password=body.confirm_password, in_reply_to=body.in_reply_to))
 
 
 def _check_source(body: BroadcastCreate) -> None:

@@ -57,7 +57,7 @@ class MediaPublic(BaseModel):
 
     sha256: str
     title: str
-    kind: str = Field(description="upload or speech")
+    kind: str = Field(description="upload, speech, or recording (a live broadcast's, kept by the controller)")
     original_name: str
     text: str | None
     duration_ms: int

@@ -163,6 +163,7 @@ async def export(services: ServicesDep, principal: ViewerDep, from_date: Day = N
             "station_code": row["device_id"], "title": row["title"], "level": row["level"],
             "bulletin_id": row["bulletin_id"], "scheduled_start": row["scheduled_start"],
             "started_at": row["started_at"], "ended_at": row["ended_at"], "result": row["outcome"],
-            "reason": row["reason"], "heard": row["heard"],
+            "reason": row["reason"], "heard": row["heard"], "broadcast_id": row["broadcast_id"],
+            "recording_url": row["recording_url"], "in_reply_to": row["in_reply_to"],
         } for row in rows],
     }

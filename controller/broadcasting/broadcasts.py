@@ -59,11 +59,12 @@ def create(session: Session, actor: str, fields: dict[str, Any], item: MediaItem
         duration_ms=item.duration_ms if item else 0,
         max_lateness_ms=fields["max_lateness_ms"] if item else 0,
         quiet_override=bool(fields.get("quiet_override")), created_by=actor, report={},
+        in_reply_to=fields.get("in_reply_to"),
     )
     session.add(broadcast)
     audit.record(session, actor, "broadcast.create", [broadcast.id], level=broadcast.level,
                  title=broadcast.title, areas=broadcast.area_ids, devices=broadcast.device_ids,
-                 status=broadcast.status)
+                 status=broadcast.status, in_reply_to=broadcast.in_reply_to)
     return broadcast
 
 
@@ -105,7 +106,7 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
     reached = reached_devices(session, broadcast)
     margin = margin_ms(len(reached)) if callable(margin_ms) else margin_ms
     broadcast.status, broadcast.start_ms = "on_air", now_ms + margin + prelude_ms
-    occurrences, targets = [], []
+    occurrences, targets, made = [], [], []
     versions: dict[str, int] = {}
     addressed = [("area", a) for a in broadcast.area_ids] + [("device", d) for d in broadcast.device_ids]
     for scope, target_id in addressed:
@@ -113,8 +114,10 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
         if owner is None:
             continue
         if prelude_ms:
+            prelude_id = "o-" + secrets.token_hex(10)
+            made.append(prelude_id)
             session.add(Occurrence(
-                id="o-" + secrets.token_hex(10), area_id=target_id if scope == "area" else None,
+                id=prelude_id, area_id=target_id if scope == "area" else None,
                 device_id=target_id if scope == "device" else None, level=broadcast.level,
                 start_ms=broadcast.start_ms - prelude_ms, duration_ms=prelude_ms,
                 source={"type": "attention"},
@@ -135,6 +138,7 @@ def put_on_air(session: Session, broadcast: Broadcast, now_ms: int, margin_ms: i
         versions[f"{scope}:{target_id}"] = owner.desired_version
         occurrences.append(occurrence_id)
         targets.append(desired.target_key(scope, target_id))
+    broadcast.occurrence_ids = sorted({*(broadcast.occurrence_ids or []), *occurrences, *made})
     reach = {device_id: (scope, target, versions.get(f"{scope}:{target}", 0))
              for device_id, (scope, target) in reached.items()}
     return OnAir(occurrences, targets, reach)

@@ -361,6 +361,9 @@ class Broadcast(Base):
     stopped_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recording_sha256: Mapped[str | None] = mapped_column(String(64))  # a live broadcast's record
+    in_reply_to: Mapped[str | None] = mapped_column(String(48), index=True)  # the broadcast it corrects
+    occurrence_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)  # for the air log once withdrawn
 
 
 class CapAlertRecord(Base):

@@ -40,6 +40,7 @@ from ..db.models import Broadcast, Occurrence
 from ..fleet import desired
 from ..media.tools import ToolFailed
 from .chunker import Chunker, ChunkerSettings
+from .records import LiveRecord
 from .sources import SourceError
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class LiveSession:
         self.changed = asyncio.Event()  # set when start_ms or delivering changes
         self._renew_at = 0.0  # monotonic time the lease is to be published next
         self._renewal: asyncio.Task[None] | None = None
+        self.record: LiveRecord | None = None  # what it put on the air, from its first audio
 
     async def run(self, blocks: AsyncIterator[bytes]) -> str:
         """Publish the source's audio until it ends or the broadcast is stopped; returns why it ended
@@ -139,6 +141,7 @@ class LiveSession:
                 if self.start_ms is None and not await self._go_on_air(arrived // 1000):
                     return "stopped"
                 for chunk in self.chunker.feed(block, arrived):
+                    self._recorded(chunk)
                     await self._publish(chunk)
                 await asyncio.sleep(0)  # a backlog read without a pause still lets a stop in
         except ToolFailed as exc:
@@ -151,10 +154,15 @@ class LiveSession:
     async def _play_out(self) -> None:
         """Send what is left and stay on the air until the receivers have played it."""
         for chunk in self.chunker.flush():
+            self._recorded(chunk)
             await self._publish(chunk)
         if self.stats.last_end_us:
             heard_at_ms = self.stats.last_end_us / 1000 + self.latency_ms + PLAY_OUT_MARGIN_MS
             await asyncio.sleep(max(0.0, heard_at_ms - time.time() * 1000) / 1000)
+
+    def _recorded(self, chunk: AudioChunk) -> None:
+        if self.record is not None:
+            self.record.add(chunk)
 
     async def _publish(self, chunk: AudioChunk) -> None:
         due_ms = chunk.pts_us / 1000
@@ -208,11 +216,32 @@ class LiveSession:
             written = await publishing.write_on_air(self.services, session, broadcast, margin_ms=0,
                                                     valid_until_ms=self._lease_until(now_ms + lease_ms),
                                                     source=self._source())
+            title, background = broadcast.title, broadcast.level == "background"
         self.start_ms, self.targets = now_ms, written.targets
+        if not background:  # a station's programme under the commune's own: the station keeps its record
+            self._start_record(title)
         self.changed.set()
         log.info("live %s: on the air (%s), %d targets", self.broadcast_id, self.kind, len(written.targets))
         await self._publish_lease()
         return True
+
+    def _start_record(self, title: str) -> None:
+        try:
+            self.record = LiveRecord(self.services, self.broadcast_id, title)
+        except OSError as exc:
+            log.error("live %s: not recorded (%s); the broadcast goes on", self.broadcast_id, exc)
+
+    async def _keep_record(self) -> None:
+        """Store the recording in the library and link it (never raises: the end goes on)."""
+        record, self.record = self.record, None
+        if record is None:
+            return
+        try:
+            sha = await asyncio.to_thread(record.keep)
+        except Exception:
+            log.exception("live %s: its recording was not kept", self.broadcast_id)
+        else:
+            log.info("live %s: recorded as %s", self.broadcast_id, sha)
 
     def stop(self, reason: str = "stopped") -> None:
         """End the session: `stopped` by an operator, else why (the broadcast is then `done`)."""
@@ -289,6 +318,7 @@ class LiveSession:
         except Exception:
             log.exception("live %s: could not take the stream off the air; its lease runs out",
                           self.broadcast_id)
+        await self._keep_record()
         try:
             with self.services.db.session() as session:
                 audit.record(session, "system", "broadcast.live_end", [self.broadcast_id], reason=reason,

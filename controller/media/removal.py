@@ -3,7 +3,8 @@
 A file is in use while a bulletin names it (whatever its state: a bulletin can be scheduled
 again), while a broadcast that names it waits for confirmation or is on the air, and while an
 occurrence that plays it has not ended (a device may not have fetched it yet). Finished
-broadcasts keep their title and report; only their link to the file is cleared. The row, the
+broadcasts keep their title and report; only their link to the file (or to their recording) is
+cleared. The row, the
 file on disk and an audit entry go together.
 """
 
@@ -70,6 +71,8 @@ def _remove_row(session: Session, actor: str, sha256: str) -> None:
                                                  if len(users) > SHOWN_USES else "")
         raise in_use(f"the file is still used by {shown}")
     session.execute(update(Broadcast).where(Broadcast.media_sha256 == sha256).values(media_sha256=None))
+    session.execute(update(Broadcast).where(Broadcast.recording_sha256 == sha256)
+                    .values(recording_sha256=None))
     audit.record(session, actor, "media.delete", [sha256], title=item.title, area=item.area_id)
     session.delete(item)
     session.flush()

@@ -3,8 +3,11 @@
 A row joins a device's `started` (or `resumed`) receipt with its final one (`completed`,
 `failed`, `missed`, `skipped`, `preempted`, `stopped`) and, where the cluster has a microphone at
 its horns, its hearing check (`heard`: yes, no, unknown; `pending` until it arrives), and the
-occurrence with its bulletin, schedule or broadcast when the controller still knows them. Nothing
-here comes from what was intended: an occurrence no device reported on does not appear.
+occurrence with its bulletin, schedule or broadcast when the controller still knows them (a
+broadcast keeps the ids of its occurrences, so one stopped or ended is still named); a live
+broadcast's row names its recording, a correction's the broadcast it answers (and that one's
+title). Nothing here comes from what was intended: an occurrence no device reported on does not
+appear.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ START = ("started", "resumed")
 HEARD = "heard"
 COLUMNS = ("device_id", "device_name", "area_id", "occurrence_id", "title", "level", "bulletin_id",
            "schedule_id", "broadcast_id", "scheduled_start", "started_at", "late_ms", "ended_at", "outcome",
-           "reason", "position_ms", "heard", "heard_level_db")
+           "reason", "position_ms", "heard", "heard_level_db", "recording_url", "in_reply_to",
+           "in_reply_to_title")
 
 
 def plays(session: Session, from_ms: int, to_ms: int, devices: set[str] | None) -> list[dict[str, Any]]:
@@ -81,18 +85,50 @@ def _describe(session: Session, rows: list[dict[str, Any]]) -> None:
     devices = {d.id: d for d in session.scalars(select(Device).where(
         Device.id.in_({row["device_id"] for row in rows})))}
     bulletin_of_schedule = dict(session.execute(select(Schedule.id, Schedule.bulletin_id)).all())
-    bulletin_of_broadcast = dict(session.execute(select(Broadcast.id, Broadcast.bulletin_id)).all())
+    broadcasts = {row.id: row for row in session.execute(select(
+        Broadcast.id, Broadcast.bulletin_id, Broadcast.title, Broadcast.level, Broadcast.recording_sha256,
+        Broadcast.in_reply_to, Broadcast.occurrence_ids))}
+    withdrawn = _withdrawn(broadcasts, {row["occurrence_id"] for row in rows} - set(occurrences))
     for row in rows:
         device = devices.get(row["device_id"])
         if device is not None:
             row.update(device_name=device.name, area_id=device.area_id)
         occurrence = occurrences.get(row["occurrence_id"])
         if occurrence is None:
+            _of_withdrawn(row, withdrawn.get(row["occurrence_id"]), broadcasts)
             continue
+        broadcast = broadcasts.get(occurrence.broadcast_id or "")
         row.update(title=occurrence.title, level=occurrence.level, schedule_id=occurrence.schedule_id,
                    broadcast_id=occurrence.broadcast_id, scheduled_start=_iso(occurrence.start_ms),
                    bulletin_id=bulletin_of_schedule.get(occurrence.schedule_id or "")
-                   or bulletin_of_broadcast.get(occurrence.broadcast_id or ""))
+                   or (broadcast.bulletin_id if broadcast else None))
+        if broadcast is not None:
+            _answering(row, broadcast, broadcasts)
+
+
+def _withdrawn(broadcasts: dict[str, Any], gone: set[str]) -> dict[str, Any]:
+    """The broadcast of each occurrence no longer in the table (a broadcast that was stopped, or a
+    live one that ended, takes its occurrences off the air), from the ids it kept."""
+    if not gone:
+        return {}
+    return {occurrence_id: broadcast for broadcast in broadcasts.values()
+            for occurrence_id in broadcast.occurrence_ids or () if occurrence_id in gone}
+
+
+def _of_withdrawn(row: dict[str, Any], broadcast: Any, broadcasts: dict[str, Any]) -> None:
+    if broadcast is not None:
+        row.update(title=broadcast.title, level=broadcast.level, broadcast_id=broadcast.id,
+                   bulletin_id=broadcast.bulletin_id)
+        _answering(row, broadcast, broadcasts)
+
+
+def _answering(row: dict[str, Any], broadcast: Any, broadcasts: dict[str, Any]) -> None:
+    """A broadcast's recording, and the earlier broadcast it answers."""
+    if broadcast.recording_sha256:
+        row["recording_url"] = f"/api/v1/media/{broadcast.recording_sha256}/preview"
+    if broadcast.in_reply_to:
+        earlier = broadcasts.get(broadcast.in_reply_to)
+        row.update(in_reply_to=broadcast.in_reply_to, in_reply_to_title=earlier.title if earlier else None)
 
 
 def _time(ms: int) -> datetime:

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from ..airtime.service import Airtime
 from ..context import Services
 from ..fleet import desired, history, horizon
+from ..live import records
 from . import expansion
 from .leader import Leadership, Superseded
 from .relays import ScheduledRelays
@@ -116,9 +117,11 @@ class Scheduler:
             self._pruned_at = time.monotonic()
 
     def _prune(self) -> None:
+        """Telemetry history past its days, and live recordings past theirs."""
         keep_ms = self.services.settings.history_keep_days * 86_400_000
         with self.services.db.session() as session:
             history.prune(session, expansion.now_ms() - keep_ms)
+        records.expire(self.services)
 
     def _fenced(self) -> tuple[int, str]:
         epoch = self.leadership.epoch

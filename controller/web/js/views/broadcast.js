@@ -7,7 +7,7 @@ import { call } from "../api.js";
 import { areaTree } from "../area-tree.js";
 import { deliveryBoard } from "../delivery.js";
 import { field, fill, h } from "../dom.js";
-import { addStrings, t } from "../i18n.js";
+import { addStrings, t, when } from "../i18n.js";
 import { spokenText } from "../spoken-text.js";
 import { busy, confirmDialog, say } from "../ui.js";
 
@@ -23,7 +23,10 @@ addStrings({
     bc_pick: "— chọn —", bc_choose_source: "Chọn hoặc viết nội dung cần phát",
     bc_sent: "Đã gửi «{title}» tới {n} cụm loa.",
     bc_approval: "{areas} yêu cầu duyệt trước khi phát: ở đó chỉ phát được bản tin đã được người duyệt chấp thuận. "
-      + "Hãy soạn bản tin và gửi duyệt ở trang ", bc_to_bulletins: "Bản tin" },
+      + "Hãy soạn bản tin và gửi duyệt ở trang ", bc_to_bulletins: "Bản tin",
+    bc_reply: "Trả lời / đính chính cho (không bắt buộc)", bc_reply_none: "— không —",
+    bc_reply_hint: "Chọn buổi phát hoặc cảnh báo trước đó mà bản tin này đính chính, hủy bỏ hoặc trả lời; "
+      + "báo cáo sẽ ghi cặp này." },
   en: { bc_title: "Broadcast now", bc_source: "Source", bc_src_bulletin: "An approved bulletin",
     bc_src_media: "A recording from the library", bc_src_text: "Text (it will be spoken)", bc_bulletin: "Bulletin",
     bc_media: "Recording", bc_text: "Text to be spoken", bc_level: "Level", bc_normal: "Normal",
@@ -35,16 +38,21 @@ addStrings({
     bc_stopped: "“{title}” stopped.", bc_none: "— none —", bc_pick: "— choose —",
     bc_choose_source: "Choose or write what to broadcast", bc_sent: "“{title}” sent to {n} clusters.",
     bc_approval: "{areas} require approval: only a bulletin an approver approved plays there. "
-      + "Write one and submit it for approval on the page ", bc_to_bulletins: "Bulletins" },
+      + "Write one and submit it for approval on the page ", bc_to_bulletins: "Bulletins",
+    bc_reply: "In reply to (optional)", bc_reply_none: "— none —",
+    bc_reply_hint: "Choose the earlier broadcast or alert this one corrects, retracts or answers; the report "
+      + "shows the pair." },
 });
 
 const SOURCES = ["bulletin", "media", "text"];
 
 /** Render the broadcast page into main; returns the function that stops following delivery. */
 export async function render(main) {
-  const [areas, devices, bulletins, media] = await Promise.all([call("GET", "/areas"),
+  const [areas, devices, bulletins, media, earlier] = await Promise.all([call("GET", "/areas"),
     call("GET", "/devices", undefined, { limit: 5000 }), call("GET", "/bulletins", undefined, { status: "approved" }),
-    call("GET", "/media")]);
+    call("GET", "/media"), call("GET", "/broadcasts", undefined, { limit: 50 })]);
+  const reply = h("select", { name: "in_reply_to" }, h("option", { value: "" }, t("bc_reply_none")),
+    earlier.map((b) => h("option", { value: b.id }, `${b.title} · ${when(b.start_ms || b.created_at)}`)));
   const playable = bulletins.filter((b) => b.media_sha256);
   const source = sourcePicker(playable, media);
   const level = levelPicker();
@@ -57,7 +65,7 @@ export async function render(main) {
   const follow = h("div", {});
   let stopFollowing = () => {};
   const form = h("form", { class: "panel broadcast-form", onsubmit: (event) => { event.preventDefault(); submit(); } },
-    source.element, level.element,
+    source.element, level.element, field(t("bc_reply"), reply, t("bc_reply_hint")),
     h("p", { class: "muted" }, t("bc_emergency_hint"), h("a", { href: "#/emergency" }, t("nav_emergency"))),
     tree.element, reach, rule, send);
   fill(main, h("h1", {}, t("bc_title")), form, follow);
@@ -83,6 +91,7 @@ export async function render(main) {
     if (!(await confirmDialog(question, { confirmLabel: t("bc_send") }))) return;
     say(t("bc_preparing"));
     const body = { level: level.value(), area_ids: tree.chosen(), ...chosen.body };
+    if (reply.value) body.in_reply_to = reply.value;
     await busy(send, async () => {
       const broadcast = await call("POST", "/broadcasts", body);
       say(t("bc_sent", { title: broadcast.title, n: tree.reach() }), "ok");

@@ -1,10 +1,12 @@
 // Live: talk into the microphone (a level meter shows it is heard, an on-air light when the
-// clusters play it), or relay a station's stream, to the areas chosen.
+// clusters play it), or relay a station's stream, to the areas chosen. Below, the recent live
+// broadcasts, each with its recording (what the clusters were sent) and what it answers.
 import { call } from "../api.js";
 import { field, fill, h } from "../dom.js";
-import { addStrings, t } from "../i18n.js";
+import { addStrings, t, when } from "../i18n.js";
 import { talk } from "../microphone.js";
 import { busy, say } from "../ui.js";
+import { player } from "./media.js";
 
 addStrings({
   vi: { live_talk: "Nói trực tiếp", live_relay: "Tiếp sóng đài", talk: "Nói", stop: "Dừng",
@@ -16,7 +18,10 @@ addStrings({
     end_stopped: "dừng theo yêu cầu", end_source_ended: "nguồn đã kết thúc",
     end_source_silent: "nguồn im lặng quá lâu", end_source_failed: "nguồn bị lỗi",
     end_source_refused: "nguồn bị từ chối", end_window_ended: "hết khung giờ",
-    end_controller_stopped: "máy chủ điều khiển đã dừng", end_error: "lỗi ở máy chủ" },
+    end_controller_stopped: "máy chủ điều khiển đã dừng", end_error: "lỗi ở máy chủ",
+    rec_title: "Ghi âm các buổi phát trực tiếp", rec_none: "Chưa có buổi phát trực tiếp nào được ghi âm.",
+    rec_kind_microphone: "nói trực tiếp", rec_kind_relay: "tiếp sóng", rec_answers: "Trả lời / đính chính cho: {title}",
+    rec_pending: "đang ghi âm hoặc đang lưu…", rec_missing: "không có bản ghi" },
   en: { live_talk: "Talk live", live_relay: "Relay a station", talk: "Talk", stop: "Stop",
     confirm_password: "Confirm with your password", mic_level: "Microphone level",
     ready: "Ready", speaking: "Speaking…", on_air_now: "On air",
@@ -26,7 +31,10 @@ addStrings({
     ended_because: "Ended: {reason}", end_stopped: "stopped", end_source_ended: "the source ended",
     end_source_silent: "the source was silent too long", end_source_failed: "the source failed",
     end_source_refused: "the source was refused", end_window_ended: "its time window closed",
-    end_controller_stopped: "the controller stopped", end_error: "a server error" },
+    end_controller_stopped: "the controller stopped", end_error: "a server error",
+    rec_title: "Recordings of live broadcasts", rec_none: "No live broadcast has been recorded yet.",
+    rec_kind_microphone: "talk", rec_kind_relay: "relay", rec_answers: "Answers or corrects: {title}",
+    rec_pending: "recording, or being stored…", rec_missing: "no recording" },
 });
 
 /** Render the live page into main; returns the function that stops talking when leaving it. */
@@ -44,13 +52,15 @@ export async function render(main) {
 
   const targets = h("fieldset", { class: "targets" }, h("legend", {}, t("targets")),
     areas.map((a) => h("label", {}, h("input", { type: "checkbox", name: "area", value: a.id }), ` ${a.name} (${a.id})`)));
+  const records = h("section", { class: "panel recordings", "aria-live": "polite" });
   fill(main, h("h1", {}, t("nav_live")), targets, field(t("confirm_password"), password),
     h("div", { class: "columns" },
       h("section", { class: "panel" }, h("h2", {}, t("live_talk")), status,
         h("label", { class: "field" }, h("span", { class: "label" }, t("mic_level")), meter),
         h("div", { class: "actions" }, talkButton, stopButton)),
       h("form", { class: "panel", onsubmit: relay }, h("h2", {}, t("live_relay")),
-        field(t("station_url"), url), relayButton)));
+        field(t("station_url"), url), relayButton)), records);
+  showRecordings(records);
 
   function chosen() {
     return [...targets.querySelectorAll("input[name=area]:checked")].map((input) => input.value);
@@ -96,6 +106,7 @@ export async function render(main) {
   }
 
   function reset() {
+    setTimeout(() => showRecordings(records), 3000);  // the recording is stored as the session ends
     stopTalking = null;
     meter.value = 0;
     stopButton.disabled = true;
@@ -125,4 +136,29 @@ export async function render(main) {
   }
 
   return () => { if (stopTalking) stopTalking(); };
+}
+
+const RECENT = 50;
+
+/** The recent live broadcasts into box, newest first, each with its recording and what it answers. */
+async function showRecordings(box) {
+  const recent = await call("GET", "/broadcasts", undefined, { limit: 200 });
+  const titles = new Map(recent.map((b) => [b.id, b.title]));
+  const live = recent.filter((b) => b.live_kind).slice(0, RECENT);
+  fill(box, h("h2", {}, t("rec_title")), live.length
+    ? h("ul", { class: "recording-list" }, live.map((b) => recordingItem(b, titles)))
+    : h("p", { class: "muted" }, t("rec_none")));
+}
+
+function recordingItem(broadcast, titles) {
+  const kind = t(`rec_kind_${broadcast.live_kind}`);
+  const heard = broadcast.recording_url
+    ? player(broadcast.recording_sha256, broadcast.title)
+    : h("span", { class: "muted" }, t(broadcast.status === "on_air" ? "rec_pending" : "rec_missing"));
+  return h("li", { "data-broadcast": broadcast.id },
+    h("strong", {}, broadcast.title), ` · ${kind} · ${when(broadcast.start_ms || broadcast.created_at)}`,
+    broadcast.in_reply_to
+      ? h("p", { class: "answers" }, t("rec_answers", { title: titles.get(broadcast.in_reply_to) || broadcast.in_reply_to }))
+      : "",
+    heard);
 }

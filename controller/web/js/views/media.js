@@ -17,7 +17,7 @@ addStrings({
     med_preview: "Bản nghe thử",
     med_items: "Các bản ghi", med_empty: "Thư viện chưa có bản ghi nào.", med_kind: "Loại",
     med_duration: "Thời lượng", med_who: "Người tạo", med_listen_to: "Nghe «{title}»",
-    med_kind_upload: "Tải lên", med_kind_speech: "Giọng đọc", med_choose_file: "Chọn một tệp âm thanh",
+    med_kind_upload: "Tải lên", med_kind_speech: "Giọng đọc", med_kind_recording: "Ghi âm phát trực tiếp", med_choose_file: "Chọn một tệp âm thanh",
     med_give_text: "Viết văn bản cần đọc", med_failed: "Không xử lý được: {reason}",
     med_actions: "Thao tác", med_delete: "Xoá", med_delete_title: "Xoá «{title}»",
     med_delete_confirm: "Xoá hẳn «{title}» khỏi thư viện? Tệp âm thanh cũng bị xoá.",
@@ -31,12 +31,14 @@ addStrings({
     med_preview: "Preview",
     med_items: "Recordings", med_empty: "The library is empty.", med_kind: "Kind",
     med_duration: "Length", med_who: "Made by", med_listen_to: "Listen to “{title}”",
-    med_kind_upload: "Upload", med_kind_speech: "Speech", med_choose_file: "Choose an audio file",
+    med_kind_upload: "Upload", med_kind_speech: "Speech", med_kind_recording: "Live broadcast recording", med_choose_file: "Choose an audio file",
     med_give_text: "Write the text to speak", med_failed: "Could not process it: {reason}",
     med_actions: "Actions", med_delete: "Delete", med_delete_title: "Delete “{title}”",
     med_delete_confirm: "Delete “{title}” from the library for good? Its audio file goes too.",
     med_deleted: "“{title}” deleted.", med_not_deleted: "Not deleted: {reason}" },
 });
+
+const KINDS = ["upload", "speech", "recording"];
 
 /** A length in ms as m:ss. */
 export function duration(ms) {
@@ -173,7 +175,7 @@ function itemTable(items, reload) {
   if (!items.length) return h("p", { class: "muted" }, t("med_empty"));
   const element = table([
     [t("title"), (m) => m.title],
-    [t("med_kind"), (m) => t(m.kind === "speech" ? "med_kind_speech" : "med_kind_upload")],
+    [t("med_kind"), (m) => t(KINDS.includes(m.kind) ? `med_kind_${m.kind}` : "med_kind_upload")],
     [t("med_duration"), (m) => duration(m.duration_ms)],
     [t("med_who"), (m) => m.created_by],
     [t("when"), (m) => (m.created_at ? when(m.created_at) : "–")],
