@@ -12,6 +12,7 @@ appear.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..db.models import Broadcast, Device, DeviceEvent, Occurrence, Schedule
 FINAL = ("completed", "failed", "missed", "skipped", "preempted", "stopped")
 START = ("started", "resumed")
 HEARD = "heard"
+MAX_LEVEL_DB = 200.0
 COLUMNS = ("device_id", "device_name", "area_id", "occurrence_id", "title", "level", "bulletin_id",
            "schedule_id", "broadcast_id", "scheduled_start", "started_at", "late_ms", "ended_at", "outcome",
            "reason", "position_ms", "heard", "heard_level_db", "recording_url", "in_reply_to",
@@ -56,9 +58,17 @@ def plays(session: Session, from_ms: int, to_ms: int, devices: set[str] | None) 
 
 
 def _note_heard(row: dict[str, Any] | None, check: dict[str, Any]) -> None:
-    """A hearing check, on the play it judged (one whose start lies before the window is left out)."""
+    """A hearing check, on the play it judged (one whose start lies before the window is left out).
+    The event is stored as the device signed it; a level that is not a plausible number is left out."""
     if row is not None and check.get("heard") in ("yes", "no", "unknown"):
-        row.update(heard=check["heard"], heard_level_db=check.get("level_db"))
+        row.update(heard=check["heard"], heard_level_db=level_db(check.get("level_db")))
+
+
+def level_db(value: object) -> float | None:
+    """A level in dB as a report gives it: a finite number within ±200, to a tenth; else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return round(float(value), 1) if abs(value) <= MAX_LEVEL_DB else None
 
 
 def heard_summary(rows: list[dict[str, Any]]) -> dict[str, int]:

@@ -75,7 +75,7 @@ export function hearingText(events) {
   if (!checks.length) return t("hearing_none");
   const latest = checks[0];
   if (latest.data.heard === "yes") {
-    const level = latest.data.level_db == null ? "?" : Math.round(latest.data.level_db);
+    const level = Number.isFinite(latest.data.level_db) ? Math.round(latest.data.level_db) : "?";
     return t("hearing_ok", { when: when(latest.occurred_at), level });
   }
   let since = latest;

@@ -6,6 +6,7 @@ import pytest
 
 from controller.api.devices import _data_use
 from controller.api.reports import _cell
+from controller.reports.plays import level_db
 
 pytestmark = pytest.mark.unit
 
@@ -22,3 +23,13 @@ def test_the_data_budget_warns_at_80_percent() -> None:
         "data_budget_mb": 100, "data_used_pct": 79.0, "data_warning": False}
     assert _data_use(100, {"data_month_bytes": 80_000_000})["data_warning"] is True
     assert _data_use(100, None) == {"data_budget_mb": 100}
+
+
+@pytest.mark.parametrize(("sent", "shown"), [
+    (-6.04, -6.0), (0, 0.0), (-200, -200.0), ("abc", None), (float("nan"), None), (float("inf"), None),
+    (1e300, None), (True, None), (None, None), ([-6], None), ({"db": -6}, None),
+])
+def test_a_heard_level_a_device_sent_is_reported_only_as_a_plausible_number(sent: object,
+                                                                              shown: float | None) -> None:
+    """The event is stored as the device signed it; the report never shows NaN, text or a list."""
+    assert level_db(sent) == shown

@@ -22,7 +22,8 @@ export async function render(main, [deviceId], context) {
     call("GET", `/devices/${deviceId}/events`, undefined, { type: "heard", limit: 1000 }),
   ]);
   const heardWeek = checks.filter((e) => Date.parse(e.occurred_at) >= Date.now() - WEEK_MS)
-    .map((e) => [Date.parse(e.occurred_at), e.data.heard === "no" ? null : e.data.level_db]).reverse();
+    .map((e) => [Date.parse(e.occurred_at),
+      e.data.heard === "no" || !Number.isFinite(e.data.level_db) ? null : e.data.level_db]).reverse();
   const happenings = events.filter((e) => !RECEIPTS.has(e.type) || ERRORS.has(e.type))
     .concat(presence.map(presenceEvent)).sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at)).slice(0, 30);
   const canConfigure = context.session.permissions.includes("configure_devices");
