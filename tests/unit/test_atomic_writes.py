@@ -42,6 +42,8 @@ NOT_STATE = {
     ("controller/releases/cli.py", "releases_add"): "copies a release to its temporary file, as _receive",
     ("controller/media/store.py", "temporary_folder"): "makes the temporary folders conversions use",
     ("controller/media/store.py", "put"): "streams an upload to a temporary file, then move_into_place",
+    ("controller/live/records.py", "__init__"): "a live broadcast's recording as it is made: temporary, "
+                                                "stored by MediaStore.put (move_into_place) at its end",
     ("receiver_agent/media/cache.py", "_request"): "a download's part, appended as it arrives and "
                                                    "checked, then move_into_place",
     ("receiver_agent/amplifier.py", "set"): "the simulated relay's pin file and its log: the simulator's "
