@@ -222,7 +222,7 @@ def test_cancelling_stops_at_once(tmp_path: Path) -> None:
 def test_slow_drift_of_the_clock_offset_is_followed_gradually(tmp_path: Path) -> None:
     card = SimulatedSoundCard(tmp_path)
     start = _soon()
-    seconds, drift_ms_per_s = 7.0, 0.3
+    seconds, drift_ms_per_s = 7.0, 1.0
     player = _player(card, to_local_ms=lambda ms: ms + drift_ms_per_s * (ms - start) / 1000)
     _play(card, player, _chunks(sine(1000, seconds), start))
     stats = player.stats
@@ -230,7 +230,15 @@ def test_slow_drift_of_the_clock_offset_is_followed_gradually(tmp_path: Path) ->
     print(f"drift of {drift_samples:.0f} samples: {stats}")
     assert stats.resyncs == 0
     assert stats.corrections >= 3
-    assert 0.5 * drift_samples <= stats.samples_inserted <= 1.7 * drift_samples
+    # Followed: the samples put in, less those taken out, make up the drift. Under load (a full run,
+    # three workers on two cores) the card's delay readings jitter by a millisecond or two and the
+    # player corrects both ways (seen, at 0.3 ms/s: 177 in, 85 out for a drift of 101, and 148 in, 113
+    # out); at 1 ms/s, still gradual (0.5 % at most), the drift stands above that noise (nets of 322
+    # to 340 for 336 with three busy loops beside). Each correction is one sample, inaudible: what
+    # matters besides the net is that the churn stays small.
+    net = stats.samples_inserted - stats.samples_dropped
+    assert 0.5 * drift_samples <= net <= 1.5 * drift_samples, stats
+    assert stats.samples_inserted + stats.samples_dropped <= 4 * drift_samples, stats
 
 
 def test_a_jump_of_the_clock_offset_resyncs_once(tmp_path: Path) -> None:
