@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -582,11 +581,11 @@ class Engine:
         """Start the hearing check of a play that ended (a `heard` event follows); False without a
         microphone or without audio to judge."""
         progress = current.progress
-        if self.hearing is None or not progress.opening or progress.started_wall_ms is None:
+        if self.hearing is None or not progress.opening or progress.started_system_s is None:
             return False
-        first_sample_at = progress.started_wall_ms / 1000 - (self.time.now_ms() / 1000 - time.time())
         mixer = self._volume_set if self.sink.software_gain == 1.0 else None
-        played = Played(first_sample_at, bytes(progress.opening), mixer)
+        # the system clock's start, taken at the start: the agent's time may have moved since
+        played = Played(progress.started_system_s, bytes(progress.opening), mixer)
         check = asyncio.create_task(self._report_heard(current.item.id, played))
         self._hearing_checks.add(check)
         check.add_done_callback(self._hearing_checks.discard)

@@ -33,7 +33,8 @@ def wall_ms() -> float:
 class Progress:
     """How far the item got."""
 
-    started_wall_ms: float | None = None
+    started_wall_ms: float | None = None  # on the player's clock (the agent's time)
+    started_system_s: float | None = None  # on the system clock, as a microphone stamps what it hears
     audio_frames_written: int = 0
     pad_frames: int = 0
     opening: bytearray = field(default_factory=bytearray)  # the first audio written, for the hearing check
@@ -61,7 +62,9 @@ class Player:
         if pad > 0:
             await self._write(bytes(pad * SAMPLE_BYTES))
             progress.pad_frames = pad
-        progress.started_wall_ms = self.clock_ms() + self.sink.delay_frames() / FRAMES_PER_MS
+        ahead_ms = self.sink.delay_frames() / FRAMES_PER_MS
+        progress.started_wall_ms = self.clock_ms() + ahead_ms
+        progress.started_system_s = time.time() + ahead_ms / 1000
         if on_started is not None:
             on_started(progress.started_wall_ms)
         chunk = first

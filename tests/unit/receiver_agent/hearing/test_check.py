@@ -30,7 +30,8 @@ Receipts = list[tuple[str, dict[str, Any]]]
 VOLUME = 50  # the card's mixer halves the amplitude: 6 dB that are the mixer's, not the path's
 
 
-def make_engine(tmp_path: Path, receipts: Receipts, with_microphone: bool = True) -> Engine:
+def make_engine(tmp_path: Path, receipts: Receipts, with_microphone: bool = True,
+                timekeeper: TimeKeeper | None = None) -> Engine:
     async def record(kind: str, data: dict[str, Any]) -> None:
         receipts.append((kind, data))
 
@@ -39,7 +40,7 @@ def make_engine(tmp_path: Path, receipts: Receipts, with_microphone: bool = True
         schedule=Schedule(tmp_path / "schedule.json"),
         cache=MediaCache(tmp_path / "cache", "http://127.0.0.1:9", "dev-1", KeyPair.generate()),
         sink=card, amplifier=Amplifier(FileRelay(tmp_path / "amplifier"), lead_s=0.2),
-        timekeeper=TimeKeeper(ClockSync(), lambda: True), record=record,
+        timekeeper=timekeeper or TimeKeeper(ClockSync(), lambda: True), record=record,
         attention=tmp_path / "attention.wav", volume=lambda: VOLUME,
         microphone=SimulatedMicrophone(card, seed=5) if with_microphone else None)
 
@@ -111,3 +112,32 @@ def test_without_a_microphone_heard_is_unknown_and_no_check_follows(tmp_path: Pa
     receipts = play_once(tmp_path, None, with_microphone=False)
     assert of_kind(receipts, "completed")["heard"] == "unknown"
     assert not [kind for kind, _ in receipts if kind == "heard"]
+
+
+class MovingTime(TimeKeeper):
+    """The agent's time, moved by shift_ms (as a new clock estimate moves it, up to 50 ms at once)."""
+
+    shift_ms = 0.0
+
+    def precise_ms(self) -> float:
+        return super().precise_ms() + self.shift_ms
+
+
+def test_the_agents_time_moving_during_a_play_does_not_move_the_measured_delay(tmp_path: Path) -> None:
+    """The microphone stamps what it hears by the system clock: the play's start is taken on that
+    clock as it starts, not converted from the agent's time once the play is over."""
+    async def scenario() -> dict[str, Any]:
+        receipts: Receipts = []
+        moving = MovingTime(ClockSync(), lambda: True)
+        engine = make_engine(tmp_path, receipts, timekeeper=moving)
+        (tmp_path / "card").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "card" / PATH_FILE).write_text(json.dumps({"delay_ms": 80, "gain_db": -22}))
+        start_ms = int(time.time() * 1000) + 700
+        engine.schedule.take("device", 0, [tone("o-1", start_ms)], None, start_ms - 700)
+        async with running(engine):
+            await receipt(receipts, "started")
+            moving.shift_ms = 45.0
+            return await receipt(receipts, "heard")
+
+    heard = asyncio.run(scenario())
+    assert heard["heard"] == "yes" and heard["delay_ms"] == pytest.approx(80, abs=10), heard
