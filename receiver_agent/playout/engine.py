@@ -169,7 +169,7 @@ class Engine:
         pending = [item for _, item in self.schedule.pending()]
         if not pending and self.current is None and self.bed is None and not self._prepared:
             return QUIET_S
-        playing = {slot.item.id for slot in (self.current, self.bed) if slot is not None}
+        playing = self._on_air()
         starts = [item.start_ms for item in pending if item.start_ms > now and item.id not in playing]
         if self._prepared and not starts:
             return TICK_S  # a prepared item is due
