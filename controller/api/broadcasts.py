@@ -19,6 +19,7 @@ from ..context import Services
 from ..db.models import Broadcast
 from ..errors import DomainError
 from ..live.sources import SourceError, check_relay_url, shown_url
+from ..media.store import preview_url
 from .deps import AirtimeDep, PrincipalDep, ServicesDep, ViewerDep
 from .schemas import Name, SlugField, SpokenText, _In
 from .streams import event_stream
@@ -93,7 +94,7 @@ class BroadcastPublic(BaseModel):
     @computed_field(description="where the console plays the recording (null without one)")  # type: ignore[prop-decorator]
     @property
     def recording_url(self) -> str | None:
-        return f"/api/v1/media/{self.recording_sha256}/preview" if self.recording_sha256 else None
+        return preview_url(self.recording_sha256) if self.recording_sha256 else None
 
     @field_validator("live_url")
     @classmethod

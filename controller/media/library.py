@@ -19,6 +19,7 @@ from ..context import Services
 from ..db.models import MediaItem
 from ..jobs import JobFailed
 from . import probe, speech, tools, transcode
+from .store import preview_url
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def describe(item: MediaItem) -> dict[str, Any]:
             "size": item.size,
             "loudness_lufs": item.loudness_lufs, "area_id": item.area_id, "created_by": item.created_by,
             "created_at": item.created_at.isoformat() if item.created_at else None,
-            "preview_url": f"/api/v1/media/{item.sha256}/preview"}
+            "preview_url": preview_url(item.sha256)}
 
 
 def _size(path: Path) -> int:

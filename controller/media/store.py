@@ -34,6 +34,11 @@ TEMPORARY_KINDS = (".incoming-", ".upload-", ".put-", "speech-")
 LEFTOVER_AGE_S = 24 * 3600
 
 
+def preview_url(sha256: str) -> str:
+    """Where the console plays a stored file (GET /api/v1/media/{sha256}/preview)."""
+    return f"/api/v1/media/{sha256}/preview"
+
+
 class MediaStore:
     """A folder of immutable files named by their hash."""
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Broadcast, Device, DeviceEvent, Occurrence, Schedule
+from ..media.store import preview_url
 
 FINAL = ("completed", "failed", "missed", "skipped", "preempted", "stopped")
 START = ("started", "resumed")
@@ -135,7 +136,7 @@ def _of_withdrawn(row: dict[str, Any], broadcast: Any, broadcasts: dict[str, Any
 def _answering(row: dict[str, Any], broadcast: Any, broadcasts: dict[str, Any]) -> None:
     """A broadcast's recording, and the earlier broadcast it answers."""
     if broadcast.recording_sha256:
-        row["recording_url"] = f"/api/v1/media/{broadcast.recording_sha256}/preview"
+        row["recording_url"] = preview_url(broadcast.recording_sha256)
     if broadcast.in_reply_to:
         earlier = broadcasts.get(broadcast.in_reply_to)
         row.update(in_reply_to=broadcast.in_reply_to, in_reply_to_title=earlier.title if earlier else None)
