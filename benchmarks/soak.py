@@ -14,8 +14,13 @@ receiver_agent/config.py). For the whole run:
 - a subscriber of the benchmark's own (the controller's broker account) counts the messages of
   each kind: telemetry, clock requests and replies, device events (receipts), stream chunks.
 
-Every minute (`--sample-every`) it samples the controller's and the simulator's RSS and open
-descriptors, Redis's used_memory, the database file, and from GET /api/v1/system/status the MQTT
+Beside the simulated ones, a few receivers run as a board runs them (`--boards`, 3): each its own
+`receiver-agent run` process on the simulated sound card, decoding what it plays, the first of
+them also relaying the station. A simulator process holds 500 receivers in one heap, which no
+board has; the boards' own RSS is the figure a pole's memory follows.
+
+Every minute (`--sample-every`) it samples the controller's, the boards' and the simulator's RSS and
+open descriptors, Redis's used_memory, the database file, and from GET /api/v1/system/status the MQTT
 link's pending acknowledgements and connections, the inbox's shed and waiting messages and the
 controller's asyncio tasks. At the end:
 
@@ -78,7 +83,11 @@ from controller.settings import Settings
 from loalang_protocol import topics
 from loalang_protocol.topics import DeviceTopic, StreamTopic
 from loalang_stack.broker import CONTROLLER_USERNAME
+from loalang_stack.process import Server
+from loalang_stack.services import agent_process
+from receiver_agent import config as config_file
 from receiver_agent.config import AgentConfig
+from receiver_agent.simulate import Registrar, prepare_receivers
 from tests.testkit import playing_station
 
 API = "/api/v1"
@@ -96,6 +105,8 @@ STATION = "sine=frequency=440:sample_rate=48000"
 # each here, and a fifth of the fleet doing so took more than this machine's two cores. The
 # controller's work per chunk is the same however many receive it.
 RELAY_RECEIVERS = 20
+BOARDS = 3
+BOARD_PREFIX = "board"
 SETTINGS = {"LOALANG_RELAY_ALLOWED_NETWORKS": "127.0.0.0/8"}  # the local station
 # A real day, for the equivalent days: the defaults of the agent and controller...
 TELEMETRY_DEFAULT_S = min(float(AgentConfig.model_fields["telemetry_interval_s"].default),
@@ -187,6 +198,7 @@ class Sampler:
 
     stack: Stack
     simulator_pid: int
+    board_pids: list[int]
     traffic: TrafficCount
     started: float = field(default_factory=time.monotonic)
     _cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -218,6 +230,8 @@ class Sampler:
             "t_s": round(now - self.started, 1),
             "controller_rss_mb": rss_mb(self.stack.controller_pid),
             "controller_fds": open_descriptors(self.stack.controller_pid),
+            "board_rss_mb": round(sum(rss_of(pid) for pid in self.board_pids), 1),
+            "board_fds": sum(open_descriptors(pid) for pid in self.board_pids),
             "simulator_rss_mb": round(sum(rss_of(pid) for pid in simulators), 1),
             "simulator_fds": sum(open_descriptors(pid) for pid in simulators),
             "broker_rss_mb": round(sum(rss_of(pid) for pid in broker_pids(self.stack.servers)), 1),
@@ -245,9 +259,9 @@ def rss_of(pid: int) -> float:
         return 0.0
 
 
-GROWN = ("controller_rss_mb", "controller_fds", "simulator_rss_mb", "simulator_fds", "broker_rss_mb",
-         "redis_used_memory_mb", "redis_keys", "database_mb", "pending_acknowledgements", "inbox_shed",
-         "inbox_waiting", "tasks", "link_connections")
+GROWN = ("controller_rss_mb", "controller_fds", "board_rss_mb", "board_fds", "simulator_rss_mb",
+         "simulator_fds", "broker_rss_mb", "redis_used_memory_mb", "redis_keys", "database_mb",
+         "pending_acknowledgements", "inbox_shed", "inbox_waiting", "tasks", "link_connections")
 
 
 def growth(samples: list[dict[str, Any]], seconds: float) -> dict[str, dict[str, float | None]]:
@@ -414,6 +428,7 @@ class Plan:
     sample_every_s: float
     processes: int
     relay_receivers: int = RELAY_RECEIVERS
+    boards: int = BOARDS
 
     @property
     def seconds(self) -> float:
@@ -421,10 +436,58 @@ class Plan:
         return self.minutes * 60
 
 
+@dataclass(frozen=True)
+class OnTheAir:
+    """The running stack, the simulator, the boards and the station's URL."""
+
+    stack: Stack
+    simulator_pid: int
+    simulated: list[str]  # the simulated receivers' device ids
+    boards: dict[str, int]  # a board's device id -> its agent's pid
+    station_url: str
+
+    @property
+    def devices(self) -> list[str]:
+        """Every receiver: the simulated ones, then the boards."""
+        return self.simulated + list(self.boards)
+
+
+def start_boards(stack: Stack, root: Path, plan: Plan) -> dict[str, Server]:
+    """plan.boards receivers enrolled through the API like the simulated ones, each run by its own
+    `receiver-agent run` on the simulated sound card, at the run's telemetry and clock intervals."""
+    folder = root / "boards"
+    registrar = Registrar(stack.controller.url, "admin", PASSWORD)
+    configs = prepare_receivers(folder, plan.boards, VILLAGES, registrar, stack.controller.url,
+                                prefix=BOARD_PREFIX, allow_plain_http=True)
+    boards = {}
+    for path in configs:
+        config = config_file.load(path)
+        config_file.save(config.model_copy(update={"telemetry_interval_s": plan.telemetry_s,
+                                                   "clock_interval_s": plan.clock_s}), path)
+        server = agent_process(path, path.parent / "agent.log")
+        server.start()
+        boards[config.device_id] = server
+    return boards
+
+
+def pid_of(server: Server) -> int:
+    assert server.process is not None, f"{server.name} not started"
+    return server.process.pid
+
+
+def all_online(stack: Stack, devices: list[str]) -> bool:
+    """Whether the controller's presence has every one of the devices online."""
+    client = redis_client.Redis(port=stack.ports["redis"])
+    try:
+        return all(client.zscore("loa:online", device) is not None for device in devices)
+    finally:
+        client.close()
+
+
 @contextmanager
-def fleet_on_the_air(root: Path, plan: Plan) -> Iterator[tuple[Stack, int, str]]:
-    """The stack, the station and the enrolled fleet online; yields the stack, the simulator's pid
-    and the station's URL. Everything is stopped at the end."""
+def fleet_on_the_air(root: Path, plan: Plan) -> Iterator[OnTheAir]:
+    """The stack, the station, the enrolled fleet and the boards online. Everything is stopped at the
+    end."""
     station_s = int(plan.seconds + 900)
     with playing_station(root / "station", source=STATION, seconds=station_s) as station:
         stack = Stack(root, "mosquitto", settings=SETTINGS)
@@ -438,13 +501,21 @@ def fleet_on_the_air(root: Path, plan: Plan) -> Iterator[tuple[Stack, int, str]]
             assert simulator.process is not None
             process = simulator.process
 
-            def all_online() -> bool:
+            def fleet_online() -> bool:
                 if process.poll() is not None:
                     raise RuntimeError(f"the simulator exited:\n{simulator.tail(10)}")
                 return online_count(stack) >= plan.count
 
-            wait(all_online, 7200, "all online", 2.0)
-            yield stack, simulator.process.pid, station.listen_url("station.mp3")
+            wait(fleet_online, 7200, "all online", 2.0)
+            boards = start_boards(stack, root, plan)
+            try:
+                wait(lambda: all_online(stack, list(boards)), 120, "the boards online")
+                yield OnTheAir(stack, process.pid, [f"{PREFIX}-{n + 1}" for n in range(plan.count)],
+                               {device: pid_of(board) for device, board in boards.items()},
+                               station.listen_url("station.mp3"))
+            finally:
+                for board in boards.values():
+                    board.stop(timeout=30)
         finally:
             stack.stop()
 
@@ -457,11 +528,11 @@ def run(root: Path, plan: Plan) -> dict[str, Any]:
                                "telemetry_interval_s": plan.telemetry_s, "clock_interval_s": plan.clock_s,
                                "processes": plan.processes, "relay_receivers": plan.relay_receivers,
                                "machine": machine()}
-    with fleet_on_the_air(root, plan) as (stack, simulator_pid, station_url):
-        results["broker"] = broker_label(stack.servers)
-        traffic = TrafficCount(stack.mqtt_port, stack.mqtt_password)
+    with fleet_on_the_air(root, plan) as on_air:
+        results["broker"] = broker_label(on_air.stack.servers)
+        traffic = TrafficCount(on_air.stack.mqtt_port, on_air.stack.mqtt_password)
         try:
-            results.update(measure(stack, simulator_pid, station_url, traffic, plan))
+            results.update(measure(on_air, traffic, plan))
         except Exception as exc:  # what was measured so far is still printed
             results["error"] = repr(exc)[:500]
         finally:
@@ -469,18 +540,18 @@ def run(root: Path, plan: Plan) -> dict[str, Any]:
     return results
 
 
-def measure(stack: Stack, simulator_pid: int, station_url: str, traffic: TrafficCount,
-            plan: Plan) -> dict[str, Any]:
+def measure(on_air: OnTheAir, traffic: TrafficCount, plan: Plan) -> dict[str, Any]:
     """The relay on the air, a bulletin a minute, samples; then receipts and the frozen broker."""
+    stack = on_air.stack
     results: dict[str, Any] = {}
     tone = upload_tone(stack.http, stack.root, BULLETIN_S, 660.0)
     bulletin = approved_bulletin(stack, title="Bản tin mỗi phút", level="normal", media_sha256=tone)
-    relayed_to = [f"{PREFIX}-{n + 1}" for n in range(min(plan.relay_receivers, plan.count))]
-    traffic.follow_stream(start_relay(stack, station_url, plan.seconds + 300, relayed_to))
+    relayed_to = on_air.simulated[:plan.relay_receivers] + list(on_air.boards)[:1]
+    traffic.follow_stream(start_relay(stack, on_air.station_url, plan.seconds + 300, relayed_to))
     wait(lambda: traffic.snapshot().get("chunks", 0) > 10, 60, "the relay on the air")
     time.sleep(10)  # the receivers join the stream
     before, chunks_before = traffic.snapshot(), traffic.chunks_by_receiver()
-    sampler = Sampler(stack, simulator_pid, traffic)
+    sampler = Sampler(stack, on_air.simulator_pid, list(on_air.boards.values()), traffic)
     samples, schedules = [sampler.take()], []
     results["samples"] = samples
     next_sample, next_bulletin = plan.sample_every_s, 0.0
@@ -510,7 +581,7 @@ def measure(stack: Stack, simulator_pid: int, station_url: str, traffic: Traffic
     time.sleep(BULLETIN_LEAD_S + BULLETIN_S + RECEIPTS_SETTLE_S)  # the last bulletin plays, receipts in
     results["traffic"] = during
     results["growth"] = growth(samples, plan.seconds)
-    fleet = [f"{PREFIX}-{n + 1}" for n in range(plan.count)]
+    fleet = on_air.devices
     waited = time.monotonic()
     # a receipt held up (a busy controller, or the agent's resend of what waited over a minute) is late,
     # not lost: those still missing after RECEIPTS_WAIT_S are
@@ -574,11 +645,14 @@ def main() -> None:
     parser.add_argument("--sample-every", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--relay-receivers", type=int, default=RELAY_RECEIVERS,
                         help="receivers the station is relayed to (the first ones)")
+    parser.add_argument("--boards", type=int, default=BOARDS,
+                        help="receivers run as a board runs them, each its own process")
     parser.add_argument("--processes", type=int, help=f"simulator processes (default: one per {PER_PROCESS})")
     parser.add_argument("--root", type=Path, help="the stack's files (default: a new folder)")
     args = parser.parse_args()
     plan = Plan(args.count, args.minutes, args.telemetry_interval, args.clock_interval, args.sample_every,
-                args.processes or max(1, math.ceil(args.count / PER_PROCESS)), args.relay_receivers)
+                args.processes or max(1, math.ceil(args.count / PER_PROCESS)), args.relay_receivers,
+                args.boards)
     root = args.root or Path(tempfile.mkdtemp(prefix="loalang-soak-"))
     results = run(root, plan)
     print(summary(results), file=sys.stderr)
