@@ -45,7 +45,8 @@ def best_match(segment: np.ndarray, played: np.ndarray) -> float:
     size = 1 << int(np.ceil(np.log2(len(played) + len(segment))))
     raw = np.fft.irfft(np.fft.rfft(played, size) * np.conj(np.fft.rfft(segment, size)), size)
     raw = raw[: len(played) - len(segment) + 1]
-    energy = np.convolve(played**2, np.ones(len(segment)), "valid")
+    squares = np.concatenate(([0.0], np.cumsum(np.square(played, dtype=np.float64))))
+    energy = squares[len(segment):] - squares[:-len(segment)]  # of each stretch, from running sums
     normalised = raw / (np.sqrt(np.maximum(energy, 1e-9)) * np.linalg.norm(segment))
     return float(normalised.max())
 
