@@ -6,7 +6,7 @@ four-minute test last). Longest first, a worker freed late takes a short module,
 together. The seconds each module took come from a full run (`module_seconds.json`); a module not
 there yet is taken for a long one. To measure them again:
 
-    .venv/bin/python -m pytest -q -n 4 --dist loadfile -m e2e --durations=0 > e2e.log
+    .venv/bin/python -m pytest -q -n 3 --dist loadfile -m e2e --durations=0 > e2e.log
     .venv/bin/python -m tests.module_seconds e2e.log > tests/module_seconds.json
 """
 

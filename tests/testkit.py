@@ -41,7 +41,7 @@ ADMIN_PASSWORD = "test-admin-password"
 API = "/api/v1"
 # Cards count as in step within this many milliseconds in the suite. The goals (skew p95 under 1 ms
 # on a good link, under 5 ms on a poor one) are measured on a quiet machine by benchmarks/live.py
-# (docs/benchmarks.md); the suite runs four workers on two cores, where a loaded run saw 8 ms. It
+# (docs/benchmarks.md); the suite runs three workers on two cores, where a loaded run saw 8 ms. It
 # checks that the agents play in step at all: a tenfold regression of the poor-link goal still fails.
 IN_STEP_MS = 20.0
 
