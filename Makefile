@@ -37,27 +37,26 @@ API_TESTS := tests/e2e/test_accounts.py tests/e2e/test_api_input.py tests/e2e/te
 # side cuts the run by a fifth (15 to 12 minutes, docs/benchmarks.md). A fourth e2e worker took the whole
 # run from about 15.5 to 13.5 minutes, but one of three runs failed the hearing check (a cut horn's
 # cluster judged unheard, its microphone's match 0.38) under the load it adds: three stay until that is
-# understood (E2E_PARALLEL). A module's tests stay on one worker (--dist loadfile): they share its browser
-# and its fixtures. End-to-end modules go longest first, in the order tests/conftest.py gives
+# understood. A module's tests stay on one worker (--dist loadfile): they share its browser and its
+# fixtures. End-to-end modules go longest first, in the order tests/conftest.py gives
 # (LONGEST_FIRST; see tests/module_seconds.py): in pytest-xdist's own order (the most tests first) the
 # four-minute over-the-air test, a module of one test, went last and ran alone at the end. The unit
 # tier's short modules keep pytest-xdist's order.
 PARALLEL := -n 3 --dist loadfile
-E2E_PARALLEL := -n 3 --dist loadfile
 LONGEST_FIRST := --no-loadscope-reorder
 
 # Each test module declares one tier (tests/unit/test_tiers.py checks it), so the two tiers together run
 # every test once. The fast tier (tests/unit, `-m unit`) starts no controller process: the first thing to
 # run while working, and the first thing `make test` runs, so a broken unit fails in a minute, not fifteen.
-PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider $(PARALLEL)
 
 test-fast: venv
-	$(PYTEST) $(PARALLEL) -m unit
+	$(PYTEST) -m unit
 
 test: install check
-	$(PYTEST) $(PARALLEL) -m unit
-	$(PYTEST) $(E2E_PARALLEL) $(LONGEST_FIRST) -m e2e --durations=25
-	LOALANG_TEST_DATABASE=postgresql $(PYTEST) $(E2E_PARALLEL) $(LONGEST_FIRST) -m "not sounds" $(API_TESTS)
+	$(PYTEST) -m unit
+	$(PYTEST) $(LONGEST_FIRST) -m e2e --durations=25
+	LOALANG_TEST_DATABASE=postgresql $(PYTEST) $(LONGEST_FIRST) -m "not sounds" $(API_TESTS)
 
 # The documented speed and memory goals beside figures measured now (benchmarks/check.py): a few
 # minutes on a quiet machine; the tests keep only bounds that catch hangs.
